@@ -1,0 +1,112 @@
+// Starts the whole local stack: the Plausible stand-in and the real worker
+// in workerd (through `wrangler dev`), on 127.0.0.1 only. Used by
+// `npm run dev` (devstack/start.mjs) and by the end-to-end tests.
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { startPlausibleStub } from './plausible.mjs';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** A free TCP port on 127.0.0.1. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForHealth(url, child, deadlineMs) {
+  const started = Date.now();
+  let lastError;
+  while (Date.now() - started < deadlineMs) {
+    if (child.exitCode !== null) {
+      throw new Error(`wrangler exited with ${child.exitCode} before the worker was ready`);
+    }
+    try {
+      const res = await fetch(`${url}/health`);
+      if (res.ok) return;
+      lastError = new Error(`health answered ${res.status}`);
+    } catch (err) {
+      lastError = err;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`worker not ready after ${deadlineMs} ms: ${lastError?.message}`);
+}
+
+/**
+ * @param {object} opts
+ * @param {number} [opts.port] worker port (0 = pick one)
+ * @param {string} opts.persistTo directory for local KV / Durable Objects
+ * @param {Record<string,string>} [opts.vars] extra worker vars
+ * @param {boolean} [opts.build] let wrangler run the build command
+ * @param {'inherit'|'pipe'} [opts.stdio]
+ */
+export async function startStack({ port = 0, persistTo, vars = {}, build = false, stdio = 'pipe' } = {}) {
+  const plausible = await startPlausibleStub({
+    port: Number(process.env.PLAUSIBLE_STUB_PORT ?? 0),
+    apiKeys: ['plausible-test-key', 'plausible-shared-key'],
+  });
+  const workerPort = port || (await freePort());
+  const inspectorPort = await freePort();
+  const workerUrl = `http://127.0.0.1:${workerPort}`;
+  const allVars = {
+    PLAUSIBLE_BASE_URL: plausible.url,
+    MCP_ALLOWED_HOSTNAMES: 'localhost,127.0.0.1',
+    MCP_ALLOWED_ORIGIN_HOSTNAMES: 'localhost,127.0.0.1',
+    ...vars,
+  };
+  const args = [
+    path.join(ROOT, 'node_modules/wrangler/bin/wrangler.js'),
+    'dev',
+    '--ip', '127.0.0.1',
+    '--port', String(workerPort),
+    '--inspector-port', String(inspectorPort),
+    '--persist-to', persistTo,
+    '--show-interactive-dev-session=false',
+    '--log-level', stdio === 'inherit' ? 'info' : 'warn',
+  ];
+  for (const [k, v] of Object.entries(allVars)) args.push('--var', `${k}:${v}`);
+  const child = spawn(process.execPath, args, {
+    cwd: ROOT,
+    stdio: ['ignore', stdio, stdio],
+    detached: true,
+    env: {
+      ...process.env,
+      CLOUDFLARE_CF_FETCH_ENABLED: 'false',
+      WRANGLER_SEND_METRICS: 'false',
+      WRANGLER_SEND_ERROR_REPORTS: 'false',
+      PLAUSIBLE_MCP_SKIP_BUILD: build ? '' : '1',
+    },
+  });
+  let output = '';
+  if (stdio === 'pipe') {
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+  }
+  const stop = async () => {
+    if (child.exitCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      try { process.kill(-child.pid, 'SIGTERM'); } catch { /* already gone */ }
+      const timer = setTimeout(() => { try { process.kill(-child.pid, 'SIGKILL'); } catch {} }, 5000);
+      await exited;
+      clearTimeout(timer);
+    }
+    await plausible.close();
+  };
+  try {
+    await waitForHealth(workerUrl, child, build ? 600_000 : 60_000);
+  } catch (err) {
+    await stop();
+    err.message += `\n--- wrangler output ---\n${output}`;
+    throw err;
+  }
+  return { workerUrl, plausible, stop, output: () => output };
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs every check: formatting, lints, native unit tests, the release wasm
+# build, and the end-to-end suite against the real worker in workerd.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+log "setup"
+bash scripts/setup.sh
+
+log "cargo fmt --check"
+cargo fmt --check
+
+log "cargo clippy (native and wasm32)"
+cargo clippy -q --all-targets -- -D warnings
+cargo clippy -q --target wasm32-unknown-unknown --lib -- -D warnings
+
+log "cargo test (native)"
+cargo test -q
+
+log "build the worker (release wasm)"
+bash scripts/build.sh
+wasm=build/index_bg.wasm
+[ -f "$wasm" ] || wasm="$(ls build/*.wasm | head -n1)"
+printf 'wasm size: %s bytes raw, %s bytes gzip\n' "$(wc -c < "$wasm")" "$(gzip -9c "$wasm" | wc -c)"
+
+log "end-to-end tests in workerd"
+"$NODE22" tests/e2e/run.mjs
+
+log "all checks passed in $(elapsed)"

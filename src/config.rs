@@ -1,0 +1,71 @@
+//! Deployment configuration, read once per request into typed values.
+//!
+//! The names are the ones deployments of the TypeScript plausible-mcp
+//! already use, so operators can migrate without renaming secrets.
+
+/// Names of Workers bindings and variables, in one place.
+pub mod names {
+    /// KV namespace holding clients, grants and tokens.
+    pub const OAUTH_KV: &str = "OAUTH_KV";
+    /// Durable Object namespace serialising per-client approval state.
+    pub const CLIENT_LEDGER: &str = "CLIENT_LEDGER";
+
+    pub const PLAUSIBLE_API_KEY: &str = "PLAUSIBLE_API_KEY";
+    pub const PLAUSIBLE_BASE_URL: &str = "PLAUSIBLE_BASE_URL";
+    pub const PLAUSIBLE_DEFAULT_SITE_ID: &str = "PLAUSIBLE_DEFAULT_SITE_ID";
+    pub const MCP_ALLOWED_HOSTNAMES: &str = "MCP_ALLOWED_HOSTNAMES";
+    pub const MCP_ALLOWED_ORIGIN_HOSTNAMES: &str = "MCP_ALLOWED_ORIGIN_HOSTNAMES";
+    pub const ALLOWED_EMAIL_DOMAIN: &str = "ALLOWED_EMAIL_DOMAIN";
+    pub const ACCESS_ISSUER: &str = "ACCESS_ISSUER";
+    pub const ACCESS_CLIENT_ID: &str = "ACCESS_CLIENT_ID";
+    pub const ACCESS_CLIENT_SECRET: &str = "ACCESS_CLIENT_SECRET";
+    pub const CF_ACCESS_TEAM_DOMAIN: &str = "CF_ACCESS_TEAM_DOMAIN";
+    pub const CF_ACCESS_AUD: &str = "CF_ACCESS_AUD";
+    pub const COOKIE_SECRET: &str = "COOKIE_SECRET";
+    /// Set only by the local development configuration: permits plain-http
+    /// loopback targets for client metadata documents and the upstream IdP.
+    pub const DEV_ALLOW_LOOPBACK: &str = "DEV_ALLOW_LOOPBACK";
+}
+
+/// Where configuration values come from: Workers vars and secrets in
+/// production, a map in tests.
+pub trait Source {
+    fn get(&self, name: &str) -> Option<String>;
+}
+
+impl Source for std::collections::HashMap<String, String> {
+    fn get(&self, name: &str) -> Option<String> {
+        std::collections::HashMap::get(self, name).cloned()
+    }
+}
+
+/// A comma-separated list, trimmed, lowercased, with empties dropped.
+pub fn split_list(raw: Option<String>) -> Vec<String> {
+    raw.unwrap_or_default()
+        .split(',')
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// A non-empty, trimmed value.
+pub fn non_empty(source: &dyn Source, name: &str) -> Option<String> {
+    source
+        .get(name)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_are_trimmed_lowercased_and_skip_empties() {
+        assert_eq!(
+            split_list(Some(" Example.com, ,b.io,".into())),
+            vec!["example.com", "b.io"]
+        );
+        assert!(split_list(None).is_empty());
+    }
+}

@@ -1,0 +1,283 @@
+//! The HTTP request and response the core speaks.
+//!
+//! Handlers never see `worker::Request`: the Workers glue converts at the
+//! edge, so every route can be driven by native tests with plain values.
+
+use serde::Serialize;
+use url::Url;
+
+/// Request methods the product distinguishes; anything else is `Other`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+    Post,
+    Delete,
+    Options,
+    Other(String),
+}
+
+impl Method {
+    pub fn parse(raw: &str) -> Self {
+        match raw.to_ascii_uppercase().as_str() {
+            "GET" => Method::Get,
+            "HEAD" => Method::Head,
+            "POST" => Method::Post,
+            "DELETE" => Method::Delete,
+            "OPTIONS" => Method::Options,
+            other => Method::Other(other.to_owned()),
+        }
+    }
+}
+
+/// An ordered header list with case-insensitive names (RFC 9110 §5.1).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Headers(Vec<(String, String)>);
+
+impl Headers {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The first value of `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of `name`, in order (for `Set-Cookie`, `Cookie`).
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Replaces any existing values of `name`.
+    pub fn set(&mut self, name: &str, value: impl Into<String>) {
+        self.0.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self.0.push((name.to_ascii_lowercase(), value.into()));
+    }
+
+    /// Adds a value, keeping existing ones (for `Set-Cookie`).
+    pub fn append(&mut self, name: &str, value: impl Into<String>) {
+        self.0.push((name.to_ascii_lowercase(), value.into()));
+    }
+
+    /// Sets `name` only when the handler did not already choose a value.
+    pub fn set_default(&mut self, name: &str, value: &str) {
+        if self.get(name).is_none() {
+            self.append(name, value);
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+}
+
+/// Header values can carry credentials (`Authorization`, `Cookie`), so
+/// `Debug` prints only the names.
+impl std::fmt::Debug for Headers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(n, _)| n))
+            .finish()
+    }
+}
+
+impl<N: Into<String>, V: Into<String>> FromIterator<(N, V)> for Headers {
+    fn from_iter<T: IntoIterator<Item = (N, V)>>(iter: T) -> Self {
+        let mut headers = Headers::new();
+        for (name, value) in iter {
+            headers.append(&name.into(), value);
+        }
+        headers
+    }
+}
+
+/// An incoming request, already read into memory.
+#[derive(Clone)]
+pub struct Request {
+    pub method: Method,
+    pub url: Url,
+    pub headers: Headers,
+    pub body: Vec<u8>,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The query string can hold codes and state; the body can hold
+        // secrets. Neither belongs in a log line.
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("path", &self.url.path())
+            .field("headers", &self.headers)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+impl Request {
+    pub fn new(method: Method, url: Url) -> Self {
+        Self {
+            method,
+            url,
+            headers: Headers::new(),
+            body: Vec::new(),
+        }
+    }
+
+    pub fn path(&self) -> &str {
+        self.url.path()
+    }
+
+    /// The origin this deployment is reached at (`scheme://host[:port]`),
+    /// used as the OAuth issuer and resource base.
+    pub fn origin(&self) -> String {
+        self.url.origin().ascii_serialization()
+    }
+}
+
+/// An outgoing response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Headers,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn new(status: u16) -> Self {
+        Self {
+            status,
+            headers: Headers::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// A JSON body. Serialising our own types cannot fail for the shapes we
+    /// use (string keys, no non-finite floats); if it ever did, the client
+    /// gets a 500 with a fixed body rather than a panic.
+    pub fn json<T: Serialize + ?Sized>(status: u16, value: &T) -> Self {
+        match serde_json::to_vec(value) {
+            Ok(body) => Self::new(status)
+                .with_header("content-type", "application/json")
+                .with_body(body),
+            Err(_) => Self::new(500)
+                .with_header("content-type", "application/json")
+                .with_body(br#"{"error":"server_error"}"#.to_vec()),
+        }
+    }
+
+    pub fn html(status: u16, body: String) -> Self {
+        Self::new(status)
+            .with_header("content-type", "text/html; charset=utf-8")
+            .with_body(body.into_bytes())
+    }
+
+    /// 302 Found with a `Location` (RFC 9110 §15.4.3).
+    pub fn redirect(location: &str) -> Self {
+        Self::new(302).with_header("location", location)
+    }
+
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.set(name, value);
+        self
+    }
+
+    pub fn with_body(mut self, body: Vec<u8>) -> Self {
+        self.body = body;
+        self
+    }
+
+    /// The body as JSON, for tests.
+    #[cfg(test)]
+    pub fn json_body(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// The media type of a `Content-Type` or `Accept` entry, lowercased and
+/// without parameters (RFC 9110 §8.3.1).
+pub fn media_type(value: &str) -> String {
+    value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// Headers every response carries, whatever produced it.
+///
+/// `Cache-Control: no-store` keeps tokens, metadata and tool results out of
+/// shared caches (RFC 6749 §5.1 requires it on token responses; we apply it
+/// everywhere so no route can forget). Handlers may set a stricter value
+/// for a header; these only fill gaps.
+pub fn apply_security_headers(response: &mut Response) {
+    let h = &mut response.headers;
+    h.set_default("x-content-type-options", "nosniff");
+    h.set_default("x-frame-options", "DENY");
+    h.set_default("referrer-policy", "no-referrer");
+    h.set_default(
+        "strict-transport-security",
+        "max-age=31536000; includeSubDomains",
+    );
+    h.set_default("cache-control", "no-store");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_names_are_case_insensitive() {
+        let mut h = Headers::new();
+        h.append("Content-Type", "application/json");
+        assert_eq!(h.get("content-type"), Some("application/json"));
+        h.set("CONTENT-TYPE", "text/plain");
+        assert_eq!(h.get_all("content-type").count(), 1);
+        assert_eq!(h.get("Content-Type"), Some("text/plain"));
+    }
+
+    #[test]
+    fn debug_never_prints_header_values_or_body() {
+        let mut req = Request::new(
+            Method::Post,
+            Url::parse("https://x.test/token?code=SECRET1").unwrap(),
+        );
+        req.headers.append("authorization", "Bearer SECRET2");
+        req.body = b"code_verifier=SECRET3".to_vec();
+        let printed = format!("{req:?}");
+        for secret in ["SECRET1", "SECRET2", "SECRET3"] {
+            assert!(!printed.contains(secret), "{printed}");
+        }
+        assert!(printed.contains("authorization"));
+    }
+
+    #[test]
+    fn security_headers_fill_gaps_but_keep_handler_choices() {
+        let mut resp = Response::new(200).with_header("x-frame-options", "SAMEORIGIN");
+        apply_security_headers(&mut resp);
+        assert_eq!(resp.headers.get("x-frame-options"), Some("SAMEORIGIN"));
+        assert_eq!(resp.headers.get("cache-control"), Some("no-store"));
+        assert_eq!(resp.headers.get("x-content-type-options"), Some("nosniff"));
+        assert!(resp.headers.get("strict-transport-security").is_some());
+        assert!(resp.headers.get("referrer-policy").is_some());
+    }
+
+    #[test]
+    fn media_type_ignores_parameters_and_case() {
+        assert_eq!(
+            media_type("Application/JSON; charset=utf-8"),
+            "application/json"
+        );
+        assert_eq!(
+            media_type("text/plain; note=application/json"),
+            "text/plain"
+        );
+    }
+}

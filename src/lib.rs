@@ -1,0 +1,143 @@
+//! plausible-mcp: a remote MCP server for Plausible Analytics on
+//! Cloudflare Workers.
+//!
+//! The request path, top to bottom:
+//! 1. `fetch` (bottom of this file, wasm32 only) converts the Workers
+//!    request into [`http::Request`] and builds a [`platform`] over the
+//!    bindings.
+//! 2. [`handle`] routes by path (the table in [`route`]) to a handler
+//!    module, then stamps the security headers on whatever came back.
+//! 3. Handlers extract, call the core, and map the result to a response.
+//!    The core modules never import `worker`; they reach storage, the
+//!    clock, randomness and the network through [`ports`].
+#![forbid(unsafe_code)]
+
+pub mod build_info;
+pub mod config;
+pub mod http;
+pub mod ports;
+
+#[cfg(target_arch = "wasm32")]
+mod platform;
+#[cfg(test)]
+mod testing;
+
+use http::{Method, Request, Response};
+use ports::Platform;
+
+/// Every route the worker serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Health,
+    NotFound,
+}
+
+/// The route table. Paths match exactly: `/mcpx` is not `/mcp`.
+fn route(path: &str) -> Route {
+    match path {
+        "/health" => Route::Health,
+        _ => Route::NotFound,
+    }
+}
+
+/// Handles one request end to end.
+pub async fn handle<P: Platform>(
+    _platform: &P,
+    _config: &dyn config::Source,
+    request: Request,
+) -> Response {
+    let mut response = match route(request.path()) {
+        Route::Health => health(&request),
+        Route::NotFound => not_found(),
+    };
+    http::apply_security_headers(&mut response);
+    response
+}
+
+fn health(request: &Request) -> Response {
+    match request.method {
+        Method::Get | Method::Head => Response::json(200, &build_info::health()),
+        _ => method_not_allowed("GET, HEAD"),
+    }
+}
+
+fn not_found() -> Response {
+    Response::json(
+        404,
+        &serde_json::json!({
+            "error": "not_found",
+            "error_description": "Nothing is served at this path.",
+        }),
+    )
+}
+
+fn method_not_allowed(allow: &str) -> Response {
+    Response::json(
+        405,
+        &serde_json::json!({
+            "error": "method_not_allowed",
+            "error_description": format!("This path accepts {allow}."),
+        }),
+    )
+    .with_header("allow", allow)
+}
+
+#[cfg(target_arch = "wasm32")]
+#[worker::event(fetch)]
+async fn fetch(
+    req: worker::Request,
+    env: worker::Env,
+    _ctx: worker::Context,
+) -> worker::Result<worker::Response> {
+    let platform = platform::WorkerPlatform::new(env);
+    let response = match platform::to_core_request(req).await {
+        Ok(request) => handle(&platform, &platform, request).await,
+        Err(_) => {
+            let mut r = Response::json(400, &serde_json::json!({"error": "invalid_request"}));
+            http::apply_security_headers(&mut r);
+            r
+        }
+    };
+    platform::to_worker_response(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{FakePlatform, block_on};
+    use std::collections::HashMap;
+
+    fn get(path: &str) -> Response {
+        let url = url::Url::parse("https://mcp.example.com")
+            .unwrap()
+            .join(path)
+            .unwrap();
+        let platform = FakePlatform::new();
+        block_on(handle(
+            &platform,
+            &HashMap::new(),
+            Request::new(Method::Get, url),
+        ))
+    }
+
+    #[test]
+    fn health_reports_version_and_commit() {
+        let resp = get("/health");
+        assert_eq!(resp.status, 200);
+        let body = resp.json_body();
+        assert_eq!(body["status"], "ok");
+        assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+        assert!(body["commit"].as_str().is_some_and(|c| !c.is_empty()));
+    }
+
+    #[test]
+    fn unknown_paths_are_json_404_with_security_headers() {
+        for path in ["/", "/healthz", "/mcpx", "/health/extra"] {
+            let resp = get(path);
+            assert_eq!(resp.status, 404, "{path}");
+            assert_eq!(resp.json_body()["error"], "not_found");
+            assert_eq!(resp.headers.get("x-frame-options"), Some("DENY"));
+            assert_eq!(resp.headers.get("cache-control"), Some("no-store"));
+        }
+    }
+}

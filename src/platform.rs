@@ -1,0 +1,219 @@
+//! Workers glue: the only module that imports `worker`.
+//!
+//! It converts requests and responses at the edge and implements the core's
+//! ports with KV, `fetch`, `Date` and `crypto.getRandomValues`. It holds no
+//! protocol rules.
+
+use std::time::Duration;
+
+use futures_util::future::{Either, select};
+use worker::wasm_bindgen::JsValue;
+
+use crate::config::{Source, names};
+use crate::http::{self, Headers, Method};
+use crate::ports::{
+    Clock, Entropy, EntropyError, KeyValue, Outbound, OutboundError, OutboundRequest,
+    OutboundResponse, StorageError, UnixMillis,
+};
+
+/// Per-request access to the Worker's bindings.
+pub struct WorkerPlatform {
+    env: worker::Env,
+}
+
+impl WorkerPlatform {
+    pub fn new(env: worker::Env) -> Self {
+        Self { env }
+    }
+
+    fn kv(&self) -> Result<worker::KvStore, StorageError> {
+        self.env
+            .kv(names::OAUTH_KV)
+            .map_err(|e| StorageError(format!("binding {}: {e}", names::OAUTH_KV)))
+    }
+}
+
+/// Vars and secrets: a secret wins over a var of the same name.
+impl Source for WorkerPlatform {
+    fn get(&self, name: &str) -> Option<String> {
+        self.env
+            .secret(name)
+            .map(|s| s.to_string())
+            .or_else(|_| self.env.var(name).map(|v| v.to_string()))
+            .ok()
+    }
+}
+
+impl Clock for WorkerPlatform {
+    fn now(&self) -> UnixMillis {
+        UnixMillis(worker::Date::now().as_millis())
+    }
+}
+
+impl Entropy for WorkerPlatform {
+    fn fill(&self, buf: &mut [u8]) -> Result<(), EntropyError> {
+        getrandom::getrandom(buf).map_err(|_| EntropyError)
+    }
+}
+
+impl KeyValue for WorkerPlatform {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        self.kv()?
+            .get(key)
+            .bytes()
+            .await
+            .map_err(|e| StorageError(format!("kv get: {e}")))
+    }
+
+    async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StorageError> {
+        // KV refuses TTLs under 60 s.
+        let ttl = ttl.as_secs().max(60);
+        self.kv()?
+            .put_bytes(key, value)
+            .map_err(|e| StorageError(format!("kv put: {e}")))?
+            .expiration_ttl(ttl)
+            .execute()
+            .await
+            .map_err(|e| StorageError(format!("kv put: {e}")))
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        self.kv()?
+            .delete(key)
+            .await
+            .map_err(|e| StorageError(format!("kv delete: {e}")))
+    }
+}
+
+impl Outbound for WorkerPlatform {
+    async fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, OutboundError> {
+        let controller = worker::AbortController::default();
+        let signal = controller.signal();
+        let limit = request.max_body_bytes;
+        let timeout = request.timeout;
+        let exchange = Box::pin(async move {
+            let req =
+                to_worker_outbound(&request).map_err(|e| OutboundError::Network(e.to_string()))?;
+            let mut resp = worker::Fetch::Request(req)
+                .send_with_signal(&signal)
+                .await
+                .map_err(|e| OutboundError::Network(e.to_string()))?;
+            let declared = resp
+                .headers()
+                .get("content-length")
+                .ok()
+                .flatten()
+                .and_then(|v| v.parse::<usize>().ok());
+            if declared.is_some_and(|n| n > limit) {
+                return Err(OutboundError::TooLarge);
+            }
+            let body = resp
+                .bytes()
+                .await
+                .map_err(|e| OutboundError::Network(e.to_string()))?;
+            if body.len() > limit {
+                return Err(OutboundError::TooLarge);
+            }
+            Ok(OutboundResponse {
+                status: resp.status_code(),
+                headers: from_worker_headers(resp.headers()),
+                body,
+            })
+        });
+        let deadline = Box::pin(worker::Delay::from(timeout));
+        match select(exchange, deadline).await {
+            Either::Left((result, _)) => result,
+            Either::Right(((), _)) => {
+                controller.abort();
+                Err(OutboundError::Timeout)
+            }
+        }
+    }
+}
+
+fn method_name(method: &Method) -> worker::Method {
+    match method {
+        Method::Get => worker::Method::Get,
+        Method::Head => worker::Method::Head,
+        Method::Post => worker::Method::Post,
+        Method::Delete => worker::Method::Delete,
+        Method::Options => worker::Method::Options,
+        Method::Other(other) => worker::Method::from(other.clone()),
+    }
+}
+
+fn to_worker_outbound(request: &OutboundRequest) -> worker::Result<worker::Request> {
+    let headers = worker::Headers::new();
+    for (name, value) in request.headers.iter() {
+        headers.append(name, value)?;
+    }
+    let mut init = worker::RequestInit::new();
+    init.with_method(method_name(&request.method))
+        .with_headers(headers)
+        // Never follow redirects: a 3xx to a private address would bypass
+        // every target check made on the original URL.
+        .with_redirect(worker::RequestRedirect::Manual);
+    if !request.body.is_empty() {
+        let bytes = worker::js_sys::Uint8Array::from(request.body.as_slice());
+        init.with_body(Some(JsValue::from(bytes)));
+    }
+    worker::Request::new_with_init(request.url.as_str(), &init)
+}
+
+fn from_worker_headers(headers: &worker::Headers) -> Headers {
+    headers.entries().collect()
+}
+
+/// Converts the incoming request. Failure here means the runtime handed us
+/// something unreadable; the caller answers 400.
+pub async fn to_core_request(mut req: worker::Request) -> worker::Result<http::Request> {
+    let url = req.url()?;
+    let method = Method::parse(req.method().as_ref());
+    let headers = from_worker_headers(req.headers());
+    let body = match method {
+        Method::Get | Method::Head | Method::Options => Vec::new(),
+        _ => req.bytes().await?,
+    };
+    Ok(http::Request {
+        method,
+        url,
+        headers,
+        body,
+    })
+}
+
+pub fn to_worker_response(response: http::Response) -> worker::Result<worker::Response> {
+    let headers = worker::Headers::new();
+    for (name, value) in response.headers.iter() {
+        headers.append(name, value)?;
+    }
+    let builder = worker::ResponseBuilder::new()
+        .with_status(response.status)
+        .with_headers(headers);
+    Ok(if response.body.is_empty() {
+        builder.empty()
+    } else {
+        builder.fixed(response.body)
+    })
+}
+
+/// Per-client approval state (consents, serialised grant transitions).
+///
+/// One instance per OAuth client. Its storage is strongly consistent and its
+/// requests run one at a time, which is what makes code redemption and
+/// refresh rotation single-success (KV alone cannot).
+#[worker::durable_object]
+pub struct ClientLedger {
+    state: worker::State,
+}
+
+impl worker::DurableObject for ClientLedger {
+    fn new(state: worker::State, _env: worker::Env) -> Self {
+        Self { state }
+    }
+
+    async fn fetch(&self, _req: worker::Request) -> worker::Result<worker::Response> {
+        let _ = &self.state;
+        worker::Response::error("not implemented", 501)
+    }
+}

@@ -1,0 +1,112 @@
+//! The small interfaces the core needs from its runtime.
+//!
+//! The Workers glue (`platform`, wasm32 only) implements them with KV,
+//! Durable Objects, `fetch`, `Date` and `crypto.getRandomValues`; native
+//! tests implement them in memory (`testing`). Nothing in the core imports
+//! `worker`.
+//!
+//! Futures here are not `Send`: a Worker isolate is single-threaded.
+#![allow(async_fn_in_trait)]
+
+use std::time::Duration;
+
+use crate::http::{Headers, Method};
+use url::Url;
+
+/// Milliseconds since the Unix epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UnixMillis(pub u64);
+
+impl UnixMillis {
+    pub fn as_secs(self) -> u64 {
+        self.0 / 1000
+    }
+
+    pub fn plus(self, d: Duration) -> Self {
+        Self(
+            self.0
+                .saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        )
+    }
+}
+
+/// Wall-clock time. Injected so expiry rules can be tested at their edges.
+pub trait Clock {
+    fn now(&self) -> UnixMillis;
+}
+
+/// A cryptographically secure random source.
+pub trait Entropy {
+    fn fill(&self, buf: &mut [u8]) -> Result<(), EntropyError>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntropyError;
+
+/// An eventually consistent key-value store (Workers KV).
+///
+/// Values are opaque bytes; callers own their encoding. `ttl` is a hint
+/// for garbage collection only: every reader checks its own expiry times,
+/// because KV may serve an expired value for up to a minute.
+pub trait KeyValue {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError>;
+    async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StorageError>;
+    async fn delete(&self, key: &str) -> Result<(), StorageError>;
+}
+
+/// The storage backend failed. The cause goes to the log; clients only
+/// learn that the server could not complete the step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageError(pub String);
+
+/// A request we send to another server.
+#[derive(Clone)]
+pub struct OutboundRequest {
+    pub method: Method,
+    pub url: Url,
+    pub headers: Headers,
+    pub body: Vec<u8>,
+    /// The whole exchange, headers and body, must finish within this.
+    pub timeout: Duration,
+    /// Bodies longer than this are refused rather than buffered.
+    pub max_body_bytes: usize,
+}
+
+impl std::fmt::Debug for OutboundRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Outbound bodies carry API keys' queries and client secrets.
+        f.debug_struct("OutboundRequest")
+            .field("method", &self.method)
+            .field("host", &self.url.host_str())
+            .field("path", &self.url.path())
+            .field("headers", &self.headers)
+            .finish()
+    }
+}
+
+/// The answer from another server.
+#[derive(Clone, Debug)]
+pub struct OutboundResponse {
+    pub status: u16,
+    pub headers: Headers,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutboundError {
+    /// No complete answer within the request's timeout.
+    Timeout,
+    /// DNS, TLS or connection failure.
+    Network(String),
+    /// The body exceeded the request's `max_body_bytes`.
+    TooLarge,
+}
+
+/// Outbound HTTP.
+pub trait Outbound {
+    async fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, OutboundError>;
+}
+
+/// Everything a request handler may touch.
+pub trait Platform: Clock + Entropy + KeyValue + Outbound {}
+impl<T: Clock + Entropy + KeyValue + Outbound> Platform for T {}
