@@ -15,7 +15,9 @@
 pub mod build_info;
 pub mod config;
 pub mod http;
+pub mod plausible;
 pub mod ports;
+pub mod secret;
 
 #[cfg(target_arch = "wasm32")]
 mod platform;

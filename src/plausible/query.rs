@@ -1,0 +1,504 @@
+//! Stats API v2 query bodies (`POST /api/v2/query`).
+//!
+//! A [`Query`] is only built through [`Query::new`], which applies the
+//! metric/dimension rules Plausible enforces (`query_builder.ex`,
+//! `table_decider.ex`), so a query we send is one Plausible accepts and the
+//! model learns what to change from our message, not from a bare 400.
+
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use super::args::{DateRange, InputError, PageFilter, PropertyFilter, SiteId};
+use super::vocabulary::{Dimension, Metric};
+use crate::ports::UnixMillis;
+
+/// Granularity of a timeseries (`time:<g>` dimension).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Granularity {
+    Day,
+    Week,
+    Month,
+}
+
+impl Granularity {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "day" => Some(Self::Day),
+            "week" => Some(Self::Week),
+            "month" => Some(Self::Month),
+            _ => None,
+        }
+    }
+
+    pub fn dimension(self) -> &'static str {
+        match self {
+            Self::Day => "time:day",
+            Self::Week => "time:week",
+            Self::Month => "time:month",
+        }
+    }
+}
+
+/// A grouping in a query.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Grouping {
+    Time(Granularity),
+    Dimension(Dimension),
+}
+
+impl Grouping {
+    fn wire(&self) -> String {
+        match self {
+            Grouping::Time(g) => g.dimension().to_owned(),
+            Grouping::Dimension(d) => d.as_str().into_owned(),
+        }
+    }
+
+    fn is(&self, name: &str) -> bool {
+        matches!(self, Grouping::Dimension(Dimension::Builtin(b)) if *b == name)
+    }
+}
+
+/// One top-level filter, in the order it will be sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Filter {
+    Page(PageFilter),
+    Goal(String),
+    Property(PropertyFilter),
+}
+
+impl Filter {
+    fn targets(&self, dimension: &str) -> bool {
+        match self {
+            Filter::Page(_) => dimension == "event:page",
+            Filter::Goal(_) => dimension == "event:goal",
+            Filter::Property(p) => p.dimension.as_str() == dimension,
+        }
+    }
+
+    fn wire(&self) -> Value {
+        match self {
+            Filter::Page(PageFilter::Exact(p)) => json!(["is", "event:page", [p]]),
+            Filter::Page(PageFilter::Prefix(p)) => json!(["contains", "event:page", [p]]),
+            Filter::Goal(g) => json!(["is", "event:goal", [g]]),
+            Filter::Property(p) => json!([p.operator.as_str(), p.dimension.as_str(), p.values]),
+        }
+    }
+}
+
+/// A validated query, ready to send.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Query {
+    pub site_id: SiteId,
+    pub metrics: Vec<Metric>,
+    pub date_range: DateRange,
+    pub groupings: Vec<Grouping>,
+    pub filters: Vec<Filter>,
+    pub limit: Option<u32>,
+}
+
+/// Which argument a combination error is best attributed to.
+const METRICS: &str = "metrics";
+
+impl Query {
+    pub fn new(
+        site_id: SiteId,
+        metrics: Vec<Metric>,
+        date_range: DateRange,
+        groupings: Vec<Grouping>,
+        filters: Vec<Filter>,
+        limit: Option<u32>,
+    ) -> Result<Self, InputError> {
+        let query = Self {
+            site_id,
+            metrics,
+            date_range,
+            groupings,
+            filters,
+            limit,
+        };
+        query.check_combinations()?;
+        Ok(query)
+    }
+
+    fn has_grouping(&self, name: &str) -> bool {
+        self.groupings.iter().any(|g| g.is(name))
+    }
+
+    fn has_filter(&self, name: &str) -> bool {
+        self.filters.iter().any(|f| f.targets(name))
+    }
+
+    /// Plausible's rules, checked in the order it checks them.
+    fn check_combinations(&self) -> Result<(), InputError> {
+        for metric in &self.metrics {
+            match metric {
+                // "Metric `conversion_rate` can only be queried with
+                // event:goal filters or dimensions."
+                Metric::ConversionRate | Metric::GroupConversionRate
+                    if !self.has_grouping("event:goal") && !self.has_filter("event:goal") =>
+                {
+                    return Err(InputError::new(
+                        METRICS,
+                        format!(
+                            "{} needs a goal: pass `goal`, filter on event:goal, or use get_conversions",
+                            metric.as_str()
+                        ),
+                    ));
+                }
+                // "… can only be queried with event:page filters or dimensions."
+                Metric::ScrollDepth | Metric::TimeOnPage
+                    if !self.has_grouping("event:page") && !self.has_filter("event:page") =>
+                {
+                    return Err(InputError::new(
+                        METRICS,
+                        format!(
+                            "{} is a per-page metric: pass `page`, filter on event:page, or break down by event:page",
+                            metric.as_str()
+                        ),
+                    ));
+                }
+                Metric::ViewsPerVisit if self.has_filter("event:page") => {
+                    return Err(InputError::new(
+                        METRICS,
+                        "views_per_visit cannot be combined with a page filter",
+                    ));
+                }
+                Metric::ViewsPerVisit if !self.groupings.is_empty() => {
+                    return Err(InputError::new(
+                        METRICS,
+                        "views_per_visit can only be queried as a total (compare_periods), not over time or by dimension",
+                    ));
+                }
+                _ => {}
+            }
+        }
+
+        // Session metrics vs event-only dimensions; `event:page` alone is
+        // the documented exception.
+        let event_dims: Vec<String> = self
+            .groupings
+            .iter()
+            .filter_map(|g| match g {
+                Grouping::Dimension(d) if d.is_event_dimension() => Some(d.as_str().into_owned()),
+                _ => None,
+            })
+            .collect();
+        let session: Vec<&str> = self
+            .metrics
+            .iter()
+            .filter(|m| m.is_session_metric())
+            .map(|m| m.as_str())
+            .collect();
+        if !session.is_empty() && !event_dims.is_empty() && event_dims != ["event:page"] {
+            return Err(InputError::new(
+                METRICS,
+                format!(
+                    "session metrics ({}) cannot be broken down by {}; drop them or use visitors, visits, pageviews, events",
+                    session.join(", "),
+                    event_dims.join(", ")
+                ),
+            ));
+        }
+
+        // Event metrics vs session-only dimensions.
+        let session_dims: Vec<String> = self
+            .groupings
+            .iter()
+            .filter(|g| g.is("visit:entry_page") || g.is("visit:exit_page"))
+            .map(Grouping::wire)
+            .collect();
+        let event: Vec<&str> = self
+            .metrics
+            .iter()
+            .filter(|m| {
+                matches!(
+                    m,
+                    Metric::Pageviews
+                        | Metric::Events
+                        | Metric::ScrollDepth
+                        | Metric::TotalRevenue
+                        | Metric::AverageRevenue
+                )
+            })
+            .map(|m| m.as_str())
+            .collect();
+        if !event.is_empty() && !session_dims.is_empty() {
+            return Err(InputError::new(
+                METRICS,
+                format!(
+                    "event metrics ({}) cannot be broken down by {}; use visitors, visits, bounce_rate or visit_duration",
+                    event.join(", "),
+                    session_dims.join(", ")
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The JSON body, with only the fields in use.
+    pub fn body(&self, now: UnixMillis) -> Value {
+        let mut body = serde_json::Map::new();
+        body.insert("site_id".into(), json!(self.site_id.as_str()));
+        body.insert(
+            "metrics".into(),
+            json!(self.metrics.iter().map(|m| m.as_str()).collect::<Vec<_>>()),
+        );
+        body.insert("date_range".into(), date_range_wire(&self.date_range, now));
+        if !self.groupings.is_empty() {
+            body.insert(
+                "dimensions".into(),
+                json!(
+                    self.groupings
+                        .iter()
+                        .map(Grouping::wire)
+                        .collect::<Vec<_>>()
+                ),
+            );
+        }
+        if !self.filters.is_empty() {
+            body.insert(
+                "filters".into(),
+                Value::Array(self.filters.iter().map(Filter::wire).collect()),
+            );
+        }
+        if let Some(limit) = self.limit {
+            body.insert("pagination".into(), json!({ "limit": limit }));
+        }
+        Value::Object(body)
+    }
+}
+
+/// Stats API v2 `date_range`: shorthands as strings, absolute ranges as a
+/// two-element array. Plausible has no general `Nh` shorthand, so hours
+/// become an explicit UTC datetime range ending now.
+fn date_range_wire(range: &DateRange, now: UnixMillis) -> Value {
+    match range {
+        DateRange::Hours(n) => {
+            let end = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+            let start = end.saturating_sub(i64::from(*n) * 3600);
+            json!([utc_datetime(start), utc_datetime(end)])
+        }
+        DateRange::Between(a, b) => json!([a.to_string(), b.to_string()]),
+        other => json!(other.label()),
+    }
+}
+
+fn utc_datetime(unix_secs: i64) -> String {
+    let t = OffsetDateTime::from_unix_timestamp(unix_secs).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// Builds the filter list in the established order: `page`, then `goal`,
+/// then `property_filters` (get_conversions puts `goal` first).
+pub fn filters(
+    page: Option<PageFilter>,
+    goal: Option<String>,
+    properties: Vec<PropertyFilter>,
+    goal_first: bool,
+) -> Vec<Filter> {
+    let page = page.map(Filter::Page);
+    let goal = goal.map(Filter::Goal);
+    let (first, second) = if goal_first {
+        (goal, page)
+    } else {
+        (page, goal)
+    };
+    first
+        .into_iter()
+        .chain(second)
+        .chain(properties.into_iter().map(Filter::Property))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plausible::args::Operator;
+    use crate::plausible::vocabulary::Metric::*;
+
+    fn site() -> SiteId {
+        SiteId::parse("site_id", "example.com").unwrap()
+    }
+
+    fn q(
+        metrics: Vec<Metric>,
+        groupings: Vec<Grouping>,
+        filters: Vec<Filter>,
+    ) -> Result<Query, InputError> {
+        Query::new(
+            site(),
+            metrics,
+            DateRange::Days(30),
+            groupings,
+            filters,
+            None,
+        )
+    }
+
+    fn dim(s: &str) -> Grouping {
+        Grouping::Dimension(Dimension::parse_qualified(s).unwrap())
+    }
+
+    const NOW: UnixMillis = UnixMillis(1_773_576_000_000); // 2026-03-15T12:00:00Z
+
+    #[test]
+    fn bodies_carry_only_the_fields_in_use() {
+        let query = q(vec![Visitors], vec![], vec![]).unwrap();
+        assert_eq!(
+            query.body(NOW),
+            json!({"site_id": "example.com", "metrics": ["visitors"], "date_range": "30d"})
+        );
+        let query = Query::new(
+            site(),
+            vec![Visitors, Pageviews],
+            DateRange::Between(
+                time::Date::from_calendar_date(2024, time::Month::March, 1).unwrap(),
+                time::Date::from_calendar_date(2024, time::Month::March, 31).unwrap(),
+            ),
+            vec![dim("visit:source")],
+            filters(
+                Some(PageFilter::Prefix("/blog".into())),
+                None,
+                vec![PropertyFilter {
+                    dimension: Dimension::CustomProperty("plan".into()),
+                    operator: Operator::IsNot,
+                    values: vec!["free".into()],
+                }],
+                false,
+            ),
+            Some(50),
+        )
+        .unwrap();
+        assert_eq!(
+            query.body(NOW),
+            json!({
+                "site_id": "example.com",
+                "metrics": ["visitors", "pageviews"],
+                "date_range": ["2024-03-01", "2024-03-31"],
+                "dimensions": ["visit:source"],
+                "filters": [["contains", "event:page", ["/blog"]], ["is_not", "event:props:plan", ["free"]]],
+                "pagination": {"limit": 50}
+            })
+        );
+    }
+
+    #[test]
+    fn hours_become_an_explicit_utc_range_ending_now() {
+        let query = Query::new(
+            site(),
+            vec![Visitors],
+            DateRange::Hours(6),
+            vec![],
+            vec![],
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            query.body(NOW)["date_range"],
+            json!(["2026-03-15T06:00:00Z", "2026-03-15T12:00:00Z"])
+        );
+    }
+
+    #[test]
+    fn filter_order_follows_the_tool_contract() {
+        let page = Some(PageFilter::Exact("/pricing".into()));
+        let goal = Some("Signup".to_owned());
+        let wire = |fs: Vec<Filter>| fs.iter().map(Filter::wire).collect::<Vec<_>>();
+        assert_eq!(
+            wire(filters(page.clone(), goal.clone(), vec![], false)),
+            vec![
+                json!(["is", "event:page", ["/pricing"]]),
+                json!(["is", "event:goal", ["Signup"]])
+            ]
+        );
+        assert_eq!(
+            wire(filters(page, goal, vec![], true)),
+            vec![
+                json!(["is", "event:goal", ["Signup"]]),
+                json!(["is", "event:page", ["/pricing"]])
+            ]
+        );
+    }
+
+    #[test]
+    fn combination_rules() {
+        let goal = || vec![Filter::Goal("Signup".into())];
+        let page = || vec![Filter::Page(PageFilter::Exact("/".into()))];
+        let time = || vec![Grouping::Time(Granularity::Day)];
+        let ok: Vec<(Vec<Metric>, Vec<Grouping>, Vec<Filter>)> = vec![
+            (vec![ConversionRate], vec![], goal()),
+            (vec![ConversionRate], vec![dim("event:goal")], vec![]),
+            (vec![ScrollDepth], vec![], page()),
+            (vec![TimeOnPage], vec![dim("event:page")], vec![]),
+            (
+                vec![BounceRate, VisitDuration],
+                vec![dim("event:page")],
+                vec![],
+            ),
+            (vec![BounceRate], vec![dim("visit:source")], goal()),
+            (vec![BounceRate], time(), vec![]),
+            (vec![ViewsPerVisit], vec![], vec![]),
+            (
+                vec![Visitors, Pageviews],
+                vec![dim("event:props:plan")],
+                vec![],
+            ),
+            (
+                vec![Visitors, BounceRate],
+                vec![dim("visit:entry_page")],
+                vec![],
+            ),
+        ];
+        for (metrics, groupings, filters) in ok {
+            let label = format!("{metrics:?} {groupings:?} {filters:?}");
+            assert!(q(metrics, groupings, filters).is_ok(), "{label}");
+        }
+        let bad: Vec<(Vec<Metric>, Vec<Grouping>, Vec<Filter>, &str)> = vec![
+            (vec![ConversionRate], vec![], vec![], "needs a goal"),
+            (vec![GroupConversionRate], time(), page(), "needs a goal"),
+            (vec![ScrollDepth], vec![], vec![], "per-page"),
+            (vec![TimeOnPage], time(), goal(), "per-page"),
+            (vec![ViewsPerVisit], vec![], page(), "page filter"),
+            (vec![ViewsPerVisit], time(), vec![], "as a total"),
+            (
+                vec![BounceRate],
+                vec![dim("event:props:plan")],
+                vec![],
+                "session metrics (bounce_rate)",
+            ),
+            (
+                vec![VisitDuration],
+                vec![dim("event:goal")],
+                vec![],
+                "event:goal",
+            ),
+            (
+                vec![BounceRate],
+                vec![dim("event:hostname")],
+                vec![],
+                "event:hostname",
+            ),
+            (
+                vec![Pageviews],
+                vec![dim("visit:exit_page")],
+                vec![],
+                "event metrics (pageviews)",
+            ),
+        ];
+        for (metrics, groupings, filters, needle) in bad {
+            let label = format!("{metrics:?} {groupings:?} {filters:?}");
+            let err = q(metrics, groupings, filters).expect_err(&label);
+            assert_eq!(err.field, "metrics");
+            assert!(err.message.contains(needle), "{label}: {}", err.message);
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! Secret values: redacted in `Debug`, compared in constant time, and
+//! reachable only through `.secret()` so every use is visible in review.
+
+use subtle::ConstantTimeEq;
+
+/// Constant-time equality of two byte strings. Length is not secret.
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+/// Declares a string secret newtype.
+macro_rules! secret_string {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Clone)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn new(value: impl Into<String>) -> Self {
+                Self(value.into())
+            }
+
+            /// The secret itself. Never log or format the result.
+            pub fn secret(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, concat!(stringify!($name), "([redacted])"))
+            }
+        }
+
+        impl PartialEq for $name {
+            fn eq(&self, other: &Self) -> bool {
+                $crate::secret::ct_eq(self.0.as_bytes(), other.0.as_bytes())
+            }
+        }
+
+        impl Eq for $name {}
+    };
+}
+pub(crate) use secret_string;
+
+secret_string!(
+    /// A Plausible Stats API key (the caller's on `/mcp`, the shared one on
+    /// `/internal`).
+    PlausibleKey
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_is_redacted() {
+        let key = PlausibleKey::new("pk_live_SECRET");
+        assert_eq!(format!("{key:?}"), "PlausibleKey([redacted])");
+        assert_eq!(
+            format!("{:?}", Some(key.clone())),
+            "Some(PlausibleKey([redacted]))"
+        );
+        assert_eq!(key.secret(), "pk_live_SECRET");
+    }
+
+    #[test]
+    fn equality_is_by_value() {
+        assert_eq!(PlausibleKey::new("a"), PlausibleKey::new("a"));
+        assert_ne!(PlausibleKey::new("a"), PlausibleKey::new("b"));
+        assert!(!ct_eq(b"abc", b"abcd"));
+    }
+}
