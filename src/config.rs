@@ -27,6 +27,36 @@ pub mod names {
     pub const DEV_ALLOW_LOOPBACK: &str = "DEV_ALLOW_LOOPBACK";
 }
 
+use crate::plausible::args::{InputError, SiteId};
+use crate::plausible::client::{BaseUrlError, PlausibleBaseUrl};
+
+/// What both MCP endpoints need.
+#[derive(Clone, Debug)]
+pub struct McpSettings {
+    /// Hostnames this worker answers MCP on (DNS-rebinding guard).
+    pub allowed_hosts: Vec<String>,
+    /// Browser origins `/internal` accepts.
+    pub allowed_origins: Vec<String>,
+    pub base_url: Result<PlausibleBaseUrl, BaseUrlError>,
+    pub default_site: Result<Option<SiteId>, InputError>,
+}
+
+impl McpSettings {
+    pub fn load(source: &dyn Source) -> Self {
+        Self {
+            allowed_hosts: split_list(source.get(names::MCP_ALLOWED_HOSTNAMES)),
+            allowed_origins: split_list(source.get(names::MCP_ALLOWED_ORIGIN_HOSTNAMES)),
+            base_url: PlausibleBaseUrl::parse(
+                &non_empty(source, names::PLAUSIBLE_BASE_URL)
+                    .unwrap_or_else(|| PlausibleBaseUrl::DEFAULT.to_owned()),
+            ),
+            default_site: non_empty(source, names::PLAUSIBLE_DEFAULT_SITE_ID)
+                .map(|s| SiteId::parse(names::PLAUSIBLE_DEFAULT_SITE_ID, &s))
+                .transpose(),
+        }
+    }
+}
+
 /// Where configuration values come from: Workers vars and secrets in
 /// production, a map in tests.
 pub trait Source {

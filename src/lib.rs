@@ -14,9 +14,12 @@
 
 pub mod build_info;
 pub mod config;
+pub mod guard;
 pub mod http;
+pub mod mcp;
 pub mod plausible;
 pub mod ports;
+pub mod routes;
 pub mod secret;
 
 #[cfg(target_arch = "wasm32")]
@@ -24,13 +27,16 @@ mod platform;
 #[cfg(test)]
 mod testing;
 
-use http::{Method, Request, Response};
+use http::{Request, Response};
 use ports::Platform;
 
 /// Every route the worker serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route {
+    /// Liveness and build identity.
     Health,
+    /// MCP with the caller's own Plausible key as the bearer token.
+    McpByok,
     NotFound,
 }
 
@@ -38,50 +44,27 @@ enum Route {
 fn route(path: &str) -> Route {
     match path {
         "/health" => Route::Health,
+        "/mcp" => Route::McpByok,
         _ => Route::NotFound,
     }
 }
 
 /// Handles one request end to end.
 pub async fn handle<P: Platform>(
-    _platform: &P,
-    _config: &dyn config::Source,
+    platform: &P,
+    source: &dyn config::Source,
     request: Request,
 ) -> Response {
     let mut response = match route(request.path()) {
-        Route::Health => health(&request),
-        Route::NotFound => not_found(),
+        Route::Health => routes::health::handle(&request),
+        Route::McpByok => {
+            let settings = config::McpSettings::load(source);
+            routes::mcp::byok(platform, &settings, &request).await
+        }
+        Route::NotFound => routes::not_found(),
     };
     http::apply_security_headers(&mut response);
     response
-}
-
-fn health(request: &Request) -> Response {
-    match request.method {
-        Method::Get | Method::Head => Response::json(200, &build_info::health()),
-        _ => method_not_allowed("GET, HEAD"),
-    }
-}
-
-fn not_found() -> Response {
-    Response::json(
-        404,
-        &serde_json::json!({
-            "error": "not_found",
-            "error_description": "Nothing is served at this path.",
-        }),
-    )
-}
-
-fn method_not_allowed(allow: &str) -> Response {
-    Response::json(
-        405,
-        &serde_json::json!({
-            "error": "method_not_allowed",
-            "error_description": format!("This path accepts {allow}."),
-        }),
-    )
-    .with_header("allow", allow)
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -106,6 +89,7 @@ async fn fetch(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::Method;
     use crate::testing::{FakePlatform, block_on};
     use std::collections::HashMap;
 

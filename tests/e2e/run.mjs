@@ -14,7 +14,7 @@ const stack = await startStack({ persistTo });
 
 const files = readdirSync(here).filter((f) => f.endsWith('.test.mjs')).sort().map((f) => path.join(here, f));
 const only = process.argv.slice(2);
-const runner = spawn(process.execPath, ['--test', '--test-concurrency=1', ...(only.length ? only : files)], {
+const runner = spawn(process.execPath, ['--test', '--test-reporter=spec', '--test-concurrency=1', ...(only.length ? only : files)], {
   stdio: 'inherit',
   env: {
     ...process.env,

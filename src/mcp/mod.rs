@@ -1,0 +1,531 @@
+//! The MCP server over Streamable HTTP: stateless, POST only, JSON
+//! responses, serving the handshake revisions (2025-03-26, 2025-06-18,
+//! 2025-11-25) and the stateless 2026-07-28 revision on one endpoint.
+//!
+//! [`serve`] applies the transport rules in order — method, media types,
+//! body, version header, batch policy, era, mirrored headers — then hands
+//! one request to [`dispatch`].
+
+pub mod jsonrpc;
+pub mod version;
+
+use serde_json::{Map, Value, json};
+
+use crate::build_info;
+use crate::http::{Method, Request, Response, media_type};
+use crate::plausible::tools::{self, Outcome, Tool, ToolContext};
+use crate::ports::{Clock, Outbound};
+use jsonrpc::{ErrorCode, Id, Incoming, Outgoing, RpcError};
+use version::Revision;
+
+/// Larger bodies are refused before parsing (413).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+const META_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
+
+/// How long clients may cache `server/discover` and `tools/list`
+/// (MCP 2026-07-28 caching): the tool set changes only on deploy.
+const LIST_TTL_MS: u64 = 3_600_000;
+
+/// `serverInfo`: name, title and a version carrying the git commit.
+fn server_info() -> Value {
+    json!({
+        "name": build_info::NAME,
+        "title": "Plausible Analytics",
+        "version": format!("{}+{}", build_info::VERSION, build_info::COMMIT),
+        "websiteUrl": "https://plausible.io",
+    })
+}
+
+/// One JSON-RPC request, with the revision it was made under.
+struct Call<'a> {
+    revision: Revision,
+    method: &'a str,
+    params: Option<Map<String, Value>>,
+}
+
+/// What a dispatched request produced: its HTTP status and JSON-RPC body.
+struct Answer {
+    status: u16,
+    body: Result<Value, RpcError>,
+}
+
+impl Answer {
+    fn ok(result: Value) -> Self {
+        Self {
+            status: 200,
+            body: Ok(result),
+        }
+    }
+
+    fn err(status: u16, code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            body: Err(RpcError::new(code, message)),
+        }
+    }
+}
+
+/// A JSON-RPC error as a whole HTTP response.
+fn error_response(status: u16, id: Option<Id>, error: RpcError) -> Response {
+    Response::json(
+        status,
+        &Outgoing {
+            id,
+            body: Err(error),
+        }
+        .to_json(),
+    )
+}
+
+fn protocol_error(status: u16, code: ErrorCode, message: impl Into<String>) -> Response {
+    error_response(status, None, RpcError::new(code, message))
+}
+
+fn unsupported_version(requested: &str) -> RpcError {
+    RpcError::new(
+        ErrorCode::UnsupportedProtocolVersion,
+        "Unsupported protocol version",
+    )
+    .with_data(json!({"supported": Revision::supported_list(), "requested": requested}))
+}
+
+/// Handles one HTTP request to an MCP endpoint, after authentication.
+pub async fn serve<P: Outbound + Clock>(
+    platform: &P,
+    ctx: &ToolContext,
+    request: &Request,
+) -> Response {
+    if request.method != Method::Post {
+        // Stateless server: no GET stream, no session to DELETE
+        // (2025-11-25 and 2026-07-28 transports: 405).
+        return protocol_error(
+            405,
+            ErrorCode::InvalidRequest,
+            "Method not allowed: this MCP endpoint accepts POST only (no GET stream, no sessions)",
+        )
+        .with_header("allow", "POST, OPTIONS");
+    }
+    if let Some(response) = check_media_types(request) {
+        return response;
+    }
+    if request.body.len() > MAX_BODY_BYTES {
+        return protocol_error(
+            413,
+            ErrorCode::InvalidRequest,
+            format!("Request body exceeds {MAX_BODY_BYTES} bytes"),
+        );
+    }
+    let Ok(body) = serde_json::from_slice::<Value>(&request.body) else {
+        return protocol_error(
+            400,
+            ErrorCode::ParseError,
+            "Parse error: the body is not valid JSON",
+        );
+    };
+    // An unsupported `MCP-Protocol-Version` is 400 (2025-06-18 and later
+    // transports); the error names the versions we serve.
+    let header_version = match request.headers.get("mcp-protocol-version").map(str::trim) {
+        None => Ok(None),
+        Some(raw) => Revision::parse(raw).map(Some).ok_or(raw),
+    };
+
+    if let Value::Array(items) = body {
+        return match header_version {
+            Ok(v) => serve_batch(platform, ctx, v, items).await,
+            Err(raw) => error_response(400, None, unsupported_version(raw)),
+        };
+    }
+
+    let message = jsonrpc::parse_message(body);
+    let header_version = match header_version {
+        Ok(v) => v,
+        Err(raw) => {
+            let id = match message {
+                Ok(Incoming::Request { id, .. }) => Some(id),
+                _ => None,
+            };
+            return error_response(400, id, unsupported_version(raw));
+        }
+    };
+    let (id, method, params) = match message {
+        Err(invalid) => {
+            return error_response(
+                400,
+                invalid.id,
+                RpcError::new(
+                    ErrorCode::InvalidRequest,
+                    format!("Invalid request: {}", invalid.reason),
+                ),
+            );
+        }
+        // Notifications (`notifications/initialized`, cancellations) and
+        // responses need no answer (all revisions: 202, empty body).
+        Ok(Incoming::Notification { .. } | Incoming::Response) => return Response::new(202),
+        Ok(Incoming::Request { id, method, params }) => (id, method, params),
+    };
+
+    let revision = match era(request, header_version, &method, params.as_ref()) {
+        Ok(r) => r,
+        Err((status, error)) => return error_response(status, Some(id), error),
+    };
+    let answer = dispatch(
+        platform,
+        ctx,
+        Call {
+            revision,
+            method: &method,
+            params,
+        },
+    )
+    .await;
+    Response::json(
+        answer.status,
+        &Outgoing {
+            id: Some(id),
+            body: answer.body,
+        }
+        .to_json(),
+    )
+}
+
+/// `Content-Type` must be JSON (415), and `Accept` must allow a JSON answer
+/// (406). We always answer with a single JSON object, so a client that
+/// lists only `application/json` is served; one that excludes it is not.
+fn check_media_types(request: &Request) -> Option<Response> {
+    let content_type = request.headers.get("content-type").map(media_type);
+    if content_type.as_deref() != Some("application/json") {
+        return Some(protocol_error(
+            415,
+            ErrorCode::InvalidRequest,
+            "Unsupported Media Type: Content-Type must be application/json",
+        ));
+    }
+    if let Some(accept) = request.headers.get("accept") {
+        let ok = accept
+            .split(',')
+            .map(media_type)
+            .any(|m| matches!(m.as_str(), "application/json" | "application/*" | "*/*"));
+        if !ok {
+            return Some(protocol_error(
+                406,
+                ErrorCode::InvalidRequest,
+                "Not Acceptable: Accept must include application/json (and text/event-stream)",
+            ));
+        }
+    }
+    None
+}
+
+/// JSON-RPC batches: only under 2025-03-26 (the revision assumed without a
+/// version header); removed from 2025-06-18 on.
+async fn serve_batch<P: Outbound + Clock>(
+    platform: &P,
+    ctx: &ToolContext,
+    header_version: Option<Revision>,
+    items: Vec<Value>,
+) -> Response {
+    let revision = header_version.unwrap_or(Revision::V2025_03_26);
+    if !revision.allows_batches() {
+        return protocol_error(
+            400,
+            ErrorCode::InvalidRequest,
+            format!(
+                "Invalid request: JSON-RPC batches are not supported in protocol revision {}",
+                revision.as_str()
+            ),
+        );
+    }
+    if items.is_empty() {
+        return protocol_error(
+            400,
+            ErrorCode::InvalidRequest,
+            "Invalid request: empty batch",
+        );
+    }
+    let mut out = Vec::new();
+    for item in items {
+        match jsonrpc::parse_message(item) {
+            Err(invalid) => out.push(
+                Outgoing {
+                    id: invalid.id,
+                    body: Err(RpcError::new(
+                        ErrorCode::InvalidRequest,
+                        format!("Invalid request: {}", invalid.reason),
+                    )),
+                }
+                .to_json(),
+            ),
+            Ok(Incoming::Notification { .. } | Incoming::Response) => {}
+            Ok(Incoming::Request { id, method, params }) => {
+                let answer = dispatch(
+                    platform,
+                    ctx,
+                    Call {
+                        revision,
+                        method: &method,
+                        params,
+                    },
+                )
+                .await;
+                out.push(
+                    Outgoing {
+                        id: Some(id),
+                        body: answer.body,
+                    }
+                    .to_json(),
+                );
+            }
+        }
+    }
+    if out.is_empty() {
+        Response::new(202)
+    } else {
+        Response::json(200, &Value::Array(out))
+    }
+}
+
+/// Decides which revision a request is made under.
+///
+/// A request is modern (2026-07-28) when its header or its `_meta` says
+/// so; then the mirrored headers must agree with the body (2026-07-28
+/// Streamable HTTP, "Server Validation"). Otherwise it is a handshake-era
+/// request under the header's revision, or 2025-03-26 without one.
+fn era(
+    request: &Request,
+    header_version: Option<Revision>,
+    method: &str,
+    params: Option<&Map<String, Value>>,
+) -> Result<Revision, (u16, RpcError)> {
+    let meta = params
+        .and_then(|p| p.get("_meta"))
+        .and_then(Value::as_object);
+    let meta_version = meta.and_then(|m| m.get(META_VERSION));
+    let header_is_modern = header_version.is_some_and(Revision::is_modern);
+    if !header_is_modern && meta_version.is_none() {
+        return Ok(header_version.unwrap_or(Revision::V2025_03_26));
+    }
+
+    let mismatch = |msg: String| (400, RpcError::new(ErrorCode::HeaderMismatch, msg));
+    let Some(header_version) = header_version else {
+        return Err(mismatch(
+            "Header mismatch: the MCP-Protocol-Version header is required".into(),
+        ));
+    };
+    let Some(meta_version) = meta_version else {
+        return Err((
+            400,
+            RpcError::new(
+                ErrorCode::InvalidParams,
+                format!("Invalid params: _meta[\"{META_VERSION}\"] is required"),
+            ),
+        ));
+    };
+    let Some(meta_version_str) = meta_version.as_str() else {
+        return Err((
+            400,
+            RpcError::new(
+                ErrorCode::InvalidParams,
+                format!("Invalid params: _meta[\"{META_VERSION}\"] must be a string"),
+            ),
+        ));
+    };
+    let Some(meta_revision) = Revision::parse(meta_version_str).filter(|r| r.is_modern()) else {
+        return Err((400, unsupported_version(meta_version_str)));
+    };
+    if meta_revision != header_version {
+        return Err(mismatch(format!(
+            "Header mismatch: MCP-Protocol-Version header value '{}' does not match body value '{}'",
+            header_version.as_str(),
+            meta_revision.as_str()
+        )));
+    }
+    if !meta.is_some_and(|m| m.get(META_CAPABILITIES).is_some_and(Value::is_object)) {
+        return Err((
+            400,
+            RpcError::new(
+                ErrorCode::InvalidParams,
+                format!("Invalid params: _meta[\"{META_CAPABILITIES}\"] is required"),
+            ),
+        ));
+    }
+    match request.headers.get("mcp-method") {
+        None => {
+            return Err(mismatch(
+                "Header mismatch: the Mcp-Method header is required".into(),
+            ));
+        }
+        Some(h) if h != method => {
+            return Err(mismatch(format!(
+                "Header mismatch: Mcp-Method header value '{h}' does not match body value '{method}'"
+            )));
+        }
+        Some(_) => {}
+    }
+    let name_source = match method {
+        "tools/call" | "prompts/get" => Some("name"),
+        "resources/read" => Some("uri"),
+        _ => None,
+    };
+    if let Some(field) = name_source {
+        let body_value = params.and_then(|p| p.get(field)).and_then(Value::as_str);
+        let header_value = request.headers.get("mcp-name").map(decode_header_value);
+        match (header_value, body_value) {
+            (None, _) => {
+                return Err(mismatch(
+                    "Header mismatch: the Mcp-Name header is required".into(),
+                ));
+            }
+            (Some(None), _) => {
+                return Err(mismatch(
+                    "Header mismatch: the Mcp-Name header is malformed".into(),
+                ));
+            }
+            (Some(Some(h)), Some(b)) if h == b => {}
+            (Some(Some(h)), b) => {
+                return Err(mismatch(format!(
+                    "Header mismatch: Mcp-Name header value '{}' does not match body value '{}'",
+                    h.escape_default(),
+                    b.unwrap_or("").escape_default()
+                )));
+            }
+        }
+    }
+    Ok(meta_revision)
+}
+
+/// Decodes the `=?base64?…?=` sentinel form (2026-07-28 Streamable HTTP,
+/// "Value Encoding"); plain values pass through. `None` when the sentinel
+/// form holds invalid base64 or UTF-8.
+fn decode_header_value(raw: &str) -> Option<String> {
+    use base64::Engine;
+    match raw
+        .strip_prefix("=?base64?")
+        .and_then(|r| r.strip_suffix("?="))
+    {
+        None => Some(raw.to_owned()),
+        Some(encoded) => base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok()),
+    }
+}
+
+/// Runs one request under its revision.
+async fn dispatch<P: Outbound + Clock>(platform: &P, ctx: &ToolContext, call: Call<'_>) -> Answer {
+    let modern = call.revision.is_modern();
+    let answer = match (call.method, modern) {
+        ("initialize", false) => initialize(ctx, call.params.as_ref()),
+        ("ping", false) => Answer::ok(json!({})),
+        ("server/discover", true) => Answer::ok(json!({
+            "supportedVersions": Revision::supported_list(),
+            "capabilities": {"tools": {}},
+            "instructions": tools::instructions(ctx.default_site.as_ref()),
+            "ttlMs": LIST_TTL_MS,
+            "cacheScope": "public",
+        })),
+        ("tools/list", _) => {
+            let list: Vec<Value> = Tool::ALL
+                .iter()
+                .map(|t| t.definition(ctx.default_site.is_some()))
+                .collect();
+            let mut result = json!({ "tools": list });
+            if modern {
+                result["ttlMs"] = json!(LIST_TTL_MS);
+                result["cacheScope"] = json!("public");
+            }
+            Answer::ok(result)
+        }
+        ("tools/call", _) => call_tool(platform, ctx, call.params).await,
+        (method, _) => Answer::err(
+            // 2026-07-28: an unknown method is 404 with -32601.
+            if modern { 404 } else { 200 },
+            ErrorCode::MethodNotFound,
+            format!("Method not found: {method}"),
+        ),
+    };
+    if !modern {
+        return answer;
+    }
+    // Modern results carry `resultType` and identify the server.
+    Answer {
+        status: answer.status,
+        body: answer.body.map(|mut result| {
+            if let Value::Object(obj) = &mut result {
+                obj.insert("resultType".into(), json!("complete"));
+                obj.insert("_meta".into(), json!({ META_SERVER_INFO: server_info() }));
+            }
+            result
+        }),
+    }
+}
+
+fn initialize(ctx: &ToolContext, params: Option<&Map<String, Value>>) -> Answer {
+    let requested = params
+        .and_then(|p| p.get("protocolVersion"))
+        .and_then(Value::as_str);
+    let revision = Revision::negotiate(requested);
+    Answer::ok(json!({
+        "protocolVersion": revision.as_str(),
+        "capabilities": {"tools": {"listChanged": false}},
+        "serverInfo": server_info(),
+        "instructions": tools::instructions(ctx.default_site.as_ref()),
+    }))
+}
+
+async fn call_tool<P: Outbound + Clock>(
+    platform: &P,
+    ctx: &ToolContext,
+    params: Option<Map<String, Value>>,
+) -> Answer {
+    let mut params = params.unwrap_or_default();
+    let Some(name) = params
+        .get("name")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+    else {
+        return Answer::err(
+            200,
+            ErrorCode::InvalidParams,
+            "Invalid params: `name` must be a string",
+        );
+    };
+    let Some(tool) = Tool::parse(&name) else {
+        return Answer::err(
+            200,
+            ErrorCode::InvalidParams,
+            format!(
+                "Unknown tool: {}. Available tools: {}",
+                name.escape_default(),
+                Tool::ALL.map(Tool::name).join(", ")
+            ),
+        );
+    };
+    let arguments = match params.remove("arguments") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(a)) => Some(a),
+        Some(_) => {
+            return Answer::err(
+                200,
+                ErrorCode::InvalidParams,
+                "Invalid params: `arguments` must be an object",
+            );
+        }
+    };
+    Answer::ok(match tools::call(platform, ctx, tool, arguments).await {
+        Outcome::Success { text, structured } => json!({
+            "content": [{"type": "text", "text": text}],
+            "structuredContent": structured,
+            "isError": false,
+        }),
+        Outcome::Failure(message) => json!({
+            "content": [{"type": "text", "text": format!("Error: {message}")}],
+            "isError": true,
+        }),
+    })
+}
+
+#[cfg(test)]
+mod tests;

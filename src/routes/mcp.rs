@@ -1,0 +1,179 @@
+//! The MCP endpoints. `/mcp` authenticates with the caller's own
+//! Plausible key; `/internal` (see `oauth`) with our access tokens.
+
+use serde_json::json;
+
+use crate::config::McpSettings;
+use crate::guard::{self, OriginPolicy};
+use crate::http::{Method, Request, Response};
+use crate::mcp;
+use crate::plausible::tools::ToolContext;
+use crate::ports::{Clock, Outbound};
+use crate::secret::PlausibleKey;
+
+const METHODS: &str = "POST, OPTIONS";
+
+/// Plausible keys are long random strings; anything shorter than this is
+/// a paste error, refused before it reaches Plausible.
+const MIN_KEY_LEN: usize = 8;
+const MAX_KEY_LEN: usize = 512;
+
+/// Why `/mcp` refused the credentials (RFC 6750 §3.1 error codes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyError {
+    /// No `Authorization: Bearer …` header.
+    Missing,
+    /// A bearer value that cannot be a Plausible key.
+    Malformed,
+}
+
+/// The caller's Plausible key from `Authorization: Bearer <key>`. The
+/// scheme is case-insensitive (RFC 9110 §11.1).
+pub fn plausible_key(request: &Request) -> Result<PlausibleKey, KeyError> {
+    let header = request
+        .headers
+        .get("authorization")
+        .ok_or(KeyError::Missing)?;
+    let (scheme, value) = header.trim().split_once(' ').ok_or(KeyError::Missing)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(KeyError::Missing);
+    }
+    let key = value.trim();
+    let well_formed = (MIN_KEY_LEN..=MAX_KEY_LEN).contains(&key.len())
+        && key.bytes().all(|b| b.is_ascii_graphic());
+    if well_formed {
+        Ok(PlausibleKey::new(key))
+    } else {
+        Err(KeyError::Malformed)
+    }
+}
+
+fn unauthorized(error: KeyError) -> Response {
+    let (code, description) = match error {
+        KeyError::Missing => (
+            "invalid_request",
+            "Missing or malformed Authorization header. Pass your Plausible API key as `Authorization: Bearer <key>` (create one under Account settings → API keys in Plausible).",
+        ),
+        KeyError::Malformed => (
+            "invalid_token",
+            "That bearer value cannot be a Plausible API key: expected 8 to 512 visible ASCII characters.",
+        ),
+    };
+    Response::json(
+        401,
+        &json!({"error": code, "error_description": description}),
+    )
+    .with_header(
+        "www-authenticate",
+        format!("Bearer realm=\"plausible-mcp\", error=\"{code}\""),
+    )
+}
+
+/// `/mcp`: bring your own key.
+pub async fn byok<P: Outbound + Clock>(
+    platform: &P,
+    settings: &McpSettings,
+    request: &Request,
+) -> Response {
+    if let Err(denied) = guard::check(
+        request,
+        &settings.allowed_hosts,
+        OriginPolicy::AnyWellFormed,
+    ) {
+        return guard::with_cors(denied, METHODS);
+    }
+    if request.method == Method::Options {
+        return guard::preflight(METHODS);
+    }
+    let response = match plausible_key(request) {
+        Err(e) => unauthorized(e),
+        Ok(key) => match settings.tool_context(key) {
+            Ok(ctx) => mcp::serve(platform, &ctx, request).await,
+            Err(misconfigured) => misconfigured,
+        },
+    };
+    guard::with_cors(response, METHODS)
+}
+
+impl McpSettings {
+    /// The tool context for a key, or a 500 naming the bad setting.
+    pub fn tool_context(&self, key: PlausibleKey) -> Result<ToolContext, Response> {
+        let base_url = self.base_url.clone().map_err(|_| {
+            Response::json(
+                500,
+                &json!({"error": "server_misconfigured", "error_description": "PLAUSIBLE_BASE_URL must be an https URL (http only for loopback)."}),
+            )
+        })?;
+        let default_site = self.default_site.clone().map_err(|_| {
+            Response::json(
+                500,
+                &json!({"error": "server_misconfigured", "error_description": "PLAUSIBLE_DEFAULT_SITE_ID is not a valid site domain."}),
+            )
+        })?;
+        Ok(ToolContext {
+            base_url,
+            key,
+            default_site,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use url::Url;
+
+    fn with_auth(value: Option<&str>) -> Request {
+        let mut r = Request::new(Method::Post, Url::parse("https://a.example/mcp").unwrap());
+        if let Some(v) = value {
+            r.headers.set("authorization", v);
+        }
+        r
+    }
+
+    #[test]
+    fn bearer_key_extraction() {
+        let cases = [
+            (Some("Bearer plausible-key-1"), Ok("plausible-key-1")),
+            (Some("bearer   plausible-key-1  "), Ok("plausible-key-1")),
+            (Some("BEARER plausible-key-1"), Ok("plausible-key-1")),
+            (None, Err(KeyError::Missing)),
+            (Some("Basic dXNlcjpwYXNz"), Err(KeyError::Missing)),
+            (Some("Bearer"), Err(KeyError::Missing)),
+            (Some("Bearer short"), Err(KeyError::Malformed)),
+            (Some("Bearer has space inside"), Err(KeyError::Malformed)),
+            (Some("Bearer ключ-ключ-ключ"), Err(KeyError::Malformed)),
+        ];
+        for (header, expected) in cases {
+            let got = plausible_key(&with_auth(header));
+            assert_eq!(
+                got.as_ref().map(|k| k.secret()).map_err(|e| *e),
+                expected,
+                "{header:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn challenges_say_how_to_pass_the_key() {
+        let r = unauthorized(KeyError::Missing);
+        assert_eq!(r.status, 401);
+        assert_eq!(
+            r.headers.get("www-authenticate"),
+            Some("Bearer realm=\"plausible-mcp\", error=\"invalid_request\"")
+        );
+        assert!(
+            r.json_body()["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("Bearer <key>")
+        );
+        assert!(
+            unauthorized(KeyError::Malformed)
+                .headers
+                .get("www-authenticate")
+                .unwrap()
+                .contains("invalid_token")
+        );
+    }
+}
