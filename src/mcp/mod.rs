@@ -125,31 +125,23 @@ pub async fn serve<P: Outbound + Clock>(
             "Parse error: the body is not valid JSON",
         );
     };
-    // An unsupported `MCP-Protocol-Version` is 400 (2025-06-18 and later
-    // transports); the error names the versions we serve.
-    let header_version = match request.headers.get("mcp-protocol-version").map(str::trim) {
-        None => Ok(None),
-        Some(raw) => Revision::parse(raw).map(Some).ok_or(raw),
-    };
+    let header_version = request
+        .headers
+        .get("mcp-protocol-version")
+        .map(|v| v.trim().to_owned());
 
     if let Value::Array(items) = body {
-        return match header_version {
-            Ok(v) => serve_batch(platform, ctx, v, items).await,
-            Err(raw) => error_response(400, None, unsupported_version(raw)),
+        return match header_version
+            .as_deref()
+            .map(|raw| Revision::parse(raw).ok_or(raw))
+        {
+            None => serve_batch(platform, ctx, None, items).await,
+            Some(Ok(v)) => serve_batch(platform, ctx, Some(v), items).await,
+            Some(Err(raw)) => error_response(400, None, unsupported_version(raw)),
         };
     }
 
     let message = jsonrpc::parse_message(body);
-    let header_version = match header_version {
-        Ok(v) => v,
-        Err(raw) => {
-            let id = match message {
-                Ok(Incoming::Request { id, .. }) => Some(id),
-                _ => None,
-            };
-            return error_response(400, id, unsupported_version(raw));
-        }
-    };
     let (id, method, params) = match message {
         Err(invalid) => {
             return error_response(
@@ -167,7 +159,7 @@ pub async fn serve<P: Outbound + Clock>(
         Ok(Incoming::Request { id, method, params }) => (id, method, params),
     };
 
-    let revision = match era(request, header_version, &method, params.as_ref()) {
+    let revision = match era(request, header_version.as_deref(), &method, params.as_ref()) {
         Ok(r) => r,
         Err((status, error)) => return error_response(status, Some(id), error),
     };
@@ -291,65 +283,55 @@ async fn serve_batch<P: Outbound + Clock>(
 ///
 /// A request is modern (2026-07-28) when its header or its `_meta` says
 /// so; then the mirrored headers must agree with the body (2026-07-28
-/// Streamable HTTP, "Server Validation"). Otherwise it is a handshake-era
-/// request under the header's revision, or 2025-03-26 without one.
+/// Streamable HTTP, "Server Validation"), checked before whether the
+/// version is served. Otherwise it is a handshake-era request under the
+/// header's revision, or 2025-03-26 without one (2025-06-18 transports,
+/// "Protocol Version Header").
 fn era(
     request: &Request,
-    header_version: Option<Revision>,
+    header_version: Option<&str>,
     method: &str,
     params: Option<&Map<String, Value>>,
 ) -> Result<Revision, (u16, RpcError)> {
+    let mismatch = |msg: String| (400, RpcError::new(ErrorCode::HeaderMismatch, msg));
+    let invalid_params = |msg: String| (400, RpcError::new(ErrorCode::InvalidParams, msg));
     let meta = params
         .and_then(|p| p.get("_meta"))
         .and_then(Value::as_object);
-    let meta_version = meta.and_then(|m| m.get(META_VERSION));
-    let header_is_modern = header_version.is_some_and(Revision::is_modern);
-    if !header_is_modern && meta_version.is_none() {
-        return Ok(header_version.unwrap_or(Revision::V2025_03_26));
-    }
-
-    let mismatch = |msg: String| (400, RpcError::new(ErrorCode::HeaderMismatch, msg));
+    let Some(meta_version) = meta.and_then(|m| m.get(META_VERSION)) else {
+        return match header_version.map(|raw| Revision::parse(raw).ok_or(raw)) {
+            None => Ok(Revision::V2025_03_26),
+            Some(Err(raw)) => Err((400, unsupported_version(raw))),
+            Some(Ok(r)) if r.is_modern() => Err(invalid_params(format!(
+                "Invalid params: _meta[\"{META_VERSION}\"] is required"
+            ))),
+            Some(Ok(r)) => Ok(r),
+        };
+    };
+    let Some(meta_version) = meta_version.as_str() else {
+        return Err(invalid_params(format!(
+            "Invalid params: _meta[\"{META_VERSION}\"] must be a string"
+        )));
+    };
     let Some(header_version) = header_version else {
         return Err(mismatch(
             "Header mismatch: the MCP-Protocol-Version header is required".into(),
         ));
     };
-    let Some(meta_version) = meta_version else {
-        return Err((
-            400,
-            RpcError::new(
-                ErrorCode::InvalidParams,
-                format!("Invalid params: _meta[\"{META_VERSION}\"] is required"),
-            ),
-        ));
-    };
-    let Some(meta_version_str) = meta_version.as_str() else {
-        return Err((
-            400,
-            RpcError::new(
-                ErrorCode::InvalidParams,
-                format!("Invalid params: _meta[\"{META_VERSION}\"] must be a string"),
-            ),
-        ));
-    };
-    let Some(meta_revision) = Revision::parse(meta_version_str).filter(|r| r.is_modern()) else {
-        return Err((400, unsupported_version(meta_version_str)));
-    };
-    if meta_revision != header_version {
+    if header_version != meta_version {
         return Err(mismatch(format!(
             "Header mismatch: MCP-Protocol-Version header value '{}' does not match body value '{}'",
-            header_version.as_str(),
-            meta_revision.as_str()
+            header_version.escape_default(),
+            meta_version.escape_default()
         )));
     }
+    let Some(revision) = Revision::parse(meta_version).filter(|r| r.is_modern()) else {
+        return Err((400, unsupported_version(meta_version)));
+    };
     if !meta.is_some_and(|m| m.get(META_CAPABILITIES).is_some_and(Value::is_object)) {
-        return Err((
-            400,
-            RpcError::new(
-                ErrorCode::InvalidParams,
-                format!("Invalid params: _meta[\"{META_CAPABILITIES}\"] is required"),
-            ),
-        ));
+        return Err(invalid_params(format!(
+            "Invalid params: _meta[\"{META_CAPABILITIES}\"] is required"
+        )));
     }
     match request.headers.get("mcp-method") {
         None => {
@@ -393,7 +375,7 @@ fn era(
             }
         }
     }
-    Ok(meta_revision)
+    Ok(revision)
 }
 
 /// Decodes the `=?base64?…?=` sentinel form (2026-07-28 Streamable HTTP,

@@ -323,7 +323,7 @@ fn modern_header_validation() {
             "empty version header",
             Box::new(|r| r.headers.set("mcp-protocol-version", "")),
             400,
-            -32022,
+            -32020,
         ),
         (
             "header says legacy, body modern",
@@ -411,22 +411,41 @@ fn modern_meta_validation() {
             -32602,
         ),
         (
-            "unknown version",
+            "unknown version in body only",
             json!({"io.modelcontextprotocol/protocolVersion": "2027-01-01", "io.modelcontextprotocol/clientCapabilities": {}}),
             400,
-            -32022,
+            -32020,
         ),
         (
             "legacy version in meta",
             json!({"io.modelcontextprotocol/protocolVersion": "2025-11-25", "io.modelcontextprotocol/clientCapabilities": {}}),
             400,
-            -32022,
+            -32020,
         ),
     ];
     for (name, meta, status, code) in cases {
         let resp = run(with_meta(meta));
         assert_eq!((resp.status, error_code(&resp)), (status, code), "{name}");
     }
+    // Mismatch is reported before support: header unknown, body modern.
+    let mut req = modern("tools/list", None, json!({}));
+    req.headers.set("mcp-protocol-version", "2027-01-01");
+    let resp = run(req);
+    assert_eq!((resp.status, error_code(&resp)), (400, -32020));
+    // Both agree on an unknown version: unsupported.
+    let mut req = with_meta(
+        json!({"io.modelcontextprotocol/protocolVersion": "2027-01-01", "io.modelcontextprotocol/clientCapabilities": {}}),
+    );
+    req.headers.set("mcp-protocol-version", "2027-01-01");
+    let resp = run(req);
+    assert_eq!((resp.status, error_code(&resp)), (400, -32022));
+    assert_eq!(resp.json_body()["id"], 7);
+    // A modern header with no _meta at all is invalid params, not legacy.
+    let mut req = modern("tools/list", None, json!({}));
+    req.body =
+        serde_json::to_vec(&json!({"jsonrpc": "2.0", "id": 7, "method": "tools/list"})).unwrap();
+    let resp = run(req);
+    assert_eq!((resp.status, error_code(&resp)), (400, -32602));
     // A modern body without the header is a header mismatch.
     let mut req = modern("tools/list", None, json!({}));
     let h: Headers = req
