@@ -14,9 +14,11 @@
 
 pub mod build_info;
 pub mod config;
+pub mod crypto;
 pub mod guard;
 pub mod http;
 pub mod mcp;
+pub mod oauth;
 pub mod plausible;
 pub mod ports;
 pub mod routes;

@@ -41,12 +41,37 @@ macro_rules! secret_string {
         impl Eq for $name {}
     };
 }
-pub(crate) use secret_string;
 
 secret_string!(
     /// A Plausible Stats API key (the caller's on `/mcp`, the shared one on
     /// `/internal`).
     PlausibleKey
+);
+
+secret_string!(
+    /// An OAuth access token we issued (RFC 6749 §1.4). Stored only hashed.
+    AccessToken
+);
+secret_string!(
+    /// An OAuth refresh token we issued (RFC 6749 §1.5). Stored only hashed.
+    RefreshToken
+);
+secret_string!(
+    /// An authorization code (RFC 6749 §4.1.2). Stored only hashed.
+    AuthorizationCode
+);
+secret_string!(
+    /// A confidential client's secret (RFC 7591 §3.2.1). Stored only hashed.
+    ClientSecret
+);
+secret_string!(
+    /// A PKCE code verifier (RFC 7636 §4.1).
+    PkceVerifier
+);
+secret_string!(
+    /// `COOKIE_SECRET`: the server key from which the keys for state
+    /// signing, cookie signing and at-rest encryption are derived.
+    ServerSecret
 );
 
 #[cfg(test)]
@@ -62,6 +87,23 @@ mod tests {
             "Some(PlausibleKey([redacted]))"
         );
         assert_eq!(key.secret(), "pk_live_SECRET");
+    }
+
+    #[test]
+    fn every_secret_type_redacts() {
+        let printed = format!(
+            "{:?} {:?} {:?} {:?} {:?} {:?}",
+            AccessToken::new("s1"),
+            RefreshToken::new("s2"),
+            AuthorizationCode::new("s3"),
+            ClientSecret::new("s4"),
+            PkceVerifier::new("s5"),
+            ServerSecret::new("s6"),
+        );
+        for s in ["s1", "s2", "s3", "s4", "s5", "s6"] {
+            assert!(!printed.contains(s), "{printed}");
+        }
+        assert!(printed.contains("RefreshToken([redacted])"));
     }
 
     #[test]

@@ -107,3 +107,24 @@ impl Outbound for FakePlatform {
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     futures_executor::block_on(f)
 }
+
+/// Durable Object storage in memory.
+#[derive(Default)]
+pub struct MemoryLedgerStore {
+    pub entries: RefCell<HashMap<String, serde_json::Value>>,
+    pub fail_commit: Cell<bool>,
+}
+
+impl crate::oauth::ledger::LedgerStore for MemoryLedgerStore {
+    async fn load(&self, key: &str) -> Result<Option<serde_json::Value>, StorageError> {
+        Ok(self.entries.borrow().get(key).cloned())
+    }
+
+    async fn commit(&self, puts: Vec<(String, serde_json::Value)>) -> Result<(), StorageError> {
+        if self.fail_commit.get() {
+            return Err(StorageError("injected".into()));
+        }
+        self.entries.borrow_mut().extend(puts);
+        Ok(())
+    }
+}

@@ -1,0 +1,330 @@
+//! OAuth protocol values as newtypes, each built by a fallible `parse`.
+//!
+//! URL-valued types keep the exact string they were given: OAuth compares
+//! redirect URIs and resources by exact string (RFC 6749 §3.1.2.3,
+//! OAuth 2.1 §2.3.1), never after normalisation.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use url::{Host, Url};
+
+/// Whether a host is loopback: `localhost`, 127.0.0.0/8 or `::1`.
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}
+
+/// A client identifier (RFC 6749 §2.2): one we issued at registration, or
+/// an https URL naming a client ID metadata document.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ClientId(String);
+
+impl ClientId {
+    /// Any visible ASCII up to 2 KiB; its meaning is decided by lookup.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let ok = !raw.is_empty() && raw.len() <= 2048 && raw.bytes().all(|b| b.is_ascii_graphic());
+        ok.then(|| Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Registered clients get `pmcp_` ids; anything starting with
+    /// `https://` is a metadata document URL.
+    pub fn is_metadata_document(&self) -> bool {
+        self.0.starts_with("https://") || self.0.starts_with("http://")
+    }
+}
+
+/// Why a redirect URI is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RedirectUriError {
+    NotAbsolute,
+    /// Only https, or http on a loopback host (RFC 8252 §7.3, §8.3).
+    Scheme,
+    /// Fragments are forbidden (RFC 6749 §3.1.2).
+    Fragment,
+    /// Credentials in a redirect URI are a phishing vector.
+    UserInfo,
+    TooLong,
+}
+
+/// A redirection endpoint (RFC 6749 §3.1.2), kept as given.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RedirectUri {
+    raw: String,
+    url: Url,
+}
+
+impl RedirectUri {
+    pub fn parse(raw: &str) -> Result<Self, RedirectUriError> {
+        if raw.len() > 2048 {
+            return Err(RedirectUriError::TooLong);
+        }
+        let url = Url::parse(raw).map_err(|_| RedirectUriError::NotAbsolute)?;
+        match url.scheme() {
+            "https" if url.host().is_some() => {}
+            "http" if is_loopback(&url) => {}
+            _ => return Err(RedirectUriError::Scheme),
+        }
+        if url.fragment().is_some() || raw.contains('#') {
+            return Err(RedirectUriError::Fragment);
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(RedirectUriError::UserInfo);
+        }
+        Ok(Self {
+            raw: raw.to_owned(),
+            url,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.raw
+    }
+
+    pub fn host(&self) -> &str {
+        self.url.host_str().unwrap_or("")
+    }
+
+    /// Appends response parameters, keeping any query the client
+    /// registered (RFC 6749 §4.1.2).
+    pub fn with_params(&self, params: &[(&str, &str)]) -> String {
+        let mut url = self.url.clone();
+        {
+            let mut q = url.query_pairs_mut();
+            for (k, v) in params {
+                q.append_pair(k, v);
+            }
+        }
+        url.to_string()
+    }
+
+    /// Exact match against a registered list (OAuth 2.1 §2.3.1: simple
+    /// string comparison). For loopback URIs the port may differ
+    /// (RFC 8252 §7.3): native apps bind an ephemeral port.
+    pub fn matches_registered(&self, registered: &[RedirectUri]) -> bool {
+        registered.iter().any(|r| {
+            r.raw == self.raw
+                || (is_loopback(&self.url)
+                    && r.url.scheme() == self.url.scheme()
+                    && r.url.host_str() == self.url.host_str()
+                    && r.url.path() == self.url.path()
+                    && r.url.query() == self.url.query())
+        })
+    }
+}
+
+impl TryFrom<String> for RedirectUri {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::parse(&s).map_err(|e| format!("{e:?}"))
+    }
+}
+
+impl From<RedirectUri> for String {
+    fn from(r: RedirectUri) -> String {
+        r.raw
+    }
+}
+
+/// The scopes this server grants. `mcp` is the MCP access scope; a
+/// request naming anything else is refused (`invalid_scope`).
+pub const SUPPORTED_SCOPES: [&str; 1] = ["mcp"];
+pub const DEFAULT_SCOPE: &str = "mcp";
+
+/// A set of scope tokens (RFC 6749 §3.3): `scope-token = 1*NQCHAR`,
+/// space-delimited, case-sensitive, no duplicates.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScopeSet(Vec<String>);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ScopeError {
+    /// Not RFC 6749 §3.3 syntax, or too long.
+    Syntax,
+    /// A well-formed scope we do not offer.
+    Unsupported(String),
+}
+
+impl ScopeSet {
+    /// Parses a `scope` parameter; absent or empty means the default.
+    pub fn parse(raw: Option<&str>) -> Result<Self, ScopeError> {
+        let raw = raw.unwrap_or("").trim();
+        if raw.is_empty() {
+            return Ok(Self(vec![DEFAULT_SCOPE.to_owned()]));
+        }
+        if raw.len() > 512 {
+            return Err(ScopeError::Syntax);
+        }
+        let mut out: Vec<String> = Vec::new();
+        for token in raw.split(' ') {
+            // NQCHAR = %x21 / %x23-5B / %x5D-7E
+            let valid = !token.is_empty()
+                && token
+                    .bytes()
+                    .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
+            if !valid {
+                return Err(ScopeError::Syntax);
+            }
+            if !SUPPORTED_SCOPES.contains(&token) {
+                return Err(ScopeError::Unsupported(token.to_owned()));
+            }
+            if !out.iter().any(|t| t == token) {
+                out.push(token.to_owned());
+            }
+        }
+        Ok(Self(out))
+    }
+
+    pub fn contains(&self, scope: &str) -> bool {
+        self.0.iter().any(|s| s == scope)
+    }
+
+    /// Whether every scope here is also in `other`.
+    pub fn is_subset_of(&self, other: &ScopeSet) -> bool {
+        self.0.iter().all(|s| other.contains(s))
+    }
+
+    pub fn to_param(&self) -> String {
+        self.0.join(" ")
+    }
+}
+
+/// A PKCE S256 code challenge: BASE64URL(SHA256(verifier)), 43 characters
+/// (RFC 7636 §4.2).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CodeChallenge(String);
+
+impl CodeChallenge {
+    pub fn parse(raw: &str) -> Option<Self> {
+        let ok = raw.len() == 43
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        ok.then(|| Self(raw.to_owned()))
+    }
+
+    /// Whether `verifier` hashes to this challenge (RFC 7636 §4.6),
+    /// compared in constant time.
+    pub fn verify(&self, verifier: &crate::secret::PkceVerifier) -> bool {
+        use base64::Engine;
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(verifier.secret().as_bytes());
+        let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
+        crate::secret::ct_eq(computed.as_bytes(), self.0.as_bytes())
+    }
+}
+
+/// Whether a string is a valid PKCE code verifier: 43–128 characters of
+/// `[A-Za-z0-9-._~]` (RFC 7636 §4.1).
+pub fn is_valid_verifier(raw: &str) -> bool {
+    (43..=128).contains(&raw.len())
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::PkceVerifier;
+
+    #[test]
+    fn redirect_uri_rules() {
+        use RedirectUriError::*;
+        let cases = [
+            ("https://claude.ai/api/mcp/auth_callback", Ok(())),
+            ("https://app.example.com/cb?x=1", Ok(())),
+            ("http://127.0.0.1:33418/callback", Ok(())),
+            ("http://localhost/callback", Ok(())),
+            ("http://[::1]:9000/cb", Ok(())),
+            ("http://example.com/cb", Err(Scheme)),
+            ("http://127.0.0.1.evil.example/cb", Err(Scheme)),
+            ("javascript:alert(1)", Err(Scheme)),
+            ("data:text/html,hi", Err(Scheme)),
+            ("file:///etc/passwd", Err(Scheme)),
+            ("com.example.app:/cb", Err(Scheme)),
+            ("https://a.example/cb#frag", Err(Fragment)),
+            ("https://a.example/cb#", Err(Fragment)),
+            ("https://user:pw@a.example/cb", Err(UserInfo)),
+            ("/relative/cb", Err(NotAbsolute)),
+            ("", Err(NotAbsolute)),
+        ];
+        for (raw, expected) in cases {
+            assert_eq!(RedirectUri::parse(raw).map(|_| ()), expected, "{raw}");
+        }
+        let long = format!("https://a.example/{}", "x".repeat(2100));
+        assert_eq!(RedirectUri::parse(&long).map(|_| ()), Err(TooLong));
+    }
+
+    #[test]
+    fn redirect_matching_is_exact_except_loopback_ports() {
+        let reg = |s: &str| RedirectUri::parse(s).unwrap();
+        let registered = vec![
+            reg("https://a.example/cb"),
+            reg("http://127.0.0.1/callback"),
+        ];
+        let cases = [
+            ("https://a.example/cb", true),
+            ("https://a.example/cb/", false),
+            ("https://A.example/cb", false),
+            ("https://a.example/cb?x=1", false),
+            ("https://a.example:443/cb", false),
+            ("http://127.0.0.1:51234/callback", true),
+            ("http://127.0.0.1:51234/other", false),
+            ("http://localhost:51234/callback", false),
+        ];
+        for (raw, expected) in cases {
+            assert_eq!(reg(raw).matches_registered(&registered), expected, "{raw}");
+        }
+    }
+
+    #[test]
+    fn scope_rules() {
+        assert_eq!(ScopeSet::parse(None).unwrap().to_param(), "mcp");
+        assert_eq!(ScopeSet::parse(Some("")).unwrap().to_param(), "mcp");
+        assert_eq!(ScopeSet::parse(Some("mcp mcp")).unwrap().to_param(), "mcp");
+        assert_eq!(
+            ScopeSet::parse(Some("admin")),
+            Err(ScopeError::Unsupported("admin".into()))
+        );
+        for bad in ["mcp  mcp", "mc\"p", "mcp\\x", "mcp\tadmin", "é"] {
+            assert_eq!(
+                ScopeSet::parse(Some(bad)),
+                Err(ScopeError::Syntax),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            ScopeSet::parse(Some(&"a".repeat(600))),
+            Err(ScopeError::Syntax)
+        );
+    }
+
+    #[test]
+    fn pkce_rfc7636_appendix_b_vector() {
+        let verifier = PkceVerifier::new("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
+        let challenge =
+            CodeChallenge::parse("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM").unwrap();
+        assert!(challenge.verify(&verifier));
+        assert!(!challenge.verify(&PkceVerifier::new(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXX"
+        )));
+        assert!(CodeChallenge::parse("short").is_none());
+        assert!(CodeChallenge::parse(&"=".repeat(43)).is_none());
+        assert!(is_valid_verifier(
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+        ));
+        assert!(!is_valid_verifier("too-short"));
+        assert!(!is_valid_verifier(&"a+".repeat(30)));
+    }
+}
