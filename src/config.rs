@@ -25,6 +25,10 @@ pub mod names {
     /// Set only by the local development configuration: permits plain-http
     /// loopback targets for client metadata documents and the upstream IdP.
     pub const DEV_ALLOW_LOOPBACK: &str = "DEV_ALLOW_LOOPBACK";
+    /// Test-only: lets `/authorize` take the user from an
+    /// `X-Test-Identity` header. Honoured only on loopback hosts, which a
+    /// deployed worker never is.
+    pub const TEST_IDENTITY_HOOK: &str = "TEST_IDENTITY_HOOK";
 }
 
 use crate::plausible::args::{InputError, SiteId};

@@ -19,6 +19,7 @@ pub mod guard;
 pub mod http;
 pub mod mcp;
 pub mod oauth;
+pub mod pages;
 pub mod plausible;
 pub mod ports;
 pub mod routes;
@@ -30,6 +31,7 @@ mod platform;
 mod testing;
 
 use http::{Request, Response};
+use oauth::settings::OAuthSettings;
 use ports::Platform;
 
 /// Every route the worker serves.
@@ -39,6 +41,20 @@ enum Route {
     Health,
     /// MCP with the caller's own Plausible key as the bearer token.
     McpByok,
+    /// MCP behind our OAuth access tokens, with the shared key.
+    McpInternal,
+    /// RFC 8414 authorization server metadata.
+    AuthorizationServerMetadata,
+    /// RFC 9728 protected resource metadata (root and path forms).
+    ProtectedResourceMetadata,
+    /// RFC 7591 dynamic client registration.
+    Register,
+    /// RFC 6749 §4.1.1 authorization endpoint.
+    Authorize,
+    /// RFC 6749 §3.2 token endpoint.
+    Token,
+    /// RFC 7009 revocation endpoint.
+    Revoke,
     NotFound,
 }
 
@@ -47,6 +63,14 @@ fn route(path: &str) -> Route {
     match path {
         "/health" => Route::Health,
         "/mcp" => Route::McpByok,
+        "/internal" => Route::McpInternal,
+        "/.well-known/oauth-authorization-server" => Route::AuthorizationServerMetadata,
+        "/.well-known/oauth-protected-resource"
+        | "/.well-known/oauth-protected-resource/internal" => Route::ProtectedResourceMetadata,
+        "/register" => Route::Register,
+        "/authorize" => Route::Authorize,
+        "/token" => Route::Token,
+        "/revoke" => Route::Revoke,
         _ => Route::NotFound,
     }
 }
@@ -62,6 +86,34 @@ pub async fn handle<P: Platform>(
         Route::McpByok => {
             let settings = config::McpSettings::load(source);
             routes::mcp::byok(platform, &settings, &request).await
+        }
+        Route::McpInternal => {
+            let settings = config::McpSettings::load(source);
+            let oauth = OAuthSettings::load(source, &request);
+            let shared_key = config::non_empty(source, config::names::PLAUSIBLE_API_KEY)
+                .map(secret::PlausibleKey::new);
+            routes::mcp::internal(platform, &settings, &oauth, shared_key, &request).await
+        }
+        Route::AuthorizationServerMetadata => routes::oauth::authorization_server_metadata(
+            &request,
+            &OAuthSettings::load(source, &request),
+        ),
+        Route::ProtectedResourceMetadata => routes::oauth::protected_resource_metadata(
+            &request,
+            &OAuthSettings::load(source, &request),
+        ),
+        Route::Register => routes::oauth::register(platform, &request).await,
+        Route::Authorize => {
+            let settings = OAuthSettings::load(source, &request);
+            routes::oauth::authorize(platform, &settings, &request).await
+        }
+        Route::Token => {
+            let settings = OAuthSettings::load(source, &request);
+            routes::oauth::token(platform, &settings, &request).await
+        }
+        Route::Revoke => {
+            let settings = OAuthSettings::load(source, &request);
+            routes::oauth::revoke(platform, &settings, &request).await
         }
         Route::NotFound => routes::not_found(),
     };

@@ -10,9 +10,12 @@ use futures_util::future::{Either, select};
 use worker::wasm_bindgen::JsValue;
 
 use crate::config::{Source, names};
+use crate::crypto;
 use crate::http::{self, Headers, Method};
+use crate::oauth::ledger::{self, LedgerOp, LedgerReply, LedgerStore};
+use crate::oauth::types::ClientId;
 use crate::ports::{
-    Clock, Entropy, EntropyError, KeyValue, Outbound, OutboundError, OutboundRequest,
+    Clock, Coordinator, Entropy, EntropyError, KeyValue, Outbound, OutboundError, OutboundRequest,
     OutboundResponse, StorageError, UnixMillis,
 };
 
@@ -197,23 +200,108 @@ pub fn to_worker_response(response: http::Response) -> worker::Result<worker::Re
     })
 }
 
-/// Per-client approval state (consents, serialised grant transitions).
+/// The message the worker sends to a client's ledger object.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct LedgerMessage {
+    client_id: ClientId,
+    op: LedgerOp,
+}
+
+impl Coordinator for WorkerPlatform {
+    async fn ledger(&self, client: &ClientId, op: LedgerOp) -> Result<LedgerReply, StorageError> {
+        let fail = |what: &str, e: worker::Error| StorageError(format!("ledger {what}: {e}"));
+        let body = serde_json::to_string(&LedgerMessage {
+            client_id: client.clone(),
+            op,
+        })
+        .map_err(|e| StorageError(format!("ledger encode: {e}")))?;
+        // One object per client, named by a hash of its id (CIMD ids are
+        // long URLs).
+        let namespace = self
+            .env
+            .durable_object(names::CLIENT_LEDGER)
+            .map_err(|e| fail("binding", e))?;
+        let stub = namespace
+            .get_by_name(&crypto::short_hash(client.as_str()))
+            .map_err(|e| fail("binding", e))?;
+        let mut init = worker::RequestInit::new();
+        init.with_method(worker::Method::Post)
+            .with_body(Some(JsValue::from_str(&body)));
+        let request = worker::Request::new_with_init("https://ledger/apply", &init)
+            .map_err(|e| fail("request", e))?;
+        let mut response = stub
+            .fetch_with_request(request)
+            .await
+            .map_err(|e| fail("fetch", e))?;
+        let text = response.text().await.map_err(|e| fail("read", e))?;
+        if response.status_code() != 200 {
+            return Err(StorageError(format!(
+                "ledger answered {}",
+                response.status_code()
+            )));
+        }
+        serde_json::from_str(&text).map_err(|e| StorageError(format!("ledger decode: {e}")))
+    }
+}
+
+/// Durable Object storage as the ledger's store.
+struct ObjectStore(worker::Storage);
+
+impl LedgerStore for ObjectStore {
+    async fn load(&self, key: &str) -> Result<Option<serde_json::Value>, StorageError> {
+        self.0
+            .get::<serde_json::Value>(key)
+            .await
+            .map_err(|e| StorageError(format!("do get: {e}")))
+    }
+
+    async fn commit(&self, puts: Vec<(String, serde_json::Value)>) -> Result<(), StorageError> {
+        // put_multiple writes every key in one atomic operation.
+        let map: serde_json::Map<String, serde_json::Value> = puts.into_iter().collect();
+        self.0
+            .put_multiple(map)
+            .await
+            .map_err(|e| StorageError(format!("do put: {e}")))
+    }
+}
+
+/// Per-client approval state: consents and serialised grant transitions.
 ///
-/// One instance per OAuth client. Its storage is strongly consistent and its
-/// requests run one at a time, which is what makes code redemption and
-/// refresh rotation single-success (KV alone cannot).
+/// One instance per OAuth client. Its storage is strongly consistent, and
+/// each transition runs under `blockConcurrencyWhile`, so no other request
+/// to this client interleaves even while the KV write is in flight: code
+/// redemption and refresh rotation succeed once.
 #[worker::durable_object]
 pub struct ClientLedger {
     state: worker::State,
+    env: worker::Env,
 }
 
 impl worker::DurableObject for ClientLedger {
-    fn new(state: worker::State, _env: worker::Env) -> Self {
-        Self { state }
+    fn new(state: worker::State, env: worker::Env) -> Self {
+        Self { state, env }
     }
 
-    async fn fetch(&self, _req: worker::Request) -> worker::Result<worker::Response> {
-        let _ = &self.state;
-        worker::Response::error("not implemented", 501)
+    async fn fetch(&self, mut req: worker::Request) -> worker::Result<worker::Response> {
+        let Ok(message) = serde_json::from_str::<LedgerMessage>(&req.text().await?) else {
+            return worker::Response::error("bad ledger message", 400);
+        };
+        let storage = self.state.storage();
+        let env = self.env.clone();
+        // Errors are returned as values: an Err here would reset the object.
+        let outcome = self
+            .state
+            .block_concurrency_while(async move {
+                let kv = WorkerPlatform::new(env);
+                Ok(ledger::apply(&ObjectStore(storage), &kv, &message.client_id, message.op).await)
+            })
+            .await?;
+        match outcome {
+            Ok(reply) => worker::Response::from_json(&reply),
+            Err(StorageError(reason)) => {
+                worker::console_error!("ledger transition failed: {reason}");
+                worker::Response::error("ledger storage failure", 503)
+            }
+        }
     }
 }

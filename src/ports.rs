@@ -11,6 +11,8 @@
 use std::time::Duration;
 
 use crate::http::{Headers, Method};
+use crate::oauth::ledger::{LedgerOp, LedgerReply};
+use crate::oauth::types::ClientId;
 use url::Url;
 
 /// Milliseconds since the Unix epoch.
@@ -107,6 +109,12 @@ pub trait Outbound {
     async fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, OutboundError>;
 }
 
+/// The line to a client's ledger (its Durable Object): transitions for
+/// one client are applied one at a time, in a strongly consistent store.
+pub trait Coordinator {
+    async fn ledger(&self, client: &ClientId, op: LedgerOp) -> Result<LedgerReply, StorageError>;
+}
+
 /// Everything a request handler may touch.
-pub trait Platform: Clock + Entropy + KeyValue + Outbound {}
-impl<T: Clock + Entropy + KeyValue + Outbound> Platform for T {}
+pub trait Platform: Clock + Entropy + KeyValue + Outbound + Coordinator {}
+impl<T: Clock + Entropy + KeyValue + Outbound + Coordinator> Platform for T {}

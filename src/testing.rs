@@ -18,6 +18,8 @@ pub struct FakePlatform {
     pub sent: RefCell<Vec<OutboundRequest>>,
     responder: RefCell<Responder>,
     pub fail_storage: Cell<bool>,
+    /// One ledger store per client, as one Durable Object per client.
+    pub ledgers: RefCell<HashMap<String, std::rc::Rc<MemoryLedgerStore>>>,
 }
 
 impl Default for FakePlatform {
@@ -29,6 +31,7 @@ impl Default for FakePlatform {
             sent: RefCell::default(),
             responder: RefCell::new(Box::new(|_| Err(OutboundError::Network("offline".into())))),
             fail_storage: Cell::new(false),
+            ledgers: RefCell::default(),
         }
     }
 }
@@ -100,6 +103,22 @@ impl Outbound for FakePlatform {
         let answer = (self.responder.borrow())(&request);
         self.sent.borrow_mut().push(request);
         answer
+    }
+}
+
+impl crate::ports::Coordinator for FakePlatform {
+    async fn ledger(
+        &self,
+        client: &crate::oauth::types::ClientId,
+        op: crate::oauth::ledger::LedgerOp,
+    ) -> Result<crate::oauth::ledger::LedgerReply, StorageError> {
+        let store = self
+            .ledgers
+            .borrow_mut()
+            .entry(client.as_str().to_owned())
+            .or_default()
+            .clone();
+        crate::oauth::ledger::apply(store.as_ref(), self, client, op).await
     }
 }
 

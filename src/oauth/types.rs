@@ -215,13 +215,21 @@ impl CodeChallenge {
 
     /// Whether `verifier` hashes to this challenge (RFC 7636 §4.6),
     /// compared in constant time.
-    pub fn verify(&self, verifier: &crate::secret::PkceVerifier) -> bool {
-        use base64::Engine;
-        use sha2::Digest;
-        let digest = sha2::Sha256::digest(verifier.secret().as_bytes());
-        let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
-        crate::secret::ct_eq(computed.as_bytes(), self.0.as_bytes())
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
+
+    pub fn verify(&self, verifier: &crate::secret::PkceVerifier) -> bool {
+        crate::secret::ct_eq(s256(verifier).as_bytes(), self.0.as_bytes())
+    }
+}
+
+/// BASE64URL(SHA256(code_verifier)) (RFC 7636 §4.2).
+pub fn s256(verifier: &crate::secret::PkceVerifier) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.secret().as_bytes()))
 }
 
 /// Whether a string is a valid PKCE code verifier: 43–128 characters of

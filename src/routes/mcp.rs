@@ -7,8 +7,10 @@ use crate::config::McpSettings;
 use crate::guard::{self, OriginPolicy};
 use crate::http::{Method, Request, Response};
 use crate::mcp;
+use crate::oauth::resource;
+use crate::oauth::settings::OAuthSettings;
 use crate::plausible::tools::ToolContext;
-use crate::ports::{Clock, Outbound};
+use crate::ports::{Clock, Outbound, Platform};
 use crate::secret::PlausibleKey;
 
 const METHODS: &str = "POST, OPTIONS";
@@ -90,6 +92,37 @@ pub async fn byok<P: Outbound + Clock>(
         Ok(key) => match settings.tool_context(key) {
             Ok(ctx) => mcp::serve(platform, &ctx, request).await,
             Err(misconfigured) => misconfigured,
+        },
+    };
+    guard::with_cors(response, METHODS)
+}
+
+/// `/internal`: our OAuth access tokens; queries use the shared key.
+pub async fn internal<P: Platform>(
+    platform: &P,
+    settings: &McpSettings,
+    oauth: &OAuthSettings,
+    shared_key: Option<PlausibleKey>,
+    request: &Request,
+) -> Response {
+    let origins = OriginPolicy::Hostnames(&settings.allowed_origins);
+    if let Err(denied) = guard::check(request, &settings.allowed_hosts, origins) {
+        return guard::with_cors(denied, METHODS);
+    }
+    if request.method == Method::Options {
+        return guard::preflight(METHODS);
+    }
+    let response = match resource::authorize(platform, request, &oauth.resource).await {
+        Err(denied) => resource::challenge(&denied, &super::oauth::resource_metadata_url(oauth)),
+        Ok(_caller) => match shared_key {
+            None => Response::json(
+                500,
+                &json!({"error": "server_misconfigured", "error_description": "PLAUSIBLE_API_KEY is not set for /internal."}),
+            ),
+            Some(key) => match settings.tool_context(key) {
+                Ok(ctx) => mcp::serve(platform, &ctx, request).await,
+                Err(misconfigured) => misconfigured,
+            },
         },
     };
     guard::with_cors(response, METHODS)

@@ -3,6 +3,7 @@
 
 pub mod health;
 pub mod mcp;
+pub mod oauth;
 
 use crate::http::Response;
 

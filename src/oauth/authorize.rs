@@ -1,0 +1,451 @@
+//! The authorization request (RFC 6749 §4.1.1, OAuth 2.1 §4.1.1), parsed
+//! into a validated [`AuthorizationRequest`] or an error that says how it
+//! may be reported.
+//!
+//! Until the client and its redirect URI are verified, an error is shown
+//! on a page: redirecting to an unverified URI would make us an open
+//! redirector (RFC 6749 §4.1.2.1). After that, errors go back to the
+//! client with `error`, `state` and `iss` (RFC 9207).
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::clients::ClientRecord;
+use super::types::{ClientId, CodeChallenge, RedirectUri, ScopeError, ScopeSet};
+
+/// Errors shown on a page, never redirected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PageError {
+    /// A parameter appears twice (RFC 6749 §3.1).
+    DuplicateParameter(String),
+    MissingClientId,
+    /// No such client, or its registration expired.
+    UnknownClient,
+    /// The client's metadata document could not be used.
+    ClientMetadata(String),
+    /// `redirect_uri` is required when several are registered.
+    MissingRedirectUri,
+    /// Not registered for this client (exact match).
+    UnregisteredRedirectUri,
+}
+
+impl PageError {
+    pub fn message(&self) -> String {
+        match self {
+            PageError::DuplicateParameter(p) => format!("The parameter \"{p}\" appears more than once."),
+            PageError::MissingClientId => "The request has no client_id.".into(),
+            PageError::UnknownClient => "This application is not registered with this server (or its registration expired). Reconnect it to register again.".into(),
+            PageError::ClientMetadata(reason) => format!("This application's metadata document could not be used: {reason}"),
+            PageError::MissingRedirectUri => "The request has no redirect_uri and the application registered several.".into(),
+            PageError::UnregisteredRedirectUri => "The redirect_uri is not one this application registered, so this server will not send you there.".into(),
+        }
+    }
+}
+
+/// Error codes sent back to the client (RFC 6749 §4.1.2.1, RFC 8707 §2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RedirectErrorCode {
+    InvalidRequest,
+    UnsupportedResponseType,
+    InvalidScope,
+    InvalidTarget,
+    AccessDenied,
+    ServerError,
+    TemporarilyUnavailable,
+}
+
+impl RedirectErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::InvalidTarget => "invalid_target",
+            Self::AccessDenied => "access_denied",
+            Self::ServerError => "server_error",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+        }
+    }
+}
+
+/// An error to report by redirecting to the verified redirect URI.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedirectError {
+    pub redirect_uri: RedirectUri,
+    pub state: Option<String>,
+    pub code: RedirectErrorCode,
+    pub description: String,
+}
+
+impl RedirectError {
+    /// The `Location` for this error, with `iss` (RFC 9207 §2).
+    pub fn location(&self, issuer: &str) -> String {
+        let mut params = vec![
+            ("error", self.code.as_str()),
+            ("error_description", self.description.as_str()),
+        ];
+        if let Some(state) = &self.state {
+            params.push(("state", state.as_str()));
+        }
+        params.push(("iss", issuer));
+        self.redirect_uri.with_params(&params)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AuthorizeError {
+    Page(PageError),
+    Redirect(RedirectError),
+}
+
+/// A validated authorization request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizationRequest {
+    pub client_id: ClientId,
+    pub redirect_uri: RedirectUri,
+    pub state: Option<String>,
+    pub scope: ScopeSet,
+    pub code_challenge: CodeChallenge,
+    /// The canonical URI of `/internal` (RFC 8707).
+    pub resource: String,
+}
+
+impl AuthorizationRequest {
+    /// Where an error for this request is redirected.
+    pub fn error(&self, code: RedirectErrorCode, description: &str) -> RedirectError {
+        RedirectError {
+            redirect_uri: self.redirect_uri.clone(),
+            state: self.state.clone(),
+            code,
+            description: description.to_owned(),
+        }
+    }
+}
+
+const MAX_STATE: usize = 1024;
+
+/// The query, refusing repeated parameters (RFC 6749 §3.1).
+pub fn single_params(query: &str) -> Result<HashMap<String, String>, String> {
+    let mut out = HashMap::new();
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        if out.insert(k.to_string(), v.to_string()).is_some() {
+            return Err(k.to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// The client id of a request, before anything else is checked.
+pub fn client_id_of(params: &HashMap<String, String>) -> Result<ClientId, PageError> {
+    params
+        .get("client_id")
+        .and_then(|c| ClientId::parse(c))
+        .ok_or(PageError::MissingClientId)
+}
+
+/// Validates the rest of a request for a known client.
+pub fn validate(
+    params: &HashMap<String, String>,
+    client: &ClientRecord,
+    resource: &str,
+) -> Result<AuthorizationRequest, AuthorizeError> {
+    let redirect_uri = match params.get("redirect_uri") {
+        Some(raw) => RedirectUri::parse(raw)
+            .ok()
+            .filter(|r| r.matches_registered(&client.redirect_uris))
+            .ok_or(AuthorizeError::Page(PageError::UnregisteredRedirectUri))?,
+        None => match client.redirect_uris.as_slice() {
+            [only] => only.clone(),
+            _ => return Err(AuthorizeError::Page(PageError::MissingRedirectUri)),
+        },
+    };
+    // From here on the redirect URI is trusted.
+    let state = params.get("state").cloned();
+    let fail = |code, description: &str| {
+        Err(AuthorizeError::Redirect(RedirectError {
+            redirect_uri: redirect_uri.clone(),
+            state: state.clone().filter(|s| s.len() <= MAX_STATE),
+            code,
+            description: description.to_owned(),
+        }))
+    };
+    if state.as_ref().is_some_and(|s| s.len() > MAX_STATE) {
+        return fail(
+            RedirectErrorCode::InvalidRequest,
+            "state is longer than 1024 characters",
+        );
+    }
+    match params.get("response_type").map(String::as_str) {
+        Some("code") => {}
+        None => {
+            return fail(
+                RedirectErrorCode::InvalidRequest,
+                "response_type is required",
+            );
+        }
+        Some(_) => {
+            return fail(
+                RedirectErrorCode::UnsupportedResponseType,
+                "only response_type=code is supported",
+            );
+        }
+    }
+    // RFC 7636 §4.3 defaults a missing method to "plain"; OAuth 2.1 and
+    // MCP require S256, so a missing method is refused, not assumed.
+    match params.get("code_challenge_method").map(String::as_str) {
+        Some("S256") => {}
+        None => {
+            return fail(
+                RedirectErrorCode::InvalidRequest,
+                "PKCE is required: send code_challenge with code_challenge_method=S256",
+            );
+        }
+        Some(_) => {
+            return fail(
+                RedirectErrorCode::InvalidRequest,
+                "code_challenge_method must be S256",
+            );
+        }
+    }
+    let Some(code_challenge) = params
+        .get("code_challenge")
+        .and_then(|c| CodeChallenge::parse(c))
+    else {
+        return fail(
+            RedirectErrorCode::InvalidRequest,
+            "code_challenge must be the 43-character BASE64URL(SHA256(code_verifier))",
+        );
+    };
+    let scope = match ScopeSet::parse(params.get("scope").map(String::as_str)) {
+        Ok(s) => s,
+        Err(ScopeError::Syntax) => {
+            return fail(
+                RedirectErrorCode::InvalidScope,
+                "scope is not a valid space-separated list",
+            );
+        }
+        Err(ScopeError::Unsupported(s)) => {
+            return fail(
+                RedirectErrorCode::InvalidScope,
+                &format!(
+                    "scope \"{}\" is not offered; use \"mcp\"",
+                    s.escape_default()
+                ),
+            );
+        }
+    };
+    // RFC 8707 §2: the resource must name our protected resource. An
+    // omitted resource means it (MCP clients send it; older ones may not).
+    if let Some(requested) = params.get("resource")
+        && requested.trim_end_matches('/') != resource
+    {
+        return fail(
+            RedirectErrorCode::InvalidTarget,
+            &format!("resource must be {resource}"),
+        );
+    }
+    Ok(AuthorizationRequest {
+        client_id: client.client_id.clone(),
+        redirect_uri,
+        state,
+        scope,
+        code_challenge,
+        resource: resource.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oauth::clients::{AuthMethod, ClientSource};
+
+    const RESOURCE: &str = "https://mcp.example.com/internal";
+
+    fn client() -> ClientRecord {
+        ClientRecord {
+            client_id: ClientId::parse("pmcp_client_A").unwrap(),
+            client_name: Some("Test".into()),
+            client_uri: None,
+            redirect_uris: vec![
+                RedirectUri::parse("https://app.example/cb").unwrap(),
+                RedirectUri::parse("http://127.0.0.1/callback").unwrap(),
+            ],
+            auth_method: AuthMethod::None,
+            secret_hash: None,
+            source: ClientSource::Registered,
+            created_at: 0,
+            expires_at: u64::MAX,
+        }
+    }
+
+    fn base() -> Vec<(&'static str, String)> {
+        vec![
+            ("response_type", "code".into()),
+            ("client_id", "pmcp_client_A".into()),
+            ("redirect_uri", "https://app.example/cb".into()),
+            (
+                "code_challenge",
+                "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+            ),
+            ("code_challenge_method", "S256".into()),
+            ("state", "xyz".into()),
+            ("scope", "mcp".into()),
+            ("resource", RESOURCE.into()),
+        ]
+    }
+
+    fn run(params: Vec<(&'static str, String)>) -> Result<AuthorizationRequest, AuthorizeError> {
+        let map: HashMap<String, String> =
+            params.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        validate(&map, &client(), RESOURCE)
+    }
+
+    fn with(change: &[(&'static str, Option<&str>)]) -> Vec<(&'static str, String)> {
+        let mut p = base();
+        for (k, v) in change {
+            p.retain(|(name, _)| name != k);
+            if let Some(v) = v {
+                p.push((k, (*v).to_owned()));
+            }
+        }
+        p
+    }
+
+    #[test]
+    fn a_complete_request_validates() {
+        let r = run(base()).unwrap();
+        assert_eq!(r.redirect_uri.as_str(), "https://app.example/cb");
+        assert_eq!(r.state.as_deref(), Some("xyz"));
+        assert_eq!(r.resource, RESOURCE);
+    }
+
+    #[test]
+    fn defaults() {
+        let r = run(with(&[
+            ("scope", None),
+            ("resource", None),
+            ("state", None),
+        ]))
+        .unwrap();
+        assert_eq!(r.scope.to_param(), "mcp");
+        assert_eq!(r.resource, RESOURCE);
+        assert_eq!(r.state, None);
+        let r = run(with(&[(
+            "redirect_uri",
+            Some("http://127.0.0.1:49152/callback"),
+        )]))
+        .unwrap();
+        assert_eq!(r.redirect_uri.as_str(), "http://127.0.0.1:49152/callback");
+        assert!(
+            run(with(&[(
+                "resource",
+                Some("https://mcp.example.com/internal/")
+            )]))
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn errors_before_the_redirect_uri_is_trusted_are_pages() {
+        let cases = [
+            (
+                with(&[("redirect_uri", Some("https://evil.example/cb"))]),
+                PageError::UnregisteredRedirectUri,
+            ),
+            (
+                with(&[("redirect_uri", Some("https://app.example/cb/"))]),
+                PageError::UnregisteredRedirectUri,
+            ),
+            (
+                with(&[("redirect_uri", Some("not a url"))]),
+                PageError::UnregisteredRedirectUri,
+            ),
+            (
+                with(&[("redirect_uri", None)]),
+                PageError::MissingRedirectUri,
+            ),
+            // A page error wins even when other parameters are also bad.
+            (
+                with(&[
+                    ("redirect_uri", Some("https://evil.example/cb")),
+                    ("response_type", Some("token")),
+                ]),
+                PageError::UnregisteredRedirectUri,
+            ),
+        ];
+        for (params, expected) in cases {
+            assert_eq!(
+                run(params.clone()),
+                Err(AuthorizeError::Page(expected)),
+                "{params:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn errors_after_are_redirected_with_state() {
+        use RedirectErrorCode::*;
+        let cases = [
+            (
+                with(&[("response_type", Some("token"))]),
+                UnsupportedResponseType,
+            ),
+            (with(&[("response_type", None)]), InvalidRequest),
+            (with(&[("code_challenge_method", None)]), InvalidRequest),
+            (
+                with(&[("code_challenge_method", Some("plain"))]),
+                InvalidRequest,
+            ),
+            (with(&[("code_challenge", None)]), InvalidRequest),
+            (with(&[("code_challenge", Some("short"))]), InvalidRequest),
+            (with(&[("scope", Some("admin"))]), InvalidScope),
+            (with(&[("scope", Some("mcp\tx"))]), InvalidScope),
+            (
+                with(&[("resource", Some("https://other.example/internal"))]),
+                InvalidTarget,
+            ),
+            (
+                with(&[("resource", Some("https://mcp.example.com/mcp"))]),
+                InvalidTarget,
+            ),
+        ];
+        for (params, expected) in cases {
+            match run(params.clone()) {
+                Err(AuthorizeError::Redirect(e)) => {
+                    assert_eq!(e.code, expected, "{params:?}");
+                    assert_eq!(e.state.as_deref(), Some("xyz"));
+                    assert_eq!(e.redirect_uri.as_str(), "https://app.example/cb");
+                }
+                other => panic!("{params:?}: {other:?}"),
+            }
+        }
+        let long_state = "s".repeat(MAX_STATE + 1);
+        match run(with(&[("state", Some(&long_state))])) {
+            Err(AuthorizeError::Redirect(e)) => {
+                assert_eq!((e.code, e.state), (InvalidRequest, None))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn error_locations_carry_state_and_iss() {
+        let Err(AuthorizeError::Redirect(e)) = run(with(&[("scope", Some("admin"))])) else {
+            panic!()
+        };
+        let location = e.location("https://mcp.example.com");
+        let url = url::Url::parse(&location).unwrap();
+        let q: HashMap<String, String> = url.query_pairs().into_owned().collect();
+        assert_eq!(q["error"], "invalid_scope");
+        assert_eq!(q["state"], "xyz");
+        assert_eq!(q["iss"], "https://mcp.example.com");
+    }
+
+    #[test]
+    fn duplicate_parameters_are_detected() {
+        assert_eq!(single_params("a=1&b=2&a=3"), Err("a".into()));
+        assert_eq!(single_params("a=1&b=2").unwrap().len(), 2);
+    }
+}

@@ -1,0 +1,1189 @@
+//! Clients whose `client_id` is a URL: OAuth Client ID Metadata Documents
+//! (draft-ietf-oauth-client-id-metadata-document, "CIMD"; MCP 2025-11-25
+//! authorization, "Client ID Metadata Documents").
+//!
+//! The authorization server fetches the document at the `client_id` URL,
+//! checks that it names itself, and uses its metadata as the client's
+//! registration. We support public clients only (PKCE, no client
+//! authentication): `private_key_jwt` would need JWKS fetching and JWT
+//! verification this server does not do.
+//!
+//! Section numbers below are those of the CIMD draft's current text; the
+//! section titles are quoted because the numbering moved between drafts.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use url::Url;
+
+use super::clients::{AuthMethod, ClientRecord, ClientSource};
+use super::target::{self, FetchPolicy, TargetError};
+use super::types::{ClientId, RedirectUri, RedirectUriError, is_loopback};
+use crate::crypto;
+use crate::http::{Headers, Method};
+use crate::ports::{Clock, KeyValue, Outbound, OutboundError, OutboundRequest, UnixMillis};
+
+/// The whole exchange must finish within this: the person is waiting on
+/// the authorization page.
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+/// CIMD "Maximum Response Size" recommends reading at most 5 KB; we allow
+/// 10 KiB so documents with several redirect URIs and a logo URL fit.
+pub const MAX_DOCUMENT_BYTES: usize = 10 * 1024;
+/// Freshness when the response says nothing about caching.
+pub const DEFAULT_FRESHNESS: Duration = Duration::from_secs(300);
+/// Lower bound on freshness: a client cannot make us fetch on every
+/// request (and Workers KV refuses TTLs under 60 s).
+pub const MIN_FRESHNESS: Duration = Duration::from_secs(60);
+/// Upper bound on freshness: a changed document (new redirect URIs, a
+/// compromised client withdrawn) is seen within a day (CIMD §5.2 "Metadata
+/// Caching" lets the server bound the cache lifetime).
+pub const MAX_FRESHNESS: Duration = Duration::from_secs(24 * 3600);
+
+/// Same bounds as dynamic registration (`clients::parse_registration`).
+const MAX_REDIRECT_URIS: usize = 10;
+const MAX_NAME: usize = 200;
+const MAX_CLIENT_URI: usize = 512;
+
+/// Why a `client_id` is not a usable Client Identifier URL (CIMD §3
+/// "Client Identifier URL").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientIdUrlError {
+    /// Not an absolute URL, or written in a way that parsers disagree on
+    /// (backslashes).
+    Malformed,
+    /// "MUST use the https URL scheme" (plain http is accepted for a
+    /// loopback host under the development policy only).
+    Scheme,
+    /// "MUST NOT contain a userinfo component".
+    UserInfo,
+    /// "MUST contain a path component"; `/` alone names the site root,
+    /// which the draft calls NOT RECOMMENDED and we refuse.
+    NoPath,
+    /// "MUST NOT contain single-dot or double-dot path components",
+    /// percent-encoded or not.
+    DotSegment,
+    /// "MUST NOT contain a fragment component".
+    Fragment,
+}
+
+impl ClientIdUrlError {
+    fn describe(self) -> &'static str {
+        match self {
+            ClientIdUrlError::Malformed => "it is not an absolute URL",
+            ClientIdUrlError::Scheme => "it must use https",
+            ClientIdUrlError::UserInfo => "it must not contain a username or password",
+            ClientIdUrlError::NoPath => {
+                "it must have a path, such as https://example.com/client.json"
+            }
+            ClientIdUrlError::DotSegment => "its path must not contain . or .. segments",
+            ClientIdUrlError::Fragment => "it must not contain a fragment (#)",
+        }
+    }
+}
+
+/// Why fetching the document failed (CIMD §5 "Client Information
+/// Discovery", §5.1 "Metadata Discovery Errors").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FetchError {
+    /// No complete answer within [`FETCH_TIMEOUT`].
+    Timeout,
+    /// DNS, TLS or connection failure; the platform's detail is for logs.
+    Network(String),
+    /// A 3xx: the draft forbids following redirects automatically.
+    Redirect(u16),
+    /// Any status other than 200 and 3xx: "MUST treat all other HTTP
+    /// status codes as an error".
+    Status(u16),
+    /// The body exceeded [`MAX_DOCUMENT_BYTES`].
+    TooLarge,
+}
+
+/// Why a URL `client_id` cannot be resolved to a client.
+///
+/// No variant holds the fetched body, so `Debug` (for logs) and
+/// [`CimdError::description`] (for people) cannot leak it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CimdError {
+    /// The `client_id` is not a valid Client Identifier URL (CIMD §3).
+    InvalidClientId(ClientIdUrlError),
+    /// The URL names a host the server will not fetch (CIMD "Server Side
+    /// Request Forgery (SSRF) Attacks").
+    Blocked(TargetError),
+    /// The document could not be fetched (CIMD §5.1: abort the request).
+    Fetch(FetchError),
+    /// The document was fetched but is not acceptable (CIMD §4, §4.1);
+    /// the reason never quotes the document.
+    InvalidDocument(String),
+}
+
+impl CimdError {
+    /// A sentence safe to show the person authorizing, or the client
+    /// developer: it names the rule, never the fetched content.
+    pub fn description(&self) -> String {
+        match self {
+            CimdError::InvalidClientId(e) => format!(
+                "The client_id is not a valid client metadata document URL: {}.",
+                e.describe()
+            ),
+            CimdError::Blocked(e) => format!(
+                "The client_id URL cannot be fetched by this server: {}.",
+                e.describe()
+            ),
+            CimdError::Fetch(e) => {
+                let why = match e {
+                    FetchError::Timeout => {
+                        format!("no answer within {} seconds", FETCH_TIMEOUT.as_secs())
+                    }
+                    FetchError::Network(_) => "the host could not be reached".to_owned(),
+                    FetchError::Redirect(status) => {
+                        format!(
+                            "the server answered with a redirect (HTTP {status}); redirects are not followed"
+                        )
+                    }
+                    FetchError::Status(status) => {
+                        format!("the server answered HTTP {status} instead of 200")
+                    }
+                    FetchError::TooLarge => {
+                        format!("the document is larger than {MAX_DOCUMENT_BYTES} bytes")
+                    }
+                };
+                format!("The client metadata document could not be fetched: {why}.")
+            }
+            CimdError::InvalidDocument(reason) => {
+                format!("The client metadata document is invalid: {reason}.")
+            }
+        }
+    }
+}
+
+/// The KV record of a resolved client.
+#[derive(Serialize, Deserialize)]
+struct CacheEntry {
+    record: ClientRecord,
+    /// Seconds since the epoch; a hit after this is ignored (KV may serve
+    /// an expired value for a while).
+    fresh_until: u64,
+}
+
+fn cache_key(client_id: &ClientId) -> String {
+    format!("cimd:{}", crypto::short_hash(client_id.as_str()))
+}
+
+/// The client named by a URL `client_id`, from cache or by fetching its
+/// metadata document.
+///
+/// MCP 2025-11-25 authorization, "Client ID Metadata Documents": the
+/// server fetches the document, MUST check that its `client_id` matches
+/// the URL exactly, SHOULD cache it respecting HTTP cache headers, and
+/// MUST validate its structure and required fields. Storage failures
+/// never fail the resolve: the cache is an optimisation.
+pub async fn resolve<P: Outbound + KeyValue + Clock>(
+    platform: &P,
+    client_id: &ClientId,
+    policy: FetchPolicy,
+) -> Result<ClientRecord, CimdError> {
+    let url = parse_client_id_url(client_id, policy)?;
+    target::check(&url, policy).map_err(CimdError::Blocked)?;
+
+    let key = cache_key(client_id);
+    let now = platform.now();
+    if let Some(record) = cached(platform, &key, client_id, now).await {
+        return Ok(record);
+    }
+
+    let (body, freshness) = fetch(platform, url).await?;
+    let fresh_until = now.plus(freshness.unwrap_or(MIN_FRESHNESS)).as_secs();
+    let record = parse_document(&body, client_id, now, fresh_until)?;
+
+    // CIMD §5.2: only valid documents are cached, and never against the
+    // origin's `no-store`/`no-cache`.
+    if let Some(ttl) = freshness {
+        let entry = CacheEntry {
+            record: record.clone(),
+            fresh_until,
+        };
+        if let Ok(bytes) = serde_json::to_vec(&entry) {
+            // A failed write costs one extra fetch later, nothing more.
+            let _ = platform.put(&key, &bytes, ttl).await;
+        }
+    }
+    Ok(record)
+}
+
+async fn cached<P: KeyValue>(
+    platform: &P,
+    key: &str,
+    client_id: &ClientId,
+    now: UnixMillis,
+) -> Option<ClientRecord> {
+    let bytes = platform.get(key).await.ok()??;
+    let entry: CacheEntry = serde_json::from_slice(&bytes).ok()?;
+    // The id check guards against a (vanishingly unlikely) short-hash
+    // collision handing one client another's redirect URIs.
+    (now.as_secs() < entry.fresh_until && entry.record.client_id == *client_id)
+        .then_some(entry.record)
+}
+
+/// CIMD §3 "Client Identifier URL" rules, checked on the string as given
+/// because the URL parser would silently remove dot segments.
+fn parse_client_id_url(client_id: &ClientId, policy: FetchPolicy) -> Result<Url, CimdError> {
+    let raw = client_id.as_str();
+    let invalid = CimdError::InvalidClientId;
+    // WHATWG URL parsing treats `\` as `/` in https URLs; other parsers do
+    // not. A client_id must mean one thing.
+    if raw.contains('\\') {
+        return Err(invalid(ClientIdUrlError::Malformed));
+    }
+    let url = Url::parse(raw).map_err(|_| invalid(ClientIdUrlError::Malformed))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if policy.allow_loopback_http && is_loopback(&url) => {}
+        _ => return Err(invalid(ClientIdUrlError::Scheme)),
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid(ClientIdUrlError::UserInfo));
+    }
+    if url.fragment().is_some() || raw.contains('#') {
+        return Err(invalid(ClientIdUrlError::Fragment));
+    }
+    if has_dot_segment(raw) {
+        return Err(invalid(ClientIdUrlError::DotSegment));
+    }
+    if url.path() == "/" || url.path().is_empty() {
+        return Err(invalid(ClientIdUrlError::NoPath));
+    }
+    Ok(url)
+}
+
+/// Whether the path of `raw` (an absolute URL with an authority) has a
+/// `.` or `..` segment, including `%2e` spellings.
+fn has_dot_segment(raw: &str) -> bool {
+    let after_scheme = raw.split_once("://").map_or(raw, |(_, rest)| rest);
+    let before_query = after_scheme.split(['?', '#']).next().unwrap_or("");
+    let Some((_authority, path)) = before_query.split_once('/') else {
+        return false;
+    };
+    path.split('/').any(|segment| {
+        let s = segment.to_ascii_lowercase().replace("%2e", ".");
+        s == "." || s == ".."
+    })
+}
+
+/// GETs the document. Returns the body and how long it may be cached
+/// (`None`: not at all).
+async fn fetch<P: Outbound>(
+    platform: &P,
+    url: Url,
+) -> Result<(Vec<u8>, Option<Duration>), CimdError> {
+    let mut headers = Headers::new();
+    headers.set("accept", "application/json");
+    let request = OutboundRequest {
+        method: Method::Get,
+        url,
+        headers,
+        body: Vec::new(),
+        timeout: FETCH_TIMEOUT,
+        max_body_bytes: MAX_DOCUMENT_BYTES,
+    };
+    let response = platform.send(request).await.map_err(|e| {
+        CimdError::Fetch(match e {
+            OutboundError::Timeout => FetchError::Timeout,
+            OutboundError::Network(detail) => FetchError::Network(detail),
+            OutboundError::TooLarge => FetchError::TooLarge,
+        })
+    })?;
+    // CIMD §5: 200 only; redirects are not followed.
+    match response.status {
+        200 => {}
+        300..=399 => return Err(CimdError::Fetch(FetchError::Redirect(response.status))),
+        other => return Err(CimdError::Fetch(FetchError::Status(other))),
+    }
+    // The platform enforces the limit; checking again costs nothing.
+    if response.body.len() > MAX_DOCUMENT_BYTES {
+        return Err(CimdError::Fetch(FetchError::TooLarge));
+    }
+    Ok((response.body, freshness(&response.headers)))
+}
+
+/// How long a response may be reused, from `Cache-Control` (RFC 9111
+/// §5.2.2): `no-store` and `no-cache` mean not at all (we have no
+/// revalidation), `max-age` is clamped to [`MIN_FRESHNESS`]..=
+/// [`MAX_FRESHNESS`], and silence means [`DEFAULT_FRESHNESS`].
+fn freshness(headers: &Headers) -> Option<Duration> {
+    let mut max_age = None;
+    for directive in headers.get_all("cache-control").flat_map(|v| v.split(',')) {
+        let (name, value) = directive
+            .split_once('=')
+            .map_or((directive, None), |(n, v)| (n, Some(v)));
+        let name = name.trim().to_ascii_lowercase();
+        match name.as_str() {
+            "no-store" | "no-cache" => return None,
+            "max-age" if max_age.is_none() => {
+                // RFC 9111 §1.2.2: delta-seconds too large to represent
+                // count as "a very long time".
+                max_age = value
+                    .map(|v| v.trim().trim_matches('"'))
+                    .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                    .map(|v| Duration::from_secs(v.parse::<u64>().unwrap_or(u64::MAX)));
+            }
+            _ => {}
+        }
+    }
+    Some(
+        max_age
+            .unwrap_or(DEFAULT_FRESHNESS)
+            .clamp(MIN_FRESHNESS, MAX_FRESHNESS),
+    )
+}
+
+fn invalid(reason: impl Into<String>) -> CimdError {
+    CimdError::InvalidDocument(reason.into())
+}
+
+/// Checks the document and builds the client (CIMD §4 "Client ID Metadata
+/// Document", §4.1 "Credential and Key Material Restrictions").
+fn parse_document(
+    body: &[u8],
+    client_id: &ClientId,
+    now: UnixMillis,
+    fresh_until: u64,
+) -> Result<ClientRecord, CimdError> {
+    let meta: Map<String, Value> = match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(m)) => m,
+        _ => return Err(invalid("it must be a JSON object")),
+    };
+
+    // CIMD §4: `client_id` MUST equal the URL, by simple string comparison.
+    match meta.get("client_id") {
+        Some(Value::String(id)) if id == client_id.as_str() => {}
+        Some(Value::String(_)) => {
+            return Err(invalid(
+                "its client_id does not match the URL it was fetched from (they must be identical strings)",
+            ));
+        }
+        _ => return Err(invalid("client_id is required and must be a string")),
+    }
+
+    // CIMD §4.1: there is no way to share a secret with a document.
+    if meta.contains_key("client_secret") || meta.contains_key("client_secret_expires_at") {
+        return Err(invalid(
+            "it must not contain client_secret or client_secret_expires_at",
+        ));
+    }
+    check_auth_method(meta.get("token_endpoint_auth_method"))?;
+    check_jwks(meta.get("jwks"))?;
+    check_grant_types(&meta)?;
+
+    Ok(ClientRecord {
+        client_id: client_id.clone(),
+        client_name: display_text("client_name", meta.get("client_name"), MAX_NAME)?,
+        client_uri: client_uri(meta.get("client_uri"))?,
+        redirect_uris: redirect_uris(meta.get("redirect_uris"))?,
+        auth_method: AuthMethod::None,
+        secret_hash: None,
+        source: ClientSource::MetadataDocument,
+        created_at: now.as_secs(),
+        // Callers treat the record as expired once the cache window ends
+        // and resolve again, so document changes are picked up.
+        expires_at: fresh_until,
+    })
+}
+
+/// Public clients only. CIMD §4.1 forbids shared-secret methods outright;
+/// `private_key_jwt` is allowed by the draft but not supported here.
+fn check_auth_method(value: Option<&Value>) -> Result<(), CimdError> {
+    match value {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::String(m)) => match m.as_str() {
+            "none" => Ok(()),
+            "client_secret_basic" | "client_secret_post" | "client_secret_jwt" => Err(invalid(
+                "token_endpoint_auth_method must not be a shared-secret method: a metadata document cannot carry a secret; use \"none\" with PKCE",
+            )),
+            "private_key_jwt" => Err(invalid(
+                "token_endpoint_auth_method private_key_jwt is not supported by this server; only public clients (\"none\", with PKCE) are",
+            )),
+            _ => Err(invalid(
+                "token_endpoint_auth_method is not supported; only \"none\" (public client with PKCE) is",
+            )),
+        },
+        Some(_) => Err(invalid("token_endpoint_auth_method must be a string")),
+    }
+}
+
+/// CIMD §4.1: "private key material MUST NOT be included". A JWK with `d`
+/// (RSA, EC, OKP private part) or `k` (symmetric key) is private.
+fn check_jwks(value: Option<&Value>) -> Result<(), CimdError> {
+    let leaked = value
+        .and_then(|jwks| jwks.get("keys"))
+        .and_then(Value::as_array)
+        .is_some_and(|keys| {
+            keys.iter()
+                .any(|k| k.get("d").is_some() || k.get("k").is_some())
+        });
+    if leaked {
+        return Err(invalid("jwks must contain public keys only"));
+    }
+    Ok(())
+}
+
+/// The document is shared by every server the client talks to, so it may
+/// list grants we do not offer; it must at least declare the one we use.
+fn check_grant_types(meta: &Map<String, Value>) -> Result<(), CimdError> {
+    let declares = |field: &str, wanted: &str| match meta.get(field) {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::Array(list)) if list.iter().any(|v| v.as_str() == Some(wanted)) => Ok(()),
+        Some(_) => Err(invalid(format!(
+            "{field} must be an array that includes \"{wanted}\""
+        ))),
+    };
+    declares("grant_types", "authorization_code")?;
+    declares("response_types", "code")
+}
+
+/// Required: these become the registered redirect URIs, checked by the
+/// same rules as dynamic registration (RFC 6749 §3.1.2, RFC 8252 §7.3).
+fn redirect_uris(value: Option<&Value>) -> Result<Vec<RedirectUri>, CimdError> {
+    let list = match value {
+        Some(Value::Array(a)) if !a.is_empty() => a,
+        _ => {
+            return Err(invalid(
+                "redirect_uris is required: a non-empty array of https (or loopback http) URLs",
+            ));
+        }
+    };
+    if list.len() > MAX_REDIRECT_URIS {
+        return Err(invalid(format!(
+            "at most {MAX_REDIRECT_URIS} redirect_uris are accepted"
+        )));
+    }
+    let mut out: Vec<RedirectUri> = Vec::with_capacity(list.len());
+    for (i, v) in list.iter().enumerate() {
+        let raw = v
+            .as_str()
+            .ok_or_else(|| invalid(format!("redirect_uris[{i}] must be a string")))?;
+        // The reason names the position, not the value: descriptions never
+        // quote the fetched document.
+        let uri = RedirectUri::parse(raw).map_err(|e| {
+            invalid(format!(
+                "redirect_uris[{i}] {}",
+                match e {
+                    RedirectUriError::NotAbsolute => "is not an absolute URL",
+                    RedirectUriError::Scheme => {
+                        "must be https, or http on a loopback host (127.0.0.1, [::1], localhost)"
+                    }
+                    RedirectUriError::Fragment => "must not contain a fragment",
+                    RedirectUriError::UserInfo => "must not contain credentials",
+                    RedirectUriError::TooLong => "is longer than 2048 characters",
+                }
+            ))
+        })?;
+        if !out.contains(&uri) {
+            out.push(uri);
+        }
+    }
+    Ok(out)
+}
+
+/// Human-readable text shown on the consent page: printable and bounded.
+fn display_text(
+    field: &str,
+    value: Option<&Value>,
+    max: usize,
+) -> Result<Option<String>, CimdError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => {
+            let s = s.trim();
+            if s.is_empty() {
+                Ok(None)
+            } else if s.chars().count() > max || s.chars().any(char::is_control) {
+                Err(invalid(format!(
+                    "{field} must be at most {max} printable characters"
+                )))
+            } else {
+                Ok(Some(s.to_owned()))
+            }
+        }
+        Some(_) => Err(invalid(format!("{field} must be a string"))),
+    }
+}
+
+fn client_uri(value: Option<&Value>) -> Result<Option<String>, CimdError> {
+    let uri = display_text("client_uri", value, MAX_CLIENT_URI)?;
+    let https = |u: &String| Url::parse(u).is_ok_and(|u| u.scheme() == "https");
+    match uri {
+        Some(u) if !https(&u) => Err(invalid("client_uri must be an https URL")),
+        other => Ok(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::OutboundResponse;
+    use crate::testing::{FakePlatform, block_on};
+    use serde_json::json;
+
+    const ID: &str = "https://client.example.com/oauth/client.json";
+
+    fn id(raw: &str) -> ClientId {
+        ClientId::parse(raw).unwrap()
+    }
+
+    fn good_doc() -> Value {
+        json!({
+            "client_id": ID,
+            "client_name": "Example MCP Client",
+            "client_uri": "https://client.example.com",
+            "redirect_uris": ["https://client.example.com/callback", "http://127.0.0.1/callback"],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+        })
+    }
+
+    fn response(status: u16, cache_control: Option<&str>, body: Vec<u8>) -> OutboundResponse {
+        let mut headers = Headers::new();
+        headers.set("content-type", "application/json");
+        if let Some(cc) = cache_control {
+            headers.set("cache-control", cc);
+        }
+        OutboundResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// A platform that serves `doc` with `cache_control`.
+    fn serving(doc: Value, cache_control: Option<&'static str>) -> FakePlatform {
+        let p = FakePlatform::new();
+        let body = doc.to_string().into_bytes();
+        p.respond_with(move |_| Ok(response(200, cache_control, body.clone())));
+        p
+    }
+
+    fn resolve_with(
+        p: &FakePlatform,
+        raw: &str,
+        policy: FetchPolicy,
+    ) -> Result<ClientRecord, CimdError> {
+        block_on(resolve(p, &id(raw), policy))
+    }
+
+    fn ttl_stored(p: &FakePlatform, raw: &str) -> Option<Duration> {
+        p.kv.borrow().get(&cache_key(&id(raw))).map(|(_, ttl)| *ttl)
+    }
+
+    #[test]
+    fn good_document_becomes_a_public_client() {
+        let p = serving(good_doc(), None);
+        let record = resolve_with(&p, ID, FetchPolicy::PRODUCTION).unwrap();
+        assert_eq!(record.client_id.as_str(), ID);
+        assert_eq!(record.client_name.as_deref(), Some("Example MCP Client"));
+        assert_eq!(
+            record.client_uri.as_deref(),
+            Some("https://client.example.com")
+        );
+        assert_eq!(record.redirect_uris.len(), 2);
+        assert_eq!(record.auth_method, AuthMethod::None);
+        assert_eq!(record.secret_hash, None);
+        assert_eq!(record.source, ClientSource::MetadataDocument);
+        let now = p.now().as_secs();
+        assert_eq!(record.created_at, now);
+        assert_eq!(record.expires_at, now + DEFAULT_FRESHNESS.as_secs());
+
+        let sent = p.sent.borrow();
+        assert_eq!(sent.len(), 1);
+        let request = sent.first().unwrap();
+        assert_eq!(request.method, Method::Get);
+        assert_eq!(request.url.as_str(), ID);
+        assert_eq!(request.headers.get("accept"), Some("application/json"));
+        assert_eq!(request.timeout, FETCH_TIMEOUT);
+        assert_eq!(request.max_body_bytes, 10 * 1024);
+    }
+
+    #[test]
+    fn minimal_document_is_enough() {
+        let p = serving(
+            json!({"client_id": ID, "redirect_uris": ["https://client.example.com/cb"]}),
+            None,
+        );
+        let record = resolve_with(&p, ID, FetchPolicy::PRODUCTION).unwrap();
+        assert_eq!(record.client_name, None);
+        assert_eq!(record.display_name(), ID);
+    }
+
+    #[test]
+    fn second_call_is_served_from_cache_until_stale() {
+        let p = serving(good_doc(), None);
+        let first = resolve_with(&p, ID, FetchPolicy::PRODUCTION).unwrap();
+        assert_eq!(ttl_stored(&p, ID), Some(DEFAULT_FRESHNESS));
+        let second = resolve_with(&p, ID, FetchPolicy::PRODUCTION).unwrap();
+        assert_eq!(first, second);
+        assert_eq!(p.sent_count(), 1);
+        p.advance(DEFAULT_FRESHNESS);
+        resolve_with(&p, ID, FetchPolicy::PRODUCTION).unwrap();
+        assert_eq!(p.sent_count(), 2);
+    }
+
+    #[test]
+    fn cache_control_sets_freshness() {
+        // (Cache-Control, expected KV TTL; None = not cached)
+        let cases: [(Option<&'static str>, Option<u64>); 12] = [
+            (None, Some(300)),
+            (Some("max-age=3600"), Some(3600)),
+            (Some("public, max-age=600"), Some(600)),
+            (Some("MAX-AGE=\"120\""), Some(120)),
+            (Some("max-age=5"), Some(60)),
+            (Some("max-age=0"), Some(60)),
+            (Some("max-age=31536000"), Some(86_400)),
+            (Some("max-age=99999999999999999999999"), Some(86_400)),
+            (Some("max-age=soon"), Some(300)),
+            (Some("no-store"), None),
+            (Some("max-age=600, no-cache"), None),
+            (Some("private, No-Store"), None),
+        ];
+        for (cc, expected) in cases {
+            let p = serving(good_doc(), cc);
+            let record = resolve_with(&p, ID, FetchPolicy::PRODUCTION).unwrap();
+            let now = p.now().as_secs();
+            assert_eq!(ttl_stored(&p, ID).map(|d| d.as_secs()), expected, "{cc:?}");
+            assert_eq!(record.expires_at, now + expected.unwrap_or(60), "{cc:?}");
+        }
+    }
+
+    #[test]
+    fn max_age_is_honoured() {
+        let p = serving(good_doc(), Some("max-age=3600"));
+        resolve_with(&p, ID, FetchPolicy::PRODUCTION).unwrap();
+        p.advance(Duration::from_secs(3599));
+        resolve_with(&p, ID, FetchPolicy::PRODUCTION).unwrap();
+        assert_eq!(p.sent_count(), 1);
+        p.advance(Duration::from_secs(1));
+        resolve_with(&p, ID, FetchPolicy::PRODUCTION).unwrap();
+        assert_eq!(p.sent_count(), 2);
+    }
+
+    #[test]
+    fn no_store_is_fetched_every_time() {
+        let p = serving(good_doc(), Some("no-store"));
+        resolve_with(&p, ID, FetchPolicy::PRODUCTION).unwrap();
+        resolve_with(&p, ID, FetchPolicy::PRODUCTION).unwrap();
+        assert_eq!(p.sent_count(), 2);
+        assert!(p.kv.borrow().is_empty());
+    }
+
+    #[test]
+    fn storage_failure_does_not_fail_the_resolve() {
+        let p = serving(good_doc(), None);
+        p.fail_storage.set(true);
+        resolve_with(&p, ID, FetchPolicy::PRODUCTION).unwrap();
+        resolve_with(&p, ID, FetchPolicy::PRODUCTION).unwrap();
+        assert_eq!(p.sent_count(), 2);
+    }
+
+    #[test]
+    fn unreadable_or_foreign_cache_entries_are_ignored() {
+        let p = serving(good_doc(), None);
+        let key = cache_key(&id(ID));
+        p.kv.borrow_mut()
+            .insert(key.clone(), (b"garbage".to_vec(), MIN_FRESHNESS));
+        resolve_with(&p, ID, FetchPolicy::PRODUCTION).unwrap();
+        assert_eq!(p.sent_count(), 1);
+        // An entry naming another client under this key is not trusted.
+        let mut other = resolve_with(&p, ID, FetchPolicy::PRODUCTION).unwrap();
+        other.client_id = id("https://evil.example/client.json");
+        let entry = CacheEntry {
+            record: other,
+            fresh_until: u64::MAX,
+        };
+        p.kv.borrow_mut()
+            .insert(key, (serde_json::to_vec(&entry).unwrap(), MIN_FRESHNESS));
+        let record = resolve_with(&p, ID, FetchPolicy::PRODUCTION).unwrap();
+        assert_eq!(record.client_id.as_str(), ID);
+        assert_eq!(p.sent_count(), 2);
+    }
+
+    #[test]
+    fn invalid_documents() {
+        let with = |patch: Value| {
+            let mut doc = good_doc();
+            if let (Value::Object(d), Value::Object(p)) = (&mut doc, patch) {
+                d.extend(p);
+            }
+            doc
+        };
+        let without = |field: &str| {
+            let mut doc = good_doc();
+            doc.as_object_mut().unwrap().remove(field);
+            doc
+        };
+        let many: Vec<String> = (0..11)
+            .map(|i| format!("https://client.example.com/{i}"))
+            .collect();
+        let cases: Vec<(&str, Value)> = vec![
+            (
+                "client_id mismatch",
+                with(json!({"client_id": "https://client.example.com/other.json"})),
+            ),
+            (
+                "client_id differs only by normalisation",
+                with(json!({"client_id": "https://CLIENT.example.com/oauth/client.json"})),
+            ),
+            (
+                "client_id trailing slash",
+                with(json!({"client_id": format!("{ID}/")})),
+            ),
+            ("client_id missing", without("client_id")),
+            ("client_id not a string", with(json!({"client_id": 7}))),
+            ("redirect_uris missing", without("redirect_uris")),
+            ("redirect_uris empty", with(json!({"redirect_uris": []}))),
+            (
+                "redirect_uris a string",
+                with(json!({"redirect_uris": "https://client.example.com/cb"})),
+            ),
+            (
+                "redirect_uri http",
+                with(json!({"redirect_uris": ["http://client.example.com/cb"]})),
+            ),
+            (
+                "redirect_uri javascript",
+                with(json!({"redirect_uris": ["javascript:alert(1)"]})),
+            ),
+            (
+                "redirect_uri fragment",
+                with(json!({"redirect_uris": ["https://client.example.com/cb#x"]})),
+            ),
+            (
+                "redirect_uri credentials",
+                with(json!({"redirect_uris": ["https://u:p@client.example.com/cb"]})),
+            ),
+            (
+                "redirect_uri relative",
+                with(json!({"redirect_uris": ["/cb"]})),
+            ),
+            (
+                "redirect_uri not a string",
+                with(json!({"redirect_uris": [1]})),
+            ),
+            (
+                "too many redirect_uris",
+                with(json!({"redirect_uris": many})),
+            ),
+            ("client_secret", with(json!({"client_secret": "s3cret"}))),
+            (
+                "client_secret_expires_at",
+                with(json!({"client_secret_expires_at": 0})),
+            ),
+            (
+                "client_secret_basic",
+                with(json!({"token_endpoint_auth_method": "client_secret_basic"})),
+            ),
+            (
+                "client_secret_post",
+                with(json!({"token_endpoint_auth_method": "client_secret_post"})),
+            ),
+            (
+                "client_secret_jwt",
+                with(json!({"token_endpoint_auth_method": "client_secret_jwt"})),
+            ),
+            (
+                "private_key_jwt",
+                with(
+                    json!({"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://client.example.com/jwks"}),
+                ),
+            ),
+            (
+                "unknown auth method",
+                with(json!({"token_endpoint_auth_method": "tls_client_auth"})),
+            ),
+            (
+                "auth method not a string",
+                with(json!({"token_endpoint_auth_method": ["none"]})),
+            ),
+            (
+                "private jwk",
+                with(
+                    json!({"jwks": {"keys": [{"kty": "EC", "crv": "P-256", "x": "a", "y": "b", "d": "c"}]}}),
+                ),
+            ),
+            (
+                "symmetric jwk",
+                with(json!({"jwks": {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}})),
+            ),
+            (
+                "no authorization_code grant",
+                with(json!({"grant_types": ["client_credentials"]})),
+            ),
+            (
+                "no code response type",
+                with(json!({"response_types": ["token"]})),
+            ),
+            (
+                "client_name too long",
+                with(json!({"client_name": "x".repeat(201)})),
+            ),
+            (
+                "client_name control character",
+                with(json!({"client_name": "a\u{0007}b"})),
+            ),
+            (
+                "client_name not a string",
+                with(json!({"client_name": {"en": "x"}})),
+            ),
+            (
+                "client_uri http",
+                with(json!({"client_uri": "http://client.example.com"})),
+            ),
+            (
+                "client_uri javascript",
+                with(json!({"client_uri": "javascript:alert(1)"})),
+            ),
+            ("array instead of object", json!([good_doc()])),
+            ("string instead of object", json!("hello")),
+        ];
+        for (name, doc) in cases {
+            let p = serving(doc, None);
+            let err = resolve_with(&p, ID, FetchPolicy::PRODUCTION).unwrap_err();
+            assert!(
+                matches!(err, CimdError::InvalidDocument(_)),
+                "{name}: {err:?}"
+            );
+            assert!(
+                p.kv.borrow().is_empty(),
+                "{name}: invalid documents are not cached"
+            );
+        }
+    }
+
+    #[test]
+    fn lenient_where_the_document_is_shared_with_other_servers() {
+        let cases = [
+            json!({"grant_types": ["authorization_code", "urn:ietf:params:oauth:grant-type:token-exchange"]}),
+            json!({"response_types": ["code", "id_token"]}),
+            json!({"token_endpoint_auth_method": null, "client_name": null}),
+            json!({"jwks": {"keys": [{"kty": "EC", "crv": "P-256", "x": "a", "y": "b"}]}}),
+            json!({"client_name": "   "}),
+            json!({"logo_uri": "https://client.example.com/logo.png", "scope": "mcp"}),
+        ];
+        for patch in cases {
+            let mut doc = good_doc();
+            if let (Value::Object(d), Value::Object(p)) = (&mut doc, patch.clone()) {
+                d.extend(p);
+            }
+            let p = serving(doc, None);
+            assert!(
+                resolve_with(&p, ID, FetchPolicy::PRODUCTION).is_ok(),
+                "{patch}"
+            );
+        }
+    }
+
+    #[test]
+    fn fetch_failures() {
+        type Answer = Result<OutboundResponse, OutboundError>;
+        let ok_body = good_doc().to_string().into_bytes();
+        let redirect = || {
+            let mut r = response(302, None, Vec::new());
+            r.headers
+                .set("location", "https://elsewhere.example/client.json");
+            r
+        };
+        let cases: Vec<(&str, Answer, FetchError)> = vec![
+            ("302", Ok(redirect()), FetchError::Redirect(302)),
+            (
+                "301",
+                Ok(response(301, None, Vec::new())),
+                FetchError::Redirect(301),
+            ),
+            (
+                "307",
+                Ok(response(307, None, Vec::new())),
+                FetchError::Redirect(307),
+            ),
+            (
+                "404",
+                Ok(response(404, None, b"not found".to_vec())),
+                FetchError::Status(404),
+            ),
+            (
+                "500",
+                Ok(response(500, None, Vec::new())),
+                FetchError::Status(500),
+            ),
+            (
+                "204",
+                Ok(response(204, None, Vec::new())),
+                FetchError::Status(204),
+            ),
+            (
+                "201 with a document",
+                Ok(response(201, None, ok_body)),
+                FetchError::Status(201),
+            ),
+            (
+                "oversized",
+                Err(OutboundError::TooLarge),
+                FetchError::TooLarge,
+            ),
+            (
+                "oversized body the platform let through",
+                Ok(response(200, None, vec![b' '; MAX_DOCUMENT_BYTES + 1])),
+                FetchError::TooLarge,
+            ),
+            ("timeout", Err(OutboundError::Timeout), FetchError::Timeout),
+            (
+                "network",
+                Err(OutboundError::Network("dns".into())),
+                FetchError::Network("dns".into()),
+            ),
+        ];
+        for (name, answer, expected) in cases {
+            let p = FakePlatform::new();
+            p.respond_with(move |_| answer.clone());
+            let err = resolve_with(&p, ID, FetchPolicy::PRODUCTION).unwrap_err();
+            assert_eq!(err, CimdError::Fetch(expected), "{name}");
+            assert_eq!(p.sent_count(), 1, "{name}");
+            assert!(p.kv.borrow().is_empty(), "{name}: errors are not cached");
+        }
+    }
+
+    #[test]
+    fn non_json_body() {
+        for body in [
+            &b"<html>hi</html>"[..],
+            b"",
+            b"{\"client_id\":",
+            b"\xff\xfe",
+        ] {
+            let p = FakePlatform::new();
+            let body = body.to_vec();
+            p.respond_with(move |_| Ok(response(200, None, body.clone())));
+            let err = resolve_with(&p, ID, FetchPolicy::PRODUCTION).unwrap_err();
+            assert!(matches!(err, CimdError::InvalidDocument(_)), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn client_id_urls() {
+        use ClientIdUrlError::*;
+        use TargetError::{LocalName, PrivateAddress};
+        let prod = FetchPolicy::PRODUCTION;
+        let dev = FetchPolicy::DEVELOPMENT;
+        let cases: [(&str, FetchPolicy, Option<CimdError>); 31] = [
+            ("https://client.example.com/client.json", prod, None),
+            ("https://client.example.com/a/b?v=1", prod, None),
+            ("https://client.example.com:8443/c", prod, None),
+            ("https://client.example.com/.well-known/client", prod, None),
+            ("https://client.example.com/a..b/c", prod, None),
+            ("https://client.example.com/c?next=/../x", prod, None),
+            (
+                "pmcp_client_abc",
+                prod,
+                Some(CimdError::InvalidClientId(Malformed)),
+            ),
+            (
+                "https://client.example.com\\c.json",
+                prod,
+                Some(CimdError::InvalidClientId(Malformed)),
+            ),
+            (
+                "http://client.example.com/c.json",
+                prod,
+                Some(CimdError::InvalidClientId(Scheme)),
+            ),
+            (
+                "ftp://client.example.com/c.json",
+                prod,
+                Some(CimdError::InvalidClientId(Scheme)),
+            ),
+            (
+                "https://client.example.com",
+                prod,
+                Some(CimdError::InvalidClientId(NoPath)),
+            ),
+            (
+                "https://client.example.com/",
+                prod,
+                Some(CimdError::InvalidClientId(NoPath)),
+            ),
+            (
+                "https://client.example.com/c#x",
+                prod,
+                Some(CimdError::InvalidClientId(Fragment)),
+            ),
+            (
+                "https://client.example.com/c#",
+                prod,
+                Some(CimdError::InvalidClientId(Fragment)),
+            ),
+            (
+                "https://u:p@client.example.com/c",
+                prod,
+                Some(CimdError::InvalidClientId(UserInfo)),
+            ),
+            (
+                "https://u@client.example.com/c",
+                prod,
+                Some(CimdError::InvalidClientId(UserInfo)),
+            ),
+            (
+                "https://client.example.com/./c",
+                prod,
+                Some(CimdError::InvalidClientId(DotSegment)),
+            ),
+            (
+                "https://client.example.com/a/../c",
+                prod,
+                Some(CimdError::InvalidClientId(DotSegment)),
+            ),
+            (
+                "https://client.example.com/a/..",
+                prod,
+                Some(CimdError::InvalidClientId(DotSegment)),
+            ),
+            (
+                "https://client.example.com/a/%2e%2E/c",
+                prod,
+                Some(CimdError::InvalidClientId(DotSegment)),
+            ),
+            (
+                "https://client.example.com/a/.%2e/c",
+                prod,
+                Some(CimdError::InvalidClientId(DotSegment)),
+            ),
+            (
+                "https://client.example.com/%2e/c",
+                prod,
+                Some(CimdError::InvalidClientId(DotSegment)),
+            ),
+            (
+                "https://10.0.0.1/client.json",
+                prod,
+                Some(CimdError::Blocked(PrivateAddress)),
+            ),
+            (
+                "https://169.254.169.254/latest",
+                prod,
+                Some(CimdError::Blocked(PrivateAddress)),
+            ),
+            (
+                "https://0x7f.1/client.json",
+                prod,
+                Some(CimdError::Blocked(PrivateAddress)),
+            ),
+            (
+                "https://[::ffff:10.0.0.1]/c",
+                prod,
+                Some(CimdError::Blocked(PrivateAddress)),
+            ),
+            (
+                "https://localhost/client.json",
+                prod,
+                Some(CimdError::Blocked(LocalName)),
+            ),
+            (
+                "https://printer.local/client.json",
+                prod,
+                Some(CimdError::Blocked(LocalName)),
+            ),
+            (
+                "http://127.0.0.1:8787/client.json",
+                prod,
+                Some(CimdError::InvalidClientId(Scheme)),
+            ),
+            ("http://localhost:8787/client.json", dev, None),
+            (
+                "https://10.0.0.1/client.json",
+                dev,
+                Some(CimdError::Blocked(PrivateAddress)),
+            ),
+        ];
+        for (raw, policy, expected) in cases {
+            let doc = json!({"client_id": raw, "redirect_uris": ["https://client.example.com/cb"]});
+            let p = serving(doc, None);
+            let result = resolve_with(&p, raw, policy);
+            match expected {
+                None => {
+                    assert!(result.is_ok(), "{raw}: {result:?}");
+                    assert_eq!(p.sent_count(), 1, "{raw}");
+                }
+                Some(err) => {
+                    assert_eq!(result.unwrap_err(), err, "{raw}");
+                    assert_eq!(p.sent_count(), 0, "{raw}: refused before any request");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn loopback_http_only_under_the_development_policy() {
+        let raw = "http://127.0.0.1:8787/client.json";
+        let doc = json!({"client_id": raw, "redirect_uris": ["http://127.0.0.1:8787/cb"]});
+        let p = serving(doc, None);
+        assert_eq!(
+            resolve_with(&p, raw, FetchPolicy::PRODUCTION).unwrap_err(),
+            CimdError::InvalidClientId(ClientIdUrlError::Scheme)
+        );
+        assert_eq!(p.sent_count(), 0);
+        let record = resolve_with(&p, raw, FetchPolicy::DEVELOPMENT).unwrap();
+        assert_eq!(record.client_id.as_str(), raw);
+        assert_eq!(p.sent_count(), 1);
+    }
+
+    #[test]
+    fn descriptions_and_debug_never_quote_the_body() {
+        let marker = "BODY-MARKER-7f3a";
+        let docs = [
+            json!({"client_id": format!("https://{marker}.example/c"), "redirect_uris": ["https://a.example/cb"]}),
+            json!({"client_id": ID, "redirect_uris": [format!("http://{marker}.example/cb")]}),
+            json!({"client_id": ID, "redirect_uris": ["https://a.example/cb"], "client_name": format!("{marker}{}", "x".repeat(300))}),
+            json!({"client_id": ID, "redirect_uris": ["https://a.example/cb"], "token_endpoint_auth_method": marker}),
+            json!({"client_id": ID, "redirect_uris": ["https://a.example/cb"], "client_uri": format!("http://{marker}")}),
+            json!({"client_id": ID, "redirect_uris": ["https://a.example/cb"], "client_secret": marker}),
+            json!(marker),
+        ];
+        for doc in docs {
+            let p = serving(doc.clone(), None);
+            let err = resolve_with(&p, ID, FetchPolicy::PRODUCTION).unwrap_err();
+            assert!(
+                !err.description().contains(marker),
+                "{doc}: {}",
+                err.description()
+            );
+            assert!(!format!("{err:?}").contains(marker), "{doc}: {err:?}");
+        }
+        let p = FakePlatform::new();
+        p.respond_with(move |_| Ok(response(404, None, marker.as_bytes().to_vec())));
+        let err = resolve_with(&p, ID, FetchPolicy::PRODUCTION).unwrap_err();
+        assert!(!err.description().contains(marker) && !format!("{err:?}").contains(marker));
+        assert!(err.description().contains("404"));
+    }
+
+    #[test]
+    fn every_error_has_a_description() {
+        use ClientIdUrlError::*;
+        let errors = [
+            CimdError::InvalidClientId(Malformed),
+            CimdError::InvalidClientId(Scheme),
+            CimdError::InvalidClientId(UserInfo),
+            CimdError::InvalidClientId(NoPath),
+            CimdError::InvalidClientId(DotSegment),
+            CimdError::InvalidClientId(Fragment),
+            CimdError::Blocked(TargetError::PrivateAddress),
+            CimdError::Fetch(FetchError::Timeout),
+            CimdError::Fetch(FetchError::Network("secret detail".into())),
+            CimdError::Fetch(FetchError::Redirect(302)),
+            CimdError::Fetch(FetchError::Status(404)),
+            CimdError::Fetch(FetchError::TooLarge),
+            CimdError::InvalidDocument("x".into()),
+        ];
+        for e in errors {
+            let d = e.description();
+            assert!(d.len() > 20 && d.ends_with('.'), "{d}");
+            assert!(!d.contains("secret detail"), "{d}");
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! Who may sign in: the email-domain gate, and how a user is recorded.
+
+use serde_json::json;
+
+use super::ledger::Subject;
+use crate::crypto::{self, Keys};
+use crate::ports::{Entropy, EntropyError};
+
+/// A signed-in person who passed the gate. Built only by [`admit`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct Identity {
+    email: String,
+}
+
+/// The email is personal data: `Debug` shows only its domain.
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let domain = self.email.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
+        write!(f, "Identity(…@{domain})")
+    }
+}
+
+/// Why a person is not admitted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refused {
+    /// No usable email address.
+    NoEmail,
+    /// The provider says the address is not verified.
+    Unverified,
+    /// The domain is not in `ALLOWED_EMAIL_DOMAIN` (or none is configured).
+    Domain,
+}
+
+/// Admits an email if its domain is exactly one of `allowed`,
+/// case-insensitively: `a@sub.example.com` and `a@example.com.evil` do
+/// not pass for `example.com`. With no allowed domains, nobody passes.
+pub fn admit(email: &str, verified: Option<bool>, allowed: &[String]) -> Result<Identity, Refused> {
+    let email = email.trim().to_ascii_lowercase();
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return Err(Refused::NoEmail);
+    };
+    if local.is_empty()
+        || domain.is_empty()
+        || email.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(Refused::NoEmail);
+    }
+    if verified == Some(false) {
+        return Err(Refused::Unverified);
+    }
+    if !allowed.iter().any(|d| d == domain) {
+        return Err(Refused::Domain);
+    }
+    Ok(Identity { email })
+}
+
+impl Identity {
+    pub fn email(&self) -> &str {
+        &self.email
+    }
+
+    /// The id stored in the clear anywhere: a hash, never the email.
+    pub fn user_key(&self) -> String {
+        crypto::token_hash(&format!("user:{}", self.email))
+    }
+
+    /// The grant's subject, with the email sealed under the server key.
+    pub fn subject(&self, keys: &Keys, entropy: &dyn Entropy) -> Result<Subject, EntropyError> {
+        let user_key = self.user_key();
+        let props = json!({ "email": self.email }).to_string();
+        let sealed_props = keys.seal(entropy, props.as_bytes(), &format!("subject:{user_key}"))?;
+        Ok(Subject {
+            user_key,
+            sealed_props,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::ServerSecret;
+    use crate::testing::FakePlatform;
+
+    #[test]
+    fn domain_gate() {
+        let allowed = vec!["example.com".to_owned(), "b.io".to_owned()];
+        let cases = [
+            ("alice@example.com", None, Ok("alice@example.com")),
+            ("Alice@EXAMPLE.com", Some(true), Ok("alice@example.com")),
+            ("bob@b.io", None, Ok("bob@b.io")),
+            ("a@sub.example.com", None, Err(Refused::Domain)),
+            ("a@example.com.evil.io", None, Err(Refused::Domain)),
+            ("a@notexample.com", None, Err(Refused::Domain)),
+            ("a@example.co", None, Err(Refused::Domain)),
+            ("a@example.com", Some(false), Err(Refused::Unverified)),
+            ("example.com", None, Err(Refused::NoEmail)),
+            ("@example.com", None, Err(Refused::NoEmail)),
+            ("a b@example.com", None, Err(Refused::NoEmail)),
+            ("", None, Err(Refused::NoEmail)),
+        ];
+        for (email, verified, expected) in cases {
+            let got = admit(email, verified, &allowed);
+            assert_eq!(
+                got.as_ref().map(Identity::email).map_err(|e| *e),
+                expected,
+                "{email}"
+            );
+        }
+        assert_eq!(admit("a@example.com", None, &[]), Err(Refused::Domain));
+    }
+
+    #[test]
+    fn stored_forms_hide_the_email() {
+        let id = admit("alice@example.com", None, &["example.com".to_owned()]).unwrap();
+        assert_eq!(format!("{id:?}"), "Identity(…@example.com)");
+        let keys = Keys::derive(&ServerSecret::new("0123456789abcdef0123456789abcdef")).unwrap();
+        let subject = id.subject(&keys, &FakePlatform::new()).unwrap();
+        assert!(!subject.user_key.contains("alice") && !subject.sealed_props.contains("alice"));
+        let opened = keys
+            .open(
+                &subject.sealed_props,
+                &format!("subject:{}", subject.user_key),
+            )
+            .unwrap();
+        assert!(
+            String::from_utf8(opened)
+                .unwrap()
+                .contains("alice@example.com")
+        );
+    }
+}

@@ -1,0 +1,342 @@
+//! The token endpoint (RFC 6749 §3.2) and client authentication
+//! (RFC 6749 §2.3), also used by revocation (RFC 7009).
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+use super::clients::{AuthMethod, ClientRecord};
+use super::ledger::{LedgerOp, LedgerReply, NewTokens, Refusal};
+use super::registry::{self, LookupError};
+use super::settings::OAuthSettings;
+use super::types::{ClientId, ScopeError, ScopeSet, is_valid_verifier, s256};
+use crate::crypto;
+use crate::http::{Headers, Response, media_type};
+use crate::ports::Platform;
+use crate::secret::{AccessToken, ClientSecret, PkceVerifier, RefreshToken};
+
+pub const ACCESS_PREFIX: &str = "pmcp_at_";
+pub const REFRESH_PREFIX: &str = "pmcp_rt_";
+
+/// Token endpoint errors (RFC 6749 §5.2), each with its own status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenError {
+    /// Malformed request: missing or repeated parameter, wrong media type.
+    InvalidRequest(String),
+    /// Unknown client, wrong secret, or an auth method other than the
+    /// registered one. `basic` when the client tried HTTP Basic, which
+    /// makes the answer a 401 with a `Basic` challenge (RFC 6749 §5.2).
+    InvalidClient {
+        basic: bool,
+    },
+    /// Unknown, expired, replayed or mismatched code or refresh token.
+    /// The reason is for the log only.
+    InvalidGrant(String),
+    UnsupportedGrantType,
+    InvalidScope(String),
+    /// RFC 8707 §2.
+    InvalidTarget,
+    /// Storage or randomness failed; the client may retry.
+    TemporarilyUnavailable(String),
+}
+
+impl TokenError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            TokenError::InvalidRequest(_) => "invalid_request",
+            TokenError::InvalidClient { .. } => "invalid_client",
+            TokenError::InvalidGrant(_) => "invalid_grant",
+            TokenError::UnsupportedGrantType => "unsupported_grant_type",
+            TokenError::InvalidScope(_) => "invalid_scope",
+            TokenError::InvalidTarget => "invalid_target",
+            TokenError::TemporarilyUnavailable(_) => "temporarily_unavailable",
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            TokenError::InvalidClient { .. } => 401,
+            TokenError::TemporarilyUnavailable(_) => 503,
+            _ => 400,
+        }
+    }
+
+    /// What the client is told. Grant failures are deliberately vague:
+    /// the precise reason (replay, PKCE mismatch) goes to the log.
+    pub fn description(&self) -> String {
+        match self {
+            TokenError::InvalidRequest(d) | TokenError::InvalidScope(d) => d.clone(),
+            TokenError::InvalidClient { .. } => "client authentication failed (unknown client, wrong secret, or not the registered token_endpoint_auth_method)".into(),
+            TokenError::InvalidGrant(_) => "the authorization code or refresh token is invalid, expired, revoked, or was issued to another client or redirect URI".into(),
+            TokenError::UnsupportedGrantType => "grant_type must be authorization_code or refresh_token".into(),
+            TokenError::InvalidTarget => "resource does not name this server's protected resource".into(),
+            TokenError::TemporarilyUnavailable(_) => "the server could not complete the request; retry shortly".into(),
+        }
+    }
+
+    pub fn response(&self) -> Response {
+        let mut r = Response::json(
+            self.status(),
+            &json!({"error": self.code(), "error_description": self.description()}),
+        )
+        .with_header("pragma", "no-cache");
+        if matches!(self, TokenError::InvalidClient { basic: true }) {
+            r = r.with_header("www-authenticate", "Basic realm=\"plausible-mcp\"");
+        }
+        if matches!(self, TokenError::TemporarilyUnavailable(_)) {
+            r = r.with_header("retry-after", "5");
+        }
+        r
+    }
+}
+
+/// An `application/x-www-form-urlencoded` body, refusing repeated
+/// parameters (RFC 6749 §3.2).
+pub fn form(headers: &Headers, body: &[u8]) -> Result<HashMap<String, String>, TokenError> {
+    if headers.get("content-type").map(media_type).as_deref()
+        != Some("application/x-www-form-urlencoded")
+    {
+        return Err(TokenError::InvalidRequest(
+            "the body must be application/x-www-form-urlencoded".into(),
+        ));
+    }
+    let mut out = HashMap::new();
+    for (k, v) in url::form_urlencoded::parse(body) {
+        if out.insert(k.to_string(), v.to_string()).is_some() {
+            return Err(TokenError::InvalidRequest(format!(
+                "parameter {k} appears more than once"
+            )));
+        }
+    }
+    Ok(out)
+}
+
+/// The credentials a request presents.
+enum Presented {
+    Basic(ClientId, ClientSecret),
+    Post(ClientId, ClientSecret),
+    Public(ClientId),
+}
+
+fn presented(headers: &Headers, form: &HashMap<String, String>) -> Result<Presented, TokenError> {
+    let basic = headers.get("authorization").and_then(|h| {
+        let (scheme, value) = h.trim().split_once(' ')?;
+        scheme.eq_ignore_ascii_case("basic").then_some(value.trim())
+    });
+    if let Some(value) = basic {
+        // RFC 6749 §2.3.1: id and secret are form-urlencoded, then joined
+        // with ':' and base64-encoded.
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(value)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or(TokenError::InvalidClient { basic: true })?;
+        let (id, secret) = decoded
+            .split_once(':')
+            .ok_or(TokenError::InvalidClient { basic: true })?;
+        let decode = |s: &str| {
+            url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+        };
+        let id = decode(id)
+            .and_then(|i| ClientId::parse(&i))
+            .ok_or(TokenError::InvalidClient { basic: true })?;
+        let secret = decode(secret).ok_or(TokenError::InvalidClient { basic: true })?;
+        if form.get("client_id").is_some_and(|c| c != id.as_str())
+            || form.contains_key("client_secret")
+        {
+            return Err(TokenError::InvalidRequest(
+                "use one client authentication method per request".into(),
+            ));
+        }
+        return Ok(Presented::Basic(id, ClientSecret::new(secret)));
+    }
+    let id = form
+        .get("client_id")
+        .and_then(|c| ClientId::parse(c))
+        .ok_or(TokenError::InvalidClient { basic: false })?;
+    Ok(match form.get("client_secret") {
+        Some(secret) => Presented::Post(id, ClientSecret::new(secret.clone())),
+        None => Presented::Public(id),
+    })
+}
+
+/// Authenticates the client by its registered method only (RFC 7591 §2;
+/// workers-oauth-provider#209).
+pub async fn authenticate<P: Platform>(
+    platform: &P,
+    settings: &OAuthSettings,
+    headers: &Headers,
+    form: &HashMap<String, String>,
+) -> Result<ClientRecord, TokenError> {
+    let presented = presented(headers, form)?;
+    let (id, secret, method, basic) = match &presented {
+        Presented::Basic(id, s) => (id, Some(s), AuthMethod::ClientSecretBasic, true),
+        Presented::Post(id, s) => (id, Some(s), AuthMethod::ClientSecretPost, false),
+        Presented::Public(id) => (id, None, AuthMethod::None, false),
+    };
+    let client = match registry::find(platform, settings, id).await {
+        Ok(Some(c)) => c,
+        Ok(None) | Err(LookupError::Metadata(_)) => {
+            return Err(TokenError::InvalidClient { basic });
+        }
+        Err(LookupError::Storage(e)) => return Err(TokenError::TemporarilyUnavailable(e.0)),
+    };
+    let secret_ok = match secret {
+        Some(s) => client.secret_matches(s),
+        None => true,
+    };
+    if client.auth_method != method || !secret_ok {
+        return Err(TokenError::InvalidClient { basic });
+    }
+    Ok(client)
+}
+
+fn required<'a>(form: &'a HashMap<String, String>, name: &str) -> Result<&'a str, TokenError> {
+    form.get(name)
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| TokenError::InvalidRequest(format!("{name} is required")))
+}
+
+/// A successful token response (RFC 6749 §5.1).
+#[derive(Debug)]
+pub struct Issued {
+    pub access_token: AccessToken,
+    pub refresh_token: RefreshToken,
+    pub expires_in: u64,
+    pub scope: ScopeSet,
+    pub resource: String,
+}
+
+impl Issued {
+    pub fn response(&self) -> Response {
+        let body: Value = json!({
+            "access_token": self.access_token.secret(),
+            "token_type": "Bearer",
+            "expires_in": self.expires_in,
+            "refresh_token": self.refresh_token.secret(),
+            "scope": self.scope.to_param(),
+            "resource": self.resource,
+        });
+        Response::json(200, &body).with_header("pragma", "no-cache")
+    }
+}
+
+fn mint_pair<P: Platform>(
+    platform: &P,
+    settings: &OAuthSettings,
+) -> Result<(AccessToken, RefreshToken, NewTokens), TokenError> {
+    let unavailable = |_| TokenError::TemporarilyUnavailable("entropy".into());
+    let access = AccessToken::new(crypto::mint(platform, ACCESS_PREFIX).map_err(unavailable)?);
+    let refresh = RefreshToken::new(crypto::mint(platform, REFRESH_PREFIX).map_err(unavailable)?);
+    let hashes = NewTokens {
+        access_hash: crypto::token_hash(access.secret()),
+        refresh_hash: crypto::token_hash(refresh.secret()),
+        access_ttl_secs: settings.lifetimes.access.as_secs(),
+        refresh_ttl_secs: settings.lifetimes.refresh.as_secs(),
+    };
+    Ok((access, refresh, hashes))
+}
+
+/// `resource`, if given, must name our protected resource.
+fn resource_param(
+    form: &HashMap<String, String>,
+    settings: &OAuthSettings,
+) -> Result<Option<String>, TokenError> {
+    match form.get("resource") {
+        None => Ok(None),
+        Some(r) if r.trim_end_matches('/') == settings.resource => {
+            Ok(Some(settings.resource.clone()))
+        }
+        Some(_) => Err(TokenError::InvalidTarget),
+    }
+}
+
+/// Handles `POST /token`.
+pub async fn exchange<P: Platform>(
+    platform: &P,
+    settings: &OAuthSettings,
+    headers: &Headers,
+    body: &[u8],
+) -> Result<Issued, TokenError> {
+    let form = form(headers, body)?;
+    let grant_type = required(&form, "grant_type")?.to_owned();
+    let client = authenticate(platform, settings, headers, &form).await?;
+    let resource = resource_param(&form, settings)?;
+    let (access, refresh, tokens) = mint_pair(platform, settings)?;
+    let op = match grant_type.as_str() {
+        "authorization_code" => {
+            let code = required(&form, "code")?;
+            let redirect_uri = required(&form, "redirect_uri")?.to_owned();
+            let verifier = required(&form, "code_verifier")?;
+            if !is_valid_verifier(verifier) {
+                return Err(TokenError::InvalidRequest(
+                    "code_verifier must be 43-128 characters of [A-Za-z0-9-._~] (RFC 7636 §4.1)"
+                        .into(),
+                ));
+            }
+            LedgerOp::RedeemCode {
+                client_id: client.client_id.clone(),
+                code_hash: crypto::token_hash(code),
+                redirect_uri,
+                computed_challenge: s256(&PkceVerifier::new(verifier)),
+                resource,
+                grant_lifetime_secs: settings.lifetimes.grant.as_secs(),
+                tokens,
+            }
+        }
+        "refresh_token" => {
+            let presented = required(&form, "refresh_token")?;
+            let scope = match form.get("scope") {
+                None => None,
+                Some(raw) => Some(ScopeSet::parse(Some(raw)).map_err(|e| match e {
+                    ScopeError::Syntax => {
+                        TokenError::InvalidScope("scope is not a valid space-separated list".into())
+                    }
+                    ScopeError::Unsupported(s) => TokenError::InvalidScope(format!(
+                        "scope \"{}\" is not offered",
+                        s.escape_default()
+                    )),
+                })?),
+            };
+            LedgerOp::Refresh {
+                client_id: client.client_id.clone(),
+                refresh_hash: crypto::token_hash(presented),
+                scope,
+                resource,
+                tokens,
+            }
+        }
+        _ => return Err(TokenError::UnsupportedGrantType),
+    };
+    match platform.ledger(&client.client_id, op).await {
+        Ok(LedgerReply::Tokens {
+            scope,
+            resource,
+            access_expires_in,
+        }) => Ok(Issued {
+            access_token: access,
+            refresh_token: refresh,
+            expires_in: access_expires_in,
+            scope,
+            resource,
+        }),
+        Ok(LedgerReply::Refused { refusal, reason }) => Err(match refusal {
+            Refusal::InvalidGrant => TokenError::InvalidGrant(reason),
+            Refusal::InvalidScope => {
+                TokenError::InvalidScope("scope exceeds what was granted".into())
+            }
+            Refusal::InvalidTarget => TokenError::InvalidTarget,
+        }),
+        Ok(LedgerReply::Done) => Err(TokenError::TemporarilyUnavailable(
+            "unexpected ledger reply".into(),
+        )),
+        Err(e) => Err(TokenError::TemporarilyUnavailable(e.0)),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,411 @@
+//! Token endpoint rules: a valid base request and one change per case.
+
+use super::*;
+use crate::http::Method;
+use crate::oauth::clients::{Registration, register};
+use crate::oauth::ledger::{CodeRecord, Subject};
+use crate::oauth::types::RedirectUri;
+use crate::ports::{Clock, Coordinator};
+use crate::testing::{FakePlatform, block_on};
+use std::collections::HashMap;
+
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+const REDIRECT: &str = "https://app.example/cb";
+
+struct World {
+    p: FakePlatform,
+    settings: OAuthSettings,
+    client: ClientRecord,
+    secret: Option<ClientSecret>,
+}
+
+fn settings() -> OAuthSettings {
+    let source: HashMap<String, String> = HashMap::new();
+    let req = crate::http::Request::new(
+        Method::Post,
+        url::Url::parse("https://mcp.example.com/token").unwrap(),
+    );
+    OAuthSettings::load(&source, &req)
+}
+
+impl World {
+    fn new(method: AuthMethod) -> Self {
+        let p = FakePlatform::new();
+        let (client, secret) = block_on(register(
+            &p,
+            Registration {
+                client_name: Some("App".into()),
+                client_uri: None,
+                redirect_uris: vec![RedirectUri::parse(REDIRECT).unwrap()],
+                auth_method: method,
+            },
+            p.now(),
+        ))
+        .unwrap();
+        let w = Self {
+            p,
+            settings: settings(),
+            client,
+            secret,
+        };
+        w.issue_code("code-1");
+        w
+    }
+
+    fn issue_code(&self, code: &str) {
+        let record = CodeRecord {
+            grant_id: format!("g-{code}"),
+            redirect_uri: REDIRECT.into(),
+            code_challenge: CHALLENGE.into(),
+            scope: ScopeSet::parse(None).unwrap(),
+            resource: self.settings.resource.clone(),
+            subject: Subject {
+                user_key: "u".into(),
+                sealed_props: "s".into(),
+            },
+            expires_at: self.p.now().as_secs() + 600,
+            redeemed: false,
+        };
+        block_on(self.p.ledger(
+            &self.client.client_id,
+            LedgerOp::IssueCode {
+                code_hash: crypto::token_hash(code),
+                record,
+            },
+        ))
+        .unwrap();
+    }
+
+    fn base_form(&self, code: &str) -> Vec<(String, String)> {
+        let mut f = vec![
+            ("grant_type".into(), "authorization_code".into()),
+            ("code".into(), code.into()),
+            ("redirect_uri".into(), REDIRECT.into()),
+            ("code_verifier".into(), VERIFIER.into()),
+            ("resource".into(), self.settings.resource.clone()),
+        ];
+        match self.client.auth_method {
+            AuthMethod::ClientSecretPost => {
+                f.push(("client_id".into(), self.client.client_id.as_str().into()));
+                f.push((
+                    "client_secret".into(),
+                    self.secret.as_ref().unwrap().secret().into(),
+                ));
+            }
+            AuthMethod::None => f.push(("client_id".into(), self.client.client_id.as_str().into())),
+            AuthMethod::ClientSecretBasic => {}
+        }
+        f
+    }
+
+    fn headers(&self) -> Headers {
+        let mut h = Headers::new();
+        h.set("content-type", "application/x-www-form-urlencoded");
+        if self.client.auth_method == AuthMethod::ClientSecretBasic {
+            let raw = format!(
+                "{}:{}",
+                self.client.client_id.as_str(),
+                self.secret.as_ref().unwrap().secret()
+            );
+            h.set(
+                "authorization",
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(raw)
+                ),
+            );
+        }
+        h
+    }
+
+    fn post(&self, headers: &Headers, form: &[(String, String)]) -> Result<Issued, TokenError> {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        block_on(exchange(&self.p, &self.settings, headers, body.as_bytes()))
+    }
+
+    fn exchange_with(
+        &self,
+        change: impl FnOnce(&mut Vec<(String, String)>, &mut Headers),
+    ) -> Result<Issued, TokenError> {
+        let mut form = self.base_form("code-1");
+        let mut headers = self.headers();
+        change(&mut form, &mut headers);
+        self.post(&headers, &form)
+    }
+}
+
+fn set(form: &mut Vec<(String, String)>, key: &str, value: Option<&str>) {
+    form.retain(|(k, _)| k != key);
+    if let Some(v) = value {
+        form.push((key.into(), v.into()));
+    }
+}
+
+#[test]
+fn each_auth_method_exchanges_a_code() {
+    for method in [
+        AuthMethod::None,
+        AuthMethod::ClientSecretPost,
+        AuthMethod::ClientSecretBasic,
+    ] {
+        let w = World::new(method);
+        let issued = w
+            .exchange_with(|_, _| {})
+            .unwrap_or_else(|e| panic!("{method:?}: {e:?}"));
+        assert!(issued.access_token.secret().starts_with(ACCESS_PREFIX));
+        assert!(issued.refresh_token.secret().starts_with(REFRESH_PREFIX));
+        assert_eq!(issued.expires_in, 3600);
+        let body = issued.response().json_body();
+        assert_eq!(body["token_type"], "Bearer");
+        assert_eq!(body["scope"], "mcp");
+        assert_eq!(body["resource"], "https://mcp.example.com/internal");
+    }
+}
+
+#[test]
+fn request_errors() {
+    let cases: Vec<(
+        &str,
+        Box<dyn FnOnce(&mut Vec<(String, String)>, &mut Headers)>,
+        &str,
+    )> = vec![
+        (
+            "json body",
+            Box::new(|_, h| h.set("content-type", "application/json")),
+            "invalid_request",
+        ),
+        (
+            "no grant_type",
+            Box::new(|f, _| set(f, "grant_type", None)),
+            "invalid_request",
+        ),
+        (
+            "implicit grant",
+            Box::new(|f, _| set(f, "grant_type", Some("password"))),
+            "unsupported_grant_type",
+        ),
+        (
+            "client_credentials",
+            Box::new(|f, _| set(f, "grant_type", Some("client_credentials"))),
+            "unsupported_grant_type",
+        ),
+        (
+            "no code",
+            Box::new(|f, _| set(f, "code", None)),
+            "invalid_request",
+        ),
+        (
+            "no redirect_uri",
+            Box::new(|f, _| set(f, "redirect_uri", None)),
+            "invalid_request",
+        ),
+        (
+            "no verifier",
+            Box::new(|f, _| set(f, "code_verifier", None)),
+            "invalid_request",
+        ),
+        (
+            "short verifier",
+            Box::new(|f, _| set(f, "code_verifier", Some("abc"))),
+            "invalid_request",
+        ),
+        (
+            "wrong verifier",
+            Box::new(|f, _| set(f, "code_verifier", Some(&"a".repeat(43)))),
+            "invalid_grant",
+        ),
+        (
+            "wrong redirect",
+            Box::new(|f, _| set(f, "redirect_uri", Some("https://app.example/other"))),
+            "invalid_grant",
+        ),
+        (
+            "unknown code",
+            Box::new(|f, _| set(f, "code", Some("nope"))),
+            "invalid_grant",
+        ),
+        (
+            "foreign resource",
+            Box::new(|f, _| set(f, "resource", Some("https://evil.example/internal"))),
+            "invalid_target",
+        ),
+        (
+            "unknown client",
+            Box::new(|f, _| set(f, "client_id", Some("pmcp_client_nope"))),
+            "invalid_client",
+        ),
+        (
+            "no client",
+            Box::new(|f, _| set(f, "client_id", None)),
+            "invalid_client",
+        ),
+        (
+            "secret for a public client",
+            Box::new(|f, _| set(f, "client_secret", Some("x"))),
+            "invalid_client",
+        ),
+    ];
+    for (name, change, code) in cases {
+        let w = World::new(AuthMethod::None);
+        let err = w.exchange_with(change).expect_err(name);
+        assert_eq!(err.code(), code, "{name}: {err:?}");
+        assert_eq!(err.response().status, err.status());
+    }
+    let w = World::new(AuthMethod::None);
+    let mut form = w.base_form("code-1");
+    form.push(("code".into(), "code-1".into()));
+    assert_eq!(
+        w.post(&w.headers(), &form).unwrap_err().code(),
+        "invalid_request"
+    );
+}
+
+#[test]
+fn confidential_clients_must_use_their_registered_method_and_secret() {
+    let w = World::new(AuthMethod::ClientSecretBasic);
+    // Right secret, but sent as client_secret_post.
+    let err = w.exchange_with(|f, h| {
+        *h = Headers::new();
+        h.set("content-type", "application/x-www-form-urlencoded");
+        f.push(("client_id".into(), w.client.client_id.as_str().into()));
+        f.push((
+            "client_secret".into(),
+            w.secret.as_ref().unwrap().secret().into(),
+        ));
+    });
+    assert_eq!(err.unwrap_err(), TokenError::InvalidClient { basic: false });
+    // Wrong secret over Basic: 401 with a Basic challenge.
+    let err = w
+        .exchange_with(|_, h| {
+            let raw = format!("{}:wrong", w.client.client_id.as_str());
+            h.set(
+                "authorization",
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(raw)
+                ),
+            );
+        })
+        .unwrap_err();
+    assert_eq!(err.status(), 401);
+    assert_eq!(
+        err.response().headers.get("www-authenticate"),
+        Some("Basic realm=\"plausible-mcp\"")
+    );
+    // Public auth for a confidential client.
+    let err = w.exchange_with(|f, h| {
+        *h = Headers::new();
+        h.set("content-type", "application/x-www-form-urlencoded");
+        f.push(("client_id".into(), w.client.client_id.as_str().into()));
+    });
+    assert_eq!(err.unwrap_err().code(), "invalid_client");
+    let w = World::new(AuthMethod::ClientSecretPost);
+    let err = w.exchange_with(|f, _| set(f, "client_secret", Some("pmcp_cs_wrong")));
+    assert_eq!(err.unwrap_err().code(), "invalid_client");
+}
+
+#[test]
+fn codes_are_single_use_and_refresh_rotates() {
+    let w = World::new(AuthMethod::None);
+    let first = w.exchange_with(|_, _| {}).unwrap();
+    assert_eq!(
+        w.exchange_with(|_, _| {}).unwrap_err().code(),
+        "invalid_grant"
+    );
+    // The replay revoked the grant: its refresh token is dead too.
+    let refresh = |token: &str| {
+        let form = vec![
+            ("grant_type".to_owned(), "refresh_token".to_owned()),
+            ("refresh_token".to_owned(), token.to_owned()),
+            (
+                "client_id".to_owned(),
+                w.client.client_id.as_str().to_owned(),
+            ),
+        ];
+        w.post(&w.headers(), &form)
+    };
+    assert_eq!(
+        refresh(first.refresh_token.secret()).unwrap_err().code(),
+        "invalid_grant"
+    );
+
+    w.issue_code("code-2");
+    let second = w.post(&w.headers(), &w.base_form("code-2")).unwrap();
+    let rotated = refresh(second.refresh_token.secret()).unwrap();
+    assert_ne!(rotated.refresh_token, second.refresh_token);
+    let again = refresh(rotated.refresh_token.secret()).unwrap();
+    assert_eq!(
+        refresh(second.refresh_token.secret()).unwrap_err().code(),
+        "invalid_grant"
+    );
+    assert_eq!(
+        refresh(again.refresh_token.secret()).unwrap_err().code(),
+        "invalid_grant"
+    );
+}
+
+#[test]
+fn refresh_scope_and_other_clients() {
+    let w = World::new(AuthMethod::None);
+    let issued = w.exchange_with(|_, _| {}).unwrap();
+    let mut form = vec![
+        ("grant_type".to_owned(), "refresh_token".to_owned()),
+        (
+            "refresh_token".to_owned(),
+            issued.refresh_token.secret().to_owned(),
+        ),
+        (
+            "client_id".to_owned(),
+            w.client.client_id.as_str().to_owned(),
+        ),
+        ("scope".to_owned(), "admin".to_owned()),
+    ];
+    assert_eq!(
+        w.post(&w.headers(), &form).unwrap_err().code(),
+        "invalid_scope"
+    );
+    // Another registered client cannot use this refresh token.
+    let (other, _) = block_on(register(
+        &w.p,
+        Registration {
+            client_name: None,
+            client_uri: None,
+            redirect_uris: vec![RedirectUri::parse(REDIRECT).unwrap()],
+            auth_method: AuthMethod::None,
+        },
+        w.p.now(),
+    ))
+    .unwrap();
+    form.pop();
+    set(&mut form, "client_id", Some(other.client_id.as_str()));
+    assert_eq!(
+        w.post(&w.headers(), &form).unwrap_err().code(),
+        "invalid_grant"
+    );
+    set(&mut form, "client_id", Some(w.client.client_id.as_str()));
+    assert!(
+        w.post(&w.headers(), &form).is_ok(),
+        "still valid for its own client"
+    );
+}
+
+#[test]
+fn storage_failures_are_temporary_not_500() {
+    let w = World::new(AuthMethod::None);
+    w.p.fail_storage.set(true);
+    let err = w.exchange_with(|_, _| {}).unwrap_err();
+    assert_eq!((err.code(), err.status()), ("temporarily_unavailable", 503));
+    assert_eq!(err.response().headers.get("retry-after"), Some("5"));
+}
+
+#[test]
+fn token_responses_never_debug_print_secrets() {
+    let w = World::new(AuthMethod::None);
+    let issued = w.exchange_with(|_, _| {}).unwrap();
+    let printed = format!("{issued:?}");
+    assert!(!printed.contains(issued.access_token.secret()));
+    assert!(!printed.contains(issued.refresh_token.secret()));
+}
