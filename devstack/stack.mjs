@@ -61,6 +61,13 @@ export async function startStack({ port = 0, persistTo, vars = {}, build = false
     PLAUSIBLE_BASE_URL: plausible.url,
     MCP_ALLOWED_HOSTNAMES: 'localhost,127.0.0.1',
     MCP_ALLOWED_ORIGIN_HOSTNAMES: 'localhost,127.0.0.1',
+    // The shared key /internal queries with (the stand-in accepts it).
+    PLAUSIBLE_API_KEY: 'plausible-shared-key',
+    ALLOWED_EMAIL_DOMAIN: 'example.com',
+    // Local development only: a fixed, public, throwaway value.
+    COOKIE_SECRET: 'local-development-cookie-secret-not-for-production',
+    // Client metadata documents may be served from 127.0.0.1 locally.
+    DEV_ALLOW_LOOPBACK: 'true',
     ...vars,
   };
   const args = [

@@ -15,8 +15,8 @@ use crate::http::{self, Headers, Method};
 use crate::oauth::ledger::{self, LedgerOp, LedgerReply, LedgerStore};
 use crate::oauth::types::ClientId;
 use crate::ports::{
-    Clock, Coordinator, Entropy, EntropyError, KeyValue, Outbound, OutboundError, OutboundRequest,
-    OutboundResponse, StorageError, UnixMillis,
+    Clock, Coordinator, Entropy, EntropyError, KeyValue, Log, Outbound, OutboundError,
+    OutboundRequest, OutboundResponse, StorageError, UnixMillis,
 };
 
 /// Per-request access to the Worker's bindings.
@@ -44,6 +44,12 @@ impl Source for WorkerPlatform {
             .map(|s| s.to_string())
             .or_else(|_| self.env.var(name).map(|v| v.to_string()))
             .ok()
+    }
+}
+
+impl Log for WorkerPlatform {
+    fn warn(&self, message: &str) {
+        worker::console_warn!("{message}");
     }
 }
 
@@ -249,17 +255,29 @@ struct ObjectStore(worker::Storage);
 
 impl LedgerStore for ObjectStore {
     async fn load(&self, key: &str) -> Result<Option<serde_json::Value>, StorageError> {
-        self.0
-            .get::<serde_json::Value>(key)
+        // Values are stored as JSON text, so no structured-clone or
+        // serde-wasm-bindgen mapping can change their shape.
+        let text = self
+            .0
+            .get::<String>(key)
             .await
-            .map_err(|e| StorageError(format!("do get: {e}")))
+            .map_err(|e| StorageError(format!("do get: {e}")))?;
+        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
     }
 
     async fn commit(&self, puts: Vec<(String, serde_json::Value)>) -> Result<(), StorageError> {
-        // put_multiple writes every key in one atomic operation.
-        let map: serde_json::Map<String, serde_json::Value> = puts.into_iter().collect();
+        // One put of a plain object writes every key atomically.
+        let entries = worker::js_sys::Object::new();
+        for (key, value) in puts {
+            worker::js_sys::Reflect::set(
+                &entries,
+                &JsValue::from_str(&key),
+                &JsValue::from_str(&value.to_string()),
+            )
+            .map_err(|_| StorageError("do put: cannot build entries".into()))?;
+        }
         self.0
-            .put_multiple(map)
+            .put_multiple_raw(entries)
             .await
             .map_err(|e| StorageError(format!("do put: {e}")))
     }

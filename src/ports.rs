@@ -115,6 +115,13 @@ pub trait Coordinator {
     async fn ledger(&self, client: &ClientId, op: LedgerOp) -> Result<LedgerReply, StorageError>;
 }
 
+/// Operational log lines for the operator. Clients get terse protocol
+/// errors; the reason goes here. Callers pass only non-secret facts:
+/// never a token, code, key, secret or email.
+pub trait Log {
+    fn warn(&self, message: &str);
+}
+
 /// Everything a request handler may touch.
-pub trait Platform: Clock + Entropy + KeyValue + Outbound + Coordinator {}
-impl<T: Clock + Entropy + KeyValue + Outbound + Coordinator> Platform for T {}
+pub trait Platform: Clock + Entropy + KeyValue + Outbound + Coordinator + Log {}
+impl<T: Clock + Entropy + KeyValue + Outbound + Coordinator + Log> Platform for T {}

@@ -20,6 +20,7 @@ pub struct FakePlatform {
     pub fail_storage: Cell<bool>,
     /// One ledger store per client, as one Durable Object per client.
     pub ledgers: RefCell<HashMap<String, std::rc::Rc<MemoryLedgerStore>>>,
+    pub logs: RefCell<Vec<String>>,
 }
 
 impl Default for FakePlatform {
@@ -32,6 +33,7 @@ impl Default for FakePlatform {
             responder: RefCell::new(Box::new(|_| Err(OutboundError::Network("offline".into())))),
             fail_storage: Cell::new(false),
             ledgers: RefCell::default(),
+            logs: RefCell::default(),
         }
     }
 }
@@ -119,6 +121,12 @@ impl crate::ports::Coordinator for FakePlatform {
             .or_default()
             .clone();
         crate::oauth::ledger::apply(store.as_ref(), self, client, op).await
+    }
+}
+
+impl crate::ports::Log for FakePlatform {
+    fn warn(&self, message: &str) {
+        self.logs.borrow_mut().push(message.to_owned());
     }
 }
 

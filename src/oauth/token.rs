@@ -75,6 +75,17 @@ impl TokenError {
         }
     }
 
+    /// The log line: the code and, for grant and availability failures,
+    /// the server-side reason. Never holds token values.
+    pub fn log_line(&self) -> String {
+        match self {
+            TokenError::InvalidGrant(reason) | TokenError::TemporarilyUnavailable(reason) => {
+                format!("{}: {reason}", self.code())
+            }
+            _ => format!("{}: {}", self.code(), self.description()),
+        }
+    }
+
     pub fn response(&self) -> Response {
         let mut r = Response::json(
             self.status(),

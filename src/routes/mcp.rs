@@ -58,7 +58,7 @@ fn unauthorized(error: KeyError) -> Response {
         ),
         KeyError::Malformed => (
             "invalid_token",
-            "That bearer value cannot be a Plausible API key: expected 8 to 512 visible ASCII characters.",
+            "That bearer value cannot be a Plausible API key (expected 8 to 512 visible ASCII characters). Pass your Plausible API key as `Authorization: Bearer <key>`.",
         ),
     };
     Response::json(
@@ -113,7 +113,12 @@ pub async fn internal<P: Platform>(
         return guard::preflight(METHODS);
     }
     let response = match resource::authorize(platform, request, &oauth.resource).await {
-        Err(denied) => resource::challenge(&denied, &super::oauth::resource_metadata_url(oauth)),
+        Err(denied) => {
+            if let resource::Denied::Unavailable(e) = &denied {
+                platform.warn(&format!("internal: token lookup failed: {}", e.0));
+            }
+            resource::challenge(&denied, &super::oauth::resource_metadata_url(oauth))
+        }
         Ok(_caller) => match shared_key {
             None => Response::json(
                 500,

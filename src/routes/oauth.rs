@@ -158,7 +158,10 @@ pub async fn revoke<P: Platform>(
     }
     let response = match revoke::revoke(platform, settings, &request.headers, &request.body).await {
         Ok(()) => Response::new(200),
-        Err(e) => e.response(),
+        Err(e) => {
+            platform.warn(&format!("revocation refused: {}", e.log_line()));
+            e.response()
+        }
     };
     guard::with_cors(response, POST_METHODS)
 }
@@ -195,7 +198,8 @@ pub async fn authorize<P: Platform>(
         Ok(Some(c)) => c,
         Ok(None) => return bad(PageError::UnknownClient),
         Err(LookupError::Metadata(reason)) => return bad(PageError::ClientMetadata(reason)),
-        Err(LookupError::Storage(_)) => {
+        Err(LookupError::Storage(e)) => {
+            platform.warn(&format!("authorize: client lookup failed: {}", e.0));
             return pages::error_page(
                 503,
                 "Temporarily unavailable",

@@ -10,7 +10,7 @@ import { startStack } from '../../devstack/stack.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const persistTo = mkdtempSync(path.join(tmpdir(), 'plausible-mcp-e2e-'));
-const stack = await startStack({ persistTo });
+const stack = await startStack({ persistTo, vars: { TEST_IDENTITY_HOOK: 'enabled' } });
 
 const files = readdirSync(here).filter((f) => f.endsWith('.test.mjs')).sort().map((f) => path.join(here, f));
 const only = process.argv.slice(2);
