@@ -19,6 +19,7 @@ pub mod guard;
 pub mod http;
 pub mod mcp;
 pub mod oauth;
+pub mod oidc;
 pub mod pages;
 pub mod plausible;
 pub mod ports;

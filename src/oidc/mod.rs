@@ -1,0 +1,6 @@
+//! The upstream OpenID Connect login (Cloudflare Access for SaaS, or the
+//! local provider in development): discovery, keys, ID token
+//! verification.
+
+pub mod provider;
+pub mod verify;

@@ -1,0 +1,327 @@
+//! The upstream provider: discovery (OpenID Connect Discovery 1.0), its
+//! signing keys, and the code exchange (OIDC Core §3.1.3).
+//!
+//! Discovery documents and key sets are cached in KV with a bounded
+//! lifetime. A token signed by a key we do not know causes at most one
+//! refetch per minute, so key rotation needs no deploy and a flood of
+//! bogus `kid`s cannot make us hammer the provider.
+
+use std::time::Duration;
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use super::verify::{self, Expected, KeySet, TokenRejected, VerifiedClaims};
+use crate::crypto;
+use crate::http::{Headers, Method};
+use crate::oauth::target::{self, FetchPolicy};
+use crate::ports::{Clock, KeyValue, Outbound, OutboundError, OutboundRequest};
+use crate::secret::{ClientSecret, PkceVerifier};
+
+const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+const MAX_DOCUMENT: usize = 64 * 1024;
+/// How long a discovery document or key set is trusted without refetch.
+pub const CACHE_LIFETIME: Duration = Duration::from_secs(3600);
+/// The least time between two key-set refetches caused by unknown kids.
+pub const REFETCH_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Why the provider could not be used. Descriptions never include a
+/// response body from the provider.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProviderError {
+    /// Our configuration points somewhere we will not fetch.
+    Misconfigured(&'static str),
+    /// Timeout, network failure or non-200.
+    Unreachable(String),
+    /// A document that is not what the spec requires.
+    Invalid(&'static str),
+}
+
+/// The endpoints and choices we use (OIDC Discovery §3).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provider {
+    pub issuer: String,
+    pub authorization_endpoint: String,
+    pub token_endpoint: String,
+    pub jwks_uri: String,
+    /// `client_secret_basic` unless the provider supports only `_post`.
+    pub secret_in_body: bool,
+}
+
+#[derive(Deserialize)]
+struct DiscoveryDocument {
+    issuer: String,
+    authorization_endpoint: String,
+    token_endpoint: String,
+    jwks_uri: String,
+    #[serde(default)]
+    token_endpoint_auth_methods_supported: Option<Vec<String>>,
+    #[serde(default)]
+    id_token_signing_alg_values_supported: Option<Vec<String>>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Cached<T> {
+    value: T,
+    fetched_at: u64,
+}
+
+fn checked_url(raw: &str, policy: FetchPolicy) -> Result<Url, ProviderError> {
+    let url = Url::parse(raw).map_err(|_| ProviderError::Invalid("an endpoint is not a URL"))?;
+    target::check(&url, policy)
+        .map_err(|_| ProviderError::Invalid("an endpoint is not a public https URL"))?;
+    Ok(url)
+}
+
+async fn fetch<P: Outbound>(platform: &P, url: Url) -> Result<Vec<u8>, ProviderError> {
+    let mut headers = Headers::new();
+    headers.set("accept", "application/json");
+    let response = platform
+        .send(OutboundRequest {
+            method: Method::Get,
+            url,
+            headers,
+            body: Vec::new(),
+            timeout: FETCH_TIMEOUT,
+            max_body_bytes: MAX_DOCUMENT,
+        })
+        .await
+        .map_err(|e| ProviderError::Unreachable(describe(&e)))?;
+    if response.status != 200 {
+        return Err(ProviderError::Unreachable(format!(
+            "status {}",
+            response.status
+        )));
+    }
+    Ok(response.body)
+}
+
+fn describe(e: &OutboundError) -> String {
+    match e {
+        OutboundError::Timeout => "timeout".into(),
+        OutboundError::Network(_) => "network error".into(),
+        OutboundError::TooLarge => "response too large".into(),
+    }
+}
+
+async fn cache_get<T: for<'de> Deserialize<'de>, P: KeyValue>(
+    platform: &P,
+    key: &str,
+) -> Option<Cached<T>> {
+    let bytes = platform.get(key).await.ok()??;
+    serde_json::from_slice(&bytes).ok()
+}
+
+async fn cache_put<T: Serialize, P: KeyValue>(platform: &P, key: &str, value: T, now: u64) {
+    if let Ok(bytes) = serde_json::to_vec(&Cached {
+        value,
+        fetched_at: now,
+    }) {
+        // A failed cache write only costs a refetch later.
+        let _ = platform.put(key, &bytes, CACHE_LIFETIME).await;
+    }
+}
+
+/// The provider for `issuer`, from cache or its discovery document.
+pub async fn discover<P: Outbound + KeyValue + Clock>(
+    platform: &P,
+    issuer: &str,
+    policy: FetchPolicy,
+) -> Result<Provider, ProviderError> {
+    let now = platform.now().as_secs();
+    let key = format!("oidc:discovery:{}", crypto::short_hash(issuer));
+    if let Some(cached) = cache_get::<Provider, _>(platform, &key).await
+        && now < cached.fetched_at.saturating_add(CACHE_LIFETIME.as_secs())
+        && cached.value.issuer == issuer
+    {
+        return Ok(cached.value);
+    }
+    let base = checked_url(issuer, policy)
+        .map_err(|_| ProviderError::Misconfigured("ACCESS_ISSUER must be an https URL"))?;
+    // OIDC Discovery §4: issuer + "/.well-known/openid-configuration".
+    let url = Url::parse(&format!(
+        "{}/.well-known/openid-configuration",
+        base.as_str().trim_end_matches('/')
+    ))
+    .map_err(|_| ProviderError::Misconfigured("ACCESS_ISSUER must be an https URL"))?;
+    let doc: DiscoveryDocument = serde_json::from_slice(&fetch(platform, url).await?)
+        .map_err(|_| ProviderError::Invalid("the discovery document is not valid"))?;
+    // OIDC Discovery §4.3: the issuer must be exactly the one we asked.
+    if doc.issuer != issuer {
+        return Err(ProviderError::Invalid(
+            "the discovery document names a different issuer",
+        ));
+    }
+    if doc
+        .id_token_signing_alg_values_supported
+        .as_ref()
+        .is_some_and(|algs| !algs.iter().any(|a| a == "RS256"))
+    {
+        return Err(ProviderError::Invalid(
+            "the provider does not sign ID tokens with RS256",
+        ));
+    }
+    for endpoint in [
+        &doc.authorization_endpoint,
+        &doc.token_endpoint,
+        &doc.jwks_uri,
+    ] {
+        checked_url(endpoint, policy)?;
+    }
+    // RFC 8414 §2: the default is client_secret_basic.
+    let secret_in_body = doc
+        .token_endpoint_auth_methods_supported
+        .as_ref()
+        .is_some_and(|m| {
+            !m.iter().any(|x| x == "client_secret_basic")
+                && m.iter().any(|x| x == "client_secret_post")
+        });
+    let provider = Provider {
+        issuer: doc.issuer,
+        authorization_endpoint: doc.authorization_endpoint,
+        token_endpoint: doc.token_endpoint,
+        jwks_uri: doc.jwks_uri,
+        secret_in_body,
+    };
+    cache_put(platform, &key, &provider, now).await;
+    Ok(provider)
+}
+
+/// Why an ID token could not be verified.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VerifyError {
+    Provider(ProviderError),
+    Rejected(TokenRejected),
+}
+
+/// Verifies a token against the key set at `jwks_uri`, refetching the set
+/// once (at most once a minute) when the token names an unknown key.
+pub async fn verify_token<P: Outbound + KeyValue + Clock>(
+    platform: &P,
+    jwks_uri: &str,
+    policy: FetchPolicy,
+    token: &str,
+    expected: &Expected<'_>,
+) -> Result<VerifiedClaims, VerifyError> {
+    let now = platform.now().as_secs();
+    let key = format!("oidc:jwks:{}", crypto::short_hash(jwks_uri));
+    let cached = cache_get::<String, _>(platform, &key)
+        .await
+        .filter(|c| now < c.fetched_at.saturating_add(CACHE_LIFETIME.as_secs()));
+    let (set, fetched_at) = match &cached {
+        Some(c) => match KeySet::parse(c.value.as_bytes()) {
+            Some(set) => (set, c.fetched_at),
+            None => fetch_keys(platform, &key, jwks_uri, policy, now).await?,
+        },
+        // Fail closed: an expired set is never used, even if the
+        // provider is down.
+        None => fetch_keys(platform, &key, jwks_uri, policy, now).await?,
+    };
+    match verify::verify(token, &set, expected) {
+        Err(TokenRejected::UnknownKey)
+            if now >= fetched_at.saturating_add(REFETCH_INTERVAL.as_secs()) =>
+        {
+            let (fresh, _) = fetch_keys(platform, &key, jwks_uri, policy, now).await?;
+            verify::verify(token, &fresh, expected).map_err(VerifyError::Rejected)
+        }
+        other => other.map_err(VerifyError::Rejected),
+    }
+}
+
+async fn fetch_keys<P: Outbound + KeyValue + Clock>(
+    platform: &P,
+    cache_key: &str,
+    jwks_uri: &str,
+    policy: FetchPolicy,
+    now: u64,
+) -> Result<(KeySet, u64), VerifyError> {
+    let url = checked_url(jwks_uri, policy).map_err(VerifyError::Provider)?;
+    let body = fetch(platform, url).await.map_err(VerifyError::Provider)?;
+    let set = KeySet::parse(&body)
+        .filter(|s| !s.is_empty())
+        .ok_or(VerifyError::Provider(ProviderError::Invalid(
+            "the key set has no RS256 signing key",
+        )))?;
+    if let Ok(text) = String::from_utf8(body) {
+        cache_put(platform, cache_key, text, now).await;
+    }
+    Ok((set, now))
+}
+
+/// Our registration at the provider.
+#[derive(Clone, Debug)]
+pub struct UpstreamClient {
+    pub client_id: String,
+    pub client_secret: ClientSecret,
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    id_token: Option<String>,
+}
+
+/// Exchanges the upstream code for an ID token (OIDC Core §3.1.3.1), with
+/// PKCE (RFC 7636 §4.5).
+pub async fn exchange_code<P: Outbound>(
+    platform: &P,
+    provider: &Provider,
+    client: &UpstreamClient,
+    code: &str,
+    redirect_uri: &str,
+    verifier: &PkceVerifier,
+    policy: FetchPolicy,
+) -> Result<String, ProviderError> {
+    let url = checked_url(&provider.token_endpoint, policy)?;
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    form.append_pair("grant_type", "authorization_code")
+        .append_pair("code", code)
+        .append_pair("redirect_uri", redirect_uri)
+        .append_pair("code_verifier", verifier.secret());
+    let mut headers = Headers::new();
+    headers.set("content-type", "application/x-www-form-urlencoded");
+    headers.set("accept", "application/json");
+    if provider.secret_in_body {
+        form.append_pair("client_id", &client.client_id)
+            .append_pair("client_secret", client.client_secret.secret());
+    } else {
+        // RFC 6749 §2.3.1: each part form-urlencoded before base64.
+        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let pair = format!(
+            "{}:{}",
+            enc(&client.client_id),
+            enc(client.client_secret.secret())
+        );
+        headers.set(
+            "authorization",
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(pair)
+            ),
+        );
+    }
+    let response = platform
+        .send(OutboundRequest {
+            method: Method::Post,
+            url,
+            headers,
+            body: form.finish().into_bytes(),
+            timeout: FETCH_TIMEOUT,
+            max_body_bytes: MAX_DOCUMENT,
+        })
+        .await
+        .map_err(|e| ProviderError::Unreachable(describe(&e)))?;
+    if response.status != 200 {
+        return Err(ProviderError::Unreachable(format!(
+            "token endpoint answered {}",
+            response.status
+        )));
+    }
+    serde_json::from_slice::<TokenResponse>(&response.body)
+        .ok()
+        .and_then(|r| r.id_token)
+        .ok_or(ProviderError::Invalid("the token response has no id_token"))
+}
+
+#[cfg(test)]
+mod tests;
