@@ -52,6 +52,10 @@ enum Route {
     Register,
     /// RFC 6749 §4.1.1 authorization endpoint.
     Authorize,
+    /// The upstream provider's redirect back (OIDC Core §3.1.2.5).
+    Callback,
+    /// The consent form's Approve/Deny post.
+    Consent,
     /// RFC 6749 §3.2 token endpoint.
     Token,
     /// RFC 7009 revocation endpoint.
@@ -70,6 +74,8 @@ fn route(path: &str) -> Route {
         | "/.well-known/oauth-protected-resource/internal" => Route::ProtectedResourceMetadata,
         "/register" => Route::Register,
         "/authorize" => Route::Authorize,
+        "/callback" => Route::Callback,
+        "/consent" => Route::Consent,
         "/token" => Route::Token,
         "/revoke" => Route::Revoke,
         _ => Route::NotFound,
@@ -107,6 +113,14 @@ pub async fn handle<P: Platform>(
         Route::Authorize => {
             let settings = OAuthSettings::load(source, &request);
             routes::oauth::authorize(platform, &settings, &request).await
+        }
+        Route::Callback => {
+            let settings = OAuthSettings::load(source, &request);
+            routes::oauth::callback(platform, &settings, &request).await
+        }
+        Route::Consent => {
+            let settings = OAuthSettings::load(source, &request);
+            routes::oauth::consent(platform, &settings, &request).await
         }
         Route::Token => {
             let settings = OAuthSettings::load(source, &request);

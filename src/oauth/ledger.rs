@@ -15,6 +15,9 @@
 //! - `code:<hash>` → [`CodeRecord`], kept after redemption to detect replay
 //! - `grant:<id>` → [`GrantRecord`]
 //! - `rt:<hash>` → grant id, for current and rotated-out refresh tokens
+//! - `login:<id>` → [`LoginRecord`], consumed by the callback
+//! - `nonce:<id>` → expiry, for single-use consent tickets
+//! - `consent:<user key>` → [`ConsentRecord`]
 //!
 //! and in KV, for the resource server's single read:
 //! - `at:<hash>` → [`AccessRecord`]
@@ -25,6 +28,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::authorize::AuthorizationRequest;
 use super::types::{ClientId, ScopeSet};
 use crate::ports::{Clock, KeyValue, StorageError};
 
@@ -85,6 +89,34 @@ pub struct AccessRecord {
     pub expires_at: u64,
 }
 
+/// An upstream login in progress (`/authorize` → provider → `/callback`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginRecord {
+    pub request: AuthorizationRequest,
+    /// Our PKCE verifier for the upstream code exchange.
+    pub upstream_verifier: String,
+    pub nonce: String,
+    pub expires_at: u64,
+    pub used: bool,
+}
+
+/// A user's approval of this client (per redirect URI and scopes).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentRecord {
+    pub redirect_uri: String,
+    pub scope: ScopeSet,
+    pub approved_at: u64,
+}
+
+impl ConsentRecord {
+    /// Consent covers a request only for the same redirect URI and no
+    /// scope beyond what was approved; anything else is asked again.
+    pub fn covers(&self, request: &AuthorizationRequest) -> bool {
+        self.redirect_uri == request.redirect_uri.as_str()
+            && request.scope.is_subset_of(&self.scope)
+    }
+}
+
 /// Hashes and lifetimes of tokens the worker minted for this transition.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewTokens {
@@ -123,7 +155,29 @@ pub enum LedgerOp {
         tokens: NewTokens,
     },
     /// RFC 7009 §2.1 for a refresh token: ends the grant.
-    RevokeRefresh { refresh_hash: String },
+    RevokeRefresh {
+        refresh_hash: String,
+    },
+    BeginLogin {
+        login_id: String,
+        record: LoginRecord,
+    },
+    /// Returns the login once; a second finish is a replay.
+    FinishLogin {
+        login_id: String,
+    },
+    /// Succeeds once per nonce until it expires.
+    ConsumeNonce {
+        nonce: String,
+        expires_at: u64,
+    },
+    GetConsent {
+        user_key: String,
+    },
+    RecordConsent {
+        user_key: String,
+        record: ConsentRecord,
+    },
 }
 
 /// Why a transition was refused, in RFC 6749 §5.2 terms.
@@ -153,6 +207,12 @@ pub enum LedgerReply {
         refusal: Refusal,
         /// For the log only, never sent to the client.
         reason: String,
+    },
+    Login {
+        record: LoginRecord,
+    },
+    Consent {
+        record: Option<ConsentRecord>,
     },
 }
 
@@ -355,6 +415,47 @@ pub async fn apply<S: LedgerStore, K: KeyValue + Clock>(
                 revoke_grant(store, kv, &grant_id).await?;
             }
             // RFC 7009 §2.2: unknown tokens are not an error.
+            Ok(LedgerReply::Done)
+        }
+        LedgerOp::BeginLogin { login_id, record } => {
+            store
+                .commit(vec![(format!("login:{login_id}"), json(&record)?)])
+                .await?;
+            Ok(LedgerReply::Done)
+        }
+        LedgerOp::FinishLogin { login_id } => {
+            let key = format!("login:{login_id}");
+            let Some(mut record) = load::<LoginRecord, _>(store, &key).await? else {
+                return Ok(refuse(Refusal::InvalidGrant, "unknown login"));
+            };
+            if record.used {
+                return Ok(refuse(Refusal::InvalidGrant, "login state replayed"));
+            }
+            if now >= record.expires_at {
+                return Ok(refuse(Refusal::InvalidGrant, "login state expired"));
+            }
+            record.used = true;
+            store.commit(vec![(key, json(&record)?)]).await?;
+            Ok(LedgerReply::Login { record })
+        }
+        LedgerOp::ConsumeNonce { nonce, expires_at } => {
+            let key = format!("nonce:{nonce}");
+            if load::<u64, _>(store, &key).await?.is_some() {
+                return Ok(refuse(Refusal::InvalidGrant, "ticket replayed"));
+            }
+            if now >= expires_at {
+                return Ok(refuse(Refusal::InvalidGrant, "ticket expired"));
+            }
+            store.commit(vec![(key, json(&expires_at)?)]).await?;
+            Ok(LedgerReply::Done)
+        }
+        LedgerOp::GetConsent { user_key } => Ok(LedgerReply::Consent {
+            record: load(store, &format!("consent:{user_key}")).await?,
+        }),
+        LedgerOp::RecordConsent { user_key, record } => {
+            store
+                .commit(vec![(format!("consent:{user_key}"), json(&record)?)])
+                .await?;
             Ok(LedgerReply::Done)
         }
     }

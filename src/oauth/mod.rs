@@ -4,6 +4,7 @@
 pub mod authorize;
 pub mod cimd;
 pub mod clients;
+pub mod consent;
 pub mod identity;
 pub mod issue;
 pub mod ledger;

@@ -6,7 +6,9 @@ use super::target::FetchPolicy;
 use crate::config::{Source, names, non_empty, split_list};
 use crate::crypto::Keys;
 use crate::http::Request;
-use crate::secret::ServerSecret;
+use crate::oidc::login::Upstream;
+use crate::oidc::provider::UpstreamClient;
+use crate::secret::{ClientSecret, ServerSecret};
 
 /// Token lifetimes. Each is configurable within bounds that keep it safe:
 /// an operator can shorten them, never make them dangerous.
@@ -59,6 +61,9 @@ pub struct OAuthSettings {
     pub allowed_email_domains: Vec<String>,
     /// The test-only identity hook (see `routes::oauth`).
     pub test_identity_hook: bool,
+    /// The upstream OpenID provider, when all of `ACCESS_ISSUER`,
+    /// `ACCESS_CLIENT_ID` and `ACCESS_CLIENT_SECRET` are set.
+    pub upstream: Option<Upstream>,
 }
 
 /// Whether the request reached us on a loopback host: true under
@@ -89,6 +94,20 @@ impl OAuthSettings {
                 .filter(|d| !d.is_empty())
                 .collect(),
             test_identity_hook: local && flag(names::TEST_IDENTITY_HOOK),
+            upstream: match (
+                non_empty(source, names::ACCESS_ISSUER),
+                non_empty(source, names::ACCESS_CLIENT_ID),
+                non_empty(source, names::ACCESS_CLIENT_SECRET),
+            ) {
+                (Some(issuer), Some(client_id), Some(secret)) => Some(Upstream {
+                    issuer: issuer.trim_end_matches('/').to_owned(),
+                    client: UpstreamClient {
+                        client_id,
+                        client_secret: ClientSecret::new(secret),
+                    },
+                }),
+                _ => None,
+            },
         }
     }
 }

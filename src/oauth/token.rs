@@ -342,9 +342,9 @@ pub async fn exchange<P: Platform>(
             }
             Refusal::InvalidTarget => TokenError::InvalidTarget,
         }),
-        Ok(LedgerReply::Done) => Err(TokenError::TemporarilyUnavailable(
-            "unexpected ledger reply".into(),
-        )),
+        Ok(LedgerReply::Done | LedgerReply::Login { .. } | LedgerReply::Consent { .. }) => Err(
+            TokenError::TemporarilyUnavailable("unexpected ledger reply".into()),
+        ),
         Err(e) => Err(TokenError::TemporarilyUnavailable(e.0)),
     }
 }

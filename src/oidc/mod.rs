@@ -2,5 +2,6 @@
 //! local provider in development): discovery, keys, ID token
 //! verification.
 
+pub mod login;
 pub mod provider;
 pub mod verify;

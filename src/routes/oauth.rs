@@ -3,16 +3,23 @@
 
 use serde_json::json;
 
+use crate::crypto::Keys;
 use crate::guard;
 use crate::http::{Method, Request, Response, media_type};
-use crate::oauth::authorize::{self, AuthorizeError, PageError, RedirectErrorCode};
+use crate::oauth::authorize::{
+    self, AuthorizationRequest, AuthorizeError, PageError, RedirectErrorCode,
+};
 use crate::oauth::clients::{self, RegisterFailure};
+use crate::oauth::consent::{self, Decision};
 use crate::oauth::identity;
+use crate::oauth::identity::Identity;
 use crate::oauth::issue;
+use crate::oauth::ledger::{ConsentRecord, LedgerOp, LedgerReply};
 use crate::oauth::registry::{self, LookupError};
 use crate::oauth::settings::OAuthSettings;
 use crate::oauth::types::SUPPORTED_SCOPES;
 use crate::oauth::{revoke, token};
+use crate::oidc::login::{self, Finished, LOGIN_COOKIE, LOGIN_LIFETIME, LoginError};
 use crate::pages;
 use crate::ports::Platform;
 
@@ -252,9 +259,263 @@ pub async fn authorize<P: Platform>(
         };
     }
 
-    pages::error_page(
-        503,
-        "Sign-in is not configured",
-        "This server has no upstream identity provider configured (ACCESS_ISSUER, ACCESS_CLIENT_ID, ACCESS_CLIENT_SECRET).",
+    let Some(upstream) = &settings.upstream else {
+        return pages::error_page(
+            503,
+            "Sign-in is not configured",
+            "This server has no upstream identity provider configured (ACCESS_ISSUER, ACCESS_CLIENT_ID, ACCESS_CLIENT_SECRET).",
+        );
+    };
+    let callback = callback_url(settings);
+    match login::begin(
+        platform,
+        keys,
+        upstream,
+        settings.fetch_policy,
+        &callback,
+        auth_request,
     )
+    .await
+    {
+        Ok(start) => {
+            Response::redirect(&start.location).with_header("set-cookie", start.set_cookie)
+        }
+        Err(e) => {
+            platform.warn(&format!(
+                "authorize: cannot start the upstream login: {e:?}"
+            ));
+            pages::error_page(e.status(), "Sign-in is unavailable", e.message())
+        }
+    }
+}
+
+fn callback_url(settings: &OAuthSettings) -> String {
+    format!("{}/callback", settings.issuer)
+}
+
+/// Issues the code for an approved request, or redirects an error.
+async fn complete<P: Platform>(
+    platform: &P,
+    settings: &OAuthSettings,
+    keys: &Keys,
+    request: &AuthorizationRequest,
+    identity: &Identity,
+) -> Response {
+    match issue::issue_code(platform, settings, keys, request, identity).await {
+        Ok(location) => Response::redirect(&location),
+        Err(e) => {
+            platform.warn(&format!("could not issue a code: {e:?}"));
+            Response::redirect(
+                &request
+                    .error(
+                        RedirectErrorCode::TemporarilyUnavailable,
+                        "the server could not record the authorization; try again",
+                    )
+                    .location(&settings.issuer),
+            )
+        }
+    }
+}
+
+/// `GET /callback`: the upstream provider's redirect back to us.
+pub async fn callback<P: Platform>(
+    platform: &P,
+    settings: &OAuthSettings,
+    request: &Request,
+) -> Response {
+    if !matches!(request.method, Method::Get) {
+        return super::method_not_allowed("GET");
+    }
+    let (Some(keys), Some(upstream)) = (&settings.keys, &settings.upstream) else {
+        return pages::error_page(
+            503,
+            "Sign-in is not configured",
+            "This server has no upstream identity provider configured.",
+        );
+    };
+    let params = match authorize::single_params(request.url.query().unwrap_or("")) {
+        Ok(p) => p,
+        Err(_) => return pages::error_page(400, "Sign-in failed", LoginError::BadState.message()),
+    };
+    let finished = login::finish(
+        platform,
+        keys,
+        upstream,
+        settings.fetch_policy,
+        &callback_url(settings),
+        &settings.allowed_email_domains,
+        &params,
+        &request.headers,
+    )
+    .await;
+    let Finished {
+        request: auth_request,
+        identity,
+    } = match finished {
+        Ok(f) => f,
+        Err(e) => {
+            platform.warn(&format!("callback refused: {e:?}"));
+            return pages::error_page(e.status(), "Sign-in failed", e.message());
+        }
+    };
+    // Consent once per user and client, again when the redirect URI or
+    // scopes change.
+    let consent = platform
+        .ledger(
+            &auth_request.client_id,
+            LedgerOp::GetConsent {
+                user_key: identity.user_key(),
+            },
+        )
+        .await;
+    match consent {
+        Ok(LedgerReply::Consent { record: Some(r) }) if r.covers(&auth_request) => {
+            return complete(platform, settings, keys, &auth_request, &identity).await;
+        }
+        Ok(LedgerReply::Consent { .. }) => {}
+        _ => {
+            return pages::error_page(
+                503,
+                "Temporarily unavailable",
+                LoginError::Unavailable.message(),
+            );
+        }
+    }
+    let client = match registry::find(platform, settings, &auth_request.client_id).await {
+        Ok(Some(c)) => c,
+        _ => return pages::error_page(400, "Sign-in failed", &PageError::UnknownClient.message()),
+    };
+    let Some(cookie) = login::cookie(&request.headers, LOGIN_COOKIE) else {
+        return pages::error_page(400, "Sign-in failed", LoginError::OtherBrowser.message());
+    };
+    let expires_at = platform.now().plus(LOGIN_LIFETIME).as_secs();
+    let Ok(ticket) = consent::seal(
+        keys,
+        platform,
+        auth_request.clone(),
+        &identity,
+        cookie,
+        expires_at,
+    ) else {
+        return pages::error_page(
+            503,
+            "Temporarily unavailable",
+            LoginError::Unavailable.message(),
+        );
+    };
+    let csrf = consent::csrf_token(keys, &ticket, cookie);
+    consent::page(&client, &auth_request, &identity, &ticket, &csrf)
+}
+
+/// `POST /consent`: the user's Approve or Deny.
+pub async fn consent<P: Platform>(
+    platform: &P,
+    settings: &OAuthSettings,
+    request: &Request,
+) -> Response {
+    if request.method != Method::Post {
+        return super::method_not_allowed("POST");
+    }
+    let Some(keys) = &settings.keys else {
+        return pages::error_page(
+            503,
+            "Sign-in is not configured",
+            "COOKIE_SECRET is not set.",
+        );
+    };
+    // A form post from any other origin is refused outright (CSRF
+    // defence in depth, beside the token).
+    if request
+        .headers
+        .get("origin")
+        .is_some_and(|o| o != settings.issuer)
+    {
+        return pages::error_page(
+            403,
+            "Approval refused",
+            "This form must be submitted from this server's own page.",
+        );
+    }
+    let form = match token::form(&request.headers, &request.body) {
+        Ok(f) => f,
+        Err(_) => {
+            return pages::error_page(
+                400,
+                "Approval failed",
+                consent::ConsentError::BadTicket.message(),
+            );
+        }
+    };
+    let cookie = login::cookie(&request.headers, LOGIN_COOKIE);
+    let now = platform.now().as_secs();
+    let checked = match consent::check(keys, &form, cookie, now, &settings.allowed_email_domains) {
+        Ok(c) => c,
+        Err(e) => {
+            platform.warn(&format!("consent refused: {e:?}"));
+            return pages::error_page(400, "Approval failed", e.message());
+        }
+    };
+    let ticket = &checked.ticket;
+    let client_id = &ticket.request.client_id;
+    match platform
+        .ledger(
+            client_id,
+            LedgerOp::ConsumeNonce {
+                nonce: ticket.id.clone(),
+                expires_at: ticket.expires_at,
+            },
+        )
+        .await
+    {
+        Ok(LedgerReply::Done) => {}
+        Ok(_) => {
+            return pages::error_page(
+                400,
+                "Approval failed",
+                "This approval form was already used.",
+            );
+        }
+        Err(_) => {
+            return pages::error_page(
+                503,
+                "Temporarily unavailable",
+                LoginError::Unavailable.message(),
+            );
+        }
+    }
+    let clear_cookie =
+        format!("{LOGIN_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0");
+    let response = match checked.decision {
+        Decision::Deny => Response::redirect(
+            &ticket
+                .request
+                .error(RedirectErrorCode::AccessDenied, "the user denied access")
+                .location(&settings.issuer),
+        ),
+        Decision::Approve => {
+            let record = ConsentRecord {
+                redirect_uri: ticket.request.redirect_uri.as_str().to_owned(),
+                scope: ticket.request.scope.clone(),
+                approved_at: now,
+            };
+            let recorded = platform
+                .ledger(
+                    client_id,
+                    LedgerOp::RecordConsent {
+                        user_key: checked.identity.user_key(),
+                        record,
+                    },
+                )
+                .await;
+            if recorded.is_err() {
+                return pages::error_page(
+                    503,
+                    "Temporarily unavailable",
+                    LoginError::Unavailable.message(),
+                );
+            }
+            complete(platform, settings, keys, &ticket.request, &checked.identity).await
+        }
+    };
+    response.with_header("set-cookie", clear_cookie)
 }

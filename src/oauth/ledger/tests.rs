@@ -333,3 +333,126 @@ fn ops_round_trip_as_json() {
     assert_eq!(text, r#"{"op":"revoke_refresh","refresh_hash":"h"}"#);
     assert_eq!(serde_json::from_str::<LedgerOp>(&text).unwrap(), op);
 }
+
+fn login_record(p: &FakePlatform) -> LoginRecord {
+    LoginRecord {
+        request: crate::oauth::authorize::AuthorizationRequest {
+            client_id: client(),
+            redirect_uri: crate::oauth::types::RedirectUri::parse("https://a.example/cb").unwrap(),
+            state: Some("s".into()),
+            scope: ScopeSet::parse(None).unwrap(),
+            code_challenge: crate::oauth::types::CodeChallenge::parse(CHALLENGE).unwrap(),
+            resource: RESOURCE.into(),
+        },
+        upstream_verifier: "v".into(),
+        nonce: "n".into(),
+        expires_at: p.now().as_secs() + 600,
+        used: false,
+    }
+}
+
+#[test]
+fn logins_finish_once_and_expire() {
+    let w = World::new();
+    let record = login_record(&w.p);
+    w.apply(LedgerOp::BeginLogin {
+        login_id: "l1".into(),
+        record: record.clone(),
+    });
+    assert_eq!(
+        w.apply(LedgerOp::FinishLogin {
+            login_id: "l1".into()
+        }),
+        LedgerReply::Login {
+            record: LoginRecord {
+                used: true,
+                ..record.clone()
+            }
+        }
+    );
+    assert_eq!(
+        refusal(&w.apply(LedgerOp::FinishLogin {
+            login_id: "l1".into()
+        })),
+        Some(Refusal::InvalidGrant)
+    );
+    assert_eq!(
+        refusal(&w.apply(LedgerOp::FinishLogin {
+            login_id: "nope".into()
+        })),
+        Some(Refusal::InvalidGrant)
+    );
+    w.apply(LedgerOp::BeginLogin {
+        login_id: "l2".into(),
+        record,
+    });
+    w.p.advance(Duration::from_secs(600));
+    assert_eq!(
+        refusal(&w.apply(LedgerOp::FinishLogin {
+            login_id: "l2".into()
+        })),
+        Some(Refusal::InvalidGrant)
+    );
+}
+
+#[test]
+fn nonces_are_single_use() {
+    let w = World::new();
+    let exp = w.p.now().as_secs() + 60;
+    assert_eq!(
+        w.apply(LedgerOp::ConsumeNonce {
+            nonce: "t1".into(),
+            expires_at: exp
+        }),
+        LedgerReply::Done
+    );
+    assert_eq!(
+        refusal(&w.apply(LedgerOp::ConsumeNonce {
+            nonce: "t1".into(),
+            expires_at: exp
+        })),
+        Some(Refusal::InvalidGrant)
+    );
+    let past = w.p.now().as_secs();
+    assert_eq!(
+        refusal(&w.apply(LedgerOp::ConsumeNonce {
+            nonce: "t2".into(),
+            expires_at: past
+        })),
+        Some(Refusal::InvalidGrant)
+    );
+}
+
+#[test]
+fn consent_covers_only_the_same_redirect_and_scopes() {
+    let w = World::new();
+    assert_eq!(
+        w.apply(LedgerOp::GetConsent {
+            user_key: "u1".into()
+        }),
+        LedgerReply::Consent { record: None }
+    );
+    let record = ConsentRecord {
+        redirect_uri: "https://a.example/cb".into(),
+        scope: ScopeSet::parse(None).unwrap(),
+        approved_at: 1,
+    };
+    w.apply(LedgerOp::RecordConsent {
+        user_key: "u1".into(),
+        record: record.clone(),
+    });
+    assert_eq!(
+        w.apply(LedgerOp::GetConsent {
+            user_key: "u1".into()
+        }),
+        LedgerReply::Consent {
+            record: Some(record.clone())
+        }
+    );
+    let request = login_record(&w.p).request;
+    assert!(record.covers(&request));
+    let mut moved = request.clone();
+    moved.redirect_uri =
+        crate::oauth::types::RedirectUri::parse("https://a.example/other").unwrap();
+    assert!(!record.covers(&moved));
+}
