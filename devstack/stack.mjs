@@ -6,6 +6,7 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { startPlausibleStub } from './plausible.mjs';
+import { startIdp } from './idp.mjs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -57,6 +58,12 @@ export async function startStack({ port = 0, persistTo, vars = {}, build = false
   const workerPort = port || (await freePort());
   const inspectorPort = await freePort();
   const workerUrl = `http://127.0.0.1:${workerPort}`;
+  // The upstream OpenID provider, standing in for Cloudflare Access.
+  const upstream = { clientId: 'plausible-mcp-local', clientSecret: 'local-upstream-client-secret' };
+  const idp = await startIdp({
+    ...upstream,
+    redirectUris: () => [`${workerUrl}/callback`, `http://localhost:${workerPort}/callback`],
+  });
   const allVars = {
     PLAUSIBLE_BASE_URL: plausible.url,
     MCP_ALLOWED_HOSTNAMES: 'localhost,127.0.0.1',
@@ -68,6 +75,9 @@ export async function startStack({ port = 0, persistTo, vars = {}, build = false
     COOKIE_SECRET: 'local-development-cookie-secret-not-for-production',
     // Client metadata documents may be served from 127.0.0.1 locally.
     DEV_ALLOW_LOOPBACK: 'true',
+    ACCESS_ISSUER: idp.issuer,
+    ACCESS_CLIENT_ID: upstream.clientId,
+    ACCESS_CLIENT_SECRET: upstream.clientSecret,
     ...vars,
   };
   const args = [
@@ -107,6 +117,7 @@ export async function startStack({ port = 0, persistTo, vars = {}, build = false
       clearTimeout(timer);
     }
     await plausible.close();
+    await idp.close();
   };
   try {
     await waitForHealth(workerUrl, child, build ? 600_000 : 60_000);
@@ -115,5 +126,5 @@ export async function startStack({ port = 0, persistTo, vars = {}, build = false
     err.message += `\n--- wrangler output ---\n${output}`;
     throw err;
   }
-  return { workerUrl, plausible, stop, output: () => output };
+  return { workerUrl, plausible, idp, stop, output: () => output };
 }

@@ -13,7 +13,9 @@ console.log(`
 plausible-mcp is running at ${stack.workerUrl}
   health:        ${stack.workerUrl}/health
   MCP (own key): ${stack.workerUrl}/mcp   (Authorization: Bearer plausible-test-key)
+  MCP (OAuth):   ${stack.workerUrl}/internal   (sign in with any @example.com address)
   Plausible stand-in: ${stack.plausible.url}  (sites: example.com, shop.example.com)
+  Identity provider:  ${stack.idp.issuer}  (local stand-in for Cloudflare Access)
 Press Ctrl+C to stop.`);
 const shutdown = async () => { await stack.stop(); process.exit(0); };
 process.on('SIGINT', shutdown);

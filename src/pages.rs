@@ -25,22 +25,44 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-fn csp() -> String {
+/// The CSP. `form_targets` are the origins a form on the page may end up
+/// at: browsers apply `form-action` to the redirects after a post too, so
+/// the consent form must allow the client's redirect origin.
+fn csp(form_targets: &[&str]) -> String {
     let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(STYLE.as_bytes()));
+    let form_action = if form_targets.is_empty() {
+        "'none'".to_owned()
+    } else {
+        form_targets.join(" ")
+    };
     format!(
-        "default-src 'none'; style-src 'sha256-{hash}'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        "default-src 'none'; style-src 'sha256-{hash}'; form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
     )
 }
 
-/// A complete page. `body` must already be escaped HTML.
+/// A complete page without forms. `body` must already be escaped HTML.
 pub fn page(status: u16, title: &str, body: &str) -> Response {
+    page_with_forms(status, title, body, &[])
+}
+
+/// A page whose forms may submit to (and be redirected to) `form_targets`.
+pub fn page_with_forms(status: u16, title: &str, body: &str, form_targets: &[&str]) -> Response {
+    // Pages with forms send their origin with the post (browsers send
+    // `Origin: null` under no-referrer, which the consent check refuses);
+    // nothing ever goes to another origin.
+    let referrer = if form_targets.is_empty() {
+        "no-referrer"
+    } else {
+        "same-origin"
+    };
     let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><meta name=\"referrer\" content=\"no-referrer\"><title>{}</title><style>{STYLE}</style></head><body>{body}</body></html>",
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><meta name=\"referrer\" content=\"{referrer}\"><title>{}</title><style>{STYLE}</style></head><body>{body}</body></html>",
         escape(title)
     );
     Response::html(status, html)
-        .with_header("content-security-policy", csp())
+        .with_header("content-security-policy", csp(form_targets))
         .with_header("x-frame-options", "DENY")
+        .with_header("referrer-policy", referrer)
 }
 
 /// A page explaining why a sign-in cannot continue.
@@ -76,6 +98,13 @@ mod tests {
         let csp = r.headers.get("content-security-policy").unwrap();
         assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
         assert!(!csp.contains("unsafe-inline") && !csp.contains("script-src"));
+        assert!(csp.contains("form-action 'none'"));
+        let with_form = page_with_forms(200, "t", "", &["'self'", "https://app.example"]);
+        let csp = with_form.headers.get("content-security-policy").unwrap();
+        assert!(
+            csp.contains("form-action 'self' https://app.example;"),
+            "{csp}"
+        );
         assert_eq!(r.status, 400);
     }
 }

@@ -105,6 +105,10 @@ pub enum AuthorizeError {
 pub struct AuthorizationRequest {
     pub client_id: ClientId,
     pub redirect_uri: RedirectUri,
+    /// False when the client omitted `redirect_uri` and its only
+    /// registered one is used.
+    #[serde(default)]
+    pub redirect_uri_given: bool,
     pub state: Option<String>,
     pub scope: ScopeSet,
     pub code_challenge: CodeChallenge,
@@ -249,6 +253,7 @@ pub fn validate(
     Ok(AuthorizationRequest {
         client_id: client.client_id.clone(),
         redirect_uri,
+        redirect_uri_given: params.contains_key("redirect_uri"),
         state,
         scope,
         code_challenge,

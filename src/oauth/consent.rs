@@ -194,7 +194,8 @@ pub fn page(
         ticket = escape(ticket),
         csrf = escape(csrf),
     );
-    pages::page(200, "Approve access", &body)
+    let redirect_origin = request.redirect_uri.origin();
+    pages::page_with_forms(200, "Approve access", &body, &["'self'", &redirect_origin])
 }
 
 #[cfg(test)]
@@ -218,6 +219,7 @@ mod tests {
         AuthorizationRequest {
             client_id: ClientId::parse("pmcp_client_A").unwrap(),
             redirect_uri: RedirectUri::parse("https://app.example/cb").unwrap(),
+            redirect_uri_given: true,
             state: Some("s".into()),
             scope: ScopeSet::parse(None).unwrap(),
             code_challenge: CodeChallenge::parse("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM")

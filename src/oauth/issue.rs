@@ -36,6 +36,7 @@ pub async fn issue_code<P: Platform>(
     let record = CodeRecord {
         grant_id,
         redirect_uri: request.redirect_uri.as_str().to_owned(),
+        redirect_uri_given: request.redirect_uri_given,
         code_challenge: request.code_challenge.as_str().to_owned(),
         scope: request.scope.clone(),
         resource: request.resource.clone(),

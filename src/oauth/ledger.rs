@@ -52,6 +52,10 @@ pub struct Subject {
 pub struct CodeRecord {
     pub grant_id: String,
     pub redirect_uri: String,
+    /// Whether the authorization request named the redirect URI (then the
+    /// token request must repeat it, RFC 6749 §4.1.3).
+    #[serde(default = "yes")]
+    pub redirect_uri_given: bool,
     /// S256 challenge (RFC 7636 §4.2).
     pub code_challenge: String,
     pub scope: ScopeSet,
@@ -76,6 +80,10 @@ pub struct GrantRecord {
     /// Live access tokens (hash, expiry), deleted from KV on revocation.
     pub access: Vec<(String, u64)>,
     pub revoked: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// What `/internal` reads for a bearer token: one KV get.
@@ -139,7 +147,7 @@ pub enum LedgerOp {
     RedeemCode {
         client_id: ClientId,
         code_hash: String,
-        redirect_uri: String,
+        redirect_uri: Option<String>,
         /// BASE64URL(SHA256(code_verifier)), computed by the worker.
         computed_challenge: String,
         resource: Option<String>,
@@ -289,10 +297,14 @@ pub async fn apply<S: LedgerStore, K: KeyValue + Clock>(
             if now >= code.expires_at {
                 return Ok(refuse(Refusal::InvalidGrant, "code expired"));
             }
-            if code.redirect_uri != redirect_uri {
+            let redirect_ok = match redirect_uri {
+                Some(r) => r == code.redirect_uri,
+                None => !code.redirect_uri_given,
+            };
+            if !redirect_ok {
                 return Ok(refuse(
                     Refusal::InvalidGrant,
-                    "redirect_uri differs from the authorization request",
+                    "redirect_uri missing or differs from the authorization request",
                 ));
             }
             if !crate::secret::ct_eq(

@@ -78,7 +78,8 @@ pub fn challenge(denied: &Denied, metadata_url: &str) -> Response {
         Denied::NoToken => (
             401,
             base,
-            json!({"error": "invalid_token", "error_description": "Authorization required: obtain an access token from this server's OAuth authorization server (see the resource_metadata link)."}),
+            // RFC 6750 §3.1: no error code when no credentials were sent.
+            json!({"error_description": "Authorization required: obtain an access token from this server's OAuth authorization server (see the resource_metadata link)."}),
         ),
         Denied::InvalidToken => (
             401,

@@ -92,7 +92,9 @@ impl TokenError {
             &json!({"error": self.code(), "error_description": self.description()}),
         )
         .with_header("pragma", "no-cache");
-        if matches!(self, TokenError::InvalidClient { basic: true }) {
+        // RFC 9110 §15.5.2: every 401 carries a challenge. Basic is the
+        // scheme a confidential client can use here (RFC 6749 §2.3.1).
+        if matches!(self, TokenError::InvalidClient { .. }) {
             r = r.with_header("www-authenticate", "Basic realm=\"plausible-mcp\"");
         }
         if matches!(self, TokenError::TemporarilyUnavailable(_)) {
@@ -281,7 +283,9 @@ pub async fn exchange<P: Platform>(
     let op = match grant_type.as_str() {
         "authorization_code" => {
             let code = required(&form, "code")?;
-            let redirect_uri = required(&form, "redirect_uri")?.to_owned();
+            // RFC 6749 §4.1.3: required only if the authorization request
+            // carried one (the ledger enforces which).
+            let redirect_uri = form.get("redirect_uri").filter(|r| !r.is_empty()).cloned();
             let verifier = required(&form, "code_verifier")?;
             if !is_valid_verifier(verifier) {
                 return Err(TokenError::InvalidRequest(

@@ -95,6 +95,11 @@ impl RedirectUri {
         self.url.host_str().unwrap_or("")
     }
 
+    /// `scheme://host[:port]`, for the consent page's CSP.
+    pub fn origin(&self) -> String {
+        self.url.origin().ascii_serialization()
+    }
+
     /// Appends response parameters, keeping any query the client
     /// registered (RFC 6749 §4.1.2).
     pub fn with_params(&self, params: &[(&str, &str)]) -> String {

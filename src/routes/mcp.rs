@@ -27,6 +27,9 @@ pub enum KeyError {
     Missing,
     /// A bearer value that cannot be a Plausible key.
     Malformed,
+    /// One of our own OAuth tokens: it belongs to `/internal` and must
+    /// never be forwarded to Plausible (MCP: no token passthrough).
+    OurToken,
 }
 
 /// The caller's Plausible key from `Authorization: Bearer <key>`. The
@@ -41,6 +44,9 @@ pub fn plausible_key(request: &Request) -> Result<PlausibleKey, KeyError> {
         return Err(KeyError::Missing);
     }
     let key = value.trim();
+    if key.starts_with("pmcp_") {
+        return Err(KeyError::OurToken);
+    }
     let well_formed = (MIN_KEY_LEN..=MAX_KEY_LEN).contains(&key.len())
         && key.bytes().all(|b| b.is_ascii_graphic());
     if well_formed {
@@ -55,6 +61,10 @@ fn unauthorized(error: KeyError) -> Response {
         KeyError::Missing => (
             "invalid_request",
             "Missing or malformed Authorization header. Pass your Plausible API key as `Authorization: Bearer <key>` (create one under Account settings → API keys in Plausible).",
+        ),
+        KeyError::OurToken => (
+            "invalid_token",
+            "That is an access token of this server's OAuth flow: use it on /internal. /mcp takes your own Plausible API key as `Authorization: Bearer <key>`.",
         ),
         KeyError::Malformed => (
             "invalid_token",
@@ -181,6 +191,10 @@ mod tests {
             (Some("Bearer short"), Err(KeyError::Malformed)),
             (Some("Bearer has space inside"), Err(KeyError::Malformed)),
             (Some("Bearer ключ-ключ-ключ"), Err(KeyError::Malformed)),
+            (
+                Some("Bearer pmcp_at_AAAAAAAAAAAAAAAAAAAA"),
+                Err(KeyError::OurToken),
+            ),
         ];
         for (header, expected) in cases {
             let got = plausible_key(&with_auth(header));

@@ -43,6 +43,7 @@ impl World {
             record: CodeRecord {
                 grant_id: "g1".into(),
                 redirect_uri: "https://a.example/cb".into(),
+                redirect_uri_given: true,
                 code_challenge: CHALLENGE.into(),
                 scope: ScopeSet::parse(Some("mcp")).unwrap(),
                 resource: RESOURCE.into(),
@@ -62,7 +63,7 @@ impl World {
         let mut op = LedgerOp::RedeemCode {
             client_id: client(),
             code_hash: "c1".into(),
-            redirect_uri: "https://a.example/cb".into(),
+            redirect_uri: Some("https://a.example/cb".into()),
             computed_challenge: CHALLENGE.into(),
             resource: Some(RESOURCE.into()),
             grant_lifetime_secs: 7 * 86400,
@@ -143,7 +144,7 @@ fn redemption_refusals() {
             "redirect differs",
             Box::new(|op| {
                 if let LedgerOp::RedeemCode { redirect_uri, .. } = op {
-                    *redirect_uri = "https://a.example/cb2".into()
+                    *redirect_uri = Some("https://a.example/cb2".into())
                 }
             }),
             Refusal::InvalidGrant,
@@ -304,7 +305,7 @@ fn a_failed_commit_leaves_the_code_unredeemed() {
             LedgerOp::RedeemCode {
                 client_id: client(),
                 code_hash: "c1".into(),
-                redirect_uri: "https://a.example/cb".into(),
+                redirect_uri: Some("https://a.example/cb".into()),
                 computed_challenge: CHALLENGE.into(),
                 resource: None,
                 grant_lifetime_secs: 86400,
@@ -339,6 +340,7 @@ fn login_record(p: &FakePlatform) -> LoginRecord {
         request: crate::oauth::authorize::AuthorizationRequest {
             client_id: client(),
             redirect_uri: crate::oauth::types::RedirectUri::parse("https://a.example/cb").unwrap(),
+            redirect_uri_given: true,
             state: Some("s".into()),
             scope: ScopeSet::parse(None).unwrap(),
             code_challenge: crate::oauth::types::CodeChallenge::parse(CHALLENGE).unwrap(),
@@ -455,4 +457,44 @@ fn consent_covers_only_the_same_redirect_and_scopes() {
     moved.redirect_uri =
         crate::oauth::types::RedirectUri::parse("https://a.example/other").unwrap();
     assert!(!record.covers(&moved));
+}
+
+#[test]
+fn an_omitted_redirect_uri_need_not_be_repeated() {
+    let w = World::new();
+    let now = w.p.now().as_secs();
+    w.apply(LedgerOp::IssueCode {
+        code_hash: "c2".into(),
+        record: CodeRecord {
+            grant_id: "g2".into(),
+            redirect_uri: "https://a.example/cb".into(),
+            redirect_uri_given: false,
+            code_challenge: CHALLENGE.into(),
+            scope: ScopeSet::parse(Some("mcp")).unwrap(),
+            resource: RESOURCE.into(),
+            subject: subject(),
+            expires_at: now + 600,
+            redeemed: false,
+        },
+    });
+    let with_uri = |uri: Option<&str>, n: u32| {
+        w.redeem(|op| {
+            if let LedgerOp::RedeemCode {
+                code_hash,
+                redirect_uri,
+                tokens: t,
+                ..
+            } = op
+            {
+                *code_hash = "c2".into();
+                *redirect_uri = uri.map(str::to_owned);
+                *t = tokens(n);
+            }
+        })
+    };
+    assert_eq!(
+        refusal(&with_uri(Some("https://a.example/other"), 2)),
+        Some(Refusal::InvalidGrant)
+    );
+    assert!(refusal(&with_uri(None, 3)).is_none());
 }

@@ -57,6 +57,7 @@ impl World {
         let record = CodeRecord {
             grant_id: format!("g-{code}"),
             redirect_uri: REDIRECT.into(),
+            redirect_uri_given: true,
             code_challenge: CHALLENGE.into(),
             scope: ScopeSet::parse(None).unwrap(),
             resource: self.settings.resource.clone(),
@@ -200,7 +201,7 @@ fn request_errors() {
         (
             "no redirect_uri",
             Box::new(|f, _| set(f, "redirect_uri", None)),
-            "invalid_request",
+            "invalid_grant",
         ),
         (
             "no verifier",
