@@ -413,12 +413,13 @@ async fn dispatch<P: Outbound + Clock>(platform: &P, ctx: &ToolContext, call: Ca
                 .iter()
                 .map(|t| t.definition(ctx.default_site.is_some()))
                 .collect();
-            let mut result = json!({ "tools": list });
+            let mut result = Map::new();
+            result.insert("tools".into(), Value::Array(list));
             if modern {
-                result["ttlMs"] = json!(LIST_TTL_MS);
-                result["cacheScope"] = json!("public");
+                result.insert("ttlMs".into(), json!(LIST_TTL_MS));
+                result.insert("cacheScope".into(), json!("public"));
             }
-            Answer::ok(result)
+            Answer::ok(Value::Object(result))
         }
         ("tools/call", _) => call_tool(platform, ctx, call.params).await,
         (method, _) => Answer::err(

@@ -1,5 +1,8 @@
 //! Transport and dispatch rules, one named change per case.
 
+// Case tables name a change as a boxed closure.
+#![allow(clippy::type_complexity, clippy::result_large_err)]
+
 use super::*;
 use crate::http::Headers;
 use crate::plausible::client::PlausibleBaseUrl;

@@ -97,7 +97,7 @@ impl RedirectError {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AuthorizeError {
     Page(PageError),
-    Redirect(RedirectError),
+    Redirect(Box<RedirectError>),
 }
 
 /// A validated authorization request.
@@ -168,12 +168,12 @@ pub fn validate(
     // From here on the redirect URI is trusted.
     let state = params.get("state").cloned();
     let fail = |code, description: &str| {
-        Err(AuthorizeError::Redirect(RedirectError {
+        Err(AuthorizeError::Redirect(Box::new(RedirectError {
             redirect_uri: redirect_uri.clone(),
             state: state.clone().filter(|s| s.len() <= MAX_STATE),
             code,
             description: description.to_owned(),
-        }))
+        })))
     };
     if state.as_ref().is_some_and(|s| s.len() > MAX_STATE) {
         return fail(

@@ -310,25 +310,39 @@ pub fn client_key(id: &ClientId) -> String {
 
 /// The registration response (RFC 7591 §3.2.1).
 pub fn registration_response(record: &ClientRecord, secret: Option<&ClientSecret>) -> Value {
-    let mut body = json!({
-        "client_id": record.client_id.as_str(),
-        "client_id_issued_at": record.created_at,
-        "redirect_uris": record.redirect_uris.iter().map(RedirectUri::as_str).collect::<Vec<_>>(),
-        "token_endpoint_auth_method": record.auth_method.as_str(),
-        "grant_types": ["authorization_code", "refresh_token"],
-        "response_types": ["code"],
-    });
+    let mut body = Map::new();
+    body.insert("client_id".into(), json!(record.client_id.as_str()));
+    body.insert("client_id_issued_at".into(), json!(record.created_at));
+    body.insert(
+        "redirect_uris".into(),
+        json!(
+            record
+                .redirect_uris
+                .iter()
+                .map(RedirectUri::as_str)
+                .collect::<Vec<_>>()
+        ),
+    );
+    body.insert(
+        "token_endpoint_auth_method".into(),
+        json!(record.auth_method.as_str()),
+    );
+    body.insert(
+        "grant_types".into(),
+        json!(["authorization_code", "refresh_token"]),
+    );
+    body.insert("response_types".into(), json!(["code"]));
     if let Some(name) = &record.client_name {
-        body["client_name"] = json!(name);
+        body.insert("client_name".into(), json!(name));
     }
     if let Some(uri) = &record.client_uri {
-        body["client_uri"] = json!(uri);
+        body.insert("client_uri".into(), json!(uri));
     }
     if let Some(secret) = secret {
-        body["client_secret"] = json!(secret.secret());
-        body["client_secret_expires_at"] = json!(record.expires_at);
+        body.insert("client_secret".into(), json!(secret.secret()));
+        body.insert("client_secret_expires_at".into(), json!(record.expires_at));
     }
-    body
+    Value::Object(body)
 }
 
 /// A registered client by id, if it exists and has not expired.

@@ -264,6 +264,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn forged_or_foreign_posts_are_refused() {
         let k = keys();
         let id = identity::admit("alice@example.com", None, &domains()).unwrap();

@@ -217,7 +217,7 @@ pub enum LedgerReply {
         reason: String,
     },
     Login {
-        record: LoginRecord,
+        record: Box<LoginRecord>,
     },
     Consent {
         record: Option<ConsentRecord>,
@@ -448,7 +448,9 @@ pub async fn apply<S: LedgerStore, K: KeyValue + Clock>(
             }
             record.used = true;
             store.commit(vec![(key, json(&record)?)]).await?;
-            Ok(LedgerReply::Login { record })
+            Ok(LedgerReply::Login {
+                record: Box::new(record),
+            })
         }
         LedgerOp::ConsumeNonce { nonce, expires_at } => {
             let key = format!("nonce:{nonce}");

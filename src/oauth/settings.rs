@@ -6,6 +6,7 @@ use super::target::FetchPolicy;
 use crate::config::{Source, names, non_empty, split_list};
 use crate::crypto::Keys;
 use crate::http::Request;
+use crate::oidc::access::AccessApp;
 use crate::oidc::login::Upstream;
 use crate::oidc::provider::UpstreamClient;
 use crate::secret::{ClientSecret, ServerSecret};
@@ -64,6 +65,9 @@ pub struct OAuthSettings {
     /// The upstream OpenID provider, when all of `ACCESS_ISSUER`,
     /// `ACCESS_CLIENT_ID` and `ACCESS_CLIENT_SECRET` are set.
     pub upstream: Option<Upstream>,
+    /// Cloudflare Access in front of `/internal`, when both
+    /// `CF_ACCESS_TEAM_DOMAIN` and `CF_ACCESS_AUD` are set.
+    pub access_app: Option<AccessApp>,
 }
 
 /// Whether the request reached us on a loopback host: true under
@@ -105,6 +109,16 @@ impl OAuthSettings {
                         client_id,
                         client_secret: ClientSecret::new(secret),
                     },
+                }),
+                _ => None,
+            },
+            access_app: match (
+                non_empty(source, names::CF_ACCESS_TEAM_DOMAIN),
+                non_empty(source, names::CF_ACCESS_AUD),
+            ) {
+                (Some(team), Some(aud)) => Some(AccessApp {
+                    team_domain: team.trim_end_matches('/').to_owned(),
+                    aud,
                 }),
                 _ => None,
             },

@@ -324,7 +324,7 @@ pub async fn finish<P: Platform>(
     let identity = identity::admit(email, claims.email_verified, allowed_domains)
         .map_err(LoginError::Refused)?;
     Ok(Finished {
-        request: record.request,
+        request: record.request.clone(),
         identity,
     })
 }

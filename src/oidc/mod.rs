@@ -2,6 +2,7 @@
 //! local provider in development): discovery, keys, ID token
 //! verification.
 
+pub mod access;
 pub mod login;
 pub mod provider;
 pub mod verify;

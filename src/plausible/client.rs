@@ -74,8 +74,8 @@ pub enum PlausibleError {
     PaymentRequired,
     /// 400: Plausible refused the query.
     Rejected,
-    /// 429. Plausible counts requests in fixed hourly windows and sends no
-    /// `Retry-After`, so without one we point at the next full hour.
+    /// 429: Plausible counts requests in fixed hourly windows and sends
+    /// no `Retry-After`, so without one we point at the next full hour.
     RateLimited {
         retry_after_secs: u64,
     },

@@ -430,6 +430,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn combination_rules() {
         let goal = || vec![Filter::Goal("Signup".into())];
         let page = || vec![Filter::Page(PageFilter::Exact("/".into()))];

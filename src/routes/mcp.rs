@@ -9,6 +9,7 @@ use crate::http::{Method, Request, Response};
 use crate::mcp;
 use crate::oauth::resource;
 use crate::oauth::settings::OAuthSettings;
+use crate::oidc::access;
 use crate::plausible::tools::ToolContext;
 use crate::ports::{Clock, Outbound, Platform};
 use crate::secret::PlausibleKey;
@@ -122,6 +123,25 @@ pub async fn internal<P: Platform>(
     if request.method == Method::Options {
         return guard::preflight(METHODS);
     }
+    // Cloudflare Access in front: its signed assertion admits the caller.
+    if let (Some(app), Some(assertion)) = (
+        &oauth.access_app,
+        request.headers.get(access::ASSERTION_HEADER),
+    ) {
+        let response = match access::verify(platform, app, assertion, &oauth.allowed_email_domains)
+            .await
+        {
+            Ok(_identity) => serve_shared(platform, settings, shared_key, request).await,
+            Err(refused) => {
+                platform.warn(&format!("internal: Access assertion refused: {refused:?}"));
+                Response::json(
+                    403,
+                    &json!({"error": "forbidden", "error_description": "A valid Cloudflare Access identity from an allowed email domain is required."}),
+                )
+            }
+        };
+        return guard::with_cors(response, METHODS);
+    }
     let response = match resource::authorize(platform, request, &oauth.resource).await {
         Err(denied) => {
             if let resource::Denied::Unavailable(e) = &denied {
@@ -129,18 +149,28 @@ pub async fn internal<P: Platform>(
             }
             resource::challenge(&denied, &super::oauth::resource_metadata_url(oauth))
         }
-        Ok(_caller) => match shared_key {
-            None => Response::json(
-                500,
-                &json!({"error": "server_misconfigured", "error_description": "PLAUSIBLE_API_KEY is not set for /internal."}),
-            ),
-            Some(key) => match settings.tool_context(key) {
-                Ok(ctx) => mcp::serve(platform, &ctx, request).await,
-                Err(misconfigured) => misconfigured,
-            },
-        },
+        Ok(_caller) => serve_shared(platform, settings, shared_key, request).await,
     };
     guard::with_cors(response, METHODS)
+}
+
+/// MCP with the deployment's shared Plausible key.
+async fn serve_shared<P: Platform>(
+    platform: &P,
+    settings: &McpSettings,
+    shared_key: Option<PlausibleKey>,
+    request: &Request,
+) -> Response {
+    match shared_key {
+        None => Response::json(
+            500,
+            &json!({"error": "server_misconfigured", "error_description": "PLAUSIBLE_API_KEY is not set for /internal."}),
+        ),
+        Some(key) => match settings.tool_context(key) {
+            Ok(ctx) => mcp::serve(platform, &ctx, request).await,
+            Err(misconfigured) => misconfigured,
+        },
+    }
 }
 
 impl McpSettings {
