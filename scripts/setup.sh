@@ -40,3 +40,10 @@ if ! cmp -s package-lock.json node_modules/.installed-lock 2>/dev/null; then
   npm ci --no-audit --no-fund --loglevel=error
   cp package-lock.json node_modules/.installed-lock
 fi
+
+# 5. Chromium for the browser tests of the login and consent pages
+#    (Debian's package; browser downloads from other hosts do not work here).
+if ! command -v chromium >/dev/null 2>&1; then
+  log "apt-get install chromium"
+  apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+fi

@@ -22,6 +22,9 @@ wasm=build/index_bg.wasm
 [ -f "$wasm" ] || wasm="$(ls build/*.wasm | head -n1)"
 printf 'wasm size: %s bytes raw, %s bytes gzip\n' "$(wc -c < "$wasm")" "$(gzip -9c "$wasm" | wc -c)"
 
+log "Plausible stand-in self-test"
+"$NODE22" --test --test-reporter=spec devstack/plausible.test.mjs
+
 log "end-to-end tests in workerd"
 "$NODE22" tests/e2e/run.mjs
 
