@@ -39,13 +39,6 @@ fn server_info() -> Value {
     })
 }
 
-/// One JSON-RPC request, with the revision it was made under.
-struct Call<'a> {
-    revision: Revision,
-    method: &'a str,
-    params: Option<Map<String, Value>>,
-}
-
 /// What a dispatched request produced: its HTTP status and JSON-RPC body.
 struct Answer {
     status: u16,
@@ -163,16 +156,7 @@ pub async fn serve<P: Outbound + Clock>(
         Ok(r) => r,
         Err((status, error)) => return error_response(status, Some(id), error),
     };
-    let answer = dispatch(
-        platform,
-        ctx,
-        Call {
-            revision,
-            method: &method,
-            params,
-        },
-    )
-    .await;
+    let answer = dispatch(platform, ctx, revision, &method, params).await;
     Response::json(
         answer.status,
         &Outgoing {
@@ -252,16 +236,7 @@ async fn serve_batch<P: Outbound + Clock>(
             ),
             Ok(Incoming::Notification { .. } | Incoming::Response) => {}
             Ok(Incoming::Request { id, method, params }) => {
-                let answer = dispatch(
-                    platform,
-                    ctx,
-                    Call {
-                        revision,
-                        method: &method,
-                        params,
-                    },
-                )
-                .await;
+                let answer = dispatch(platform, ctx, revision, &method, params).await;
                 out.push(
                     Outgoing {
                         id: Some(id),
@@ -396,10 +371,16 @@ fn decode_header_value(raw: &str) -> Option<String> {
 }
 
 /// Runs one request under its revision.
-async fn dispatch<P: Outbound + Clock>(platform: &P, ctx: &ToolContext, call: Call<'_>) -> Answer {
-    let modern = call.revision.is_modern();
-    let answer = match (call.method, modern) {
-        ("initialize", false) => initialize(ctx, call.params.as_ref()),
+async fn dispatch<P: Outbound + Clock>(
+    platform: &P,
+    ctx: &ToolContext,
+    revision: Revision,
+    method: &str,
+    params: Option<Map<String, Value>>,
+) -> Answer {
+    let modern = revision.is_modern();
+    let answer = match (method, modern) {
+        ("initialize", false) => initialize(ctx, params.as_ref()),
         ("ping", false) => Answer::ok(json!({})),
         ("server/discover", true) => Answer::ok(json!({
             "supportedVersions": Revision::supported_list(),
@@ -421,7 +402,7 @@ async fn dispatch<P: Outbound + Clock>(platform: &P, ctx: &ToolContext, call: Ca
             }
             Answer::ok(Value::Object(result))
         }
-        ("tools/call", _) => call_tool(platform, ctx, call.params).await,
+        ("tools/call", _) => call_tool(platform, ctx, params).await,
         (method, _) => Answer::err(
             // 2026-07-28: an unknown method is 404 with -32601.
             if modern { 404 } else { 200 },

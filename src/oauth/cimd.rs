@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use url::Url;
 
-use super::clients::{AuthMethod, ClientRecord, ClientSource};
+use super::clients::{AuthMethod, ClientRecord, ClientSource, display_text};
 use super::target::{self, FetchPolicy, TargetError};
 use super::types::{ClientId, RedirectUri, RedirectUriError, is_loopback};
 use crate::crypto;
@@ -377,7 +377,8 @@ fn parse_document(
 
     Ok(ClientRecord {
         client_id: client_id.clone(),
-        client_name: display_text("client_name", meta.get("client_name"), MAX_NAME)?,
+        client_name: display_text("client_name", meta.get("client_name"), MAX_NAME)
+            .map_err(invalid)?,
         client_uri: client_uri(meta.get("client_uri"))?,
         redirect_uris: redirect_uris(meta.get("redirect_uris"))?,
         auth_method: AuthMethod::None,
@@ -485,32 +486,8 @@ fn redirect_uris(value: Option<&Value>) -> Result<Vec<RedirectUri>, CimdError> {
     Ok(out)
 }
 
-/// Human-readable text shown on the consent page: printable and bounded.
-fn display_text(
-    field: &str,
-    value: Option<&Value>,
-    max: usize,
-) -> Result<Option<String>, CimdError> {
-    match value {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => {
-            let s = s.trim();
-            if s.is_empty() {
-                Ok(None)
-            } else if s.chars().count() > max || s.chars().any(char::is_control) {
-                Err(invalid(format!(
-                    "{field} must be at most {max} printable characters"
-                )))
-            } else {
-                Ok(Some(s.to_owned()))
-            }
-        }
-        Some(_) => Err(invalid(format!("{field} must be a string"))),
-    }
-}
-
 fn client_uri(value: Option<&Value>) -> Result<Option<String>, CimdError> {
-    let uri = display_text("client_uri", value, MAX_CLIENT_URI)?;
+    let uri = display_text("client_uri", value, MAX_CLIENT_URI).map_err(invalid)?;
     let https = |u: &String| Url::parse(u).is_ok_and(|u| u.scheme() == "https");
     match uri {
         Some(u) if !https(&u) => Err(invalid("client_uri must be an https URL")),

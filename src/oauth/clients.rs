@@ -133,13 +133,14 @@ pub struct Registration {
     pub auth_method: AuthMethod,
 }
 
-/// Human-readable text: printable, bounded, no markup-significant control
-/// characters (it is shown on the consent page, escaped).
-fn display_text(
+/// Human-readable client metadata (shown on the consent page, escaped):
+/// printable and bounded. The error names the field. Shared by
+/// registration and client ID metadata documents.
+pub(crate) fn display_text(
     field: &str,
     v: Option<&Value>,
     max: usize,
-) -> Result<Option<String>, RegistrationError> {
+) -> Result<Option<String>, String> {
     match v {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => {
@@ -147,14 +148,14 @@ fn display_text(
             if s.is_empty() {
                 Ok(None)
             } else if s.chars().count() > max || s.chars().any(char::is_control) {
-                Err(meta_err(format!(
+                Err(format!(
                     "{field} must be at most {max} printable characters"
-                )))
+                ))
             } else {
                 Ok(Some(s.to_owned()))
             }
         }
-        Some(_) => Err(meta_err(format!("{field} must be a string"))),
+        Some(_) => Err(format!("{field} must be a string")),
     }
 }
 
@@ -245,7 +246,7 @@ pub fn parse_registration(body: &[u8]) -> Result<Registration, RegistrationError
             return Err(meta_err("response_types may contain only \"code\""));
         }
     }
-    let client_uri = display_text("client_uri", meta.get("client_uri"), 512)?;
+    let client_uri = display_text("client_uri", meta.get("client_uri"), 512).map_err(meta_err)?;
     if let Some(uri) = &client_uri {
         let ok = url::Url::parse(uri).is_ok_and(|u| u.scheme() == "https");
         if !ok {
@@ -253,7 +254,8 @@ pub fn parse_registration(body: &[u8]) -> Result<Registration, RegistrationError
         }
     }
     Ok(Registration {
-        client_name: display_text("client_name", meta.get("client_name"), MAX_NAME)?,
+        client_name: display_text("client_name", meta.get("client_name"), MAX_NAME)
+            .map_err(meta_err)?,
         client_uri,
         redirect_uris,
         auth_method,

@@ -74,15 +74,22 @@ fn checked_url(raw: &str, policy: FetchPolicy) -> Result<Url, ProviderError> {
     Ok(url)
 }
 
-async fn fetch<P: Outbound>(platform: &P, url: Url) -> Result<Vec<u8>, ProviderError> {
-    let mut headers = Headers::new();
-    headers.set("accept", "application/json");
+/// Sends a bounded request and returns the body of a 200; anything else
+/// is `Unreachable`, described without the body.
+async fn exchange<P: Outbound>(
+    platform: &P,
+    method: Method,
+    url: Url,
+    headers: Headers,
+    body: Vec<u8>,
+) -> Result<Vec<u8>, ProviderError> {
+    let what = url.path().to_owned();
     let response = platform
         .send(OutboundRequest {
-            method: Method::Get,
+            method,
             url,
             headers,
-            body: Vec::new(),
+            body,
             timeout: FETCH_TIMEOUT,
             max_body_bytes: MAX_DOCUMENT,
         })
@@ -90,11 +97,17 @@ async fn fetch<P: Outbound>(platform: &P, url: Url) -> Result<Vec<u8>, ProviderE
         .map_err(|e| ProviderError::Unreachable(describe(&e)))?;
     if response.status != 200 {
         return Err(ProviderError::Unreachable(format!(
-            "status {}",
+            "{what} answered {}",
             response.status
         )));
     }
     Ok(response.body)
+}
+
+async fn fetch<P: Outbound>(platform: &P, url: Url) -> Result<Vec<u8>, ProviderError> {
+    let mut headers = Headers::new();
+    headers.set("accept", "application/json");
+    exchange(platform, Method::Get, url, headers, Vec::new()).await
 }
 
 fn describe(e: &OutboundError) -> String {
@@ -300,24 +313,15 @@ pub async fn exchange_code<P: Outbound>(
             ),
         );
     }
-    let response = platform
-        .send(OutboundRequest {
-            method: Method::Post,
-            url,
-            headers,
-            body: form.finish().into_bytes(),
-            timeout: FETCH_TIMEOUT,
-            max_body_bytes: MAX_DOCUMENT,
-        })
-        .await
-        .map_err(|e| ProviderError::Unreachable(describe(&e)))?;
-    if response.status != 200 {
-        return Err(ProviderError::Unreachable(format!(
-            "token endpoint answered {}",
-            response.status
-        )));
-    }
-    serde_json::from_slice::<TokenResponse>(&response.body)
+    let body = exchange(
+        platform,
+        Method::Post,
+        url,
+        headers,
+        form.finish().into_bytes(),
+    )
+    .await?;
+    serde_json::from_slice::<TokenResponse>(&body)
         .ok()
         .and_then(|r| r.id_token)
         .ok_or(ProviderError::Invalid("the token response has no id_token"))
