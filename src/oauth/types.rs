@@ -218,14 +218,8 @@ impl CodeChallenge {
         ok.then(|| Self(raw.to_owned()))
     }
 
-    /// Whether `verifier` hashes to this challenge (RFC 7636 §4.6),
-    /// compared in constant time.
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-
-    pub fn verify(&self, verifier: &crate::secret::PkceVerifier) -> bool {
-        crate::secret::ct_eq(s256(verifier).as_bytes(), self.0.as_bytes())
     }
 }
 
@@ -328,10 +322,13 @@ mod tests {
         let verifier = PkceVerifier::new("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
         let challenge =
             CodeChallenge::parse("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM").unwrap();
-        assert!(challenge.verify(&verifier));
-        assert!(!challenge.verify(&PkceVerifier::new(
-            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXX"
-        )));
+        assert_eq!(s256(&verifier), challenge.as_str());
+        assert_ne!(
+            s256(&PkceVerifier::new(
+                "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXX"
+            )),
+            challenge.as_str()
+        );
         assert!(CodeChallenge::parse("short").is_none());
         assert!(CodeChallenge::parse(&"=".repeat(43)).is_none());
         assert!(is_valid_verifier(
