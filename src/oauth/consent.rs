@@ -29,7 +29,8 @@ pub struct Ticket {
     /// The signed-in email (sealed inside the ticket).
     pub email: String,
     pub expires_at: u64,
-    /// Hash of the login cookie value.
+    /// The login cookie the ticket is bound to, and a hash of its value.
+    pub cookie_name: String,
     pub browser: String,
 }
 
@@ -43,6 +44,7 @@ pub fn seal(
     entropy: &dyn Entropy,
     request: AuthorizationRequest,
     identity: &Identity,
+    cookie_name: &str,
     cookie: &str,
     expires_at: u64,
 ) -> Result<String, EntropyError> {
@@ -51,6 +53,7 @@ pub fn seal(
         request,
         email: identity.email().to_owned(),
         expires_at,
+        cookie_name: cookie_name.to_owned(),
         browser: browser_hash(cookie),
     };
     let json = serde_json::to_vec(&ticket).map_err(|_| EntropyError)?;
@@ -106,11 +109,12 @@ pub struct Checked {
     pub decision: Decision,
 }
 
-/// Opens and checks a posted form (`ticket`, `csrf`, `decision`).
+/// Opens and checks a posted form (`ticket`, `csrf`, `decision`) against
+/// the ticket's login cookie in `headers`.
 pub fn check(
     keys: &Keys,
     form: &std::collections::HashMap<String, String>,
-    cookie: Option<&str>,
+    headers: &crate::http::Headers,
     now: u64,
     allowed_domains: &[String],
 ) -> Result<Checked, ConsentError> {
@@ -120,7 +124,8 @@ pub fn check(
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .filter(|t: &Ticket| now < t.expires_at)
         .ok_or(ConsentError::BadTicket)?;
-    let cookie = cookie.ok_or(ConsentError::OtherBrowser)?;
+    let cookie = crate::oidc::login::cookie(headers, &ticket.cookie_name)
+        .ok_or(ConsentError::OtherBrowser)?;
     if !ct_eq(browser_hash(cookie).as_bytes(), ticket.browser.as_bytes()) {
         return Err(ConsentError::OtherBrowser);
     }
@@ -228,6 +233,16 @@ mod tests {
         }
     }
 
+    const COOKIE: &str = "__Host-pmcp_login_test";
+
+    fn jar(value: Option<&str>) -> crate::http::Headers {
+        let mut h = crate::http::Headers::new();
+        if let Some(v) = value {
+            h.append("cookie", format!("{COOKIE}={v}"));
+        }
+        h
+    }
+
     fn form(ticket: &str, csrf: &str, decision: &str) -> HashMap<String, String> {
         [("ticket", ticket), ("csrf", csrf), ("decision", decision)]
             .into_iter()
@@ -239,13 +254,22 @@ mod tests {
     fn a_ticket_posted_from_its_browser_is_accepted() {
         let k = keys();
         let id = identity::admit("alice@example.com", None, &domains()).unwrap();
-        let ticket = seal(&k, &FakePlatform::new(), request(), &id, "cookie-1", 1000).unwrap();
+        let ticket = seal(
+            &k,
+            &FakePlatform::new(),
+            request(),
+            &id,
+            COOKIE,
+            "cookie-1",
+            1000,
+        )
+        .unwrap();
         assert!(!ticket.contains("alice"));
         let csrf = csrf_token(&k, &ticket, "cookie-1");
         let ok = check(
             &k,
             &form(&ticket, &csrf, "approve"),
-            Some("cookie-1"),
+            &jar(Some("cookie-1")),
             999,
             &domains(),
         )
@@ -255,7 +279,7 @@ mod tests {
         let deny = check(
             &k,
             &form(&ticket, &csrf, "deny"),
-            Some("cookie-1"),
+            &jar(Some("cookie-1")),
             999,
             &domains(),
         )
@@ -268,7 +292,16 @@ mod tests {
     fn forged_or_foreign_posts_are_refused() {
         let k = keys();
         let id = identity::admit("alice@example.com", None, &domains()).unwrap();
-        let ticket = seal(&k, &FakePlatform::new(), request(), &id, "cookie-1", 1000).unwrap();
+        let ticket = seal(
+            &k,
+            &FakePlatform::new(),
+            request(),
+            &id,
+            COOKIE,
+            "cookie-1",
+            1000,
+        )
+        .unwrap();
         let csrf = csrf_token(&k, &ticket, "cookie-1");
         let cases: Vec<(
             &str,
@@ -345,7 +378,7 @@ mod tests {
         ];
         for (name, f, cookie, now, allowed, expected) in cases {
             assert_eq!(
-                check(&k, &f, cookie, now, &allowed).unwrap_err(),
+                check(&k, &f, &jar(cookie), now, &allowed).unwrap_err(),
                 expected,
                 "{name}"
             );

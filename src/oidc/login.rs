@@ -6,7 +6,9 @@
 //! the login record (kept in the client's ledger, consumed once), its
 //! expiry (10 minutes), and a hash of a random value set in a
 //! `__Host-` cookie: a state link replayed in another browser lacks the
-//! cookie and fails before anything is looked up.
+//! cookie and fails before anything is looked up. Each login has its own
+//! cookie (named from its id), so two sign-ins running at once in one
+//! browser do not overwrite each other.
 
 use std::time::Duration;
 
@@ -28,9 +30,21 @@ use crate::secret::PkceVerifier;
 
 /// How long a login may take, end to end.
 pub const LOGIN_LIFETIME: Duration = Duration::from_secs(600);
-/// The browser-binding cookie. `__Host-` forces Secure, Path=/ and no
-/// Domain, so no subdomain can set or read it (RFC 6265bis §4.1.3.2).
-pub const LOGIN_COOKIE: &str = "__Host-pmcp_login";
+/// The browser-binding cookies' name prefix. `__Host-` forces Secure,
+/// Path=/ and no Domain, so no subdomain can set or read them
+/// (RFC 6265bis §4.1.3.2).
+pub const LOGIN_COOKIE_PREFIX: &str = "__Host-pmcp_login_";
+
+/// The cookie of one login.
+pub fn login_cookie_name(login_id: &str) -> String {
+    let tag: String = crypto::short_hash(login_id).chars().take(16).collect();
+    format!("{LOGIN_COOKIE_PREFIX}{tag}")
+}
+
+/// A `Set-Cookie` value that deletes the named cookie.
+pub fn clear_cookie(name: &str) -> String {
+    format!("{name}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0")
+}
 const STATE_PURPOSE: &str = "login-state";
 
 /// The upstream configuration: issuer and our client there.
@@ -210,6 +224,7 @@ pub async fn begin<P: Platform>(
     if reply != LedgerReply::Done {
         return Err(LoginError::Unavailable);
     }
+    let cookie_name = login_cookie_name(&login_id);
     let state = sign_state(
         keys,
         &StatePayload {
@@ -237,7 +252,7 @@ pub async fn begin<P: Platform>(
     Ok(LoginStart {
         location: url.to_string(),
         set_cookie: format!(
-            "{LOGIN_COOKIE}={browser}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={}",
+            "{cookie_name}={browser}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={}",
             LOGIN_LIFETIME.as_secs()
         ),
     })
@@ -248,6 +263,9 @@ pub async fn begin<P: Platform>(
 pub struct Finished {
     pub request: AuthorizationRequest,
     pub identity: Identity,
+    /// This login's browser cookie, which the consent step stays bound to.
+    pub cookie_name: String,
+    pub cookie_value: String,
 }
 
 /// Completes a login at `/callback`: state, browser, single use, then the
@@ -268,11 +286,11 @@ pub async fn finish<P: Platform>(
         .get("state")
         .and_then(|s| open_state(keys, s, now))
         .ok_or(LoginError::BadState)?;
-    let bound = cookie(headers, LOGIN_COOKIE)
-        .is_some_and(|v| crate::secret::ct_eq(cookie_hash(v).as_bytes(), state.b.as_bytes()));
-    if !bound {
-        return Err(LoginError::OtherBrowser);
-    }
+    let cookie_name = login_cookie_name(&state.l);
+    let cookie_value = cookie(headers, &cookie_name)
+        .filter(|v| crate::secret::ct_eq(cookie_hash(v).as_bytes(), state.b.as_bytes()))
+        .ok_or(LoginError::OtherBrowser)?
+        .to_owned();
     let record = match platform
         .ledger(&state.c, LedgerOp::FinishLogin { login_id: state.l })
         .await
@@ -326,6 +344,8 @@ pub async fn finish<P: Platform>(
     Ok(Finished {
         request: record.request.clone(),
         identity,
+        cookie_name,
+        cookie_value,
     })
 }
 
@@ -374,16 +394,16 @@ mod tests {
 
     #[test]
     fn cookies_are_found_by_exact_name() {
+        let name = login_cookie_name("l_1");
+        assert!(name.starts_with(LOGIN_COOKIE_PREFIX));
+        assert_ne!(name, login_cookie_name("l_2"));
         let mut h = Headers::new();
-        h.append(
-            "cookie",
-            "a=1; __Host-pmcp_login=xyz; __Host-pmcp_login_other=no",
-        );
-        assert_eq!(cookie(&h, LOGIN_COOKIE), Some("xyz"));
+        h.append("cookie", format!("a=1; {name}=xyz; {name}x=no"));
+        assert_eq!(cookie(&h, &name), Some("xyz"));
         assert_eq!(cookie(&h, "missing"), None);
         let mut h = Headers::new();
-        h.append("cookie", "x__Host-pmcp_login=evil");
-        assert_eq!(cookie(&h, LOGIN_COOKIE), None);
+        h.append("cookie", format!("x{name}=evil"));
+        assert_eq!(cookie(&h, &name), None);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::oauth::registry::{self, LookupError};
 use crate::oauth::settings::OAuthSettings;
 use crate::oauth::types::SUPPORTED_SCOPES;
 use crate::oauth::{revoke, token};
-use crate::oidc::login::{self, Finished, LOGIN_COOKIE, LOGIN_LIFETIME, LoginError};
+use crate::oidc::login::{self, Finished, LOGIN_LIFETIME, LoginError};
 use crate::pages;
 use crate::ports::Platform;
 
@@ -351,6 +351,8 @@ pub async fn callback<P: Platform>(
     let Finished {
         request: auth_request,
         identity,
+        cookie_name,
+        cookie_value,
     } = match finished {
         Ok(f) => f,
         Err(e) => {
@@ -370,7 +372,9 @@ pub async fn callback<P: Platform>(
         .await;
     match consent {
         Ok(LedgerReply::Consent { record: Some(r) }) if r.covers(&auth_request) => {
-            return complete(platform, settings, keys, &auth_request, &identity).await;
+            return complete(platform, settings, keys, &auth_request, &identity)
+                .await
+                .with_header("set-cookie", login::clear_cookie(&cookie_name));
         }
         Ok(LedgerReply::Consent { .. }) => {}
         _ => {
@@ -385,16 +389,14 @@ pub async fn callback<P: Platform>(
         Ok(Some(c)) => c,
         _ => return pages::error_page(400, "Sign-in failed", &PageError::UnknownClient.message()),
     };
-    let Some(cookie) = login::cookie(&request.headers, LOGIN_COOKIE) else {
-        return pages::error_page(400, "Sign-in failed", LoginError::OtherBrowser.message());
-    };
     let expires_at = platform.now().plus(LOGIN_LIFETIME).as_secs();
     let Ok(ticket) = consent::seal(
         keys,
         platform,
         auth_request.clone(),
         &identity,
-        cookie,
+        &cookie_name,
+        &cookie_value,
         expires_at,
     ) else {
         return pages::error_page(
@@ -403,7 +405,7 @@ pub async fn callback<P: Platform>(
             LoginError::Unavailable.message(),
         );
     };
-    let csrf = consent::csrf_token(keys, &ticket, cookie);
+    let csrf = consent::csrf_token(keys, &ticket, &cookie_value);
     consent::page(&client, &auth_request, &identity, &ticket, &csrf)
 }
 
@@ -446,9 +448,14 @@ pub async fn consent<P: Platform>(
             );
         }
     };
-    let cookie = login::cookie(&request.headers, LOGIN_COOKIE);
     let now = platform.now().as_secs();
-    let checked = match consent::check(keys, &form, cookie, now, &settings.allowed_email_domains) {
+    let checked = match consent::check(
+        keys,
+        &form,
+        &request.headers,
+        now,
+        &settings.allowed_email_domains,
+    ) {
         Ok(c) => c,
         Err(e) => {
             platform.warn(&format!("consent refused: {e:?}"));
@@ -483,8 +490,7 @@ pub async fn consent<P: Platform>(
             );
         }
     }
-    let clear_cookie =
-        format!("{LOGIN_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0");
+    let clear_cookie = login::clear_cookie(&ticket.cookie_name);
     let response = match checked.decision {
         Decision::Deny => Response::redirect(
             &ticket

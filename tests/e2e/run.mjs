@@ -2,7 +2,7 @@
 // against it with node's test runner, stops the stack, and exits with the
 // runner's status.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +14,14 @@ const stack = await startStack({ persistTo, vars: { TEST_IDENTITY_HOOK: 'enabled
 
 const files = readdirSync(here).filter((f) => f.endsWith('.test.mjs')).sort().map((f) => path.join(here, f));
 const only = process.argv.slice(2);
-const runner = spawn(process.execPath, ['--test', '--test-reporter=spec', '--test-concurrency=1', ...(only.length ? only : files)], {
+// spec for people, TAP to a file for the closing count.
+const tap = path.join(persistTo, 'results.tap');
+const runner = spawn(process.execPath, [
+  '--test', '--test-concurrency=1',
+  '--test-reporter=spec', '--test-reporter-destination=stdout',
+  '--test-reporter=tap', `--test-reporter-destination=${tap}`,
+  ...(only.length ? only : files),
+], {
   stdio: 'inherit',
   env: {
     ...process.env,
@@ -24,5 +31,8 @@ const runner = spawn(process.execPath, ['--test', '--test-reporter=spec', '--tes
 });
 const code = await new Promise((r) => runner.on('exit', (c) => r(c ?? 1)));
 await stack.stop();
+const summary = readFileSync(tap, 'utf8');
+const count = (name) => Number(summary.match(new RegExp(`^# ${name} (\\d+)$`, 'm'))?.[1] ?? 0);
+console.log(`e2e: ${count('pass')} passed, ${count('fail') + count('cancelled')} failed, ${count('skipped')} skipped`);
 rmSync(persistTo, { recursive: true, force: true });
 process.exit(code);
