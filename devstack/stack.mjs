@@ -50,7 +50,20 @@ async function waitForHealth(url, child, deadlineMs) {
  * @param {boolean} [opts.build] let wrangler run the build command
  * @param {'inherit'|'pipe'} [opts.stdio]
  */
-export async function startStack({ port = 0, persistTo, vars = {}, build = false, stdio = 'pipe' } = {}) {
+export async function startStack(options = {}) {
+  // A port found free can be taken by another process before wrangler
+  // binds it; with chosen-by-us ports, try again on fresh ones.
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await startStackOnce(options);
+    } catch (err) {
+      const portRace = /EADDRINUSE|Address already in use/.test(err.message);
+      if (!portRace || options.port || attempt >= 3) throw err;
+    }
+  }
+}
+
+async function startStackOnce({ port = 0, persistTo, vars = {}, build = false, stdio = 'pipe' } = {}) {
   const plausible = await startPlausibleStub({
     port: Number(process.env.PLAUSIBLE_STUB_PORT ?? 0),
     apiKeys: ['plausible-test-key', 'plausible-shared-key'],
