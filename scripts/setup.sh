@@ -28,7 +28,8 @@ fi
 # 3. worker-build, which generates the JS shim around the wasm. Its own
 #    downloads are replaced by the binaries above (see scripts/build.sh).
 WORKER_BUILD_VERSION=0.8.7
-if [ "$(worker-build --version 2>/dev/null | awk '{print $2}')" != "$WORKER_BUILD_VERSION" ]; then
+# (`worker-build --version` prints the bare version number.)
+if [ "$(worker-build --version 2>/dev/null | awk '{print $NF}')" != "$WORKER_BUILD_VERSION" ]; then
   log "cargo install worker-build $WORKER_BUILD_VERSION"
   cargo install -q worker-build --version "=$WORKER_BUILD_VERSION"
 fi
