@@ -149,7 +149,10 @@ pub async fn token<P: Platform>(
     let response = match token::exchange(platform, settings, &request.headers, &request.body).await
     {
         Ok(issued) => issued.response(),
-        Err(e) => e.response(),
+        Err(e) => {
+            platform.warn(&format!("token endpoint refused: {}", e.log_line()));
+            e.response()
+        }
     };
     guard::with_cors(response, POST_METHODS)
 }
@@ -524,4 +527,57 @@ pub async fn consent<P: Platform>(
         }
     };
     response.with_header("set-cookie", clear_cookie)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oauth::clients::{AuthMethod, Registration};
+    use crate::oauth::types::RedirectUri;
+    use crate::ports::Clock;
+    use crate::testing::{FakePlatform, block_on};
+
+    #[test]
+    fn token_refusals_are_logged_with_their_reason_and_no_secret() {
+        let p = FakePlatform::new();
+        let (client, _) = block_on(clients::register(
+            &p,
+            Registration {
+                client_name: None,
+                client_uri: None,
+                redirect_uris: vec![RedirectUri::parse("https://app.example/cb").unwrap()],
+                auth_method: AuthMethod::None,
+            },
+            p.now(),
+        ))
+        .unwrap();
+        let mut request = Request::new(
+            Method::Post,
+            url::Url::parse("https://mcp.example.com/token").unwrap(),
+        );
+        request
+            .headers
+            .set("content-type", "application/x-www-form-urlencoded");
+        request.body = format!(
+            "grant_type=authorization_code&code=pmcp_ac_SECRETCODE&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&code_verifier={}&client_id={}",
+            "v".repeat(43),
+            client.client_id.as_str()
+        )
+        .into_bytes();
+        let settings = OAuthSettings::load(&std::collections::HashMap::new(), &request);
+        let response = block_on(token(&p, &settings, &request));
+        assert_eq!(response.status, 400);
+        let logs = p.logs.borrow();
+        assert_eq!(logs.len(), 1, "{logs:?}");
+        assert!(
+            logs[0].contains("invalid_grant: unknown code"),
+            "{}",
+            logs[0]
+        );
+        assert!(!logs[0].contains("SECRETCODE"));
+        assert!(
+            !String::from_utf8_lossy(&response.body).contains("unknown code"),
+            "the reason stays in the log"
+        );
+    }
 }
