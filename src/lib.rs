@@ -88,48 +88,30 @@ pub async fn handle<P: Platform>(
     source: &dyn config::Source,
     request: Request,
 ) -> Response {
+    // Settings are read per request (Workers vars can change on deploy)
+    // and only for the routes that use them.
+    let oauth = || OAuthSettings::load(source, &request);
+    let mcp = || config::McpSettings::load(source);
     let mut response = match route(request.path()) {
         Route::Health => routes::health::handle(&request),
-        Route::McpByok => {
-            let settings = config::McpSettings::load(source);
-            routes::mcp::byok(platform, &settings, &request).await
-        }
+        Route::McpByok => routes::mcp::byok(platform, &mcp(), &request).await,
         Route::McpInternal => {
-            let settings = config::McpSettings::load(source);
-            let oauth = OAuthSettings::load(source, &request);
             let shared_key = config::non_empty(source, config::names::PLAUSIBLE_API_KEY)
                 .map(secret::PlausibleKey::new);
-            routes::mcp::internal(platform, &settings, &oauth, shared_key, &request).await
+            routes::mcp::internal(platform, &mcp(), &oauth(), shared_key, &request).await
         }
-        Route::AuthorizationServerMetadata => routes::oauth::authorization_server_metadata(
-            &request,
-            &OAuthSettings::load(source, &request),
-        ),
-        Route::ProtectedResourceMetadata => routes::oauth::protected_resource_metadata(
-            &request,
-            &OAuthSettings::load(source, &request),
-        ),
+        Route::AuthorizationServerMetadata => {
+            routes::oauth::authorization_server_metadata(&request, &oauth())
+        }
+        Route::ProtectedResourceMetadata => {
+            routes::oauth::protected_resource_metadata(&request, &oauth())
+        }
         Route::Register => routes::oauth::register(platform, &request).await,
-        Route::Authorize => {
-            let settings = OAuthSettings::load(source, &request);
-            routes::oauth::authorize(platform, &settings, &request).await
-        }
-        Route::Callback => {
-            let settings = OAuthSettings::load(source, &request);
-            routes::oauth::callback(platform, &settings, &request).await
-        }
-        Route::Consent => {
-            let settings = OAuthSettings::load(source, &request);
-            routes::oauth::consent(platform, &settings, &request).await
-        }
-        Route::Token => {
-            let settings = OAuthSettings::load(source, &request);
-            routes::oauth::token(platform, &settings, &request).await
-        }
-        Route::Revoke => {
-            let settings = OAuthSettings::load(source, &request);
-            routes::oauth::revoke(platform, &settings, &request).await
-        }
+        Route::Authorize => routes::oauth::authorize(platform, &oauth(), &request).await,
+        Route::Callback => routes::oauth::callback(platform, &oauth(), &request).await,
+        Route::Consent => routes::oauth::consent(platform, &oauth(), &request).await,
+        Route::Token => routes::oauth::token(platform, &oauth(), &request).await,
+        Route::Revoke => routes::oauth::revoke(platform, &oauth(), &request).await,
         Route::NotFound => routes::not_found(),
     };
     http::apply_security_headers(&mut response);
