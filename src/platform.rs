@@ -281,7 +281,35 @@ impl LedgerStore for ObjectStore {
             .await
             .map_err(|e| StorageError(format!("do put: {e}")))
     }
+
+    async fn entries(&self) -> Result<Vec<(String, serde_json::Value)>, StorageError> {
+        let map = self
+            .0
+            .list()
+            .await
+            .map_err(|e| StorageError(format!("do list: {e}")))?;
+        let mut out = Vec::new();
+        map.for_each(&mut |value, key| {
+            if let (Some(k), Some(text)) = (key.as_string(), value.as_string())
+                && let Ok(v) = serde_json::from_str(&text)
+            {
+                out.push((k, v));
+            }
+        });
+        Ok(out)
+    }
+
+    async fn remove(&self, keys: Vec<String>) -> Result<(), StorageError> {
+        self.0
+            .delete_multiple(keys)
+            .await
+            .map(|_| ())
+            .map_err(|e| StorageError(format!("do delete: {e}")))
+    }
 }
+
+/// How often a ledger object sweeps out what can no longer matter.
+const PURGE_INTERVAL: Duration = Duration::from_secs(24 * 3600);
 
 /// Per-client approval state: consents and serialised grant transitions.
 ///
@@ -314,6 +342,11 @@ impl worker::DurableObject for ClientLedger {
                 Ok(ledger::apply(&ObjectStore(storage), &kv, &message.client_id, message.op).await)
             })
             .await?;
+        // Keep a daily sweep scheduled while the object holds anything.
+        let storage = self.state.storage();
+        if matches!(storage.get_alarm().await, Ok(None)) {
+            let _ = storage.set_alarm(PURGE_INTERVAL).await;
+        }
         match outcome {
             Ok(reply) => worker::Response::from_json(&reply),
             Err(StorageError(reason)) => {
@@ -321,5 +354,19 @@ impl worker::DurableObject for ClientLedger {
                 worker::Response::error("ledger storage failure", 503)
             }
         }
+    }
+
+    async fn alarm(&self) -> worker::Result<worker::Response> {
+        let storage = self.state.storage();
+        let now = worker::Date::now().as_millis() / 1000;
+        let store = ObjectStore(self.state.storage());
+        match ledger::purge(&store, now).await {
+            Ok(removed) => worker::console_log!("ledger purge removed {removed} entries"),
+            Err(StorageError(reason)) => worker::console_error!("ledger purge failed: {reason}"),
+        }
+        if !matches!(store.entries().await.map(|e| e.is_empty()), Ok(true)) {
+            storage.set_alarm(PURGE_INTERVAL).await?;
+        }
+        worker::Response::ok("purged")
     }
 }

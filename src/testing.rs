@@ -154,4 +154,21 @@ impl crate::oauth::ledger::LedgerStore for MemoryLedgerStore {
         self.entries.borrow_mut().extend(puts);
         Ok(())
     }
+
+    async fn entries(&self) -> Result<Vec<(String, serde_json::Value)>, StorageError> {
+        Ok(self
+            .entries
+            .borrow()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    async fn remove(&self, keys: Vec<String>) -> Result<(), StorageError> {
+        let mut entries = self.entries.borrow_mut();
+        for key in keys {
+            entries.remove(&key);
+        }
+        Ok(())
+    }
 }

@@ -37,6 +37,9 @@ pub trait LedgerStore {
     async fn load(&self, key: &str) -> Result<Option<Value>, StorageError>;
     /// Writes all of `puts` atomically.
     async fn commit(&self, puts: Vec<(String, Value)>) -> Result<(), StorageError>;
+    /// Every entry (for [`purge`]; a client's ledger is small).
+    async fn entries(&self) -> Result<Vec<(String, Value)>, StorageError>;
+    async fn remove(&self, keys: Vec<String>) -> Result<(), StorageError>;
 }
 
 /// Who a grant is for: a stable key (a hash, never the email) and the
@@ -473,6 +476,51 @@ pub async fn apply<S: LedgerStore, K: KeyValue + Clock>(
             Ok(LedgerReply::Done)
         }
     }
+}
+
+/// How long a redeemed or expired code is kept after its expiry, so a
+/// late replay still finds it and revokes the grant (RFC 6749 §4.1.2).
+pub const CODE_MEMORY_SECS: u64 = 24 * 3600;
+
+/// Deletes what can no longer matter: codes a day past expiry, finished
+/// or expired logins, expired nonces, grants past their end (and the
+/// refresh-token index entries pointing at them). Consents stay. Returns
+/// how many entries were removed. Run from the ledger object's alarm.
+pub async fn purge<S: LedgerStore>(store: &S, now: u64) -> Result<usize, StorageError> {
+    let entries = store.entries().await?;
+    let expiry = |v: &Value| v.get("expires_at").and_then(Value::as_u64);
+    let mut dead_grants = std::collections::HashSet::new();
+    let mut doomed: Vec<String> = Vec::new();
+    for (key, value) in &entries {
+        let gone = if key.starts_with("code:") {
+            expiry(value).is_some_and(|e| now >= e.saturating_add(CODE_MEMORY_SECS))
+        } else if key.starts_with("login:") {
+            expiry(value).is_some_and(|e| now >= e)
+        } else if key.starts_with("nonce:") {
+            value.as_u64().is_some_and(|e| now >= e)
+        } else if let Some(id) = key.strip_prefix("grant:") {
+            let ended = expiry(value).is_some_and(|e| now >= e);
+            if ended {
+                dead_grants.insert(id.to_owned());
+            }
+            ended
+        } else {
+            false
+        };
+        if gone {
+            doomed.push(key.clone());
+        }
+    }
+    for (key, value) in &entries {
+        if key.starts_with("rt:") && value.as_str().is_some_and(|g| dead_grants.contains(g)) {
+            doomed.push(key.clone());
+        }
+    }
+    let count = doomed.len();
+    if count > 0 {
+        store.remove(doomed).await?;
+    }
+    Ok(count)
 }
 
 /// Writes the access record to KV and notes it on the grant. The KV write

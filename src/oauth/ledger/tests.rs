@@ -501,3 +501,59 @@ fn an_omitted_redirect_uri_need_not_be_repeated() {
     );
     assert!(refusal(&with_uri(None, 3)).is_none());
 }
+
+#[test]
+fn purge_removes_only_what_can_no_longer_matter() {
+    let w = World::new();
+    w.redeem(|_| {});
+    w.apply(LedgerOp::BeginLogin {
+        login_id: "l1".into(),
+        record: login_record(&w.p),
+    });
+    let soon = w.p.now().as_secs() + 60;
+    w.apply(LedgerOp::ConsumeNonce {
+        nonce: "t1".into(),
+        expires_at: soon,
+    });
+    let consent = ConsentRecord {
+        redirect_uri: "https://a.example/cb".into(),
+        scope: ScopeSet::parse(None).unwrap(),
+        approved_at: 1,
+    };
+    w.apply(LedgerOp::RecordConsent {
+        user_key: "u1".into(),
+        record: consent,
+    });
+    let keys = |w: &World| {
+        let mut k: Vec<String> = w.store.entries.borrow().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    // Nothing is due yet.
+    assert_eq!(block_on(purge(&w.store, w.p.now().as_secs())).unwrap(), 0);
+    let before = keys(&w);
+    // After ten minutes: the login and the nonce; the code is still
+    // remembered for replay detection, the grant lives on.
+    w.p.advance(Duration::from_secs(600));
+    assert_eq!(block_on(purge(&w.store, w.p.now().as_secs())).unwrap(), 2);
+    assert!(
+        !keys(&w).contains(&"login:l1".to_owned()) && !keys(&w).contains(&"nonce:t1".to_owned())
+    );
+    assert!(keys(&w).contains(&"code:c1".to_owned()) && keys(&w).contains(&"grant:g1".to_owned()));
+    // A replay a day later still revokes the grant.
+    let replay = w.redeem(|op| {
+        if let LedgerOp::RedeemCode { tokens: t, .. } = op {
+            *t = tokens(9)
+        }
+    });
+    assert_eq!(refusal(&replay), Some(Refusal::InvalidGrant));
+    // After the grant's end (7 days): the code, the grant and its refresh
+    // index go; the consent stays.
+    w.p.advance(Duration::from_secs(7 * 86400));
+    block_on(purge(&w.store, w.p.now().as_secs())).unwrap();
+    assert_eq!(
+        keys(&w),
+        vec!["consent:u1".to_owned()],
+        "before: {before:?}"
+    );
+}
