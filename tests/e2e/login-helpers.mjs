@@ -5,7 +5,7 @@
 // goes through /authorize → the upstream provider → /callback → /consent.
 import assert from 'node:assert/strict';
 import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto';
-import { isWranglerRestart, pkce, randomState, resourceOf } from './oauth-helpers.mjs';
+import { authorizationParams, isWranglerRestart, pkce, randomState } from './oauth-helpers.mjs';
 
 /** Each login has its own browser-binding cookie with this prefix. */
 export const LOGIN_COOKIE_PREFIX = '__Host-pmcp_login_';
@@ -150,16 +150,7 @@ export function consentForm(html) {
 export async function beginLogin(base, client, { jar, upstreamIssuer, redirectUri = client.redirect_uris[0] } = {}) {
   const { verifier, challenge } = pkce();
   const state = randomState();
-  const params = new URLSearchParams({
-    response_type: 'code',
-    client_id: client.client_id,
-    redirect_uri: redirectUri,
-    code_challenge: challenge,
-    code_challenge_method: 'S256',
-    state,
-    scope: 'mcp',
-    resource: resourceOf(base),
-  });
+  const params = new URLSearchParams(authorizationParams(client, { redirectUri, challenge, state, base }));
   const r = await call(`${base}/authorize?${params}`, { jar });
   assert.equal(r.status, 302, `authorize: ${r.status} ${pageText(r.text).slice(0, 300)}`);
   const upstream = new URL(r.location);
