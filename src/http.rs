@@ -3,8 +3,10 @@
 //! Handlers never see `worker::Request`: the Workers glue converts at the
 //! edge, so every route can be driven by native tests with plain values.
 
+use std::net::IpAddr;
+
 use serde::Serialize;
-use url::Url;
+use url::{Host, Url};
 
 /// Request methods the product distinguishes; anything else is `Other`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,6 +77,23 @@ impl Headers {
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+
+    /// The credentials of `Authorization: <scheme> <credentials>`, trimmed,
+    /// when the scheme matches case-insensitively (RFC 9110 §11.6.2, §11.1).
+    pub fn credentials(&self, scheme: &str) -> Option<&str> {
+        let (given, value) = self.get("authorization")?.trim().split_once(' ')?;
+        given.eq_ignore_ascii_case(scheme).then_some(value.trim())
+    }
+}
+
+/// Whether a URL's host is loopback: `localhost`, 127.0.0.0/8 or `::1`.
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
     }
 }
 
@@ -267,6 +286,32 @@ mod tests {
         assert_eq!(resp.headers.get("x-content-type-options"), Some("nosniff"));
         assert!(resp.headers.get("strict-transport-security").is_some());
         assert!(resp.headers.get("referrer-policy").is_some());
+    }
+
+    #[test]
+    fn credentials_match_the_scheme_case_insensitively() {
+        let with = |v: &str| -> Headers { [("authorization", v)].into_iter().collect() };
+        assert_eq!(with("Bearer  abc ").credentials("bearer"), Some("abc"));
+        assert_eq!(
+            with("basic dXNlcg==").credentials("Basic"),
+            Some("dXNlcg==")
+        );
+        assert_eq!(with("Basic abc").credentials("bearer"), None);
+        assert_eq!(with("Bearer").credentials("bearer"), None);
+        assert_eq!(Headers::new().credentials("bearer"), None);
+    }
+
+    #[test]
+    fn loopback_hosts() {
+        for (url, expected) in [
+            ("http://localhost:8000/x", true),
+            ("http://127.0.0.9/", true),
+            ("http://[::1]:1/", true),
+            ("http://10.0.0.1/", false),
+            ("https://localhost.example/", false),
+        ] {
+            assert_eq!(is_loopback(&Url::parse(url).unwrap()), expected, "{url}");
+        }
     }
 
     #[test]

@@ -28,14 +28,9 @@ pub struct Caller {
 }
 
 fn bearer(request: &Request) -> Option<&str> {
-    let (scheme, value) = request
+    request
         .headers
-        .get("authorization")?
-        .trim()
-        .split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then_some(value.trim())
+        .credentials("bearer")
         .filter(|v| !v.is_empty())
 }
 

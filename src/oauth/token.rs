@@ -133,10 +133,7 @@ enum Presented {
 }
 
 fn presented(headers: &Headers, form: &HashMap<String, String>) -> Result<Presented, TokenError> {
-    let basic = headers.get("authorization").and_then(|h| {
-        let (scheme, value) = h.trim().split_once(' ')?;
-        scheme.eq_ignore_ascii_case("basic").then_some(value.trim())
-    });
+    let basic = headers.credentials("basic");
     if let Some(value) = basic {
         // RFC 6749 §2.3.1: id and secret are form-urlencoded, then joined
         // with ':' and base64-encoded.

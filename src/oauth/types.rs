@@ -4,20 +4,10 @@
 //! redirect URIs and resources by exact string (RFC 6749 §3.1.2.3,
 //! OAuth 2.1 §2.3.1), never after normalisation.
 
-use std::net::IpAddr;
-
 use serde::{Deserialize, Serialize};
-use url::{Host, Url};
+use url::Url;
 
-/// Whether a host is loopback: `localhost`, 127.0.0.0/8 or `::1`.
-pub fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        None => false,
-    }
-}
+pub use crate::http::is_loopback;
 
 /// A client identifier (RFC 6749 §2.2): one we issued at registration, or
 /// an https URL naming a client ID metadata document.

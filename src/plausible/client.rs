@@ -1,11 +1,10 @@
 //! The Stats API v2 client: one `POST {base}/api/v2/query` per query.
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use serde::Deserialize;
 use serde_json::Value;
-use url::{Host, Url};
+use url::Url;
 
 use super::query::Query;
 use crate::http::{Headers, Method};
@@ -35,12 +34,10 @@ impl PlausibleBaseUrl {
 
     pub fn parse(raw: &str) -> Result<Self, BaseUrlError> {
         let url = Url::parse(raw.trim()).map_err(|_| BaseUrlError::NotAUrl)?;
-        let loopback = match url.host() {
-            Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-            Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-            Some(Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-            None => return Err(BaseUrlError::NotAUrl),
-        };
+        if url.host().is_none() {
+            return Err(BaseUrlError::NotAUrl);
+        }
+        let loopback = crate::http::is_loopback(&url);
         match url.scheme() {
             "https" => {}
             "http" if loopback => {}

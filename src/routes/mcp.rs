@@ -36,15 +36,10 @@ pub enum KeyError {
 /// The caller's Plausible key from `Authorization: Bearer <key>`. The
 /// scheme is case-insensitive (RFC 9110 §11.1).
 pub fn plausible_key(request: &Request) -> Result<PlausibleKey, KeyError> {
-    let header = request
+    let key = request
         .headers
-        .get("authorization")
+        .credentials("bearer")
         .ok_or(KeyError::Missing)?;
-    let (scheme, value) = header.trim().split_once(' ').ok_or(KeyError::Missing)?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(KeyError::Missing);
-    }
-    let key = value.trim();
     if key.starts_with("pmcp_") {
         return Err(KeyError::OurToken);
     }
