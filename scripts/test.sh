@@ -24,8 +24,8 @@ bash scripts/build.sh
 wasm=build/index_bg.wasm
 shim=build/index.js
 budget=261192
-wasm_raw="$(wc -c < "$wasm")"; wasm_gz="$(gzip -9c "$wasm" | wc -c)"
-shim_raw="$(wc -c < "$shim")"; shim_gz="$(gzip -9c "$shim" | wc -c)"
+wasm_raw="$(wc -c < "$wasm")"; wasm_gz="$(gzip -9c < "$wasm" | wc -c)"
+shim_raw="$(wc -c < "$shim")"; shim_gz="$(gzip -9c < "$shim" | wc -c)"
 total=$((wasm_gz + shim_gz))
 if [ "$total" -le "$budget" ]; then verdict="within budget by $((budget - total))"; else verdict="OVER budget by $((total - budget))"; fi
 printf 'size: wasm %s raw, %s gzip -9; JS shim %s raw, %s gzip -9; total %s bytes gzip -9 against the budget of %s: %s\n' \
