@@ -133,12 +133,17 @@ for (let rep = 1; rep <= REPS; rep++) {
       if (rep === 1 && WARMUP > 0) await runWrk(s, { connections: c, seconds: WARMUP, workerdPid: workerd });
       plausible.requests.length = 0; // the stand-in keeps every request
       const before = cpuTotals();
+      const selfBefore = process.cpuUsage();
       const r = await runWrk(s, { connections: c, seconds: SECONDS, workerdPid: workerd });
+      const self = process.cpuUsage(selfBefore);
       const after = cpuTotals();
-      // CPU that neither workerd nor wrk used, in cores: other processes.
+      // CPU used by neither workerd, wrk nor this process (which serves the
+      // Plausible stand-in), in cores: other work on the machine.
       const wall = r.duration_us / 1e6;
       const busyMs = ((after.busy - before.busy) * 1000) / 100;
-      const others = (busyMs - r.workerdCpuMs) / 1000 / wall - r.wrkCpuShare;
+      const selfMs = (self.user + self.system) / 1000;
+      r.benchProcessCores = selfMs / 1000 / wall;
+      const others = (busyMs - r.workerdCpuMs - selfMs) / 1000 / wall - r.wrkCpuShare;
       foreign.push(others);
       r.othersCores = others;
       s.runs[c].push(r);
@@ -183,10 +188,18 @@ async function coldStart(make, probe) {
     const res = await probe(`http://127.0.0.1:${port}`);
     await res.arrayBuffer();
     if (res.status >= 500) throw new Error(`cold start probe answered ${res.status}`);
-    times.push({ ready, firstAnswer: performance.now() - t0 });
+    const firstAnswer = performance.now() - t0;
+    // workerd with this target alone, right after its first answer.
+    const [pid] = workerdPids();
+    times.push({ ready, firstAnswer, rssKiB: pid ? memoryKiB(pid).rss : NaN });
     await cold.dispose();
   }
-  return { ready: median(times.map((t) => t.ready)), firstAnswer: median(times.map((t) => t.firstAnswer)), all: times };
+  return {
+    ready: median(times.map((t) => t.ready)),
+    firstAnswer: median(times.map((t) => t.firstAnswer)),
+    rssKiB: median(times.map((t) => t.rssKiB)),
+    all: times,
+  };
 }
 const cold = {
   us: await coldStart((port) => ours(port), (b) => fetch(`${b}/health`)),
@@ -275,7 +288,7 @@ p(`Method: wrk -t1, ${SECONDS} s per run after a ${WARMUP} s warm-up, ${REPS} re
 p(`Load from other processes during the runs: median ${othersMedian.toFixed(2)}, max ${othersMax.toFixed(2)} cores of ${os.cpus().length}`
   + `${othersMax > 0.25 ? ' — CONTENDED: these figures are not official.' : ' (quiet).'}`);
 p();
-const head = ['target', 'request', ...CONNECTIONS.map((c) => `req/s c=${c}`), `p50 / p99 ms c=${CONNECTIONS[0]}`, 'workerd CPU ms/req', 'unexpected answers'];
+const head = ['target', 'request', ...CONNECTIONS.map((c) => `req/s c=${c}`), ...CONNECTIONS.map((c) => `p50 / p99 ms c=${c}`), `workerd CPU ms/req (c=${CONNECTIONS[0]})`, 'unexpected answers'];
 p(`| ${head.join(' | ')} |`);
 p(`|${head.map(() => '---').join('|')}|`);
 for (const s of scenarios) {
@@ -283,10 +296,13 @@ for (const s of scenarios) {
   const all = CONNECTIONS.flatMap((c) => s.runs[c]);
   const unexpected = all.reduce((n, r) => n + r.unexpected + r.errors.connect + r.errors.read + r.errors.write + r.errors.timeout, 0);
   const statuses = {};
-  for (const r of all) for (const [k, v] of Object.entries(r.by_status)) statuses[k] = (statuses[k] ?? 0) + v;
+  for (const r of all) {
+    for (const [k, v] of Object.entries(r.by_status)) statuses[k] = (statuses[k] ?? 0) + v;
+    for (const k of ['connect', 'read', 'write', 'timeout']) if (r.errors[k]) statuses[`socket ${k} error`] = (statuses[`socket ${k} error`] ?? 0) + r.errors[k];
+  }
   const detail = Object.keys(statuses).length ? ` (${Object.entries(statuses).map(([k, v]) => `${k}: ${v}`).join(', ')})` : '';
   p(`| ${s.target} | ${s.name} | ${CONNECTIONS.map((c) => rangeOf(s.runs[c], (r) => r.rps)).join(' | ')} | `
-    + `${fmt(median(first.map((r) => r.latency_us.p50)) / 1000, 2)} / ${fmt(median(first.map((r) => r.latency_us.p99)) / 1000, 2)} | `
+    + `${CONNECTIONS.map((c) => `${fmt(median(s.runs[c].map((r) => r.latency_us.p50)) / 1000, 2)} / ${fmt(median(s.runs[c].map((r) => r.latency_us.p99)) / 1000, 2)}`).join(' | ')} | `
     + `${fmt(median(first.map((r) => r.cpuPerRequestMs)), 3)} | ${unexpected}${detail} |`);
 }
 p();
@@ -295,6 +311,7 @@ const ratio = (a, b, c) => (a && b ? `${(median(a.runs[c].map((r) => r.rps)) / m
 for (const c of CONNECTIONS) {
   p(`Ratios at c=${c}: /internal tools/list us ÷ peer ${ratio(find('us', 'POST /internal tools/list'), find('peer', 'POST /internal tools/list'), c)}; `
     + `malformed token us ÷ peer ${ratio(find('us', '/internal malformed'), find('peer', '/internal malformed'), c)}; `
+    + `unknown token us ÷ peer ${ratio(find('us', '/internal unknown'), find('peer', '/internal unknown'), c)}; `
     + `/mcp tools/list us ÷ limit ${ratio(find('us', 'POST /mcp tools/list'), find('limit', 'POST tools/list'), c)}.`);
 }
 const wrkMax = Math.max(...scenarios.flatMap((s) => CONNECTIONS.flatMap((c) => s.runs[c].map((r) => r.wrkCpuShare))));
@@ -307,9 +324,9 @@ p(`| peer: DCR → /authorize (approves at once) → /token (4 at a time; no sig
 p(`| us: refresh_token grant, rotating (${usLanes.length} grants at a time) | ${refreshRate.count} | ${fmt(refreshRate.perSecond, 1)} |`);
 p(`| peer: refresh_token grant, rotating (${peerLanes.length} grants at a time) | ${peerRefreshRate.count} | ${fmt(peerRefreshRate.perSecond, 1)} |`);
 p();
-p('| cold start (median of ' + COLD_STARTS + ') | fresh workerd ready | first answer |');
-p('|---|---|---|');
-for (const [k, v] of Object.entries(cold)) p(`| ${k} | ${fmt(v.ready)} ms | ${fmt(v.firstAnswer)} ms |`);
+p('| cold start (median of ' + COLD_STARTS + ') | fresh workerd ready | first answer | workerd resident after it |');
+p('|---|---|---|---|');
+for (const [k, v] of Object.entries(cold)) p(`| ${k} | ${fmt(v.ready)} ms | ${fmt(v.firstAnswer)} ms | ${fmt(v.rssKiB / 1024, 1)} MiB |`);
 const v8line = (t) => (t.error ? t.error : `compile ${fmt(t.compile, 1)} ms, instantiate ${fmt(t.instantiate, 1)} ms`);
 p(`The wasm in Node ${process.version}'s V8 (median of 5): lazy (V8's default) ${v8line(v8.lazy)}; eager ${v8line(v8.eager)}.`);
 p();
@@ -321,7 +338,9 @@ p(`| our total (budget 261,192 gzip) | ${fmt(sizes.wasm.raw + sizes.shim.raw)} |
 p(`| peer bundle (esbuild --minify) | ${fmt(sizes.peer.raw)} | ${fmt(sizes.peer.gzip)} |`);
 p();
 p(`workerd after the run: resident ${fmt(memory.rss / 1024, 1)} MiB, peak ${fmt(memory.peak / 1024, 1)} MiB `
-  + `(all three targets and Miniflare's KV/DO simulators in one process; ${fmt(workerdCpuTotal / 1000, 1)} s CPU in all).`);
+  + `(all three targets and Miniflare's KV/DO simulators in one process; ${fmt(workerdCpuTotal / 1000, 1)} s CPU in all). `
+  + `Local workerd's resident memory grows with the number of requests served, by the no-auth limit worker too, so this `
+  + `says more about the local runtime than about a target; the cold-start table has each target alone.`);
 p(`The bench took ${fmt((performance.now() - started) / 1000)} s.`);
 console.log(out.join('\n'));
 
