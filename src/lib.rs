@@ -29,6 +29,8 @@ pub mod secret;
 #[cfg(target_arch = "wasm32")]
 mod platform;
 #[cfg(test)]
+mod stored_v1_tests;
+#[cfg(test)]
 mod testing;
 
 use http::{Request, Response};

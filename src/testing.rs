@@ -21,6 +21,11 @@ pub struct FakePlatform {
     /// One ledger store per client, as one Durable Object per client.
     pub ledgers: RefCell<HashMap<String, std::rc::Rc<MemoryLedgerStore>>>,
     pub logs: RefCell<Vec<String>>,
+    /// When set, entropy is a deterministic stream (seed, draws so far),
+    /// so fixtures written from it are reproducible.
+    pub seed: Cell<Option<(u64, u64)>>,
+    /// Every ledger message and its reply, as JSON on the wire.
+    pub wire: RefCell<Vec<(serde_json::Value, serde_json::Value)>>,
 }
 
 impl Default for FakePlatform {
@@ -34,6 +39,8 @@ impl Default for FakePlatform {
             fail_storage: Cell::new(false),
             ledgers: RefCell::default(),
             logs: RefCell::default(),
+            seed: Cell::new(None),
+            wire: RefCell::default(),
         }
     }
 }
@@ -41,6 +48,13 @@ impl Default for FakePlatform {
 impl FakePlatform {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A platform whose entropy is SHA-256(seed ‖ counter), block by block.
+    pub fn seeded(seed: u64) -> Self {
+        let p = Self::default();
+        p.seed.set(Some((seed, 0)));
+        p
     }
 
     /// Answers every outbound request with `f`.
@@ -69,7 +83,20 @@ impl Clock for FakePlatform {
 
 impl Entropy for FakePlatform {
     fn fill(&self, buf: &mut [u8]) -> Result<(), EntropyError> {
-        getrandom::getrandom(buf).map_err(|_| EntropyError)
+        let Some((seed, mut counter)) = self.seed.get() else {
+            return getrandom::getrandom(buf).map_err(|_| EntropyError);
+        };
+        for chunk in buf.chunks_mut(32) {
+            use sha2::Digest;
+            let mut h = sha2::Sha256::new();
+            h.update(seed.to_le_bytes());
+            h.update(counter.to_le_bytes());
+            let block = h.finalize();
+            chunk.copy_from_slice(&block[..chunk.len()]);
+            counter += 1;
+        }
+        self.seed.set(Some((seed, counter)));
+        Ok(())
     }
 }
 
@@ -120,7 +147,12 @@ impl crate::ports::Coordinator for FakePlatform {
             .entry(client.as_str().to_owned())
             .or_default()
             .clone();
-        crate::oauth::ledger::apply(store.as_ref(), self, client, op).await
+        let sent = serde_json::to_value(&op).unwrap_or_default();
+        let reply = crate::oauth::ledger::apply(store.as_ref(), self, client, op).await?;
+        self.wire
+            .borrow_mut()
+            .push((sent, serde_json::to_value(&reply).unwrap_or_default()));
+        Ok(reply)
     }
 }
 
