@@ -9,14 +9,18 @@ use std::time::Duration;
 use futures_util::future::{Either, select};
 use worker::wasm_bindgen::JsValue;
 
-use crate::config::{Source, names};
-use crate::crypto;
+use crate::config::names;
+use crate::config::source::Source;
 use crate::http::{self, Headers, Method};
-use crate::oauth::ledger::{self, LedgerOp, LedgerReply, LedgerStore};
+use crate::oauth::ledger::apply::apply;
+use crate::oauth::ledger::client::{Coordinator, object_name};
+use crate::oauth::ledger::protocol::Message;
+use crate::oauth::ledger::store::LedgerStore;
+use crate::oauth::ledger::sweep::purge;
 use crate::oauth::types::ClientId;
 use crate::ports::{
-    Clock, Coordinator, Entropy, EntropyError, KeyValue, Log, Outbound, OutboundError,
-    OutboundRequest, OutboundResponse, StorageError, UnixMillis,
+    Clock, Entropy, EntropyError, KeyValue, Log, Outbound, OutboundError, OutboundRequest,
+    OutboundResponse, StorageError, UnixMillis,
 };
 
 /// Per-request access to the Worker's bindings.
@@ -210,11 +214,15 @@ pub fn to_worker_response(response: http::Response) -> worker::Result<worker::Re
 #[derive(serde::Serialize, serde::Deserialize)]
 struct LedgerMessage {
     client_id: ClientId,
-    op: LedgerOp,
+    op: Message,
 }
 
 impl Coordinator for WorkerPlatform {
-    async fn ledger(&self, client: &ClientId, op: LedgerOp) -> Result<LedgerReply, StorageError> {
+    async fn ledger(
+        &self,
+        client: &ClientId,
+        op: Message,
+    ) -> Result<serde_json::Value, StorageError> {
         let fail = |what: &str, e: worker::Error| StorageError(format!("ledger {what}: {e}"));
         let body = serde_json::to_string(&LedgerMessage {
             client_id: client.clone(),
@@ -228,7 +236,7 @@ impl Coordinator for WorkerPlatform {
             .durable_object(names::CLIENT_LEDGER)
             .map_err(|e| fail("binding", e))?;
         let stub = namespace
-            .get_by_name(&crypto::short_hash(client.as_str()))
+            .get_by_name(&object_name(client))
             .map_err(|e| fail("binding", e))?;
         let mut init = worker::RequestInit::new();
         init.with_method(worker::Method::Post)
@@ -339,7 +347,7 @@ impl worker::DurableObject for ClientLedger {
             .state
             .block_concurrency_while(async move {
                 let kv = WorkerPlatform::new(env);
-                Ok(ledger::apply(&ObjectStore(storage), &kv, &message.client_id, message.op).await)
+                Ok(apply(&ObjectStore(storage), &kv, &message.client_id, message.op).await)
             })
             .await?;
         // Keep a daily sweep scheduled while the object holds anything.
@@ -360,7 +368,7 @@ impl worker::DurableObject for ClientLedger {
         let storage = self.state.storage();
         let now = worker::Date::now().as_millis() / 1000;
         let store = ObjectStore(self.state.storage());
-        match ledger::purge(&store, now).await {
+        match purge(&store, now).await {
             Ok(removed) => worker::console_log!("ledger purge removed {removed} entries"),
             Err(StorageError(reason)) => worker::console_error!("ledger purge failed: {reason}"),
         }

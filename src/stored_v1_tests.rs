@@ -61,7 +61,7 @@ fn config() -> HashMap<String, String> {
 }
 
 fn rsa_fixture() -> Value {
-    serde_json::from_str(include_str!("../tests/fixtures/rsa-test-keys.json")).unwrap()
+    crate::testing::rsa_keys()
 }
 
 /// What the fake upstream provider and the metadata-document host serve.
@@ -531,7 +531,9 @@ fn pretty<T: serde::Serialize>(value: &T) -> String {
 
 /// The Durable Object name of a client's ledger.
 fn object_name(client: &str) -> String {
-    crate::crypto::short_hash(client)
+    crate::oauth::ledger::client::object_name(
+        &crate::oauth::types::ClientId::parse(client).unwrap(),
+    )
 }
 
 fn read(name: &str) -> String {
@@ -779,7 +781,7 @@ fn the_daily_sweep_understands_the_stored_keys() {
     let now = w.p.now().as_secs();
     let mut left = Vec::new();
     for (client, store) in w.p.ledgers.borrow().iter() {
-        block_on(crate::oauth::ledger::purge(store.as_ref(), now)).unwrap();
+        block_on(crate::oauth::ledger::sweep::purge(store.as_ref(), now)).unwrap();
         let mut keys: Vec<String> = store.entries.borrow().keys().cloned().collect();
         keys.sort();
         left.push((client.clone(), keys));
@@ -794,13 +796,28 @@ fn the_daily_sweep_understands_the_stored_keys() {
 
 #[test]
 fn ledger_messages_on_the_wire_keep_their_shape() {
-    use crate::oauth::ledger::{LedgerOp, LedgerReply};
+    use crate::oauth::ledger::protocol::{
+        ConsentReply, Done, LoginReply, Message, NonceReply, TokensReply,
+    };
+    fn round_trip<T: serde::Serialize + serde::de::DeserializeOwned>(v: &Value) {
+        let typed: T = serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("{v}: {e}"));
+        assert_eq!(&serde_json::to_value(&typed).unwrap(), v);
+    }
     let wire: Vec<Value> = serde_json::from_str(&read("wire.json")).unwrap();
     assert!(wire.len() > 20);
     for entry in wire {
-        let op: LedgerOp = serde_json::from_value(entry["message"].clone()).unwrap();
-        assert_eq!(serde_json::to_value(&op).unwrap(), entry["message"]);
-        let reply: LedgerReply = serde_json::from_value(entry["reply"].clone()).unwrap();
-        assert_eq!(serde_json::to_value(&reply).unwrap(), entry["reply"]);
+        let message: Message = serde_json::from_value(entry["message"].clone()).unwrap();
+        assert_eq!(serde_json::to_value(&message).unwrap(), entry["message"]);
+        let reply = &entry["reply"];
+        match message {
+            Message::IssueCode(_)
+            | Message::RevokeRefresh(_)
+            | Message::BeginLogin(_)
+            | Message::RecordConsent(_) => round_trip::<Done>(reply),
+            Message::RedeemCode(_) | Message::Refresh(_) => round_trip::<TokensReply>(reply),
+            Message::FinishLogin(_) => round_trip::<LoginReply>(reply),
+            Message::ConsumeNonce(_) => round_trip::<NonceReply>(reply),
+            Message::GetConsent(_) => round_trip::<ConsentReply>(reply),
+        }
     }
 }

@@ -1,13 +1,25 @@
-//! In-memory implementations of the ports, for native tests.
+//! In-memory implementations of the ports, and the fixtures tests share
+//! (keys, client records, configuration maps), for native tests.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::time::Duration;
 
+use serde_json::Value;
+
+use crate::crypto::Keys;
+use crate::http::{Method, Request};
+use crate::oauth::clients::record::{AuthMethod, ClientRecord, ClientSource};
+use crate::oauth::ledger::apply::apply;
+use crate::oauth::ledger::client::Coordinator;
+use crate::oauth::ledger::protocol::Message;
+use crate::oauth::ledger::store::LedgerStore;
+use crate::oauth::types::{ClientId, Issuer, RedirectUri, Resource};
 use crate::ports::{
     Clock, Entropy, EntropyError, KeyValue, Outbound, OutboundError, OutboundRequest,
     OutboundResponse, StorageError, UnixMillis,
 };
+use crate::secret::ServerSecret;
 
 type Responder = Box<dyn Fn(&OutboundRequest) -> Result<OutboundResponse, OutboundError>>;
 
@@ -135,23 +147,21 @@ impl Outbound for FakePlatform {
     }
 }
 
-impl crate::ports::Coordinator for FakePlatform {
-    async fn ledger(
-        &self,
-        client: &crate::oauth::types::ClientId,
-        op: crate::oauth::ledger::LedgerOp,
-    ) -> Result<crate::oauth::ledger::LedgerReply, StorageError> {
+/// One object per client, as on Workers; every message goes through JSON
+/// as it would on the wire.
+impl Coordinator for FakePlatform {
+    async fn ledger(&self, client: &ClientId, message: Message) -> Result<Value, StorageError> {
         let store = self
             .ledgers
             .borrow_mut()
             .entry(client.as_str().to_owned())
             .or_default()
             .clone();
-        let sent = serde_json::to_value(&op).unwrap_or_default();
-        let reply = crate::oauth::ledger::apply(store.as_ref(), self, client, op).await?;
-        self.wire
-            .borrow_mut()
-            .push((sent, serde_json::to_value(&reply).unwrap_or_default()));
+        let sent = serde_json::to_value(&message).unwrap_or_default();
+        let message: Message =
+            serde_json::from_value(sent.clone()).map_err(|e| StorageError(format!("wire: {e}")))?;
+        let reply = apply(store.as_ref(), self, client, message).await?;
+        self.wire.borrow_mut().push((sent, reply.clone()));
         Ok(reply)
     }
 }
@@ -174,7 +184,7 @@ pub struct MemoryLedgerStore {
     pub fail_commit: Cell<bool>,
 }
 
-impl crate::oauth::ledger::LedgerStore for MemoryLedgerStore {
+impl LedgerStore for MemoryLedgerStore {
     async fn load(&self, key: &str) -> Result<Option<serde_json::Value>, StorageError> {
         Ok(self.entries.borrow().get(key).cloned())
     }
@@ -203,4 +213,50 @@ impl crate::oauth::ledger::LedgerStore for MemoryLedgerStore {
         }
         Ok(())
     }
+}
+
+/// A configuration source from name-value pairs.
+pub fn source(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// Server keys from a fixed test secret.
+pub fn keys() -> Keys {
+    Keys::derive(&ServerSecret::new("0123456789abcdef0123456789abcdef")).unwrap()
+}
+
+/// A registered public client named "Test".
+pub fn client_record(id: &str, redirect_uris: &[&str]) -> ClientRecord {
+    ClientRecord {
+        client_id: ClientId::parse(id).unwrap(),
+        client_name: Some("Test".into()),
+        client_uri: None,
+        redirect_uris: redirect_uris
+            .iter()
+            .map(|u| RedirectUri::parse(u).unwrap())
+            .collect(),
+        auth_method: AuthMethod::None,
+        secret_hash: None,
+        source: ClientSource::Registered,
+        created_at: 0,
+        expires_at: u64::MAX,
+    }
+}
+
+/// The issuer of a deployment reached at `origin`.
+pub fn issuer(origin: &str) -> Issuer {
+    Issuer::of(&Request::new(Method::Get, url::Url::parse(origin).unwrap()))
+}
+
+/// A resource URI as stored.
+pub fn resource(raw: &str) -> Resource {
+    serde_json::from_value(serde_json::json!(raw)).unwrap()
+}
+
+/// The throwaway RSA keys of `tests/fixtures/rsa-test-keys.json`.
+pub fn rsa_keys() -> Value {
+    serde_json::from_str(include_str!("../tests/fixtures/rsa-test-keys.json")).unwrap()
 }

@@ -35,6 +35,7 @@ pub enum ErrorCode {
     InvalidRequest,
     MethodNotFound,
     InvalidParams,
+    #[allow(dead_code)] // the JSON-RPC table's -32603; nothing raises it yet
     InternalError,
     /// A mirrored header is missing or disagrees with the body
     /// (MCP 2026-07-28, Streamable HTTP "Server Validation").

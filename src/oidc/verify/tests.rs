@@ -12,7 +12,7 @@ const CLIENT: &str = "client-1";
 const NOW: i64 = 1_773_576_000;
 
 fn fixture() -> Value {
-    serde_json::from_str(include_str!("../../../tests/fixtures/rsa-test-keys.json")).unwrap()
+    crate::testing::rsa_keys()
 }
 
 fn private(which: &str) -> RsaPrivateKey {
