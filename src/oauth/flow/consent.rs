@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::error::FlowError;
+use super::error::{ConsentError, FlowError};
 use super::login::{Browser, LOGIN_LIFETIME, LoggedIn};
 use crate::crypto::{self, Keys};
 use crate::http::{Headers, Params, Response, cookie, form};
@@ -104,45 +104,6 @@ pub fn seal(
 /// The CSRF token for a ticket in this browser.
 pub fn csrf_token(keys: &Keys, ticket: &str, cookie: &str) -> String {
     keys.sign(CSRF_PURPOSE, format!("{ticket}\n{cookie}").as_bytes())
-}
-
-/// Why a consent form post is refused (all 400 pages, nothing stored).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ConsentError {
-    /// Unreadable, forged or expired ticket.
-    BadTicket,
-    /// No login cookie, or one from another browser.
-    OtherBrowser,
-    /// Missing or wrong CSRF token.
-    Csrf,
-    /// Neither approve nor deny.
-    NoDecision,
-}
-
-impl ConsentError {
-    pub fn code(self) -> &'static str {
-        match self {
-            ConsentError::BadTicket => "bad_ticket",
-            ConsentError::OtherBrowser => "ticket_other_browser",
-            ConsentError::Csrf => "bad_csrf",
-            ConsentError::NoDecision => "no_decision",
-        }
-    }
-
-    pub fn message(self) -> &'static str {
-        match self {
-            ConsentError::BadTicket => {
-                "This approval form is invalid or has expired. Start connecting again from your application."
-            }
-            ConsentError::OtherBrowser => {
-                "This approval form belongs to a sign-in in another browser."
-            }
-            ConsentError::Csrf => {
-                "The approval form was not submitted from this server's page (missing or invalid CSRF token)."
-            }
-            ConsentError::NoDecision => "The form carried no decision.",
-        }
-    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

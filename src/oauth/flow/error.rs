@@ -3,12 +3,50 @@
 //! machine-readable code the page carries in `<meta name="error">`, and
 //! the operator's log line.
 
-use super::consent::ConsentError;
 use super::login::LoginError;
 use crate::http::Response;
 use crate::oauth::authorize::PageError;
 use crate::pages;
 use crate::ports::StorageError;
+
+/// Why a consent form post is refused (all 400 pages, nothing stored).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConsentError {
+    /// Unreadable, forged or expired ticket.
+    BadTicket,
+    /// No login cookie, or one from another browser.
+    OtherBrowser,
+    /// Missing or wrong CSRF token.
+    Csrf,
+    /// Neither approve nor deny.
+    NoDecision,
+}
+
+impl ConsentError {
+    pub fn code(self) -> &'static str {
+        match self {
+            ConsentError::BadTicket => "bad_ticket",
+            ConsentError::OtherBrowser => "ticket_other_browser",
+            ConsentError::Csrf => "bad_csrf",
+            ConsentError::NoDecision => "no_decision",
+        }
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            ConsentError::BadTicket => {
+                "This approval form is invalid or has expired. Start connecting again from your application."
+            }
+            ConsentError::OtherBrowser => {
+                "This approval form belongs to a sign-in in another browser."
+            }
+            ConsentError::Csrf => {
+                "The approval form was not submitted from this server's page (missing or invalid CSRF token)."
+            }
+            ConsentError::NoDecision => "The form carried no decision.",
+        }
+    }
+}
 
 #[derive(Debug)]
 pub enum FlowError {
