@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { send } from './support/http.mjs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const BASE = process.env.WORKER_URL;
@@ -53,18 +54,9 @@ export async function post(body, { version, auth = `Bearer ${KEY}`, headers = {}
   // An undefined header value means "leave this header out".
   for (const k of Object.keys(h)) if (h[k] === undefined || h[k] === null) delete h[k];
   const init = { method: 'POST', headers: h, body: typeof body === 'string' ? body : JSON.stringify(body) };
-  let started = Date.now();
-  let res = await fetch(url, init);
-  let text = await res.text();
-  // `wrangler dev` reloads the worker whenever src/ changes (it watches it
-  // while other work goes on) and answers an in-flight request with this
-  // 503 of its own. That is the dev proxy, not the worker: send it again.
-  for (let i = 0; i < 2 && res.status === 503 && text.startsWith('Your worker restarted mid-request'); i++) {
-    started = Date.now();
-    res = await fetch(url, init);
-    text = await res.text();
-  }
-  const ms = Date.now() - started;
+  // MCP calls here read only: wrangler's reload answer may be sent again
+  // (support/http.mjs has the policy).
+  const { res, text, ms } = await send(url, init, { replayable: true });
   let json = null;
   if (text !== '') json = JSON.parse(text);
   return { res, json, text, ms };
