@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 
 use crate::build_info;
 use crate::http::{Method, Request, Response, media_type};
+use crate::plausible::instructions;
 use crate::plausible::tools::{self, Outcome, Tool, ToolContext};
 use crate::ports::{Clock, Outbound};
 use jsonrpc::{ErrorCode, Id, Incoming, Outgoing, RpcError};
@@ -385,7 +386,7 @@ async fn dispatch<P: Outbound + Clock>(
         ("server/discover", true) => Answer::ok(json!({
             "supportedVersions": Revision::supported_list(),
             "capabilities": {"tools": {}},
-            "instructions": tools::instructions(ctx.default_site.as_ref()),
+            "instructions": instructions::text(ctx.default_site.as_ref()),
             "ttlMs": LIST_TTL_MS,
             "cacheScope": "public",
         })),
@@ -435,7 +436,7 @@ fn initialize(ctx: &ToolContext, params: Option<&Map<String, Value>>) -> Answer 
         "protocolVersion": revision.as_str(),
         "capabilities": {"tools": {"listChanged": false}},
         "serverInfo": server_info(),
-        "instructions": tools::instructions(ctx.default_site.as_ref()),
+        "instructions": instructions::text(ctx.default_site.as_ref()),
     }))
 }
 

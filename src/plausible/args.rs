@@ -6,17 +6,17 @@
 use serde_json::{Map, Value};
 use time::{Date, Month};
 
-use super::vocabulary::{Dimension, DimensionError, Metric};
+use super::vocabulary::{Dimension, DimensionError, MAX_PROPERTY_NAME, Metric};
 
 /// An invalid tool argument.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InputError {
-    pub field: String,
-    pub message: String,
+    pub(crate) field: String,
+    pub(crate) message: String,
 }
 
 impl InputError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             field: field.into(),
             message: message.into(),
@@ -33,13 +33,13 @@ impl std::fmt::Display for InputError {
 /// Reads a tool's `arguments` object field by field, then refuses any
 /// field it was not asked for (a misspelt argument is an error, not a
 /// silent no-op).
-pub struct ArgReader {
+pub(crate) struct ArgReader {
     args: Map<String, Value>,
     read: Vec<&'static str>,
 }
 
 impl ArgReader {
-    pub fn new(args: Option<Map<String, Value>>) -> Self {
+    pub(crate) fn new(args: Option<Map<String, Value>>) -> Self {
         Self {
             args: args.unwrap_or_default(),
             read: Vec::new(),
@@ -54,7 +54,7 @@ impl ArgReader {
         }
     }
 
-    pub fn opt_str(&mut self, field: &'static str) -> Result<Option<String>, InputError> {
+    pub(crate) fn opt_str(&mut self, field: &'static str) -> Result<Option<String>, InputError> {
         match self.take(field) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -62,7 +62,7 @@ impl ArgReader {
         }
     }
 
-    pub fn opt_bool(&mut self, field: &'static str) -> Result<Option<bool>, InputError> {
+    pub(crate) fn opt_bool(&mut self, field: &'static str) -> Result<Option<bool>, InputError> {
         match self.take(field) {
             None => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
@@ -70,7 +70,7 @@ impl ArgReader {
         }
     }
 
-    pub fn opt_int(&mut self, field: &'static str) -> Result<Option<i64>, InputError> {
+    pub(crate) fn opt_int(&mut self, field: &'static str) -> Result<Option<i64>, InputError> {
         match self.take(field) {
             None => Ok(None),
             Some(Value::Number(n)) => match n.as_i64() {
@@ -81,7 +81,10 @@ impl ArgReader {
         }
     }
 
-    pub fn opt_array(&mut self, field: &'static str) -> Result<Option<Vec<Value>>, InputError> {
+    pub(crate) fn opt_array(
+        &mut self,
+        field: &'static str,
+    ) -> Result<Option<Vec<Value>>, InputError> {
         match self.take(field) {
             None => Ok(None),
             Some(Value::Array(a)) => Ok(Some(a.clone())),
@@ -90,7 +93,7 @@ impl ArgReader {
     }
 
     /// Fails on the first argument that no read asked for.
-    pub fn finish(self) -> Result<(), InputError> {
+    pub(crate) fn finish(self) -> Result<(), InputError> {
         let mut unknown: Vec<&String> = self
             .args
             .keys()
@@ -115,14 +118,15 @@ impl ArgReader {
     }
 }
 
-const MAX_TEXT: usize = 1024;
+/// Longest page, goal or filter value accepted.
+pub(crate) const MAX_TEXT: usize = 1024;
 
 /// A Plausible site, identified by its domain (`site_id`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SiteId(String);
 
 impl SiteId {
-    pub fn parse(field: &str, raw: &str) -> Result<Self, InputError> {
+    pub(crate) fn parse(field: &str, raw: &str) -> Result<Self, InputError> {
         let s = raw.trim();
         if s.is_empty() {
             return Err(InputError::new(field, "must not be empty"));
@@ -136,13 +140,16 @@ impl SiteId {
         Ok(Self(s.to_owned()))
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
 
 /// Reads `site_id`, falling back to the deployment's default site.
-pub fn site_id(args: &mut ArgReader, default: Option<&SiteId>) -> Result<SiteId, InputError> {
+pub(crate) fn site_id(
+    args: &mut ArgReader,
+    default: Option<&SiteId>,
+) -> Result<SiteId, InputError> {
     match (args.opt_str("site_id")?, default) {
         (Some(raw), _) => SiteId::parse("site_id", &raw),
         (None, Some(default)) => Ok(default.clone()),
@@ -155,7 +162,7 @@ pub fn site_id(args: &mut ArgReader, default: Option<&SiteId>) -> Result<SiteId,
 
 /// A reporting period (`date_range`, `period_a`, `period_b`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum DateRange {
+pub(crate) enum DateRange {
     /// The last N hours up to now.
     Hours(u32),
     /// The last N full days, today excluded (Plausible `Nd`).
@@ -170,8 +177,12 @@ pub enum DateRange {
     Between(Date, Date),
 }
 
-pub const DATE_RANGE_FORMS: &str =
+pub(crate) const DATE_RANGE_FORMS: &str =
     "\"Nh\", \"Nd\", \"Nmo\", \"day\", \"month\", \"year\", \"all\", or \"YYYY-MM-DD,YYYY-MM-DD\"";
+/// The same forms as a JSON Schema `pattern`; [`DateRange::parse`] also
+/// checks the counts and that dates are real.
+pub(crate) const DATE_RANGE_PATTERN: &str =
+    r"^(\d+h|\d+d|\d+mo|day|month|year|all|\d{4}-\d{2}-\d{2},\d{4}-\d{2}-\d{2})$";
 
 /// Plausible accepts `Nd` for 1..=5000 and `Nmo` for 1..=100
 /// (`api_query_parser.ex`); hours become an explicit datetime range, which
@@ -181,7 +192,7 @@ const MAX_DAYS: u32 = 5000;
 const MAX_MONTHS: u32 = 100;
 
 impl DateRange {
-    pub fn parse(field: &str, raw: &str) -> Result<Self, InputError> {
+    pub(crate) fn parse(field: &str, raw: &str) -> Result<Self, InputError> {
         let s = raw.trim();
         let bad_form = || InputError::new(field, format!("must be {DATE_RANGE_FORMS}; got {s:?}"));
         match s {
@@ -225,7 +236,7 @@ impl DateRange {
     }
 
     /// The label shown to people and echoed in results.
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         match self {
             DateRange::Hours(n) => format!("{n}h"),
             DateRange::Days(n) => format!("{n}d"),
@@ -264,12 +275,12 @@ fn parse_date(field: &str, s: &str) -> Option<Result<Date, InputError>> {
 
 /// The `page` shortcut: exact, or a prefix when it ends in `*`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PageFilter {
+pub(crate) enum PageFilter {
     Exact(String),
     Prefix(String),
 }
 
-pub fn page(args: &mut ArgReader) -> Result<Option<PageFilter>, InputError> {
+pub(crate) fn page(args: &mut ArgReader) -> Result<Option<PageFilter>, InputError> {
     let Some(raw) = args.opt_str("page")? else {
         return Ok(None);
     };
@@ -294,7 +305,7 @@ pub fn page(args: &mut ArgReader) -> Result<Option<PageFilter>, InputError> {
 }
 
 /// The `goal` shortcut: one goal name, matched exactly.
-pub fn goal(args: &mut ArgReader) -> Result<Option<String>, InputError> {
+pub(crate) fn goal(args: &mut ArgReader) -> Result<Option<String>, InputError> {
     let Some(raw) = args.opt_str("goal")? else {
         return Ok(None);
     };
@@ -311,7 +322,10 @@ pub fn goal(args: &mut ArgReader) -> Result<Option<String>, InputError> {
 }
 
 /// `metrics`, or `defaults` when absent.
-pub fn metrics(args: &mut ArgReader, defaults: &[Metric]) -> Result<Vec<Metric>, InputError> {
+pub(crate) fn metrics(
+    args: &mut ArgReader,
+    defaults: &[Metric],
+) -> Result<Vec<Metric>, InputError> {
     let Some(list) = args.opt_array("metrics")? else {
         return Ok(defaults.to_vec());
     };
@@ -345,7 +359,7 @@ pub fn metrics(args: &mut ArgReader, defaults: &[Metric]) -> Result<Vec<Metric>,
 
 /// Filter operators (Stats API v2 filter grammar).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Operator {
+pub(crate) enum Operator {
     Is,
     IsNot,
     Contains,
@@ -353,7 +367,14 @@ pub enum Operator {
 }
 
 impl Operator {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) const ALL: [Operator; 4] = [
+        Operator::Is,
+        Operator::IsNot,
+        Operator::Contains,
+        Operator::ContainsNot,
+    ];
+
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Operator::Is => "is",
             Operator::IsNot => "is_not",
@@ -363,29 +384,22 @@ impl Operator {
     }
 
     fn parse(s: &str) -> Option<Self> {
-        [
-            Operator::Is,
-            Operator::IsNot,
-            Operator::Contains,
-            Operator::ContainsNot,
-        ]
-        .into_iter()
-        .find(|o| o.as_str() == s)
+        Self::ALL.into_iter().find(|o| o.as_str() == s)
     }
 }
 
 /// One `property_filters` entry.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PropertyFilter {
-    pub dimension: Dimension,
-    pub operator: Operator,
-    pub values: Vec<String>,
+pub(crate) struct PropertyFilter {
+    pub(crate) dimension: Dimension,
+    pub(crate) operator: Operator,
+    pub(crate) values: Vec<String>,
 }
 
-const MAX_FILTERS: usize = 20;
-const MAX_FILTER_VALUES: usize = 100;
+pub(crate) const MAX_FILTERS: usize = 20;
+pub(crate) const MAX_FILTER_VALUES: usize = 100;
 
-pub fn property_filters(args: &mut ArgReader) -> Result<Vec<PropertyFilter>, InputError> {
+pub(crate) fn property_filters(args: &mut ArgReader) -> Result<Vec<PropertyFilter>, InputError> {
     let Some(list) = args.opt_array("property_filters")? else {
         return Ok(Vec::new());
     };
@@ -433,7 +447,7 @@ fn property_filter(index: usize, entry: &Value) -> Result<PropertyFilter, InputE
                     "must name a dimension or a custom property".to_owned()
                 }
                 DimensionError::PropertyNameTooLong => {
-                    "custom property names are at most 300 characters".to_owned()
+                    format!("custom property names are at most {MAX_PROPERTY_NAME} characters")
                 }
             },
         )
@@ -443,7 +457,10 @@ fn property_filter(index: usize, entry: &Value) -> Result<PropertyFilter, InputE
         Some(Value::String(s)) => Operator::parse(s).ok_or_else(|| {
             InputError::new(
                 field("operator"),
-                format!("{s:?} is not an operator; use is, is_not, contains or contains_not"),
+                format!(
+                    "{s:?} is not an operator; use {}",
+                    one_of(&Operator::ALL.map(Operator::as_str))
+                ),
             )
         })?,
         Some(_) => {
@@ -505,10 +522,56 @@ fn property_filter(index: usize, entry: &Value) -> Result<PropertyFilter, InputE
     })
 }
 
+/// A required date range (`date_range`, `period_a`, `period_b`).
+pub(crate) fn required_range(
+    a: &mut ArgReader,
+    field: &'static str,
+) -> Result<DateRange, InputError> {
+    let raw = a
+        .opt_str(field)?
+        .ok_or_else(|| InputError::new(field, format!("is required: {DATE_RANGE_FORMS}")))?;
+    DateRange::parse(field, &raw)
+}
+
+/// A required breakdown dimension: built in or `event:props:<name>`.
+pub(crate) fn dimension(a: &mut ArgReader, field: &'static str) -> Result<Dimension, InputError> {
+    let raw = a.opt_str(field)?.ok_or_else(|| {
+        InputError::new(
+            field,
+            "is required, e.g. \"event:page\" or \"visit:source\"",
+        )
+    })?;
+    Dimension::parse_qualified(&raw).map_err(|e| {
+        InputError::new(
+            field,
+            match e {
+                DimensionError::Unknown => format!(
+                    "{raw:?} is not a dimension; use a built-in one (e.g. event:page, visit:source, visit:country_name) or event:props:<name>"
+                ),
+                DimensionError::EmptyPropertyName => {
+                    "a custom property dimension must look like \"event:props:<name>\"".to_owned()
+                }
+                DimensionError::PropertyNameTooLong => {
+                    format!("custom property names are at most {MAX_PROPERTY_NAME} characters")
+                }
+            },
+        )
+    })
+}
+
+/// "a, b or c": a list of choices as a sentence.
+pub(crate) fn one_of(items: &[&str]) -> String {
+    match items.split_last() {
+        None => String::new(),
+        Some((last, [])) => (*last).to_owned(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
 /// Rejects a `property_filters` entry on the dimension a shortcut already
 /// filters: ANDing two conditions on one event attribute almost always
 /// matches nothing, so the caller must express the whole condition once.
-pub fn no_shortcut_overlap(
+pub(crate) fn no_shortcut_overlap(
     page: Option<&PageFilter>,
     goal: Option<&str>,
     filters: &[PropertyFilter],

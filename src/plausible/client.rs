@@ -13,7 +13,7 @@ use crate::secret::PlausibleKey;
 
 /// Plausible answers in well under a second; past this it is unwell and
 /// the model is better told so than kept waiting.
-pub const TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 
 /// Where Plausible lives: `https://plausible.io` or a self-hosted base.
@@ -30,9 +30,9 @@ pub enum BaseUrlError {
 }
 
 impl PlausibleBaseUrl {
-    pub const DEFAULT: &'static str = "https://plausible.io";
+    pub(crate) const DEFAULT: &'static str = "https://plausible.io";
 
-    pub fn parse(raw: &str) -> Result<Self, BaseUrlError> {
+    pub(crate) fn parse(raw: &str) -> Result<Self, BaseUrlError> {
         let url = Url::parse(raw.trim()).map_err(|_| BaseUrlError::NotAUrl)?;
         if url.host().is_none() {
             return Err(BaseUrlError::NotAUrl);
@@ -54,7 +54,7 @@ impl PlausibleBaseUrl {
     }
 
     /// `{base}/api/v2/query`, keeping a self-hosted path prefix.
-    pub fn query_endpoint(&self) -> Url {
+    pub(crate) fn query_endpoint(&self) -> Url {
         let mut url = self.0.clone();
         let path = format!("{}/api/v2/query", url.path().trim_end_matches('/'));
         url.set_path(&path);
@@ -64,7 +64,7 @@ impl PlausibleBaseUrl {
 
 /// Why a query produced no data, in terms a person can act on.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PlausibleError {
+pub(crate) enum PlausibleError {
     /// 401/403: the key is wrong, or cannot see this site.
     Unauthorized(u16),
     /// 402: the plan lacks the Stats API, or the site is locked.
@@ -91,7 +91,7 @@ pub enum PlausibleError {
 impl PlausibleError {
     /// The message the model sees. Never includes the key or the body
     /// Plausible sent.
-    pub fn message(&self, site: &str) -> String {
+    pub(crate) fn message(&self, site: &str) -> String {
         match self {
             PlausibleError::Unauthorized(status) => format!(
                 "Plausible rejected the API key or site_id ({status}): check that the key is valid and that it has access to the site \"{site}\" (site_id is the domain exactly as it appears in Plausible)."
@@ -126,10 +126,10 @@ fn human_duration(secs: u64) -> String {
 
 /// One row of a Stats API result, values in query order.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
-pub struct Row {
+pub(crate) struct Row {
     #[serde(default)]
-    pub dimensions: Vec<Value>,
-    pub metrics: Vec<Value>,
+    pub(crate) dimensions: Vec<Value>,
+    pub(crate) metrics: Vec<Value>,
 }
 
 #[derive(Deserialize)]
@@ -142,7 +142,7 @@ struct QueryResponse {
 /// A 502/503/504 or a connection failure is retried once: queries are
 /// idempotent reads and those failures are usually momentary. 4xx
 /// answers and timeouts are never retried.
-pub async fn run<P: Outbound + Clock>(
+pub(crate) async fn run<P: Outbound + Clock>(
     platform: &P,
     base: &PlausibleBaseUrl,
     key: &PlausibleKey,

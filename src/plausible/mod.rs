@@ -1,9 +1,10 @@
 //! The Plausible tools: argument validation, Stats API v2 queries, the HTTP
-//! client, and the text and structured results.
+//! client, the text and structured results, and the server instructions.
 
-pub mod args;
-pub mod client;
-pub mod query;
-pub mod render;
-pub mod tools;
-pub mod vocabulary;
+pub(crate) mod args;
+pub(crate) mod client;
+pub(crate) mod instructions;
+pub(crate) mod query;
+pub(crate) mod render;
+pub(crate) mod tools;
+pub(crate) mod vocabulary;

@@ -14,23 +14,28 @@ use crate::ports::UnixMillis;
 
 /// Granularity of a timeseries (`time:<g>` dimension).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Granularity {
+pub(crate) enum Granularity {
     Day,
     Week,
     Month,
 }
 
 impl Granularity {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "day" => Some(Self::Day),
-            "week" => Some(Self::Week),
-            "month" => Some(Self::Month),
-            _ => None,
+    pub(crate) const ALL: [Granularity; 3] = [Self::Day, Self::Week, Self::Month];
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Day => "day",
+            Self::Week => "week",
+            Self::Month => "month",
         }
     }
 
-    pub fn dimension(self) -> &'static str {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|g| g.as_str() == s)
+    }
+
+    pub(crate) fn dimension(self) -> &'static str {
         match self {
             Self::Day => "time:day",
             Self::Week => "time:week",
@@ -41,7 +46,7 @@ impl Granularity {
 
 /// A grouping in a query.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Grouping {
+pub(crate) enum Grouping {
     Time(Granularity),
     Dimension(Dimension),
 }
@@ -61,7 +66,7 @@ impl Grouping {
 
 /// One top-level filter, in the order it will be sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Filter {
+pub(crate) enum Filter {
     Page(PageFilter),
     Goal(String),
     Property(PropertyFilter),
@@ -88,20 +93,20 @@ impl Filter {
 
 /// A validated query, ready to send.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Query {
-    pub site_id: SiteId,
-    pub metrics: Vec<Metric>,
-    pub date_range: DateRange,
-    pub groupings: Vec<Grouping>,
-    pub filters: Vec<Filter>,
-    pub limit: Option<u32>,
+pub(crate) struct Query {
+    pub(crate) site_id: SiteId,
+    pub(crate) metrics: Vec<Metric>,
+    pub(crate) date_range: DateRange,
+    pub(crate) groupings: Vec<Grouping>,
+    pub(crate) filters: Vec<Filter>,
+    pub(crate) limit: Option<u32>,
 }
 
 /// Which argument a combination error is best attributed to.
 const METRICS: &str = "metrics";
 
 impl Query {
-    pub fn new(
+    pub(crate) fn new(
         site_id: SiteId,
         metrics: Vec<Metric>,
         date_range: DateRange,
@@ -237,7 +242,7 @@ impl Query {
     }
 
     /// The JSON body, with only the fields in use.
-    pub fn body(&self, now: UnixMillis) -> Value {
+    pub(crate) fn body(&self, now: UnixMillis) -> Value {
         let mut body = serde_json::Map::new();
         body.insert("site_id".into(), json!(self.site_id.as_str()));
         body.insert(
@@ -299,7 +304,7 @@ fn utc_datetime(unix_secs: i64) -> String {
 
 /// Builds the filter list in the established order: `page`, then `goal`,
 /// then `property_filters` (get_conversions puts `goal` first).
-pub fn filters(
+pub(crate) fn filters(
     page: Option<PageFilter>,
     goal: Option<String>,
     properties: Vec<PropertyFilter>,

@@ -1,0 +1,245 @@
+//! Each tool's `inputSchema` and `outputSchema`.
+//!
+//! Every enum and limit here comes from the vocabulary and the argument
+//! rules that enforce it, so the schema a model reads, the validator and
+//! the instructions cannot disagree.
+
+use serde_json::{Map, Value, json};
+
+use super::Tool;
+use super::shaped::{BREAKDOWN_LIMIT, DEFAULT_BREAKDOWN_LIMIT};
+use crate::plausible::args::{
+    DATE_RANGE_FORMS, DATE_RANGE_PATTERN, MAX_FILTER_VALUES, MAX_FILTERS, MAX_TEXT, Operator,
+};
+use crate::plausible::query::Granularity;
+use crate::plausible::vocabulary::{
+    BUILTIN_DIMENSIONS, CUSTOM_PROPERTY_PREFIX, MAX_PROPERTY_NAME, Metric,
+};
+
+/// The longest qualified property name: `event:props:` and a name.
+const MAX_QUALIFIED_PROPERTY: usize = CUSTOM_PROPERTY_PREFIX.len() + MAX_PROPERTY_NAME;
+
+pub(super) fn input(tool: Tool, has_default_site: bool) -> Value {
+    let mut props = Map::new();
+    let mut required: Vec<&str> = Vec::new();
+    props.insert(
+        "site_id".into(),
+        json!({
+            "type": "string",
+            "description": if has_default_site {
+                "Site domain as registered in Plausible, e.g. \"example.com\". Optional: defaults to this server's configured site."
+            } else {
+                "Site domain as registered in Plausible, e.g. \"example.com\"."
+            },
+        }),
+    );
+    if !has_default_site {
+        required.push("site_id");
+    }
+    let range = |what: &str| {
+        json!({
+            "type": "string",
+            "pattern": DATE_RANGE_PATTERN,
+            "description": format!("{what}: {DATE_RANGE_FORMS}. Nd = last N full days (today excluded), Nmo = last N full months, day/month/year = the current one, dates are inclusive."),
+        })
+    };
+    if tool == Tool::ComparePeriods {
+        props.insert("period_a".into(), range("The earlier period"));
+        props.insert("period_b".into(), range("The later period"));
+        required.extend(["period_a", "period_b"]);
+    } else {
+        props.insert("date_range".into(), range("Period to report on"));
+        required.push("date_range");
+    }
+    props.insert(
+        "page".into(),
+        json!({"type": "string", "maxLength": MAX_TEXT, "description": "Only count this page path, e.g. \"/pricing\". End with * to match every path that starts with the prefix, e.g. \"/blog*\"."}),
+    );
+    if tool != Tool::Breakdown {
+        props.insert(
+            "goal".into(),
+            json!({"type": "string", "maxLength": MAX_TEXT, "description": "Only count visitors who completed this goal (exact goal name, e.g. \"Signup\")."}),
+        );
+    }
+    if tool != Tool::Conversions {
+        props.insert(
+            "metrics".into(),
+            json!({
+                "type": "array",
+                "minItems": 1,
+                "uniqueItems": true,
+                "items": {"type": "string", "enum": Metric::ALL.map(Metric::as_str)},
+                "description": match tool {
+                    Tool::Breakdown => "Metrics to return. Default: visitors, pageviews, bounce_rate (visitors, pageviews, events for an event:props dimension).",
+                    _ => "Metrics to return. Default: visitors, pageviews, bounce_rate, visit_duration.",
+                },
+            }),
+        );
+    }
+    props.insert("property_filters".into(), property_filters());
+    match tool {
+        Tool::Timeseries => {
+            props.insert(
+                "granularity".into(),
+                json!({"type": "string", "enum": Granularity::ALL.map(Granularity::as_str), "default": Granularity::Day.as_str(), "description": "One row per day, week (starting Monday) or month."}),
+            );
+        }
+        Tool::Breakdown => {
+            props.insert(
+                "dimension".into(),
+                json!({
+                    "description": "What to break down by: a built-in dimension or a custom property as event:props:<name>. Prefer visit:country_name / visit:region_name / visit:city_name for readable geography.",
+                    "anyOf": [
+                        {"type": "string", "enum": BUILTIN_DIMENSIONS},
+                        {"type": "string", "pattern": format!("^{CUSTOM_PROPERTY_PREFIX}.+"), "maxLength": MAX_QUALIFIED_PROPERTY},
+                    ],
+                }),
+            );
+            props.insert(
+                "limit".into(),
+                json!({"type": "integer", "minimum": BREAKDOWN_LIMIT.start(), "maximum": BREAKDOWN_LIMIT.end(), "default": DEFAULT_BREAKDOWN_LIMIT, "description": "Number of rows to return."}),
+            );
+            required.push("dimension");
+        }
+        Tool::Conversions => {
+            props.insert(
+                "breakdown_by_page".into(),
+                json!({"type": "boolean", "default": false, "description": "Also break conversions down by page."}),
+            );
+        }
+        Tool::ComparePeriods => {}
+    }
+    json!({
+        "type": "object",
+        "properties": props,
+        "required": required,
+        "additionalProperties": false,
+    })
+}
+
+fn property_filters() -> Value {
+    json!({
+        "type": "array",
+        "maxItems": MAX_FILTERS,
+        "description": "Extra filters, all of which must hold (AND). property is a built-in dimension (e.g. visit:channel, visit:country_name, event:page) or a custom property (event:props:<name>, or just <name>). event:goal filters allow only is/contains.",
+        "items": {
+            "type": "object",
+            "properties": {
+                "property": {"type": "string", "minLength": 1, "maxLength": MAX_QUALIFIED_PROPERTY},
+                "operator": {"type": "string", "enum": Operator::ALL.map(Operator::as_str), "default": Operator::Is.as_str()},
+                "values": {"type": "array", "minItems": 1, "maxItems": MAX_FILTER_VALUES, "items": {"type": "string", "maxLength": MAX_TEXT}},
+            },
+            "required": ["property", "values"],
+            "additionalProperties": false,
+        },
+    })
+}
+
+pub(super) fn output(tool: Tool) -> Value {
+    match tool {
+        Tool::ComparePeriods => {
+            let period = json!({
+                "type": "object",
+                "properties": {
+                    "range": {"type": "string"},
+                    "metrics": {"type": "object", "additionalProperties": {"type": ["number", "null"]}},
+                },
+                "required": ["range", "metrics"],
+            });
+            json!({
+                "type": "object",
+                "properties": {
+                    "site_id": {"type": "string"},
+                    "period_a": period,
+                    "period_b": period,
+                    "deltas": {
+                        "type": "object",
+                        "additionalProperties": {
+                            "type": "object",
+                            "properties": {
+                                "absolute": {"type": ["number", "null"]},
+                                "percent": {"type": ["number", "null"]},
+                            },
+                            "required": ["absolute", "percent"],
+                        },
+                    },
+                },
+                "required": ["period_a", "period_b", "deltas"],
+            })
+        }
+        _ => json!({
+            "type": "object",
+            "properties": {
+                "site_id": {"type": "string"},
+                "date_range": {"type": "string"},
+                "metrics": {"type": "array", "items": {"type": "string"}},
+                "dimensions": {"type": "array", "items": {"type": "string"}},
+                "results": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            "dimensions": {"type": "array", "items": {"type": ["string", "number"]}},
+                            "metrics": {"type": "array", "items": {"type": ["number", "string", "null", "object"]}},
+                        },
+                        "required": ["dimensions", "metrics"],
+                    },
+                },
+            },
+            "required": ["metrics", "dimensions", "results"],
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn site_id_is_required_only_without_a_default() {
+        let required = |has_default| input(Tool::Timeseries, has_default)["required"].clone();
+        assert!(
+            required(false)
+                .as_array()
+                .unwrap()
+                .contains(&json!("site_id"))
+        );
+        assert!(
+            !required(true)
+                .as_array()
+                .unwrap()
+                .contains(&json!("site_id"))
+        );
+    }
+
+    /// The schema's limits are the validator's: a value at each limit is
+    /// accepted by the argument rules, one past it refused.
+    #[test]
+    fn limits_come_from_the_argument_rules() {
+        let breakdown = input(Tool::Breakdown, false);
+        let limit = &breakdown["properties"]["limit"];
+        assert_eq!(limit["minimum"], 1);
+        assert_eq!(limit["maximum"], 1000);
+        assert_eq!(limit["default"], 20);
+        let filters = &breakdown["properties"]["property_filters"];
+        assert_eq!(filters["maxItems"], 20);
+        assert_eq!(filters["items"]["properties"]["property"]["maxLength"], 312);
+        assert_eq!(
+            filters["items"]["properties"]["operator"]["enum"],
+            json!(["is", "is_not", "contains", "contains_not"])
+        );
+        assert_eq!(breakdown["properties"]["page"]["maxLength"], 1024);
+        let timeseries = input(Tool::Timeseries, false);
+        assert_eq!(
+            timeseries["properties"]["granularity"]["enum"],
+            json!(["day", "week", "month"])
+        );
+        assert_eq!(
+            timeseries["properties"]["metrics"]["items"]["enum"]
+                .as_array()
+                .unwrap()
+                .len(),
+            Metric::ALL.len()
+        );
+    }
+}
