@@ -3,9 +3,15 @@
 // Case tables name a change as a boxed closure.
 #![allow(clippy::type_complexity, clippy::result_large_err)]
 
-use super::*;
+use serde_json::{Value, json};
+
+use super::dispatch::LIST_TTL_MS;
+use super::transport::{MAX_BODY_BYTES, serve};
+use crate::build_info;
 use crate::http::Headers;
+use crate::http::{Method, Request, Response};
 use crate::plausible::client::PlausibleBaseUrl;
+use crate::plausible::tools::ToolContext;
 use crate::ports::{OutboundError, OutboundResponse};
 use crate::secret::PlausibleKey;
 use crate::testing::{FakePlatform, block_on};
