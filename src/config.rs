@@ -29,6 +29,12 @@ pub mod names {
     /// `X-Test-Identity` header. Honoured only on loopback hosts, which a
     /// deployed worker never is.
     pub const TEST_IDENTITY_HOOK: &str = "TEST_IDENTITY_HOOK";
+    /// Sites `/internal` lists when its key cannot use the Sites API:
+    /// `domain[:timezone]`, comma-separated.
+    pub const PLAUSIBLE_SITES: &str = "PLAUSIBLE_SITES";
+    /// Seconds identical Stats API answers are served from the edge
+    /// cache (default 60; 0 turns it off).
+    pub const PLAUSIBLE_CACHE_TTL: &str = "PLAUSIBLE_CACHE_TTL";
 }
 
 use crate::plausible::args::{InputError, SiteId};
@@ -43,6 +49,10 @@ pub struct McpSettings {
     pub allowed_origins: Vec<String>,
     pub base_url: Result<PlausibleBaseUrl, BaseUrlError>,
     pub default_site: Result<Option<SiteId>, InputError>,
+    /// `PLAUSIBLE_SITES`, as written; parsed where it is used.
+    pub configured_sites: Option<String>,
+    /// `PLAUSIBLE_CACHE_TTL`, as written; parsed where it is used.
+    pub cache_ttl: Option<String>,
 }
 
 impl McpSettings {
@@ -57,6 +67,8 @@ impl McpSettings {
             default_site: non_empty(source, names::PLAUSIBLE_DEFAULT_SITE_ID)
                 .map(|s| SiteId::parse(names::PLAUSIBLE_DEFAULT_SITE_ID, &s))
                 .transpose(),
+            configured_sites: non_empty(source, names::PLAUSIBLE_SITES),
+            cache_ttl: non_empty(source, names::PLAUSIBLE_CACHE_TTL),
         }
     }
 }

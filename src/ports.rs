@@ -122,6 +122,14 @@ pub trait Log {
     fn warn(&self, message: &str);
 }
 
+/// A short-lived, best-effort cache local to one data centre (the Workers
+/// Cache API). A failure is a miss: callers never depend on it. Keys are
+/// opaque hex digests the caller derives; values are opaque bytes.
+pub trait EdgeCache {
+    async fn lookup(&self, key: &str) -> Option<Vec<u8>>;
+    async fn store(&self, key: &str, value: &[u8], ttl: Duration);
+}
+
 /// Everything a request handler may touch.
-pub trait Platform: Clock + Entropy + KeyValue + Outbound + Coordinator + Log {}
-impl<T: Clock + Entropy + KeyValue + Outbound + Coordinator + Log> Platform for T {}
+pub trait Platform: Clock + Entropy + KeyValue + Outbound + Coordinator + Log + EdgeCache {}
+impl<T: Clock + Entropy + KeyValue + Outbound + Coordinator + Log + EdgeCache> Platform for T {}

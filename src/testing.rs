@@ -21,6 +21,8 @@ pub struct FakePlatform {
     /// One ledger store per client, as one Durable Object per client.
     pub ledgers: RefCell<HashMap<String, std::rc::Rc<MemoryLedgerStore>>>,
     pub logs: RefCell<Vec<String>>,
+    /// The edge cache: key -> (value, expires at, in ms).
+    pub edge: RefCell<HashMap<String, (Vec<u8>, u64)>>,
 }
 
 impl Default for FakePlatform {
@@ -34,6 +36,7 @@ impl Default for FakePlatform {
             fail_storage: Cell::new(false),
             ledgers: RefCell::default(),
             logs: RefCell::default(),
+            edge: RefCell::default(),
         }
     }
 }
@@ -170,5 +173,23 @@ impl crate::oauth::ledger::LedgerStore for MemoryLedgerStore {
             entries.remove(&key);
         }
         Ok(())
+    }
+}
+
+impl crate::ports::EdgeCache for FakePlatform {
+    async fn lookup(&self, key: &str) -> Option<Vec<u8>> {
+        let now = self.now.get();
+        self.edge
+            .borrow()
+            .get(key)
+            .filter(|(_, expires)| *expires > now)
+            .map(|(v, _)| v.clone())
+    }
+
+    async fn store(&self, key: &str, value: &[u8], ttl: Duration) {
+        let expires = self.now.get() + u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        self.edge
+            .borrow_mut()
+            .insert(key.to_owned(), (value.to_vec(), expires));
     }
 }

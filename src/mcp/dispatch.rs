@@ -8,7 +8,7 @@ use super::version::Revision;
 use crate::build_info;
 use crate::plausible::instructions;
 use crate::plausible::tools::{self, Outcome, Tool, ToolContext};
-use crate::ports::{Clock, Outbound};
+use crate::ports::{Clock, EdgeCache, Outbound};
 
 const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
 
@@ -49,7 +49,7 @@ impl Answer {
 }
 
 /// Runs one request under its revision.
-pub(super) async fn dispatch<P: Outbound + Clock>(
+pub(super) async fn dispatch<P: Outbound + Clock + EdgeCache>(
     platform: &P,
     ctx: &ToolContext,
     revision: Revision,
@@ -117,7 +117,7 @@ fn initialize(ctx: &ToolContext, params: Option<&Map<String, Value>>) -> Answer 
     }))
 }
 
-async fn call_tool<P: Outbound + Clock>(
+async fn call_tool<P: Outbound + Clock + EdgeCache>(
     platform: &P,
     ctx: &ToolContext,
     params: Option<Map<String, Value>>,

@@ -21,6 +21,9 @@ fn ctx() -> ToolContext {
         base_url: PlausibleBaseUrl::parse("https://plausible.io").unwrap(),
         key: PlausibleKey::new("KEY-SECRET-9"),
         default_site: None,
+        cache_ttl: std::time::Duration::from_secs(60),
+        configured_sites: Vec::new(),
+        allowed_sites: crate::plausible::sites::AllowedSites::Any,
     }
 }
 
@@ -259,7 +262,13 @@ fn legacy_methods() {
             "get_timeseries",
             "get_breakdown",
             "get_conversions",
-            "compare_periods"
+            "compare_periods",
+            "list_sites",
+            "get_realtime_visitors",
+            "list_goals",
+            "query_stats",
+            "find_anomalies",
+            "measure_change"
         ]
     );
 }
@@ -305,7 +314,7 @@ fn modern_discover_and_list() {
     assert_eq!(r["cacheScope"], "public");
     let resp = run(modern("tools/list", None, json!({})));
     let r = &resp.json_body()["result"];
-    assert_eq!(r["tools"].as_array().unwrap().len(), 4);
+    assert_eq!(r["tools"].as_array().unwrap().len(), 10);
     assert_eq!(r["resultType"], "complete");
     assert_eq!(r["ttlMs"], LIST_TTL_MS);
 }

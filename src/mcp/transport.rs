@@ -12,7 +12,7 @@ use super::jsonrpc::{self, ErrorCode, Id, Incoming, Outgoing, RpcError};
 use super::version::Revision;
 use crate::http::{Method, Request, Response, media_type};
 use crate::plausible::tools::ToolContext;
-use crate::ports::{Clock, Outbound};
+use crate::ports::{Clock, EdgeCache, Outbound};
 
 /// The per-request `_meta` keys of 2026-07-28 that decide the era.
 const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
@@ -46,7 +46,7 @@ fn unsupported_version(requested: &str) -> RpcError {
 }
 
 /// Handles one HTTP request to an MCP endpoint, after authentication.
-pub(crate) async fn serve<P: Outbound + Clock>(
+pub(crate) async fn serve<P: Outbound + Clock + EdgeCache>(
     platform: &P,
     ctx: &ToolContext,
     request: &Request,
@@ -157,7 +157,7 @@ fn check_media_types(request: &Request) -> Option<Response> {
 
 /// JSON-RPC batches: only under 2025-03-26 (the revision assumed without a
 /// version header); removed from 2025-06-18 on.
-async fn serve_batch<P: Outbound + Clock>(
+async fn serve_batch<P: Outbound + Clock + EdgeCache>(
     platform: &P,
     ctx: &ToolContext,
     header_version: Option<Revision>,

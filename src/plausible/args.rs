@@ -92,6 +92,17 @@ impl ArgReader {
         }
     }
 
+    pub(crate) fn opt_object(
+        &mut self,
+        field: &'static str,
+    ) -> Result<Option<Map<String, Value>>, InputError> {
+        match self.take(field) {
+            None => Ok(None),
+            Some(Value::Object(o)) => Ok(Some(o.clone())),
+            Some(_) => Err(InputError::new(field, "must be an object")),
+        }
+    }
+
     /// Fails on the first argument that no read asked for.
     pub(crate) fn finish(self) -> Result<(), InputError> {
         let mut unknown: Vec<&String> = self
@@ -175,6 +186,11 @@ pub(crate) enum DateRange {
     All,
     /// Both ends inclusive.
     Between(Date, Date),
+    /// The last N minutes up to now (realtime; never parsed from input).
+    Minutes(u32),
+    /// From one UTC instant to another, in Unix seconds (never parsed
+    /// from input: the anomaly tool's hourly windows).
+    Instants(i64, i64),
 }
 
 pub(crate) const DATE_RANGE_FORMS: &str =
@@ -246,6 +262,12 @@ impl DateRange {
             DateRange::Year => "year".into(),
             DateRange::All => "all".into(),
             DateRange::Between(a, b) => format!("{a},{b}"),
+            DateRange::Minutes(n) => format!("last {n} min"),
+            DateRange::Instants(a, b) => format!(
+                "{},{}",
+                super::query::utc_datetime(*a),
+                super::query::utc_datetime(*b)
+            ),
         }
     }
 }
@@ -394,6 +416,52 @@ pub(crate) struct PropertyFilter {
     pub(crate) dimension: Dimension,
     pub(crate) operator: Operator,
     pub(crate) values: Vec<String>,
+    /// `case_sensitive: false` (Stats API filter modifier).
+    pub(crate) ignore_case: bool,
+    /// Keep visits in which some event matched (`has_done`) or none did
+    /// (`has_not_done`), instead of only the matching events.
+    pub(crate) visit: Option<VisitMatch>,
+}
+
+/// Behavioural filters (Stats API v2 `has_done` / `has_not_done`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum VisitMatch {
+    HasDone,
+    HasNotDone,
+}
+
+impl VisitMatch {
+    pub(crate) const ALL: [VisitMatch; 2] = [VisitMatch::HasDone, VisitMatch::HasNotDone];
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            VisitMatch::HasDone => "has_done",
+            VisitMatch::HasNotDone => "has_not_done",
+        }
+    }
+}
+
+impl PropertyFilter {
+    pub(crate) fn behavioural(&self) -> bool {
+        self.visit.is_some()
+    }
+
+    /// The Stats API filter: `[op, dimension, values]`, with the
+    /// case modifier when set, wrapped in `has_done`/`has_not_done`.
+    pub(crate) fn wire(&self) -> Value {
+        let mut leaf = vec![
+            Value::from(self.operator.as_str()),
+            Value::from(self.dimension.as_str().into_owned()),
+            Value::from(self.values.clone()),
+        ];
+        if self.ignore_case {
+            leaf.push(serde_json::json!({"case_sensitive": false}));
+        }
+        match self.visit {
+            None => Value::Array(leaf),
+            Some(m) => serde_json::json!([m.as_str(), leaf]),
+        }
+    }
 }
 
 pub(crate) const MAX_FILTERS: usize = 20;
@@ -423,13 +491,15 @@ fn property_filter(index: usize, entry: &Value) -> Result<PropertyFilter, InputE
             "must be an object {property, operator, values}",
         ));
     };
-    if let Some(extra) = obj
-        .keys()
-        .find(|k| !matches!(k.as_str(), "property" | "operator" | "values"))
-    {
+    if let Some(extra) = obj.keys().find(|k| {
+        !matches!(
+            k.as_str(),
+            "property" | "operator" | "values" | "case_sensitive" | "visit"
+        )
+    }) {
         return Err(InputError::new(
             field(extra),
-            "is not a filter field (use property, operator, values)",
+            "is not a filter field (use property, operator, values, case_sensitive, visit)",
         ));
     }
     let property = obj
@@ -515,10 +585,54 @@ fn property_filter(index: usize, entry: &Value) -> Result<PropertyFilter, InputE
             "visit:country takes 2-letter country codes (e.g. \"US\"); filter visit:country_name to match names",
         ));
     }
+    let ignore_case = match obj.get("case_sensitive") {
+        None | Some(Value::Null) | Some(Value::Bool(true)) => false,
+        Some(Value::Bool(false)) if matches!(operator, Operator::Is | Operator::Contains) => true,
+        Some(Value::Bool(false)) => {
+            return Err(InputError::new(
+                field("case_sensitive"),
+                "only the is and contains operators can ignore case",
+            ));
+        }
+        Some(_) => {
+            return Err(InputError::new(
+                field("case_sensitive"),
+                "must be true or false",
+            ));
+        }
+    };
+    let visit = match obj.get("visit") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(
+            VisitMatch::ALL
+                .into_iter()
+                .find(|m| m.as_str() == s)
+                .ok_or_else(|| {
+                    InputError::new(
+                        field("visit"),
+                        format!(
+                            "must be {}",
+                            one_of(&VisitMatch::ALL.map(VisitMatch::as_str))
+                        ),
+                    )
+                })?,
+        ),
+        Some(_) => return Err(InputError::new(field("visit"), "must be a string")),
+    };
+    // Plausible: "Behavioral filters … can only be used with event
+    // dimension filters."
+    if visit.is_some() && !dimension.is_event_dimension() {
+        return Err(InputError::new(
+            field("visit"),
+            "has_done / has_not_done work only on event properties (event:page, event:goal, event:hostname, event:props:<name>)",
+        ));
+    }
     Ok(PropertyFilter {
         dimension,
         operator,
         values: out,
+        ignore_case,
+        visit,
     })
 }
 
@@ -583,7 +697,7 @@ pub(crate) fn no_shortcut_overlap(
         if set
             && filters
                 .iter()
-                .any(|f| f.dimension == Dimension::Builtin(dimension))
+                .any(|f| !f.behavioural() && f.dimension == Dimension::Builtin(dimension))
         {
             return Err(InputError::new(
                 "property_filters",
@@ -838,11 +952,15 @@ mod tests {
             dimension: Dimension::Builtin("event:page"),
             operator: Operator::Is,
             values: vec!["/a".into()],
+            ignore_case: false,
+            visit: None,
         };
         let goal_filter = PropertyFilter {
             dimension: Dimension::Builtin("event:goal"),
             operator: Operator::Is,
             values: vec!["Signup".into()],
+            ignore_case: false,
+            visit: None,
         };
         let page = PageFilter::Exact("/a".into());
         let err =

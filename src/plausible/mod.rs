@@ -6,5 +6,8 @@ pub(crate) mod client;
 pub(crate) mod instructions;
 pub(crate) mod query;
 pub(crate) mod render;
+pub(crate) mod sites;
+pub(crate) mod stats;
 pub(crate) mod tools;
+pub(crate) mod upstream;
 pub(crate) mod vocabulary;

@@ -15,16 +15,18 @@ use crate::ports::UnixMillis;
 /// Granularity of a timeseries (`time:<g>` dimension).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Granularity {
+    Hour,
     Day,
     Week,
     Month,
 }
 
 impl Granularity {
-    pub(crate) const ALL: [Granularity; 3] = [Self::Day, Self::Week, Self::Month];
+    pub(crate) const ALL: [Granularity; 4] = [Self::Hour, Self::Day, Self::Week, Self::Month];
 
     pub(crate) fn as_str(self) -> &'static str {
         match self {
+            Self::Hour => "hour",
             Self::Day => "day",
             Self::Week => "week",
             Self::Month => "month",
@@ -37,6 +39,7 @@ impl Granularity {
 
     pub(crate) fn dimension(self) -> &'static str {
         match self {
+            Self::Hour => "time:hour",
             Self::Day => "time:day",
             Self::Week => "time:week",
             Self::Month => "time:month",
@@ -52,7 +55,7 @@ pub(crate) enum Grouping {
 }
 
 impl Grouping {
-    fn wire(&self) -> String {
+    pub(crate) fn wire(&self) -> String {
         match self {
             Grouping::Time(g) => g.dimension().to_owned(),
             Grouping::Dimension(d) => d.as_str().into_owned(),
@@ -70,6 +73,9 @@ pub(crate) enum Filter {
     Page(PageFilter),
     Goal(String),
     Property(PropertyFilter),
+    /// A filter tree already checked against the Stats API grammar
+    /// (`query_stats`); its top-level dimension, if any, for the rules.
+    Raw(Value, Option<String>),
 }
 
 impl Filter {
@@ -77,7 +83,8 @@ impl Filter {
         match self {
             Filter::Page(_) => dimension == "event:page",
             Filter::Goal(_) => dimension == "event:goal",
-            Filter::Property(p) => p.dimension.as_str() == dimension,
+            Filter::Property(p) => !p.behavioural() && p.dimension.as_str() == dimension,
+            Filter::Raw(_, top) => top.as_deref() == Some(dimension),
         }
     }
 
@@ -86,7 +93,8 @@ impl Filter {
             Filter::Page(PageFilter::Exact(p)) => json!(["is", "event:page", [p]]),
             Filter::Page(PageFilter::Prefix(p)) => json!(["contains", "event:page", [p]]),
             Filter::Goal(g) => json!(["is", "event:goal", [g]]),
-            Filter::Property(p) => json!([p.operator.as_str(), p.dimension.as_str(), p.values]),
+            Filter::Property(p) => p.wire(),
+            Filter::Raw(tree, _) => tree.clone(),
         }
     }
 }
@@ -100,6 +108,22 @@ pub(crate) struct Query {
     pub(crate) groupings: Vec<Grouping>,
     pub(crate) filters: Vec<Filter>,
     pub(crate) limit: Option<u32>,
+    /// `include`, `pagination.offset` and `order_by`, when asked for.
+    pub(crate) extras: Extras,
+}
+
+/// The optional parts of a query beyond the shaped tools' needs.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Extras {
+    /// `include.imports`: add imported (Universal Analytics, CSV) data.
+    pub(crate) imports: bool,
+    /// `include.total_rows`: count every row, for paging.
+    pub(crate) total_rows: bool,
+    /// `include.time_labels`.
+    pub(crate) time_labels: bool,
+    pub(crate) offset: Option<u32>,
+    /// `[[metric or dimension, "asc"|"desc"], …]`, already checked.
+    pub(crate) order_by: Option<Value>,
 }
 
 /// Which argument a combination error is best attributed to.
@@ -121,6 +145,7 @@ impl Query {
             groupings,
             filters,
             limit,
+            extras: Extras::default(),
         };
         query.check_combinations()?;
         Ok(query)
@@ -267,10 +292,49 @@ impl Query {
                 Value::Array(self.filters.iter().map(Filter::wire).collect()),
             );
         }
+        if let Some(order_by) = &self.extras.order_by {
+            body.insert("order_by".into(), order_by.clone());
+        }
+        let mut include = serde_json::Map::new();
+        for (name, on) in [
+            ("imports", self.extras.imports),
+            ("time_labels", self.extras.time_labels),
+            ("total_rows", self.extras.total_rows),
+        ] {
+            if on {
+                include.insert(name.into(), json!(true));
+            }
+        }
+        if !include.is_empty() {
+            body.insert("include".into(), Value::Object(include));
+        }
+        let mut pagination = serde_json::Map::new();
         if let Some(limit) = self.limit {
-            body.insert("pagination".into(), json!({ "limit": limit }));
+            pagination.insert("limit".into(), json!(limit));
+        }
+        if let Some(offset) = self.extras.offset {
+            pagination.insert("offset".into(), json!(offset));
+        }
+        if !pagination.is_empty() {
+            body.insert("pagination".into(), Value::Object(pagination));
         }
         Value::Object(body)
+    }
+
+    /// The query as a cache key: the body, with a range relative to now
+    /// (`24h`) kept in its relative form, so the same question asked a
+    /// few seconds later is the same key.
+    pub(crate) fn canonical(&self, now: UnixMillis) -> String {
+        let mut body = self.body(now);
+        if let (DateRange::Hours(_), Value::Object(obj)) = (&self.date_range, &mut body) {
+            obj.insert("date_range".into(), json!(self.date_range.label()));
+        }
+        body.to_string()
+    }
+
+    /// Realtime questions are never answered from a cache.
+    pub(crate) fn is_realtime(&self) -> bool {
+        matches!(self.date_range, DateRange::Minutes(_))
     }
 }
 
@@ -284,12 +348,18 @@ fn date_range_wire(range: &DateRange, now: UnixMillis) -> Value {
             let start = end.saturating_sub(i64::from(*n) * 3600);
             json!([utc_datetime(start), utc_datetime(end)])
         }
+        DateRange::Minutes(n) => {
+            let end = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+            let start = end.saturating_sub(i64::from(*n) * 60);
+            json!([utc_datetime(start), utc_datetime(end)])
+        }
+        DateRange::Instants(start, end) => json!([utc_datetime(*start), utc_datetime(*end)]),
         DateRange::Between(a, b) => json!([a.to_string(), b.to_string()]),
         other => json!(other.label()),
     }
 }
 
-fn utc_datetime(unix_secs: i64) -> String {
+pub(crate) fn utc_datetime(unix_secs: i64) -> String {
     let t = OffsetDateTime::from_unix_timestamp(unix_secs).unwrap_or(OffsetDateTime::UNIX_EPOCH);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
@@ -377,6 +447,8 @@ mod tests {
                     dimension: Dimension::CustomProperty("plan".into()),
                     operator: Operator::IsNot,
                     values: vec!["free".into()],
+                    ignore_case: false,
+                    visit: None,
                 }],
                 false,
             ),

@@ -84,12 +84,14 @@ impl Metric {
 }
 
 /// Built-in dimensions (everything but `event:props:<name>` and time).
-pub(crate) const BUILTIN_DIMENSIONS: [&str; 24] = [
+pub(crate) const BUILTIN_DIMENSIONS: [&str; 26] = [
     "event:page",
     "event:goal",
     "event:hostname",
     "visit:entry_page",
     "visit:exit_page",
+    "visit:entry_page_hostname",
+    "visit:exit_page_hostname",
     "visit:source",
     "visit:referrer",
     "visit:channel",

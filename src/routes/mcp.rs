@@ -10,8 +10,9 @@ use crate::mcp;
 use crate::oauth::resource;
 use crate::oauth::settings::OAuthSettings;
 use crate::oidc::access;
+use crate::plausible::sites::{self, AllowedSites};
 use crate::plausible::tools::ToolContext;
-use crate::ports::{Clock, Outbound, Platform};
+use crate::ports::{Clock, EdgeCache, Outbound, Platform};
 use crate::secret::PlausibleKey;
 
 const METHODS: &str = "POST, OPTIONS";
@@ -78,7 +79,7 @@ fn unauthorized(error: KeyError) -> Response {
 }
 
 /// `/mcp`: bring your own key.
-pub async fn byok<P: Outbound + Clock>(
+pub async fn byok<P: Outbound + Clock + EdgeCache>(
     platform: &P,
     settings: &McpSettings,
     request: &Request,
@@ -161,7 +162,10 @@ async fn serve_shared<P: Platform>(
             500,
             &json!({"error": "server_misconfigured", "error_description": "PLAUSIBLE_API_KEY is not set for /internal."}),
         ),
-        Some(key) => match settings.tool_context(key) {
+        Some(key) => match settings
+            .tool_context(key)
+            .and_then(|ctx| settings.with_configured_sites(ctx))
+        {
             Ok(ctx) => mcp::serve(platform, &ctx, request).await,
             Err(misconfigured) => misconfigured,
         },
@@ -183,13 +187,44 @@ impl McpSettings {
                 &json!({"error": "server_misconfigured", "error_description": "PLAUSIBLE_DEFAULT_SITE_ID is not a valid site domain."}),
             )
         })?;
+        let cache_ttl = match self.cache_ttl.as_deref().map(str::parse::<u64>) {
+            None => DEFAULT_CACHE_TTL,
+            Some(Ok(secs)) if secs <= MAX_CACHE_TTL_SECS => std::time::Duration::from_secs(secs),
+            Some(_) => {
+                return Err(Response::json(
+                    500,
+                    &json!({"error": "server_misconfigured", "error_description": "PLAUSIBLE_CACHE_TTL must be a whole number of seconds from 0 to 3600."}),
+                ));
+            }
+        };
         Ok(ToolContext {
             base_url,
             key,
             default_site,
+            cache_ttl,
+            configured_sites: Vec::new(),
+            allowed_sites: AllowedSites::Any,
         })
     }
+
+    /// `/internal` only: the deployment's `PLAUSIBLE_SITES`, for keys that
+    /// cannot list sites themselves.
+    fn with_configured_sites(&self, mut ctx: ToolContext) -> Result<ToolContext, Response> {
+        if let Some(raw) = &self.configured_sites {
+            ctx.configured_sites = sites::parse_list("PLAUSIBLE_SITES", raw).map_err(|_| {
+                Response::json(
+                    500,
+                    &json!({"error": "server_misconfigured", "error_description": "PLAUSIBLE_SITES must be a comma-separated list of site domains, each optionally followed by :timezone."}),
+                )
+            })?;
+        }
+        Ok(ctx)
+    }
 }
+
+/// Identical Stats API answers within this time come from the edge cache.
+const DEFAULT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+const MAX_CACHE_TTL_SECS: u64 = 3600;
 
 #[cfg(test)]
 mod tests {

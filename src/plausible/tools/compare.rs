@@ -6,19 +6,21 @@ use serde_json::{Map, Value, json};
 use super::shaped::DEFAULT_METRICS;
 use super::{CallError, Outcome, ToolContext};
 use crate::plausible::args::{self, ArgReader, SiteId};
-use crate::plausible::client::{self, Row};
+use crate::plausible::client::Row;
 use crate::plausible::query::{self, Query};
 use crate::plausible::render;
+use crate::plausible::upstream::Upstream;
 use crate::plausible::vocabulary::Metric;
-use crate::ports::{Clock, Outbound};
+use crate::ports::{Clock, EdgeCache, Outbound};
 
-pub(super) async fn run<P: Outbound + Clock>(
-    platform: &P,
+pub(super) async fn run<P: Outbound + Clock + EdgeCache>(
+    up: &Upstream<'_, P>,
     ctx: &ToolContext,
     arguments: Option<Map<String, Value>>,
 ) -> Result<Outcome, CallError> {
     let mut a = ArgReader::new(arguments);
     let site = args::site_id(&mut a, ctx.default_site.as_ref())?;
+    ctx.allowed_sites.check(&site)?;
     let period_a = args::required_range(&mut a, "period_a")?;
     let period_b = args::required_range(&mut a, "period_b")?;
     let page = args::page(&mut a)?;
@@ -44,13 +46,9 @@ pub(super) async fn run<P: Outbound + Clock>(
         filters,
         None,
     )?;
-    let (ra, rb) = futures_util::future::join(
-        client::run(platform, &ctx.base_url, &ctx.key, &qa),
-        client::run(platform, &ctx.base_url, &ctx.key, &qb),
-    )
-    .await;
-    let ra = ra.map_err(|e| CallError::Plausible(e, site.clone()))?;
-    let rb = rb.map_err(|e| CallError::Plausible(e, site.clone()))?;
+    let (ra, rb) = futures_util::future::join(up.query(&qa), up.query(&qb)).await;
+    let ra = ra.map_err(|e| CallError::Plausible(e, site.clone()))?.rows;
+    let rb = rb.map_err(|e| CallError::Plausible(e, site.clone()))?.rows;
     Ok(comparison(&site, &qa, &qb, &metrics, &ra, &rb))
 }
 

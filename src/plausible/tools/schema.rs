@@ -8,8 +8,10 @@ use serde_json::{Map, Value, json};
 
 use super::Tool;
 use super::shaped::{BREAKDOWN_LIMIT, DEFAULT_BREAKDOWN_LIMIT};
+use super::{anomalies, change, raw, realtime};
 use crate::plausible::args::{
     DATE_RANGE_FORMS, DATE_RANGE_PATTERN, MAX_FILTER_VALUES, MAX_FILTERS, MAX_TEXT, Operator,
+    VisitMatch,
 };
 use crate::plausible::query::Granularity;
 use crate::plausible::vocabulary::{
@@ -19,20 +21,87 @@ use crate::plausible::vocabulary::{
 /// The longest qualified property name: `event:props:` and a name.
 const MAX_QUALIFIED_PROPERTY: usize = CUSTOM_PROPERTY_PREFIX.len() + MAX_PROPERTY_NAME;
 
-pub(super) fn input(tool: Tool, has_default_site: bool) -> Value {
-    let mut props = Map::new();
-    let mut required: Vec<&str> = Vec::new();
-    props.insert(
-        "site_id".into(),
-        json!({
+fn site_id(has_default_site: bool) -> Value {
+    json!({
             "type": "string",
             "description": if has_default_site {
                 "Site domain as registered in Plausible, e.g. \"example.com\". Optional: defaults to this server's configured site."
             } else {
-                "Site domain as registered in Plausible, e.g. \"example.com\"."
+                "Site domain as registered in Plausible, e.g. \"example.com\". Call list_sites if you do not know it."
             },
-        }),
-    );
+    })
+}
+
+fn object(props: Map<String, Value>, required: Vec<&str>) -> Value {
+    json!({
+        "type": "object",
+        "properties": props,
+        "required": required,
+        "additionalProperties": false,
+    })
+}
+
+/// Schemas of the tools added after the four established ones.
+fn new_tool_input(tool: Tool, has_default_site: bool) -> Value {
+    let mut props = Map::new();
+    let mut required: Vec<&str> = Vec::new();
+    if tool != Tool::ListSites {
+        props.insert("site_id".into(), site_id(has_default_site));
+        if !has_default_site {
+            required.push("site_id");
+        }
+    }
+    let page = json!({"type": "string", "maxLength": MAX_TEXT, "description": "Only count this page path, e.g. \"/pricing\", or a prefix ending in *."});
+    match tool {
+        Tool::RealtimeVisitors => {
+            props.insert("minutes".into(), json!({"type": "integer", "minimum": realtime::MINUTES.start(), "maximum": realtime::MINUTES.end(), "default": realtime::DEFAULT_MINUTES, "description": "How many minutes back \"now\" reaches."}));
+        }
+        Tool::QueryStats => {
+            props.insert("metrics".into(), json!({"type": "array", "minItems": 1, "uniqueItems": true, "items": {"type": "string", "enum": Metric::ALL.map(Metric::as_str)}}));
+            props.insert("date_range".into(), json!({"type": "string", "pattern": DATE_RANGE_PATTERN, "description": format!("{DATE_RANGE_FORMS}.")}));
+            props.insert("dimensions".into(), json!({"type": "array", "uniqueItems": true, "items": {"anyOf": [
+                {"type": "string", "enum": BUILTIN_DIMENSIONS},
+                {"type": "string", "enum": Granularity::ALL.map(|g| g.dimension())},
+                {"type": "string", "pattern": format!("^{CUSTOM_PROPERTY_PREFIX}.+"), "maxLength": MAX_QUALIFIED_PROPERTY},
+            ]}, "description": "Group by these: built-in dimensions, event:props:<name>, time:hour/day/week/month."}));
+            props.insert("filters".into(), json!({"type": "array", "maxItems": MAX_FILTERS, "items": {"type": "array"}, "description": "Stats API v2 filters: [op, dimension, [values]] with op is/is_not/contains/contains_not/matches/matches_not and an optional {\"case_sensitive\": false} on is/contains; [\"and\"|\"or\", [filters]]; [\"not\", filter]; [\"has_done\"|\"has_not_done\", filter on an event dimension] for visits in which an event did (not) happen."}));
+            props.insert("order_by".into(), json!({"type": "array", "items": {"type": "array", "minItems": 2, "maxItems": 2}, "description": "[[metric or dimension, \"asc\"|\"desc\"], …]"}));
+            props.insert("include".into(), json!({"type": "object", "properties": {"imports": {"type": "boolean"}, "time_labels": {"type": "boolean"}, "total_rows": {"type": "boolean"}}, "additionalProperties": false}));
+            props.insert("pagination".into(), json!({"type": "object", "properties": {"limit": {"type": "integer", "minimum": 1, "maximum": raw::MAX_ROWS}, "offset": {"type": "integer", "minimum": 0}}, "additionalProperties": false}));
+            required.extend(["metrics", "date_range"]);
+        }
+        Tool::FindAnomalies => {
+            props.insert("window".into(), json!({"type": "string", "description": format!("The periods to check: \"Nd\" (last N full days, 1 to {}), two past dates \"YYYY-MM-DD,YYYY-MM-DD\" at most {} days apart, or \"Nh\" (last N whole hours, 1 to {}).", anomalies::MAX_DAYS, anomalies::MAX_DAYS, anomalies::MAX_HOURS)}));
+            props.insert("metric".into(), json!({"type": "string", "enum": anomalies::METRICS.map(Metric::as_str), "default": "visitors"}));
+            props.insert("page".into(), page);
+            required.push("window");
+        }
+        Tool::MeasureChange => {
+            props.insert("date".into(), json!({"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$", "description": "The day of the deploy, launch or campaign (left out of both windows)."}));
+            props.insert("days".into(), json!({"type": "integer", "minimum": change::MIN_DAYS, "maximum": change::MAX_DAYS, "multipleOf": 7, "default": change::DEFAULT_DAYS, "description": "Days per side, whole weeks."}));
+            props.insert(
+                "metric".into(),
+                json!({"type": "string", "enum": change::METRICS, "default": "visitors"}),
+            );
+            props.insert("page".into(), page);
+            props.insert("goal".into(), json!({"type": "string", "maxLength": MAX_TEXT, "description": "A goal name: required for conversion_rate; for visitors/pageviews, counts only converting visitors."}));
+            required.push("date");
+        }
+        _ => {}
+    }
+    object(props, required)
+}
+
+pub(super) fn input(tool: Tool, has_default_site: bool) -> Value {
+    if !matches!(
+        tool,
+        Tool::Timeseries | Tool::Breakdown | Tool::Conversions | Tool::ComparePeriods
+    ) {
+        return new_tool_input(tool, has_default_site);
+    }
+    let mut props = Map::new();
+    let mut required: Vec<&str> = Vec::new();
+    props.insert("site_id".into(), site_id(has_default_site));
     if !has_default_site {
         required.push("site_id");
     }
@@ -77,11 +146,17 @@ pub(super) fn input(tool: Tool, has_default_site: bool) -> Value {
         );
     }
     props.insert("property_filters".into(), property_filters());
+    if tool != Tool::ComparePeriods {
+        props.insert(
+            "include_imported".into(),
+            json!({"type": "boolean", "default": false, "description": "Also count data imported into Plausible (Google Analytics, CSV); the result says whether it could be included."}),
+        );
+    }
     match tool {
         Tool::Timeseries => {
             props.insert(
                 "granularity".into(),
-                json!({"type": "string", "enum": Granularity::ALL.map(Granularity::as_str), "default": Granularity::Day.as_str(), "description": "One row per day, week (starting Monday) or month."}),
+                json!({"type": "string", "enum": Granularity::ALL.map(Granularity::as_str), "description": "One row per hour, day, week (starting Monday) or month. Default: hour for Nh and day (today), otherwise day. hour needs a range of at most 7 days."}),
             );
         }
         Tool::Breakdown => {
@@ -99,6 +174,10 @@ pub(super) fn input(tool: Tool, has_default_site: bool) -> Value {
                 "limit".into(),
                 json!({"type": "integer", "minimum": BREAKDOWN_LIMIT.start(), "maximum": BREAKDOWN_LIMIT.end(), "default": DEFAULT_BREAKDOWN_LIMIT, "description": "Number of rows to return."}),
             );
+            props.insert(
+                "offset".into(),
+                json!({"type": "integer", "minimum": 0, "description": "Skip this many rows (paging); the result then says how many rows there are in all."}),
+            );
             required.push("dimension");
         }
         Tool::Conversions => {
@@ -107,14 +186,9 @@ pub(super) fn input(tool: Tool, has_default_site: bool) -> Value {
                 json!({"type": "boolean", "default": false, "description": "Also break conversions down by page."}),
             );
         }
-        Tool::ComparePeriods => {}
+        _ => {}
     }
-    json!({
-        "type": "object",
-        "properties": props,
-        "required": required,
-        "additionalProperties": false,
-    })
+    object(props, required)
 }
 
 fn property_filters() -> Value {
@@ -128,6 +202,8 @@ fn property_filters() -> Value {
                 "property": {"type": "string", "minLength": 1, "maxLength": MAX_QUALIFIED_PROPERTY},
                 "operator": {"type": "string", "enum": Operator::ALL.map(Operator::as_str), "default": Operator::Is.as_str()},
                 "values": {"type": "array", "minItems": 1, "maxItems": MAX_FILTER_VALUES, "items": {"type": "string", "maxLength": MAX_TEXT}},
+                "case_sensitive": {"type": "boolean", "default": true, "description": "false matches ignoring case (is and contains only)."},
+                "visit": {"type": "string", "enum": VisitMatch::ALL.map(VisitMatch::as_str), "description": "has_done keeps whole visits in which some event matched; has_not_done those in which none did (event properties only)."},
             },
             "required": ["property", "values"],
             "additionalProperties": false,
@@ -232,7 +308,7 @@ mod tests {
         let timeseries = input(Tool::Timeseries, false);
         assert_eq!(
             timeseries["properties"]["granularity"]["enum"],
-            json!(["day", "week", "month"])
+            json!(["hour", "day", "week", "month"])
         );
         assert_eq!(
             timeseries["properties"]["metrics"]["items"]["enum"]

@@ -8,11 +8,13 @@ use serde_json::{Map, Value, json};
 
 use super::{CallError, Outcome, Tool, ToolContext};
 use crate::plausible::args::{self, ArgReader, InputError};
-use crate::plausible::client::{self, Row};
+
+use crate::plausible::args::DateRange;
 use crate::plausible::query::{self, Granularity, Grouping, Query};
 use crate::plausible::render;
+use crate::plausible::upstream::{QueryAnswer, Upstream};
 use crate::plausible::vocabulary::{Dimension, Metric};
-use crate::ports::{Clock, Outbound};
+use crate::ports::{Clock, EdgeCache, Outbound};
 
 /// `get_breakdown`'s `limit`: rows per answer.
 pub(super) const BREAKDOWN_LIMIT: RangeInclusive<u32> = 1..=1000;
@@ -38,14 +40,18 @@ pub(super) fn build_query(
 ) -> Result<Query, InputError> {
     let mut a = ArgReader::new(arguments);
     let site = args::site_id(&mut a, ctx.default_site.as_ref())?;
+    ctx.allowed_sites.check(&site)?;
     let range = args::required_range(&mut a, "date_range")?;
     let page = args::page(&mut a)?;
     let filters = args::property_filters(&mut a)?;
-    let query = match tool {
+    let imports = a.opt_bool("include_imported")?.unwrap_or(false);
+    let mut offset = None;
+    let mut query = match tool {
         Tool::Timeseries => {
             let goal = args::goal(&mut a)?;
             let metrics = args::metrics(&mut a, &DEFAULT_METRICS)?;
             let granularity = match a.opt_str("granularity")? {
+                None if matches!(range, DateRange::Hours(_) | DateRange::Day) => Granularity::Hour,
                 None => Granularity::Day,
                 Some(g) => Granularity::parse(&g).ok_or_else(|| {
                     InputError::new(
@@ -57,6 +63,12 @@ pub(super) fn build_query(
                     )
                 })?,
             };
+            if granularity == Granularity::Hour && !short_range(&range) {
+                return Err(InputError::new(
+                    "granularity",
+                    "hour needs a range of at most 7 days (Nh up to 168h, day, 1d to 7d, or two dates at most 7 days apart)",
+                ));
+            }
             args::no_shortcut_overlap(page.as_ref(), goal.as_deref(), &filters)?;
             Query::new(
                 site,
@@ -90,6 +102,13 @@ pub(super) fn build_query(
                         )
                     })?,
             };
+            offset = match a.opt_int("offset")? {
+                None => None,
+                Some(n) => Some(
+                    u32::try_from(n)
+                        .map_err(|_| InputError::new("offset", "must be a whole number from 0"))?,
+                ),
+            };
             args::no_shortcut_overlap(page.as_ref(), None, &filters)?;
             Query::new(
                 site,
@@ -117,28 +136,74 @@ pub(super) fn build_query(
                 None,
             )?
         }
-        Tool::ComparePeriods => {
-            return Err(InputError::new("name", "compare_periods runs two queries"));
+        _ => {
+            return Err(InputError::new(
+                "name",
+                "this tool is not a single-query tool",
+            ));
         }
     };
     a.finish()?;
+    query.extras.imports = imports;
+    // Paging asks Plausible how many rows there are in all.
+    query.extras.offset = offset;
+    query.extras.total_rows = offset.is_some();
     Ok(query)
 }
 
-pub(super) async fn run<P: Outbound + Clock>(
-    platform: &P,
+/// Ranges short enough for hourly rows: at most a week.
+fn short_range(range: &DateRange) -> bool {
+    match range {
+        DateRange::Hours(n) => *n <= 168,
+        DateRange::Day => true,
+        DateRange::Days(n) => *n <= 7,
+        DateRange::Between(a, b) => (*b - *a).whole_days() < 7,
+        _ => false,
+    }
+}
+
+pub(super) async fn run<P: Outbound + Clock + EdgeCache>(
+    up: &Upstream<'_, P>,
     ctx: &ToolContext,
     tool: Tool,
     arguments: Option<Map<String, Value>>,
 ) -> Result<Outcome, CallError> {
     let query = build_query(tool, ctx, arguments)?;
-    let rows = client::run(platform, &ctx.base_url, &ctx.key, &query)
+    let answer = up
+        .query(&query)
         .await
         .map_err(|e| CallError::Plausible(e, query.site_id.clone()))?;
-    Ok(tabular_outcome(tool, &query, rows))
+    Ok(tabular_outcome(tool, &query, answer))
 }
 
-fn tabular_outcome(tool: Tool, query: &Query, rows: Vec<Row>) -> Outcome {
+/// What `meta` says about imported data, when it was asked for
+/// (`include.imports`): included or not, and why not.
+pub(super) fn imports_note(query: &Query, meta: &Map<String, Value>) -> Option<(Value, String)> {
+    if !query.extras.imports {
+        return None;
+    }
+    let included = meta
+        .get("imports_included")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let reason = meta
+        .get("imports_warning")
+        .or_else(|| meta.get("imports_skip_reason"))
+        .or_else(|| meta.get("warning"))
+        .and_then(Value::as_str);
+    let text = match (included, reason) {
+        (true, _) => "Imported data is included.".to_owned(),
+        (false, Some(r)) => format!("Imported data is not included: {r}."),
+        (false, None) => "Imported data is not included.".to_owned(),
+    };
+    Some((
+        json!({"included": included, "skip_reason": meta.get("imports_skip_reason"), "warning": meta.get("imports_warning").or_else(|| meta.get("warning"))}),
+        text,
+    ))
+}
+
+fn tabular_outcome(tool: Tool, query: &Query, answer: QueryAnswer) -> Outcome {
+    let QueryAnswer { rows, meta } = answer;
     let metric_names: Vec<&str> = query.metrics.iter().map(|m| m.as_str()).collect();
     let dimension_names: Vec<String> = query
         .groupings
@@ -176,16 +241,34 @@ fn tabular_outcome(tool: Tool, query: &Query, rows: Vec<Row>) -> Outcome {
     } else {
         render::table(&headers, &table_rows)
     };
-    Outcome::Success {
-        text: format!("{heading}\n\n{body}"),
-        structured: json!({
-            "site_id": query.site_id.as_str(),
-            "date_range": query.date_range.label(),
-            "metrics": metric_names,
-            "dimensions": dimension_names,
-            "results": rows.iter().map(|r| json!({"dimensions": r.dimensions, "metrics": r.metrics})).collect::<Vec<_>>(),
-        }),
+    let mut text = format!("{heading}\n\n{body}");
+    let mut structured = json!({
+        "site_id": query.site_id.as_str(),
+        "date_range": query.date_range.label(),
+        "metrics": metric_names,
+        "dimensions": dimension_names,
+        "results": rows.iter().map(|r| json!({"dimensions": r.dimensions, "metrics": r.metrics})).collect::<Vec<_>>(),
+    });
+    if let Some((imports, note)) = imports_note(query, &meta) {
+        if let Value::Object(obj) = &mut structured {
+            obj.insert("imports".into(), imports);
+        }
+        text.push_str(&format!("\n\n{note}"));
     }
+    if query.extras.total_rows
+        && let Some(total) = meta.get("total_rows").and_then(Value::as_u64)
+    {
+        let from = query.extras.offset.unwrap_or(0);
+        if let Value::Object(obj) = &mut structured {
+            obj.insert("total_rows".into(), json!(total));
+        }
+        text.push_str(&format!(
+            "\n\nRows {} to {} of {total}.",
+            u64::from(from) + u64::from(!rows.is_empty()),
+            u64::from(from) + rows.len() as u64
+        ));
+    }
+    Outcome::Success { text, structured }
 }
 
 #[cfg(test)]
@@ -260,7 +343,12 @@ mod tests {
             (Tool::Timeseries, json!({}), "date_range"),
             (
                 Tool::Timeseries,
-                json!({"date_range": "7d", "granularity": "hour"}),
+                json!({"date_range": "30d", "granularity": "hour"}),
+                "granularity",
+            ),
+            (
+                Tool::Timeseries,
+                json!({"date_range": "7d", "granularity": "minute"}),
                 "granularity",
             ),
             (
