@@ -147,12 +147,13 @@ pub(super) async fn run<P: Outbound + Clock + EdgeCache>(
             .map(|k| value(map, t - k * week))
             .collect()
     };
+    let dispersion = stats::seasonal_dispersion(&slots_before(first, step, |t| value(&series, t)));
     let mut flagged: Vec<(i64, f64, Band)> = Vec::new();
     let mut checked = 0;
     let mut t = first;
     while t <= last {
         checked += 1;
-        let band = stats::anomaly_band(&baseline(&series, t));
+        let band = stats::anomaly_band(&baseline(&series, t), dispersion);
         let actual = value(&series, t);
         if !band.contains(actual) {
             flagged.push((t, actual, band));
@@ -305,9 +306,26 @@ pub(super) async fn run<P: Outbound + Clock + EdgeCache>(
             "granularity": unit,
             "window": {"from": label(g, first), "to": label(g, last)},
             "periods_checked": checked,
+            "dispersion": (dispersion * 100.0).round() / 100.0,
             "anomalies": anomalies,
         }),
     })
+}
+
+/// The weeks before the window, one slot per weekday (days) or weekday
+/// and hour (hours): the values [`stats::seasonal_dispersion`] estimates
+/// the series' noise from. They lie before the window, so the periods
+/// being judged never widen their own band.
+fn slots_before(first: i64, step: i64, value: impl Fn(i64) -> f64) -> Vec<Vec<f64>> {
+    let week = 7 * 86_400;
+    let from = first - BASELINE_WEEKS * week;
+    (0..week / step)
+        .map(|j| {
+            (0..BASELINE_WEEKS)
+                .map(|k| value(from + j * step + k * week))
+                .collect()
+        })
+        .collect()
 }
 
 fn day_of(secs: i64) -> Date {

@@ -129,7 +129,7 @@ impl Tool {
                 "Run one raw Plausible Stats API v2 query (metrics, date_range, dimensions, filters, order_by, include, pagination) for questions the other tools do not cover. Checked against the same rules before it is sent; Plausible's validation errors come back naming the field."
             }
             Tool::FindAnomalies => {
-                "Find unusual days (or hours, within the last 48 h) in a site's traffic: each period is compared with the same weekday (and hour) over the 6 weeks before, flagged outside median ± 3 × 1.4826 × MAD (or the exact Poisson 99% interval for small counts), with the sources, pages and countries that explain each flagged period. Says so when nothing is unusual."
+                "Find unusual days (or hours, within the last 48 h) in a site's traffic: each period is compared with the same weekday (and hour) over the 6 weeks before, flagged outside median ± 3 × 1.4826 × MAD, never narrower than the series' own count noise (or the exact Poisson 99% interval for small counts), with the sources, pages and countries that explain each flagged period. Says so when nothing is unusual."
             }
             Tool::MeasureChange => {
                 "Did a deploy, launch or campaign change traffic? Compares equal, weekday-aligned windows of whole days before and after a date (at least 7 days a side, the day itself left out) with a significance test (Welch's t-test on daily values; Newcombe–Wilson interval for conversion rates), reports intervals and says plainly when the change is not significant."
