@@ -331,3 +331,310 @@ fn slots_before(first: i64, step: i64, value: impl Fn(i64) -> f64) -> Vec<Vec<f6
 fn day_of(secs: i64) -> Date {
     OffsetDateTime::from_unix_timestamp(secs).map_or(Date::MIN, |t| t.date())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plausible::tools::Tool;
+    use crate::plausible::tools::tests::{ctx, run_tool, synthetic};
+    use crate::testing::FakePlatform;
+
+    /// Daily visitors of the stand-in's trends.example.com from 2024-02-26
+    /// (a Monday) to 2024-05-05 (`devstack/plausible-data.json`): the
+    /// planted drop on 04-17 (180), the spike on 04-24 (658, of which 260
+    /// from news.ycombinator.com), and 04-22 (487), an ordinary Monday
+    /// that the bare MAD band flagged.
+    #[rustfmt::skip]
+    const TRENDS: [f64; 70] = [
+        392.0, 448.0, 330.0, 481.0, 377.0, 222.0, 277.0,
+        344.0, 464.0, 389.0, 479.0, 392.0, 245.0, 227.0,
+        384.0, 426.0, 433.0, 418.0, 408.0, 241.0, 217.0,
+        395.0, 442.0, 431.0, 436.0, 349.0, 191.0, 251.0,
+        411.0, 478.0, 410.0, 430.0, 431.0, 226.0, 242.0,
+        337.0, 348.0, 421.0, 404.0, 368.0, 292.0, 314.0,
+        381.0, 388.0, 417.0, 363.0, 427.0, 239.0, 296.0,
+        423.0, 409.0, 180.0, 353.0, 310.0, 281.0, 260.0,
+        487.0, 504.0, 658.0, 339.0, 396.0, 222.0, 251.0,
+        366.0, 380.0, 387.0, 304.0, 405.0, 256.0, 254.0,
+    ];
+    const SPIKE_DAY: &str = "2024-04-24";
+    const SPIKE: f64 = 260.0;
+
+    fn trends(period: &str, dimension: Option<&str>) -> Vec<(Value, f64)> {
+        let start = Date::from_calendar_date(2024, time::Month::February, 26).unwrap();
+        let Some(total) = (0..70)
+            .find(|i| (start + Days::days(*i)).to_string() == period)
+            .and_then(|i| TRENDS.get(usize::try_from(i).unwrap()).copied())
+        else {
+            return Vec::new();
+        };
+        match dimension {
+            None => vec![(Value::Null, total)],
+            Some("visit:source") => {
+                let spike = if period == SPIKE_DAY { SPIKE } else { 0.0 };
+                let rest = total - spike;
+                vec![
+                    (json!("Google"), (rest * 0.6).round()),
+                    (json!("Direct / None"), (rest * 0.3).round()),
+                    (json!("news.ycombinator.com"), (rest * 0.1).round() + spike),
+                ]
+            }
+            Some(_) => vec![(json!("(all)"), total)],
+        }
+    }
+
+    /// 2024-06-01T12:00:00Z: the trends windows lie in the past.
+    fn june_2024() -> FakePlatform {
+        let p = FakePlatform::new();
+        p.now.set(1_717_243_200_000);
+        p.respond_with(synthetic(trends));
+        p
+    }
+
+    fn anomalies(p: &FakePlatform, args: Value) -> (String, Value) {
+        match run_tool(p, &ctx(None), Tool::FindAnomalies, args) {
+            Ok(Outcome::Success { text, structured }) => (text, structured),
+            Ok(other) => panic!("{other:?}"),
+            Err(_) => panic!("refused"),
+        }
+    }
+
+    fn periods(s: &Value) -> Vec<&str> {
+        s["anomalies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["period"].as_str().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn finds_exactly_the_planted_days_with_their_drivers() {
+        let p = june_2024();
+        let (text, s) = anomalies(
+            &p,
+            json!({"site_id": "trends.example.com", "window": "2024-04-08,2024-05-05"}),
+        );
+        assert_eq!(periods(&s), ["2024-04-17", SPIKE_DAY], "{text}");
+        assert_eq!(s["periods_checked"], 28);
+        let drop = &s["anomalies"][0];
+        assert!(drop["actual"].as_f64() < drop["low"].as_f64(), "{drop}");
+        let spike = &s["anomalies"][1];
+        assert!(spike["actual"].as_f64() > spike["high"].as_f64(), "{spike}");
+        assert_eq!(spike["drivers"][0]["dimension"], "visit:source");
+        assert_eq!(spike["drivers"][0]["value"], "news.ycombinator.com");
+        assert!(text.contains("2 of 28 days unusual"), "{text}");
+        // One time-dimension query, then one per driver dimension.
+        assert_eq!(p.sent_count(), 4);
+        let first: Value = serde_json::from_slice(&p.sent.borrow()[0].body).unwrap();
+        assert_eq!(first["date_range"], json!(["2024-02-26", "2024-05-05"]));
+        assert_eq!(first["dimensions"], json!(["time:day"]));
+        let dims: Vec<Value> = p.sent.borrow()[1..]
+            .iter()
+            .map(|r| serde_json::from_slice::<Value>(&r.body).unwrap()["dimensions"][1].clone())
+            .collect();
+        assert_eq!(
+            dims,
+            [
+                json!("visit:source"),
+                json!("event:page"),
+                json!("visit:country_name")
+            ]
+        );
+    }
+
+    /// The regression: six Mondays with a MAD of 15 put the bare band at
+    /// ±67 around 389.5, so 487 was flagged; the series' own noise
+    /// (φ from the weeks before) says it is an ordinary Monday.
+    #[test]
+    fn an_ordinary_day_under_a_tight_mad_is_not_flagged() {
+        let tight = [423.0, 381.0, 337.0, 411.0, 395.0, 384.0];
+        assert!(!stats::anomaly_band(&tight, 1.0).contains(487.0));
+        let p = june_2024();
+        let (text, s) = anomalies(
+            &p,
+            json!({"site_id": "trends.example.com", "window": "2024-04-22,2024-04-22"}),
+        );
+        assert_eq!(periods(&s), Vec::<&str>::new(), "{text}");
+        assert!(s["dispersion"].as_f64().unwrap() > 2.0, "{s}");
+        assert!(text.contains("Nothing unusual"), "{text}");
+        assert_eq!(p.sent_count(), 1);
+    }
+
+    #[test]
+    fn a_quiet_window_costs_one_request() {
+        let p = june_2024();
+        let (text, s) = anomalies(
+            &p,
+            json!({"site_id": "trends.example.com", "window": "2024-04-08,2024-04-16", "metric": "pageviews"}),
+        );
+        assert_eq!(periods(&s), Vec::<&str>::new(), "{text}");
+        assert_eq!(s["metric"], "pageviews");
+        assert_eq!(p.sent_count(), 1);
+    }
+
+    /// Hourly: counts by weekday and hour (strongly seasonal, so a
+    /// baseline of the wrong weekday or hour flags everything), with
+    /// bounded noise below the band's floor, and 400 extra visits from
+    /// github.com in one hour.
+    const PLANTED_HOUR: &str = "2026-03-15 09:00:00";
+
+    fn level(period: &str) -> f64 {
+        let d = |r: std::ops::Range<usize>| period.get(r).unwrap().parse::<u8>().unwrap();
+        let day = Date::from_calendar_date(
+            2000 + i32::from(d(2..4)),
+            time::Month::try_from(d(5..7)).unwrap(),
+            d(8..10),
+        )
+        .unwrap();
+        let hour = f64::from(d(11..13));
+        let weekday = f64::from(day.weekday().number_days_from_monday());
+        (100.0 + 20.0 * hour) * (1.0 + 0.4 * weekday)
+    }
+
+    fn hourly(period: &str, dimension: Option<&str>) -> Vec<(Value, f64)> {
+        let l = level(period);
+        // FNV-1a of the label: deterministic noise in ±1.5 √level.
+        let h = period.bytes().fold(0x811c_9dc5_u32, |h, b| {
+            (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+        });
+        let noise = (f64::from(h) / f64::from(u32::MAX) * 2.0 - 1.0) * 1.5 * l.sqrt();
+        let base = (l + noise).round();
+        let spike = if period == PLANTED_HOUR { 400.0 } else { 0.0 };
+        match dimension {
+            None => vec![(Value::Null, base + spike)],
+            Some("visit:source") => vec![
+                (json!("Google"), base - 5.0),
+                (json!("github.com"), 5.0 + spike),
+            ],
+            Some(_) => vec![(json!("(all)"), base + spike)],
+        }
+    }
+
+    #[test]
+    fn hours_compare_with_the_same_weekday_and_hour() {
+        // FakePlatform's clock: 2026-03-15T12:00:00Z, a Sunday.
+        let p = FakePlatform::new();
+        p.respond_with(synthetic(hourly));
+        let (text, s) = anomalies(&p, json!({"site_id": "example.com", "window": "6h"}));
+        assert_eq!(s["granularity"], "hour");
+        assert_eq!(
+            s["window"],
+            json!({"from": "2026-03-15 06:00:00", "to": "2026-03-15 11:00:00"})
+        );
+        assert_eq!(s["periods_checked"], 6);
+        assert_eq!(periods(&s), [PLANTED_HOUR], "{text}");
+        let a = &s["anomalies"][0];
+        let same_hour_weeks_before: Vec<f64> = (1..=6)
+            .map(|k| {
+                let day = 15 + 28 - 7 * k; // 2026-03-15 minus k weeks, via February's 28 days
+                let period = if day > 28 {
+                    format!("2026-03-{:02} 09:00:00", day - 28)
+                } else {
+                    format!("2026-02-{day:02} 09:00:00")
+                };
+                hourly(&period, None)[0].1
+            })
+            .collect();
+        assert_eq!(
+            a["expected"].as_f64(),
+            Some(stats::median(&same_hour_weeks_before))
+        );
+        assert_eq!(a["drivers"][0]["value"], "github.com");
+        assert_eq!(p.sent_count(), 4);
+        let first: Value = serde_json::from_slice(&p.sent.borrow()[0].body).unwrap();
+        assert_eq!(
+            first["date_range"],
+            json!(["2026-02-01T06:00:00Z", "2026-03-15T11:59:59Z"])
+        );
+        assert_eq!(first["dimensions"], json!(["time:hour"]));
+    }
+}
+
+#[cfg(test)]
+mod argument_tests {
+    use serde_json::json;
+
+    use crate::plausible::tools::Tool;
+    use crate::plausible::tools::tests::{argument_table, ctx, varied_platform};
+
+    /// Today is 2026-03-15 (FakePlatform's clock).
+    #[test]
+    fn good_and_bad_arguments() {
+        let p = varied_platform();
+        argument_table(
+            &p,
+            &ctx(None),
+            Tool::FindAnomalies,
+            json!({"site_id": "example.com", "window": "28d"}),
+            &[
+                ("one day", json!({"window": "1d"})),
+                ("31 days", json!({"window": "31d"})),
+                ("one hour", json!({"window": "1h"})),
+                ("48 hours", json!({"window": "48h"})),
+                ("31 past dates", json!({"window": "2026-02-12,2026-03-14"})),
+                (
+                    "yesterday alone",
+                    json!({"window": "2026-03-14,2026-03-14"}),
+                ),
+                ("visits", json!({"metric": "visits"})),
+                ("pageviews", json!({"metric": "pageviews"})),
+                ("events", json!({"metric": "events"})),
+                ("one page", json!({"page": "/pricing"})),
+                ("a page prefix", json!({"page": "/blog*"})),
+                ("an empty page is no filter", json!({"page": ""})),
+            ],
+            &[
+                ("no site", json!({"site_id": null}), "site_id"),
+                (
+                    "a site that is no domain",
+                    json!({"site_id": "not a domain"}),
+                    "site_id",
+                ),
+                ("no window", json!({"window": null}), "window"),
+                ("a number", json!({"window": 7}), "window"),
+                ("zero days", json!({"window": "0d"}), "window"),
+                ("32 days", json!({"window": "32d"}), "window"),
+                ("zero hours", json!({"window": "0h"}), "window"),
+                ("49 hours", json!({"window": "49h"}), "window"),
+                (
+                    "32 past dates",
+                    json!({"window": "2026-02-11,2026-03-14"}),
+                    "window",
+                ),
+                (
+                    "today is not over",
+                    json!({"window": "2026-03-15,2026-03-15"}),
+                    "window",
+                ),
+                (
+                    "the future",
+                    json!({"window": "2026-03-14,2026-03-16"}),
+                    "window",
+                ),
+                ("months", json!({"window": "6mo"}), "window"),
+                ("a named range", json!({"window": "month"}), "window"),
+                ("weeks", json!({"window": "4w"}), "window"),
+                (
+                    "an impossible date",
+                    json!({"window": "2026-02-30,2026-03-01"}),
+                    "window",
+                ),
+                ("a rate metric", json!({"metric": "bounce_rate"}), "metric"),
+                (
+                    "conversion rate",
+                    json!({"metric": "conversion_rate"}),
+                    "metric",
+                ),
+                ("an unknown metric", json!({"metric": "visitor"}), "metric"),
+                ("a bare star", json!({"page": "*"}), "page"),
+                ("a page that is no string", json!({"page": 1}), "page"),
+                (
+                    "an argument of another tool",
+                    json!({"date_range": "7d"}),
+                    "date_range",
+                ),
+            ],
+        );
+    }
+}

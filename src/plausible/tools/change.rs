@@ -353,3 +353,79 @@ pub(super) async fn run<P: Outbound + Clock + EdgeCache>(
         }),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::plausible::tools::Tool;
+    use crate::plausible::tools::tests::{argument_table, ctx, varied_platform};
+
+    /// Today is 2026-03-15 (FakePlatform's clock): 2026-02-01 leaves 41
+    /// whole days after it.
+    #[test]
+    fn good_and_bad_arguments() {
+        let p = varied_platform();
+        argument_table(
+            &p,
+            &ctx(None),
+            Tool::MeasureChange,
+            json!({"site_id": "example.com", "date": "2026-02-01"}),
+            &[
+                ("one week a side", json!({"days": 7})),
+                ("four weeks a side", json!({"days": 28})),
+                (
+                    "eight weeks a side",
+                    json!({"date": "2026-01-10", "days": 56}),
+                ),
+                (
+                    "fewer days left than asked: shortened",
+                    json!({"date": "2026-03-01", "days": 28}),
+                ),
+                (
+                    "exactly a week left",
+                    json!({"date": "2026-03-07", "days": 7}),
+                ),
+                ("pageviews", json!({"metric": "pageviews"})),
+                (
+                    "conversion rate of a goal",
+                    json!({"metric": "conversion_rate", "goal": "Signup"}),
+                ),
+                ("converting visitors", json!({"goal": "Signup"})),
+                ("one page", json!({"page": "/pricing"})),
+            ],
+            &[
+                ("no site", json!({"site_id": null}), "site_id"),
+                ("no date", json!({"date": null}), "date"),
+                ("an impossible date", json!({"date": "2026-02-30"}), "date"),
+                ("another date format", json!({"date": "01/02/2026"}), "date"),
+                ("a range", json!({"date": "2026-02-01,2026-02-02"}), "date"),
+                (
+                    "too recent to say anything",
+                    json!({"date": "2026-03-10"}),
+                    "date",
+                ),
+                ("today", json!({"date": "2026-03-15"}), "date"),
+                ("the future", json!({"date": "2026-04-01"}), "date"),
+                ("less than a week", json!({"days": 6}), "days"),
+                ("not whole weeks", json!({"days": 8}), "days"),
+                ("more than eight weeks", json!({"days": 63}), "days"),
+                ("zero", json!({"days": 0}), "days"),
+                ("a string", json!({"days": "14"}), "days"),
+                ("a fraction", json!({"days": 7.5}), "days"),
+                ("a rate metric", json!({"metric": "bounce_rate"}), "metric"),
+                (
+                    "conversion rate without a goal",
+                    json!({"metric": "conversion_rate"}),
+                    "goal",
+                ),
+                ("a bare star page", json!({"page": "*"}), "page"),
+                (
+                    "an argument of another tool",
+                    json!({"window": "7d"}),
+                    "window",
+                ),
+            ],
+        );
+    }
+}

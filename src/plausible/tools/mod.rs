@@ -196,19 +196,7 @@ pub(crate) async fn call<P: Outbound + Clock + EdgeCache>(
     arguments: Option<Map<String, Value>>,
 ) -> Outcome {
     let up = Upstream::new(platform, ctx);
-    let result = match tool {
-        Tool::ComparePeriods => compare::run(&up, ctx, arguments).await,
-        Tool::ListSites => sites::list_sites(&up, ctx, arguments).await,
-        Tool::ListGoals => sites::list_goals(&up, ctx, arguments).await,
-        Tool::RealtimeVisitors => realtime::run(&up, ctx, arguments).await,
-        Tool::QueryStats => raw::run(&up, ctx, arguments).await,
-        Tool::FindAnomalies => anomalies::run(&up, ctx, arguments).await,
-        Tool::MeasureChange => change::run(&up, ctx, arguments).await,
-        Tool::Timeseries | Tool::Breakdown | Tool::Conversions => {
-            shaped::run(&up, ctx, tool, arguments).await
-        }
-    };
-    match result {
+    match run(&up, ctx, tool, arguments).await {
         Ok(Outcome::Success {
             text,
             mut structured,
@@ -225,9 +213,221 @@ pub(crate) async fn call<P: Outbound + Clock + EdgeCache>(
     }
 }
 
+/// Runs a tool, keeping the typed error (tests assert the variant).
+async fn run<P: Outbound + Clock + EdgeCache>(
+    up: &Upstream<'_, P>,
+    ctx: &ToolContext,
+    tool: Tool,
+    arguments: Option<Map<String, Value>>,
+) -> Result<Outcome, CallError> {
+    match tool {
+        Tool::ComparePeriods => compare::run(up, ctx, arguments).await,
+        Tool::ListSites => sites::list_sites(up, ctx, arguments).await,
+        Tool::ListGoals => sites::list_goals(up, ctx, arguments).await,
+        Tool::RealtimeVisitors => realtime::run(up, ctx, arguments).await,
+        Tool::QueryStats => raw::run(up, ctx, arguments).await,
+        Tool::FindAnomalies => anomalies::run(up, ctx, arguments).await,
+        Tool::MeasureChange => change::run(up, ctx, arguments).await,
+        Tool::Timeseries | Tool::Breakdown | Tool::Conversions => {
+            shaped::run(up, ctx, tool, arguments).await
+        }
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::http::Headers;
+    use crate::ports::{OutboundError, OutboundRequest, OutboundResponse};
+    use crate::testing::{FakePlatform, block_on};
+    use time::{Date, Duration as Days, PrimitiveDateTime, Time};
+
+    pub(crate) type Answer = Result<OutboundResponse, OutboundError>;
+
+    pub(crate) fn respond(status: u16, body: Value) -> Answer {
+        Ok(OutboundResponse {
+            status,
+            headers: Headers::new(),
+            body: body.to_string().into_bytes(),
+        })
+    }
+
+    /// The periods a `date_range` of dates or date-times covers, labelled
+    /// as Plausible labels `time:day` / `time:hour`.
+    fn periods(range: &Value, dimension: &str) -> Vec<String> {
+        let bounds: Vec<&str> = range
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let [a, b] = bounds.as_slice() else {
+            return Vec::new();
+        };
+        let date = |s: &str| {
+            let n = |r: std::ops::Range<usize>| s.get(r).unwrap().parse::<u16>().unwrap();
+            let month = time::Month::try_from(u8::try_from(n(5..7)).unwrap()).unwrap();
+            Date::from_calendar_date(i32::from(n(0..4)), month, u8::try_from(n(8..10)).unwrap())
+                .unwrap()
+        };
+        let hour = |s: &str| s.get(11..13).map_or(0, |h| h.parse::<u8>().unwrap());
+        let (mut t, end) = (
+            PrimitiveDateTime::new(date(a), Time::from_hms(hour(a), 0, 0).unwrap()),
+            PrimitiveDateTime::new(
+                date(b),
+                Time::from_hms(if b.len() > 10 { hour(b) } else { 23 }, 0, 0).unwrap(),
+            ),
+        );
+        let mut out = Vec::new();
+        while t <= end {
+            if dimension == "time:hour" {
+                out.push(format!("{} {:02}:00:00", t.date(), t.hour()));
+                t += Days::hours(1);
+            } else {
+                out.push(t.date().to_string());
+                t = PrimitiveDateTime::new(t.date() + Days::days(1), Time::MIDNIGHT);
+            }
+        }
+        out
+    }
+
+    /// A Stats API for native tests. `value(period, dimension)` lists the
+    /// (dimension value, count) rows of one period (period "" without a
+    /// time dimension; dimension None without a second one); every metric
+    /// asked for gets the count. The Sites API refuses the key (401), as
+    /// for a Stats API key.
+    pub(crate) fn synthetic(
+        value: impl Fn(&str, Option<&str>) -> Vec<(Value, f64)> + 'static,
+    ) -> impl Fn(&OutboundRequest) -> Answer {
+        move |req| {
+            if req.url.path() != "/api/v2/query" {
+                return respond(401, json!({"error": "Invalid API key."}));
+            }
+            let body: Value = serde_json::from_slice(&req.body).unwrap();
+            let metrics = body["metrics"].as_array().map_or(1, Vec::len);
+            let dims: Vec<&str> = body["dimensions"]
+                .as_array()
+                .map(|d| d.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let (time_dim, other) = match dims.first() {
+                Some(d) if d.starts_with("time:") => (Some(*d), dims.get(1).copied()),
+                first => (None, first.copied()),
+            };
+            let labels = match time_dim {
+                Some(d) => periods(&body["date_range"], d),
+                None => vec![String::new()],
+            };
+            let mut rows = Vec::new();
+            for label in &labels {
+                for (v, x) in value(label, other) {
+                    if x == 0.0 && time_dim.is_some() {
+                        continue; // Plausible leaves empty buckets out
+                    }
+                    let mut d = Vec::new();
+                    if time_dim.is_some() {
+                        d.push(json!(label));
+                    }
+                    if !v.is_null() {
+                        d.push(v);
+                    }
+                    rows.push(json!({"dimensions": d, "metrics": vec![x; metrics]}));
+                }
+            }
+            respond(200, json!({"results": rows, "meta": {}, "query": body}))
+        }
+    }
+
+    /// Counts that vary from period to period and value to value (FNV-1a
+    /// of the label), for calls whose numbers do not matter.
+    pub(crate) fn varied(period: &str, dimension: Option<&str>) -> Vec<(Value, f64)> {
+        let n = |s: &str| {
+            let h = s.bytes().fold(0x811c_9dc5_u32, |h, b| {
+                (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+            });
+            f64::from(50 + h % 50)
+        };
+        match dimension {
+            None => vec![(Value::Null, n(period))],
+            Some(_) => ["a", "b"]
+                .map(|v| (json!(v), n(&format!("{period}{v}"))))
+                .to_vec(),
+        }
+    }
+
+    /// A platform answering every Stats API query with [`varied`] counts.
+    pub(crate) fn varied_platform() -> FakePlatform {
+        let p = FakePlatform::new();
+        p.respond_with(synthetic(varied));
+        p
+    }
+
+    /// Runs a tool against `p`, keeping the typed outcome.
+    pub(crate) fn run_tool(
+        p: &FakePlatform,
+        ctx: &ToolContext,
+        tool: Tool,
+        args: Value,
+    ) -> Result<Outcome, CallError> {
+        let up = Upstream::new(p, ctx);
+        block_on(run(&up, ctx, tool, args.as_object().cloned()))
+    }
+
+    /// The field a refused call names, or why it was not refused.
+    pub(crate) fn refused_field(
+        p: &FakePlatform,
+        ctx: &ToolContext,
+        tool: Tool,
+        args: Value,
+    ) -> Result<String, String> {
+        match run_tool(p, ctx, tool, args) {
+            Err(CallError::Input(e)) => Ok(e.field.to_string()),
+            Err(CallError::Message(m)) => Err(format!("message: {m}")),
+            Err(CallError::Plausible(e, _)) => Err(format!("plausible: {e:?}")),
+            Ok(o) => Err(format!("accepted: {o:?}")),
+        }
+    }
+
+    /// A valid base, one named change per case: good changes must run,
+    /// bad ones must be refused naming `field` before any request.
+    pub(crate) fn argument_table(
+        p: &FakePlatform,
+        ctx: &ToolContext,
+        tool: Tool,
+        base: Value,
+        good: &[(&str, Value)],
+        bad: &[(&str, Value, &str)],
+    ) {
+        let with = |change: &Value| {
+            let mut args = base.clone();
+            for (k, v) in change.as_object().unwrap() {
+                if v.is_null() {
+                    args.as_object_mut().unwrap().remove(k);
+                } else {
+                    args[k] = v.clone();
+                }
+            }
+            args
+        };
+        for (name, change) in std::iter::once(&("the base", json!({}))).chain(good) {
+            let out = run_tool(p, ctx, tool, with(change));
+            assert!(
+                matches!(out, Ok(Outcome::Success { .. })),
+                "{tool:?} {name}: {:?}",
+                out.err().map(|e| match e {
+                    CallError::Input(e) => e.to_string(),
+                    CallError::Message(m) => m,
+                    CallError::Plausible(e, _) => format!("{e:?}"),
+                })
+            );
+        }
+        for (name, change, field) in bad {
+            let before = p.sent_count();
+            assert_eq!(
+                refused_field(p, ctx, tool, with(change)).as_deref(),
+                Ok(*field),
+                "{tool:?} {name}"
+            );
+            assert_eq!(p.sent_count(), before, "{tool:?} {name}: sent a request");
+        }
+    }
 
     pub(crate) fn ctx(default_site: Option<&str>) -> ToolContext {
         ToolContext {
@@ -237,6 +437,114 @@ pub(crate) mod tests {
             cache_ttl: std::time::Duration::from_secs(60),
             configured_sites: Vec::new(),
             allowed_sites: AllowedSites::Any,
+        }
+    }
+
+    /// The "Upstream requests" column of the README's tool table, on a
+    /// cold cache with a Stats API key; then the same call again, which
+    /// the edge cache answers (realtime excepted).
+    #[test]
+    fn request_counts_match_the_readme() {
+        let site = "example.com";
+        let cases = [
+            (
+                Tool::Timeseries,
+                json!({"site_id": site, "date_range": "7d"}),
+                1,
+                0,
+            ),
+            (
+                Tool::Breakdown,
+                json!({"site_id": site, "date_range": "7d", "dimension": "visit:source"}),
+                1,
+                0,
+            ),
+            (
+                Tool::Conversions,
+                json!({"site_id": site, "date_range": "7d"}),
+                1,
+                0,
+            ),
+            (
+                Tool::ComparePeriods,
+                json!({"site_id": site, "period_a": "2026-03-01,2026-03-07", "period_b": "2026-03-08,2026-03-14"}),
+                2,
+                0,
+            ),
+            // The Sites API refuses: 1, then remembered.
+            (Tool::ListSites, json!({}), 1, 0),
+            (Tool::RealtimeVisitors, json!({"site_id": site}), 3, 3),
+            // The refusal, then the 12-month breakdown; then both known.
+            (Tool::ListGoals, json!({"site_id": site}), 2, 0),
+            (
+                Tool::QueryStats,
+                json!({"site_id": site, "metrics": ["visitors"], "date_range": "7d"}),
+                1,
+                0,
+            ),
+            // Nothing flagged (flat counts): one time-dimension query.
+            (
+                Tool::FindAnomalies,
+                json!({"site_id": site, "window": "28d", "metric": "visits"}),
+                1,
+                0,
+            ),
+            (
+                Tool::FindAnomalies,
+                json!({"site_id": site, "window": "48h"}),
+                1,
+                0,
+            ),
+            (
+                Tool::MeasureChange,
+                json!({"site_id": site, "date": "2026-02-01"}),
+                3,
+                0,
+            ),
+            (
+                Tool::MeasureChange,
+                json!({"site_id": site, "date": "2026-02-01", "metric": "pageviews", "days": 28}),
+                3,
+                0,
+            ),
+            (
+                Tool::MeasureChange,
+                json!({"site_id": site, "date": "2026-02-01", "metric": "conversion_rate", "goal": "Signup"}),
+                4,
+                0,
+            ),
+        ];
+        for (tool, args, cold, warm) in cases {
+            let p = FakePlatform::new();
+            p.respond_with(synthetic(|period, _| {
+                // Flat except for a weekly rhythm: no anomaly, and daily
+                // values that vary (a t-test needs that).
+                let wobble = period
+                    .get(9..10)
+                    .map_or(0.0, |d| f64::from(d.as_bytes()[0] % 7));
+                vec![(Value::Null, 1000.0 + wobble)]
+            }));
+            let c = ctx(None);
+            for (round, expected) in [(1, cold), (2, warm)] {
+                let before = p.sent_count();
+                let out = run_tool(&p, &c, tool, args.clone());
+                let Ok(Outcome::Success { structured, .. }) = out else {
+                    panic!("{tool:?} {args}: {:?}", out.err().map(|_| "refused"));
+                };
+                assert_eq!(
+                    p.sent_count() - before,
+                    expected,
+                    "{tool:?} {args} call {round}"
+                );
+                assert_eq!(
+                    structured
+                        .get("anomalies")
+                        .and_then(Value::as_array)
+                        .map(Vec::len)
+                        .unwrap_or(0),
+                    0
+                );
+            }
         }
     }
 

@@ -445,6 +445,121 @@ mod tests {
         }
     }
 
+    /// Through the tool: good queries run (one request each), bad ones are
+    /// refused before any request.
+    #[test]
+    fn good_and_bad_arguments() {
+        use crate::plausible::tools::Tool;
+        use crate::plausible::tools::tests::{argument_table, varied_platform};
+        let p = varied_platform();
+        argument_table(
+            &p,
+            &ctx(None),
+            Tool::QueryStats,
+            json!({"site_id": "example.com", "metrics": ["visitors"], "date_range": "2026-03-01,2026-03-07"}),
+            &[
+                (
+                    "hourly rows",
+                    json!({"dimensions": ["time:hour"], "date_range": "2026-03-14,2026-03-14"}),
+                ),
+                (
+                    "a breakdown with totals",
+                    json!({"dimensions": ["visit:entry_page_hostname"], "include": {"total_rows": true, "imports": true}}),
+                ),
+                (
+                    "a page of it",
+                    json!({"dimensions": ["event:page"], "pagination": {"limit": 5, "offset": 5}, "order_by": [["visitors", "asc"]]}),
+                ),
+                (
+                    "case-insensitive contains",
+                    json!({"filters": [["contains", "event:page", ["BLOG"], {"case_sensitive": false}]]}),
+                ),
+                (
+                    "visits that converted",
+                    json!({"filters": [["has_done", ["is", "event:goal", ["Signup"]]]]}),
+                ),
+                (
+                    "visits that did not",
+                    json!({"filters": [["has_not_done", ["is", "event:page", ["/pricing"]]]]}),
+                ),
+                (
+                    "nested logic",
+                    json!({"filters": [["or", [["is", "visit:country", ["DE"]], ["not", ["is", "visit:device", ["Mobile"]]]]]]}),
+                ),
+                (
+                    "a rate with a goal",
+                    json!({"metrics": ["conversion_rate"], "dimensions": ["event:goal"]}),
+                ),
+                (
+                    "time labels",
+                    json!({"dimensions": ["time:day"], "include": {"time_labels": true}}),
+                ),
+            ],
+            &[
+                ("no site", json!({"site_id": null}), "site_id"),
+                (
+                    "a site that is no domain",
+                    json!({"site_id": "a b"}),
+                    "site_id",
+                ),
+                ("no metrics", json!({"metrics": null}), "metrics"),
+                ("no date range", json!({"date_range": null}), "date_range"),
+                (
+                    "an unknown metric",
+                    json!({"metrics": ["visitor"]}),
+                    "metrics",
+                ),
+                (
+                    "an unknown dimension",
+                    json!({"dimensions": ["visit:chanel"]}),
+                    "dimensions[0]",
+                ),
+                (
+                    "a behavioural filter on a visit dimension",
+                    json!({"filters": [["has_done", ["is", "visit:source", ["Google"]]]]}),
+                    "filters[0][1]",
+                ),
+                (
+                    "case-insensitive on a negation",
+                    json!({"filters": [["contains_not", "event:page", ["x"], {"case_sensitive": false}]]}),
+                    "filters[0][3]",
+                ),
+                (
+                    "ordering by what was not asked",
+                    json!({"order_by": [["events", "desc"]]}),
+                    "order_by[0]",
+                ),
+                (
+                    "an unknown include",
+                    json!({"include": {"comparisons": true}}),
+                    "include.comparisons",
+                ),
+                (
+                    "time labels without time",
+                    json!({"include": {"time_labels": true}}),
+                    "include.time_labels",
+                ),
+                (
+                    "too many rows",
+                    json!({"pagination": {"limit": 10001}}),
+                    "pagination.limit",
+                ),
+                (
+                    "a rate without a goal",
+                    json!({"metrics": ["conversion_rate"]}),
+                    "metrics",
+                ),
+                (
+                    "an argument of another tool",
+                    json!({"window": "7d"}),
+                    "window",
+                ),
+            ],
+        );
+        // Each good query above cost one request.
+        assert_eq!(p.sent_count(), 10);
+    }
+
     #[test]
     fn plausibles_messages_map_to_fields() {
         assert_eq!(field_of("#/metrics/1: Invalid metric \"x\""), "metrics");

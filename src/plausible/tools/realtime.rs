@@ -116,3 +116,74 @@ pub(super) async fn run<P: Outbound + Clock + EdgeCache>(
         }),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::plausible::tools::Tool;
+    use crate::plausible::tools::tests::{argument_table, ctx, run_tool, varied_platform};
+
+    #[test]
+    fn good_and_bad_arguments() {
+        let p = varied_platform();
+        argument_table(
+            &p,
+            &ctx(None),
+            Tool::RealtimeVisitors,
+            json!({"site_id": "example.com"}),
+            &[
+                ("one minute", json!({"minutes": 1})),
+                ("an hour", json!({"minutes": 60})),
+                ("the default, said", json!({"minutes": 5})),
+            ],
+            &[
+                ("no site", json!({"site_id": null}), "site_id"),
+                (
+                    "a site that is no domain",
+                    json!({"site_id": "a b"}),
+                    "site_id",
+                ),
+                ("zero minutes", json!({"minutes": 0}), "minutes"),
+                ("over an hour", json!({"minutes": 61}), "minutes"),
+                ("negative", json!({"minutes": -5}), "minutes"),
+                ("a fraction", json!({"minutes": 2.5}), "minutes"),
+                ("a string", json!({"minutes": "5"}), "minutes"),
+                ("a date range", json!({"date_range": "day"}), "date_range"),
+            ],
+        );
+    }
+
+    /// Three requests (totals, pages, sources) over the last N minutes as
+    /// date-times, each time: realtime is never served from the cache.
+    #[test]
+    fn three_requests_every_time_over_the_last_minutes() {
+        let p = varied_platform();
+        for round in 1..=2 {
+            let out = run_tool(
+                &p,
+                &ctx(None),
+                Tool::RealtimeVisitors,
+                json!({"site_id": "example.com", "minutes": 30}),
+            );
+            assert!(matches!(out, Ok(Outcome::Success { .. })));
+            assert_eq!(p.sent_count(), 3 * round);
+        }
+        let bodies: Vec<Value> = p
+            .sent
+            .borrow()
+            .iter()
+            .map(|r| serde_json::from_slice(&r.body).unwrap())
+            .collect();
+        for b in &bodies {
+            // 2026-03-15T12:00:00Z minus 30 minutes.
+            assert_eq!(
+                b["date_range"],
+                json!(["2026-03-15T11:30:00Z", "2026-03-15T12:00:00Z"])
+            );
+        }
+        assert_eq!(bodies[1]["dimensions"], json!(["event:page"]));
+        assert_eq!(bodies[2]["dimensions"], json!(["visit:source"]));
+    }
+}

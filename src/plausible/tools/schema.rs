@@ -211,8 +211,180 @@ fn property_filters() -> Value {
     })
 }
 
+/// `structuredContent.upstream`, which every successful call carries.
+fn upstream() -> Value {
+    json!({
+        "type": "object",
+        "description": "What this call cost: requests sent to Plausible, answers from the edge cache and the age of the oldest.",
+        "properties": {
+            "requests": {"type": "integer", "minimum": 0},
+            "from_cache": {"type": "integer", "minimum": 0},
+            "cache_age_seconds": {"type": ["integer", "null"], "minimum": 0},
+        },
+        "required": ["requests", "from_cache", "cache_age_seconds"],
+    })
+}
+
+fn closed(properties: Value, required: &[&str]) -> Value {
+    json!({"type": "object", "properties": properties, "required": required})
+}
+
 pub(super) fn output(tool: Tool) -> Value {
+    let mut schema = output_without_upstream(tool);
+    if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+        props.insert("upstream".into(), upstream());
+    }
+    schema
+}
+
+fn output_without_upstream(tool: Tool) -> Value {
+    let number = json!({"type": "number"});
+    let nullable_number = json!({"type": ["number", "null"]});
+    let nullable_string = json!({"type": ["string", "null"]});
+    let window = closed(
+        json!({"from": {"type": "string"}, "to": {"type": "string"}}),
+        &["from", "to"],
+    );
     match tool {
+        Tool::ListSites => closed(
+            json!({
+                "source": {"type": "string", "enum": ["sites_api", "configured", "default_site", "none"]},
+                "sites": {"type": "array", "items": closed(json!({"site_id": {"type": "string"}, "timezone": nullable_string}), &["site_id", "timezone"])},
+                "message": nullable_string,
+            }),
+            &["source", "sites", "message"],
+        ),
+        Tool::ListGoals => closed(
+            json!({
+                "site_id": {"type": "string"},
+                "source": {"type": "string", "enum": ["sites_api", "event_breakdown"]},
+                "goals": {"type": "array", "items": closed(json!({
+                    "name": {"type": ["string", "null"]},
+                    "type": nullable_string,
+                    "event_name": nullable_string,
+                    "page_path": nullable_string,
+                    "visitors": nullable_number,
+                    "events": nullable_number,
+                }), &["name"])},
+            }),
+            &["site_id", "source", "goals"],
+        ),
+        Tool::RealtimeVisitors => {
+            let top = |key: &str| json!({"type": "array", "items": closed(json!({key: {"type": ["string", "null"]}, "visitors": nullable_number}), &[key, "visitors"])});
+            closed(
+                json!({
+                    "site_id": {"type": "string"},
+                    "minutes": {"type": "integer"},
+                    "visitors": number,
+                    "pageviews": number,
+                    "top_pages": top("page"),
+                    "top_sources": top("source"),
+                }),
+                &[
+                    "site_id",
+                    "minutes",
+                    "visitors",
+                    "pageviews",
+                    "top_pages",
+                    "top_sources",
+                ],
+            )
+        }
+        Tool::FindAnomalies => {
+            let driver = closed(
+                json!({
+                    "dimension": {"type": "string"},
+                    "value": {"type": "string"},
+                    "actual": number,
+                    "expected": number,
+                    "change": number,
+                    "share_percent": number,
+                }),
+                &[
+                    "dimension",
+                    "value",
+                    "actual",
+                    "expected",
+                    "change",
+                    "share_percent",
+                ],
+            );
+            let anomaly = closed(
+                json!({
+                    "period": {"type": "string"},
+                    "actual": number,
+                    "expected": number,
+                    "low": number,
+                    "high": number,
+                    "deviation": number,
+                    "deviation_percent": nullable_number,
+                    "method": {"type": "string"},
+                    "drivers": {"type": "array", "items": driver},
+                }),
+                &[
+                    "period",
+                    "actual",
+                    "expected",
+                    "low",
+                    "high",
+                    "deviation",
+                    "deviation_percent",
+                    "method",
+                    "drivers",
+                ],
+            );
+            closed(
+                json!({
+                    "site_id": {"type": "string"},
+                    "metric": {"type": "string"},
+                    "granularity": {"type": "string", "enum": ["day", "hour"]},
+                    "window": window,
+                    "periods_checked": {"type": "integer"},
+                    "dispersion": {"type": "number", "minimum": 1, "description": "The series' quasi-Poisson dispersion φ (1 = Poisson), from the 6 weeks before the window."},
+                    "anomalies": {"type": "array", "items": anomaly},
+                }),
+                &[
+                    "site_id",
+                    "metric",
+                    "granularity",
+                    "window",
+                    "periods_checked",
+                    "dispersion",
+                    "anomalies",
+                ],
+            )
+        }
+        Tool::MeasureChange => closed(
+            json!({
+                "site_id": {"type": "string"},
+                "date": {"type": "string"},
+                "metric": {"type": "string", "enum": change::METRICS},
+                "days_per_side": {"type": "integer"},
+                "before": window,
+                "after": window,
+                "test": {"type": "string"},
+                "estimate": number,
+                "interval": closed(json!({"low": number, "high": number, "level": number}), &["low", "high", "level"]),
+                "p_value": number,
+                "significant": {"type": "boolean"},
+                "quasi_poisson": {"type": ["object", "null"]},
+                "contributors": {"type": "array", "items": {"type": "object"}},
+                "note": nullable_string,
+            }),
+            &[
+                "site_id",
+                "date",
+                "metric",
+                "days_per_side",
+                "before",
+                "after",
+                "test",
+                "estimate",
+                "interval",
+                "p_value",
+                "significant",
+            ],
+        ),
         Tool::ComparePeriods => {
             let period = json!({
                 "type": "object",
@@ -250,6 +422,7 @@ pub(super) fn output(tool: Tool) -> Value {
                 "date_range": {"type": "string"},
                 "metrics": {"type": "array", "items": {"type": "string"}},
                 "dimensions": {"type": "array", "items": {"type": "string"}},
+                "meta": {"type": "object"},
                 "results": {
                     "type": "array",
                     "items": {

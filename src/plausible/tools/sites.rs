@@ -182,3 +182,200 @@ pub(super) async fn list_goals<P: Outbound + Clock + EdgeCache>(
         structured: json!({"site_id": site.as_str(), "source": source, "goals": goals}),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::plausible::sites::parse_list;
+    use crate::plausible::tools::Tool;
+    use crate::plausible::tools::tests::{
+        Answer, argument_table, ctx, respond, run_tool, synthetic, varied, varied_platform,
+    };
+    use crate::ports::OutboundRequest;
+    use crate::testing::FakePlatform;
+
+    fn success(out: Result<Outcome, CallError>) -> (String, Value) {
+        match out {
+            Ok(Outcome::Success { text, structured }) => (text, structured),
+            Ok(other) => panic!("{other:?}"),
+            Err(_) => panic!("refused"),
+        }
+    }
+
+    #[test]
+    fn good_and_bad_arguments() {
+        let p = varied_platform();
+        argument_table(
+            &p,
+            &ctx(None),
+            Tool::ListSites,
+            json!({}),
+            &[],
+            &[
+                ("a site", json!({"site_id": "example.com"}), "site_id"),
+                ("a limit", json!({"limit": 10}), "limit"),
+            ],
+        );
+        argument_table(
+            &p,
+            &ctx(None),
+            Tool::ListGoals,
+            json!({"site_id": "example.com"}),
+            &[("a subdomain", json!({"site_id": "shop.example.com"}))],
+            &[
+                ("no site", json!({"site_id": null}), "site_id"),
+                (
+                    "a site that is no domain",
+                    json!({"site_id": "a b"}),
+                    "site_id",
+                ),
+                ("a site that is no string", json!({"site_id": 7}), "site_id"),
+                ("a date range", json!({"date_range": "12mo"}), "date_range"),
+            ],
+        );
+    }
+
+    /// A key with Sites API access: 150 sites over two pages, goals on one.
+    fn sites_api(req: &OutboundRequest) -> Answer {
+        let query: std::collections::HashMap<String, String> =
+            req.url.query_pairs().into_owned().collect();
+        match req.url.path() {
+            "/api/v1/sites" => {
+                let start = if query.get("after").map(String::as_str) == Some("page2") {
+                    100
+                } else {
+                    0
+                };
+                let end = (start + 100).min(150);
+                let sites: Vec<Value> = (start..end)
+                    .map(
+                        |i| json!({"domain": format!("site{i:03}.example"), "timezone": "Etc/UTC"}),
+                    )
+                    .collect();
+                let after = if end < 150 {
+                    json!("page2")
+                } else {
+                    Value::Null
+                };
+                respond(
+                    200,
+                    json!({"sites": sites, "meta": {"after": after, "before": null, "limit": 100}}),
+                )
+            }
+            "/api/v1/sites/goals" => respond(
+                200,
+                json!({"goals": [
+                {"id": "1", "display_name": "Signup", "goal_type": "event", "event_name": "Signup", "page_path": null},
+                {"id": "2", "display_name": "Visit /pricing", "goal_type": "page", "event_name": null, "page_path": "/pricing"},
+            ], "meta": {"after": null, "before": null, "limit": 100}}),
+            ),
+            _ => synthetic(varied)(req),
+        }
+    }
+
+    #[test]
+    fn sites_and_goals_from_the_sites_api_page_by_page() {
+        let p = FakePlatform::new();
+        p.respond_with(sites_api);
+        let (_, s) = success(run_tool(&p, &ctx(None), Tool::ListSites, json!({})));
+        assert_eq!(s["source"], "sites_api");
+        assert_eq!(s["sites"].as_array().unwrap().len(), 150);
+        assert_eq!(
+            s["sites"][149],
+            json!({"site_id": "site149.example", "timezone": "Etc/UTC"})
+        );
+        // README: one request per 100 sites.
+        assert_eq!(p.sent_count(), 2);
+        let (text, g) = success(run_tool(
+            &p,
+            &ctx(None),
+            Tool::ListGoals,
+            json!({"site_id": "example.com"}),
+        ));
+        assert_eq!(g["source"], "sites_api");
+        assert_eq!(g["goals"][1]["page_path"], "/pricing");
+        assert!(text.contains("Visit /pricing"), "{text}");
+        assert_eq!(p.sent_count(), 3);
+        let last = &p.sent.borrow()[2];
+        assert_eq!(last.url.query(), Some("limit=100&site_id=example.com"));
+    }
+
+    /// A Stats API key: the Sites API says 401 once, and is not asked again.
+    #[test]
+    fn a_stats_key_falls_back_and_the_refusal_is_remembered() {
+        let p = varied_platform();
+        let (text, s) = success(run_tool(&p, &ctx(None), Tool::ListSites, json!({})));
+        assert_eq!(s["source"], "none");
+        assert_eq!(s["sites"], json!([]));
+        assert!(
+            text.contains("Sites API") && text.contains("site_id"),
+            "{text}"
+        );
+        assert_eq!(p.sent_count(), 1);
+        let (_, again) = success(run_tool(&p, &ctx(None), Tool::ListSites, json!({})));
+        assert_eq!(again["source"], "none");
+        assert_eq!(p.sent_count(), 1, "asked again");
+        // Goals: the refusal is already known, so only the 12-month breakdown.
+        let (_, g) = success(run_tool(
+            &p,
+            &ctx(None),
+            Tool::ListGoals,
+            json!({"site_id": "example.com"}),
+        ));
+        assert_eq!(g["source"], "event_breakdown");
+        assert_eq!(p.sent_count(), 2);
+        let body: Value = serde_json::from_slice(&p.sent.borrow()[1].body).unwrap();
+        assert_eq!(body["dimensions"], json!(["event:goal"]));
+        assert_eq!(body["date_range"], "12mo");
+    }
+
+    #[test]
+    fn list_goals_costs_two_requests_when_the_refusal_is_new() {
+        let p = varied_platform();
+        let (_, g) = success(run_tool(
+            &p,
+            &ctx(None),
+            Tool::ListGoals,
+            json!({"site_id": "example.com"}),
+        ));
+        assert_eq!(g["source"], "event_breakdown");
+        assert_eq!(p.sent_count(), 2);
+    }
+
+    /// Without the Sites API: the deployment's PLAUSIBLE_SITES, else the
+    /// default site, else nothing but how to name one.
+    #[test]
+    fn fallbacks_in_order() {
+        let mut configured = ctx(Some("default.example"));
+        configured.configured_sites = parse_list(
+            "PLAUSIBLE_SITES",
+            "example.com, shop.example.com:Europe/Berlin",
+        )
+        .unwrap();
+        let cases = [
+            (
+                configured,
+                "configured",
+                json!([{"site_id": "example.com", "timezone": null}, {"site_id": "shop.example.com", "timezone": "Europe/Berlin"}]),
+            ),
+            (
+                ctx(Some("default.example")),
+                "default_site",
+                json!([{"site_id": "default.example", "timezone": null}]),
+            ),
+            (ctx(None), "none", json!([])),
+        ];
+        for (c, source, sites) in cases {
+            let p = varied_platform();
+            let (text, s) = success(run_tool(&p, &c, Tool::ListSites, json!({})));
+            assert_eq!(s["source"], source, "{text}");
+            assert_eq!(s["sites"], sites, "{source}");
+            assert!(
+                s["message"].as_str().unwrap().contains("HTTP 401"),
+                "{source}: {s}"
+            );
+        }
+    }
+}
