@@ -238,6 +238,8 @@ const WEEKEND_ONLY = [0.7, 1, 1, 1, 1, 1, 0.7];
  * Reads and checks a data set file: { seed, stats_start, sites: { domain: { base, dispersion, weekdays?, hostnames,
  * goals: [{ display_name, event_name? | page_path? }], signup, purchase, timezone?, stats_start?, plants? } } }.
  * Plants: { kind: 'drop', date, factor } | { kind: 'source_spike', date, source, extra } |
+ * { kind: 'source_spike', hours_ago, source, extra } (all extra visits in the one whole hour that started hours_ago
+ * hours before the data set was loaded: "now" moves, so an hourly plant must be relative to it) |
  * { kind: 'signup_rate', from, rate } | { kind: 'null_change', date } (documentation only).
  */
 export function loadDataSet(file = DEFAULT_DATA_FILE) {
@@ -254,6 +256,9 @@ export function loadDataSet(file = DEFAULT_DATA_FILE) {
     for (const p of site.plants) {
       if (!['drop', 'source_spike', 'signup_rate', 'null_change'].includes(p.kind)) throw new Error(`${file}: unknown plant ${p.kind}`);
       if (p.kind === 'source_spike' && !SOURCES.some((s) => s.source === p.source)) throw new Error(`${file}: unknown source ${p.source}`);
+      if (p.hours_ago !== undefined && !(Number.isInteger(p.hours_ago) && p.hours_ago >= 1 && p.hours_ago <= 47)) {
+        throw new Error(`${file}: hours_ago must be a whole number of hours from 1 to 47`);
+      }
     }
   }
   return data;
@@ -262,13 +267,29 @@ export function loadDataSet(file = DEFAULT_DATA_FILE) {
 let DATA = loadDataSet();
 let SITES = DATA.sites;
 const dayCache = new Map();
-/** Replaces the data set (and forgets every generated day). */
-export function useDataSet(data) {
+/**
+ * Replaces the data set (and forgets every generated day). Plants relative to now (hours_ago) are pinned to the
+ * whole hour `hours_ago` hours before `now`: their `date` and `hour` (UTC) are set here, and /__stand-in/plants
+ * shows where they landed.
+ */
+export function useDataSet(data, now = Date.now()) {
   DATA = data;
   SITES = data.sites;
-  SITES['slow.example'] ??= SITES['example.com'];
+  if (SITES['example.com']) SITES['slow.example'] ??= SITES['example.com'];
+  for (const site of Object.values(SITES)) {
+    for (const p of site.plants ?? []) {
+      if (p.hours_ago === undefined) continue;
+      const start = Math.floor(now / 3600_000) * 3600_000 - p.hours_ago * 3600_000;
+      p.date = isoDate(start);
+      p.hour = new Date(start).getUTCHours();
+      p.period = `${p.date} ${String(p.hour).padStart(2, '0')}:00:00`;
+    }
+  }
   dayCache.clear();
 }
+/** Where each site's plants are (relative ones resolved). */
+export const plants = () => Object.fromEntries(Object.entries(SITES).filter(([d]) => !FAULT_SITES.has(d))
+  .map(([d, s]) => [d, s.plants ?? []]));
 useDataSet(DATA);
 
 const goalNames = (site) => SITES[site].goals.map((g) => g.display_name);
@@ -308,20 +329,24 @@ function daySessions(site, date) {
     for (let i = 0; i < n; i++) list.push(makeSession(site, cfg, date, `${i}`, plan.signup, null));
     for (const p of plan.extra) {
       const src = SOURCES.find((s) => s.source === p.source);
-      for (let i = 0; i < p.extra; i++) list.push(makeSession(site, cfg, date, `spike${i}`, plan.signup, src));
+      const tag = (i) => (p.hour === undefined ? `spike${i}` : `spike-hour|${i}`);
+      for (let i = 0; i < p.extra; i++) list.push(makeSession(site, cfg, date, tag(i), plan.signup, src, p.hour));
     }
   }
   if (dayCache.size >= 6000) dayCache.delete(dayCache.keys().next().value);
   dayCache.set(key, list);
   return list;
 }
-function makeSession(site, cfg, date, tag, signupRate, forcedSource) {
+/** One visit. `forcedHour` (a planted hour) starts it in that hour's first 45 minutes, so it ends within the hour. */
+function makeSession(site, cfg, date, tag, signupRate, forcedSource, forcedHour) {
   const r = rng(hash32(`${DATA.seed}|${site}|${date}|${tag}`));
   const src = forcedSource ?? pick(r, SOURCES), geo = pick(r, GEO), dev = pick(r, DEVICES), os = pick(r, dev.os);
   const br = os.os === 'iOS' || os.os === 'Mac' ? (r() < 0.7 ? BROWSERS[1] : BROWSERS[0]) : pick(r, BROWSERS);
   const host = cfg.hostnames[r() < 0.85 ? 0 : cfg.hostnames.length - 1];
   const dayEnd = dateMs(date) + DAY_MS - 1000;
-  let t = dateMs(date) + pick(r, HOURS).v * 3600_000 + Math.floor(r() * 3600) * 1000;
+  let t = forcedHour === undefined
+    ? dateMs(date) + pick(r, HOURS).v * 3600_000 + Math.floor(r() * 3600) * 1000
+    : dateMs(date) + forcedHour * 3600_000 + Math.floor(r() * 2700) * 1000;
   const x = r();
   const k = x < 0.42 ? 1 : x < 0.68 ? 2 : x < 0.84 ? 3 : x < 0.94 ? 4 : 5;
   const s = { u: Math.floor(r() * cfg.base * 1000), ev: [], pv: k };
@@ -762,6 +787,7 @@ export async function startPlausibleStub({ port = 0, host = '127.0.0.1', apiKeys
   async function control(req, res, path, raw) {
     // Test control, loopback only like the rest of the stand-in: the request log, and keys with given powers.
     if (req.method === 'GET' && path === '/__stand-in/requests') return sendJson(res, 200, { requests });
+    if (req.method === 'GET' && path === '/__stand-in/plants') return sendJson(res, 200, { plants: plants() });
     if (req.method === 'POST' && path === '/__stand-in/keys') {
       let o;
       try { o = JSON.parse(raw); } catch { return sendJson(res, 400, { error: 'bad json' }); }

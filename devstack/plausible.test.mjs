@@ -488,3 +488,22 @@ test('a data set can be loaded from a file', async () => {
   writeFileSync(file, JSON.stringify({ seed: 'x', sites: {} }));
   assert.throws(() => loadDataSet(file), /integer seed/);
 });
+
+test('an hourly plant relative to now lands in its whole hour, from one source', async () => {
+  const res = await fetch(`${stub.url}/__stand-in/plants`);
+  const plant = (await res.json()).plants['trends.example.com'].find((p) => p.hours_ago !== undefined);
+  assert.equal(plant.source, 'github.com');
+  const start = Date.parse(`${plant.date}T${String(plant.hour).padStart(2, '0')}:00:00Z`);
+  // Pinned when the data set was loaded (this process, moments ago): hours_ago whole hours back.
+  const nowHour = Math.floor(Date.now() / 3600_000) * 3600_000;
+  assert.ok(nowHour - start >= plant.hours_ago * 3600_000 && nowHour - start <= (plant.hours_ago + 1) * 3600_000);
+  assert.equal(plant.period, `${plant.date} ${String(plant.hour).padStart(2, '0')}:00:00`);
+  const iso = (ms) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const r = await post({ site_id: 'trends.example.com', metrics: ['visitors'], date_range: [iso(start - 3 * 3600_000), iso(start + 3 * 3600_000 - 1000)],
+    dimensions: ['time:hour'], filters: [['is', 'visit:source', ['github.com']]] });
+  assert.equal(r.status, 200, JSON.stringify(r.json));
+  const byHour = new Map(r.json.results.map((x) => [x.dimensions[0], x.metrics[0]]));
+  assert.ok(byHour.get(plant.period) >= plant.extra, JSON.stringify([...byHour]));
+  // Its visits end within the hour: the hours around it keep their usual handful.
+  for (const [hour, v] of byHour) if (hour !== plant.period) assert.ok(v < 20, `${hour}: ${v}`);
+});
