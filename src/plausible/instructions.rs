@@ -37,7 +37,9 @@ pub(crate) fn text(default_site: Option<&SiteId>) -> String {
     format!(
         "Plausible Analytics tools: traffic, sources, pages and goal conversions for websites tracked with Plausible.
 
-DATES: date_range (and compare_periods' period_a/period_b) is one of: \"Nh\" (last N hours, e.g. \"24h\"), \"Nd\" (last N full days, today excluded, e.g. \"7d\", \"30d\"), \"Nmo\" (last N full months, e.g. \"6mo\"), \"day\" (today), \"month\" (this month), \"year\" (this year), \"all\", or an inclusive \"YYYY-MM-DD,YYYY-MM-DD\" range (earlier date first, real calendar dates). Do not ask for future dates. For before/after questions use compare_periods with two absolute ranges of equal length.
+DATES: date_range (and compare_periods' period_a/period_b) is one of: \"Nh\" (last N hours, e.g. \"24h\"), \"Nd\" (last N full days, today excluded, e.g. \"7d\", \"30d\"), \"Nmo\" (last N full months, e.g. \"6mo\"), \"day\" (today), \"month\" (this month), \"year\" (this year), \"all\", or an inclusive \"YYYY-MM-DD,YYYY-MM-DD\" range (earlier date first, real calendar dates). Do not ask for future dates. For \"did this deploy/launch/campaign change traffic?\" use measure_change with the day of the change; compare_periods compares two ranges of equal length without a significance test.
+
+TOOLS: list_sites when you do not know site_id (or the site's timezone). list_goals for the goal names goal filters take. get_realtime_visitors for \"who is on the site right now\" (last N minutes, never cached). query_stats runs one raw Stats API v2 query when no shaped tool fits. find_anomalies answers \"was anything unusual?\": window \"Nd\" or two past dates for days, \"Nh\" (at most 48) for hours; each period is compared with the same weekday (and hour) of the 6 weeks before, and each flagged one names the sources, pages and countries that explain it. measure_change compares equal, weekday-aligned windows of whole days before and after a date with a significance test (at least 7 days a side, so the date must be at least a week ago) and says plainly when a change is not significant: report that rather than a difference.
 
 METRICS: {metrics}.
 
@@ -67,6 +69,10 @@ mod tests {
             "event:props:<name>",
             "visit:country_name",
             "get_conversions",
+            "list_sites",
+            "find_anomalies",
+            "measure_change",
+            "not significant",
             "bounce_rate (integer percent)",
             "visit_duration (seconds)",
             "operator is is (default), is_not, contains or contains_not;",
