@@ -62,6 +62,72 @@ fn parse_window(raw: &str, now_secs: i64) -> Result<Window, InputError> {
     }
 }
 
+/// How far before the window's baselines the hourly range starts: room
+/// for a half-hour UTC offset and a daylight-saving change in six weeks.
+const LABEL_MARGIN: i64 = 2 * 3600;
+/// The hourly range ends 14:59 into the current UTC hour: on every UTC
+/// offset (whole, :30 or :45) that instant falls in the local hour whose
+/// label, minus the UTC hour, is the offset rounded down.
+const RANGE_END_PAST_HOUR: i64 = 899;
+
+/// A label as seconds of a naive (zone-less) clock: `YYYY-MM-DD` or
+/// `YYYY-MM-DD HH:00:00`, read as if it were UTC.
+fn naive_secs(label: &str) -> Option<i64> {
+    let n = |r: std::ops::Range<usize>| label.get(r)?.parse::<u16>().ok();
+    let date = Date::from_calendar_date(
+        i32::from(n(0..4)?),
+        time::Month::try_from(u8::try_from(n(5..7)?).ok()?).ok()?,
+        u8::try_from(n(8..10)?).ok()?,
+    )
+    .ok()?;
+    let hour = if label.len() > 10 {
+        u8::try_from(n(11..13)?).ok()?
+    } else {
+        0
+    };
+    let time = time::Time::from_hms(hour, 0, 0).ok()?;
+    Some(
+        time::PrimitiveDateTime::new(date, time)
+            .assume_utc()
+            .unix_timestamp(),
+    )
+}
+
+/// The window's hours in the site's own clock. Plausible labels hours in
+/// the site's timezone, so the last whole UTC hours are not the labels to
+/// look up: for a site west of UTC those labels lie in its future, read
+/// as zero visitors and flag as drops. `meta.time_labels` lists the
+/// site's hours; the last one contains the range's end (`range_end`, UTC,
+/// 14:59 into an hour), which gives the site's current offset rounded
+/// down to the hour: a :30 or :45 zone errs towards leaving out an hour
+/// that has just ended, never towards one still in progress. The window is the last `hours` labels that ended
+/// by `now`; baselines then step back 7 days on the site's clock, the
+/// same weekday and hour across a daylight-saving change. None when
+/// Plausible sent no labels: the UTC window stands.
+fn local_hours(
+    meta: &Map<String, Value>,
+    hours: i64,
+    range_end: i64,
+    now: i64,
+) -> Option<(i64, i64)> {
+    let labels: Vec<i64> = meta
+        .get("time_labels")?
+        .as_array()?
+        .iter()
+        .filter_map(|l| naive_secs(l.as_str()?))
+        .collect();
+    let offset = labels.iter().max()? - (range_end - range_end.rem_euclid(3600));
+    let mut done: Vec<i64> = labels
+        .into_iter()
+        .filter(|l| l + 3600 - offset <= now)
+        .collect();
+    done.sort_unstable();
+    let last = *done.last()?;
+    let count = usize::try_from(hours).ok()?;
+    let first = *done.get(done.len().saturating_sub(count))?;
+    Some((first, last))
+}
+
 /// A period's label as Plausible writes it for this granularity.
 fn label(g: Granularity, secs: i64) -> String {
     let dt = query::utc_datetime(secs);
@@ -101,7 +167,7 @@ pub(super) async fn run<P: Outbound + Clock + EdgeCache>(
     ctx.allowed_sites.check(&site)?;
     let now = i64::try_from(up.now().as_secs()).unwrap_or(i64::MAX);
     let window = parse_window(&raw, now)?;
-    let (g, step, first, last) = match window {
+    let (g, step, mut first, mut last) = match window {
         Window::Days(s, e) => {
             let secs = |d: Date| d.midnight().assume_utc().unix_timestamp();
             (Granularity::Day, 86_400, secs(s), secs(e))
@@ -110,8 +176,12 @@ pub(super) async fn run<P: Outbound + Clock + EdgeCache>(
     };
     let week = 7 * 86_400;
     let from = first - BASELINE_WEEKS * week;
+    // Hours: into the current hour, with a margin before, so the range
+    // holds the window's hours and their baselines whatever the site's UTC
+    // offset (see `local_hours`).
+    let range_end = last + 3600 + RANGE_END_PAST_HOUR;
     let range = match g {
-        Granularity::Hour => DateRange::Instants(from, last + 3599),
+        Granularity::Hour => DateRange::Instants(from - LABEL_MARGIN, range_end),
         _ => DateRange::Between(day_of(from), day_of(last)),
     };
     let filters = query::filters(page, None, Vec::new(), false);
@@ -130,7 +200,14 @@ pub(super) async fn run<P: Outbound + Clock + EdgeCache>(
         )
     };
     let fail = |e| CallError::Plausible(e, site.clone());
-    let totals = up.query(&q(None)?).await.map_err(fail)?;
+    let mut totals_query = q(None)?;
+    totals_query.extras.time_labels = g == Granularity::Hour;
+    let totals = up.query(&totals_query).await.map_err(fail)?;
+    if g == Granularity::Hour
+        && let Some((f, l)) = local_hours(&totals.meta, (last - first) / 3600 + 1, range_end, now)
+    {
+        (first, last) = (f, l);
+    }
     let series: BTreeMap<String, f64> = totals
         .rows
         .iter()
@@ -336,7 +413,7 @@ fn day_of(secs: i64) -> Date {
 mod tests {
     use super::*;
     use crate::plausible::tools::Tool;
-    use crate::plausible::tools::tests::{ctx, run_tool, synthetic};
+    use crate::plausible::tools::tests::{ctx, respond, run_tool, synthetic, synthetic_in_zone};
     use crate::testing::FakePlatform;
 
     /// Daily visitors of the stand-in's trends.example.com from 2024-02-26
@@ -476,31 +553,20 @@ mod tests {
     /// Hourly: counts by weekday and hour (strongly seasonal, so a
     /// baseline of the wrong weekday or hour flags everything), with
     /// bounded noise below the band's floor, and 400 extra visits from
-    /// github.com in one hour.
-    const PLANTED_HOUR: &str = "2026-03-15 09:00:00";
-
-    fn level(period: &str) -> f64 {
-        let d = |r: std::ops::Range<usize>| period.get(r).unwrap().parse::<u8>().unwrap();
-        let day = Date::from_calendar_date(
-            2000 + i32::from(d(2..4)),
-            time::Month::try_from(d(5..7)).unwrap(),
-            d(8..10),
-        )
-        .unwrap();
-        let hour = f64::from(d(11..13));
-        let weekday = f64::from(day.weekday().number_days_from_monday());
-        (100.0 + 20.0 * hour) * (1.0 + 0.4 * weekday)
-    }
-
-    fn hourly(period: &str, dimension: Option<&str>) -> Vec<(Value, f64)> {
-        let l = level(period);
+    /// github.com in the `planted` hour (a label on the site's clock).
+    fn hourly(period: &str, dimension: Option<&str>, planted: &str) -> Vec<(Value, f64)> {
+        let t = naive_secs(period).unwrap();
+        let hour = f64::from(u8::try_from(t.rem_euclid(86_400) / 3600).unwrap());
+        // 1970-01-01 was a Thursday.
+        let weekday = f64::from(u8::try_from((t.div_euclid(86_400) + 3).rem_euclid(7)).unwrap());
+        let level = (100.0 + 20.0 * hour) * (1.0 + 0.4 * weekday);
         // FNV-1a of the label: deterministic noise in ±1.5 √level.
         let h = period.bytes().fold(0x811c_9dc5_u32, |h, b| {
             (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
         });
-        let noise = (f64::from(h) / f64::from(u32::MAX) * 2.0 - 1.0) * 1.5 * l.sqrt();
-        let base = (l + noise).round();
-        let spike = if period == PLANTED_HOUR { 400.0 } else { 0.0 };
+        let noise = (f64::from(h) / f64::from(u32::MAX) * 2.0 - 1.0) * 1.5 * level.sqrt();
+        let base = (level + noise).round();
+        let spike = if period == planted { 400.0 } else { 0.0 };
         match dimension {
             None => vec![(Value::Null, base + spike)],
             Some("visit:source") => vec![
@@ -511,43 +577,83 @@ mod tests {
         }
     }
 
+    /// A naive-clock instant as Plausible's hour label.
+    fn hour_label(t: i64) -> String {
+        label(Granularity::Hour, t)
+    }
+
+    /// "6h" at 2026-03-15T12:00:00Z (FakePlatform's clock, a Sunday) on
+    /// sites in several timezones: the window is the site's last six whole
+    /// hours, by its own labels, and only the planted hour is flagged (the
+    /// hours after now on a western site's clock are not read as drops).
     #[test]
-    fn hours_compare_with_the_same_weekday_and_hour() {
-        // FakePlatform's clock: 2026-03-15T12:00:00Z, a Sunday.
+    fn hours_compare_with_the_same_weekday_and_hour_on_the_sites_clock() {
+        for (zone, offset) in [
+            ("UTC", 0_i64),
+            ("New York (EST)", -5 * 3600),
+            ("Berlin (CET)", 3600),
+            ("India", 5 * 3600 + 1800),
+            ("Nepal", 5 * 3600 + 2700),
+            ("Newfoundland (NST)", -(3 * 3600 + 1800)),
+        ] {
+            let now_local: i64 = 1_773_576_000 + offset;
+            let last = now_local - now_local.rem_euclid(3600) - 3600;
+            let planted = hour_label(last - 2 * 3600);
+            let p = FakePlatform::new();
+            let plant = planted.clone();
+            p.respond_with(synthetic_in_zone(offset, move |period, dim| {
+                hourly(period, dim, &plant)
+            }));
+            let (text, s) = anomalies(&p, json!({"site_id": "example.com", "window": "6h"}));
+            assert_eq!(s["granularity"], "hour");
+            assert_eq!(
+                s["window"],
+                json!({"from": hour_label(last - 5 * 3600), "to": hour_label(last)}),
+                "{zone}"
+            );
+            assert_eq!(s["periods_checked"], 6, "{zone}");
+            assert_eq!(periods(&s), [planted.as_str()], "{zone}: {text}");
+            let a = &s["anomalies"][0];
+            let t = last - 2 * 3600;
+            let same_hour_weeks_before: Vec<f64> = (1..=6)
+                .map(|k| hourly(&hour_label(t - k * 7 * 86_400), None, &planted)[0].1)
+                .collect();
+            assert_eq!(
+                a["expected"].as_f64(),
+                Some(stats::median(&same_hour_weeks_before)),
+                "{zone}"
+            );
+            assert_eq!(a["drivers"][0]["value"], "github.com", "{zone}");
+            assert_eq!(p.sent_count(), 4, "{zone}");
+            let first: Value = serde_json::from_slice(&p.sent.borrow()[0].body).unwrap();
+            // Six weeks and two hours before the last six UTC hours, to 14:59
+            // into the current one; only the totals ask for the labels.
+            assert_eq!(
+                first["date_range"],
+                json!(["2026-02-01T04:00:00Z", "2026-03-15T12:14:59Z"])
+            );
+            assert_eq!(first["dimensions"], json!(["time:hour"]));
+            assert_eq!(first["include"], json!({"time_labels": true}));
+        }
+    }
+
+    /// Without `meta.time_labels` (an older Plausible) the window is the
+    /// last whole UTC hours.
+    #[test]
+    fn hours_fall_back_to_utc_without_time_labels() {
         let p = FakePlatform::new();
-        p.respond_with(synthetic(hourly));
+        p.respond_with(|req| {
+            let answer = synthetic(|period, dim| hourly(period, dim, "2026-03-15 09:00:00"))(req)?;
+            let mut body: Value = serde_json::from_slice(&answer.body).unwrap();
+            body["meta"] = json!({});
+            respond(200, body)
+        });
         let (text, s) = anomalies(&p, json!({"site_id": "example.com", "window": "6h"}));
-        assert_eq!(s["granularity"], "hour");
         assert_eq!(
             s["window"],
             json!({"from": "2026-03-15 06:00:00", "to": "2026-03-15 11:00:00"})
         );
-        assert_eq!(s["periods_checked"], 6);
-        assert_eq!(periods(&s), [PLANTED_HOUR], "{text}");
-        let a = &s["anomalies"][0];
-        let same_hour_weeks_before: Vec<f64> = (1..=6)
-            .map(|k| {
-                let day = 15 + 28 - 7 * k; // 2026-03-15 minus k weeks, via February's 28 days
-                let period = if day > 28 {
-                    format!("2026-03-{:02} 09:00:00", day - 28)
-                } else {
-                    format!("2026-02-{day:02} 09:00:00")
-                };
-                hourly(&period, None)[0].1
-            })
-            .collect();
-        assert_eq!(
-            a["expected"].as_f64(),
-            Some(stats::median(&same_hour_weeks_before))
-        );
-        assert_eq!(a["drivers"][0]["value"], "github.com");
-        assert_eq!(p.sent_count(), 4);
-        let first: Value = serde_json::from_slice(&p.sent.borrow()[0].body).unwrap();
-        assert_eq!(
-            first["date_range"],
-            json!(["2026-02-01T06:00:00Z", "2026-03-15T11:59:59Z"])
-        );
-        assert_eq!(first["dimensions"], json!(["time:hour"]));
+        assert_eq!(periods(&s), ["2026-03-15 09:00:00"], "{text}");
     }
 }
 

@@ -254,7 +254,7 @@ pub(crate) mod tests {
 
     /// The periods a `date_range` of dates or date-times covers, labelled
     /// as Plausible labels `time:day` / `time:hour`.
-    fn periods(range: &Value, dimension: &str) -> Vec<String> {
+    fn periods(range: &Value, dimension: &str, offset: i64) -> Vec<String> {
         let bounds: Vec<&str> = range
             .as_array()
             .map(|a| a.iter().filter_map(Value::as_str).collect())
@@ -268,14 +268,24 @@ pub(crate) mod tests {
             Date::from_calendar_date(i32::from(n(0..4)), month, u8::try_from(n(8..10)).unwrap())
                 .unwrap()
         };
-        let hour = |s: &str| s.get(11..13).map_or(0, |h| h.parse::<u8>().unwrap());
-        let (mut t, end) = (
-            PrimitiveDateTime::new(date(a), Time::from_hms(hour(a), 0, 0).unwrap()),
-            PrimitiveDateTime::new(
-                date(b),
-                Time::from_hms(if b.len() > 10 { hour(b) } else { 23 }, 0, 0).unwrap(),
-            ),
-        );
+        // A date-time bound is a UTC instant: on the site's clock it is
+        // `offset` seconds later, in the hour that contains it.
+        let at = |s: &str, default_hour: u8| {
+            if s.len() <= 10 {
+                return PrimitiveDateTime::new(
+                    date(s),
+                    Time::from_hms(default_hour, 0, 0).unwrap(),
+                );
+            }
+            let n = |r: std::ops::Range<usize>| s.get(r).unwrap().parse::<u8>().unwrap();
+            let utc = PrimitiveDateTime::new(
+                date(s),
+                Time::from_hms(n(11..13), n(14..16), n(17..19)).unwrap(),
+            );
+            let local = utc + Days::seconds(offset);
+            PrimitiveDateTime::new(local.date(), Time::from_hms(local.hour(), 0, 0).unwrap())
+        };
+        let (mut t, end) = (at(a, 0), at(b, 23));
         let mut out = Vec::new();
         while t <= end {
             if dimension == "time:hour" {
@@ -297,6 +307,16 @@ pub(crate) mod tests {
     pub(crate) fn synthetic(
         value: impl Fn(&str, Option<&str>) -> Vec<(Value, f64)> + 'static,
     ) -> impl Fn(&OutboundRequest) -> Answer {
+        synthetic_in_zone(0, value)
+    }
+
+    /// [`synthetic`] for a site whose clock is `offset` seconds ahead of
+    /// UTC: date-time ranges are read as UTC, hours labelled on the site's
+    /// clock, as Plausible does; `include.time_labels` lists them.
+    pub(crate) fn synthetic_in_zone(
+        offset: i64,
+        value: impl Fn(&str, Option<&str>) -> Vec<(Value, f64)> + 'static,
+    ) -> impl Fn(&OutboundRequest) -> Answer {
         move |req| {
             if req.url.path() != "/api/v2/query" {
                 return respond(401, json!({"error": "Invalid API key."}));
@@ -312,9 +332,13 @@ pub(crate) mod tests {
                 first => (None, first.copied()),
             };
             let labels = match time_dim {
-                Some(d) => periods(&body["date_range"], d),
+                Some(d) => periods(&body["date_range"], d, offset),
                 None => vec![String::new()],
             };
+            let mut meta = serde_json::Map::new();
+            if body["include"]["time_labels"] == json!(true) {
+                meta.insert("time_labels".into(), json!(labels));
+            }
             let mut rows = Vec::new();
             for label in &labels {
                 for (v, x) in value(label, other) {
@@ -331,7 +355,7 @@ pub(crate) mod tests {
                     rows.push(json!({"dimensions": d, "metrics": vec![x; metrics]}));
                 }
             }
-            respond(200, json!({"results": rows, "meta": {}, "query": body}))
+            respond(200, json!({"results": rows, "meta": meta, "query": body}))
         }
     }
 
