@@ -30,6 +30,7 @@ function ourVars({ plausibleUrl, idp, upstream }) {
     MCP_ALLOWED_HOSTNAMES: 'localhost,127.0.0.1',
     MCP_ALLOWED_ORIGIN_HOSTNAMES: 'localhost,127.0.0.1',
     PLAUSIBLE_API_KEY: 'plausible-shared-key',
+    PLAUSIBLE_SITES: 'example.com:Etc/UTC,shop.example.com:Europe/Berlin,trends.example.com',
     ALLOWED_EMAIL_DOMAIN: 'example.com',
     COOKIE_SECRET: 'bench-cookie-secret-not-for-production-0123456789',
     // The local OpenID provider and Plausible stand-in speak plain http on

@@ -6,6 +6,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 log "setup"
 bash scripts/setup.sh
 
+log "architecture (module graph, layering, file sizes)"
+"$NODE22" scripts/check-architecture.mjs
+
 log "cargo fmt --check"
 cargo fmt --check
 

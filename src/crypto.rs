@@ -29,17 +29,13 @@ pub fn mint(entropy: &dyn Entropy, prefix: &str) -> Result<String, EntropyError>
 /// The storage key of a token: hex SHA-256. A store dump yields no usable
 /// token.
 pub fn token_hash(token: &str) -> String {
-    hex(&Sha256::digest(token.as_bytes()))
+    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 /// A short stable identifier for a value (e.g. a Durable Object name for a
 /// client id), not secret.
 pub fn short_hash(value: &str) -> String {
     token_hash(value).chars().take(32).collect()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Keys derived from `COOKIE_SECRET` with HKDF-SHA256 (RFC 5869), one per

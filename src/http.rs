@@ -1,8 +1,11 @@
-//! The HTTP request and response the core speaks.
+//! The HTTP request and response the core speaks, and the parsers of what
+//! requests carry: query strings and forms (each parameter once), cookies,
+//! media types, `Authorization` credentials.
 //!
 //! Handlers never see `worker::Request`: the Workers glue converts at the
 //! edge, so every route can be driven by native tests with plain values.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use serde::Serialize;
@@ -16,10 +19,13 @@ pub enum Method {
     Post,
     Delete,
     Options,
+    /// Methods we route nowhere (built by the Workers glue).
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
     Other(String),
 }
 
 impl Method {
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
     pub fn parse(raw: &str) -> Self {
         match raw.to_ascii_uppercase().as_str() {
             "GET" => Method::Get,
@@ -75,6 +81,7 @@ impl Headers {
         }
     }
 
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0.iter().map(|(n, v)| (n.as_str(), v.as_str()))
     }
@@ -85,6 +92,63 @@ impl Headers {
         let (given, value) = self.get("authorization")?.trim().split_once(' ')?;
         given.eq_ignore_ascii_case(scheme).then_some(value.trim())
     }
+}
+
+/// Query or form parameters, each present once.
+pub type Params = HashMap<String, String>;
+
+/// A parameter that appears more than once; OAuth refuses those
+/// (RFC 6749 §3.1, §3.2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Repeated(pub String);
+
+/// `application/x-www-form-urlencoded` pairs (a query string or a form
+/// body, WHATWG URL §5.1), refusing repeated names.
+pub fn single_params(encoded: &[u8]) -> Result<Params, Repeated> {
+    let mut out = HashMap::new();
+    for (k, v) in form_urlencoded::parse(encoded) {
+        if out.insert(k.to_string(), v.to_string()).is_some() {
+            return Err(Repeated(k.into_owned()));
+        }
+    }
+    Ok(out)
+}
+
+/// Why a form body was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FormError {
+    /// Not `application/x-www-form-urlencoded`.
+    MediaType,
+    Repeated(String),
+}
+
+/// A form post's parameters, each given once.
+pub fn form(headers: &Headers, body: &[u8]) -> Result<Params, FormError> {
+    if headers.get("content-type").map(media_type).as_deref()
+        != Some("application/x-www-form-urlencoded")
+    {
+        return Err(FormError::MediaType);
+    }
+    single_params(body).map_err(|Repeated(name)| FormError::Repeated(name))
+}
+
+/// One form-urlencoded component decoded (`+` is a space), as client
+/// credentials are in HTTP Basic (RFC 6749 §2.3.1).
+pub fn form_decode(component: &str) -> Option<String> {
+    form_urlencoded::parse(format!("x={component}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The value of the cookie `name` in the request (RFC 6265 §5.4): the
+/// first one of that exact name across every `Cookie` header.
+pub fn cookie(headers: &Headers, name: &str) -> Option<String> {
+    headers
+        .get_all("cookie")
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value().to_owned())
 }
 
 /// Whether a URL's host is loopback: `localhost`, 127.0.0.0/8 or `::1`.
@@ -140,6 +204,9 @@ impl std::fmt::Debug for Request {
 }
 
 impl Request {
+    /// A request with no headers or body (tests, and values the core
+    /// builds).
+    #[cfg(test)]
     pub fn new(method: Method, url: Url) -> Self {
         Self {
             method,
@@ -312,6 +379,41 @@ mod tests {
         ] {
             assert_eq!(is_loopback(&Url::parse(url).unwrap()), expected, "{url}");
         }
+    }
+
+    #[test]
+    fn repeated_parameters_are_refused() {
+        assert_eq!(single_params(b"a=1&b=2&a=3"), Err(Repeated("a".into())));
+        assert_eq!(single_params(b"a=1&b=2").unwrap().len(), 2);
+        let form_headers: Headers = [(
+            "content-type",
+            "application/x-www-form-urlencoded; charset=UTF-8",
+        )]
+        .into_iter()
+        .collect();
+        assert_eq!(form(&form_headers, b"x=%20y").unwrap()["x"], " y");
+        assert_eq!(
+            form(&form_headers, b"x=1&x=2"),
+            Err(FormError::Repeated("x".into()))
+        );
+        assert_eq!(form(&Headers::new(), b"x=1"), Err(FormError::MediaType));
+        assert_eq!(form_decode("a%3Ab+c").as_deref(), Some("a:b c"));
+    }
+
+    #[test]
+    fn cookies_are_found_by_exact_name() {
+        let name = "__Host-pmcp_login_abc";
+        let mut h = Headers::new();
+        h.append("cookie", format!("a=1; {name}=xyz; {name}x=no"));
+        assert_eq!(cookie(&h, name).as_deref(), Some("xyz"));
+        assert_eq!(cookie(&h, "missing"), None);
+        let mut h = Headers::new();
+        h.append("cookie", format!("x{name}=evil"));
+        assert_eq!(cookie(&h, name), None);
+        let mut h = Headers::new();
+        h.append("cookie", "a=1");
+        h.append("cookie", format!("{name}=second-header"));
+        assert_eq!(cookie(&h, name).as_deref(), Some("second-header"));
     }
 
     #[test]

@@ -12,28 +12,34 @@
 //!    clock, randomness and the network through [`ports`].
 #![forbid(unsafe_code)]
 
-pub mod build_info;
-pub mod config;
-pub mod crypto;
-pub mod guard;
-pub mod http;
-pub mod mcp;
-pub mod oauth;
-pub mod oidc;
-pub mod pages;
-pub mod plausible;
-pub mod ports;
-pub mod routes;
-pub mod secret;
+mod build_info;
+mod config;
+mod crypto;
+mod guard;
+mod http;
+mod identity;
+mod mcp;
+mod oauth;
+mod oidc;
+mod pages;
+mod plausible;
+mod ports;
+mod routes;
+mod secret;
+mod ssrf_guard;
 
 #[cfg(target_arch = "wasm32")]
 mod platform;
 #[cfg(test)]
+mod stored_v1_tests;
+#[cfg(test)]
 mod testing;
 
+use config::mcp::McpSettings;
+use config::oauth::OAuthSettings;
 use http::{Request, Response};
-use oauth::settings::OAuthSettings;
-use ports::Platform;
+use oauth::server::{AuthServer, Platform};
+use routes::reply::{Refusal, refusal};
 
 /// Every route the worker serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,23 +88,27 @@ fn route(path: &str) -> Route {
     }
 }
 
-/// Handles one request end to end.
-pub async fn handle<P: Platform>(
+/// Handles one request end to end. (Natively only tests call it; the
+/// allowance keeps the compiler's dead-code search rooted here.)
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+async fn handle<P: Platform>(
     platform: &P,
-    source: &dyn config::Source,
+    source: &dyn config::source::Source,
     request: Request,
 ) -> Response {
     // Settings are read per request (Workers vars can change on deploy)
-    // and only for the routes that use them.
-    let oauth = || OAuthSettings::load(source, &request);
-    let mcp = || config::McpSettings::load(source);
+    // and only for the routes that use them; they depend on the source
+    // alone, the request-dependent part (`AuthServer`) is built apart.
+    let oauth = || OAuthSettings::load(source);
+    let mcp = || McpSettings::load(source);
     let mut response = match route(request.path()) {
         Route::Health => routes::health::handle(&request),
         Route::McpByok => routes::mcp::byok(platform, &mcp(), &request).await,
         Route::McpInternal => {
-            let shared_key = config::non_empty(source, config::names::PLAUSIBLE_API_KEY)
-                .map(secret::PlausibleKey::new);
-            routes::mcp::internal(platform, &mcp(), &oauth(), shared_key, &request).await
+            let settings = oauth();
+            let server = AuthServer::new(&settings, &request);
+            let shared_key = config::mcp::shared_key(source);
+            routes::mcp::internal(platform, &mcp(), &server, shared_key, &request).await
         }
         Route::AuthorizationServerMetadata => {
             routes::oauth::authorization_server_metadata(&request, &oauth())
@@ -112,7 +122,7 @@ pub async fn handle<P: Platform>(
         Route::Consent => routes::oauth::consent(platform, &oauth(), &request).await,
         Route::Token => routes::oauth::token(platform, &oauth(), &request).await,
         Route::Revoke => routes::oauth::revoke(platform, &oauth(), &request).await,
-        Route::NotFound => routes::not_found(),
+        Route::NotFound => refusal(Refusal::NotFound),
     };
     http::apply_security_headers(&mut response);
     response

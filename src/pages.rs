@@ -1,29 +1,16 @@
-//! Server-rendered HTML pages: the authorization error page and the
-//! consent page. Everything interpolated is escaped; the CSP allows no
-//! script at all and only our one stylesheet, by hash.
+//! The server's HTML pages: the error page and the consent page. Built
+//! with `maud`, whose templates are checked at compile time and escape
+//! every interpolation, so markup cannot come from data. The CSP allows no
+//! script at all and only our one stylesheet, by hash. Every error page
+//! names its machine-readable code in `<meta name="error">`.
 
 use base64::Engine;
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 use sha2::{Digest, Sha256};
 
 use crate::http::Response;
 
 const STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;max-width:34rem;margin:3rem auto;padding:0 1rem;color:#1f2937}h1{font-size:1.35rem}.box{border:1px solid #e5e7eb;border-radius:.5rem;padding:1rem 1.25rem}dt{font-weight:600}dd{margin:0 0 .75rem}code{background:#f3f4f6;padding:0 .25rem;border-radius:.25rem}.actions{display:flex;gap:.75rem;margin-top:1.25rem}button{font:inherit;padding:.5rem 1.25rem;border-radius:.375rem;border:1px solid #d1d5db;background:#fff;cursor:pointer}button.primary{background:#4f46e5;border-color:#4f46e5;color:#fff}.muted{color:#6b7280;font-size:.9rem}";
-
-/// Escapes text for HTML element content and quoted attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#x27;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
 
 /// The CSP. `form_targets` are the origins a form on the page may end up
 /// at: browsers apply `form-action` to the redirects after a post too, so
@@ -40,41 +27,119 @@ fn csp(form_targets: &[&str]) -> String {
     )
 }
 
-/// A complete page without forms. `body` must already be escaped HTML.
-pub fn page(status: u16, title: &str, body: &str) -> Response {
-    page_with_forms(status, title, body, &[])
-}
-
-/// A page whose forms may submit to (and be redirected to) `form_targets`.
-pub fn page_with_forms(status: u16, title: &str, body: &str, form_targets: &[&str]) -> Response {
-    // Pages with forms send their origin with the post (browsers send
-    // `Origin: null` under no-referrer, which the consent check refuses);
-    // nothing ever goes to another origin.
+/// A whole page. Pages with forms send their origin with the post
+/// (browsers send `Origin: null` under no-referrer, which the consent
+/// check refuses); nothing ever goes to another origin.
+fn page(
+    status: u16,
+    title: &str,
+    error: Option<&str>,
+    body: Markup,
+    form_targets: &[&str],
+) -> Response {
     let referrer = if form_targets.is_empty() {
         "no-referrer"
     } else {
         "same-origin"
     };
-    let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><meta name=\"referrer\" content=\"{referrer}\"><title>{}</title><style>{STYLE}</style></head><body>{body}</body></html>",
-        escape(title)
-    );
-    Response::html(status, html)
+    let markup = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width,initial-scale=1";
+                meta name="referrer" content=(referrer);
+                @if let Some(code) = error {
+                    meta name="error" content=(code);
+                }
+                title { (title) }
+                // The stylesheet is a constant, allowed by its hash.
+                style { (PreEscaped(STYLE)) }
+            }
+            body { (body) }
+        }
+    };
+    Response::html(status, markup.into_string())
         .with_header("content-security-policy", csp(form_targets))
         .with_header("x-frame-options", "DENY")
         .with_header("referrer-policy", referrer)
 }
 
-/// A page explaining why a sign-in cannot continue.
-pub fn error_page(status: u16, heading: &str, message: &str) -> Response {
+/// A page explaining why a sign-in cannot continue; `code` is the
+/// machine-readable reason.
+pub fn error_page(status: u16, heading: &str, message: &str, code: &str) -> Response {
     page(
         status,
         heading,
-        &format!(
-            "<h1>{}</h1><div class=\"box\"><p>{}</p></div><p class=\"muted\">Plausible Analytics MCP server. You can close this tab and try connecting again.</p>",
-            escape(heading),
-            escape(message)
-        ),
+        Some(code),
+        html! {
+            h1 { (heading) }
+            div.box { p { (message) } }
+            p.muted { "Plausible Analytics MCP server. You can close this tab and try connecting again." }
+        },
+        &[],
+    )
+}
+
+/// What the consent page shows and carries. Every field is text; the
+/// template escapes all of it.
+pub struct ConsentView<'a> {
+    pub client_name: &'a str,
+    pub client_id: &'a str,
+    /// How the client is known to us, as a clause ("registered itself …").
+    pub client_source: &'a str,
+    pub redirect_host: &'a str,
+    /// The redirect URI's origin, allowed as a form target.
+    pub redirect_origin: &'a str,
+    /// Each scope and what it lets the client do.
+    pub scopes: Vec<(&'a str, &'a str)>,
+    pub email: &'a str,
+    pub ticket: &'a str,
+    pub csrf: &'a str,
+}
+
+/// The consent page: who is asking, where it will send you, what it may
+/// do, and as whom.
+pub fn consent_page(view: &ConsentView<'_>) -> Response {
+    let body = html! {
+        h1 { "Allow " (view.client_name) " to access Plausible Analytics?" }
+        div.box {
+            dl {
+                dt { "Application" }
+                dd {
+                    (view.client_name) " "
+                    span.muted { "(client id " code { (view.client_id) } "; it " (view.client_source) ")" }
+                }
+                dt { "After approval you will be sent to" }
+                dd { code { (view.redirect_host) } }
+                dt { "It will be able to" }
+                dd {
+                    ul {
+                        @for (scope, meaning) in &view.scopes {
+                            li { code { (scope) } " — " (meaning) }
+                        }
+                    }
+                }
+                dt { "Signed in as" }
+                dd { (view.email) }
+            }
+        }
+        form method="post" action="/consent" {
+            input type="hidden" name="ticket" value=(view.ticket);
+            input type="hidden" name="csrf" value=(view.csrf);
+            div.actions {
+                button.primary type="submit" name="decision" value="approve" { "Approve" }
+                button type="submit" name="decision" value="deny" { "Deny" }
+            }
+        }
+        p.muted { "Only approve applications you are connecting yourself. You can revoke access by disconnecting the application." }
+    };
+    page(
+        200,
+        "Approve access",
+        None,
+        body,
+        &["'self'", view.redirect_origin],
     )
 }
 
@@ -82,28 +147,62 @@ pub fn error_page(status: u16, heading: &str, message: &str) -> Response {
 mod tests {
     use super::*;
 
+    fn view<'a>(name: &'a str, email: &'a str) -> ConsentView<'a> {
+        ConsentView {
+            client_name: name,
+            client_id: "pmcp_client_A",
+            client_source: "registered itself with this server",
+            redirect_host: "app.example",
+            redirect_origin: "https://app.example",
+            scopes: vec![("mcp", "read statistics")],
+            email,
+            ticket: "T\"><script>",
+            csrf: "C",
+        }
+    }
+
     #[test]
-    fn escaping_neutralises_markup() {
-        assert_eq!(
-            escape("<script>alert('x')</script>&\""),
-            "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;&amp;&quot;"
+    fn interpolations_are_escaped_in_text_and_attributes() {
+        let r = consent_page(&view(
+            "<script>alert('x')</script> Evil & Co",
+            "a@example.com",
+        ));
+        let html = String::from_utf8(r.body).unwrap();
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains("&lt;script&gt;alert('x')&lt;/script&gt; Evil &amp; Co"));
+        assert!(
+            html.contains("name=\"ticket\" value=\"T&quot;&gt;&lt;script&gt;\""),
+            "{html}"
+        );
+        let r = error_page(400, "Bad <request>", "client \"<b>\"", "x\"y");
+        let html = String::from_utf8(r.body).unwrap();
+        assert!(html.contains("Bad &lt;request&gt;") && !html.contains("<b>"));
+        assert!(
+            html.contains("<meta name=\"error\" content=\"x&quot;y\">"),
+            "{html}"
         );
     }
 
     #[test]
     fn pages_carry_a_strict_csp_matching_the_style() {
-        let r = error_page(400, "Bad <request>", "client \"<b>\"");
+        let r = error_page(400, "Bad <request>", "client \"<b>\"", "bad_request");
         let body = String::from_utf8(r.body.clone()).unwrap();
-        assert!(body.contains("Bad &lt;request&gt;") && !body.contains("<b>"));
+        assert!(body.starts_with("<!DOCTYPE html>"));
+        assert!(body.contains("<meta name=\"error\" content=\"bad_request\">"));
         let csp = r.headers.get("content-security-policy").unwrap();
         assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
         assert!(!csp.contains("unsafe-inline") && !csp.contains("script-src"));
         assert!(csp.contains("form-action 'none'"));
-        let with_form = page_with_forms(200, "t", "", &["'self'", "https://app.example"]);
+        let with_form = consent_page(&view("App", "a@example.com"));
         let csp = with_form.headers.get("content-security-policy").unwrap();
         assert!(
             csp.contains("form-action 'self' https://app.example;"),
             "{csp}"
+        );
+        assert!(
+            !String::from_utf8(with_form.body)
+                .unwrap()
+                .contains("name=\"error\"")
         );
         assert_eq!(r.status, 400);
     }

@@ -9,13 +9,17 @@ use std::time::Duration;
 use futures_util::future::{Either, select};
 use worker::wasm_bindgen::JsValue;
 
-use crate::config::{Source, names};
-use crate::crypto;
+use crate::config::names;
+use crate::config::source::Source;
 use crate::http::{self, Headers, Method};
-use crate::oauth::ledger::{self, LedgerOp, LedgerReply, LedgerStore};
+use crate::oauth::ledger::apply::apply;
+use crate::oauth::ledger::client::{Coordinator, object_name};
+use crate::oauth::ledger::protocol::Message;
+use crate::oauth::ledger::store::LedgerStore;
+use crate::oauth::ledger::sweep::purge;
 use crate::oauth::types::ClientId;
 use crate::ports::{
-    Clock, Coordinator, Entropy, EntropyError, KeyValue, Log, Outbound, OutboundError,
+    Clock, EdgeCache, Entropy, EntropyError, KeyValue, Log, Outbound, OutboundError,
     OutboundRequest, OutboundResponse, StorageError, UnixMillis,
 };
 
@@ -140,6 +144,38 @@ impl Outbound for WorkerPlatform {
     }
 }
 
+/// The Cache API: a named cache, keys as URLs under a host of our own.
+/// Any failure (no Cache API behind Access, a workers.dev host where it is
+/// a no-op, a full cache) is a miss, never an error.
+impl EdgeCache for WorkerPlatform {
+    async fn lookup(&self, key: &str) -> Option<Vec<u8>> {
+        let cache = worker::Cache::open(EDGE_CACHE_NAME.to_owned()).await;
+        let mut response = cache.get(edge_cache_url(key), false).await.ok()??;
+        response.bytes().await.ok()
+    }
+
+    async fn store(&self, key: &str, value: &[u8], ttl: Duration) {
+        let cache = worker::Cache::open(EDGE_CACHE_NAME.to_owned()).await;
+        let headers = worker::Headers::new();
+        if headers
+            .set("cache-control", &format!("max-age={}", ttl.as_secs()))
+            .is_err()
+        {
+            return;
+        }
+        let response = worker::ResponseBuilder::new()
+            .with_headers(headers)
+            .fixed(value.to_vec());
+        let _ = cache.put(edge_cache_url(key), response).await;
+    }
+}
+
+const EDGE_CACHE_NAME: &str = "plausible-mcp-stats";
+
+fn edge_cache_url(key: &str) -> String {
+    format!("https://edge-cache.plausible-mcp.invalid/{key}")
+}
+
 fn method_name(method: &Method) -> worker::Method {
     match method {
         Method::Get => worker::Method::Get,
@@ -210,11 +246,15 @@ pub fn to_worker_response(response: http::Response) -> worker::Result<worker::Re
 #[derive(serde::Serialize, serde::Deserialize)]
 struct LedgerMessage {
     client_id: ClientId,
-    op: LedgerOp,
+    op: Message,
 }
 
 impl Coordinator for WorkerPlatform {
-    async fn ledger(&self, client: &ClientId, op: LedgerOp) -> Result<LedgerReply, StorageError> {
+    async fn ledger(
+        &self,
+        client: &ClientId,
+        op: Message,
+    ) -> Result<serde_json::Value, StorageError> {
         let fail = |what: &str, e: worker::Error| StorageError(format!("ledger {what}: {e}"));
         let body = serde_json::to_string(&LedgerMessage {
             client_id: client.clone(),
@@ -228,7 +268,7 @@ impl Coordinator for WorkerPlatform {
             .durable_object(names::CLIENT_LEDGER)
             .map_err(|e| fail("binding", e))?;
         let stub = namespace
-            .get_by_name(&crypto::short_hash(client.as_str()))
+            .get_by_name(&object_name(client))
             .map_err(|e| fail("binding", e))?;
         let mut init = worker::RequestInit::new();
         init.with_method(worker::Method::Post)
@@ -339,7 +379,7 @@ impl worker::DurableObject for ClientLedger {
             .state
             .block_concurrency_while(async move {
                 let kv = WorkerPlatform::new(env);
-                Ok(ledger::apply(&ObjectStore(storage), &kv, &message.client_id, message.op).await)
+                Ok(apply(&ObjectStore(storage), &kv, &message.client_id, message.op).await)
             })
             .await?;
         // Keep a daily sweep scheduled while the object holds anything.
@@ -360,7 +400,7 @@ impl worker::DurableObject for ClientLedger {
         let storage = self.state.storage();
         let now = worker::Date::now().as_millis() / 1000;
         let store = ObjectStore(self.state.storage());
-        match ledger::purge(&store, now).await {
+        match purge(&store, now).await {
             Ok(removed) => worker::console_log!("ledger purge removed {removed} entries"),
             Err(StorageError(reason)) => worker::console_error!("ledger purge failed: {reason}"),
         }

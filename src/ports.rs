@@ -1,9 +1,11 @@
-//! The small interfaces the core needs from its runtime.
+//! The small interfaces the core needs from its runtime: clock, entropy,
+//! key-value storage, outbound HTTP and the operator's log. The bottom
+//! layer: it knows no feature of the product (ports a feature alone needs,
+//! like the ledger's, are defined by that feature).
 //!
 //! The Workers glue (`platform`, wasm32 only) implements them with KV,
-//! Durable Objects, `fetch`, `Date` and `crypto.getRandomValues`; native
-//! tests implement them in memory (`testing`). Nothing in the core imports
-//! `worker`.
+//! `fetch`, `Date` and `crypto.getRandomValues`; native tests implement
+//! them in memory (`testing`). Nothing in the core imports `worker`.
 //!
 //! Futures here are not `Send`: a Worker isolate is single-threaded.
 #![allow(async_fn_in_trait)]
@@ -11,8 +13,6 @@
 use std::time::Duration;
 
 use crate::http::{Headers, Method};
-use crate::oauth::ledger::{LedgerOp, LedgerReply};
-use crate::oauth::types::ClientId;
 use url::Url;
 
 /// Milliseconds since the Unix epoch.
@@ -62,6 +62,8 @@ pub trait KeyValue {
 pub struct StorageError(pub String);
 
 /// A request we send to another server.
+// Read natively only by the test fakes; the Workers glue reads all of it.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 #[derive(Clone)]
 pub struct OutboundRequest {
     pub method: Method,
@@ -94,6 +96,8 @@ pub struct OutboundResponse {
     pub body: Vec<u8>,
 }
 
+// Read natively only by the test fakes; the Workers glue reads all of it.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutboundError {
     /// No complete answer within the request's timeout.
@@ -109,12 +113,6 @@ pub trait Outbound {
     async fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, OutboundError>;
 }
 
-/// The line to a client's ledger (its Durable Object): transitions for
-/// one client are applied one at a time, in a strongly consistent store.
-pub trait Coordinator {
-    async fn ledger(&self, client: &ClientId, op: LedgerOp) -> Result<LedgerReply, StorageError>;
-}
-
 /// Operational log lines for the operator. Clients get terse protocol
 /// errors; the reason goes here. Callers pass only non-secret facts:
 /// never a token, code, key, secret or email.
@@ -122,6 +120,10 @@ pub trait Log {
     fn warn(&self, message: &str);
 }
 
-/// Everything a request handler may touch.
-pub trait Platform: Clock + Entropy + KeyValue + Outbound + Coordinator + Log {}
-impl<T: Clock + Entropy + KeyValue + Outbound + Coordinator + Log> Platform for T {}
+/// A short-lived, best-effort cache local to one data centre (the Workers
+/// Cache API). A failure is a miss: callers never depend on it. Keys are
+/// opaque hex digests the caller derives; values are opaque bytes.
+pub trait EdgeCache {
+    async fn lookup(&self, key: &str) -> Option<Vec<u8>>;
+    async fn store(&self, key: &str, value: &[u8], ttl: Duration);
+}

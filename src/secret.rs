@@ -40,6 +40,22 @@ macro_rules! secret_string {
 
         impl Eq for $name {}
     };
+    // Stored or sealed as a plain JSON string, redacted everywhere else.
+    ($(#[$meta:meta])* stored $name:ident) => {
+        secret_string!($(#[$meta])* $name);
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                String::deserialize(d).map(Self)
+            }
+        }
+    };
 }
 
 secret_string!(
@@ -65,8 +81,27 @@ secret_string!(
     ClientSecret
 );
 secret_string!(
-    /// A PKCE code verifier (RFC 7636 §4.1).
-    PkceVerifier
+    /// A PKCE code verifier (RFC 7636 §4.1); ours for the upstream login
+    /// is kept in the login record until the callback.
+    stored PkceVerifier
+);
+secret_string!(
+    /// The OpenID Connect `nonce` of an upstream login (OIDC Core
+    /// §3.1.2.1), kept in the login record until the ID token returns.
+    stored LoginNonce
+);
+secret_string!(
+    /// The random value of a login's browser-binding cookie.
+    CookieValue
+);
+secret_string!(
+    /// A whole `Set-Cookie` header value carrying a cookie value.
+    SetCookie
+);
+secret_string!(
+    /// A person's email address: personal data, kept out of logs. Sealed
+    /// inside consent tickets.
+    stored Email
 );
 secret_string!(
     /// `COOKIE_SECRET`: the server key from which the keys for state
@@ -92,18 +127,31 @@ mod tests {
     #[test]
     fn every_secret_type_redacts() {
         let printed = format!(
-            "{:?} {:?} {:?} {:?} {:?} {:?}",
+            "{:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
             AccessToken::new("s1"),
             RefreshToken::new("s2"),
             AuthorizationCode::new("s3"),
             ClientSecret::new("s4"),
             PkceVerifier::new("s5"),
             ServerSecret::new("s6"),
+            LoginNonce::new("s7"),
+            CookieValue::new("s8"),
+            SetCookie::new("s9"),
+            Email::new("s10@example.com"),
         );
-        for s in ["s1", "s2", "s3", "s4", "s5", "s6"] {
+        for s in ["s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9", "s10"] {
             assert!(!printed.contains(s), "{printed}");
         }
         assert!(printed.contains("RefreshToken([redacted])"));
+    }
+
+    #[test]
+    fn stored_secrets_keep_a_plain_string_shape() {
+        let v = PkceVerifier::new("verifier-1");
+        assert_eq!(serde_json::to_string(&v).unwrap(), "\"verifier-1\"");
+        let back: PkceVerifier = serde_json::from_str("\"verifier-1\"").unwrap();
+        assert_eq!(back, v);
+        assert_eq!(format!("{back:?}"), "PkceVerifier([redacted])");
     }
 
     #[test]

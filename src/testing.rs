@@ -1,13 +1,25 @@
-//! In-memory implementations of the ports, for native tests.
+//! In-memory implementations of the ports, and the fixtures tests share
+//! (keys, client records, configuration maps), for native tests.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::time::Duration;
 
+use serde_json::Value;
+
+use crate::crypto::Keys;
+use crate::http::{Method, Request};
+use crate::oauth::clients::record::{AuthMethod, ClientRecord, ClientSource};
+use crate::oauth::ledger::apply::apply;
+use crate::oauth::ledger::client::Coordinator;
+use crate::oauth::ledger::protocol::Message;
+use crate::oauth::ledger::store::LedgerStore;
+use crate::oauth::types::{ClientId, Issuer, RedirectUri, Resource};
 use crate::ports::{
     Clock, Entropy, EntropyError, KeyValue, Outbound, OutboundError, OutboundRequest,
     OutboundResponse, StorageError, UnixMillis,
 };
+use crate::secret::ServerSecret;
 
 type Responder = Box<dyn Fn(&OutboundRequest) -> Result<OutboundResponse, OutboundError>>;
 
@@ -21,6 +33,13 @@ pub struct FakePlatform {
     /// One ledger store per client, as one Durable Object per client.
     pub ledgers: RefCell<HashMap<String, std::rc::Rc<MemoryLedgerStore>>>,
     pub logs: RefCell<Vec<String>>,
+    /// When set, entropy is a deterministic stream (seed, draws so far),
+    /// so fixtures written from it are reproducible.
+    pub seed: Cell<Option<(u64, u64)>>,
+    /// Every ledger message and its reply, as JSON on the wire.
+    pub wire: RefCell<Vec<(serde_json::Value, serde_json::Value)>>,
+    /// The edge cache: key -> (value, expires at, in ms).
+    pub edge: RefCell<HashMap<String, (Vec<u8>, u64)>>,
 }
 
 impl Default for FakePlatform {
@@ -34,6 +53,9 @@ impl Default for FakePlatform {
             fail_storage: Cell::new(false),
             ledgers: RefCell::default(),
             logs: RefCell::default(),
+            seed: Cell::new(None),
+            wire: RefCell::default(),
+            edge: RefCell::default(),
         }
     }
 }
@@ -41,6 +63,13 @@ impl Default for FakePlatform {
 impl FakePlatform {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A platform whose entropy is SHA-256(seed ‖ counter), block by block.
+    pub fn seeded(seed: u64) -> Self {
+        let p = Self::default();
+        p.seed.set(Some((seed, 0)));
+        p
     }
 
     /// Answers every outbound request with `f`.
@@ -69,7 +98,20 @@ impl Clock for FakePlatform {
 
 impl Entropy for FakePlatform {
     fn fill(&self, buf: &mut [u8]) -> Result<(), EntropyError> {
-        getrandom::getrandom(buf).map_err(|_| EntropyError)
+        let Some((seed, mut counter)) = self.seed.get() else {
+            return getrandom::getrandom(buf).map_err(|_| EntropyError);
+        };
+        for chunk in buf.chunks_mut(32) {
+            use sha2::Digest;
+            let mut h = sha2::Sha256::new();
+            h.update(seed.to_le_bytes());
+            h.update(counter.to_le_bytes());
+            let block = h.finalize();
+            chunk.copy_from_slice(&block[..chunk.len()]);
+            counter += 1;
+        }
+        self.seed.set(Some((seed, counter)));
+        Ok(())
     }
 }
 
@@ -108,19 +150,22 @@ impl Outbound for FakePlatform {
     }
 }
 
-impl crate::ports::Coordinator for FakePlatform {
-    async fn ledger(
-        &self,
-        client: &crate::oauth::types::ClientId,
-        op: crate::oauth::ledger::LedgerOp,
-    ) -> Result<crate::oauth::ledger::LedgerReply, StorageError> {
+/// One object per client, as on Workers; every message goes through JSON
+/// as it would on the wire.
+impl Coordinator for FakePlatform {
+    async fn ledger(&self, client: &ClientId, message: Message) -> Result<Value, StorageError> {
         let store = self
             .ledgers
             .borrow_mut()
             .entry(client.as_str().to_owned())
             .or_default()
             .clone();
-        crate::oauth::ledger::apply(store.as_ref(), self, client, op).await
+        let sent = serde_json::to_value(&message).unwrap_or_default();
+        let message: Message =
+            serde_json::from_value(sent.clone()).map_err(|e| StorageError(format!("wire: {e}")))?;
+        let reply = apply(store.as_ref(), self, client, message).await?;
+        self.wire.borrow_mut().push((sent, reply.clone()));
+        Ok(reply)
     }
 }
 
@@ -142,7 +187,7 @@ pub struct MemoryLedgerStore {
     pub fail_commit: Cell<bool>,
 }
 
-impl crate::oauth::ledger::LedgerStore for MemoryLedgerStore {
+impl LedgerStore for MemoryLedgerStore {
     async fn load(&self, key: &str) -> Result<Option<serde_json::Value>, StorageError> {
         Ok(self.entries.borrow().get(key).cloned())
     }
@@ -170,5 +215,69 @@ impl crate::oauth::ledger::LedgerStore for MemoryLedgerStore {
             entries.remove(&key);
         }
         Ok(())
+    }
+}
+
+/// A configuration source from name-value pairs.
+pub fn source(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// Server keys from a fixed test secret.
+pub fn keys() -> Keys {
+    Keys::derive(&ServerSecret::new("0123456789abcdef0123456789abcdef")).unwrap()
+}
+
+/// A registered public client named "Test".
+pub fn client_record(id: &str, redirect_uris: &[&str]) -> ClientRecord {
+    ClientRecord {
+        client_id: ClientId::parse(id).unwrap(),
+        client_name: Some("Test".into()),
+        client_uri: None,
+        redirect_uris: redirect_uris
+            .iter()
+            .map(|u| RedirectUri::parse(u).unwrap())
+            .collect(),
+        auth_method: AuthMethod::None,
+        secret_hash: None,
+        source: ClientSource::Registered,
+        created_at: 0,
+        expires_at: u64::MAX,
+    }
+}
+
+/// The issuer of a deployment reached at `origin`.
+pub fn issuer(origin: &str) -> Issuer {
+    Issuer::of(&Request::new(Method::Get, url::Url::parse(origin).unwrap()))
+}
+
+/// A resource URI as stored.
+pub fn resource(raw: &str) -> Resource {
+    serde_json::from_value(serde_json::json!(raw)).unwrap()
+}
+
+/// The throwaway RSA keys of `tests/fixtures/rsa-test-keys.json`.
+pub fn rsa_keys() -> Value {
+    serde_json::from_str(include_str!("../tests/fixtures/rsa-test-keys.json")).unwrap()
+}
+
+impl crate::ports::EdgeCache for FakePlatform {
+    async fn lookup(&self, key: &str) -> Option<Vec<u8>> {
+        let now = self.now.get();
+        self.edge
+            .borrow()
+            .get(key)
+            .filter(|(_, expires)| *expires > now)
+            .map(|(v, _)| v.clone())
+    }
+
+    async fn store(&self, key: &str, value: &[u8], ttl: Duration) {
+        let expires = self.now.get() + u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        self.edge
+            .borrow_mut()
+            .insert(key.to_owned(), (value.to_vec(), expires));
     }
 }

@@ -7,12 +7,13 @@
 //! redirector (RFC 6749 §4.1.2.1). After that, errors go back to the
 //! client with `error`, `state` and `iss` (RFC 9207).
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
 
-use super::clients::ClientRecord;
-use super::types::{ClientId, CodeChallenge, RedirectUri, ScopeError, ScopeSet};
+use super::clients::record::ClientRecord;
+use super::types::{
+    ClientId, CodeChallenge, Issuer, MAX_STATE, RedirectUri, Resource, ScopeError, ScopeSet, State,
+};
+use crate::http::Params;
 
 /// Errors shown on a page, never redirected.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,6 +32,18 @@ pub enum PageError {
 }
 
 impl PageError {
+    /// The machine-readable code shown on the page.
+    pub fn code(&self) -> &'static str {
+        match self {
+            PageError::DuplicateParameter(_) => "duplicate_parameter",
+            PageError::MissingClientId => "missing_client_id",
+            PageError::UnknownClient => "unknown_client",
+            PageError::ClientMetadata(_) => "invalid_client_metadata",
+            PageError::MissingRedirectUri => "missing_redirect_uri",
+            PageError::UnregisteredRedirectUri => "unregistered_redirect_uri",
+        }
+    }
+
     pub fn message(&self) -> String {
         match self {
             PageError::DuplicateParameter(p) => format!("The parameter \"{p}\" appears more than once."),
@@ -74,14 +87,14 @@ impl RedirectErrorCode {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RedirectError {
     pub redirect_uri: RedirectUri,
-    pub state: Option<String>,
+    pub state: Option<State>,
     pub code: RedirectErrorCode,
     pub description: String,
 }
 
 impl RedirectError {
     /// The `Location` for this error, with `iss` (RFC 9207 §2).
-    pub fn location(&self, issuer: &str) -> String {
+    pub fn location(&self, issuer: &Issuer) -> String {
         let mut params = vec![
             ("error", self.code.as_str()),
             ("error_description", self.description.as_str()),
@@ -89,7 +102,7 @@ impl RedirectError {
         if let Some(state) = &self.state {
             params.push(("state", state.as_str()));
         }
-        params.push(("iss", issuer));
+        params.push(("iss", issuer.as_str()));
         self.redirect_uri.with_params(&params)
     }
 }
@@ -109,11 +122,11 @@ pub struct AuthorizationRequest {
     /// registered one is used.
     #[serde(default)]
     pub redirect_uri_given: bool,
-    pub state: Option<String>,
+    pub state: Option<State>,
     pub scope: ScopeSet,
     pub code_challenge: CodeChallenge,
     /// The canonical URI of `/internal` (RFC 8707).
-    pub resource: String,
+    pub resource: Resource,
 }
 
 impl AuthorizationRequest {
@@ -128,21 +141,8 @@ impl AuthorizationRequest {
     }
 }
 
-const MAX_STATE: usize = 1024;
-
-/// The query, refusing repeated parameters (RFC 6749 §3.1).
-pub fn single_params(query: &str) -> Result<HashMap<String, String>, String> {
-    let mut out = HashMap::new();
-    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
-        if out.insert(k.to_string(), v.to_string()).is_some() {
-            return Err(k.to_string());
-        }
-    }
-    Ok(out)
-}
-
 /// The client id of a request, before anything else is checked.
-pub fn client_id_of(params: &HashMap<String, String>) -> Result<ClientId, PageError> {
+pub fn client_id_of(params: &Params) -> Result<ClientId, PageError> {
     params
         .get("client_id")
         .and_then(|c| ClientId::parse(c))
@@ -151,9 +151,9 @@ pub fn client_id_of(params: &HashMap<String, String>) -> Result<ClientId, PageEr
 
 /// Validates the rest of a request for a known client.
 pub fn validate(
-    params: &HashMap<String, String>,
+    params: &Params,
     client: &ClientRecord,
-    resource: &str,
+    resource: &Resource,
 ) -> Result<AuthorizationRequest, AuthorizeError> {
     let redirect_uri = match params.get("redirect_uri") {
         Some(raw) => RedirectUri::parse(raw)
@@ -166,16 +166,17 @@ pub fn validate(
         },
     };
     // From here on the redirect URI is trusted.
-    let state = params.get("state").cloned();
+    let raw_state = params.get("state");
+    let state = raw_state.and_then(|s| State::parse(s));
     let fail = |code, description: &str| {
         Err(AuthorizeError::Redirect(Box::new(RedirectError {
             redirect_uri: redirect_uri.clone(),
-            state: state.clone().filter(|s| s.len() <= MAX_STATE),
+            state: state.clone(),
             code,
             description: description.to_owned(),
         })))
     };
-    if state.as_ref().is_some_and(|s| s.len() > MAX_STATE) {
+    if raw_state.is_some_and(|s| s.len() > MAX_STATE) {
         return fail(
             RedirectErrorCode::InvalidRequest,
             "state is longer than 1024 characters",
@@ -243,7 +244,7 @@ pub fn validate(
     // RFC 8707 §2: the resource must name our protected resource. An
     // omitted resource means it (MCP clients send it; older ones may not).
     if let Some(requested) = params.get("resource")
-        && requested.trim_end_matches('/') != resource
+        && !resource.is_named_by(requested)
     {
         return fail(
             RedirectErrorCode::InvalidTarget,
@@ -257,32 +258,23 @@ pub fn validate(
         state,
         scope,
         code_challenge,
-        resource: resource.to_owned(),
+        resource: resource.clone(),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oauth::clients::{AuthMethod, ClientSource};
+    use crate::testing::{client_record, resource};
+    use std::collections::HashMap;
 
     const RESOURCE: &str = "https://mcp.example.com/internal";
 
     fn client() -> ClientRecord {
-        ClientRecord {
-            client_id: ClientId::parse("pmcp_client_A").unwrap(),
-            client_name: Some("Test".into()),
-            client_uri: None,
-            redirect_uris: vec![
-                RedirectUri::parse("https://app.example/cb").unwrap(),
-                RedirectUri::parse("http://127.0.0.1/callback").unwrap(),
-            ],
-            auth_method: AuthMethod::None,
-            secret_hash: None,
-            source: ClientSource::Registered,
-            created_at: 0,
-            expires_at: u64::MAX,
-        }
+        client_record(
+            "pmcp_client_A",
+            &["https://app.example/cb", "http://127.0.0.1/callback"],
+        )
     }
 
     fn base() -> Vec<(&'static str, String)> {
@@ -304,7 +296,7 @@ mod tests {
     fn run(params: Vec<(&'static str, String)>) -> Result<AuthorizationRequest, AuthorizeError> {
         let map: HashMap<String, String> =
             params.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-        validate(&map, &client(), RESOURCE)
+        validate(&map, &client(), &resource(RESOURCE))
     }
 
     fn with(change: &[(&'static str, Option<&str>)]) -> Vec<(&'static str, String)> {
@@ -322,8 +314,8 @@ mod tests {
     fn a_complete_request_validates() {
         let r = run(base()).unwrap();
         assert_eq!(r.redirect_uri.as_str(), "https://app.example/cb");
-        assert_eq!(r.state.as_deref(), Some("xyz"));
-        assert_eq!(r.resource, RESOURCE);
+        assert_eq!(r.state.as_ref().map(State::as_str), Some("xyz"));
+        assert_eq!(r.resource.as_str(), RESOURCE);
     }
 
     #[test]
@@ -335,7 +327,7 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(r.scope.to_param(), "mcp");
-        assert_eq!(r.resource, RESOURCE);
+        assert_eq!(r.resource.as_str(), RESOURCE);
         assert_eq!(r.state, None);
         let r = run(with(&[(
             "redirect_uri",
@@ -420,7 +412,7 @@ mod tests {
             match run(params.clone()) {
                 Err(AuthorizeError::Redirect(e)) => {
                     assert_eq!(e.code, expected, "{params:?}");
-                    assert_eq!(e.state.as_deref(), Some("xyz"));
+                    assert_eq!(e.state.as_ref().map(State::as_str), Some("xyz"));
                     assert_eq!(e.redirect_uri.as_str(), "https://app.example/cb");
                 }
                 other => panic!("{params:?}: {other:?}"),
@@ -440,17 +432,11 @@ mod tests {
         let Err(AuthorizeError::Redirect(e)) = run(with(&[("scope", Some("admin"))])) else {
             panic!()
         };
-        let location = e.location("https://mcp.example.com");
+        let location = e.location(&crate::testing::issuer("https://mcp.example.com"));
         let url = url::Url::parse(&location).unwrap();
         let q: HashMap<String, String> = url.query_pairs().into_owned().collect();
         assert_eq!(q["error"], "invalid_scope");
         assert_eq!(q["state"], "xyz");
         assert_eq!(q["iss"], "https://mcp.example.com");
-    }
-
-    #[test]
-    fn duplicate_parameters_are_detected() {
-        assert_eq!(single_params("a=1&b=2&a=3"), Err("a".into()));
-        assert_eq!(single_params("a=1&b=2").unwrap().len(), 2);
     }
 }

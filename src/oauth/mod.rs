@@ -1,17 +1,15 @@
-//! The OAuth 2.1 authorization server protecting `/internal`, and the
-//! resource-server check of its tokens.
+//! The OAuth 2.1 authorization server protecting `/internal`: its
+//! protocol values, clients, the authorization request, the browser flow
+//! (login, consent, code), the ledger of grants, the token and revocation
+//! endpoints, and the resource server's check of its tokens.
 
-pub mod authorize;
-pub mod cimd;
-pub mod clients;
-pub mod consent;
-pub mod identity;
-pub mod issue;
-pub mod ledger;
-pub mod registry;
-pub mod resource;
-pub mod revoke;
-pub mod settings;
-pub mod target;
-pub mod token;
-pub mod types;
+pub(crate) mod authorize;
+pub(crate) mod clients;
+pub(crate) mod flow;
+pub(crate) mod ids;
+pub(crate) mod ledger;
+pub(crate) mod resource;
+pub(crate) mod revoke;
+pub(crate) mod server;
+pub(crate) mod token;
+pub(crate) mod types;

@@ -1,12 +1,17 @@
-//! The resource server's check of a bearer token on `/internal`
-//! (RFC 6750, RFC 9728 §5.1): one KV read on the hot path.
+//! The resource server: who may call `/internal`. Either Cloudflare
+//! Access in front vouches for the caller (a verified assertion, then the
+//! email gate), or the caller presents one of our bearer tokens (RFC 6750,
+//! RFC 9728 §5.1): one KV read on the hot path.
 
-use super::ledger::{self, AccessRecord, Subject};
-use super::types::DEFAULT_SCOPE;
-use crate::crypto;
-use crate::http::{Request, Response};
-use crate::ports::{Clock, KeyValue, StorageError};
 use serde_json::json;
+
+use super::ids::TokenHash;
+use super::ledger::records::{AccessRecord, access_key};
+use super::server::AuthServer;
+use super::types::{DEFAULT_SCOPE, Resource};
+use crate::http::{Request, Response};
+use crate::oidc::access::{self, AssertionRefused};
+use crate::ports::{Clock, KeyValue, Outbound, StorageError};
 
 /// Why a request to `/internal` is refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,13 +23,44 @@ pub enum Denied {
     /// The token lacks the scope this call needs (→ 403).
     InsufficientScope,
     Unavailable(StorageError),
+    /// A Cloudflare Access assertion that is not genuine, or names
+    /// someone the email gate refuses (403).
+    Assertion(AssertionRefused),
 }
 
-/// Who made an authorised call.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Caller {
-    pub subject: Subject,
-    pub grant_id: String,
+impl Denied {
+    /// What the operator is told, for refusals worth telling.
+    pub fn log_line(&self) -> Option<String> {
+        match self {
+            Denied::Unavailable(e) => Some(format!("internal: token lookup failed: {}", e.0)),
+            Denied::Assertion(refused) => {
+                Some(format!("internal: Access assertion refused: {refused:?}"))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Admits a call to `/internal`: Access's signed assertion when Access is
+/// configured and the header is present, else our bearer token.
+pub async fn admit<P: KeyValue + Outbound + Clock>(
+    platform: &P,
+    server: &AuthServer<'_>,
+    request: &Request,
+) -> Result<(), Denied> {
+    let settings = server.settings;
+    if let (Some(app), Some(assertion)) = (
+        &settings.access_app,
+        request.headers.get(access::ASSERTION_HEADER),
+    ) {
+        return access::verify(platform, app, assertion, &settings.allowed_email_domains)
+            .await
+            .map(|_identity| ())
+            .map_err(Denied::Assertion);
+    }
+    authorize(platform, request, &server.resource)
+        .await
+        .map(|_record| ())
 }
 
 fn bearer(request: &Request) -> Option<&str> {
@@ -40,26 +76,23 @@ fn bearer(request: &Request) -> Option<&str> {
 pub async fn authorize<P: KeyValue + Clock>(
     platform: &P,
     request: &Request,
-    resource: &str,
-) -> Result<Caller, Denied> {
+    resource: &Resource,
+) -> Result<AccessRecord, Denied> {
     let token = bearer(request).ok_or(Denied::NoToken)?;
-    let key = ledger::access_key(&crypto::token_hash(token));
+    let key = access_key(&TokenHash::of(token));
     let bytes = platform
         .get(&key)
         .await
         .map_err(Denied::Unavailable)?
         .ok_or(Denied::InvalidToken)?;
     let record: AccessRecord = serde_json::from_slice(&bytes).map_err(|_| Denied::InvalidToken)?;
-    if platform.now().as_secs() >= record.expires_at || record.resource != resource {
+    if platform.now().as_secs() >= record.expires_at || &record.resource != resource {
         return Err(Denied::InvalidToken);
     }
     if !record.scope.contains(DEFAULT_SCOPE) {
         return Err(Denied::InsufficientScope);
     }
-    Ok(Caller {
-        subject: record.subject,
-        grant_id: record.grant_id,
-    })
+    Ok(record)
 }
 
 /// The response for a refusal, with the RFC 6750 §3 challenge pointing at
@@ -92,6 +125,12 @@ pub fn challenge(denied: &Denied, metadata_url: &str) -> Response {
             return Response::json(503, &json!({"error": "temporarily_unavailable", "error_description": "Token storage is unavailable; retry shortly."}))
                 .with_header("retry-after", "5");
         }
+        Denied::Assertion(_) => {
+            return Response::json(
+                403,
+                &json!({"error": "forbidden", "error_description": "A valid Cloudflare Access identity from an allowed email domain is required."}),
+            );
+        }
     };
     Response::json(status, &body).with_header("www-authenticate", header)
 }
@@ -100,38 +139,40 @@ pub fn challenge(denied: &Denied, metadata_url: &str) -> Response {
 mod tests {
     use super::*;
     use crate::http::Method;
+    use crate::oauth::ids::{GrantId, UserKey};
+    use crate::oauth::ledger::records::Subject;
     use crate::oauth::types::{ClientId, ScopeSet};
-    use crate::testing::{FakePlatform, block_on};
+    use crate::testing::{FakePlatform, block_on, resource};
     use std::time::Duration;
 
     const RESOURCE: &str = "https://mcp.example.com/internal";
 
-    fn store(p: &FakePlatform, token: &str, scope: &str, resource: &str, ttl: u64) {
+    fn store(p: &FakePlatform, token: &str, scope: &str, resource_uri: &str, ttl: u64) {
         let record = AccessRecord {
             client_id: ClientId::parse("pmcp_client_A").unwrap(),
-            grant_id: "g1".into(),
+            grant_id: GrantId::fixed("g1"),
             scope: serde_json::from_value::<ScopeSet>(json!([scope])).unwrap(),
-            resource: resource.into(),
+            resource: crate::testing::resource(resource_uri),
             subject: Subject {
-                user_key: "u".into(),
+                user_key: UserKey::of_email("u@example.com"),
                 sealed_props: "s".into(),
             },
             expires_at: p.now().as_secs() + ttl,
         };
         block_on(p.put(
-            &ledger::access_key(&crypto::token_hash(token)),
+            &access_key(&TokenHash::of(token)),
             &serde_json::to_vec(&record).unwrap(),
             Duration::from_secs(ttl),
         ))
         .unwrap();
     }
 
-    fn call(p: &FakePlatform, auth: Option<&str>) -> Result<Caller, Denied> {
+    fn call(p: &FakePlatform, auth: Option<&str>) -> Result<AccessRecord, Denied> {
         let mut r = Request::new(Method::Post, url::Url::parse(RESOURCE).unwrap());
         if let Some(a) = auth {
             r.headers.set("authorization", a);
         }
-        block_on(authorize(p, &r, RESOURCE))
+        block_on(authorize(p, &r, &resource(RESOURCE)))
     }
 
     #[test]
@@ -148,11 +189,11 @@ mod tests {
         store(&p, "pmcp_at_noscope", "other", RESOURCE, 3600);
         assert_eq!(
             call(&p, Some("Bearer pmcp_at_good")).unwrap().grant_id,
-            "g1"
+            GrantId::fixed("g1")
         );
         assert_eq!(
             call(&p, Some("bearer  pmcp_at_good ")).unwrap().grant_id,
-            "g1"
+            GrantId::fixed("g1")
         );
         let cases = [
             (None, Denied::NoToken),

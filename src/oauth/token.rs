@@ -1,23 +1,20 @@
 //! The token endpoint (RFC 6749 §3.2) and client authentication
 //! (RFC 6749 §2.3), also used by revocation (RFC 7009).
 
-use std::collections::HashMap;
-
 use base64::Engine;
 use serde_json::{Value, json};
 
-use super::clients::{AuthMethod, ClientRecord};
-use super::ledger::{LedgerOp, LedgerReply, NewTokens, Refusal};
-use super::registry::{self, LookupError};
-use super::settings::OAuthSettings;
-use super::types::{ClientId, ScopeError, ScopeSet, is_valid_verifier, s256};
-use crate::crypto;
-use crate::http::{Headers, Response, media_type};
-use crate::ports::Platform;
+use super::clients::record::{AuthMethod, ClientRecord};
+use super::clients::registry::{self, LookupError};
+use super::ids::{TokenHash, TokenKind};
+use super::ledger::client::Ledger;
+use super::ledger::protocol::{Issued as LedgerIssued, NewTokens, RedeemCode, Refresh, Refusal};
+use super::server::{AuthServer, Platform};
+use super::types::{
+    ClientId, CodeChallenge, Resource, ScopeError, ScopeSet, is_valid_verifier, s256,
+};
+use crate::http::{FormError, Headers, Params, Response, form_decode};
 use crate::secret::{AccessToken, ClientSecret, PkceVerifier, RefreshToken};
-
-pub const ACCESS_PREFIX: &str = "pmcp_at_";
-pub const REFRESH_PREFIX: &str = "pmcp_rt_";
 
 /// Token endpoint errors (RFC 6749 §5.2), each with its own status.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -106,23 +103,13 @@ impl TokenError {
 
 /// An `application/x-www-form-urlencoded` body, refusing repeated
 /// parameters (RFC 6749 §3.2).
-pub fn form(headers: &Headers, body: &[u8]) -> Result<HashMap<String, String>, TokenError> {
-    if headers.get("content-type").map(media_type).as_deref()
-        != Some("application/x-www-form-urlencoded")
-    {
-        return Err(TokenError::InvalidRequest(
-            "the body must be application/x-www-form-urlencoded".into(),
-        ));
-    }
-    let mut out = HashMap::new();
-    for (k, v) in url::form_urlencoded::parse(body) {
-        if out.insert(k.to_string(), v.to_string()).is_some() {
-            return Err(TokenError::InvalidRequest(format!(
-                "parameter {k} appears more than once"
-            )));
-        }
-    }
-    Ok(out)
+pub fn form(headers: &Headers, body: &[u8]) -> Result<Params, TokenError> {
+    crate::http::form(headers, body).map_err(|e| {
+        TokenError::InvalidRequest(match e {
+            FormError::MediaType => "the body must be application/x-www-form-urlencoded".into(),
+            FormError::Repeated(k) => format!("parameter {k} appears more than once"),
+        })
+    })
 }
 
 /// The credentials a request presents.
@@ -132,7 +119,7 @@ enum Presented {
     Public(ClientId),
 }
 
-fn presented(headers: &Headers, form: &HashMap<String, String>) -> Result<Presented, TokenError> {
+fn presented(headers: &Headers, form: &Params) -> Result<Presented, TokenError> {
     let basic = headers.credentials("basic");
     if let Some(value) = basic {
         // RFC 6749 §2.3.1: id and secret are form-urlencoded, then joined
@@ -145,15 +132,10 @@ fn presented(headers: &Headers, form: &HashMap<String, String>) -> Result<Presen
         let (id, secret) = decoded
             .split_once(':')
             .ok_or(TokenError::InvalidClient { basic: true })?;
-        let decode = |s: &str| {
-            url::form_urlencoded::parse(format!("x={s}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-        };
-        let id = decode(id)
+        let id = form_decode(id)
             .and_then(|i| ClientId::parse(&i))
             .ok_or(TokenError::InvalidClient { basic: true })?;
-        let secret = decode(secret).ok_or(TokenError::InvalidClient { basic: true })?;
+        let secret = form_decode(secret).ok_or(TokenError::InvalidClient { basic: true })?;
         if form.get("client_id").is_some_and(|c| c != id.as_str())
             || form.contains_key("client_secret")
         {
@@ -177,9 +159,9 @@ fn presented(headers: &Headers, form: &HashMap<String, String>) -> Result<Presen
 /// workers-oauth-provider#209).
 pub async fn authenticate<P: Platform>(
     platform: &P,
-    settings: &OAuthSettings,
+    server: &AuthServer<'_>,
     headers: &Headers,
-    form: &HashMap<String, String>,
+    form: &Params,
 ) -> Result<ClientRecord, TokenError> {
     let presented = presented(headers, form)?;
     let (id, secret, method, basic) = match &presented {
@@ -187,7 +169,7 @@ pub async fn authenticate<P: Platform>(
         Presented::Post(id, s) => (id, Some(s), AuthMethod::ClientSecretPost, false),
         Presented::Public(id) => (id, None, AuthMethod::None, false),
     };
-    let client = match registry::find(platform, settings, id).await {
+    let client = match registry::find(platform, server.fetch_policy(), id).await {
         Ok(Some(c)) => c,
         Ok(None) | Err(LookupError::Metadata(_)) => {
             return Err(TokenError::InvalidClient { basic });
@@ -204,7 +186,7 @@ pub async fn authenticate<P: Platform>(
     Ok(client)
 }
 
-fn required<'a>(form: &'a HashMap<String, String>, name: &str) -> Result<&'a str, TokenError> {
+fn required<'a>(form: &'a Params, name: &str) -> Result<&'a str, TokenError> {
     form.get(name)
         .map(String::as_str)
         .filter(|v| !v.is_empty())
@@ -218,7 +200,7 @@ pub struct Issued {
     pub refresh_token: RefreshToken,
     pub expires_in: u64,
     pub scope: ScopeSet,
-    pub resource: String,
+    pub resource: Resource,
 }
 
 impl Issued {
@@ -229,7 +211,7 @@ impl Issued {
             "expires_in": self.expires_in,
             "refresh_token": self.refresh_token.secret(),
             "scope": self.scope.to_param(),
-            "resource": self.resource,
+            "resource": self.resource.as_str(),
         });
         Response::json(200, &body).with_header("pragma", "no-cache")
     }
@@ -237,30 +219,30 @@ impl Issued {
 
 fn mint_pair<P: Platform>(
     platform: &P,
-    settings: &OAuthSettings,
+    server: &AuthServer<'_>,
 ) -> Result<(AccessToken, RefreshToken, NewTokens), TokenError> {
     let unavailable = |_| TokenError::TemporarilyUnavailable("entropy".into());
-    let access = AccessToken::new(crypto::mint(platform, ACCESS_PREFIX).map_err(unavailable)?);
-    let refresh = RefreshToken::new(crypto::mint(platform, REFRESH_PREFIX).map_err(unavailable)?);
+    let access = AccessToken::new(TokenKind::AccessToken.mint(platform).map_err(unavailable)?);
+    let refresh = RefreshToken::new(
+        TokenKind::RefreshToken
+            .mint(platform)
+            .map_err(unavailable)?,
+    );
+    let lifetimes = &server.settings.lifetimes;
     let hashes = NewTokens {
-        access_hash: crypto::token_hash(access.secret()),
-        refresh_hash: crypto::token_hash(refresh.secret()),
-        access_ttl_secs: settings.lifetimes.access.as_secs(),
-        refresh_ttl_secs: settings.lifetimes.refresh.as_secs(),
+        access_hash: TokenHash::of(access.secret()),
+        refresh_hash: TokenHash::of(refresh.secret()),
+        access_ttl_secs: lifetimes.access.as_secs(),
+        refresh_ttl_secs: lifetimes.refresh.as_secs(),
     };
     Ok((access, refresh, hashes))
 }
 
 /// `resource`, if given, must name our protected resource.
-fn resource_param(
-    form: &HashMap<String, String>,
-    settings: &OAuthSettings,
-) -> Result<Option<String>, TokenError> {
+fn resource_param(form: &Params, server: &AuthServer<'_>) -> Result<Option<Resource>, TokenError> {
     match form.get("resource") {
         None => Ok(None),
-        Some(r) if r.trim_end_matches('/') == settings.resource => {
-            Ok(Some(settings.resource.clone()))
-        }
+        Some(r) if server.resource.is_named_by(r) => Ok(Some(server.resource.clone())),
         Some(_) => Err(TokenError::InvalidTarget),
     }
 }
@@ -268,16 +250,17 @@ fn resource_param(
 /// Handles `POST /token`.
 pub async fn exchange<P: Platform>(
     platform: &P,
-    settings: &OAuthSettings,
+    server: &AuthServer<'_>,
     headers: &Headers,
     body: &[u8],
 ) -> Result<Issued, TokenError> {
     let form = form(headers, body)?;
     let grant_type = required(&form, "grant_type")?.to_owned();
-    let client = authenticate(platform, settings, headers, &form).await?;
-    let resource = resource_param(&form, settings)?;
-    let (access, refresh, tokens) = mint_pair(platform, settings)?;
-    let op = match grant_type.as_str() {
+    let client = authenticate(platform, server, headers, &form).await?;
+    let resource = resource_param(&form, server)?;
+    let (access, refresh, tokens) = mint_pair(platform, server)?;
+    let ledger = Ledger::of(platform, &client.client_id);
+    let outcome = match grant_type.as_str() {
         "authorization_code" => {
             let code = required(&form, "code")?;
             // RFC 6749 §4.1.3: required only if the authorization request
@@ -290,15 +273,19 @@ pub async fn exchange<P: Platform>(
                         .into(),
                 ));
             }
-            LedgerOp::RedeemCode {
-                client_id: client.client_id.clone(),
-                code_hash: crypto::token_hash(code),
-                redirect_uri,
-                computed_challenge: s256(&PkceVerifier::new(verifier)),
-                resource,
-                grant_lifetime_secs: settings.lifetimes.grant.as_secs(),
-                tokens,
-            }
+            let computed_challenge = CodeChallenge::parse(&s256(&PkceVerifier::new(verifier)))
+                .ok_or_else(|| TokenError::TemporarilyUnavailable("challenge".into()))?;
+            ledger
+                .redeem_code(RedeemCode {
+                    client_id: client.client_id.clone(),
+                    code_hash: TokenHash::of(code),
+                    redirect_uri,
+                    computed_challenge,
+                    resource,
+                    grant_lifetime_secs: server.settings.lifetimes.grant.as_secs(),
+                    tokens,
+                })
+                .await
         }
         "refresh_token" => {
             let presented = required(&form, "refresh_token")?;
@@ -314,38 +301,37 @@ pub async fn exchange<P: Platform>(
                     )),
                 })?),
             };
-            LedgerOp::Refresh {
-                client_id: client.client_id.clone(),
-                refresh_hash: crypto::token_hash(presented),
-                scope,
-                resource,
-                tokens,
-            }
+            ledger
+                .refresh(Refresh {
+                    client_id: client.client_id.clone(),
+                    refresh_hash: TokenHash::of(presented),
+                    scope,
+                    resource,
+                    tokens,
+                })
+                .await
         }
         _ => return Err(TokenError::UnsupportedGrantType),
     };
-    match platform.ledger(&client.client_id, op).await {
-        Ok(LedgerReply::Tokens {
+    match outcome {
+        Ok(Ok(LedgerIssued {
             scope,
             resource,
             access_expires_in,
-        }) => Ok(Issued {
+        })) => Ok(Issued {
             access_token: access,
             refresh_token: refresh,
             expires_in: access_expires_in,
             scope,
             resource,
         }),
-        Ok(LedgerReply::Refused { refusal, reason }) => Err(match refusal {
-            Refusal::InvalidGrant => TokenError::InvalidGrant(reason),
+        Ok(Err(refused)) => Err(match refused.refusal {
+            Refusal::InvalidGrant => TokenError::InvalidGrant(refused.reason),
             Refusal::InvalidScope => {
                 TokenError::InvalidScope("scope exceeds what was granted".into())
             }
             Refusal::InvalidTarget => TokenError::InvalidTarget,
         }),
-        Ok(LedgerReply::Done | LedgerReply::Login { .. } | LedgerReply::Consent { .. }) => Err(
-            TokenError::TemporarilyUnavailable("unexpected ledger reply".into()),
-        ),
         Err(e) => Err(TokenError::TemporarilyUnavailable(e.0)),
     }
 }

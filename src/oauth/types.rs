@@ -1,4 +1,6 @@
-//! OAuth protocol values as newtypes, each built by a fallible `parse`.
+//! OAuth protocol values a request carries, as newtypes built by a
+//! fallible `parse`: client ids, redirect URIs, scopes, PKCE challenges,
+//! `state`; and this server's own issuer and resource identifiers.
 //!
 //! URL-valued types keep the exact string they were given: OAuth compares
 //! redirect URIs and resources by exact string (RFC 6749 §3.1.2.3,
@@ -7,7 +9,86 @@
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-pub use crate::http::is_loopback;
+use crate::http::{Request, is_loopback};
+
+/// This authorization server's issuer identifier (RFC 8414 §2): the
+/// origin the deployment is reached at, `https://host[:port]`, with no
+/// path and no trailing slash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Issuer(String);
+
+impl Issuer {
+    /// The origin of the request (the same for every path of a host).
+    pub fn of(request: &Request) -> Self {
+        Self(request.origin())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL of one of our endpoints, `path` starting with `/`.
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", self.0)
+    }
+}
+
+impl std::fmt::Display for Issuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The protected resource's canonical URI (RFC 8707 §2, RFC 9728 §2):
+/// `<issuer>/internal`, as stored in codes, grants and access records.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Resource(String);
+
+impl Resource {
+    /// `/internal` of this deployment.
+    pub fn of(issuer: &Issuer) -> Self {
+        Self(issuer.endpoint("/internal"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether a `resource` parameter names this resource. The one place
+    /// a trailing slash is forgiven: clients differ on writing it, and
+    /// RFC 8707 §2 identifies the resource, not its spelling of the path's
+    /// end.
+    pub fn is_named_by(&self, requested: &str) -> bool {
+        requested.trim_end_matches('/') == self.0
+    }
+}
+
+impl std::fmt::Display for Resource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The client's `state` (RFC 6749 §4.1.1), returned unchanged. Opaque to
+/// us; bounded so it cannot bloat what we store and redirect.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct State(String);
+
+/// Longest `state` we carry.
+pub const MAX_STATE: usize = 1024;
+
+impl State {
+    pub fn parse(raw: &str) -> Option<Self> {
+        (raw.len() <= MAX_STATE).then(|| Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
 
 /// A client identifier (RFC 6749 §2.2): one we issued at registration, or
 /// an https URL naming a client ID metadata document.
@@ -305,6 +386,29 @@ mod tests {
             ScopeSet::parse(Some(&"a".repeat(600))),
             Err(ScopeError::Syntax)
         );
+    }
+
+    #[test]
+    fn resource_is_named_with_or_without_a_trailing_slash_only() {
+        let request = Request::new(
+            crate::http::Method::Get,
+            Url::parse("https://mcp.example.com/token?x=1").unwrap(),
+        );
+        let issuer = Issuer::of(&request);
+        assert_eq!(issuer.as_str(), "https://mcp.example.com");
+        let resource = Resource::of(&issuer);
+        assert_eq!(resource.as_str(), "https://mcp.example.com/internal");
+        for (raw, named) in [
+            ("https://mcp.example.com/internal", true),
+            ("https://mcp.example.com/internal/", true),
+            ("https://mcp.example.com/mcp", false),
+            ("https://other.example/internal", false),
+            ("https://mcp.example.com/internal/x", false),
+        ] {
+            assert_eq!(resource.is_named_by(raw), named, "{raw}");
+        }
+        assert!(State::parse(&"s".repeat(MAX_STATE)).is_some());
+        assert!(State::parse(&"s".repeat(MAX_STATE + 1)).is_none());
     }
 
     #[test]

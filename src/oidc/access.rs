@@ -6,9 +6,9 @@
 
 use super::provider::{self, VerifyError};
 use super::verify::Expected;
-use crate::oauth::identity::{self, Identity};
-use crate::oauth::target::FetchPolicy;
+use crate::identity::{self, Identity};
 use crate::ports::{Clock, KeyValue, Outbound};
+use crate::ssrf_guard::FetchPolicy;
 
 pub const ASSERTION_HEADER: &str = "cf-access-jwt-assertion";
 
@@ -73,7 +73,7 @@ mod tests {
     const TEAM: &str = "https://team.cloudflareaccess.com";
 
     fn fixture() -> Value {
-        serde_json::from_str(include_str!("../../tests/fixtures/rsa-test-keys.json")).unwrap()
+        crate::testing::rsa_keys()
     }
 
     fn assertion(claims: Value, signer: &str) -> String {

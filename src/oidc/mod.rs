@@ -1,8 +1,8 @@
-//! The upstream OpenID Connect login (Cloudflare Access for SaaS, or the
-//! local provider in development): discovery, keys, ID token
-//! verification.
+//! The relying party of the upstream OpenID provider (Cloudflare Access
+//! for SaaS, or the local provider in development): discovery, signing
+//! keys, the code exchange, ID token and Access assertion verification.
+//! It knows nothing of our own authorization server.
 
-pub mod access;
-pub mod login;
-pub mod provider;
-pub mod verify;
+pub(crate) mod access;
+pub(crate) mod provider;
+pub(crate) mod verify;

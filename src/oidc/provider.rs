@@ -15,9 +15,9 @@ use url::Url;
 use super::verify::{self, Expected, KeySet, TokenRejected, VerifiedClaims};
 use crate::crypto;
 use crate::http::{Headers, Method};
-use crate::oauth::target::{self, FetchPolicy};
 use crate::ports::{Clock, KeyValue, Outbound, OutboundError, OutboundRequest};
 use crate::secret::{ClientSecret, PkceVerifier};
+use crate::ssrf_guard::{self, FetchPolicy};
 
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_DOCUMENT: usize = 64 * 1024;
@@ -69,7 +69,7 @@ struct Cached<T> {
 
 fn checked_url(raw: &str, policy: FetchPolicy) -> Result<Url, ProviderError> {
     let url = Url::parse(raw).map_err(|_| ProviderError::Invalid("an endpoint is not a URL"))?;
-    target::check(&url, policy)
+    ssrf_guard::check(&url, policy)
         .map_err(|_| ProviderError::Invalid("an endpoint is not a public https URL"))?;
     Ok(url)
 }
@@ -260,6 +260,14 @@ async fn fetch_keys<P: Outbound + KeyValue + Clock>(
         cache_put(platform, cache_key, text, now).await;
     }
     Ok((set, now))
+}
+
+/// The upstream provider we sign people in with, and our client there.
+#[derive(Clone, Debug)]
+pub struct Upstream {
+    /// `ACCESS_ISSUER`, without a trailing slash.
+    pub issuer: String,
+    pub client: UpstreamClient,
 }
 
 /// Our registration at the provider.

@@ -68,6 +68,7 @@ impl KeySet {
         Some(Self(keys))
     }
 
+    #[cfg(test)]
     pub fn has_kid(&self, kid: &str) -> bool {
         self.0.iter().any(|k| k.kid.as_deref() == Some(kid))
     }
@@ -149,11 +150,6 @@ impl std::fmt::Debug for VerifiedClaims {
             .field("email_verified", &self.email_verified)
             .finish_non_exhaustive()
     }
-}
-
-/// The `kid` of a token, read without verifying anything.
-pub fn key_id(token: &str) -> Option<String> {
-    UntrustedToken::new(token).ok()?.header().key_id.clone()
 }
 
 /// Verifies a compact JWS ID token against `keys` and `expected`.

@@ -1,17 +1,15 @@
 //! The MCP endpoints. `/mcp` authenticates with the caller's own
 //! Plausible key; `/internal` (see `oauth`) with our access tokens.
 
-use serde_json::json;
-
-use crate::config::McpSettings;
+use super::reply::{KeyError, Refusal, refusal};
+use crate::config::mcp::{McpSettings, Misconfigured};
 use crate::guard::{self, OriginPolicy};
 use crate::http::{Method, Request, Response};
 use crate::mcp;
+use crate::oauth::ids::TokenKind;
 use crate::oauth::resource;
-use crate::oauth::settings::OAuthSettings;
-use crate::oidc::access;
-use crate::plausible::tools::ToolContext;
-use crate::ports::{Clock, Outbound, Platform};
+use crate::oauth::server::{AuthServer, Platform};
+use crate::ports::{Clock, EdgeCache, Outbound};
 use crate::secret::PlausibleKey;
 
 const METHODS: &str = "POST, OPTIONS";
@@ -21,18 +19,6 @@ const METHODS: &str = "POST, OPTIONS";
 const MIN_KEY_LEN: usize = 8;
 const MAX_KEY_LEN: usize = 512;
 
-/// Why `/mcp` refused the credentials (RFC 6750 §3.1 error codes).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KeyError {
-    /// No `Authorization: Bearer …` header.
-    Missing,
-    /// A bearer value that cannot be a Plausible key.
-    Malformed,
-    /// One of our own OAuth tokens: it belongs to `/internal` and must
-    /// never be forwarded to Plausible (MCP: no token passthrough).
-    OurToken,
-}
-
 /// The caller's Plausible key from `Authorization: Bearer <key>`. The
 /// scheme is case-insensitive (RFC 9110 §11.1).
 pub fn plausible_key(request: &Request) -> Result<PlausibleKey, KeyError> {
@@ -40,7 +26,7 @@ pub fn plausible_key(request: &Request) -> Result<PlausibleKey, KeyError> {
         .headers
         .credentials("bearer")
         .ok_or(KeyError::Missing)?;
-    if key.starts_with("pmcp_") {
+    if TokenKind::is_ours(key) {
         return Err(KeyError::OurToken);
     }
     let well_formed = (MIN_KEY_LEN..=MAX_KEY_LEN).contains(&key.len())
@@ -52,33 +38,8 @@ pub fn plausible_key(request: &Request) -> Result<PlausibleKey, KeyError> {
     }
 }
 
-fn unauthorized(error: KeyError) -> Response {
-    let (code, description) = match error {
-        KeyError::Missing => (
-            "invalid_request",
-            "Missing or malformed Authorization header. Pass your Plausible API key as `Authorization: Bearer <key>` (create one under Account settings → API keys in Plausible).",
-        ),
-        KeyError::OurToken => (
-            "invalid_token",
-            "That is an access token of this server's OAuth flow: use it on /internal. /mcp takes your own Plausible API key as `Authorization: Bearer <key>`.",
-        ),
-        KeyError::Malformed => (
-            "invalid_token",
-            "That bearer value cannot be a Plausible API key (expected 8 to 512 visible ASCII characters). Pass your Plausible API key as `Authorization: Bearer <key>`.",
-        ),
-    };
-    Response::json(
-        401,
-        &json!({"error": code, "error_description": description}),
-    )
-    .with_header(
-        "www-authenticate",
-        format!("Bearer realm=\"plausible-mcp\", error=\"{code}\""),
-    )
-}
-
 /// `/mcp`: bring your own key.
-pub async fn byok<P: Outbound + Clock>(
+pub async fn byok<P: Outbound + Clock + EdgeCache>(
     platform: &P,
     settings: &McpSettings,
     request: &Request,
@@ -94,20 +55,21 @@ pub async fn byok<P: Outbound + Clock>(
         return guard::preflight(METHODS);
     }
     let response = match plausible_key(request) {
-        Err(e) => unauthorized(e),
+        Err(e) => refusal(Refusal::Key(e)),
         Ok(key) => match settings.tool_context(key) {
             Ok(ctx) => mcp::serve(platform, &ctx, request).await,
-            Err(misconfigured) => misconfigured,
+            Err(misconfigured) => refusal(Refusal::Misconfigured(misconfigured)),
         },
     };
     guard::with_cors(response, METHODS)
 }
 
-/// `/internal`: our OAuth access tokens; queries use the shared key.
+/// `/internal`: our OAuth access tokens (or Cloudflare Access in
+/// front); queries use the shared key.
 pub async fn internal<P: Platform>(
     platform: &P,
     settings: &McpSettings,
-    oauth: &OAuthSettings,
+    server: &AuthServer<'_>,
     shared_key: Option<PlausibleKey>,
     request: &Request,
 ) -> Response {
@@ -118,77 +80,25 @@ pub async fn internal<P: Platform>(
     if request.method == Method::Options {
         return guard::preflight(METHODS);
     }
-    // Cloudflare Access in front: its signed assertion admits the caller.
-    if let (Some(app), Some(assertion)) = (
-        &oauth.access_app,
-        request.headers.get(access::ASSERTION_HEADER),
-    ) {
-        let response = match access::verify(platform, app, assertion, &oauth.allowed_email_domains)
-            .await
-        {
-            Ok(_identity) => serve_shared(platform, settings, shared_key, request).await,
-            Err(refused) => {
-                platform.warn(&format!("internal: Access assertion refused: {refused:?}"));
-                Response::json(
-                    403,
-                    &json!({"error": "forbidden", "error_description": "A valid Cloudflare Access identity from an allowed email domain is required."}),
-                )
-            }
-        };
-        return guard::with_cors(response, METHODS);
-    }
-    let response = match resource::authorize(platform, request, &oauth.resource).await {
+    let response = match resource::admit(platform, server, request).await {
         Err(denied) => {
-            if let resource::Denied::Unavailable(e) = &denied {
-                platform.warn(&format!("internal: token lookup failed: {}", e.0));
+            if let Some(line) = denied.log_line() {
+                platform.warn(&line);
             }
-            resource::challenge(&denied, &super::oauth::resource_metadata_url(oauth))
+            resource::challenge(&denied, &server.resource_metadata_url())
         }
-        Ok(_caller) => serve_shared(platform, settings, shared_key, request).await,
+        Ok(()) => {
+            let context = shared_key
+                .ok_or(Misconfigured::SharedKey)
+                .and_then(|key| settings.tool_context(key))
+                .and_then(|ctx| settings.with_configured_sites(ctx));
+            match context {
+                Ok(ctx) => mcp::serve(platform, &ctx, request).await,
+                Err(misconfigured) => refusal(Refusal::Misconfigured(misconfigured)),
+            }
+        }
     };
     guard::with_cors(response, METHODS)
-}
-
-/// MCP with the deployment's shared Plausible key.
-async fn serve_shared<P: Platform>(
-    platform: &P,
-    settings: &McpSettings,
-    shared_key: Option<PlausibleKey>,
-    request: &Request,
-) -> Response {
-    match shared_key {
-        None => Response::json(
-            500,
-            &json!({"error": "server_misconfigured", "error_description": "PLAUSIBLE_API_KEY is not set for /internal."}),
-        ),
-        Some(key) => match settings.tool_context(key) {
-            Ok(ctx) => mcp::serve(platform, &ctx, request).await,
-            Err(misconfigured) => misconfigured,
-        },
-    }
-}
-
-impl McpSettings {
-    /// The tool context for a key, or a 500 naming the bad setting.
-    pub fn tool_context(&self, key: PlausibleKey) -> Result<ToolContext, Response> {
-        let base_url = self.base_url.clone().map_err(|_| {
-            Response::json(
-                500,
-                &json!({"error": "server_misconfigured", "error_description": "PLAUSIBLE_BASE_URL must be an https URL (http only for loopback)."}),
-            )
-        })?;
-        let default_site = self.default_site.clone().map_err(|_| {
-            Response::json(
-                500,
-                &json!({"error": "server_misconfigured", "error_description": "PLAUSIBLE_DEFAULT_SITE_ID is not a valid site domain."}),
-            )
-        })?;
-        Ok(ToolContext {
-            base_url,
-            key,
-            default_site,
-        })
-    }
 }
 
 #[cfg(test)]
@@ -229,28 +139,5 @@ mod tests {
                 "{header:?}"
             );
         }
-    }
-
-    #[test]
-    fn challenges_say_how_to_pass_the_key() {
-        let r = unauthorized(KeyError::Missing);
-        assert_eq!(r.status, 401);
-        assert_eq!(
-            r.headers.get("www-authenticate"),
-            Some("Bearer realm=\"plausible-mcp\", error=\"invalid_request\"")
-        );
-        assert!(
-            r.json_body()["error_description"]
-                .as_str()
-                .unwrap()
-                .contains("Bearer <key>")
-        );
-        assert!(
-            unauthorized(KeyError::Malformed)
-                .headers
-                .get("www-authenticate")
-                .unwrap()
-                .contains("invalid_token")
-        );
     }
 }

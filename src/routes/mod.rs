@@ -1,31 +1,9 @@
-//! Route handlers: each extracts what it needs from the request, calls the
-//! core, and maps the result to a response. No protocol rules live here.
+//! Route handlers: each extracts what it needs from the request, calls
+//! one core function, and maps the result to a response. No protocol
+//! rules live here, and the only JSON errors built here are in
+//! [`reply::refusal`].
 
-pub mod health;
-pub mod mcp;
-pub mod oauth;
-
-use crate::http::Response;
-
-/// 405 with `Allow` (RFC 9110 §15.5.6).
-pub fn method_not_allowed(allow: &str) -> Response {
-    Response::json(
-        405,
-        &serde_json::json!({
-            "error": "method_not_allowed",
-            "error_description": format!("This path accepts {allow}."),
-        }),
-    )
-    .with_header("allow", allow)
-}
-
-/// A JSON 404 that does not echo the path.
-pub fn not_found() -> Response {
-    Response::json(
-        404,
-        &serde_json::json!({
-            "error": "not_found",
-            "error_description": "Nothing is served at this path.",
-        }),
-    )
-}
+pub(crate) mod health;
+pub(crate) mod mcp;
+pub(crate) mod oauth;
+pub(crate) mod reply;

@@ -18,8 +18,9 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { SAMPLE_CALLS, assertSampleResult } from './mcp-helpers.mjs';
-import { BASE, isWranglerRestart, randomState } from './oauth-helpers.mjs';
-import { LOGIN_COOKIE_PREFIX, MESSAGES, WranglerRestart, pageText } from './login-helpers.mjs';
+import { BASE, isWranglerRestart } from './oauth-helpers.mjs';
+import { CODES, LOGIN_COOKIE_PREFIX, MESSAGES, WranglerRestart, pageErrorCode, pageText } from './login-helpers.mjs';
+import { TestOAuthProvider } from './support/oauth-provider.mjs';
 
 const SERVER_URL = `${BASE}/internal`;
 const USER = 'alice.browser@example.com';
@@ -111,40 +112,13 @@ async function sdkFetch(url, init) {
  * The SDK's OAuthClientProvider (client/auth.d.ts) for a client with a
  * browser: redirectToAuthorization opens the URL in the tab.
  */
-class BrowserOAuthProvider {
+class BrowserOAuthProvider extends TestOAuthProvider {
   constructor({ page, redirectUrl, clientName }) {
+    super({ redirectUrl, clientName });
     this.page = page;
-    this._redirectUrl = redirectUrl;
-    this.clientName = clientName;
-    this._client = undefined;
-    this._tokens = undefined;
-    this._verifier = undefined;
-    this.states = [];
     this.authorizationUrls = [];
-    this.savedClients = [];
   }
-  get redirectUrl() { return this._redirectUrl; }
-  get clientMetadata() {
-    return {
-      client_name: this.clientName,
-      redirect_uris: [this._redirectUrl],
-      grant_types: ['authorization_code', 'refresh_token'],
-      response_types: ['code'],
-      token_endpoint_auth_method: 'none',
-    };
-  }
-  state() { const s = randomState(); this.states.push(s); return s; }
-  clientInformation() { return this._client; }
-  saveClientInformation(info) { this.savedClients.push(info); this._client = info; }
-  tokens() { return this._tokens; }
-  saveTokens(tokens) { this._tokens = tokens; }
-  saveCodeVerifier(v) { this._verifier = v; }
-  codeVerifier() { return this._verifier; }
-  invalidateCredentials(scope) {
-    if (scope === 'all' || scope === 'tokens') this._tokens = undefined;
-    if (scope === 'all' || scope === 'client') this._client = undefined;
-    if (scope === 'all' || scope === 'verifier') this._verifier = undefined;
-  }
+
   async redirectToAuthorization(url) {
     this.authorizationUrls.push(new URL(url));
     await this.page.goto(url.toString());
@@ -370,8 +344,9 @@ describe('sign-in and consent in a real browser, driven by the official SDK', ()
     assert.equal(cb.status, 403);
     assert.equal(cb.headers.location, undefined);
     assert.equal(new URL(b.page.url()).pathname, '/callback');
-    const text = pageText(await b.page.content());
-    assert.ok(text.includes(MESSAGES.domain), text);
+    const html = await b.page.content();
+    assert.equal(pageErrorCode(html), CODES.domain);
+    assert.ok(pageText(html).includes(MESSAGES.domain), pageText(html));
     assert.equal(await b.page.locator('form').count(), 0, 'no consent form');
     assert.equal(arrivals.length, arrivalsBefore, 'nothing reached the client\'s redirect URI');
     assert.ok(!b.since(mark).some((r) => r.url.pathname === '/consent'));

@@ -5,12 +5,15 @@
 // goes through /authorize → the upstream provider → /callback → /consent.
 import assert from 'node:assert/strict';
 import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto';
-import { authorizationParams, isWranglerRestart, pkce, randomState } from './oauth-helpers.mjs';
+import { authorizationParams, pkce, randomState } from './oauth-helpers.mjs';
+import { WranglerRestart, pageErrorCode, retrying, send } from './support/http.mjs';
+
+export { WranglerRestart, pageErrorCode, retrying };
 
 /** Each login has its own browser-binding cookie with this prefix. */
 export const LOGIN_COOKIE_PREFIX = '__Host-pmcp_login_';
 
-/** The pages' messages (src/oidc/login.rs, src/oauth/consent.rs, src/routes/oauth.rs). */
+/** The pages' messages (src/oauth/flow/login.rs and error.rs). */
 export const MESSAGES = {
   badState: 'This sign-in link is invalid or has expired.',
   otherBrowser: 'This sign-in was started in a different browser.',
@@ -31,37 +34,7 @@ export const MESSAGES = {
   otherOrigin: "This form must be submitted from this server's own page.",
 };
 
-/**
- * Thrown when `wrangler dev` itself answered (the worker was reloaded
- * mid-request because src/ was rebuilt). Such an answer says nothing
- * about the worker, and the request may or may not have reached it, so
- * the whole scenario is run again from scratch (see `retrying`).
- */
-export class WranglerRestart extends Error {
-  constructor(url) {
-    super(`wrangler dev restarted the worker during ${url}`);
-    this.name = 'WranglerRestart';
-  }
-}
-
-/**
- * Wraps a test body: runs it again (from scratch) when a wrangler reload
- * disturbed it, at most `tries` times. Any other failure fails the test.
- */
-export function retrying(body, tries = 3) {
-  return async (t) => {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await body(t);
-      } catch (err) {
-        if (!(err instanceof WranglerRestart) || attempt >= tries) throw err;
-        t.diagnostic?.(`${err.message}; running the scenario again`);
-      }
-    }
-  };
-}
-
-/** Decodes the entities pages.rs's `escape` produces. */
+/** Decodes the entities an HTML page may carry. */
 export function unescapeHtml(s) {
   return s
     .replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"')
@@ -70,6 +43,40 @@ export function unescapeHtml(s) {
 
 /** The text of a page with tags removed and entities decoded. */
 export const pageText = (html) => unescapeHtml(html.replace(/<(style|title)[^>]*>[\s\S]*?<\/\1>/g, ' ').replace(/<[^>]*>/g, ' ')).replace(/\s+/g, ' ').trim();
+
+/**
+ * The machine-readable code each page carries in `<meta name="error">`
+ * (src/oauth/flow/error.rs), by the same names as MESSAGES.
+ */
+export const CODES = {
+  badState: 'bad_state',
+  otherBrowser: 'other_browser',
+  replayed: 'login_replayed',
+  upstreamDenied: 'upstream_denied',
+  upstreamError: 'upstream_error',
+  missingCode: 'missing_code',
+  provider: 'provider_unavailable',
+  token: 'id_token_rejected',
+  domain: 'domain_not_allowed',
+  unverified: 'email_unverified',
+  noEmail: 'no_email',
+  ticket: 'bad_ticket',
+  consentOtherBrowser: 'ticket_other_browser',
+  csrf: 'bad_csrf',
+  noDecision: 'no_decision',
+  ticketUsed: 'ticket_used',
+  otherOrigin: 'foreign_origin',
+};
+
+/** The code of the page whose message is `message`. */
+export function codeOf(message) {
+  const name = Object.keys(MESSAGES).find((k) => MESSAGES[k] === message);
+  assert.ok(name && CODES[name], `no code for the message "${message}"`);
+  return CODES[name];
+}
+
+/** Codes whose page text has been checked once in this run. */
+const textChecked = new Set();
 
 /**
  * A user agent's cookie store for one host, enough for the worker's one
@@ -109,17 +116,18 @@ export async function call(url, { jar, headers = {}, ...init } = {}) {
   const h = { ...headers };
   if (jar && jar.header() && h.cookie === undefined) h.cookie = jar.header();
   for (const k of Object.keys(h)) if (h[k] === null) delete h[k];
-  const res = await fetch(url, { ...init, headers: h, redirect: 'manual' });
-  const text = await res.text();
-  if (isWranglerRestart(res.status, text)) throw new WranglerRestart(String(url));
+  // A browser step is never replayed alone: the whole scenario is.
+  const { res, status, text } = await send(url, { ...init, headers: h }, { replayable: false, onRestart: 'throw' });
   if (jar) jar.absorb(res);
-  return { res, status: res.status, text, location: res.headers.get('location') };
+  return { res, status, text, location: res.headers.get('location') };
 }
 
 /**
- * Asserts a refusal page: `status`, an HTML page carrying `message`, and
- * nothing handed to the client: no Location (so no redirect, no code),
- * no code anywhere in the body.
+ * Asserts a refusal page: `status`, an HTML page whose
+ * `<meta name="error">` is the code of `message` (and, the first time a
+ * code is met, whose text carries `message`), and nothing handed to the
+ * client: no Location (so no redirect, no code), no code anywhere in the
+ * body.
  */
 export function assertRefused(r, status, message, label = '') {
   const where = `${label} (${r.status}): ${pageText(r.text).slice(0, 300)}`;
@@ -127,7 +135,14 @@ export function assertRefused(r, status, message, label = '') {
   assert.equal(r.location, null, `${label}: no redirect may be sent, got Location ${r.location}`);
   assert.match(r.res.headers.get('content-type') ?? '', /^text\/html/, where);
   assert.ok(!r.text.includes('pmcp_ac_'), `${label}: no authorization code in the page`);
-  if (message) assert.ok(pageText(r.text).includes(message), `${label}: expected "${message}" in ${where}`);
+  if (message) {
+    const code = codeOf(message);
+    assert.equal(pageErrorCode(r.text), code, `${label}: error code of ${where}`);
+    if (!textChecked.has(code)) {
+      assert.ok(pageText(r.text).includes(message), `${label}: expected "${message}" in ${where}`);
+      textChecked.add(code);
+    }
+  }
   const csp = r.res.headers.get('content-security-policy') ?? '';
   assert.match(csp, /frame-ancestors 'none'/, `${label}: CSP ${csp}`);
 }

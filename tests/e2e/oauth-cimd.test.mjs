@@ -31,6 +31,7 @@ import {
   HeadlessOAuthProvider, assertTokens, authorizationParams, authorizeRaw, locationParams, pkce, randomState,
   recordingFetch, redeemForm, resourceOf, tokenRequest,
 } from './oauth-helpers.mjs';
+import { pageErrorCode } from './support/http.mjs';
 
 const REDIRECT_URL = 'http://127.0.0.1:8977/callback';
 
@@ -227,6 +228,7 @@ describe('Client ID Metadata Documents', () => {
       assert.equal(r.res.headers.get('location'), null);
       assert.match(r.res.headers.get('content-type'), /^text\/html/);
       assert.match(r.res.headers.get('content-security-policy'), /default-src 'none'/);
+      assert.equal(pageErrorCode(r.text), 'invalid_client_metadata');
       assert.match(r.text, /does not match the URL/);
       // The impostor's own fetch happened, each time: invalid documents are not cached.
       assert.equal(hitsFor(httpsHits, '/mismatch.json'), i);
@@ -273,6 +275,7 @@ describe('Client ID Metadata Documents', () => {
       assert.equal(r.status, 400, `${p}: ${r.text}`);
       assert.equal(r.res.headers.get('location'), null, p);
       assert.match(r.res.headers.get('content-type'), /^text\/html/, p);
+      assert.equal(pageErrorCode(r.text), 'invalid_client_metadata', p);
       assert.match(r.text, message, p);
       assert.equal(hitsFor(httpHits, p), 1, p);
     }

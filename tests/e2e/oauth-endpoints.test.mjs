@@ -10,6 +10,7 @@ import {
   redeemForm, refreshRequest, register, registerClient, resourceOf, revokeRequest, send, tokenRequest,
   withoutQuery,
 } from './oauth-helpers.mjs';
+import { pageErrorCode } from './support/http.mjs';
 
 const RESOURCE = resourceOf();
 
@@ -204,16 +205,17 @@ describe('/authorize', () => {
     return p;
   };
 
+  // Each page names its error in <meta name="error">; the text is checked too.
   const pageCases = [
-    ['unknown client', () => params({ client_id: 'pmcp_client_doesnotexist', redirect_uris: ['https://app.example/cb'] }), /not registered/],
-    ['unregistered redirect_uri', () => params(client, { redirect_uri: 'https://evil.example/cb' }), /not one this application registered/],
-    ['redirect_uri differing by a trailing slash', () => params(client, { redirect_uri: 'https://app.example/cb/' }), /not one this application registered/],
-    ['missing redirect_uri with several registered', () => params(twoUris, { redirect_uri: undefined }), /no redirect_uri/],
-    ['missing client_id', () => params(client, { client_id: undefined }), /no client_id/],
-    ['duplicate parameter', () => `${new URLSearchParams(params(client))}&state=again`, /&quot;state&quot; appears more than once/],
-    ['duplicate client_id', () => `${new URLSearchParams(params(client))}&client_id=${client.client_id}`, /&quot;client_id&quot; appears more than once/],
+    ['unknown client', () => params({ client_id: 'pmcp_client_doesnotexist', redirect_uris: ['https://app.example/cb'] }), 'unknown_client', /not registered/],
+    ['unregistered redirect_uri', () => params(client, { redirect_uri: 'https://evil.example/cb' }), 'unregistered_redirect_uri', /not one this application registered/],
+    ['redirect_uri differing by a trailing slash', () => params(client, { redirect_uri: 'https://app.example/cb/' }), 'unregistered_redirect_uri', /not one this application registered/],
+    ['missing redirect_uri with several registered', () => params(twoUris, { redirect_uri: undefined }), 'missing_redirect_uri', /no redirect_uri/],
+    ['missing client_id', () => params(client, { client_id: undefined }), 'missing_client_id', /no client_id/],
+    ['duplicate parameter', () => `${new URLSearchParams(params(client))}&state=again`, 'duplicate_parameter', /&quot;state&quot; appears more than once/],
+    ['duplicate client_id', () => `${new URLSearchParams(params(client))}&client_id=${client.client_id}`, 'duplicate_parameter', /&quot;client_id&quot; appears more than once/],
   ];
-  for (const [name, build, message] of pageCases) {
+  for (const [name, build, code, message] of pageCases) {
     test(`error page, no redirect: ${name}`, async () => {
       const built = build();
       const r = typeof built === 'string' ? await authorizeRaw(null, { rawQuery: built }) : await authorizeRaw(built);
@@ -225,6 +227,7 @@ describe('/authorize', () => {
       assert.match(csp, /frame-ancestors 'none'/);
       assert.equal(r.res.headers.get('x-frame-options'), 'DENY');
       assert.match(r.text, /^<!doctype html>/i);
+      assert.equal(pageErrorCode(r.text), code);
       assert.match(r.text, message);
     });
   }

@@ -3,6 +3,10 @@
 // the worker and never follows redirects: a redirect is an answer to check.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { isWranglerRestart, send as sendOnce } from './support/http.mjs';
+import { TestOAuthProvider } from './support/oauth-provider.mjs';
+
+export { isWranglerRestart };
 
 export const BASE = process.env.WORKER_URL;
 /** The identity the test-only hook signs in (an allowed domain). */
@@ -24,32 +28,13 @@ export const s256 = (verifier) => createHash('sha256').update(verifier).digest('
 export const randomState = () => randomBytes(12).toString('base64url');
 
 /**
- * Whether a response is `wrangler dev`'s own 503 for a request that was in
- * flight while it reloaded the worker (another engineer rebuilds src/
- * while the tests run). It is the dev proxy's answer, not the worker's.
- */
-export function isWranglerRestart(status, text) {
-  return status === 503 && typeof text === 'string' && text.startsWith('Your worker restarted mid-request');
-}
-
-/**
  * One request, redirects never followed. Returns { res, status, text, json }.
  * Requests that change nothing (GET/HEAD/OPTIONS) are sent again after a
- * wrangler reload 503; others are not (a token redemption that may have
- * reached the worker must not be replayed behind the test's back): for
- * those the caller sees the 503 and the assertion names it.
+ * wrangler reload 503; others are not: the caller sees the 503 and the
+ * assertion names it (support/http.mjs has the policy).
  */
-export async function send(url, init = {}) {
-  const method = (init.method ?? 'GET').toUpperCase();
-  const safe = ['GET', 'HEAD', 'OPTIONS'].includes(method);
-  for (let attempt = 0; ; attempt++) {
-    const res = await fetch(url, { ...init, redirect: 'manual' });
-    const text = await res.text();
-    if (safe && attempt < 3 && isWranglerRestart(res.status, text)) continue;
-    let json = null;
-    try { json = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
-    return { res, status: res.status, text, json };
-  }
+export function send(url, init = {}) {
+  return sendOnce(url, init);
 }
 
 /** POST /register with a JSON body (or a raw string / custom content type). */
@@ -61,11 +46,7 @@ export async function register(metadata, { base = BASE, contentType = 'applicati
   };
   // A registration interrupted by a wrangler reload may be sent again: an
   // extra client nobody uses is harmless.
-  for (let attempt = 0; ; attempt++) {
-    const r = await send(`${base}/register`, init);
-    if (attempt < 2 && isWranglerRestart(r.status, r.text)) continue;
-    return r;
-  }
+  return sendOnce(`${base}/register`, init, { replayable: true });
 }
 
 /** Registers a client and returns its registration response (asserting 201). */
@@ -232,12 +213,8 @@ export async function internalCall(token, { base = BASE, method = 'tools/call', 
     'mcp-protocol-version': MCP_VERSION,
   };
   if (token !== null) headers.authorization = `Bearer ${token}`;
-  for (let attempt = 0; ; attempt++) {
-    const r = await send(`${base}/internal`, { method: 'POST', headers, body: JSON.stringify(body) });
-    // A read-only tools call: safe to send again after a wrangler reload.
-    if (attempt < 2 && isWranglerRestart(r.status, r.text)) continue;
-    return r;
-  }
+  // A read-only tools call: safe to send again after a wrangler reload.
+  return sendOnce(`${base}/internal`, { method: 'POST', headers, body: JSON.stringify(body) }, { replayable: true });
 }
 
 /** Asserts that `token` is accepted at /internal and the tool returns rows. */
@@ -291,63 +268,17 @@ export function recordingFetch() {
 }
 
 /**
- * An OAuthClientProvider (SDK 1.32, client/auth.d.ts) for a client that
- * has no browser: `redirectToAuthorization` fetches the authorization URL
- * itself with the test identity header, as a signed-in user agent would,
- * and keeps the code from the redirect for `transport.finishAuth`.
- *
- * Everything the SDK hands over is kept for assertions.
+ * An OAuthClientProvider for a client that has no browser:
+ * `redirectToAuthorization` fetches the authorization URL itself with the
+ * test identity header, as a signed-in user agent would, and keeps the
+ * code from the redirect for `transport.finishAuth`.
  */
-export class HeadlessOAuthProvider {
-  constructor({ redirectUrl, clientMetadataUrl, identity = IDENTITY, clientName = 'e2e sdk client' }) {
-    this._redirectUrl = redirectUrl;
-    if (clientMetadataUrl) this.clientMetadataUrl = clientMetadataUrl;
+export class HeadlessOAuthProvider extends TestOAuthProvider {
+  constructor({ identity = IDENTITY, ...options }) {
+    super(options);
     this.identity = identity;
-    this.clientName = clientName;
-    this._client = undefined;
-    this._tokens = undefined;
-    this._verifier = undefined;
-    this.savedClients = [];
-    this.savedTokens = [];
-    this.savedVerifiers = [];
-    this.states = [];
     this.authorizations = [];
-    this.invalidations = [];
     this.code = undefined;
-  }
-
-  get redirectUrl() { return this._redirectUrl; }
-
-  get clientMetadata() {
-    return {
-      client_name: this.clientName,
-      redirect_uris: [this._redirectUrl],
-      grant_types: ['authorization_code', 'refresh_token'],
-      response_types: ['code'],
-      token_endpoint_auth_method: 'none',
-    };
-  }
-
-  state() {
-    const s = randomState();
-    this.states.push(s);
-    return s;
-  }
-
-  clientInformation() { return this._client; }
-  saveClientInformation(info) { this.savedClients.push(info); this._client = info; }
-  tokens() { return this._tokens; }
-  saveTokens(tokens) { this.savedTokens.push(tokens); this._tokens = tokens; }
-  /** Replaces the stored tokens (to make the SDK refresh). */
-  setTokens(tokens) { this._tokens = tokens; }
-  saveCodeVerifier(v) { this.savedVerifiers.push(v); this._verifier = v; }
-  codeVerifier() { return this._verifier; }
-
-  invalidateCredentials(scope) {
-    this.invalidations.push(scope);
-    if (scope === 'all' || scope === 'tokens') this._tokens = undefined;
-    if (scope === 'all' || scope === 'client') this._client = undefined;
-    if (scope === 'all' || scope === 'verifier') this._verifier = undefined;
   }
 
   async redirectToAuthorization(url) {

@@ -4,13 +4,15 @@
 #![allow(clippy::type_complexity, clippy::result_large_err)]
 
 use super::*;
+use crate::config::oauth::OAuthSettings;
 use crate::http::Method;
-use crate::oauth::clients::{Registration, register};
-use crate::oauth::ledger::{CodeRecord, Subject};
+use crate::oauth::clients::metadata::ClientMetadata;
+use crate::oauth::clients::register::register;
+use crate::oauth::ids::{GrantId, UserKey};
+use crate::oauth::ledger::records::{CodeRecord, Subject};
 use crate::oauth::types::RedirectUri;
-use crate::ports::{Clock, Coordinator};
-use crate::testing::{FakePlatform, block_on};
-use std::collections::HashMap;
+use crate::ports::Clock;
+use crate::testing::{FakePlatform, block_on, source};
 
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
@@ -23,13 +25,11 @@ struct World {
     secret: Option<ClientSecret>,
 }
 
-fn settings() -> OAuthSettings {
-    let source: HashMap<String, String> = HashMap::new();
-    let req = crate::http::Request::new(
+fn token_request() -> crate::http::Request {
+    crate::http::Request::new(
         Method::Post,
         url::Url::parse("https://mcp.example.com/token").unwrap(),
-    );
-    OAuthSettings::load(&source, &req)
+    )
 }
 
 impl World {
@@ -37,7 +37,7 @@ impl World {
         let p = FakePlatform::new();
         let (client, secret) = block_on(register(
             &p,
-            Registration {
+            ClientMetadata {
                 client_name: Some("App".into()),
                 client_uri: None,
                 redirect_uris: vec![RedirectUri::parse(REDIRECT).unwrap()],
@@ -48,7 +48,7 @@ impl World {
         .unwrap();
         let w = Self {
             p,
-            settings: settings(),
+            settings: OAuthSettings::load(&source(&[])),
             client,
             secret,
         };
@@ -56,28 +56,28 @@ impl World {
         w
     }
 
+    fn server(&self) -> AuthServer<'_> {
+        AuthServer::new(&self.settings, &token_request())
+    }
+
     fn issue_code(&self, code: &str) {
         let record = CodeRecord {
-            grant_id: format!("g-{code}"),
-            redirect_uri: REDIRECT.into(),
+            grant_id: GrantId::fixed(&format!("g-{code}")),
+            redirect_uri: RedirectUri::parse(REDIRECT).unwrap(),
             redirect_uri_given: true,
-            code_challenge: CHALLENGE.into(),
+            code_challenge: CodeChallenge::parse(CHALLENGE).unwrap(),
             scope: ScopeSet::parse(None).unwrap(),
-            resource: self.settings.resource.clone(),
+            resource: self.server().resource,
             subject: Subject {
-                user_key: "u".into(),
+                user_key: UserKey::of_email("u@example.com"),
                 sealed_props: "s".into(),
             },
             expires_at: self.p.now().as_secs() + 600,
             redeemed: false,
         };
-        block_on(self.p.ledger(
-            &self.client.client_id,
-            LedgerOp::IssueCode {
-                code_hash: crypto::token_hash(code),
-                record,
-            },
-        ))
+        block_on(
+            Ledger::of(&self.p, &self.client.client_id).issue_code(TokenHash::of(code), record),
+        )
         .unwrap();
     }
 
@@ -87,7 +87,7 @@ impl World {
             ("code".into(), code.into()),
             ("redirect_uri".into(), REDIRECT.into()),
             ("code_verifier".into(), VERIFIER.into()),
-            ("resource".into(), self.settings.resource.clone()),
+            ("resource".into(), self.server().resource.as_str().into()),
         ];
         match self.client.auth_method {
             AuthMethod::ClientSecretPost => {
@@ -127,7 +127,7 @@ impl World {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
             .finish();
-        block_on(exchange(&self.p, &self.settings, headers, body.as_bytes()))
+        block_on(exchange(&self.p, &self.server(), headers, body.as_bytes()))
     }
 
     fn exchange_with(
@@ -159,8 +159,8 @@ fn each_auth_method_exchanges_a_code() {
         let issued = w
             .exchange_with(|_, _| {})
             .unwrap_or_else(|e| panic!("{method:?}: {e:?}"));
-        assert!(issued.access_token.secret().starts_with(ACCESS_PREFIX));
-        assert!(issued.refresh_token.secret().starts_with(REFRESH_PREFIX));
+        assert!(TokenKind::AccessToken.is_kind_of(issued.access_token.secret()));
+        assert!(TokenKind::RefreshToken.is_kind_of(issued.refresh_token.secret()));
         assert_eq!(issued.expires_in, 3600);
         let body = issued.response().json_body();
         assert_eq!(body["token_type"], "Bearer");
@@ -374,7 +374,7 @@ fn refresh_scope_and_other_clients() {
     // Another registered client cannot use this refresh token.
     let (other, _) = block_on(register(
         &w.p,
-        Registration {
+        ClientMetadata {
             client_name: None,
             client_uri: None,
             redirect_uris: vec![RedirectUri::parse(REDIRECT).unwrap()],

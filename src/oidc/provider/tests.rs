@@ -16,7 +16,7 @@ const PROD: FetchPolicy = FetchPolicy {
 };
 
 fn fixture() -> Value {
-    serde_json::from_str(include_str!("../../../tests/fixtures/rsa-test-keys.json")).unwrap()
+    crate::testing::rsa_keys()
 }
 
 fn discovery() -> Value {

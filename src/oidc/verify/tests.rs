@@ -12,7 +12,7 @@ const CLIENT: &str = "client-1";
 const NOW: i64 = 1_773_576_000;
 
 fn fixture() -> Value {
-    serde_json::from_str(include_str!("../../../tests/fixtures/rsa-test-keys.json")).unwrap()
+    crate::testing::rsa_keys()
 }
 
 fn private(which: &str) -> RsaPrivateKey {
@@ -268,4 +268,92 @@ fn email_verified_forms() {
     }
     let claims = check(&mint(good_claims(), "signing", Some("test-key-1"))).unwrap();
     assert!(!format!("{claims:?}").contains("alice"));
+}
+
+// Known-answer vectors from the RFCs (test data, quoted from the specs).
+
+/// RFC 7515 Appendix A.2: the RS256 example JWS and its RSA public key.
+const RFC7515_A2_JWS: &str = concat!(
+    "eyJhbGciOiJSUzI1NiJ9",
+    ".",
+    "eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFt",
+    "cGxlLmNvbS9pc19yb290Ijp0cnVlfQ",
+    ".",
+    "cC4hiUPoj9Eetdgtv3hF80EGrhuB__dzERat0XF9g2VtQgr9PJbu3XOiZj5RZmh7",
+    "AAuHIm4Bh-0Qc_lF5YKt_O8W2Fp5jujGbds9uJdbF9CUAr7t1dnZcAcQjbKBYNX4",
+    "BAynRFdiuB--f_nZLgrnbyTyWzO75vRK5h6xBArLIARNPvkSjtQBMHlb1L07Qe7K",
+    "0GarZRmB_eSN9383LcOLn6_dO--xi12jzDwusC-eOkHWEsqtFZESc6BfI7noOPqv",
+    "hJ1phCnvWh6IeYI2w9QOYEUipUTI8np6LbgGY9Fs98rqVt5AXLIhWkWywlVmtVrB",
+    "p0igcN_IoypGlUPQGe77Rw",
+);
+const RFC7515_A2_N: &str = concat!(
+    "ofgWCuLjybRlzo0tZWJjNiuSfb4p4fAkd_wWJcyQoTbji9k0l8W26mPddx",
+    "HmfHQp-Vaw-4qPCJrcS2mJPMEzP1Pt0Bm4d4QlL-yRT-SFd2lZS-pCgNMs",
+    "D1W_YpRPEwOWvG6b32690r2jZ47soMZo9wGzjb_7OMg0LOL-bSf63kpaSH",
+    "SXndS5z5rexMdbBYUsLA9e-KXBdQOS-UTo7WTBEMa2R2CapHg665xsmtdV",
+    "MTBQY4uDZlxvb3qCo5ZwKh9kG4LT6_I5IhlJH7aGhyxXFvUK-DWNmoudF8",
+    "NAco9_h9iaGNj8q2ethFkMLs91kzk2PAcDTW9gb54h4FRWyuXpoQ",
+);
+
+/// RFC 7517 Appendix A.1: the example public key set (an EC key for
+/// encryption, an RSA key for RS256).
+const RFC7517_A1_N: &str = concat!(
+    "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECP",
+    "ebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY",
+    "368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0f",
+    "M4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
+);
+
+fn rfc7515_a2_keys() -> KeySet {
+    KeySet::parse(
+        json!({"keys": [{"kty": "RSA", "n": RFC7515_A2_N, "e": "AQAB"}]})
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn rfc7515_a2_signature_verifies_and_a_changed_bit_does_not() {
+    // The example's claims are not an ID token for us (no audience), so a
+    // good signature shows as the next check failing, not as Signature.
+    let expected = Expected {
+        issuer: "joe",
+        audience: "client-1",
+        nonce: None,
+        now_secs: 1_300_819_000,
+    };
+    assert_eq!(
+        verify(RFC7515_A2_JWS, &rfc7515_a2_keys(), &expected).unwrap_err(),
+        TokenRejected::Audience
+    );
+    let (input, signature) = RFC7515_A2_JWS.rsplit_once('.').unwrap();
+    let mut sig = URL_SAFE_NO_PAD.decode(signature).unwrap();
+    sig[0] ^= 1;
+    let flipped = format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig));
+    assert_eq!(
+        verify(&flipped, &rfc7515_a2_keys(), &expected).unwrap_err(),
+        TokenRejected::Signature
+    );
+    // Under another key (RFC 7517's example), the same token is refused.
+    assert_eq!(
+        verify(RFC7515_A2_JWS, &rfc7517_a1_keys(), &expected).unwrap_err(),
+        TokenRejected::Signature
+    );
+}
+
+fn rfc7517_a1_keys() -> KeySet {
+    let doc = json!({"keys": [
+        {"kty": "EC", "crv": "P-256", "x": "MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4",
+         "y": "4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM", "use": "enc", "kid": "1"},
+        {"kty": "RSA", "n": RFC7517_A1_N, "e": "AQAB", "alg": "RS256", "kid": "2011-04-29"},
+    ]});
+    KeySet::parse(doc.to_string().as_bytes()).unwrap()
+}
+
+#[test]
+fn rfc7517_a1_key_set_keeps_only_the_rs256_key() {
+    let set = rfc7517_a1_keys();
+    assert!(set.has_kid("2011-04-29"));
+    assert!(!set.has_kid("1"), "the EC encryption key is skipped");
 }

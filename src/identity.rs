@@ -1,21 +1,24 @@
-//! Who may sign in: the email-domain gate, and how a user is recorded.
+//! Who may use the server: the email-domain gate that every sign-in
+//! passes (the upstream login, Cloudflare Access assertions), and the
+//! admitted person it yields.
 
-use serde_json::json;
-
-use super::ledger::Subject;
-use crate::crypto::{self, Keys};
-use crate::ports::{Entropy, EntropyError};
+use crate::secret::Email;
 
 /// A signed-in person who passed the gate. Built only by [`admit`].
 #[derive(Clone, PartialEq, Eq)]
 pub struct Identity {
-    email: String,
+    email: Email,
 }
 
 /// The email is personal data: `Debug` shows only its domain.
 impl std::fmt::Debug for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let domain = self.email.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
+        let domain = self
+            .email
+            .secret()
+            .rsplit_once('@')
+            .map(|(_, d)| d)
+            .unwrap_or("");
         write!(f, "Identity(…@{domain})")
     }
 }
@@ -51,36 +54,21 @@ pub fn admit(email: &str, verified: Option<bool>, allowed: &[String]) -> Result<
     if !allowed.iter().any(|d| d == domain) {
         return Err(Refused::Domain);
     }
-    Ok(Identity { email })
+    Ok(Identity {
+        email: Email::new(email),
+    })
 }
 
 impl Identity {
+    /// The admitted address, lowercased. Personal data: never log it.
     pub fn email(&self) -> &str {
-        &self.email
-    }
-
-    /// The id stored in the clear anywhere: a hash, never the email.
-    pub fn user_key(&self) -> String {
-        crypto::token_hash(&format!("user:{}", self.email))
-    }
-
-    /// The grant's subject, with the email sealed under the server key.
-    pub fn subject(&self, keys: &Keys, entropy: &dyn Entropy) -> Result<Subject, EntropyError> {
-        let user_key = self.user_key();
-        let props = json!({ "email": self.email }).to_string();
-        let sealed_props = keys.seal(entropy, props.as_bytes(), &format!("subject:{user_key}"))?;
-        Ok(Subject {
-            user_key,
-            sealed_props,
-        })
+        self.email.secret()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secret::ServerSecret;
-    use crate::testing::FakePlatform;
 
     #[test]
     fn domain_gate() {
@@ -111,22 +99,8 @@ mod tests {
     }
 
     #[test]
-    fn stored_forms_hide_the_email() {
+    fn debug_shows_only_the_domain() {
         let id = admit("alice@example.com", None, &["example.com".to_owned()]).unwrap();
         assert_eq!(format!("{id:?}"), "Identity(…@example.com)");
-        let keys = Keys::derive(&ServerSecret::new("0123456789abcdef0123456789abcdef")).unwrap();
-        let subject = id.subject(&keys, &FakePlatform::new()).unwrap();
-        assert!(!subject.user_key.contains("alice") && !subject.sealed_props.contains("alice"));
-        let opened = keys
-            .open(
-                &subject.sealed_props,
-                &format!("subject:{}", subject.user_key),
-            )
-            .unwrap();
-        assert!(
-            String::from_utf8(opened)
-                .unwrap()
-                .contains("alice@example.com")
-        );
     }
 }

@@ -1,5 +1,6 @@
-//! The SSRF guard for URLs the server fetches on someone else's say-so
-//! (client ID metadata documents today).
+//! The SSRF guard: whether the server may fetch a URL it was handed by
+//! someone else (client ID metadata documents, the upstream provider's
+//! endpoints). Owns the address and name rules; knows nothing of OAuth.
 //!
 //! draft-ietf-oauth-client-id-metadata-document, "Server Side Request
 //! Forgery (SSRF) Attacks": an authorization server MUST NOT fetch a URL
@@ -18,7 +19,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use url::{Host, Url};
 
-use super::types::is_loopback;
+use crate::http::is_loopback;
 
 /// Where server-side fetches may go.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -31,10 +32,12 @@ pub struct FetchPolicy {
 
 impl FetchPolicy {
     /// The production policy: public https hosts only.
+    #[cfg(test)]
     pub const PRODUCTION: Self = Self {
         allow_loopback_http: false,
     };
     /// Local development: loopback is reachable too.
+    #[cfg(test)]
     pub const DEVELOPMENT: Self = Self {
         allow_loopback_http: true,
     };

@@ -1,5 +1,6 @@
-//! The upstream login: from a validated authorization request to the
-//! provider, and back at `/callback` to a verified, admitted identity.
+//! The login step of the authorization flow: from a validated
+//! authorization request to the upstream provider, and back at
+//! `/callback` to a verified, admitted identity bound to this browser.
 //!
 //! The `state` we send upstream is `base64url(payload).signature`, an
 //! HMAC-SHA256 under a key derived from `COOKIE_SECRET`. The payload names
@@ -16,17 +17,18 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
-use super::provider::{self, Provider, ProviderError, UpstreamClient, VerifyError};
-use super::verify::{Expected, TokenRejected};
 use crate::crypto::{self, Keys};
-use crate::http::Headers;
+use crate::http::{Headers, Params, cookie};
+use crate::identity::{self, Identity, Refused};
 use crate::oauth::authorize::AuthorizationRequest;
-use crate::oauth::identity::{self, Identity, Refused};
-use crate::oauth::ledger::{LedgerOp, LedgerReply, LoginRecord};
-use crate::oauth::target::FetchPolicy;
+use crate::oauth::ids::LoginId;
+use crate::oauth::ledger::client::Ledger;
+use crate::oauth::ledger::records::LoginRecord;
+use crate::oauth::server::{AuthServer, Platform};
 use crate::oauth::types::{ClientId, s256};
-use crate::ports::Platform;
-use crate::secret::PkceVerifier;
+use crate::oidc::provider::{self, Provider, ProviderError, Upstream, VerifyError};
+use crate::oidc::verify::{Expected, TokenRejected};
+use crate::secret::{CookieValue, LoginNonce, PkceVerifier, SetCookie};
 
 /// How long a login may take, end to end.
 pub const LOGIN_LIFETIME: Duration = Duration::from_secs(600);
@@ -36,8 +38,11 @@ pub const LOGIN_LIFETIME: Duration = Duration::from_secs(600);
 pub const LOGIN_COOKIE_PREFIX: &str = "__Host-pmcp_login_";
 
 /// The cookie of one login.
-pub fn login_cookie_name(login_id: &str) -> String {
-    let tag: String = crypto::short_hash(login_id).chars().take(16).collect();
+pub fn login_cookie_name(login_id: &LoginId) -> String {
+    let tag: String = crypto::short_hash(login_id.as_str())
+        .chars()
+        .take(16)
+        .collect();
     format!("{LOGIN_COOKIE_PREFIX}{tag}")
 }
 
@@ -47,20 +52,13 @@ pub fn clear_cookie(name: &str) -> String {
 }
 const STATE_PURPOSE: &str = "login-state";
 
-/// The upstream configuration: issuer and our client there.
-#[derive(Clone, Debug)]
-pub struct Upstream {
-    pub issuer: String,
-    pub client: UpstreamClient,
-}
-
 /// The signed part of `state`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct StatePayload {
     /// Client whose ledger holds the login.
     c: ClientId,
     /// Login id.
-    l: String,
+    l: LoginId,
     /// Expiry, seconds.
     e: u64,
     /// SHA-256 of the browser cookie value.
@@ -71,7 +69,7 @@ struct StatePayload {
 #[derive(Debug)]
 pub struct LoginStart {
     pub location: String,
-    pub set_cookie: String,
+    pub set_cookie: SetCookie,
 }
 
 /// Why a login could not complete. Each is shown as a page with its
@@ -100,6 +98,24 @@ pub enum LoginError {
 }
 
 impl LoginError {
+    /// The machine-readable code shown on the page.
+    pub fn code(&self) -> &'static str {
+        match self {
+            LoginError::BadState => "bad_state",
+            LoginError::OtherBrowser => "other_browser",
+            LoginError::Replayed => "login_replayed",
+            LoginError::Upstream { denied: true } => "upstream_denied",
+            LoginError::Upstream { denied: false } => "upstream_error",
+            LoginError::MissingCode => "missing_code",
+            LoginError::Provider(_) => "provider_unavailable",
+            LoginError::Token(_) => "id_token_rejected",
+            LoginError::Refused(Refused::Domain) => "domain_not_allowed",
+            LoginError::Refused(Refused::Unverified) => "email_unverified",
+            LoginError::Refused(Refused::NoEmail) => "no_email",
+            LoginError::Unavailable => "temporarily_unavailable",
+        }
+    }
+
     pub fn status(&self) -> u16 {
         match self {
             LoginError::BadState
@@ -173,57 +189,38 @@ fn open_state(keys: &Keys, state: &str, now: u64) -> Option<StatePayload> {
     (now < payload.e).then_some(payload)
 }
 
-/// The value of a cookie in the request, if present once.
-pub fn cookie<'a>(headers: &'a Headers, name: &str) -> Option<&'a str> {
-    headers
-        .get_all("cookie")
-        .flat_map(|h| h.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| v.trim())
-}
-
 /// Starts a login: records it in the client's ledger and returns the
 /// redirect to the provider (OIDC Core §3.1.2.1, with PKCE and nonce).
 pub async fn begin<P: Platform>(
     platform: &P,
+    server: &AuthServer<'_>,
     keys: &Keys,
     upstream: &Upstream,
-    policy: FetchPolicy,
-    callback: &str,
     request: AuthorizationRequest,
 ) -> Result<LoginStart, LoginError> {
+    let policy = server.fetch_policy();
     let provider = provider::discover(platform, &upstream.issuer, policy)
         .await
         .map_err(LoginError::Provider)?;
     let mint = |prefix| crypto::mint(platform, prefix).map_err(|_| LoginError::Unavailable);
-    let login_id = mint("l_")?;
+    let login_id = LoginId::mint(platform).map_err(|_| LoginError::Unavailable)?;
     let verifier = PkceVerifier::new(mint("")?);
-    let nonce = mint("")?;
-    let browser = mint("")?;
+    let nonce = LoginNonce::new(mint("")?);
+    let browser = CookieValue::new(mint("")?);
     let now = platform.now();
     let expires_at = now.plus(LOGIN_LIFETIME).as_secs();
     let client_id = request.client_id.clone();
     let record = LoginRecord {
         request,
-        upstream_verifier: verifier.secret().to_owned(),
+        upstream_verifier: verifier.clone(),
         nonce: nonce.clone(),
         expires_at,
         used: false,
     };
-    let reply = platform
-        .ledger(
-            &client_id,
-            LedgerOp::BeginLogin {
-                login_id: login_id.clone(),
-                record,
-            },
-        )
+    Ledger::of(platform, &client_id)
+        .begin_login(login_id.clone(), record)
         .await
         .map_err(|_| LoginError::Unavailable)?;
-    if reply != LedgerReply::Done {
-        return Err(LoginError::Unavailable);
-    }
     let cookie_name = login_cookie_name(&login_id);
     let state = sign_state(
         keys,
@@ -231,7 +228,7 @@ pub async fn begin<P: Platform>(
             c: client_id,
             l: login_id,
             e: expires_at,
-            b: cookie_hash(&browser),
+            b: cookie_hash(browser.secret()),
         },
     )
     .ok_or(LoginError::Unavailable)?;
@@ -243,44 +240,50 @@ pub async fn begin<P: Platform>(
     url.query_pairs_mut()
         .append_pair("response_type", "code")
         .append_pair("client_id", &upstream.client.client_id)
-        .append_pair("redirect_uri", callback)
+        .append_pair("redirect_uri", &server.callback_url())
         .append_pair("scope", "openid email profile")
         .append_pair("state", &state)
-        .append_pair("nonce", &nonce)
+        .append_pair("nonce", nonce.secret())
         .append_pair("code_challenge", &s256(&verifier))
         .append_pair("code_challenge_method", "S256");
     Ok(LoginStart {
         location: url.to_string(),
-        set_cookie: format!(
-            "{cookie_name}={browser}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={}",
+        set_cookie: SetCookie::new(format!(
+            "{cookie_name}={}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={}",
+            browser.secret(),
             LOGIN_LIFETIME.as_secs()
-        ),
+        )),
     })
 }
 
-/// A login that came back and passed every check.
+/// The browser a login is bound to: its cookie.
+#[derive(Clone, Debug)]
+pub struct Browser {
+    pub cookie_name: String,
+    pub cookie_value: CookieValue,
+}
+
+/// A login that came back and passed every check: the authenticated
+/// state of the flow.
 #[derive(Debug)]
-pub struct Finished {
+pub struct LoggedIn {
     pub request: AuthorizationRequest,
     pub identity: Identity,
-    /// This login's browser cookie, which the consent step stays bound to.
-    pub cookie_name: String,
-    pub cookie_value: String,
+    /// The consent step stays bound to this browser.
+    pub browser: Browser,
 }
 
 /// Completes a login at `/callback`: state, browser, single use, then the
 /// upstream code exchange, the ID token and the email gate, in that order.
-#[allow(clippy::too_many_arguments)]
 pub async fn finish<P: Platform>(
     platform: &P,
+    server: &AuthServer<'_>,
     keys: &Keys,
     upstream: &Upstream,
-    policy: FetchPolicy,
-    callback: &str,
-    allowed_domains: &[String],
-    params: &std::collections::HashMap<String, String>,
+    params: &Params,
     headers: &Headers,
-) -> Result<Finished, LoginError> {
+) -> Result<LoggedIn, LoginError> {
+    let policy = server.fetch_policy();
     let now = platform.now().as_secs();
     let state = params
         .get("state")
@@ -289,14 +292,11 @@ pub async fn finish<P: Platform>(
     let cookie_name = login_cookie_name(&state.l);
     let cookie_value = cookie(headers, &cookie_name)
         .filter(|v| crate::secret::ct_eq(cookie_hash(v).as_bytes(), state.b.as_bytes()))
-        .ok_or(LoginError::OtherBrowser)?
-        .to_owned();
-    let record = match platform
-        .ledger(&state.c, LedgerOp::FinishLogin { login_id: state.l })
-        .await
-    {
-        Ok(LedgerReply::Login { record }) => record,
-        Ok(_) => return Err(LoginError::Replayed),
+        .map(CookieValue::new)
+        .ok_or(LoginError::OtherBrowser)?;
+    let record = match Ledger::of(platform, &state.c).finish_login(state.l).await {
+        Ok(Ok(record)) => record,
+        Ok(Err(_refused)) => return Err(LoginError::Replayed),
         Err(_) => return Err(LoginError::Unavailable),
     };
     if let Some(error) = params.get("error") {
@@ -311,14 +311,13 @@ pub async fn finish<P: Platform>(
     let provider: Provider = provider::discover(platform, &upstream.issuer, policy)
         .await
         .map_err(LoginError::Provider)?;
-    let verifier = PkceVerifier::new(record.upstream_verifier.clone());
     let id_token = provider::exchange_code(
         platform,
         &provider,
         &upstream.client,
         code,
-        callback,
-        &verifier,
+        &server.callback_url(),
+        &record.upstream_verifier,
         policy,
     )
     .await
@@ -326,7 +325,7 @@ pub async fn finish<P: Platform>(
     let expected = Expected {
         issuer: &provider.issuer,
         audience: &upstream.client.client_id,
-        nonce: Some(&record.nonce),
+        nonce: Some(record.nonce.secret()),
         now_secs: i64::try_from(now).unwrap_or(i64::MAX),
     };
     let claims = provider::verify_token(platform, &provider.jwks_uri, policy, &id_token, &expected)
@@ -339,13 +338,19 @@ pub async fn finish<P: Platform>(
         .email
         .as_deref()
         .ok_or(LoginError::Refused(Refused::NoEmail))?;
-    let identity = identity::admit(email, claims.email_verified, allowed_domains)
-        .map_err(LoginError::Refused)?;
-    Ok(Finished {
-        request: record.request.clone(),
+    let identity = identity::admit(
+        email,
+        claims.email_verified,
+        &server.settings.allowed_email_domains,
+    )
+    .map_err(LoginError::Refused)?;
+    Ok(LoggedIn {
+        request: record.request,
         identity,
-        cookie_name,
-        cookie_value,
+        browser: Browser {
+            cookie_name,
+            cookie_value,
+        },
     })
 }
 
@@ -353,15 +358,12 @@ pub async fn finish<P: Platform>(
 mod tests {
     use super::*;
     use crate::secret::ServerSecret;
-
-    fn keys() -> Keys {
-        Keys::derive(&ServerSecret::new("0123456789abcdef0123456789abcdef")).unwrap()
-    }
+    use crate::testing::keys;
 
     fn payload(e: u64) -> StatePayload {
         StatePayload {
             c: ClientId::parse("pmcp_client_A").unwrap(),
-            l: "l_1".into(),
+            l: LoginId::fixed("l_1"),
             e,
             b: cookie_hash("browser-1"),
         }
@@ -393,17 +395,10 @@ mod tests {
     }
 
     #[test]
-    fn cookies_are_found_by_exact_name() {
-        let name = login_cookie_name("l_1");
+    fn each_login_has_its_own_cookie() {
+        let name = login_cookie_name(&LoginId::fixed("l_1"));
         assert!(name.starts_with(LOGIN_COOKIE_PREFIX));
-        assert_ne!(name, login_cookie_name("l_2"));
-        let mut h = Headers::new();
-        h.append("cookie", format!("a=1; {name}=xyz; {name}x=no"));
-        assert_eq!(cookie(&h, &name), Some("xyz"));
-        assert_eq!(cookie(&h, "missing"), None);
-        let mut h = Headers::new();
-        h.append("cookie", format!("x{name}=evil"));
-        assert_eq!(cookie(&h, &name), None);
+        assert_ne!(name, login_cookie_name(&LoginId::fixed("l_2")));
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Clients whose `client_id` is a URL: OAuth Client ID Metadata Documents
 //! (draft-ietf-oauth-client-id-metadata-document, "CIMD"; MCP 2025-11-25
-//! authorization, "Client ID Metadata Documents").
+//! authorization, "Client ID Metadata Documents"). This file owns the
+//! fetch and the cache; the URL rules are in `cimd_url`, the document
+//! rules in `cimd_document`.
 //!
 //! The authorization server fetches the document at the `client_id` URL,
 //! checks that it names itself, and uses its metadata as the client's
@@ -14,15 +16,16 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 use url::Url;
 
-use super::clients::{AuthMethod, ClientRecord, ClientSource, display_text};
-use super::target::{self, FetchPolicy, TargetError};
-use super::types::{ClientId, RedirectUri, RedirectUriError, is_loopback};
+use super::cimd_document::{self, DocumentError};
+use super::cimd_url::{self, ClientIdUrlError};
+use super::record::ClientRecord;
 use crate::crypto;
 use crate::http::{Headers, Method};
+use crate::oauth::types::ClientId;
 use crate::ports::{Clock, KeyValue, Outbound, OutboundError, OutboundRequest, UnixMillis};
+use crate::ssrf_guard::{self, FetchPolicy, TargetError};
 
 /// The whole exchange must finish within this: the person is waiting on
 /// the authorization page.
@@ -39,48 +42,6 @@ pub const MIN_FRESHNESS: Duration = Duration::from_secs(60);
 /// compromised client withdrawn) is seen within a day (CIMD §5.2 "Metadata
 /// Caching" lets the server bound the cache lifetime).
 pub const MAX_FRESHNESS: Duration = Duration::from_secs(24 * 3600);
-
-/// Same bounds as dynamic registration (`clients::parse_registration`).
-const MAX_REDIRECT_URIS: usize = 10;
-const MAX_NAME: usize = 200;
-const MAX_CLIENT_URI: usize = 512;
-
-/// Why a `client_id` is not a usable Client Identifier URL (CIMD §3
-/// "Client Identifier URL").
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ClientIdUrlError {
-    /// Not an absolute URL, or written in a way that parsers disagree on
-    /// (backslashes).
-    Malformed,
-    /// "MUST use the https URL scheme" (plain http is accepted for a
-    /// loopback host under the development policy only).
-    Scheme,
-    /// "MUST NOT contain a userinfo component".
-    UserInfo,
-    /// "MUST contain a path component"; `/` alone names the site root,
-    /// which the draft calls NOT RECOMMENDED and we refuse.
-    NoPath,
-    /// "MUST NOT contain single-dot or double-dot path components",
-    /// percent-encoded or not.
-    DotSegment,
-    /// "MUST NOT contain a fragment component".
-    Fragment,
-}
-
-impl ClientIdUrlError {
-    fn describe(self) -> &'static str {
-        match self {
-            ClientIdUrlError::Malformed => "it is not an absolute URL",
-            ClientIdUrlError::Scheme => "it must use https",
-            ClientIdUrlError::UserInfo => "it must not contain a username or password",
-            ClientIdUrlError::NoPath => {
-                "it must have a path, such as https://example.com/client.json"
-            }
-            ClientIdUrlError::DotSegment => "its path must not contain . or .. segments",
-            ClientIdUrlError::Fragment => "it must not contain a fragment (#)",
-        }
-    }
-}
 
 /// Why fetching the document failed (CIMD §5 "Client Information
 /// Discovery", §5.1 "Metadata Discovery Errors").
@@ -114,7 +75,7 @@ pub enum CimdError {
     Fetch(FetchError),
     /// The document was fetched but is not acceptable (CIMD §4, §4.1);
     /// the reason never quotes the document.
-    InvalidDocument(String),
+    InvalidDocument(DocumentError),
 }
 
 impl CimdError {
@@ -151,7 +112,10 @@ impl CimdError {
                 format!("The client metadata document could not be fetched: {why}.")
             }
             CimdError::InvalidDocument(reason) => {
-                format!("The client metadata document is invalid: {reason}.")
+                format!(
+                    "The client metadata document is invalid: {}.",
+                    reason.describe()
+                )
             }
         }
     }
@@ -183,8 +147,8 @@ pub async fn resolve<P: Outbound + KeyValue + Clock>(
     client_id: &ClientId,
     policy: FetchPolicy,
 ) -> Result<ClientRecord, CimdError> {
-    let url = parse_client_id_url(client_id, policy)?;
-    target::check(&url, policy).map_err(CimdError::Blocked)?;
+    let url = cimd_url::parse(client_id, policy).map_err(CimdError::InvalidClientId)?;
+    ssrf_guard::check(&url, policy).map_err(CimdError::Blocked)?;
 
     let key = cache_key(client_id);
     let now = platform.now();
@@ -194,7 +158,8 @@ pub async fn resolve<P: Outbound + KeyValue + Clock>(
 
     let (body, freshness) = fetch(platform, url).await?;
     let fresh_until = now.plus(freshness.unwrap_or(MIN_FRESHNESS)).as_secs();
-    let record = parse_document(&body, client_id, now, fresh_until)?;
+    let record = cimd_document::parse(&body, client_id, now, fresh_until)
+        .map_err(CimdError::InvalidDocument)?;
 
     // CIMD §5.2: only valid documents are cached, and never against the
     // origin's `no-store`/`no-cache`.
@@ -223,51 +188,6 @@ async fn cached<P: KeyValue>(
     // collision handing one client another's redirect URIs.
     (now.as_secs() < entry.fresh_until && entry.record.client_id == *client_id)
         .then_some(entry.record)
-}
-
-/// CIMD §3 "Client Identifier URL" rules, checked on the string as given
-/// because the URL parser would silently remove dot segments.
-fn parse_client_id_url(client_id: &ClientId, policy: FetchPolicy) -> Result<Url, CimdError> {
-    let raw = client_id.as_str();
-    let invalid = CimdError::InvalidClientId;
-    // WHATWG URL parsing treats `\` as `/` in https URLs; other parsers do
-    // not. A client_id must mean one thing.
-    if raw.contains('\\') {
-        return Err(invalid(ClientIdUrlError::Malformed));
-    }
-    let url = Url::parse(raw).map_err(|_| invalid(ClientIdUrlError::Malformed))?;
-    match url.scheme() {
-        "https" => {}
-        "http" if policy.allow_loopback_http && is_loopback(&url) => {}
-        _ => return Err(invalid(ClientIdUrlError::Scheme)),
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(invalid(ClientIdUrlError::UserInfo));
-    }
-    if url.fragment().is_some() || raw.contains('#') {
-        return Err(invalid(ClientIdUrlError::Fragment));
-    }
-    if has_dot_segment(raw) {
-        return Err(invalid(ClientIdUrlError::DotSegment));
-    }
-    if url.path() == "/" || url.path().is_empty() {
-        return Err(invalid(ClientIdUrlError::NoPath));
-    }
-    Ok(url)
-}
-
-/// Whether the path of `raw` (an absolute URL with an authority) has a
-/// `.` or `..` segment, including `%2e` spellings.
-fn has_dot_segment(raw: &str) -> bool {
-    let after_scheme = raw.split_once("://").map_or(raw, |(_, rest)| rest);
-    let before_query = after_scheme.split(['?', '#']).next().unwrap_or("");
-    let Some((_authority, path)) = before_query.split_once('/') else {
-        return false;
-    };
-    path.split('/').any(|segment| {
-        let s = segment.to_ascii_lowercase().replace("%2e", ".");
-        s == "." || s == ".."
-    })
 }
 
 /// GETs the document. Returns the body and how long it may be cached
@@ -337,169 +257,13 @@ fn freshness(headers: &Headers) -> Option<Duration> {
     )
 }
 
-fn invalid(reason: impl Into<String>) -> CimdError {
-    CimdError::InvalidDocument(reason.into())
-}
-
-/// Checks the document and builds the client (CIMD §4 "Client ID Metadata
-/// Document", §4.1 "Credential and Key Material Restrictions").
-fn parse_document(
-    body: &[u8],
-    client_id: &ClientId,
-    now: UnixMillis,
-    fresh_until: u64,
-) -> Result<ClientRecord, CimdError> {
-    let meta: Map<String, Value> = match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(m)) => m,
-        _ => return Err(invalid("it must be a JSON object")),
-    };
-
-    // CIMD §4: `client_id` MUST equal the URL, by simple string comparison.
-    match meta.get("client_id") {
-        Some(Value::String(id)) if id == client_id.as_str() => {}
-        Some(Value::String(_)) => {
-            return Err(invalid(
-                "its client_id does not match the URL it was fetched from (they must be identical strings)",
-            ));
-        }
-        _ => return Err(invalid("client_id is required and must be a string")),
-    }
-
-    // CIMD §4.1: there is no way to share a secret with a document.
-    if meta.contains_key("client_secret") || meta.contains_key("client_secret_expires_at") {
-        return Err(invalid(
-            "it must not contain client_secret or client_secret_expires_at",
-        ));
-    }
-    check_auth_method(meta.get("token_endpoint_auth_method"))?;
-    check_jwks(meta.get("jwks"))?;
-    check_grant_types(&meta)?;
-
-    Ok(ClientRecord {
-        client_id: client_id.clone(),
-        client_name: display_text("client_name", meta.get("client_name"), MAX_NAME)
-            .map_err(invalid)?,
-        client_uri: client_uri(meta.get("client_uri"))?,
-        redirect_uris: redirect_uris(meta.get("redirect_uris"))?,
-        auth_method: AuthMethod::None,
-        secret_hash: None,
-        source: ClientSource::MetadataDocument,
-        created_at: now.as_secs(),
-        // Callers treat the record as expired once the cache window ends
-        // and resolve again, so document changes are picked up.
-        expires_at: fresh_until,
-    })
-}
-
-/// Public clients only. CIMD §4.1 forbids shared-secret methods outright;
-/// `private_key_jwt` is allowed by the draft but not supported here.
-fn check_auth_method(value: Option<&Value>) -> Result<(), CimdError> {
-    match value {
-        None | Some(Value::Null) => Ok(()),
-        Some(Value::String(m)) => match m.as_str() {
-            "none" => Ok(()),
-            "client_secret_basic" | "client_secret_post" | "client_secret_jwt" => Err(invalid(
-                "token_endpoint_auth_method must not be a shared-secret method: a metadata document cannot carry a secret; use \"none\" with PKCE",
-            )),
-            "private_key_jwt" => Err(invalid(
-                "token_endpoint_auth_method private_key_jwt is not supported by this server; only public clients (\"none\", with PKCE) are",
-            )),
-            _ => Err(invalid(
-                "token_endpoint_auth_method is not supported; only \"none\" (public client with PKCE) is",
-            )),
-        },
-        Some(_) => Err(invalid("token_endpoint_auth_method must be a string")),
-    }
-}
-
-/// CIMD §4.1: "private key material MUST NOT be included". A JWK with `d`
-/// (RSA, EC, OKP private part) or `k` (symmetric key) is private.
-fn check_jwks(value: Option<&Value>) -> Result<(), CimdError> {
-    let leaked = value
-        .and_then(|jwks| jwks.get("keys"))
-        .and_then(Value::as_array)
-        .is_some_and(|keys| {
-            keys.iter()
-                .any(|k| k.get("d").is_some() || k.get("k").is_some())
-        });
-    if leaked {
-        return Err(invalid("jwks must contain public keys only"));
-    }
-    Ok(())
-}
-
-/// The document is shared by every server the client talks to, so it may
-/// list grants we do not offer; it must at least declare the one we use.
-fn check_grant_types(meta: &Map<String, Value>) -> Result<(), CimdError> {
-    let declares = |field: &str, wanted: &str| match meta.get(field) {
-        None | Some(Value::Null) => Ok(()),
-        Some(Value::Array(list)) if list.iter().any(|v| v.as_str() == Some(wanted)) => Ok(()),
-        Some(_) => Err(invalid(format!(
-            "{field} must be an array that includes \"{wanted}\""
-        ))),
-    };
-    declares("grant_types", "authorization_code")?;
-    declares("response_types", "code")
-}
-
-/// Required: these become the registered redirect URIs, checked by the
-/// same rules as dynamic registration (RFC 6749 §3.1.2, RFC 8252 §7.3).
-fn redirect_uris(value: Option<&Value>) -> Result<Vec<RedirectUri>, CimdError> {
-    let list = match value {
-        Some(Value::Array(a)) if !a.is_empty() => a,
-        _ => {
-            return Err(invalid(
-                "redirect_uris is required: a non-empty array of https (or loopback http) URLs",
-            ));
-        }
-    };
-    if list.len() > MAX_REDIRECT_URIS {
-        return Err(invalid(format!(
-            "at most {MAX_REDIRECT_URIS} redirect_uris are accepted"
-        )));
-    }
-    let mut out: Vec<RedirectUri> = Vec::with_capacity(list.len());
-    for (i, v) in list.iter().enumerate() {
-        let raw = v
-            .as_str()
-            .ok_or_else(|| invalid(format!("redirect_uris[{i}] must be a string")))?;
-        // The reason names the position, not the value: descriptions never
-        // quote the fetched document.
-        let uri = RedirectUri::parse(raw).map_err(|e| {
-            invalid(format!(
-                "redirect_uris[{i}] {}",
-                match e {
-                    RedirectUriError::NotAbsolute => "is not an absolute URL",
-                    RedirectUriError::Scheme => {
-                        "must be https, or http on a loopback host (127.0.0.1, [::1], localhost)"
-                    }
-                    RedirectUriError::Fragment => "must not contain a fragment",
-                    RedirectUriError::UserInfo => "must not contain credentials",
-                    RedirectUriError::TooLong => "is longer than 2048 characters",
-                }
-            ))
-        })?;
-        if !out.contains(&uri) {
-            out.push(uri);
-        }
-    }
-    Ok(out)
-}
-
-fn client_uri(value: Option<&Value>) -> Result<Option<String>, CimdError> {
-    let uri = display_text("client_uri", value, MAX_CLIENT_URI).map_err(invalid)?;
-    let https = |u: &String| Url::parse(u).is_ok_and(|u| u.scheme() == "https");
-    match uri {
-        Some(u) if !https(&u) => Err(invalid("client_uri must be an https URL")),
-        other => Ok(other),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::record::{AuthMethod, ClientSource};
     use super::*;
     use crate::ports::OutboundResponse;
     use crate::testing::{FakePlatform, block_on};
+    use serde_json::Value;
     use serde_json::json;
 
     const ID: &str = "https://client.example.com/oauth/client.json";
@@ -1155,7 +919,7 @@ mod tests {
             CimdError::Fetch(FetchError::Redirect(302)),
             CimdError::Fetch(FetchError::Status(404)),
             CimdError::Fetch(FetchError::TooLarge),
-            CimdError::InvalidDocument("x".into()),
+            CimdError::InvalidDocument(DocumentError::Secret),
         ];
         for e in errors {
             let d = e.description();

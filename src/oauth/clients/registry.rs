@@ -1,32 +1,32 @@
 //! Finding a client by id: a registered one in KV, or a client ID
 //! metadata document fetched by URL.
 
-use super::cimd;
-use super::clients::{self, ClientRecord};
-use super::settings::OAuthSettings;
-use super::types::ClientId;
+use super::cimd_fetch::{self, CimdError};
+use super::record::{ClientRecord, lookup_registered};
+use crate::oauth::types::ClientId;
 use crate::ports::{Clock, KeyValue, Outbound, StorageError};
+use crate::ssrf_guard::FetchPolicy;
 
 #[derive(Debug)]
 pub enum LookupError {
     Storage(StorageError),
-    /// The metadata document could not be used; the text is safe to show.
-    Metadata(String),
+    /// The metadata document could not be used.
+    Metadata(CimdError),
 }
 
 /// The client, `None` when no such client exists (or it expired).
 pub async fn find<P: KeyValue + Outbound + Clock>(
     platform: &P,
-    settings: &OAuthSettings,
+    policy: FetchPolicy,
     id: &ClientId,
 ) -> Result<Option<ClientRecord>, LookupError> {
     if id.is_metadata_document() {
-        return cimd::resolve(platform, id, settings.fetch_policy)
+        return cimd_fetch::resolve(platform, id, policy)
             .await
             .map(Some)
-            .map_err(|e| LookupError::Metadata(e.description()));
+            .map_err(LookupError::Metadata);
     }
-    clients::lookup_registered(platform, id, platform.now())
+    lookup_registered(platform, id, platform.now())
         .await
         .map_err(LookupError::Storage)
 }

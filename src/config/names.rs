@@ -1,0 +1,40 @@
+//! Names of Workers bindings and variables, in one place. They are the
+//! ones deployments of the TypeScript plausible-mcp already use, so
+//! operators can migrate without renaming secrets.
+
+// The binding names are read by the Workers glue only.
+/// KV namespace holding clients, token records and caches.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub const OAUTH_KV: &str = "OAUTH_KV";
+/// Durable Object namespace serialising per-client approval state.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub const CLIENT_LEDGER: &str = "CLIENT_LEDGER";
+
+pub const PLAUSIBLE_API_KEY: &str = "PLAUSIBLE_API_KEY";
+pub const PLAUSIBLE_BASE_URL: &str = "PLAUSIBLE_BASE_URL";
+pub const PLAUSIBLE_DEFAULT_SITE_ID: &str = "PLAUSIBLE_DEFAULT_SITE_ID";
+pub const MCP_ALLOWED_HOSTNAMES: &str = "MCP_ALLOWED_HOSTNAMES";
+pub const MCP_ALLOWED_ORIGIN_HOSTNAMES: &str = "MCP_ALLOWED_ORIGIN_HOSTNAMES";
+pub const ALLOWED_EMAIL_DOMAIN: &str = "ALLOWED_EMAIL_DOMAIN";
+pub const ACCESS_ISSUER: &str = "ACCESS_ISSUER";
+pub const ACCESS_CLIENT_ID: &str = "ACCESS_CLIENT_ID";
+pub const ACCESS_CLIENT_SECRET: &str = "ACCESS_CLIENT_SECRET";
+pub const CF_ACCESS_TEAM_DOMAIN: &str = "CF_ACCESS_TEAM_DOMAIN";
+pub const CF_ACCESS_AUD: &str = "CF_ACCESS_AUD";
+pub const COOKIE_SECRET: &str = "COOKIE_SECRET";
+pub const ACCESS_TOKEN_TTL: &str = "ACCESS_TOKEN_TTL";
+pub const REFRESH_TOKEN_TTL: &str = "REFRESH_TOKEN_TTL";
+pub const AUTHORIZATION_CODE_TTL: &str = "AUTHORIZATION_CODE_TTL";
+/// Set only by the local development configuration: permits plain-http
+/// loopback targets for client metadata documents and the upstream IdP.
+pub const DEV_ALLOW_LOOPBACK: &str = "DEV_ALLOW_LOOPBACK";
+/// Test-only: lets `/authorize` take the user from an `X-Test-Identity`
+/// header. Honoured only on loopback hosts, which a deployed worker
+/// never is.
+pub const TEST_IDENTITY_HOOK: &str = "TEST_IDENTITY_HOOK";
+/// Sites `/internal` lists when its key cannot use the Sites API:
+/// `domain[:timezone]`, comma-separated.
+pub const PLAUSIBLE_SITES: &str = "PLAUSIBLE_SITES";
+/// Seconds identical Stats API answers are served from the edge cache
+/// (default 60; 0 turns it off).
+pub const PLAUSIBLE_CACHE_TTL: &str = "PLAUSIBLE_CACHE_TTL";

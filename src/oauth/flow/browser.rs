@@ -1,0 +1,197 @@
+//! The three browser endpoints of the authorization flow, one function
+//! each for its handler to call:
+//!
+//! - `GET /authorize` ([`authorize`]): a validated request goes to the
+//!   upstream login (or, under the test-only hook, straight to a code);
+//! - `GET /callback` ([`callback`]): the login finishes, then
+//!   [`consent::after_login`] issues a code or asks;
+//! - `POST /consent` ([`consent`]): [`consent::decide`] approves (a code)
+//!   or denies (an error to the client).
+
+use super::consent::{self, AfterLogin, Consented, Decided};
+use super::error::FlowError;
+use super::issue::issue_code;
+use super::login::{self, clear_cookie};
+use crate::crypto::Keys;
+use crate::http::{Request, Response, single_params};
+use crate::identity;
+use crate::oauth::authorize::{self, AuthorizeError, PageError, RedirectErrorCode};
+use crate::oauth::clients::registry::{self, LookupError};
+use crate::oauth::server::{AuthServer, Platform};
+use crate::secret::SetCookie;
+
+/// The header the test-only identity hook reads (see
+/// `AuthServer::test_identity_hook`).
+pub const TEST_IDENTITY_HEADER: &str = "x-test-identity";
+
+/// Where the browser goes next.
+#[derive(Debug)]
+pub enum Reply {
+    /// A 302, with a cookie to set or clear.
+    Redirect {
+        location: String,
+        cookie: Option<SetCookie>,
+    },
+    /// The consent page.
+    Ask(Box<consent::ConsentPage>),
+}
+
+impl Reply {
+    fn to(location: String) -> Self {
+        Reply::Redirect {
+            location,
+            cookie: None,
+        }
+    }
+
+    pub fn response(&self) -> Response {
+        match self {
+            Reply::Redirect { location, cookie } => {
+                let r = Response::redirect(location);
+                match cookie {
+                    Some(c) => r.with_header("set-cookie", c.secret()),
+                    None => r,
+                }
+            }
+            Reply::Ask(page) => page.response(),
+        }
+    }
+}
+
+fn keys<'a>(server: &AuthServer<'a>) -> Result<&'a Keys, FlowError> {
+    server.settings.keys.as_ref().ok_or(FlowError::NoServerKey)
+}
+
+/// Issues the code for a consented request, or redirects the error.
+async fn complete<P: Platform>(
+    platform: &P,
+    server: &AuthServer<'_>,
+    keys: &Keys,
+    consented: &Consented,
+) -> String {
+    match issue_code(platform, server, keys, consented).await {
+        Ok(location) => location,
+        Err(e) => {
+            platform.warn(&e.log_line());
+            consented
+                .request()
+                .error(
+                    RedirectErrorCode::TemporarilyUnavailable,
+                    "the server could not record the authorization; try again",
+                )
+                .location(&server.issuer)
+        }
+    }
+}
+
+/// `GET /authorize` (RFC 6749 §4.1.1).
+pub async fn authorize<P: Platform>(
+    platform: &P,
+    server: &AuthServer<'_>,
+    request: &Request,
+) -> Result<Reply, FlowError> {
+    let query = request.url.query().unwrap_or("");
+    let params = single_params(query.as_bytes())
+        .map_err(|r| FlowError::Request(PageError::DuplicateParameter(r.0)))?;
+    let client_id = authorize::client_id_of(&params).map_err(FlowError::Request)?;
+    let client = match registry::find(platform, server.fetch_policy(), &client_id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return Err(FlowError::Request(PageError::UnknownClient)),
+        Err(LookupError::Metadata(e)) => {
+            return Err(FlowError::Request(PageError::ClientMetadata(
+                e.description(),
+            )));
+        }
+        Err(LookupError::Storage(cause)) => {
+            return Err(FlowError::Unavailable {
+                step: "authorize: client lookup",
+                cause,
+            });
+        }
+    };
+    let auth_request = match authorize::validate(&params, &client, &server.resource) {
+        Ok(r) => r,
+        Err(AuthorizeError::Page(e)) => return Err(FlowError::Request(e)),
+        Err(AuthorizeError::Redirect(e)) => return Ok(Reply::to(e.location(&server.issuer))),
+    };
+    let keys = keys(server)?;
+
+    // Test-only identity hook: only ever on a loopback host, never in a
+    // deployed worker (see `AuthServer::test_identity_hook`).
+    if server.test_identity_hook()
+        && let Some(email) = request.headers.get(TEST_IDENTITY_HEADER)
+    {
+        let admitted = identity::admit(email, Some(true), &server.settings.allowed_email_domains);
+        let consented = admitted
+            .ok()
+            .and_then(|id| Consented::by_test_identity(server, auth_request.clone(), id));
+        return Ok(Reply::to(match consented {
+            Some(c) => complete(platform, server, keys, &c).await,
+            None => auth_request
+                .error(
+                    RedirectErrorCode::AccessDenied,
+                    "this account is not allowed to use this server",
+                )
+                .location(&server.issuer),
+        }));
+    }
+
+    let upstream = server
+        .settings
+        .upstream
+        .as_ref()
+        .ok_or(FlowError::NoUpstream)?;
+    let start = login::begin(platform, server, keys, upstream, auth_request)
+        .await
+        .map_err(FlowError::LoginStart)?;
+    Ok(Reply::Redirect {
+        location: start.location,
+        cookie: Some(start.set_cookie),
+    })
+}
+
+/// `GET /callback`: the upstream provider's redirect back to us.
+pub async fn callback<P: Platform>(
+    platform: &P,
+    server: &AuthServer<'_>,
+    request: &Request,
+) -> Result<Reply, FlowError> {
+    let keys = keys(server)?;
+    let upstream = server
+        .settings
+        .upstream
+        .as_ref()
+        .ok_or(FlowError::NoUpstream)?;
+    let query = request.url.query().unwrap_or("");
+    let params = single_params(query.as_bytes())
+        .map_err(|_| FlowError::Login(login::LoginError::BadState))?;
+    let logged_in = login::finish(platform, server, keys, upstream, &params, &request.headers)
+        .await
+        .map_err(FlowError::Login)?;
+    match consent::after_login(platform, server, keys, logged_in).await? {
+        AfterLogin::Issue(consented, browser) => Ok(Reply::Redirect {
+            location: complete(platform, server, keys, &consented).await,
+            cookie: Some(SetCookie::new(clear_cookie(&browser.cookie_name))),
+        }),
+        AfterLogin::Ask(page) => Ok(Reply::Ask(Box::new(page))),
+    }
+}
+
+/// `POST /consent`: the person's Approve or Deny.
+pub async fn consent<P: Platform>(
+    platform: &P,
+    server: &AuthServer<'_>,
+    request: &Request,
+) -> Result<Reply, FlowError> {
+    let keys = keys(server)?;
+    let (decided, cookie_name) =
+        consent::decide(platform, server, keys, &request.headers, &request.body).await?;
+    let location = match decided {
+        Decided::Deny(error) => error.location(&server.issuer),
+        Decided::Approve(consented) => complete(platform, server, keys, &consented).await,
+    };
+    Ok(Reply::Redirect {
+        location,
+        cookie: Some(SetCookie::new(clear_cookie(&cookie_name))),
+    })
+}

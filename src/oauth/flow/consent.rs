@@ -1,0 +1,585 @@
+//! The consent step: per user and client (the MCP "confused deputy"
+//! defence: a proxy with one upstream client id must ask each user before
+//! each new client gets tokens). It alone builds [`Consented`], the proof
+//! a code is issued from.
+//!
+//! After login, the pending approval travels in a ticket sealed with
+//! AES-256-GCM (its contents are neither readable nor forgeable), bound to
+//! the login cookie, single use, and valid for 10 minutes. The form also
+//! carries a CSRF token: an HMAC over the ticket and the cookie value,
+//! which a cross-site page cannot compute.
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{ConsentError, FlowError};
+use super::login::{Browser, LOGIN_LIFETIME, LoggedIn};
+use crate::crypto::{self, Keys};
+use crate::http::{Headers, Params, Response, cookie, form};
+use crate::identity::{self, Identity};
+use crate::oauth::authorize::{AuthorizationRequest, PageError, RedirectError, RedirectErrorCode};
+use crate::oauth::clients::record::{ClientRecord, ClientSource};
+use crate::oauth::clients::registry;
+use crate::oauth::ids::{TicketId, UserKey};
+use crate::oauth::ledger::client::Ledger;
+use crate::oauth::ledger::records::ConsentRecord;
+use crate::oauth::server::{AuthServer, Platform};
+use crate::pages::{self, ConsentView};
+use crate::ports::{Entropy, EntropyError};
+use crate::secret::{Email, ct_eq};
+
+const TICKET_AAD: &str = "consent-ticket";
+const CSRF_PURPOSE: &str = "consent-csrf";
+
+/// Proof that this person approved this request for this client. A code
+/// can only be issued from one (`issue::issue_code`). Its fields are
+/// private: only this module builds it, from a recorded consent that
+/// covers the request, from an Approve post, or for the test-only
+/// identity hook.
+#[derive(Debug)]
+pub struct Consented {
+    request: AuthorizationRequest,
+    identity: Identity,
+}
+
+impl Consented {
+    pub fn request(&self) -> &AuthorizationRequest {
+        &self.request
+    }
+
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// The test-only identity hook's proof (`X-Test-Identity`, loopback
+    /// hosts only): it stands for a person who signed in and approved.
+    pub(super) fn by_test_identity(
+        server: &AuthServer<'_>,
+        request: AuthorizationRequest,
+        identity: Identity,
+    ) -> Option<Self> {
+        server
+            .test_identity_hook()
+            .then_some(Self { request, identity })
+    }
+}
+
+/// What a consent ticket holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ticket {
+    pub id: TicketId,
+    pub request: AuthorizationRequest,
+    /// The signed-in email (sealed inside the ticket).
+    pub email: Email,
+    pub expires_at: u64,
+    /// The login cookie the ticket is bound to, and a hash of its value.
+    pub cookie_name: String,
+    pub browser: String,
+}
+
+fn browser_hash(cookie: &str) -> String {
+    crypto::token_hash(&format!("consent-browser:{cookie}"))
+}
+
+/// A sealed ticket for `request`, bound to this browser's cookie.
+pub fn seal(
+    keys: &Keys,
+    entropy: &dyn Entropy,
+    request: AuthorizationRequest,
+    identity: &Identity,
+    browser: &Browser,
+    expires_at: u64,
+) -> Result<String, EntropyError> {
+    let ticket = Ticket {
+        id: TicketId::mint(entropy)?,
+        request,
+        email: Email::new(identity.email()),
+        expires_at,
+        cookie_name: browser.cookie_name.clone(),
+        browser: browser_hash(browser.cookie_value.secret()),
+    };
+    let json = serde_json::to_vec(&ticket).map_err(|_| EntropyError)?;
+    keys.seal(entropy, &json, TICKET_AAD)
+}
+
+/// The CSRF token for a ticket in this browser.
+pub fn csrf_token(keys: &Keys, ticket: &str, cookie: &str) -> String {
+    keys.sign(CSRF_PURPOSE, format!("{ticket}\n{cookie}").as_bytes())
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Approve,
+    Deny,
+}
+
+/// A consent post whose ticket, browser and CSRF token checked out.
+#[derive(Debug)]
+pub struct ConsentPost {
+    pub ticket: Ticket,
+    pub identity: Identity,
+    pub decision: Decision,
+}
+
+/// Opens and checks a posted form (`ticket`, `csrf`, `decision`) against
+/// the ticket's login cookie in `headers`.
+pub fn check(
+    keys: &Keys,
+    form: &Params,
+    headers: &Headers,
+    now: u64,
+    allowed_domains: &[String],
+) -> Result<ConsentPost, ConsentError> {
+    let sealed = form.get("ticket").ok_or(ConsentError::BadTicket)?;
+    let ticket: Ticket = keys
+        .open(sealed, TICKET_AAD)
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .filter(|t: &Ticket| now < t.expires_at)
+        .ok_or(ConsentError::BadTicket)?;
+    let cookie = cookie(headers, &ticket.cookie_name).ok_or(ConsentError::OtherBrowser)?;
+    if !ct_eq(browser_hash(&cookie).as_bytes(), ticket.browser.as_bytes()) {
+        return Err(ConsentError::OtherBrowser);
+    }
+    let csrf_ok = form
+        .get("csrf")
+        .is_some_and(|c| ct_eq(c.as_bytes(), csrf_token(keys, sealed, &cookie).as_bytes()));
+    if !csrf_ok {
+        return Err(ConsentError::Csrf);
+    }
+    let decision = match form.get("decision").map(String::as_str) {
+        Some("approve") => Decision::Approve,
+        Some("deny") => Decision::Deny,
+        _ => return Err(ConsentError::NoDecision),
+    };
+    // The email was admitted at login; re-admitting re-checks the gate
+    // against the current configuration.
+    let identity = identity::admit(ticket.email.secret(), Some(true), allowed_domains)
+        .map_err(|_| ConsentError::BadTicket)?;
+    Ok(ConsentPost {
+        ticket,
+        identity,
+        decision,
+    })
+}
+
+/// The consent page to show, with its sealed ticket and CSRF token.
+#[derive(Debug)]
+pub struct ConsentPage {
+    pub client: ClientRecord,
+    pub request: AuthorizationRequest,
+    pub identity: Identity,
+    pub ticket: String,
+    pub csrf: String,
+}
+
+impl ConsentPage {
+    pub fn response(&self) -> Response {
+        let scopes = self
+            .request
+            .scope
+            .to_param()
+            .split(' ')
+            .map(|s| {
+                let meaning = match s {
+                    "mcp" => "read your organisation's Plausible Analytics statistics through this server's tools",
+                    _ => "",
+                };
+                (s.to_owned(), meaning)
+            })
+            .collect::<Vec<_>>();
+        let source = match self.client.source {
+            ClientSource::Registered => "registered itself with this server",
+            ClientSource::MetadataDocument => "is identified by its published metadata document",
+        };
+        let redirect_origin = self.request.redirect_uri.origin();
+        pages::consent_page(&ConsentView {
+            client_name: self.client.display_name(),
+            client_id: self.client.client_id.as_str(),
+            client_source: source,
+            redirect_host: self.request.redirect_uri.host(),
+            redirect_origin: &redirect_origin,
+            scopes: scopes.iter().map(|(s, m)| (s.as_str(), *m)).collect(),
+            email: self.identity.email(),
+            ticket: &self.ticket,
+            csrf: &self.csrf,
+        })
+    }
+}
+
+/// Where the flow goes after a login.
+#[derive(Debug)]
+pub enum AfterLogin {
+    /// A recorded consent covers the request: issue a code.
+    Issue(Consented, Browser),
+    /// Ask the person.
+    Ask(ConsentPage),
+}
+
+/// Consent once per user and client, again when the redirect URI or
+/// scopes change.
+pub async fn after_login<P: Platform>(
+    platform: &P,
+    server: &AuthServer<'_>,
+    keys: &Keys,
+    logged_in: LoggedIn,
+) -> Result<AfterLogin, FlowError> {
+    let LoggedIn {
+        request,
+        identity,
+        browser,
+    } = logged_in;
+    let user = UserKey::of_email(identity.email());
+    let recorded = Ledger::of(platform, &request.client_id)
+        .consent(user)
+        .await
+        .map_err(|e| FlowError::Unavailable {
+            step: "consent lookup",
+            cause: e,
+        })?;
+    if recorded.is_some_and(|r| r.covers(&request)) {
+        return Ok(AfterLogin::Issue(Consented { request, identity }, browser));
+    }
+    let client = match registry::find(platform, server.fetch_policy(), &request.client_id).await {
+        Ok(Some(c)) => c,
+        Ok(None) | Err(registry::LookupError::Metadata(_)) => {
+            return Err(FlowError::Request(PageError::UnknownClient));
+        }
+        Err(registry::LookupError::Storage(e)) => {
+            return Err(FlowError::Unavailable {
+                step: "client lookup after login",
+                cause: e,
+            });
+        }
+    };
+    let expires_at = platform.now().plus(LOGIN_LIFETIME).as_secs();
+    let ticket = seal(
+        keys,
+        platform,
+        request.clone(),
+        &identity,
+        &browser,
+        expires_at,
+    )
+    .map_err(|_| FlowError::Entropy)?;
+    let csrf = csrf_token(keys, &ticket, browser.cookie_value.secret());
+    Ok(AfterLogin::Ask(ConsentPage {
+        client,
+        request,
+        identity,
+        ticket,
+        csrf,
+    }))
+}
+
+/// The person's answer, checked and recorded.
+#[derive(Debug)]
+pub enum Decided {
+    Approve(Box<Consented>),
+    Deny(Box<RedirectError>),
+}
+
+/// `POST /consent`: checks the form, spends the ticket, records an
+/// approval. Returns the decision and the login cookie to clear.
+pub async fn decide<P: Platform>(
+    platform: &P,
+    server: &AuthServer<'_>,
+    keys: &Keys,
+    headers: &Headers,
+    body: &[u8],
+) -> Result<(Decided, String), FlowError> {
+    // A form post from any other origin is refused outright (CSRF
+    // defence in depth, beside the token).
+    if headers
+        .get("origin")
+        .is_some_and(|o| o != server.issuer.as_str())
+    {
+        return Err(FlowError::ForeignOrigin);
+    }
+    let form = form(headers, body).map_err(|_| FlowError::Consent(ConsentError::BadTicket))?;
+    let now = platform.now().as_secs();
+    let post = check(
+        keys,
+        &form,
+        headers,
+        now,
+        &server.settings.allowed_email_domains,
+    )
+    .map_err(FlowError::Consent)?;
+    let ticket = post.ticket;
+    let ledger = Ledger::of(platform, &ticket.request.client_id);
+    match ledger
+        .consume_nonce(ticket.id.clone(), ticket.expires_at)
+        .await
+    {
+        Ok(Ok(())) => {}
+        Ok(Err(_)) => return Err(FlowError::TicketUsed),
+        Err(e) => {
+            return Err(FlowError::Unavailable {
+                step: "consent ticket",
+                cause: e,
+            });
+        }
+    }
+    let decided = match post.decision {
+        Decision::Deny => Decided::Deny(Box::new(
+            ticket
+                .request
+                .error(RedirectErrorCode::AccessDenied, "the user denied access"),
+        )),
+        Decision::Approve => {
+            let record = ConsentRecord {
+                redirect_uri: ticket.request.redirect_uri.clone(),
+                scope: ticket.request.scope.clone(),
+                approved_at: now,
+            };
+            ledger
+                .record_consent(UserKey::of_email(post.identity.email()), record)
+                .await
+                .map_err(|e| FlowError::Unavailable {
+                    step: "consent record",
+                    cause: e,
+                })?;
+            Decided::Approve(Box::new(Consented {
+                request: ticket.request,
+                identity: post.identity,
+            }))
+        }
+    };
+    Ok((decided, ticket.cookie_name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oauth::types::{ClientId, CodeChallenge, RedirectUri, ScopeSet, State};
+    use crate::secret::CookieValue;
+    use crate::testing::{FakePlatform, client_record, keys, resource};
+    use std::collections::HashMap;
+
+    fn domains() -> Vec<String> {
+        vec!["example.com".into()]
+    }
+
+    fn request() -> AuthorizationRequest {
+        AuthorizationRequest {
+            client_id: ClientId::parse("pmcp_client_A").unwrap(),
+            redirect_uri: RedirectUri::parse("https://app.example/cb").unwrap(),
+            redirect_uri_given: true,
+            state: State::parse("s"),
+            scope: ScopeSet::parse(None).unwrap(),
+            code_challenge: CodeChallenge::parse("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM")
+                .unwrap(),
+            resource: resource("https://mcp.example.com/internal"),
+        }
+    }
+
+    const COOKIE: &str = "__Host-pmcp_login_test";
+
+    fn browser(value: &str) -> Browser {
+        Browser {
+            cookie_name: COOKIE.into(),
+            cookie_value: CookieValue::new(value),
+        }
+    }
+
+    fn jar(value: Option<&str>) -> Headers {
+        let mut h = Headers::new();
+        if let Some(v) = value {
+            h.append("cookie", format!("{COOKIE}={v}"));
+        }
+        h
+    }
+
+    fn form(ticket: &str, csrf: &str, decision: &str) -> HashMap<String, String> {
+        [("ticket", ticket), ("csrf", csrf), ("decision", decision)]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn a_ticket_posted_from_its_browser_is_accepted() {
+        let k = keys();
+        let id = identity::admit("alice@example.com", None, &domains()).unwrap();
+        let ticket = seal(
+            &k,
+            &FakePlatform::new(),
+            request(),
+            &id,
+            &browser("cookie-1"),
+            1000,
+        )
+        .unwrap();
+        assert!(!ticket.contains("alice"));
+        let csrf = csrf_token(&k, &ticket, "cookie-1");
+        let ok = check(
+            &k,
+            &form(&ticket, &csrf, "approve"),
+            &jar(Some("cookie-1")),
+            999,
+            &domains(),
+        )
+        .unwrap();
+        assert_eq!(ok.decision, Decision::Approve);
+        assert_eq!(ok.ticket.request, request());
+        let deny = check(
+            &k,
+            &form(&ticket, &csrf, "deny"),
+            &jar(Some("cookie-1")),
+            999,
+            &domains(),
+        )
+        .unwrap();
+        assert_eq!(deny.decision, Decision::Deny);
+    }
+
+    #[test]
+    #[allow(clippy::type_complexity)]
+    fn forged_or_foreign_posts_are_refused() {
+        let k = keys();
+        let id = identity::admit("alice@example.com", None, &domains()).unwrap();
+        let ticket = seal(
+            &k,
+            &FakePlatform::new(),
+            request(),
+            &id,
+            &browser("cookie-1"),
+            1000,
+        )
+        .unwrap();
+        let csrf = csrf_token(&k, &ticket, "cookie-1");
+        let cases: Vec<(
+            &str,
+            HashMap<String, String>,
+            Option<&str>,
+            u64,
+            Vec<String>,
+            ConsentError,
+        )> = vec![
+            (
+                "expired",
+                form(&ticket, &csrf, "approve"),
+                Some("cookie-1"),
+                1000,
+                domains(),
+                ConsentError::BadTicket,
+            ),
+            (
+                "garbled ticket",
+                form("xxxx", &csrf, "approve"),
+                Some("cookie-1"),
+                999,
+                domains(),
+                ConsentError::BadTicket,
+            ),
+            (
+                "no cookie",
+                form(&ticket, &csrf, "approve"),
+                None,
+                999,
+                domains(),
+                ConsentError::OtherBrowser,
+            ),
+            (
+                "other browser",
+                form(&ticket, &csrf, "approve"),
+                Some("cookie-2"),
+                999,
+                domains(),
+                ConsentError::OtherBrowser,
+            ),
+            (
+                "missing csrf",
+                form(&ticket, "", "approve"),
+                Some("cookie-1"),
+                999,
+                domains(),
+                ConsentError::Csrf,
+            ),
+            (
+                "wrong csrf",
+                form(&ticket, &csrf_token(&k, &ticket, "cookie-2"), "approve"),
+                Some("cookie-1"),
+                999,
+                domains(),
+                ConsentError::Csrf,
+            ),
+            (
+                "no decision",
+                form(&ticket, &csrf, "maybe"),
+                Some("cookie-1"),
+                999,
+                domains(),
+                ConsentError::NoDecision,
+            ),
+            (
+                "domain removed since",
+                form(&ticket, &csrf, "approve"),
+                Some("cookie-1"),
+                999,
+                vec!["other.com".into()],
+                ConsentError::BadTicket,
+            ),
+        ];
+        for (name, f, cookie, now, allowed, expected) in cases {
+            assert_eq!(
+                check(&k, &f, &jar(cookie), now, &allowed).unwrap_err(),
+                expected,
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_page_escapes_the_client_and_names_everything() {
+        let mut client = client_record("pmcp_client_A", &[]);
+        client.client_name = Some("<script>alert(1)</script> Evil & Co".into());
+        let page = ConsentPage {
+            client,
+            request: request(),
+            identity: identity::admit("alice@example.com", None, &domains()).unwrap(),
+            ticket: "T".into(),
+            csrf: "C".into(),
+        };
+        let r = page.response();
+        let html = String::from_utf8(r.body).unwrap();
+        assert!(!html.contains("<script>alert(1)"));
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt; Evil &amp; Co"));
+        assert!(
+            html.contains("app.example")
+                && html.contains("alice@example.com")
+                && html.contains("<code>mcp</code>")
+        );
+        assert!(html.contains("name=\"csrf\" value=\"C\""));
+        assert!(
+            r.headers
+                .get("content-security-policy")
+                .unwrap()
+                .contains("frame-ancestors 'none'")
+        );
+    }
+
+    #[test]
+    fn tickets_and_posts_never_print_the_email() {
+        let id = identity::admit("alice@example.com", None, &domains()).unwrap();
+        let k = keys();
+        let sealed = seal(
+            &k,
+            &FakePlatform::new(),
+            request(),
+            &id,
+            &browser("cookie-1"),
+            1000,
+        )
+        .unwrap();
+        let csrf = csrf_token(&k, &sealed, "cookie-1");
+        let post = check(
+            &k,
+            &form(&sealed, &csrf, "approve"),
+            &jar(Some("cookie-1")),
+            999,
+            &domains(),
+        )
+        .unwrap();
+        assert!(!format!("{post:?}").contains("alice"), "{post:?}");
+    }
+}

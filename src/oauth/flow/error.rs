@@ -1,0 +1,177 @@
+//! Every way the browser flow (`/authorize`, `/callback`, `/consent`) can
+//! stop on a page: each variant owns its status, heading, message, the
+//! machine-readable code the page carries in `<meta name="error">`, and
+//! the operator's log line.
+
+use super::login::LoginError;
+use crate::http::Response;
+use crate::oauth::authorize::PageError;
+use crate::pages;
+use crate::ports::StorageError;
+
+/// Why a consent form post is refused (all 400 pages, nothing stored).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConsentError {
+    /// Unreadable, forged or expired ticket.
+    BadTicket,
+    /// No login cookie, or one from another browser.
+    OtherBrowser,
+    /// Missing or wrong CSRF token.
+    Csrf,
+    /// Neither approve nor deny.
+    NoDecision,
+}
+
+impl ConsentError {
+    pub fn code(self) -> &'static str {
+        match self {
+            ConsentError::BadTicket => "bad_ticket",
+            ConsentError::OtherBrowser => "ticket_other_browser",
+            ConsentError::Csrf => "bad_csrf",
+            ConsentError::NoDecision => "no_decision",
+        }
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            ConsentError::BadTicket => {
+                "This approval form is invalid or has expired. Start connecting again from your application."
+            }
+            ConsentError::OtherBrowser => {
+                "This approval form belongs to a sign-in in another browser."
+            }
+            ConsentError::Csrf => {
+                "The approval form was not submitted from this server's page (missing or invalid CSRF token)."
+            }
+            ConsentError::NoDecision => "The form carried no decision.",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum FlowError {
+    /// The authorization request cannot be used; shown, never redirected
+    /// to an unverified redirect URI (RFC 6749 §4.1.2.1).
+    Request(PageError),
+    /// `COOKIE_SECRET` is missing or shorter than 32 characters.
+    NoServerKey,
+    /// No upstream provider is configured.
+    NoUpstream,
+    /// The upstream login could not be started.
+    LoginStart(LoginError),
+    /// The login at `/callback` failed.
+    Login(LoginError),
+    /// The consent form post was refused.
+    Consent(ConsentError),
+    /// A consent form posted from another origin.
+    ForeignOrigin,
+    /// The consent ticket was already spent.
+    TicketUsed,
+    /// The platform's randomness failed.
+    Entropy,
+    /// Storage failed at `step`.
+    Unavailable {
+        step: &'static str,
+        cause: StorageError,
+    },
+}
+
+impl FlowError {
+    pub fn status(&self) -> u16 {
+        match self {
+            FlowError::Request(_) | FlowError::Consent(_) | FlowError::TicketUsed => 400,
+            FlowError::ForeignOrigin => 403,
+            FlowError::NoServerKey => 500,
+            FlowError::NoUpstream | FlowError::Entropy | FlowError::Unavailable { .. } => 503,
+            FlowError::LoginStart(e) | FlowError::Login(e) => e.status(),
+        }
+    }
+
+    /// The machine-readable reason, as `<meta name="error" content="…">`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            FlowError::Request(e) => e.code(),
+            FlowError::NoServerKey => "server_misconfigured",
+            FlowError::NoUpstream => "sign_in_not_configured",
+            FlowError::LoginStart(e) | FlowError::Login(e) => e.code(),
+            FlowError::Consent(e) => e.code(),
+            FlowError::ForeignOrigin => "foreign_origin",
+            FlowError::TicketUsed => "ticket_used",
+            FlowError::Entropy | FlowError::Unavailable { .. } => "temporarily_unavailable",
+        }
+    }
+
+    fn heading(&self) -> &'static str {
+        match self {
+            FlowError::Request(_) => "This sign-in request cannot be completed",
+            FlowError::NoServerKey => "Server misconfigured",
+            FlowError::NoUpstream => "Sign-in is not configured",
+            FlowError::LoginStart(_) => "Sign-in is unavailable",
+            FlowError::Login(_) => "Sign-in failed",
+            FlowError::Consent(_) | FlowError::TicketUsed => "Approval failed",
+            FlowError::ForeignOrigin => "Approval refused",
+            FlowError::Entropy | FlowError::Unavailable { .. } => "Temporarily unavailable",
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            FlowError::Request(e) => e.message(),
+            FlowError::NoServerKey => "COOKIE_SECRET is missing or shorter than 32 characters, so this server cannot sign anyone in.".into(),
+            FlowError::NoUpstream => "This server has no upstream identity provider configured (ACCESS_ISSUER, ACCESS_CLIENT_ID, ACCESS_CLIENT_SECRET).".into(),
+            FlowError::LoginStart(e) | FlowError::Login(e) => e.message().into(),
+            FlowError::Consent(e) => e.message().into(),
+            FlowError::ForeignOrigin => "This form must be submitted from this server's own page.".into(),
+            FlowError::TicketUsed => "This approval form was already used.".into(),
+            FlowError::Entropy | FlowError::Unavailable { .. } => LoginError::Unavailable.message().into(),
+        }
+    }
+
+    /// What the operator is told, without secrets; `None` for a plain bad
+    /// request, which the page explains to the person who sent it.
+    pub fn log_line(&self) -> Option<String> {
+        match self {
+            FlowError::Request(_) => None,
+            FlowError::LoginStart(e) => {
+                Some(format!("authorize: cannot start the upstream login: {e:?}"))
+            }
+            FlowError::Login(e) => Some(format!("callback refused: {e:?}")),
+            FlowError::Consent(e) => Some(format!("consent refused: {e:?}")),
+            FlowError::Unavailable { step, cause } => {
+                Some(format!("{step}: storage failed: {}", cause.0))
+            }
+            other => Some(format!("sign-in flow stopped: {}", other.code())),
+        }
+    }
+
+    pub fn response(&self) -> Response {
+        pages::error_page(self.status(), self.heading(), &self.message(), self.code())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_carry_the_code_and_storage_failures_are_logged() {
+        let e = FlowError::Unavailable {
+            step: "consent lookup",
+            cause: StorageError("do get: timeout".into()),
+        };
+        assert_eq!(e.status(), 503);
+        assert_eq!(
+            e.log_line().as_deref(),
+            Some("consent lookup: storage failed: do get: timeout")
+        );
+        let page = String::from_utf8(e.response().body).unwrap();
+        assert!(page.contains("<meta name=\"error\" content=\"temporarily_unavailable\">"));
+        let e = FlowError::Login(LoginError::BadState);
+        assert_eq!((e.status(), e.code()), (400, "bad_state"));
+        assert!(
+            FlowError::Request(PageError::UnknownClient)
+                .log_line()
+                .is_none()
+        );
+    }
+}

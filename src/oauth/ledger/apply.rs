@@ -1,0 +1,40 @@
+//! The ledger object's dispatch: one message in, one transition, its
+//! reply out as JSON. The caller runs this with no other message of the
+//! same client interleaved.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::protocol::Message;
+use super::store::LedgerStore;
+use super::{codes, consents, grants, logins};
+use crate::oauth::types::ClientId;
+use crate::ports::{Clock, KeyValue, StorageError};
+
+/// Applies one message. `kv` receives access records; `store` is the
+/// client's own storage.
+// Called by the Durable Object (wasm32 glue) and by native tests.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub async fn apply<S: LedgerStore, K: KeyValue + Clock>(
+    store: &S,
+    kv: &K,
+    client: &ClientId,
+    message: Message,
+) -> Result<Value, StorageError> {
+    let now = kv.now().as_secs();
+    match message {
+        Message::IssueCode(m) => json(&codes::issue(store, m).await?),
+        Message::RedeemCode(m) => json(&codes::redeem(store, kv, client, m, now).await?),
+        Message::Refresh(m) => json(&grants::refresh(store, kv, client, m, now).await?),
+        Message::RevokeRefresh(m) => json(&grants::revoke_refresh(store, kv, m).await?),
+        Message::BeginLogin(m) => json(&logins::begin(store, m).await?),
+        Message::FinishLogin(m) => json(&logins::finish(store, m, now).await?),
+        Message::ConsumeNonce(m) => json(&consents::consume_nonce(store, m, now).await?),
+        Message::GetConsent(m) => json(&consents::get(store, m).await?),
+        Message::RecordConsent(m) => json(&consents::record(store, m).await?),
+    }
+}
+
+fn json<T: Serialize>(reply: &T) -> Result<Value, StorageError> {
+    serde_json::to_value(reply).map_err(|e| StorageError(format!("encode reply: {e}")))
+}

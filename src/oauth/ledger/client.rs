@@ -1,0 +1,158 @@
+//! The worker's side of the ledger: the port to a client's ledger object
+//! (defined here, by its consumer) and a typed client with one method per
+//! operation, so no caller can meet a reply its operation never gives.
+#![allow(async_fn_in_trait)]
+
+use serde_json::Value;
+
+use super::protocol::{
+    BeginLogin, ConsentReply, ConsumeNonce, Done, FinishLogin, GetConsent, IssueCode, Issued,
+    LoginReply, Message, NonceReply, Operation, RecordConsent, RedeemCode, Refresh, Refused,
+    RevokeRefresh, TokensReply,
+};
+use super::records::{CodeRecord, ConsentRecord, LoginRecord};
+use crate::crypto;
+use crate::oauth::ids::{LoginId, TicketId, TokenHash, UserKey};
+use crate::oauth::types::ClientId;
+use crate::ports::StorageError;
+
+/// The line to a client's ledger object: messages for one client are
+/// applied one at a time, in a strongly consistent store. The reply is
+/// the object's JSON; [`Ledger`] gives it its type.
+pub trait Coordinator {
+    async fn ledger(&self, client: &ClientId, message: Message) -> Result<Value, StorageError>;
+}
+
+/// The Durable Object name of a client's ledger: a hash of its id (CIMD
+/// ids are long URLs). Part of the stored layout: a new name would be a
+/// new, empty object.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub fn object_name(client: &ClientId) -> String {
+    crypto::short_hash(client.as_str())
+}
+
+/// One client's ledger, typed.
+pub struct Ledger<'a, C: ?Sized> {
+    coordinator: &'a C,
+    client: &'a ClientId,
+}
+
+impl<'a, C: Coordinator + ?Sized> Ledger<'a, C> {
+    pub fn of(coordinator: &'a C, client: &'a ClientId) -> Self {
+        Self {
+            coordinator,
+            client,
+        }
+    }
+
+    async fn send<O: Operation>(&self, op: O) -> Result<O::Reply, StorageError> {
+        let reply = self.coordinator.ledger(self.client, op.into()).await?;
+        serde_json::from_value(reply).map_err(|e| StorageError(format!("ledger reply: {e}")))
+    }
+
+    pub async fn issue_code(
+        &self,
+        code_hash: TokenHash,
+        record: CodeRecord,
+    ) -> Result<(), StorageError> {
+        let Done::Done = self.send(IssueCode { code_hash, record }).await?;
+        Ok(())
+    }
+
+    pub async fn redeem_code(
+        &self,
+        request: RedeemCode,
+    ) -> Result<Result<Issued, Refused>, StorageError> {
+        Ok(tokens(self.send(request).await?))
+    }
+
+    pub async fn refresh(&self, request: Refresh) -> Result<Result<Issued, Refused>, StorageError> {
+        Ok(tokens(self.send(request).await?))
+    }
+
+    pub async fn revoke_refresh(&self, refresh_hash: TokenHash) -> Result<(), StorageError> {
+        let Done::Done = self.send(RevokeRefresh { refresh_hash }).await?;
+        Ok(())
+    }
+
+    pub async fn begin_login(
+        &self,
+        login_id: LoginId,
+        record: LoginRecord,
+    ) -> Result<(), StorageError> {
+        let Done::Done = self.send(BeginLogin { login_id, record }).await?;
+        Ok(())
+    }
+
+    pub async fn finish_login(
+        &self,
+        login_id: LoginId,
+    ) -> Result<Result<LoginRecord, Refused>, StorageError> {
+        Ok(match self.send(FinishLogin { login_id }).await? {
+            LoginReply::Login { record } => Ok(*record),
+            LoginReply::Refused(r) => Err(r),
+        })
+    }
+
+    pub async fn consume_nonce(
+        &self,
+        nonce: TicketId,
+        expires_at: u64,
+    ) -> Result<Result<(), Refused>, StorageError> {
+        Ok(match self.send(ConsumeNonce { nonce, expires_at }).await? {
+            NonceReply::Done => Ok(()),
+            NonceReply::Refused(r) => Err(r),
+        })
+    }
+
+    pub async fn consent(&self, user_key: UserKey) -> Result<Option<ConsentRecord>, StorageError> {
+        let ConsentReply::Consent { record } = self.send(GetConsent { user_key }).await?;
+        Ok(record)
+    }
+
+    pub async fn record_consent(
+        &self,
+        user_key: UserKey,
+        record: ConsentRecord,
+    ) -> Result<(), StorageError> {
+        let Done::Done = self.send(RecordConsent { user_key, record }).await?;
+        Ok(())
+    }
+}
+
+fn tokens(reply: TokensReply) -> Result<Issued, Refused> {
+    match reply {
+        TokensReply::Tokens(issued) => Ok(issued),
+        TokensReply::Refused(r) => Err(r),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{FakePlatform, block_on};
+
+    struct Answers(Value);
+
+    impl Coordinator for Answers {
+        async fn ledger(&self, _: &ClientId, _: Message) -> Result<Value, StorageError> {
+            Ok(self.0.clone())
+        }
+    }
+
+    #[test]
+    fn a_reply_of_the_wrong_shape_is_a_storage_failure() {
+        let client = ClientId::parse("pmcp_client_A").unwrap();
+        let answers = Answers(serde_json::json!({"result": "done"}));
+        let ledger = Ledger::of(&answers, &client);
+        assert!(block_on(ledger.revoke_refresh(TokenHash::of("x"))).is_ok());
+        let err = block_on(ledger.finish_login(LoginId::mint(&FakePlatform::new()).unwrap()));
+        assert!(err.is_err(), "{err:?}");
+    }
+
+    #[test]
+    fn objects_are_named_by_a_hash_of_the_client_id() {
+        let client = ClientId::parse("https://client.example.com/client.json").unwrap();
+        assert_eq!(object_name(&client), "7e6172cc8a5837563d76e81b8d443eb2");
+    }
+}

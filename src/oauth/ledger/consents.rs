@@ -1,0 +1,115 @@
+//! Consents (per user, per client) and the single use of consent tickets.
+
+use super::protocol::{
+    ConsentReply, ConsumeNonce, Done, GetConsent, NonceReply, RecordConsent, Refusal, Refused,
+};
+use super::records::StorageKey;
+use super::store::{LedgerStore, load, put};
+use crate::ports::StorageError;
+
+/// Succeeds once per ticket, until it expires.
+pub async fn consume_nonce<S: LedgerStore>(
+    store: &S,
+    m: ConsumeNonce,
+    now: u64,
+) -> Result<NonceReply, StorageError> {
+    let refused = |reason| {
+        Ok(NonceReply::Refused(Refused::new(
+            Refusal::InvalidGrant,
+            reason,
+        )))
+    };
+    let key = StorageKey::Nonce(m.nonce);
+    if load::<u64, _>(store, &key).await?.is_some() {
+        return refused("ticket replayed");
+    }
+    if now >= m.expires_at {
+        return refused("ticket expired");
+    }
+    store.commit(vec![put(&key, &m.expires_at)?]).await?;
+    Ok(NonceReply::Done)
+}
+
+pub async fn get<S: LedgerStore>(store: &S, m: GetConsent) -> Result<ConsentReply, StorageError> {
+    Ok(ConsentReply::Consent {
+        record: load(store, &StorageKey::Consent(m.user_key)).await?,
+    })
+}
+
+pub async fn record<S: LedgerStore>(store: &S, m: RecordConsent) -> Result<Done, StorageError> {
+    store
+        .commit(vec![put(&StorageKey::Consent(m.user_key), &m.record)?])
+        .await?;
+    Ok(Done::Done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::logins::tests::login_record;
+    use super::super::records::ConsentRecord;
+    use super::super::test_world::*;
+    use super::*;
+    use crate::oauth::ids::{TicketId, UserKey};
+    use crate::oauth::types::{RedirectUri, ScopeSet};
+    use crate::testing::block_on;
+
+    #[test]
+    fn nonces_are_single_use() {
+        let w = World::new();
+        let spend = |id: &str, expires_at: u64| {
+            block_on(consume_nonce(
+                &w.store,
+                ConsumeNonce {
+                    nonce: TicketId::fixed(id),
+                    expires_at,
+                },
+                w.now(),
+            ))
+            .unwrap()
+        };
+        let exp = w.now() + 60;
+        assert_eq!(spend("t1", exp), NonceReply::Done);
+        assert!(matches!(spend("t1", exp), NonceReply::Refused(_)));
+        assert!(matches!(spend("t2", w.now()), NonceReply::Refused(_)));
+    }
+
+    #[test]
+    fn consent_covers_only_the_same_redirect_and_scopes() {
+        let w = World::new();
+        let user = UserKey::of_email("u1@example.com");
+        let lookup = || {
+            block_on(get(
+                &w.store,
+                GetConsent {
+                    user_key: user.clone(),
+                },
+            ))
+            .unwrap()
+        };
+        assert_eq!(lookup(), ConsentReply::Consent { record: None });
+        let consent = ConsentRecord {
+            redirect_uri: RedirectUri::parse("https://a.example/cb").unwrap(),
+            scope: ScopeSet::parse(None).unwrap(),
+            approved_at: 1,
+        };
+        block_on(record(
+            &w.store,
+            RecordConsent {
+                user_key: user.clone(),
+                record: consent.clone(),
+            },
+        ))
+        .unwrap();
+        assert_eq!(
+            lookup(),
+            ConsentReply::Consent {
+                record: Some(consent.clone())
+            }
+        );
+        let request = login_record(w.now()).request;
+        assert!(consent.covers(&request));
+        let mut moved = request.clone();
+        moved.redirect_uri = RedirectUri::parse("https://a.example/other").unwrap();
+        assert!(!consent.covers(&moved));
+    }
+}

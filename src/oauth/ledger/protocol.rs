@@ -1,0 +1,246 @@
+//! The messages the worker sends a client's ledger object, one type per
+//! operation, and what each answers. On the wire each message is JSON
+//! tagged by `op` and each reply by `result`, in the shapes of v1 (see
+//! `tests/fixtures/stored-v1/wire.json`), so a worker and an object of
+//! different versions still understand each other during a deploy.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::records::{CodeRecord, ConsentRecord, LoginRecord};
+use crate::oauth::ids::{LoginId, TicketId, TokenHash, UserKey};
+use crate::oauth::types::{ClientId, CodeChallenge, Resource, ScopeSet};
+
+/// Hashes and lifetimes of tokens the worker minted for this transition.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewTokens {
+    pub access_hash: TokenHash,
+    pub refresh_hash: TokenHash,
+    pub access_ttl_secs: u64,
+    pub refresh_ttl_secs: u64,
+}
+
+/// Records a code issued for an approved request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssueCode {
+    pub code_hash: TokenHash,
+    pub record: CodeRecord,
+}
+
+/// RFC 6749 §4.1.3, with RFC 7636 §4.6 and RFC 8707 §2.2.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedeemCode {
+    pub client_id: ClientId,
+    pub code_hash: TokenHash,
+    /// As presented, compared exactly.
+    pub redirect_uri: Option<String>,
+    /// BASE64URL(SHA256(code_verifier)), computed by the worker.
+    pub computed_challenge: CodeChallenge,
+    pub resource: Option<Resource>,
+    pub grant_lifetime_secs: u64,
+    pub tokens: NewTokens,
+}
+
+/// RFC 6749 §6 with rotation (OAuth 2.1 §4.3.1).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refresh {
+    pub client_id: ClientId,
+    pub refresh_hash: TokenHash,
+    pub scope: Option<ScopeSet>,
+    pub resource: Option<Resource>,
+    pub tokens: NewTokens,
+}
+
+/// RFC 7009 §2.1 for a refresh token: ends the grant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokeRefresh {
+    pub refresh_hash: TokenHash,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BeginLogin {
+    pub login_id: LoginId,
+    pub record: LoginRecord,
+}
+
+/// Returns the login once; a second finish is a replay.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FinishLogin {
+    pub login_id: LoginId,
+}
+
+/// Succeeds once per consent ticket until it expires.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsumeNonce {
+    pub nonce: TicketId,
+    pub expires_at: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetConsent {
+    pub user_key: UserKey,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordConsent {
+    pub user_key: UserKey,
+    pub record: ConsentRecord,
+}
+
+/// A message to a ledger object: one operation, tagged by `op`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Message {
+    IssueCode(IssueCode),
+    RedeemCode(RedeemCode),
+    Refresh(Refresh),
+    RevokeRefresh(RevokeRefresh),
+    BeginLogin(BeginLogin),
+    FinishLogin(FinishLogin),
+    ConsumeNonce(ConsumeNonce),
+    GetConsent(GetConsent),
+    RecordConsent(RecordConsent),
+}
+
+/// Why a transition was refused, in RFC 6749 §5.2 terms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[allow(clippy::enum_variant_names)] // RFC 6749 §5.2's own names
+pub enum Refusal {
+    /// Unknown, expired, redeemed or revoked code or token; redirect URI
+    /// or PKCE mismatch; a used or expired login or ticket.
+    InvalidGrant,
+    /// A scope beyond the grant's.
+    InvalidScope,
+    /// A resource other than the grant's (RFC 8707 §2.2).
+    InvalidTarget,
+}
+
+/// A refusal and its reason (for the log only, never for the client).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refused {
+    pub refusal: Refusal,
+    pub reason: String,
+}
+
+impl Refused {
+    pub fn new(refusal: Refusal, reason: &str) -> Self {
+        Self {
+            refusal,
+            reason: reason.to_owned(),
+        }
+    }
+}
+
+/// The reply of an operation that cannot be refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Done {
+    Done,
+}
+
+/// Tokens were issued: what the token response reports.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Issued {
+    pub scope: ScopeSet,
+    pub resource: Resource,
+    pub access_expires_in: u64,
+}
+
+/// The reply to a code redemption or a refresh.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum TokensReply {
+    Tokens(Issued),
+    Refused(Refused),
+}
+
+/// The reply to finishing a login.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum LoginReply {
+    Login { record: Box<LoginRecord> },
+    Refused(Refused),
+}
+
+/// The reply to spending a consent ticket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum NonceReply {
+    Done,
+    Refused(Refused),
+}
+
+/// The reply to a consent lookup.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum ConsentReply {
+    Consent { record: Option<ConsentRecord> },
+}
+
+/// An operation and the reply it gets.
+pub trait Operation: Into<Message> {
+    type Reply: Serialize + DeserializeOwned;
+}
+
+macro_rules! operations {
+    ($($op:ident => $reply:ty),* $(,)?) => {
+        $(
+            impl From<$op> for Message {
+                fn from(op: $op) -> Self {
+                    Message::$op(op)
+                }
+            }
+            impl Operation for $op {
+                type Reply = $reply;
+            }
+        )*
+    };
+}
+
+operations! {
+    IssueCode => Done,
+    RedeemCode => TokensReply,
+    Refresh => TokensReply,
+    RevokeRefresh => Done,
+    BeginLogin => Done,
+    FinishLogin => LoginReply,
+    ConsumeNonce => NonceReply,
+    GetConsent => ConsentReply,
+    RecordConsent => Done,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_and_replies_keep_their_v1_shapes() {
+        let op: Message = RevokeRefresh {
+            refresh_hash: TokenHash::of("x"),
+        }
+        .into();
+        let text = serde_json::to_string(&op).unwrap();
+        assert_eq!(
+            text,
+            format!(
+                r#"{{"op":"revoke_refresh","refresh_hash":"{}"}}"#,
+                TokenHash::of("x").as_str()
+            )
+        );
+        assert_eq!(serde_json::from_str::<Message>(&text).unwrap(), op);
+        assert_eq!(
+            serde_json::to_string(&Done::Done).unwrap(),
+            r#"{"result":"done"}"#
+        );
+        let refused = TokensReply::Refused(Refused::new(Refusal::InvalidGrant, "why"));
+        assert_eq!(
+            serde_json::to_string(&refused).unwrap(),
+            r#"{"result":"refused","refusal":"invalid_grant","reason":"why"}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<NonceReply>(r#"{"result":"done"}"#).unwrap(),
+            NonceReply::Done
+        );
+    }
+}

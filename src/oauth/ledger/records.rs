@@ -1,0 +1,216 @@
+//! What a client's ledger object stores, under which keys; and the
+//! access-token record it writes to KV. The serde shapes are those of
+//! layout v1 (`tests/fixtures/stored-v1/`): deployments hold them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::oauth::authorize::AuthorizationRequest;
+use crate::oauth::ids::{GrantId, LoginId, TicketId, TokenHash, UserKey};
+use crate::oauth::types::{ClientId, CodeChallenge, RedirectUri, Resource, ScopeSet};
+use crate::secret::{LoginNonce, PkceVerifier};
+
+/// Who a grant is for: a stable key (a hash, never the email) and the
+/// user's properties sealed under the server key (see `crypto::Keys`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subject {
+    pub user_key: UserKey,
+    pub sealed_props: String,
+}
+
+/// An issued authorization code (RFC 6749 §4.1.2).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeRecord {
+    pub grant_id: GrantId,
+    pub redirect_uri: RedirectUri,
+    /// Whether the authorization request named the redirect URI (then the
+    /// token request must repeat it, RFC 6749 §4.1.3).
+    #[serde(default = "yes")]
+    pub redirect_uri_given: bool,
+    /// S256 challenge (RFC 7636 §4.2).
+    pub code_challenge: CodeChallenge,
+    pub scope: ScopeSet,
+    pub resource: Resource,
+    pub subject: Subject,
+    pub expires_at: u64,
+    pub redeemed: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A grant: one user's authorization of one client.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantRecord {
+    pub grant_id: GrantId,
+    pub scope: ScopeSet,
+    pub resource: Resource,
+    pub subject: Subject,
+    pub created_at: u64,
+    /// Absolute end: no refresh extends a grant past this.
+    pub expires_at: u64,
+    pub refresh_hash: TokenHash,
+    pub refresh_expires_at: u64,
+    /// Live access tokens (hash, expiry), deleted from KV on revocation.
+    pub access: Vec<(TokenHash, u64)>,
+    pub revoked: bool,
+}
+
+/// What `/internal` reads for a bearer token: one KV get.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessRecord {
+    pub client_id: ClientId,
+    pub grant_id: GrantId,
+    pub scope: ScopeSet,
+    pub resource: Resource,
+    pub subject: Subject,
+    pub expires_at: u64,
+}
+
+/// The KV key of an access token's record.
+pub fn access_key(hash: &TokenHash) -> String {
+    format!("at:{}", hash.as_str())
+}
+
+/// An upstream login in progress (`/authorize` → provider → `/callback`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginRecord {
+    pub request: AuthorizationRequest,
+    /// Our PKCE verifier for the upstream code exchange.
+    pub upstream_verifier: PkceVerifier,
+    pub nonce: LoginNonce,
+    pub expires_at: u64,
+    pub used: bool,
+}
+
+/// A user's approval of this client (per redirect URI and scopes).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentRecord {
+    pub redirect_uri: RedirectUri,
+    pub scope: ScopeSet,
+    pub approved_at: u64,
+}
+
+impl ConsentRecord {
+    /// Consent covers a request only for the same redirect URI and no
+    /// scope beyond what was approved; anything else is asked again.
+    pub fn covers(&self, request: &AuthorizationRequest) -> bool {
+        self.redirect_uri.as_str() == request.redirect_uri.as_str()
+            && request.scope.is_subset_of(&self.scope)
+    }
+}
+
+/// Every key of a ledger object's storage, with the value kept there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StorageKey {
+    /// [`CodeRecord`], kept after redemption to detect replay.
+    Code(TokenHash),
+    /// [`GrantRecord`].
+    Grant(GrantId),
+    /// The [`GrantId`] a refresh token (current or rotated out) belongs to.
+    RefreshIndex(TokenHash),
+    /// [`LoginRecord`], consumed by the callback.
+    Login(LoginId),
+    /// The expiry of a spent consent ticket (seconds).
+    Nonce(TicketId),
+    /// [`ConsentRecord`].
+    Consent(UserKey),
+}
+
+/// The kind of a stored key, read back from its text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyKind {
+    Code,
+    Grant,
+    RefreshIndex,
+    Login,
+    Nonce,
+    Consent,
+}
+
+impl KeyKind {
+    const ALL: [KeyKind; 6] = [
+        KeyKind::Code,
+        KeyKind::Grant,
+        KeyKind::RefreshIndex,
+        KeyKind::Login,
+        KeyKind::Nonce,
+        KeyKind::Consent,
+    ];
+
+    fn prefix(self) -> &'static str {
+        match self {
+            KeyKind::Code => "code:",
+            KeyKind::Grant => "grant:",
+            KeyKind::RefreshIndex => "rt:",
+            KeyKind::Login => "login:",
+            KeyKind::Nonce => "nonce:",
+            KeyKind::Consent => "consent:",
+        }
+    }
+
+    /// The kind of a stored key and the id after its prefix.
+    pub fn parse(key: &str) -> Option<(KeyKind, &str)> {
+        Self::ALL
+            .iter()
+            .find_map(|kind| key.strip_prefix(kind.prefix()).map(|id| (*kind, id)))
+    }
+}
+
+impl StorageKey {
+    fn kind(&self) -> KeyKind {
+        match self {
+            StorageKey::Code(_) => KeyKind::Code,
+            StorageKey::Grant(_) => KeyKind::Grant,
+            StorageKey::RefreshIndex(_) => KeyKind::RefreshIndex,
+            StorageKey::Login(_) => KeyKind::Login,
+            StorageKey::Nonce(_) => KeyKind::Nonce,
+            StorageKey::Consent(_) => KeyKind::Consent,
+        }
+    }
+
+    fn id(&self) -> &str {
+        match self {
+            StorageKey::Code(h) | StorageKey::RefreshIndex(h) => h.as_str(),
+            StorageKey::Grant(g) => g.as_str(),
+            StorageKey::Login(l) => l.as_str(),
+            StorageKey::Nonce(t) => t.as_str(),
+            StorageKey::Consent(u) => u.as_str(),
+        }
+    }
+
+    /// The key as stored: `<kind>:<id>`.
+    pub fn encode(&self) -> String {
+        format!("{}{}", self.kind().prefix(), self.id())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip_through_their_text() {
+        let hash = TokenHash::of("x");
+        let cases = [
+            (StorageKey::Code(hash.clone()), KeyKind::Code, "code:"),
+            (
+                StorageKey::RefreshIndex(hash.clone()),
+                KeyKind::RefreshIndex,
+                "rt:",
+            ),
+            (
+                StorageKey::Consent(UserKey::of_email("a@example.com")),
+                KeyKind::Consent,
+                "consent:",
+            ),
+        ];
+        for (key, kind, prefix) in cases {
+            let text = key.encode();
+            assert!(text.starts_with(prefix), "{text}");
+            assert_eq!(KeyKind::parse(&text).map(|(k, _)| k), Some(kind));
+        }
+        assert_eq!(KeyKind::parse("other:1"), None);
+        assert_eq!(access_key(&hash), format!("at:{}", hash.as_str()));
+    }
+}

@@ -1,0 +1,144 @@
+//! The authorization server as one request reaches it: the deployment's
+//! settings plus what the request decides (the issuer and resource from
+//! its origin, and whether development switches apply on this host); the
+//! ports it uses; and its two metadata documents.
+
+use serde_json::{Value, json};
+
+use super::ledger::client::Coordinator;
+use super::types::{Issuer, Resource, SUPPORTED_SCOPES};
+use crate::config::oauth::OAuthSettings;
+use crate::http::{Request, is_loopback};
+use crate::ports::{Clock, EdgeCache, Entropy, KeyValue, Log, Outbound};
+use crate::ssrf_guard::FetchPolicy;
+
+/// Every port the authorization server touches.
+pub trait Platform: Clock + Entropy + KeyValue + Outbound + Coordinator + Log + EdgeCache {}
+impl<T: Clock + Entropy + KeyValue + Outbound + Coordinator + Log + EdgeCache> Platform for T {}
+
+/// The settings and this request's view of the server. Cheap to build:
+/// the settings are borrowed, the rest is read from the request URL.
+#[derive(Clone, Debug)]
+pub struct AuthServer<'a> {
+    pub settings: &'a OAuthSettings,
+    /// This deployment's origin (RFC 8414 §2).
+    pub issuer: Issuer,
+    /// `<issuer>/internal` (RFC 8707 §2, RFC 9728 §2).
+    pub resource: Resource,
+    /// The request reached a loopback host: true under `wrangler dev`, and
+    /// never for a deployed worker, whose requests are routed by public
+    /// hostname.
+    local: bool,
+}
+
+impl<'a> AuthServer<'a> {
+    pub fn new(settings: &'a OAuthSettings, request: &Request) -> Self {
+        let issuer = Issuer::of(request);
+        Self {
+            settings,
+            resource: Resource::of(&issuer),
+            issuer,
+            local: is_loopback(&request.url),
+        }
+    }
+
+    /// Where server-side fetches may go: loopback only when developing
+    /// locally with `DEV_ALLOW_LOOPBACK`.
+    pub fn fetch_policy(&self) -> FetchPolicy {
+        FetchPolicy {
+            allow_loopback_http: self.local && self.settings.dev_allow_loopback,
+        }
+    }
+
+    /// Whether the test-only identity hook is on: configured, and only
+    /// ever on a loopback host.
+    pub fn test_identity_hook(&self) -> bool {
+        self.local && self.settings.test_identity_hook
+    }
+
+    /// Where the upstream provider sends the browser back.
+    pub fn callback_url(&self) -> String {
+        self.issuer.endpoint("/callback")
+    }
+
+    /// RFC 9728 metadata URL for `/internal` (path-inserted form, §3.1).
+    pub fn resource_metadata_url(&self) -> String {
+        self.issuer
+            .endpoint("/.well-known/oauth-protected-resource/internal")
+    }
+
+    /// RFC 8414 §2 authorization server metadata.
+    pub fn authorization_server_metadata(&self) -> Value {
+        let at = |path| self.issuer.endpoint(path);
+        json!({
+            "issuer": self.issuer,
+            "authorization_endpoint": at("/authorize"),
+            "token_endpoint": at("/token"),
+            "registration_endpoint": at("/register"),
+            "revocation_endpoint": at("/revoke"),
+            "scopes_supported": SUPPORTED_SCOPES,
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "token_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
+            "revocation_endpoint_auth_methods_supported": ["none", "client_secret_basic", "client_secret_post"],
+            "code_challenge_methods_supported": ["S256"],
+            "client_id_metadata_document_supported": true,
+            "authorization_response_iss_parameter_supported": true,
+            "service_documentation": "https://github.com/plausible-mcp/plausible-mcp#readme",
+        })
+    }
+
+    /// RFC 9728 §2 protected resource metadata.
+    pub fn protected_resource_metadata(&self) -> Value {
+        json!({
+            "resource": self.resource,
+            "authorization_servers": [self.issuer],
+            "scopes_supported": SUPPORTED_SCOPES,
+            "bearer_methods_supported": ["header"],
+            "resource_name": "Plausible Analytics (internal)",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::names;
+    use crate::http::Method;
+    use crate::testing::source;
+
+    fn request(url: &str) -> Request {
+        Request::new(Method::Get, url::Url::parse(url).unwrap())
+    }
+
+    #[test]
+    fn development_switches_work_only_on_loopback() {
+        let on = OAuthSettings::load(&source(&[
+            (names::TEST_IDENTITY_HOOK, "enabled"),
+            (names::DEV_ALLOW_LOOPBACK, "true"),
+        ]));
+        let local = AuthServer::new(&on, &request("http://127.0.0.1:8787/authorize"));
+        assert!(local.test_identity_hook() && local.fetch_policy().allow_loopback_http);
+        let deployed = AuthServer::new(&on, &request("https://mcp.example.com/authorize"));
+        assert!(!deployed.test_identity_hook() && !deployed.fetch_policy().allow_loopback_http);
+        let off = OAuthSettings::load(&source(&[]));
+        assert!(
+            !AuthServer::new(&off, &request("http://127.0.0.1:8787/authorize"))
+                .test_identity_hook()
+        );
+    }
+
+    #[test]
+    fn issuer_and_resource_come_from_the_origin() {
+        let settings = OAuthSettings::load(&source(&[]));
+        let s = AuthServer::new(&settings, &request("https://mcp.example.com/token?x=1"));
+        assert_eq!(s.issuer.as_str(), "https://mcp.example.com");
+        assert_eq!(s.resource.as_str(), "https://mcp.example.com/internal");
+        assert_eq!(s.callback_url(), "https://mcp.example.com/callback");
+        assert_eq!(
+            s.authorization_server_metadata()["token_endpoint"],
+            "https://mcp.example.com/token"
+        );
+    }
+}

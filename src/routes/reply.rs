@@ -1,0 +1,140 @@
+//! The one mapping from a handler's own refusals (wrong method, no such
+//! path, a bad `/mcp` credential, a misconfigured deployment) to their
+//! JSON answers. Core errors map themselves (`TokenError::response`,
+//! `FlowError::response`, …).
+
+use serde_json::json;
+
+use crate::config::mcp::Misconfigured;
+use crate::http::Response;
+
+/// Why `/mcp` refused the credentials (RFC 6750 §3.1 error codes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyError {
+    /// No `Authorization: Bearer …` header.
+    Missing,
+    /// A bearer value that cannot be a Plausible key.
+    Malformed,
+    /// One of our own OAuth tokens: it belongs to `/internal` and must
+    /// never be forwarded to Plausible (MCP: no token passthrough).
+    OurToken,
+}
+
+/// What a handler refuses by itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// 405 with `Allow` (RFC 9110 §15.5.6).
+    MethodNotAllowed(&'static str),
+    /// A JSON 404 that does not echo the path.
+    NotFound,
+    /// 401 with a Bearer challenge naming the problem.
+    Key(KeyError),
+    /// 500 naming the setting to fix.
+    Misconfigured(Misconfigured),
+}
+
+pub fn refusal(refusal: Refusal) -> Response {
+    match refusal {
+        Refusal::MethodNotAllowed(allow) => Response::json(
+            405,
+            &json!({
+                "error": "method_not_allowed",
+                "error_description": format!("This path accepts {allow}."),
+            }),
+        )
+        .with_header("allow", allow),
+        Refusal::NotFound => Response::json(
+            404,
+            &json!({
+                "error": "not_found",
+                "error_description": "Nothing is served at this path.",
+            }),
+        ),
+        Refusal::Key(error) => {
+            let (code, description) = match error {
+                KeyError::Missing => (
+                    "invalid_request",
+                    "Missing or malformed Authorization header. Pass your Plausible API key as `Authorization: Bearer <key>` (create one under Account settings → API keys in Plausible).",
+                ),
+                KeyError::OurToken => (
+                    "invalid_token",
+                    "That is an access token of this server's OAuth flow: use it on /internal. /mcp takes your own Plausible API key as `Authorization: Bearer <key>`.",
+                ),
+                KeyError::Malformed => (
+                    "invalid_token",
+                    "That bearer value cannot be a Plausible API key (expected 8 to 512 visible ASCII characters). Pass your Plausible API key as `Authorization: Bearer <key>`.",
+                ),
+            };
+            Response::json(
+                401,
+                &json!({"error": code, "error_description": description}),
+            )
+            .with_header(
+                "www-authenticate",
+                format!("Bearer realm=\"plausible-mcp\", error=\"{code}\""),
+            )
+        }
+        Refusal::Misconfigured(what) => {
+            let description = match what {
+                Misconfigured::BaseUrl => {
+                    "PLAUSIBLE_BASE_URL must be an https URL (http only for loopback)."
+                }
+                Misconfigured::DefaultSite => {
+                    "PLAUSIBLE_DEFAULT_SITE_ID is not a valid site domain."
+                }
+                Misconfigured::SharedKey => "PLAUSIBLE_API_KEY is not set for /internal.",
+                Misconfigured::CacheTtl => {
+                    "PLAUSIBLE_CACHE_TTL must be a whole number of seconds from 0 to 3600."
+                }
+                Misconfigured::ConfiguredSites => {
+                    "PLAUSIBLE_SITES must be a comma-separated list of site domains, each optionally followed by :timezone."
+                }
+            };
+            Response::json(
+                500,
+                &json!({"error": "server_misconfigured", "error_description": description}),
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenges_say_how_to_pass_the_key() {
+        let r = refusal(Refusal::Key(KeyError::Missing));
+        assert_eq!(r.status, 401);
+        assert_eq!(
+            r.headers.get("www-authenticate"),
+            Some("Bearer realm=\"plausible-mcp\", error=\"invalid_request\"")
+        );
+        assert!(
+            r.json_body()["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("Bearer <key>")
+        );
+        assert!(
+            refusal(Refusal::Key(KeyError::Malformed))
+                .headers
+                .get("www-authenticate")
+                .unwrap()
+                .contains("invalid_token")
+        );
+    }
+
+    #[test]
+    fn misconfiguration_names_the_setting() {
+        let r = refusal(Refusal::Misconfigured(Misconfigured::SharedKey));
+        assert_eq!(r.status, 500);
+        assert_eq!(r.json_body()["error"], "server_misconfigured");
+        assert!(
+            r.json_body()["error_description"]
+                .as_str()
+                .unwrap()
+                .contains("PLAUSIBLE_API_KEY")
+        );
+    }
+}

@@ -1,0 +1,823 @@
+//! Storage compatibility with what deployments already hold.
+//!
+//! `tests/fixtures/stored-v1/` holds every kind of record and key the
+//! worker writes (KV: client registrations, access-token records, cached
+//! metadata documents, discovery documents and key sets; the per-client
+//! Durable Objects: codes, grants, the refresh-token index, logins,
+//! consent-ticket nonces, consents), written by the flows below with a
+//! fixed clock and deterministic entropy, plus the token plaintexts a test
+//! needs and the ledger messages as they travel between worker and object.
+//!
+//! The tests load them into the in-memory ports and carry on through the
+//! public flows: refresh the grants, authenticate the access tokens, find
+//! the consents, finish a login and a consent that were in flight,
+//! redeem or refuse the codes. A deployment upgraded mid-week must log
+//! nobody out.
+//!
+//! `fixtures_are_what_the_flows_write` regenerates the fixtures in memory
+//! and compares them with the files; `PMCP_WRITE_STORED_V1=1 cargo test
+//! fixtures_are_what_the_flows_write` rewrites the files instead (only
+//! ever for a deliberate, migrated change of layout).
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+use std::time::Duration;
+
+use base64::Engine;
+use jwt_compact::alg::{Rsa, RsaPrivateKey};
+use jwt_compact::jwk::JsonWebKey;
+use jwt_compact::{AlgorithmExt, Claims, Header};
+use serde_json::{Value, json};
+
+use crate::http::{Headers, Method, Request, Response};
+use crate::ports::{Clock, OutboundResponse, UnixMillis};
+use crate::testing::{FakePlatform, MemoryLedgerStore, block_on};
+
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/stored-v1");
+const BASE: &str = "https://mcp.example.com";
+const IDP: &str = "https://idp.example.com";
+const CIMD: &str = "https://client.example.com/client.json";
+/// When the fixtures were written (the fake platform's fixed "now").
+const WRITTEN_AT_MS: u64 = 1_773_576_000_000;
+
+fn config() -> HashMap<String, String> {
+    [
+        (
+            "COOKIE_SECRET",
+            "stored-v1-fixture-cookie-secret-0123456789abcdef",
+        ),
+        ("ALLOWED_EMAIL_DOMAIN", "example.com"),
+        ("ACCESS_ISSUER", IDP),
+        ("ACCESS_CLIENT_ID", "upstream-client"),
+        ("ACCESS_CLIENT_SECRET", "upstream-client-secret"),
+        ("MCP_ALLOWED_HOSTNAMES", "mcp.example.com"),
+        ("MCP_ALLOWED_ORIGIN_HOSTNAMES", "claude.ai"),
+        ("PLAUSIBLE_API_KEY", "plausible-shared-key"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+fn rsa_fixture() -> Value {
+    crate::testing::rsa_keys()
+}
+
+/// What the fake upstream provider and the metadata-document host serve.
+#[derive(Default)]
+struct Upstream {
+    /// The ID token the next code exchange returns.
+    id_token: Option<String>,
+    /// Paths fetched, in order.
+    hits: Vec<String>,
+}
+
+struct World {
+    p: FakePlatform,
+    source: HashMap<String, String>,
+    upstream: Rc<RefCell<Upstream>>,
+}
+
+/// A login the worker started: what the browser and the test hold.
+#[derive(Clone)]
+struct Login {
+    cookie_name: String,
+    cookie_value: String,
+    upstream_state: String,
+    nonce: String,
+}
+
+fn query_param(location: &str, name: &str) -> Option<String> {
+    url::Url::parse(location)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+fn hidden_field(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("{name} in {html}"))
+        + marker.len();
+    let len = html[start..].find('"').unwrap();
+    html[start..start + len].to_owned()
+}
+
+fn challenge(verifier: &str) -> String {
+    use sha2::Digest;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(verifier))
+}
+
+fn verifier(tag: &str) -> String {
+    format!("{tag:-<43}")
+}
+
+fn basic(id: &str, secret: &str) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+    )
+}
+
+impl World {
+    fn new(p: FakePlatform) -> Self {
+        let upstream = Rc::new(RefCell::new(Upstream::default()));
+        let served = upstream.clone();
+        let keys = rsa_fixture();
+        p.respond_with(move |req| {
+            let url = req.url.as_str().to_owned();
+            served.borrow_mut().hits.push(url.clone());
+            let mut headers = Headers::new();
+            headers.set("content-type", "application/json");
+            let body = match url.as_str() {
+                "https://idp.example.com/.well-known/openid-configuration" => json!({
+                    "issuer": IDP,
+                    "authorization_endpoint": format!("{IDP}/authorize"),
+                    "token_endpoint": format!("{IDP}/token"),
+                    "jwks_uri": format!("{IDP}/jwks"),
+                    "id_token_signing_alg_values_supported": ["RS256"],
+                }),
+                "https://idp.example.com/jwks" => json!({"keys": [keys["signing"]["public"]]}),
+                "https://idp.example.com/token" => {
+                    json!({"id_token": served.borrow().id_token.clone(), "token_type": "Bearer"})
+                }
+                CIMD => {
+                    headers.set("cache-control", "max-age=86400");
+                    json!({
+                        "client_id": CIMD,
+                        "client_name": "Fixture Metadata Client",
+                        "redirect_uris": ["https://client.example.com/cb"],
+                        "token_endpoint_auth_method": "none",
+                    })
+                }
+                _ => {
+                    return Ok(OutboundResponse {
+                        status: 404,
+                        headers,
+                        body: Vec::new(),
+                    });
+                }
+            };
+            Ok(OutboundResponse {
+                status: 200,
+                headers,
+                body: body.to_string().into_bytes(),
+            })
+        });
+        Self {
+            p,
+            source: config(),
+            upstream,
+        }
+    }
+
+    fn send(&self, method: Method, path: &str, headers: &[(&str, &str)], body: &str) -> Response {
+        let mut request = Request::new(method, url::Url::parse(&format!("{BASE}{path}")).unwrap());
+        for (k, v) in headers {
+            request.headers.append(k, *v);
+        }
+        request.body = body.as_bytes().to_vec();
+        block_on(crate::handle(&self.p, &self.source, request))
+    }
+
+    fn register(&self, metadata: Value) -> Value {
+        let r = self.send(
+            Method::Post,
+            "/register",
+            &[("content-type", "application/json")],
+            &metadata.to_string(),
+        );
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+        r.json_body()
+    }
+
+    /// `GET /authorize`: the worker sends the browser upstream.
+    fn start_login(
+        &self,
+        client_id: &str,
+        redirect_uri: &str,
+        verifier: &str,
+        state: &str,
+    ) -> Login {
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([
+                ("response_type", "code"),
+                ("client_id", client_id),
+                ("redirect_uri", redirect_uri),
+                ("code_challenge", &challenge(verifier)),
+                ("code_challenge_method", "S256"),
+                ("state", state),
+                ("scope", "mcp"),
+                ("resource", &format!("{BASE}/internal")),
+            ])
+            .finish();
+        let r = self.send(Method::Get, &format!("/authorize?{query}"), &[], "");
+        assert_eq!(r.status, 302, "{}", String::from_utf8_lossy(&r.body));
+        let location = r.headers.get("location").unwrap();
+        assert!(location.starts_with(IDP), "{location}");
+        let set_cookie = r.headers.get("set-cookie").unwrap();
+        let (name, rest) = set_cookie.split_once('=').unwrap();
+        Login {
+            cookie_name: name.to_owned(),
+            cookie_value: rest.split(';').next().unwrap().to_owned(),
+            upstream_state: query_param(location, "state").unwrap(),
+            nonce: query_param(location, "nonce").unwrap(),
+        }
+    }
+
+    /// The provider signs `email` in; the browser returns to `/callback`.
+    fn callback(&self, login: &Login, email: &str, upstream_code: &str) -> Response {
+        let now = i64::try_from(self.p.now().as_secs()).unwrap();
+        let claims = json!({
+            "iss": IDP, "aud": "upstream-client", "sub": format!("sub|{email}"),
+            "email": email, "email_verified": true, "nonce": login.nonce,
+            "exp": now + 300, "iat": now,
+        });
+        let jwk: JsonWebKey<'_> =
+            serde_json::from_str(&rsa_fixture()["signing"]["private"].to_string()).unwrap();
+        let key = RsaPrivateKey::try_from(&jwk).unwrap();
+        let token = Rsa::rs256()
+            .token(
+                &Header::empty().with_key_id("test-key-1"),
+                &Claims::new(claims),
+                &key,
+            )
+            .unwrap();
+        self.upstream.borrow_mut().id_token = Some(token);
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([("code", upstream_code), ("state", &login.upstream_state)])
+            .finish();
+        let cookie = format!("{}={}", login.cookie_name, login.cookie_value);
+        self.send(
+            Method::Get,
+            &format!("/callback?{query}"),
+            &[("cookie", &cookie)],
+            "",
+        )
+    }
+
+    fn post_consent(&self, login: &Login, ticket: &str, csrf: &str, decision: &str) -> Response {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([("ticket", ticket), ("csrf", csrf), ("decision", decision)])
+            .finish();
+        let cookie = format!("{}={}", login.cookie_name, login.cookie_value);
+        self.send(
+            Method::Post,
+            "/consent",
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("origin", BASE),
+                ("cookie", &cookie),
+            ],
+            &body,
+        )
+    }
+
+    fn token(&self, form: &[(&str, &str)], auth: Option<&str>) -> Response {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form)
+            .finish();
+        let mut headers = vec![("content-type", "application/x-www-form-urlencoded")];
+        if let Some(a) = auth {
+            headers.push(("authorization", a));
+        }
+        self.send(Method::Post, "/token", &headers, &body)
+    }
+
+    fn redeem(&self, client_id: &str, code: &str, verifier: &str, redirect: &str) -> Response {
+        self.token(
+            &[
+                ("grant_type", "authorization_code"),
+                ("client_id", client_id),
+                ("code", code),
+                ("code_verifier", verifier),
+                ("redirect_uri", redirect),
+            ],
+            None,
+        )
+    }
+
+    fn refresh(&self, client_id: &str, refresh_token: &str, auth: Option<&str>) -> Response {
+        let mut form = vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ];
+        if auth.is_none() {
+            form.push(("client_id", client_id));
+        }
+        self.token(&form, auth)
+    }
+
+    /// `tools/list` on `/internal` with `token`: its status.
+    fn internal(&self, token: &str) -> u16 {
+        let auth = format!("Bearer {token}");
+        self.send(
+            Method::Post,
+            "/internal",
+            &[
+                ("content-type", "application/json"),
+                ("accept", "application/json, text/event-stream"),
+                ("mcp-protocol-version", "2025-11-25"),
+                ("authorization", &auth),
+            ],
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+        )
+        .status
+    }
+
+    fn advance(&self, secs: u64) {
+        self.p.advance(Duration::from_secs(secs));
+    }
+}
+
+fn code_of(r: &Response) -> String {
+    assert_eq!(r.status, 302, "{}", String::from_utf8_lossy(&r.body));
+    query_param(r.headers.get("location").unwrap(), "code").unwrap()
+}
+
+fn tokens_of(r: &Response) -> (String, String) {
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let body = r.json_body();
+    (
+        body["access_token"].as_str().unwrap().to_owned(),
+        body["refresh_token"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn html(r: &Response) -> String {
+    String::from_utf8(r.body.clone()).unwrap()
+}
+
+/// The fixture files, as text.
+struct Fixtures {
+    kv: String,
+    durable_objects: String,
+    secrets: String,
+    wire: String,
+}
+
+/// Runs the flows that leave one of each record behind, with seeded
+/// entropy, and returns what storage holds afterwards.
+fn write_fixtures() -> Fixtures {
+    let w = World::new(FakePlatform::seeded(1));
+    let mut secrets = BTreeMap::<&str, String>::new();
+    let step = |w: &World| w.advance(7);
+
+    // Three clients: registered public, registered confidential
+    // (client_secret_basic), and a client ID metadata document.
+    let public = w.register(json!({
+        "client_name": "Fixture Public Client",
+        "redirect_uris": ["https://app.example/cb"],
+        "token_endpoint_auth_method": "none",
+    }));
+    let public_id = public["client_id"].as_str().unwrap().to_owned();
+    let confidential = w.register(json!({
+        "client_name": "Fixture Confidential Client",
+        "redirect_uris": ["https://conf.example/cb"],
+    }));
+    let conf_id = confidential["client_id"].as_str().unwrap().to_owned();
+    secrets.insert("public_client_id", public_id.clone());
+    secrets.insert("confidential_client_id", conf_id.clone());
+    secrets.insert(
+        "confidential_client_secret",
+        confidential["client_secret"].as_str().unwrap().to_owned(),
+    );
+    let conf_auth = basic(&conf_id, confidential["client_secret"].as_str().unwrap());
+    step(&w);
+
+    // alice and the public client: login, consent, code, tokens, one
+    // refresh (so the index holds a rotated-out token too).
+    let v1 = verifier("alice-public-1");
+    let login = w.start_login(&public_id, "https://app.example/cb", &v1, "alice-1");
+    let page = w.callback(&login, "alice@example.com", "upstream-code-alice-1");
+    assert_eq!(page.status, 200, "{}", html(&page));
+    let (ticket, csrf) = (
+        hidden_field(&html(&page), "ticket"),
+        hidden_field(&html(&page), "csrf"),
+    );
+    let code1 = code_of(&w.post_consent(&login, &ticket, &csrf, "approve"));
+    secrets.insert("alice_used_ticket", ticket);
+    secrets.insert("alice_used_csrf", csrf);
+    secrets.insert("alice_used_cookie_name", login.cookie_name.clone());
+    secrets.insert("alice_used_cookie_value", login.cookie_value.clone());
+    secrets.insert("alice_public_redeemed_code", code1.clone());
+    secrets.insert("alice_public_redeemed_verifier", v1.clone());
+    let (at1, rt1) = tokens_of(&w.redeem(&public_id, &code1, &v1, "https://app.example/cb"));
+    step(&w);
+    let (at2, rt2) = tokens_of(&w.refresh(&public_id, &rt1, None));
+    secrets.insert("alice_public_access_1", at1);
+    secrets.insert("alice_public_refresh_1_rotated_out", rt1);
+    secrets.insert("alice_public_access_2", at2);
+    secrets.insert("alice_public_refresh_2", rt2);
+    step(&w);
+
+    // alice again: consent is on record, so straight to a code, left
+    // unredeemed.
+    let v2 = verifier("alice-public-2");
+    let login = w.start_login(&public_id, "https://app.example/cb", &v2, "alice-2");
+    let code2 = code_of(&w.callback(&login, "alice@example.com", "upstream-code-alice-2"));
+    secrets.insert("alice_public_unredeemed_code", code2);
+    secrets.insert("alice_public_unredeemed_verifier", v2);
+    step(&w);
+
+    // alice a third time: the login is started and left at the provider.
+    let v3 = verifier("alice-public-3");
+    let pending = w.start_login(&public_id, "https://app.example/cb", &v3, "alice-3");
+    secrets.insert("pending_login_verifier", v3);
+    secrets.insert("pending_login_cookie_name", pending.cookie_name);
+    secrets.insert("pending_login_cookie_value", pending.cookie_value);
+    secrets.insert("pending_login_upstream_state", pending.upstream_state);
+    secrets.insert("pending_login_nonce", pending.nonce);
+    step(&w);
+
+    // bob and the confidential client: the consent page is showing.
+    let vb = verifier("bob-confidential");
+    let login = w.start_login(&conf_id, "https://conf.example/cb", &vb, "bob-1");
+    let page = w.callback(&login, "bob@example.com", "upstream-code-bob");
+    assert_eq!(page.status, 200, "{}", html(&page));
+    secrets.insert("bob_pending_ticket", hidden_field(&html(&page), "ticket"));
+    secrets.insert("bob_pending_csrf", hidden_field(&html(&page), "csrf"));
+    secrets.insert("bob_pending_cookie_name", login.cookie_name);
+    secrets.insert("bob_pending_cookie_value", login.cookie_value);
+    secrets.insert("bob_pending_verifier", vb);
+    step(&w);
+
+    // carol and the confidential client: a grant ended by a replayed code.
+    let vc = verifier("carol-confidential");
+    let login = w.start_login(&conf_id, "https://conf.example/cb", &vc, "carol-1");
+    let page = w.callback(&login, "carol@example.com", "upstream-code-carol");
+    let code = code_of(&w.post_consent(
+        &login,
+        &hidden_field(&html(&page), "ticket"),
+        &hidden_field(&html(&page), "csrf"),
+        "approve",
+    ));
+    let redeem = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("code_verifier", vc.as_str()),
+        ("redirect_uri", "https://conf.example/cb"),
+    ];
+    let (atc, rtc) = tokens_of(&w.token(&redeem, Some(&conf_auth)));
+    assert_eq!(w.token(&redeem, Some(&conf_auth)).status, 400);
+    secrets.insert("carol_revoked_access", atc);
+    secrets.insert("carol_revoked_refresh", rtc);
+    step(&w);
+
+    // alice and the metadata-document client.
+    let vm = verifier("alice-metadata");
+    let login = w.start_login(CIMD, "https://client.example.com/cb", &vm, "alice-m");
+    let page = w.callback(&login, "alice@example.com", "upstream-code-alice-m");
+    let code = code_of(&w.post_consent(
+        &login,
+        &hidden_field(&html(&page), "ticket"),
+        &hidden_field(&html(&page), "csrf"),
+        "approve",
+    ));
+    let (atm, rtm) = tokens_of(&w.redeem(CIMD, &code, &vm, "https://client.example.com/cb"));
+    secrets.insert("alice_metadata_access", atm);
+    secrets.insert("alice_metadata_refresh", rtm);
+    secrets.insert("written_at_ms", w.p.now().0.to_string());
+
+    let kv: BTreeMap<String, Value> = w
+        .p
+        .kv
+        .borrow()
+        .iter()
+        .map(|(k, (bytes, ttl))| {
+            (
+                k.clone(),
+                json!({"ttl_secs": ttl.as_secs(), "value": String::from_utf8(bytes.clone()).unwrap()}),
+            )
+        })
+        .collect();
+    let objects: BTreeMap<String, Value> =
+        w.p.ledgers
+            .borrow()
+            .iter()
+            .map(|(client, store)| {
+                let entries: BTreeMap<String, Value> = store
+                    .entries
+                    .borrow()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                (
+                    object_name(client),
+                    json!({"client_id": client, "entries": entries}),
+                )
+            })
+            .collect();
+    let wire: Vec<Value> =
+        w.p.wire
+            .borrow()
+            .iter()
+            .map(|(op, reply)| json!({"message": op, "reply": reply}))
+            .collect();
+    Fixtures {
+        kv: pretty(&kv),
+        durable_objects: pretty(&objects),
+        secrets: pretty(&secrets),
+        wire: pretty(&wire),
+    }
+}
+
+fn pretty<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string_pretty(value).unwrap() + "\n"
+}
+
+/// The Durable Object name of a client's ledger.
+fn object_name(client: &str) -> String {
+    crate::oauth::ledger::client::object_name(
+        &crate::oauth::types::ClientId::parse(client).unwrap(),
+    )
+}
+
+fn read(name: &str) -> String {
+    std::fs::read_to_string(format!("{DIR}/{name}")).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+#[test]
+fn fixtures_are_what_the_flows_write() {
+    let fresh = write_fixtures();
+    let files = [
+        ("kv.json", &fresh.kv),
+        ("durable-objects.json", &fresh.durable_objects),
+        ("secrets.json", &fresh.secrets),
+        ("wire.json", &fresh.wire),
+    ];
+    if std::env::var("PMCP_WRITE_STORED_V1").is_ok_and(|v| v == "1") {
+        std::fs::create_dir_all(DIR).unwrap();
+        for (name, text) in files {
+            std::fs::write(format!("{DIR}/{name}"), text).unwrap();
+        }
+    }
+    for (name, text) in files {
+        assert!(
+            read(name) == *text,
+            "{name}: today's flows write something else than the v1 fixture"
+        );
+    }
+}
+
+/// A fresh platform holding the fixtures, its clock `later_secs` after
+/// they were written.
+fn loaded(later_secs: u64) -> (World, BTreeMap<String, String>) {
+    let secrets: BTreeMap<String, String> = serde_json::from_str(&read("secrets.json")).unwrap();
+    let p = FakePlatform::new();
+    let written: u64 = secrets["written_at_ms"].parse().unwrap();
+    assert!(written >= WRITTEN_AT_MS);
+    p.now
+        .set(UnixMillis(written).plus(Duration::from_secs(later_secs)).0);
+    let kv: BTreeMap<String, Value> = serde_json::from_str(&read("kv.json")).unwrap();
+    for (key, entry) in kv {
+        let bytes = entry["value"].as_str().unwrap().as_bytes().to_vec();
+        let ttl = Duration::from_secs(entry["ttl_secs"].as_u64().unwrap());
+        p.kv.borrow_mut().insert(key, (bytes, ttl));
+    }
+    let objects: BTreeMap<String, Value> =
+        serde_json::from_str(&read("durable-objects.json")).unwrap();
+    for (name, object) in objects {
+        let client = object["client_id"].as_str().unwrap().to_owned();
+        assert_eq!(
+            object_name(&client),
+            name,
+            "the object of {client} keeps its name"
+        );
+        let store = MemoryLedgerStore::default();
+        for (k, v) in object["entries"].as_object().unwrap() {
+            store.entries.borrow_mut().insert(k.clone(), v.clone());
+        }
+        p.ledgers.borrow_mut().insert(client, Rc::new(store));
+    }
+    (World::new(p), secrets)
+}
+
+const LATER: u64 = 300;
+
+#[test]
+fn access_tokens_authenticate_and_the_grant_refreshes() {
+    let (w, s) = loaded(LATER);
+    assert_eq!(w.internal(&s["alice_public_access_1"]), 200);
+    assert_eq!(w.internal(&s["alice_public_access_2"]), 200);
+    assert_eq!(w.internal(&s["alice_metadata_access"]), 200);
+    let (access, refresh) =
+        tokens_of(&w.refresh(&s["public_client_id"], &s["alice_public_refresh_2"], None));
+    assert_eq!(w.internal(&access), 200);
+    tokens_of(&w.refresh(&s["public_client_id"], &refresh, None));
+}
+
+#[test]
+fn a_rotated_out_refresh_token_still_ends_the_grant() {
+    let (w, s) = loaded(LATER);
+    let r = w.refresh(
+        &s["public_client_id"],
+        &s["alice_public_refresh_1_rotated_out"],
+        None,
+    );
+    assert_eq!(
+        (r.status, r.json_body()["error"].clone()),
+        (400, json!("invalid_grant"))
+    );
+    assert_eq!(w.internal(&s["alice_public_access_2"]), 401);
+    assert_eq!(
+        w.refresh(&s["public_client_id"], &s["alice_public_refresh_2"], None)
+            .status,
+        400
+    );
+}
+
+#[test]
+fn the_unredeemed_code_redeems_and_the_redeemed_one_is_a_replay() {
+    let (w, s) = loaded(LATER);
+    tokens_of(&w.redeem(
+        &s["public_client_id"],
+        &s["alice_public_unredeemed_code"],
+        &s["alice_public_unredeemed_verifier"],
+        "https://app.example/cb",
+    ));
+    let replay = w.redeem(
+        &s["public_client_id"],
+        &s["alice_public_redeemed_code"],
+        &s["alice_public_redeemed_verifier"],
+        "https://app.example/cb",
+    );
+    assert_eq!(replay.status, 400);
+    // The replay revoked the grant that code started, with its tokens.
+    assert_eq!(w.internal(&s["alice_public_access_1"]), 401);
+    assert_eq!(w.internal(&s["alice_public_access_2"]), 401);
+}
+
+#[test]
+fn a_login_in_flight_finishes_and_finds_the_consent_on_record() {
+    let (w, s) = loaded(LATER);
+    let login = Login {
+        cookie_name: s["pending_login_cookie_name"].clone(),
+        cookie_value: s["pending_login_cookie_value"].clone(),
+        upstream_state: s["pending_login_upstream_state"].clone(),
+        nonce: s["pending_login_nonce"].clone(),
+    };
+    let code = code_of(&w.callback(&login, "alice@example.com", "upstream-code-late"));
+    // Discovery and keys came from the cache written before.
+    assert_eq!(w.upstream.borrow().hits, vec![format!("{IDP}/token")]);
+    tokens_of(&w.redeem(
+        &s["public_client_id"],
+        &code,
+        &s["pending_login_verifier"],
+        "https://app.example/cb",
+    ));
+}
+
+#[test]
+fn a_consent_page_shown_before_the_upgrade_can_be_approved() {
+    let (w, s) = loaded(LATER);
+    let login = Login {
+        cookie_name: s["bob_pending_cookie_name"].clone(),
+        cookie_value: s["bob_pending_cookie_value"].clone(),
+        upstream_state: String::new(),
+        nonce: String::new(),
+    };
+    let code = code_of(&w.post_consent(
+        &login,
+        &s["bob_pending_ticket"],
+        &s["bob_pending_csrf"],
+        "approve",
+    ));
+    let auth = basic(
+        &s["confidential_client_id"],
+        &s["confidential_client_secret"],
+    );
+    let (access, refresh) = tokens_of(&w.token(
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("code_verifier", &s["bob_pending_verifier"]),
+            ("redirect_uri", "https://conf.example/cb"),
+        ],
+        Some(&auth),
+    ));
+    assert_eq!(w.internal(&access), 200);
+    tokens_of(&w.refresh(&s["confidential_client_id"], &refresh, Some(&auth)));
+}
+
+#[test]
+fn a_used_consent_ticket_stays_used() {
+    let (w, s) = loaded(LATER);
+    let login = Login {
+        cookie_name: s["alice_used_cookie_name"].clone(),
+        cookie_value: s["alice_used_cookie_value"].clone(),
+        upstream_state: String::new(),
+        nonce: String::new(),
+    };
+    let r = w.post_consent(
+        &login,
+        &s["alice_used_ticket"],
+        &s["alice_used_csrf"],
+        "approve",
+    );
+    assert_eq!(r.status, 400);
+    assert!(html(&r).contains("already used"), "{}", html(&r));
+}
+
+#[test]
+fn the_revoked_grant_stays_revoked() {
+    let (w, s) = loaded(LATER);
+    assert_eq!(w.internal(&s["carol_revoked_access"]), 401);
+    let auth = basic(
+        &s["confidential_client_id"],
+        &s["confidential_client_secret"],
+    );
+    let r = w.refresh(
+        &s["confidential_client_id"],
+        &s["carol_revoked_refresh"],
+        Some(&auth),
+    );
+    assert_eq!(r.status, 400);
+}
+
+#[test]
+fn the_cached_metadata_document_and_its_consent_are_used() {
+    let (w, s) = loaded(LATER);
+    tokens_of(&w.refresh(CIMD, &s["alice_metadata_refresh"], None));
+    let v = verifier("alice-metadata-again");
+    let login = w.start_login(CIMD, "https://client.example.com/cb", &v, "again");
+    let code = code_of(&w.callback(&login, "alice@example.com", "upstream-code-m2"));
+    tokens_of(&w.redeem(CIMD, &code, &v, "https://client.example.com/cb"));
+    // No fetch of the document: the cached entry served every lookup.
+    assert!(!w.upstream.borrow().hits.iter().any(|h| h == CIMD));
+}
+
+#[test]
+fn revocation_finds_the_stored_records() {
+    let (w, s) = loaded(LATER);
+    let revoke = |token: &str| {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([
+                ("client_id", s["public_client_id"].as_str()),
+                ("token", token),
+            ])
+            .finish();
+        w.send(
+            Method::Post,
+            "/revoke",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            &body,
+        )
+        .status
+    };
+    assert_eq!(revoke(&s["alice_public_access_1"]), 200);
+    assert_eq!(w.internal(&s["alice_public_access_1"]), 401);
+    assert_eq!(w.internal(&s["alice_public_access_2"]), 200);
+    assert_eq!(revoke(&s["alice_public_refresh_2"]), 200);
+    assert_eq!(w.internal(&s["alice_public_access_2"]), 401);
+}
+
+#[test]
+fn the_daily_sweep_understands_the_stored_keys() {
+    let (w, _) = loaded(8 * 24 * 3600);
+    let now = w.p.now().as_secs();
+    let mut left = Vec::new();
+    for (client, store) in w.p.ledgers.borrow().iter() {
+        block_on(crate::oauth::ledger::sweep::purge(store.as_ref(), now)).unwrap();
+        let mut keys: Vec<String> = store.entries.borrow().keys().cloned().collect();
+        keys.sort();
+        left.push((client.clone(), keys));
+    }
+    for (client, keys) in left {
+        assert!(
+            keys.iter().all(|k| k.starts_with("consent:")) && !keys.is_empty(),
+            "{client}: {keys:?}"
+        );
+    }
+}
+
+#[test]
+fn ledger_messages_on_the_wire_keep_their_shape() {
+    use crate::oauth::ledger::protocol::{
+        ConsentReply, Done, LoginReply, Message, NonceReply, TokensReply,
+    };
+    fn round_trip<T: serde::Serialize + serde::de::DeserializeOwned>(v: &Value) {
+        let typed: T = serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("{v}: {e}"));
+        assert_eq!(&serde_json::to_value(&typed).unwrap(), v);
+    }
+    let wire: Vec<Value> = serde_json::from_str(&read("wire.json")).unwrap();
+    assert!(wire.len() > 20);
+    for entry in wire {
+        let message: Message = serde_json::from_value(entry["message"].clone()).unwrap();
+        assert_eq!(serde_json::to_value(&message).unwrap(), entry["message"]);
+        let reply = &entry["reply"];
+        match message {
+            Message::IssueCode(_)
+            | Message::RevokeRefresh(_)
+            | Message::BeginLogin(_)
+            | Message::RecordConsent(_) => round_trip::<Done>(reply),
+            Message::RedeemCode(_) | Message::Refresh(_) => round_trip::<TokensReply>(reply),
+            Message::FinishLogin(_) => round_trip::<LoginReply>(reply),
+            Message::ConsumeNonce(_) => round_trip::<NonceReply>(reply),
+            Message::GetConsent(_) => round_trip::<ConsentReply>(reply),
+        }
+    }
+}
