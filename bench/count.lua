@@ -7,6 +7,10 @@ local body_file = os.getenv("BENCH_BODY_FILE")
 local header_lines = os.getenv("BENCH_HEADERS") or ""
 local expect_status = tonumber(os.getenv("BENCH_EXPECT_STATUS") or "200")
 local expect_length = tonumber(os.getenv("BENCH_EXPECT_LENGTH") or "-1")
+-- Answers whose length varies by a few digits (a cache age) get a slack.
+local length_slack = tonumber(os.getenv("BENCH_LENGTH_SLACK") or "0")
+-- A body containing this is no success whatever its status (a tool error).
+local reject = os.getenv("BENCH_REJECT") or ""
 
 wrk.method = method
 if body_file and body_file ~= "" then
@@ -32,11 +36,13 @@ function init(args)
 end
 
 function response(status, headers, body)
-  if status == expect_status and (expect_length < 0 or #body == expect_length) then
+  local length_ok = expect_length < 0 or math.abs(#body - expect_length) <= length_slack
+  local rejected = reject ~= "" and string.find(body, reject, 1, true) ~= nil
+  if status == expect_status and length_ok and not rejected then
     expected = expected + 1
   else
     unexpected = unexpected + 1
-    local key = tostring(status) .. (status == expect_status and ":length" or "")
+    local key = tostring(status) .. (status ~= expect_status and "" or (rejected and ":rejected" or ":length"))
     statuses[key] = (statuses[key] or 0) + 1
   end
 end

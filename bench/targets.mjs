@@ -43,7 +43,7 @@ function ourVars({ plausibleUrl, idp, upstream }) {
 }
 
 /** Our release build (build/), configured from wrangler.toml. */
-export function ourWorker({ name = 'us', port, plausibleUrl, idp, upstream }) {
+export function ourWorker({ name = 'us', port, plausibleUrl, idp, upstream, vars = {} }) {
   const { workerOptions } = unstable_getMiniflareWorkerOptions(path.join(ROOT, 'wrangler.toml'));
   const ratelimits = Object.fromEntries(
     Object.keys(workerOptions.ratelimits ?? {}).map((binding) => [binding, { simple: { ...BENCH_RATE_LIMIT } }]),
@@ -54,7 +54,7 @@ export function ourWorker({ name = 'us', port, plausibleUrl, idp, upstream }) {
     modules: true,
     scriptPath: path.join(ROOT, 'build/index.js'),
     modulesRoot: path.join(ROOT, 'build'),
-    bindings: { ...workerOptions.bindings, ...ourVars({ plausibleUrl, idp, upstream }) },
+    bindings: { ...workerOptions.bindings, ...ourVars({ plausibleUrl, idp, upstream }), ...vars },
     ratelimits,
     unsafeDirectSockets: [{ host: '127.0.0.1', port }],
   };

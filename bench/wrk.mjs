@@ -11,7 +11,7 @@ const bodies = mkdtempSync(path.join(tmpdir(), 'plausible-mcp-bench-bodies-'));
 let bodyCounter = 0;
 
 /**
- * @param {object} s scenario: { url, method, headers, body, expectStatus, expectLength }
+ * @param {object} s scenario: { url, method, headers, body, expectStatus, expectLength, lengthSlack, reject }
  * @param {object} o { connections, seconds, threads, workerdPid }
  * @returns {Promise<object>} wrk's figures, plus workerd's and wrk's CPU time
  */
@@ -28,6 +28,8 @@ export async function runWrk(s, { connections, seconds, threads = 1, workerdPid 
     BENCH_HEADERS: Object.entries(s.headers ?? {}).map(([k, v]) => `${k}: ${v}`).join('\n'),
     BENCH_EXPECT_STATUS: String(s.expectStatus),
     BENCH_EXPECT_LENGTH: String(s.expectLength ?? -1),
+    BENCH_LENGTH_SLACK: String(s.lengthSlack ?? 0),
+    BENCH_REJECT: s.reject ?? '',
   };
   const args = ['-f', 'WRK_CPU %U %S', 'wrk', `-t${threads}`, `-c${connections}`, `-d${seconds}s`, '--timeout', '5s',
     '-s', path.join(ROOT, 'bench/count.lua'), s.url];
