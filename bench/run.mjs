@@ -90,7 +90,7 @@ let ourBody;
   await mf.dispose();
 }
 
-// 2. One workerd with all three targets.
+// 2. One workerd with every target (our worker twice: cache off and on).
 const scripts = { peer: bundle('index'), limit: bundle('limit') };
 const mf = new Miniflare({
   workers: [
@@ -103,7 +103,7 @@ const mf = new Miniflare({
 await mf.ready;
 const [workerd] = workerdPids();
 if (!workerd) throw new Error('workerd process not found');
-log(`workerd pid ${workerd}; us ${base.us}, peer ${base.peer}, limit ${base.limit}`);
+log(`workerd pid ${workerd}; us ${base.us}, us+cache ${base.cached}, peer ${base.peer}, limit ${base.limit}`);
 
 const usGrant = await ourFlow(base.us);
 const cachedGrant = await ourFlow(base.cached);
@@ -357,7 +357,7 @@ p(`| our total (budget 261,192 gzip) | ${fmt(sizes.wasm.raw + sizes.shim.raw)} |
 p(`| peer bundle (esbuild --minify) | ${fmt(sizes.peer.raw)} | ${fmt(sizes.peer.gzip)} |`);
 p();
 p(`workerd after the run: resident ${fmt(memory.rss / 1024, 1)} MiB, peak ${fmt(memory.peak / 1024, 1)} MiB `
-  + `(all three targets and Miniflare's KV/DO simulators in one process; ${fmt(workerdCpuTotal / 1000, 1)} s CPU in all). `
+  + `(every target and Miniflare's KV/DO simulators in one process; ${fmt(workerdCpuTotal / 1000, 1)} s CPU in all). `
   + `Local workerd's resident memory grows with the number of requests served, by the no-auth limit worker too, so this `
   + `says more about the local runtime than about a target; the cold-start table has each target alone.`);
 p(`The bench took ${fmt((performance.now() - started) / 1000)} s.`);
