@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use super::dispatch::LIST_TTL_MS;
+use super::caching::LIST_TTL_MS;
 use super::transport::{MAX_BODY_BYTES, serve};
 use crate::build_info;
 use crate::http::Headers;
@@ -244,7 +244,7 @@ fn legacy_methods() {
     );
     let resp = run(legacy(
         "2025-06-18",
-        json!({"jsonrpc": "2.0", "id": 1, "method": "resources/list"}),
+        json!({"jsonrpc": "2.0", "id": 1, "method": "resources/subscribe"}),
     ));
     assert_eq!((resp.status, error_code(&resp)), (200, -32601));
     let resp = run(legacy(
@@ -321,7 +321,12 @@ fn modern_discover_and_list() {
 
 #[test]
 fn modern_unknown_methods_are_404() {
-    for method in ["initialize", "ping", "resources/list"] {
+    for method in [
+        "initialize",
+        "ping",
+        "resources/subscribe",
+        "logging/setLevel",
+    ] {
         let resp = run(modern(method, None, json!({})));
         assert_eq!((resp.status, error_code(&resp)), (404, -32601), "{method}");
     }

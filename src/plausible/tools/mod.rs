@@ -17,6 +17,8 @@ mod sites;
 
 use serde_json::{Map, Value, json};
 
+pub(crate) use anomalies::check_window;
+
 use super::args::{InputError, SiteId};
 use super::client::PlausibleError;
 pub(crate) use super::context::ToolContext;
