@@ -314,6 +314,7 @@ mod tests {
     fn registry_entries_are_complete_and_distinct() {
         let uris: Vec<&str> = Resource::ALL.iter().map(|r| r.uri()).collect();
         let mut unique = uris.clone();
+        unique.sort_unstable();
         unique.dedup();
         assert_eq!(unique.len(), uris.len());
         for r in Resource::ALL {
