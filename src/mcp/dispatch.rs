@@ -9,9 +9,11 @@ use crate::build_info;
 use crate::plausible::context::ToolContext;
 use crate::plausible::instructions;
 use crate::plausible::tools::{self, Outcome, Tool};
+use crate::plausible::ui;
 use crate::ports::{Clock, EdgeCache, Outbound};
 
 const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
+const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
 
 /// How long clients may cache `server/discover` and `tools/list`
 /// (MCP 2026-07-28 caching): the tool set changes only on deploy.
@@ -63,7 +65,13 @@ pub(super) async fn dispatch<P: Outbound + Clock + EdgeCache>(
         ("ping", false) => Answer::ok(json!({})),
         ("server/discover", true) => Answer::ok(json!({
             "supportedVersions": Revision::supported_list(),
-            "capabilities": {"tools": {}},
+            "capabilities": capabilities(
+                json!({"tools": {}}),
+                params
+                    .as_ref()
+                    .and_then(|p| p.get("_meta"))
+                    .and_then(|m| m.get(META_CLIENT_CAPABILITIES)),
+            ),
             "instructions": instructions::text(ctx.default_site.as_ref()),
             "ttlMs": LIST_TTL_MS,
             "cacheScope": "public",
@@ -82,6 +90,7 @@ pub(super) async fn dispatch<P: Outbound + Clock + EdgeCache>(
             Answer::ok(Value::Object(result))
         }
         ("tools/call", _) => call_tool(platform, ctx, params).await,
+        ("resources/read", _) => read_chart_resource(params.as_ref()),
         (method, _) => Answer::err(
             // 2026-07-28: an unknown method is 404 with -32601.
             if modern { 404 } else { 200 },
@@ -112,10 +121,52 @@ fn initialize(ctx: &ToolContext, params: Option<&Map<String, Value>>) -> Answer 
     let revision = Revision::negotiate(requested);
     Answer::ok(json!({
         "protocolVersion": revision.as_str(),
-        "capabilities": {"tools": {"listChanged": false}},
+        "capabilities": capabilities(
+            json!({"tools": {"listChanged": false}}),
+            params.and_then(|p| p.get("capabilities")),
+        ),
         "serverInfo": server_info(),
         "instructions": instructions::text(ctx.default_site.as_ref()),
     }))
+}
+
+/// The server's capabilities, with the MCP Apps extension declared when the
+/// client offered it (SEP-2133 extensions are negotiated: a server
+/// declares one only to a client that declared it; MCP Apps, "Client<>Server
+/// Capability Negotiation").
+fn capabilities(mut base: Value, client: Option<&Value>) -> Value {
+    if ui::offered(client)
+        && let Value::Object(obj) = &mut base
+    {
+        obj.insert(
+            "extensions".into(),
+            json!({ ui::EXTENSION_ID: ui::declaration() }),
+        );
+    }
+    base
+}
+
+/// STOPGAP until the resource registry lands (issue 14, resources): reads
+/// exactly the chart view, so hosts and tests can fetch it. Any other URI
+/// is "Resource not found" (-32002, MCP 2025-11-25 resources "Error
+/// Handling").
+fn read_chart_resource(params: Option<&Map<String, Value>>) -> Answer {
+    match params.and_then(|p| p.get("uri")).and_then(Value::as_str) {
+        Some(ui::CHART_URI) => Answer::ok(json!({ "contents": [ui::contents()] })),
+        Some(uri) => Answer {
+            status: 200,
+            body: Err(RpcError {
+                code: -32002,
+                message: "Resource not found".into(),
+                data: Some(json!({ "uri": uri })),
+            }),
+        },
+        None => Answer::err(
+            200,
+            ErrorCode::InvalidParams,
+            "Invalid params: `uri` must be a string",
+        ),
+    }
 }
 
 async fn call_tool<P: Outbound + Clock + EdgeCache>(

@@ -11,5 +11,6 @@ pub(crate) mod render;
 pub(crate) mod sites;
 pub(crate) mod stats;
 pub(crate) mod tools;
+pub(crate) mod ui;
 pub(crate) mod upstream;
 pub(crate) mod vocabulary;
