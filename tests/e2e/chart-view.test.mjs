@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { META_CAPABILITIES, ROOT, modernMeta, post, postModern, rpc } from './mcp-helpers.mjs';
+import { META_CAPABILITIES, META_SERVER_INFO, ROOT, callTool, modernMeta, post, postModern, rpc } from './mcp-helpers.mjs';
 import { startHost } from './support/chart-host.mjs';
 
 const URI = 'ui://plausible/chart';
@@ -139,16 +139,22 @@ describe('the worker offers the chart', () => {
   });
 
   test('hosts without Apps get the same text and structured results', async () => {
+    const strip = ({ upstream, ...rest }) => rest; // upstream: this call's own request count
+    const text = (r) => r.content[0].text.replace(/\n\n\([^\n]*edge cache[^\n]*\)$/, '');
     for (const [name, args] of Object.entries(CALLS)) {
-      const plain = await callModern(name, args, {});
-      const strip = ({ upstream, ...rest }) => rest; // upstream: this call's own request count
-      assert.equal(plain.isError, false, name);
-      assert.equal(plain.content.length, 1, name);
-      assert.equal(plain.content[0].type, 'text', name);
-      assert.equal(plain.content[0].text.replace(/\n\n[^\n]*cache[^\n]*$/i, ''),
-        results[name].content[0].text.replace(/\n\n[^\n]*cache[^\n]*$/i, ''), name);
-      assert.deepEqual(strip(plain.structuredContent), strip(results[name].structuredContent), name);
-      assert.deepEqual(Object.keys(plain).sort(), ['content', 'isError', 'structuredContent'], name);
+      // A 2026-07-28 client that offers nothing, and a 2025-11-25 one.
+      const modern = await callModern(name, args, {});
+      const legacy = await callTool(name, args);
+      assert.deepEqual(Object.keys(modern).sort(), Object.keys(results[name]).sort(), name);
+      assert.deepEqual(Object.keys(modern._meta), [META_SERVER_INFO], name);
+      assert.deepEqual(Object.keys(legacy).sort(), ['content', 'isError', 'structuredContent'], name);
+      for (const plain of [modern, legacy]) {
+        assert.equal(plain.isError, false, name);
+        assert.equal(plain.content.length, 1, name);
+        assert.equal(plain.content[0].type, 'text', name);
+        assert.equal(text(plain), text(results[name]), name);
+        assert.deepEqual(strip(plain.structuredContent), strip(results[name].structuredContent), name);
+      }
     }
   });
 });
@@ -212,7 +218,8 @@ describe('the view in a real browser, through the ext-apps host bridge', () => {
     };
     const view = await show(result, `${EVIL} · 7d`);
     assert.deepEqual(view.series.map((x) => [x.name, x.points]), [['visitors', 2]]);
-    assert.ok(view.texts.includes(EVIL), 'the label is one text node, verbatim');
+    assert.ok(view.texts.includes(`${EVIL.slice(0, 23)}…`), 'the x label: one text node, cut at 24 characters');
+    assert.equal(view.title, `${EVIL} · 7d`, 'the heading shows it whole, as text');
     assert.equal(view.series[0].tips[0], `${EVIL} · visitors: 5`);
     assert.equal(view.scripts, 1, 'only the view\'s own script');
     assert.ok(!view.elements.includes('img'), view.elements.join(','));
