@@ -135,12 +135,18 @@ async fn read_resource<P: Outbound + Clock + EdgeCache>(
 ) -> Result<Value, RpcError> {
     let uri = string_param(params, "uri")?;
     match resources::read(platform, ctx, uri).await {
-        Ok(c) => Ok(hint(
-            json!({"contents": [{"uri": c.uri, "mimeType": c.mime_type, "text": c.text}]}),
-            revision.is_modern(),
-            c.ttl_ms,
-            c.scope,
-        )),
+        Ok(c) => {
+            let mut content = json!({"uri": c.uri, "mimeType": c.mime_type, "text": c.text});
+            if let (Some(meta), Value::Object(obj)) = (c.meta, &mut content) {
+                obj.insert("_meta".into(), meta);
+            }
+            Ok(hint(
+                json!({"contents": [content]}),
+                revision.is_modern(),
+                c.ttl_ms,
+                c.scope,
+            ))
+        }
         Err(ReadError::NotFound(reason)) => {
             let code = if revision.is_modern() {
                 ErrorCode::InvalidParams

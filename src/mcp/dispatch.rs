@@ -12,9 +12,11 @@ use crate::plausible::context::ToolContext;
 use crate::plausible::instructions;
 use crate::plausible::resources::CacheScope;
 use crate::plausible::tools::{self, Outcome, Tool};
+use crate::plausible::ui;
 use crate::ports::{Clock, EdgeCache, Outbound};
 
 const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
+const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
 
 /// `serverInfo`: name, title and a version carrying the git commit.
 fn server_info() -> Value {
@@ -26,10 +28,19 @@ fn server_info() -> Value {
     })
 }
 
-/// Everything this server offers (`initialize` and `server/discover`).
-fn capabilities() -> Value {
+/// Everything this server offers (`initialize` and `server/discover`),
+/// with the MCP Apps extension declared only to a client that offered it
+/// (SEP-2133 extensions are negotiated; MCP Apps, "Client<>Server
+/// Capability Negotiation").
+fn capabilities(client: Option<&Value>) -> Value {
     let mut caps = catalog::capabilities();
     caps.insert("tools".into(), json!({"listChanged": false}));
+    if ui::offered(client) {
+        caps.insert(
+            "extensions".into(),
+            json!({ ui::EXTENSION_ID: ui::declaration() }),
+        );
+    }
     Value::Object(caps)
 }
 
@@ -69,7 +80,12 @@ pub(super) async fn dispatch<P: Outbound + Clock + EdgeCache>(
         ("ping", false) => Answer::ok(json!({})),
         ("server/discover", true) => Answer::ok(json!({
             "supportedVersions": Revision::supported_list(),
-            "capabilities": capabilities(),
+            "capabilities": capabilities(
+                params
+                    .as_ref()
+                    .and_then(|p| p.get("_meta"))
+                    .and_then(|m| m.get(META_CLIENT_CAPABILITIES)),
+            ),
             "instructions": instructions::text(ctx.default_site.as_ref()),
             "ttlMs": LIST_TTL_MS,
             "cacheScope": "public",
@@ -122,7 +138,7 @@ fn initialize(ctx: &ToolContext, params: Option<&Map<String, Value>>) -> Answer 
     let revision = Revision::negotiate(requested);
     Answer::ok(json!({
         "protocolVersion": revision.as_str(),
-        "capabilities": capabilities(),
+        "capabilities": capabilities(params.and_then(|p| p.get("capabilities"))),
         "serverInfo": server_info(),
         "instructions": instructions::text(ctx.default_site.as_ref()),
     }))

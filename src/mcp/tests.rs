@@ -607,7 +607,7 @@ fn capabilities_declare_prompts_resources_and_completions() {
 fn lists_are_deterministic_with_hints_only_when_modern() {
     for (method, key, count) in [
         ("prompts/list", "prompts", 3),
-        ("resources/list", "resources", 2),
+        ("resources/list", "resources", 3),
         ("resources/templates/list", "resourceTemplates", 1),
     ] {
         for revision in REVISIONS {
@@ -793,4 +793,98 @@ fn completion_answers_and_refusals() {
         assert_eq!((resp.status, error_code(&resp)), (200, -32602), "{name}");
     }
     assert_eq!(p.sent_count(), 0);
+}
+
+/// MCP Apps (`io.modelcontextprotocol/ui`): declared only to a client that
+/// offers it, under both eras; the three charted tools link the view.
+#[test]
+fn apps_extension_is_declared_only_when_offered() {
+    let offer = json!({"extensions": {"io.modelcontextprotocol/ui": {"mimeTypes": ["text/html;profile=mcp-app"]}}});
+    let declared =
+        json!({"io.modelcontextprotocol/ui": {"mimeTypes": ["text/html;profile=mcp-app"]}});
+    for (client, expected) in [(json!({}), Value::Null), (offer.clone(), declared.clone())] {
+        let resp = run(post(
+            &[JSON, ACCEPT],
+            json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2025-11-25", "capabilities": client, "clientInfo": {"name": "t", "version": "1"}
+            }}),
+        ));
+        let caps = &resp.json_body()["result"]["capabilities"];
+        assert_eq!(caps["extensions"], expected, "initialize with {client}");
+        assert!(caps["tools"].is_object());
+
+        let mut req = modern("server/discover", None, json!({}));
+        let mut body: Value = serde_json::from_slice(&req.body).unwrap();
+        body["params"]["_meta"]["io.modelcontextprotocol/clientCapabilities"] = client.clone();
+        req.body = serde_json::to_vec(&body).unwrap();
+        let caps = &run(req).json_body()["result"]["capabilities"];
+        assert_eq!(
+            caps["extensions"], expected,
+            "server/discover with {client}"
+        );
+        assert!(caps["tools"].is_object());
+    }
+}
+
+#[test]
+fn charted_tools_link_the_chart_view() {
+    let resp = run(modern("tools/list", None, json!({})));
+    for tool in resp.json_body()["result"]["tools"].as_array().unwrap() {
+        let charted = matches!(
+            tool["name"].as_str().unwrap(),
+            "get_timeseries" | "compare_periods" | "find_anomalies"
+        );
+        let expected = if charted {
+            json!({"ui": {"resourceUri": "ui://plausible/chart"}})
+        } else {
+            Value::Null
+        };
+        assert_eq!(tool["_meta"], expected, "{}", tool["name"]);
+    }
+}
+
+#[test]
+fn the_chart_view_is_readable() {
+    let uri = "ui://plausible/chart";
+    for req in [
+        modern("resources/read", Some(uri), json!({"uri": uri})),
+        legacy(
+            "2025-06-18",
+            json!({"jsonrpc": "2.0", "id": 7, "method": "resources/read", "params": {"uri": uri}}),
+        ),
+    ] {
+        let resp = run(req);
+        assert_eq!(resp.status, 200);
+        let content = &resp.json_body()["result"]["contents"][0];
+        assert_eq!(content["uri"], uri);
+        assert_eq!(content["mimeType"], "text/html;profile=mcp-app");
+        assert!(
+            content["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("<!doctype html>")
+        );
+        assert_eq!(content["_meta"]["ui"]["prefersBorder"], true);
+    }
+    // An unknown ui:// URI is "resource not found": -32002 up to
+    // 2025-11-25, -32602 under 2026-07-28 (SEP-2164).
+    let unknown = "ui://plausible/other";
+    let resp = run(legacy(
+        "2025-11-25",
+        json!({"jsonrpc": "2.0", "id": 7, "method": "resources/read", "params": {"uri": unknown}}),
+    ));
+    assert_eq!(error_code(&resp), -32002);
+    assert_eq!(resp.json_body()["error"]["data"]["uri"], unknown);
+    let resp = run(modern(
+        "resources/read",
+        Some(unknown),
+        json!({"uri": unknown}),
+    ));
+    assert_eq!(error_code(&resp), -32602);
+    assert_eq!(resp.json_body()["error"]["data"]["uri"], unknown);
+    let resp = run(legacy(
+        "2025-11-25",
+        json!({"jsonrpc": "2.0", "id": 7, "method": "resources/read", "params": {}}),
+    ));
+    assert_eq!(error_code(&resp), -32602);
 }

@@ -15,6 +15,7 @@ pub(crate) mod resources;
 pub(crate) mod sites;
 pub(crate) mod stats;
 pub(crate) mod tools;
+pub(crate) mod ui;
 pub(crate) mod upstream;
 pub(crate) mod vocabulary;
 pub(crate) mod vocabulary_doc;

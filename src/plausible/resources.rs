@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 use super::args::SiteId;
 use super::context::ToolContext;
 use super::tools::{self, Outcome, Tool};
-use super::vocabulary_doc;
+use super::{ui, vocabulary_doc};
 use crate::ports::{Clock, EdgeCache, Outbound};
 
 /// Who may reuse a cached answer (MCP 2026-07-28 caching, `cacheScope`).
@@ -44,15 +44,18 @@ const DOCUMENT_TTL_MS: u64 = 3_600_000;
 pub(crate) enum Resource {
     Sites,
     Vocabulary,
+    /// The MCP Apps view that charts timeseries, comparisons and anomalies.
+    Chart,
 }
 
 impl Resource {
-    pub(crate) const ALL: [Resource; 2] = [Resource::Sites, Resource::Vocabulary];
+    pub(crate) const ALL: [Resource; 3] = [Resource::Sites, Resource::Vocabulary, Resource::Chart];
 
     pub(crate) fn uri(self) -> &'static str {
         match self {
             Resource::Sites => "plausible://sites",
             Resource::Vocabulary => "plausible://vocabulary",
+            Resource::Chart => ui::CHART_URI,
         }
     }
 
@@ -64,6 +67,7 @@ impl Resource {
         match self {
             Resource::Sites => "sites",
             Resource::Vocabulary => "vocabulary",
+            Resource::Chart => "chart",
         }
     }
 
@@ -71,6 +75,7 @@ impl Resource {
         match self {
             Resource::Sites => "Plausible sites",
             Resource::Vocabulary => "Plausible vocabulary",
+            Resource::Chart => "Plausible chart",
         }
     }
 
@@ -82,6 +87,9 @@ impl Resource {
             Resource::Vocabulary => {
                 "The metrics, dimensions, filter operators, date ranges and combination rules the tools accept, as Markdown."
             }
+            Resource::Chart => {
+                "An MCP App view that draws get_timeseries, compare_periods and find_anomalies results as a line chart."
+            }
         }
     }
 
@@ -89,6 +97,7 @@ impl Resource {
         match self {
             Resource::Sites => "application/json",
             Resource::Vocabulary => "text/markdown",
+            Resource::Chart => ui::MIME_TYPE,
         }
     }
 
@@ -152,6 +161,8 @@ pub(crate) struct Contents {
     pub(crate) uri: String,
     pub(crate) mime_type: &'static str,
     pub(crate) text: String,
+    /// The content's own `_meta` (an MCP App's `ui` preferences).
+    pub(crate) meta: Option<Value>,
     pub(crate) scope: CacheScope,
     pub(crate) ttl_ms: u64,
 }
@@ -179,6 +190,7 @@ pub(crate) async fn read<P: Outbound + Clock + EdgeCache>(
             uri: uri.to_owned(),
             mime_type: Resource::Vocabulary.mime_type(),
             text: vocabulary_doc::markdown(),
+            meta: None,
             scope: CacheScope::Public,
             ttl_ms: DOCUMENT_TTL_MS,
         }),
@@ -186,8 +198,17 @@ pub(crate) async fn read<P: Outbound + Clock + EdgeCache>(
             uri: uri.to_owned(),
             mime_type: Resource::Sites.mime_type(),
             text: tool_json(platform, ctx, Tool::ListSites, Map::new()).await?,
+            meta: None,
             scope: CacheScope::Private,
             ttl_ms: credential_ttl,
+        }),
+        Some(Resource::Chart) => Ok(Contents {
+            uri: uri.to_owned(),
+            mime_type: ui::MIME_TYPE,
+            text: ui::CHART_HTML.to_owned(),
+            meta: Some(ui::content_meta()),
+            scope: CacheScope::Public,
+            ttl_ms: DOCUMENT_TTL_MS,
         }),
         None => {
             let site = goals_site(uri)?;
@@ -200,6 +221,7 @@ pub(crate) async fn read<P: Outbound + Clock + EdgeCache>(
                 uri: uri.to_owned(),
                 mime_type: "application/json",
                 text: tool_json(platform, ctx, Tool::ListGoals, args).await?,
+                meta: None,
                 scope: CacheScope::Private,
                 ttl_ms: credential_ttl,
             })

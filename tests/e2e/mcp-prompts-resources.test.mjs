@@ -17,7 +17,7 @@ import { HANDSHAKE_VERSIONS, KEY, MCP_URL, MODERN, TOOL_NAMES } from './mcp-help
 
 const STUB = process.env.PLAUSIBLE_STUB_URL;
 const PROMPTS = ['weekly_report', 'traffic_drop_check', 'launch_impact'];
-const RESOURCES = ['plausible://sites', 'plausible://vocabulary'];
+const RESOURCES = ['plausible://sites', 'plausible://vocabulary', 'ui://plausible/chart'];
 const TEMPLATE = 'plausible://sites/{site_id}/goals';
 /** A valid call of each prompt: a launch long enough ago for a significance test. */
 const PROMPT_ARGS = {
