@@ -3,19 +3,20 @@
 
 use serde_json::{Map, Value, json};
 
+use super::caching::{LIST_TTL_MS, hint};
+use super::catalog;
 use super::jsonrpc::{ErrorCode, RpcError};
 use super::version::Revision;
 use crate::build_info;
 use crate::plausible::context::ToolContext;
 use crate::plausible::instructions;
+use crate::plausible::resources::CacheScope;
 use crate::plausible::tools::{self, Outcome, Tool};
+use crate::plausible::ui;
 use crate::ports::{Clock, EdgeCache, Outbound};
 
 const META_SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
-
-/// How long clients may cache `server/discover` and `tools/list`
-/// (MCP 2026-07-28 caching): the tool set changes only on deploy.
-pub(super) const LIST_TTL_MS: u64 = 3_600_000;
+const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
 
 /// `serverInfo`: name, title and a version carrying the git commit.
 fn server_info() -> Value {
@@ -25,6 +26,22 @@ fn server_info() -> Value {
         "version": format!("{}+{}", build_info::VERSION, build_info::COMMIT),
         "websiteUrl": "https://plausible.io",
     })
+}
+
+/// Everything this server offers (`initialize` and `server/discover`),
+/// with the MCP Apps extension declared only to a client that offered it
+/// (SEP-2133 extensions are negotiated; MCP Apps, "Client<>Server
+/// Capability Negotiation").
+fn capabilities(client: Option<&Value>) -> Value {
+    let mut caps = catalog::capabilities();
+    caps.insert("tools".into(), json!({"listChanged": false}));
+    if ui::offered(client) {
+        caps.insert(
+            "extensions".into(),
+            json!({ ui::EXTENSION_ID: ui::declaration() }),
+        );
+    }
+    Value::Object(caps)
 }
 
 /// What a dispatched request produced: its HTTP status and JSON-RPC body.
@@ -63,7 +80,12 @@ pub(super) async fn dispatch<P: Outbound + Clock + EdgeCache>(
         ("ping", false) => Answer::ok(json!({})),
         ("server/discover", true) => Answer::ok(json!({
             "supportedVersions": Revision::supported_list(),
-            "capabilities": {"tools": {}},
+            "capabilities": capabilities(
+                params
+                    .as_ref()
+                    .and_then(|p| p.get("_meta"))
+                    .and_then(|m| m.get(META_CLIENT_CAPABILITIES)),
+            ),
             "instructions": instructions::text(ctx.default_site.as_ref()),
             "ttlMs": LIST_TTL_MS,
             "cacheScope": "public",
@@ -73,21 +95,25 @@ pub(super) async fn dispatch<P: Outbound + Clock + EdgeCache>(
                 .iter()
                 .map(|t| t.definition(ctx.default_site.is_some()))
                 .collect();
-            let mut result = Map::new();
-            result.insert("tools".into(), Value::Array(list));
-            if modern {
-                result.insert("ttlMs".into(), json!(LIST_TTL_MS));
-                result.insert("cacheScope".into(), json!("public"));
-            }
-            Answer::ok(Value::Object(result))
+            Answer::ok(hint(
+                json!({"tools": list}),
+                modern,
+                LIST_TTL_MS,
+                CacheScope::Public,
+            ))
         }
         ("tools/call", _) => call_tool(platform, ctx, params).await,
-        (method, _) => Answer::err(
-            // 2026-07-28: an unknown method is 404 with -32601.
-            if modern { 404 } else { 200 },
-            ErrorCode::MethodNotFound,
-            format!("Method not found: {method}"),
-        ),
+        (method, _) => {
+            match catalog::handle(platform, ctx, revision, method, params.as_ref()).await {
+                Some(body) => Answer { status: 200, body },
+                None => Answer::err(
+                    // 2026-07-28: an unknown method is 404 with -32601.
+                    if modern { 404 } else { 200 },
+                    ErrorCode::MethodNotFound,
+                    format!("Method not found: {method}"),
+                ),
+            }
+        }
     };
     if !modern {
         return answer;
@@ -112,7 +138,7 @@ fn initialize(ctx: &ToolContext, params: Option<&Map<String, Value>>) -> Answer 
     let revision = Revision::negotiate(requested);
     Answer::ok(json!({
         "protocolVersion": revision.as_str(),
-        "capabilities": {"tools": {"listChanged": false}},
+        "capabilities": capabilities(params.and_then(|p| p.get("capabilities"))),
         "serverInfo": server_info(),
         "instructions": instructions::text(ctx.default_site.as_ref()),
     }))

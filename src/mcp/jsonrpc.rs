@@ -35,6 +35,10 @@ pub(crate) enum ErrorCode {
     InvalidRequest,
     MethodNotFound,
     InvalidParams,
+    InternalError,
+    /// No resource has the URI read (MCP 2025-03-26 to 2025-11-25
+    /// resources, "Error Handling"; 2026-07-28 uses InvalidParams).
+    ResourceNotFound,
     /// A mirrored header is missing or disagrees with the body
     /// (MCP 2026-07-28, Streamable HTTP "Server Validation").
     HeaderMismatch,
@@ -50,6 +54,8 @@ impl ErrorCode {
             ErrorCode::InvalidRequest => -32600,
             ErrorCode::MethodNotFound => -32601,
             ErrorCode::InvalidParams => -32602,
+            ErrorCode::InternalError => -32603,
+            ErrorCode::ResourceNotFound => -32002,
             ErrorCode::HeaderMismatch => -32020,
             ErrorCode::UnsupportedProtocolVersion => -32022,
         }

@@ -5,8 +5,12 @@
 //! - [`transport`]: HTTP status, media types, headers, batches, and which
 //!   revision ("era") a request is made under;
 //! - [`dispatch`]: the methods, answered under that revision;
+//! - [`catalog`]: prompts, resources and completions; [`caching`]: the
+//!   `ttlMs`/`cacheScope` hints;
 //! - [`jsonrpc`]: the JSON-RPC 2.0 wire types; [`version`]: the revisions.
 
+mod caching;
+mod catalog;
 mod dispatch;
 mod jsonrpc;
 mod transport;

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use super::dispatch::LIST_TTL_MS;
+use super::caching::LIST_TTL_MS;
 use super::transport::{MAX_BODY_BYTES, serve};
 use crate::build_info;
 use crate::http::Headers;
@@ -244,7 +244,7 @@ fn legacy_methods() {
     );
     let resp = run(legacy(
         "2025-06-18",
-        json!({"jsonrpc": "2.0", "id": 1, "method": "resources/list"}),
+        json!({"jsonrpc": "2.0", "id": 1, "method": "resources/subscribe"}),
     ));
     assert_eq!((resp.status, error_code(&resp)), (200, -32601));
     let resp = run(legacy(
@@ -321,7 +321,12 @@ fn modern_discover_and_list() {
 
 #[test]
 fn modern_unknown_methods_are_404() {
-    for method in ["initialize", "ping", "resources/list"] {
+    for method in [
+        "initialize",
+        "ping",
+        "resources/subscribe",
+        "logging/setLevel",
+    ] {
         let resp = run(modern(method, None, json!({})));
         assert_eq!((resp.status, error_code(&resp)), (404, -32601), "{method}");
     }
@@ -557,4 +562,329 @@ fn tool_call_success_has_structured_content_and_text() {
         p.sent.borrow()[0].headers.get("authorization"),
         Some("Bearer KEY-SECRET-9")
     );
+}
+
+/// One request of `method` under `revision` (a handshake revision, or
+/// 2026-07-28 with its `_meta` and mirrored headers).
+fn under(revision: &str, method: &str, name: Option<&str>, params: Value) -> Request {
+    if revision == "2026-07-28" {
+        return modern(method, name, params);
+    }
+    legacy(
+        revision,
+        json!({"jsonrpc": "2.0", "id": 3, "method": method, "params": params}),
+    )
+}
+
+const REVISIONS: [&str; 4] = ["2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"];
+
+#[test]
+fn capabilities_declare_prompts_resources_and_completions() {
+    let init = run(post(
+        &[JSON, ACCEPT],
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}
+        }}),
+    ));
+    let discover = run(modern("server/discover", None, json!({})));
+    for caps in [
+        &init.json_body()["result"]["capabilities"],
+        &discover.json_body()["result"]["capabilities"],
+    ] {
+        assert_eq!(caps["prompts"], json!({"listChanged": false}));
+        assert_eq!(
+            caps["resources"],
+            json!({"subscribe": false, "listChanged": false})
+        );
+        assert_eq!(caps["completions"], json!({}));
+        assert_eq!(caps["tools"], json!({"listChanged": false}));
+    }
+}
+
+/// The lists are the same bytes on every call, carry caching hints only
+/// under 2026-07-28, and are public there.
+#[test]
+fn lists_are_deterministic_with_hints_only_when_modern() {
+    for (method, key, count) in [
+        ("prompts/list", "prompts", 3),
+        ("resources/list", "resources", 3),
+        ("resources/templates/list", "resourceTemplates", 1),
+    ] {
+        for revision in REVISIONS {
+            let first = run(under(revision, method, None, json!({})));
+            let again = run(under(revision, method, None, json!({})));
+            assert_eq!(first.body, again.body, "{method} {revision}");
+            let r = &first.json_body()["result"];
+            assert_eq!(r[key].as_array().unwrap().len(), count, "{method}");
+            if revision == "2026-07-28" {
+                assert_eq!(r["ttlMs"], LIST_TTL_MS, "{method}");
+                assert_eq!(r["cacheScope"], "public", "{method}");
+            } else {
+                assert!(r.get("ttlMs").is_none(), "{method} {revision}");
+            }
+        }
+    }
+}
+
+#[test]
+fn prompts_get_renders_or_names_the_bad_argument() {
+    let p = FakePlatform::new();
+    for revision in REVISIONS {
+        let ok = run_with(
+            &p,
+            under(
+                revision,
+                "prompts/get",
+                Some("weekly_report"),
+                json!({"name": "weekly_report", "arguments": {"site": "example.com"}}),
+            ),
+        );
+        let r = &ok.json_body()["result"];
+        assert_eq!(r["messages"][0]["role"], "user", "{revision}");
+        assert!(
+            r["messages"][0]["content"]["text"]
+                .as_str()
+                .unwrap()
+                .contains("compare_periods {\"metrics\"")
+        );
+    }
+    assert_eq!(
+        p.sent_count(),
+        0,
+        "rendering a prompt asks Plausible nothing"
+    );
+    let cases = [
+        ("unknown prompt", json!({"name": "nope"}), None),
+        ("no name", json!({}), None),
+        (
+            "arguments not an object",
+            json!({"name": "weekly_report", "arguments": []}),
+            None,
+        ),
+        (
+            "missing site",
+            json!({"name": "weekly_report", "arguments": {}}),
+            Some("site"),
+        ),
+        (
+            "unknown argument",
+            json!({"name": "launch_impact", "arguments": {"site": "a.com", "moment": "2026-03-01", "metric": "x"}}),
+            Some("metric"),
+        ),
+        (
+            "impossible moment",
+            json!({"name": "launch_impact", "arguments": {"site": "a.com", "moment": "2026-02-30"}}),
+            Some("moment"),
+        ),
+    ];
+    for (name, params, argument) in cases {
+        let resp = run(legacy(
+            "2025-11-25",
+            json!({"jsonrpc": "2.0", "id": 1, "method": "prompts/get", "params": params}),
+        ));
+        assert_eq!((resp.status, error_code(&resp)), (200, -32602), "{name}");
+        let err = &resp.json_body()["error"];
+        if let Some(arg) = argument {
+            assert_eq!(err["data"]["argument"], arg, "{name}");
+            assert!(
+                err["message"].as_str().unwrap().contains(arg),
+                "{name}: {err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn resources_read_hints_and_not_found_codes_per_revision() {
+    for revision in REVISIONS {
+        let uri = "plausible://vocabulary";
+        let resp = run(under(
+            revision,
+            "resources/read",
+            Some(uri),
+            json!({"uri": uri}),
+        ));
+        let r = &resp.json_body()["result"];
+        assert_eq!(r["contents"][0]["mimeType"], "text/markdown", "{revision}");
+        let missing = "plausible://nothing";
+        let resp = run(under(
+            revision,
+            "resources/read",
+            Some(missing),
+            json!({"uri": missing}),
+        ));
+        let expected = if revision == "2026-07-28" {
+            -32602
+        } else {
+            -32002
+        };
+        assert_eq!(
+            (resp.status, error_code(&resp)),
+            (200, expected),
+            "{revision}"
+        );
+        assert_eq!(resp.json_body()["error"]["data"]["uri"], missing);
+    }
+    // The site list depends on the credential: private, and never shared.
+    let p = FakePlatform::new();
+    p.respond_with(|_| {
+        Ok(OutboundResponse {
+            status: 200,
+            headers: Headers::new(),
+            body: br#"{"sites":[{"domain":"a.example","timezone":"UTC"}],"meta":{"after":null}}"#
+                .to_vec(),
+        })
+    });
+    let uri = "plausible://sites";
+    let resp = run_with(&p, modern("resources/read", Some(uri), json!({"uri": uri})));
+    let r = &resp.json_body()["result"];
+    assert_eq!(r["cacheScope"], "private");
+    assert_eq!(r["ttlMs"], 60_000);
+    let body: Value = serde_json::from_str(r["contents"][0]["text"].as_str().unwrap()).unwrap();
+    assert_eq!(body["sites"][0]["site_id"], "a.example");
+    let resp = run_with(&p, modern("resources/read", Some(uri), json!({"uri": 7})));
+    assert_eq!(resp.status, 400, "Mcp-Name must match a string uri");
+}
+
+#[test]
+fn completion_answers_and_refusals() {
+    let p = FakePlatform::new();
+    let resp = run_with(
+        &p,
+        legacy(
+            "2025-06-18",
+            json!({"jsonrpc": "2.0", "id": 1, "method": "completion/complete", "params": {
+                "ref": {"type": "ref/prompt", "name": "traffic_drop_check"},
+                "argument": {"name": "window", "value": "4"},
+            }}),
+        ),
+    );
+    assert_eq!(
+        resp.json_body()["result"]["completion"],
+        json!({"values": ["48h", "14d", "24h"], "total": 3, "hasMore": false}),
+        "prefix matches first, then the rest"
+    );
+    for (name, params) in [
+        ("no ref", json!({"argument": {"name": "site", "value": ""}})),
+        (
+            "unknown prompt",
+            json!({"ref": {"type": "ref/prompt", "name": "x"}, "argument": {"name": "site", "value": ""}}),
+        ),
+        (
+            "not a template",
+            json!({"ref": {"type": "ref/resource", "uri": "plausible://sites"}, "argument": {"name": "site_id", "value": ""}}),
+        ),
+        (
+            "unknown argument",
+            json!({"ref": {"type": "ref/prompt", "name": "weekly_report"}, "argument": {"name": "nope", "value": ""}}),
+        ),
+        (
+            "no value",
+            json!({"ref": {"type": "ref/prompt", "name": "weekly_report"}, "argument": {"name": "site"}}),
+        ),
+    ] {
+        let resp = run_with(
+            &p,
+            legacy(
+                "2025-11-25",
+                json!({"jsonrpc": "2.0", "id": 1, "method": "completion/complete", "params": params}),
+            ),
+        );
+        assert_eq!((resp.status, error_code(&resp)), (200, -32602), "{name}");
+    }
+    assert_eq!(p.sent_count(), 0);
+}
+
+/// MCP Apps (`io.modelcontextprotocol/ui`): declared only to a client that
+/// offers it, under both eras; the three charted tools link the view.
+#[test]
+fn apps_extension_is_declared_only_when_offered() {
+    let offer = json!({"extensions": {"io.modelcontextprotocol/ui": {"mimeTypes": ["text/html;profile=mcp-app"]}}});
+    let declared =
+        json!({"io.modelcontextprotocol/ui": {"mimeTypes": ["text/html;profile=mcp-app"]}});
+    for (client, expected) in [(json!({}), Value::Null), (offer.clone(), declared.clone())] {
+        let resp = run(post(
+            &[JSON, ACCEPT],
+            json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2025-11-25", "capabilities": client, "clientInfo": {"name": "t", "version": "1"}
+            }}),
+        ));
+        let caps = &resp.json_body()["result"]["capabilities"];
+        assert_eq!(caps["extensions"], expected, "initialize with {client}");
+        assert!(caps["tools"].is_object());
+
+        let mut req = modern("server/discover", None, json!({}));
+        let mut body: Value = serde_json::from_slice(&req.body).unwrap();
+        body["params"]["_meta"]["io.modelcontextprotocol/clientCapabilities"] = client.clone();
+        req.body = serde_json::to_vec(&body).unwrap();
+        let caps = &run(req).json_body()["result"]["capabilities"];
+        assert_eq!(
+            caps["extensions"], expected,
+            "server/discover with {client}"
+        );
+        assert!(caps["tools"].is_object());
+    }
+}
+
+#[test]
+fn charted_tools_link_the_chart_view() {
+    let resp = run(modern("tools/list", None, json!({})));
+    for tool in resp.json_body()["result"]["tools"].as_array().unwrap() {
+        let charted = matches!(
+            tool["name"].as_str().unwrap(),
+            "get_timeseries" | "compare_periods" | "find_anomalies"
+        );
+        let expected = if charted {
+            json!({"ui": {"resourceUri": "ui://plausible/chart"}})
+        } else {
+            Value::Null
+        };
+        assert_eq!(tool["_meta"], expected, "{}", tool["name"]);
+    }
+}
+
+#[test]
+fn the_chart_view_is_readable() {
+    let uri = "ui://plausible/chart";
+    for req in [
+        modern("resources/read", Some(uri), json!({"uri": uri})),
+        legacy(
+            "2025-06-18",
+            json!({"jsonrpc": "2.0", "id": 7, "method": "resources/read", "params": {"uri": uri}}),
+        ),
+    ] {
+        let resp = run(req);
+        assert_eq!(resp.status, 200);
+        let content = &resp.json_body()["result"]["contents"][0];
+        assert_eq!(content["uri"], uri);
+        assert_eq!(content["mimeType"], "text/html;profile=mcp-app");
+        assert!(
+            content["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("<!doctype html>")
+        );
+        assert_eq!(content["_meta"]["ui"]["prefersBorder"], true);
+    }
+    // An unknown ui:// URI is "resource not found": -32002 up to
+    // 2025-11-25, -32602 under 2026-07-28 (SEP-2164).
+    let unknown = "ui://plausible/other";
+    let resp = run(legacy(
+        "2025-11-25",
+        json!({"jsonrpc": "2.0", "id": 7, "method": "resources/read", "params": {"uri": unknown}}),
+    ));
+    assert_eq!(error_code(&resp), -32002);
+    assert_eq!(resp.json_body()["error"]["data"]["uri"], unknown);
+    let resp = run(modern(
+        "resources/read",
+        Some(unknown),
+        json!({"uri": unknown}),
+    ));
+    assert_eq!(error_code(&resp), -32602);
+    assert_eq!(resp.json_body()["error"]["data"]["uri"], unknown);
+    let resp = run(legacy(
+        "2025-11-25",
+        json!({"jsonrpc": "2.0", "id": 7, "method": "resources/read", "params": {}}),
+    ));
+    assert_eq!(error_code(&resp), -32602);
 }

@@ -27,14 +27,6 @@ pub(crate) fn text(default_site: Option<&SiteId>) -> String {
         .collect::<Vec<_>>()
         .join(", ");
     let dimensions = BUILTIN_DIMENSIONS.join(", ");
-    let operators = Operator::ALL.map(Operator::as_str);
-    let (default_operator, other_operators) = operators.split_first().unwrap_or((&"is", &[]));
-    let session = Metric::ALL
-        .into_iter()
-        .filter(|m| m.is_session_metric())
-        .map(Metric::as_str)
-        .collect::<Vec<_>>()
-        .join(", ");
     format!(
         "Plausible Analytics tools: traffic, sources, pages and goal conversions for websites tracked with Plausible.
 
@@ -46,14 +38,44 @@ METRICS: {metrics}.
 
 DIMENSIONS (get_breakdown): {dimensions}. Prefer the *_name geography dimensions: they return readable names instead of codes.
 
-FILTERS: page filters one path (\"/pricing\") or a prefix (\"/blog*\"). goal keeps only visitors who completed that goal. property_filters is a list of {{property, operator, values}} entries, all of which must hold; operator is {default_operator} (default), {others}; values is a non-empty list (any value matches). property is any built-in dimension above (e.g. {{\"property\": \"visit:channel\", \"values\": [\"Organic Search\"]}}) or a custom property. event:goal filters allow only is and contains. visit:country takes 2-letter codes; use visit:country_name for names. Do not combine page with an event:page entry, or goal with an event:goal entry: express the whole condition once.
+FILTERS: {filters}
 
-CUSTOM PROPERTIES: break down by \"event:props:<name>\" (e.g. event:props:plan); filter with property \"<name>\" or \"event:props:<name>\". Property names may contain spaces.
+CUSTOM PROPERTIES: {custom}
 
-COMBINATION RULES (Plausible rejects these; the tools refuse them before querying): Session metrics ({session}) cannot be broken down by event:goal, event:hostname or event:props:<name> (event:page alone is fine); use visitors, visits, pageviews or events there. conversion_rate and group_conversion_rate need a goal (goal argument, an event:goal filter, or get_conversions). scroll_depth and time_on_page need a page (page argument, an event:page filter, or an event:page breakdown). views_per_visit works only as a total in compare_periods and never with a page filter. pageviews, events and scroll_depth cannot be broken down by visit:entry_page or visit:exit_page. For goal conversions use get_conversions.
+COMBINATION RULES (Plausible rejects these; the tools refuse them before querying): {combination}
 
 {site}",
+        filters = filter_rules(),
+        custom = custom_property_rules(),
+        combination = combination_rules(),
+    )
+}
+
+/// How the filter arguments work (shared with `plausible://vocabulary`).
+pub(crate) fn filter_rules() -> String {
+    let operators = Operator::ALL.map(Operator::as_str);
+    let (default_operator, other_operators) = operators.split_first().unwrap_or((&"is", &[]));
+    format!(
+        "page filters one path (\"/pricing\") or a prefix (\"/blog*\"). goal keeps only visitors who completed that goal. property_filters is a list of {{property, operator, values}} entries, all of which must hold; operator is {default_operator} (default), {others}; values is a non-empty list (any value matches). property is any built-in dimension above (e.g. {{\"property\": \"visit:channel\", \"values\": [\"Organic Search\"]}}) or a custom property. event:goal filters allow only is and contains. visit:country takes 2-letter codes; use visit:country_name for names. Do not combine page with an event:page entry, or goal with an event:goal entry: express the whole condition once.",
         others = one_of(other_operators),
+    )
+}
+
+/// Custom properties in breakdowns and filters.
+pub(crate) fn custom_property_rules() -> &'static str {
+    "break down by \"event:props:<name>\" (e.g. event:props:plan); filter with property \"<name>\" or \"event:props:<name>\". Property names may contain spaces."
+}
+
+/// What Plausible refuses to combine, which the tools check first.
+pub(crate) fn combination_rules() -> String {
+    let session = Metric::ALL
+        .into_iter()
+        .filter(|m| m.is_session_metric())
+        .map(Metric::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "Session metrics ({session}) cannot be broken down by event:goal, event:hostname or event:props:<name> (event:page alone is fine); use visitors, visits, pageviews or events there. conversion_rate and group_conversion_rate need a goal (goal argument, an event:goal filter, or get_conversions). scroll_depth and time_on_page need a page (page argument, an event:page filter, or an event:page breakdown). views_per_visit works only as a total in compare_periods and never with a page filter. pageviews, events and scroll_depth cannot be broken down by visit:entry_page or visit:exit_page. For goal conversions use get_conversions."
     )
 }
 

@@ -9,6 +9,14 @@ import {
   assertBaselineHeaders, assertSampleResult, assertToolDefinitions, post, postModern, rpc,
 } from './mcp-helpers.mjs';
 
+/** The same capabilities from initialize and server/discover. */
+const CAPABILITIES = {
+  tools: { listChanged: false },
+  prompts: { listChanged: false },
+  resources: { subscribe: false, listChanged: false },
+  completions: {},
+};
+
 const initialize = (protocolVersion) => rpc('initialize', {
   protocolVersion,
   capabilities: {},
@@ -31,7 +39,7 @@ for (const version of HANDSHAKE_VERSIONS) {
       assert.equal(json.id, req.id);
       assert.equal(json.result.protocolVersion, version);
       assert.equal(json.result.serverInfo.name, 'plausible-mcp');
-      assert.deepEqual(json.result.capabilities, { tools: { listChanged: false } });
+      assert.deepEqual(json.result.capabilities, CAPABILITIES);
       assert.match(json.result.instructions, /date_range/);
       // Handshake-era results carry none of the 2026-07-28 additions.
       assert.equal(json.result.resultType, undefined);
@@ -135,7 +143,7 @@ describe('stateless 2026-07-28 over raw fetch', () => {
     assertBaselineHeaders(res);
     assertModernResult(json);
     assert.deepEqual(json.result.supportedVersions, SUPPORTED_VERSIONS);
-    assert.deepEqual(json.result.capabilities, { tools: {} });
+    assert.deepEqual(json.result.capabilities, CAPABILITIES);
     assert.match(json.result.instructions, /date_range/);
     assert.equal(json.result.ttlMs, 3_600_000);
     assert.equal(json.result.cacheScope, 'public');

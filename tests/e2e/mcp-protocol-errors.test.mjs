@@ -168,15 +168,16 @@ describe('protocol versions and mirrored headers', () => {
   });
 
   test('unknown 2026-07-28 method is 404 / -32601', async () => {
-    const { res, json } = await postModern('resources/list');
+    // Resources are served, subscriptions are not.
+    const { res, json } = await postModern('resources/subscribe');
     assert.equal(res.status, 404);
     assertBaselineHeaders(res);
     assertRpcError(json, -32601, json.id);
-    assert.match(json.error.message, /resources\/list/);
+    assert.match(json.error.message, /resources\/subscribe/);
   });
 
   test('unknown handshake-era method is 200 with -32601', async () => {
-    const req = rpc('resources/list');
+    const req = rpc('resources/subscribe');
     const { res, json } = await post(req, { version: '2025-11-25' });
     assert.equal(res.status, 200);
     assertRpcError(json, -32601, req.id);

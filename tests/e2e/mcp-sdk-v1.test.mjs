@@ -49,7 +49,12 @@ describe('official SDK v1 client', () => {
     const info = client.getServerVersion();
     assert.equal(info.name, 'plausible-mcp');
     assert.match(info.version, /^\d+\.\d+\.\d+\+\S+$/);
-    assert.deepEqual(client.getServerCapabilities(), { tools: { listChanged: false } });
+    assert.deepEqual(client.getServerCapabilities(), {
+      tools: { listChanged: false },
+      prompts: { listChanged: false },
+      resources: { subscribe: false, listChanged: false },
+      completions: {},
+    });
     const instructions = client.getInstructions();
     assert.match(instructions, /date_range/);
     assert.match(instructions, /compare_periods/);

@@ -36,6 +36,12 @@ enum Window {
     Hours(i64, i64),
 }
 
+/// Whether `raw` is a window `find_anomalies` accepts at `now_secs` (the
+/// prompts check theirs before planning the call).
+pub(crate) fn check_window(raw: &str, now_secs: i64) -> Result<(), InputError> {
+    parse_window(raw, now_secs).map(|_| ())
+}
+
 fn parse_window(raw: &str, now_secs: i64) -> Result<Window, InputError> {
     let today = OffsetDateTime::from_unix_timestamp(now_secs)
         .map(|t| t.date())

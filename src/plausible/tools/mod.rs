@@ -17,9 +17,12 @@ mod sites;
 
 use serde_json::{Map, Value, json};
 
+pub(crate) use anomalies::check_window;
+
 use super::args::{InputError, SiteId};
 use super::client::PlausibleError;
 pub(crate) use super::context::ToolContext;
+use super::ui;
 use super::upstream::Upstream;
 use crate::ports::{Clock, EdgeCache, Outbound};
 
@@ -120,9 +123,17 @@ impl Tool {
         }
     }
 
+    /// Tools whose results the chart view draws (MCP Apps).
+    fn charted(self) -> bool {
+        matches!(
+            self,
+            Tool::Timeseries | Tool::ComparePeriods | Tool::FindAnomalies
+        )
+    }
+
     /// The MCP tool definition (`tools/list` entry).
     pub(crate) fn definition(self, has_default_site: bool) -> Value {
-        json!({
+        let mut definition = json!({
             "name": self.name(),
             "title": self.title(),
             "description": self.description(),
@@ -136,7 +147,13 @@ impl Tool {
                 "idempotentHint": self != Tool::RealtimeVisitors,
                 "openWorldHint": true,
             },
-        })
+        });
+        if self.charted()
+            && let Value::Object(obj) = &mut definition
+        {
+            obj.insert("_meta".into(), ui::tool_meta());
+        }
+        definition
     }
 }
 
