@@ -39,39 +39,43 @@ pub(super) async fn handle<P: Outbound + Clock + EdgeCache>(
     method: &str,
     params: Option<&Map<String, Value>>,
 ) -> Option<Result<Value, RpcError>> {
-    let modern = revision.is_modern();
-    let has_default = ctx.default_site.is_some();
-    let public_list = |key: &str, items: Vec<Value>| {
-        let mut result = Map::new();
-        result.insert(key.into(), Value::Array(items));
-        Ok(hint(
-            Value::Object(result),
-            modern,
-            LIST_TTL_MS,
-            CacheScope::Public,
-        ))
-    };
     Some(match method {
-        "prompts/list" => public_list(
-            "prompts",
-            Prompt::ALL
-                .iter()
-                .map(|p| p.definition(has_default))
-                .collect(),
-        ),
         "prompts/get" => get_prompt(platform, ctx, params),
-        "resources/list" => public_list(
-            "resources",
-            Resource::ALL.iter().map(|r| r.definition()).collect(),
-        ),
-        "resources/templates/list" => public_list(
-            "resourceTemplates",
-            Template::ALL.iter().map(|t| t.definition()).collect(),
-        ),
         "resources/read" => read_resource(platform, ctx, revision, params).await,
         "completion/complete" => complete(platform, ctx, params).await,
         _ => return None,
     })
+}
+
+/// `prompts/list`, `resources/list` or `resources/templates/list` (any
+/// other method: `resources/templates/list`), with caching hints when
+/// `modern`. The dispatcher shares the result (see `super::shared`).
+pub(super) fn list(method: &str, modern: bool, has_default_site: bool) -> Value {
+    let (key, items): (&str, Vec<Value>) = match method {
+        "prompts/list" => (
+            "prompts",
+            Prompt::ALL
+                .iter()
+                .map(|p| p.definition(has_default_site))
+                .collect(),
+        ),
+        "resources/list" => (
+            "resources",
+            Resource::ALL.iter().map(|r| r.definition()).collect(),
+        ),
+        _ => (
+            "resourceTemplates",
+            Template::ALL.iter().map(|t| t.definition()).collect(),
+        ),
+    };
+    let mut result = Map::new();
+    result.insert(key.into(), Value::Array(items));
+    hint(
+        Value::Object(result),
+        modern,
+        LIST_TTL_MS,
+        CacheScope::Public,
+    )
 }
 
 fn invalid(message: impl Into<String>) -> RpcError {

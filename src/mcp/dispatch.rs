@@ -5,7 +5,8 @@ use serde_json::{Map, Value, json};
 
 use super::caching::{LIST_TTL_MS, hint};
 use super::catalog;
-use super::jsonrpc::{ErrorCode, RpcError};
+use super::jsonrpc::{ErrorCode, Payload, RpcError};
+use super::shared::{self, Key};
 use super::version::Revision;
 use crate::build_info;
 use crate::plausible::context::ToolContext;
@@ -32,10 +33,10 @@ fn server_info() -> Value {
 /// with the MCP Apps extension declared only to a client that offered it
 /// (SEP-2133 extensions are negotiated; MCP Apps, "Client<>Server
 /// Capability Negotiation").
-fn capabilities(client: Option<&Value>) -> Value {
+fn capabilities(apps: bool) -> Value {
     let mut caps = catalog::capabilities();
     caps.insert("tools".into(), json!({"listChanged": false}));
-    if ui::offered(client) {
+    if apps {
         caps.insert(
             "extensions".into(),
             json!({ ui::EXTENSION_ID: ui::declaration() }),
@@ -47,14 +48,14 @@ fn capabilities(client: Option<&Value>) -> Value {
 /// What a dispatched request produced: its HTTP status and JSON-RPC body.
 pub(super) struct Answer {
     pub(super) status: u16,
-    pub(super) body: Result<Value, RpcError>,
+    pub(super) body: Result<Payload, RpcError>,
 }
 
 impl Answer {
     fn ok(result: Value) -> Self {
         Self {
             status: 200,
-            body: Ok(result),
+            body: Ok(Payload::Built(result)),
         }
     }
 
@@ -74,38 +75,23 @@ pub(super) async fn dispatch<P: Outbound + Clock + EdgeCache>(
     method: &str,
     params: Option<Map<String, Value>>,
 ) -> Answer {
+    if let Some(key) = shared_key(ctx, revision, method, params.as_ref()) {
+        let bytes = shared::result(key.clone(), || build_shared(&key, ctx));
+        return Answer {
+            status: 200,
+            body: Ok(Payload::Shared(bytes)),
+        };
+    }
     let modern = revision.is_modern();
     let answer = match (method, modern) {
-        ("initialize", false) => initialize(ctx, params.as_ref()),
         ("ping", false) => Answer::ok(json!({})),
-        ("server/discover", true) => Answer::ok(json!({
-            "supportedVersions": Revision::supported_list(),
-            "capabilities": capabilities(
-                params
-                    .as_ref()
-                    .and_then(|p| p.get("_meta"))
-                    .and_then(|m| m.get(META_CLIENT_CAPABILITIES)),
-            ),
-            "instructions": instructions::text(ctx.default_site.as_ref()),
-            "ttlMs": LIST_TTL_MS,
-            "cacheScope": "public",
-        })),
-        ("tools/list", _) => {
-            let list: Vec<Value> = Tool::ALL
-                .iter()
-                .map(|t| t.definition(ctx.default_site.is_some()))
-                .collect();
-            Answer::ok(hint(
-                json!({"tools": list}),
-                modern,
-                LIST_TTL_MS,
-                CacheScope::Public,
-            ))
-        }
         ("tools/call", _) => call_tool(platform, ctx, params).await,
         (method, _) => {
             match catalog::handle(platform, ctx, revision, method, params.as_ref()).await {
-                Some(body) => Answer { status: 200, body },
+                Some(body) => Answer {
+                    status: 200,
+                    body: body.map(Payload::Built),
+                },
                 None => Answer::err(
                     // 2026-07-28: an unknown method is 404 with -32601.
                     if modern { 404 } else { 200 },
@@ -118,30 +104,94 @@ pub(super) async fn dispatch<P: Outbound + Clock + EdgeCache>(
     if !modern {
         return answer;
     }
-    // Modern results carry `resultType` and identify the server.
     Answer {
         status: answer.status,
-        body: answer.body.map(|mut result| {
-            if let Value::Object(obj) = &mut result {
-                obj.insert("resultType".into(), json!("complete"));
-                obj.insert("_meta".into(), json!({ META_SERVER_INFO: server_info() }));
-            }
-            result
+        body: answer.body.map(|payload| match payload {
+            Payload::Built(result) => Payload::Built(modernise(result)),
+            shared => shared,
         }),
     }
 }
 
-fn initialize(ctx: &ToolContext, params: Option<&Map<String, Value>>) -> Answer {
-    let requested = params
-        .and_then(|p| p.get("protocolVersion"))
-        .and_then(Value::as_str);
-    let revision = Revision::negotiate(requested);
-    Answer::ok(json!({
-        "protocolVersion": revision.as_str(),
-        "capabilities": capabilities(params.and_then(|p| p.get("capabilities"))),
-        "serverInfo": server_info(),
-        "instructions": instructions::text(ctx.default_site.as_ref()),
-    }))
+/// Modern results carry `resultType` and identify the server.
+fn modernise(mut result: Value) -> Value {
+    if let Value::Object(obj) = &mut result {
+        obj.insert("resultType".into(), json!("complete"));
+        obj.insert("_meta".into(), json!({ META_SERVER_INFO: server_info() }));
+    }
+    result
+}
+
+/// The key of a request whose result is shared (see [`shared`]), or
+/// `None` for a method answered per request.
+fn shared_key(
+    ctx: &ToolContext,
+    revision: Revision,
+    method: &str,
+    params: Option<&Map<String, Value>>,
+) -> Option<Key> {
+    let modern = revision.is_modern();
+    let (method, revision, apps) = match (method, modern) {
+        // The answer's revision is the negotiated one.
+        ("initialize", false) => (
+            "initialize",
+            Revision::negotiate(
+                params
+                    .and_then(|p| p.get("protocolVersion"))
+                    .and_then(Value::as_str),
+            ),
+            ui::offered(params.and_then(|p| p.get("capabilities"))),
+        ),
+        ("server/discover", true) => (
+            "server/discover",
+            revision,
+            ui::offered(
+                params
+                    .and_then(|p| p.get("_meta"))
+                    .and_then(|m| m.get(META_CLIENT_CAPABILITIES)),
+            ),
+        ),
+        ("tools/list", _) => ("tools/list", revision, false),
+        ("prompts/list", _) => ("prompts/list", revision, false),
+        ("resources/list", _) => ("resources/list", revision, false),
+        ("resources/templates/list", _) => ("resources/templates/list", revision, false),
+        _ => return None,
+    };
+    Some(Key {
+        method,
+        revision,
+        default_site: ctx.default_site.as_ref().map(|s| s.as_str().to_owned()),
+        apps,
+    })
+}
+
+/// Builds a shared result from its key alone.
+fn build_shared(key: &Key, ctx: &ToolContext) -> Value {
+    let modern = key.revision.is_modern();
+    let has_default = ctx.default_site.is_some();
+    let result = match key.method {
+        "initialize" => json!({
+            "protocolVersion": key.revision.as_str(),
+            "capabilities": capabilities(key.apps),
+            "serverInfo": server_info(),
+            "instructions": instructions::text(ctx.default_site.as_ref()),
+        }),
+        "server/discover" => json!({
+            "supportedVersions": Revision::supported_list(),
+            "capabilities": capabilities(key.apps),
+            "instructions": instructions::text(ctx.default_site.as_ref()),
+            "ttlMs": LIST_TTL_MS,
+            "cacheScope": "public",
+        }),
+        "tools/list" => hint(
+            json!({"tools": tools::definitions(has_default)}),
+            modern,
+            LIST_TTL_MS,
+            CacheScope::Public,
+        ),
+        list => catalog::list(list, modern, has_default),
+    };
+    if modern { modernise(result) } else { result }
 }
 
 async fn call_tool<P: Outbound + Clock + EdgeCache>(

@@ -1,5 +1,7 @@
 //! JSON-RPC 2.0 wire types (<https://www.jsonrpc.org/specification>).
 
+use std::rc::Rc;
+
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -86,34 +88,59 @@ impl RpcError {
     }
 }
 
+/// A result: built for this request, or bytes shared by every request
+/// that asks the same (see [`super::shared`]).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Payload {
+    Built(Value),
+    Shared(Rc<str>),
+}
+
 /// A response object: exactly one of `result` or `error`.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Outgoing {
     pub(crate) id: Option<Id>,
-    pub(crate) body: Result<Value, RpcError>,
+    pub(crate) body: Result<Payload, RpcError>,
 }
 
 impl Outgoing {
-    pub(crate) fn to_json(&self) -> Value {
+    /// The response as JSON text.
+    pub(crate) fn into_bytes(self) -> Vec<u8> {
         let mut obj = Map::new();
         obj.insert("jsonrpc".into(), Value::from("2.0"));
         // A response to an unidentifiable request carries `"id": null`.
         obj.insert(
             "id".into(),
-            match &self.id {
-                Some(Id::Number(n)) => Value::from(*n),
-                Some(Id::String(s)) => Value::from(s.clone()),
+            match self.id {
+                Some(Id::Number(n)) => Value::from(n),
+                Some(Id::String(s)) => Value::from(s),
                 None => Value::Null,
             },
         );
-        match &self.body {
-            Ok(result) => obj.insert("result".into(), result.clone()),
-            Err(error) => obj.insert(
-                "error".into(),
-                serde_json::to_value(error).unwrap_or(Value::Null),
-            ),
+        let shared = match self.body {
+            Ok(Payload::Built(result)) => {
+                obj.insert("result".into(), result);
+                None
+            }
+            Ok(Payload::Shared(bytes)) => Some(bytes),
+            Err(error) => {
+                obj.insert(
+                    "error".into(),
+                    serde_json::to_value(error).unwrap_or(Value::Null),
+                );
+                None
+            }
         };
-        Value::Object(obj)
+        let mut out = Value::Object(obj).to_string().into_bytes();
+        if let Some(bytes) = shared {
+            // `result` is the last member either way (sorted keys, or
+            // insertion order): the shared text goes before the brace.
+            out.pop();
+            out.extend_from_slice(b",\"result\":");
+            out.extend_from_slice(bytes.as_bytes());
+            out.push(b'}');
+        }
+        out
     }
 }
 
@@ -270,8 +297,29 @@ mod tests {
             body: Err(RpcError::new(ErrorCode::ParseError, "bad")),
         };
         assert_eq!(
-            out.to_json(),
+            serde_json::from_slice::<Value>(&out.into_bytes()).unwrap(),
             json!({"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"bad"}})
         );
+    }
+
+    /// Shared result text is spliced in as `result`, byte for byte what
+    /// the same result built per request serialises to.
+    #[test]
+    fn shared_results_serialise_like_built_ones() {
+        let result = json!({"tools": [{"name": "a", "n": 1.5}], "z": null});
+        for id in [None, Some(Id::Number(7)), Some(Id::String("x\"y".into()))] {
+            let built = Outgoing {
+                id: id.clone(),
+                body: Ok(Payload::Built(result.clone())),
+            };
+            let shared = Outgoing {
+                id,
+                body: Ok(Payload::Shared(result.to_string().into())),
+            };
+            assert_eq!(
+                String::from_utf8(shared.into_bytes()).unwrap(),
+                String::from_utf8(built.into_bytes()).unwrap()
+            );
+        }
     }
 }

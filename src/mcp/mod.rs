@@ -6,13 +6,15 @@
 //!   revision ("era") a request is made under;
 //! - [`dispatch`]: the methods, answered under that revision;
 //! - [`catalog`]: prompts, resources and completions; [`caching`]: the
-//!   `ttlMs`/`cacheScope` hints;
+//!   `ttlMs`/`cacheScope` hints; [`shared`]: results built once per
+//!   isolate;
 //! - [`jsonrpc`]: the JSON-RPC 2.0 wire types; [`version`]: the revisions.
 
 mod caching;
 mod catalog;
 mod dispatch;
 mod jsonrpc;
+mod shared;
 mod transport;
 mod version;
 

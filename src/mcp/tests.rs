@@ -888,3 +888,88 @@ fn the_chart_view_is_readable() {
     ));
     assert_eq!(error_code(&resp), -32602);
 }
+
+/// Issue 12: the lists, `server/discover` and `initialize` are serialised
+/// once per key (method, revision, default site, MCP Apps offered) and
+/// then served as the same bytes, with no result built per request; a
+/// different key gets its own result.
+#[test]
+fn shared_results_are_built_once_per_key() {
+    let offer = json!({"extensions": {"io.modelcontextprotocol/ui": {"mimeTypes": ["text/html;profile=mcp-app"]}}});
+    let mut discover_apps = modern("server/discover", None, json!({}));
+    let mut body: Value = serde_json::from_slice(&discover_apps.body).unwrap();
+    body["params"]["_meta"]["io.modelcontextprotocol/clientCapabilities"] = offer.clone();
+    discover_apps.body = serde_json::to_vec(&body).unwrap();
+    let initialize = |caps: &Value| {
+        post(
+            &[JSON, ACCEPT],
+            json!({"jsonrpc": "2.0", "id": 7, "method": "initialize", "params": {
+                "protocolVersion": "2025-06-18", "capabilities": caps, "clientInfo": {"name": "t", "version": "1"}
+            }}),
+        )
+    };
+    let mut requests: Vec<(String, Request)> = vec![
+        (
+            "discover".into(),
+            modern("server/discover", None, json!({})),
+        ),
+        ("discover with apps".into(), discover_apps),
+        ("initialize".into(), initialize(&json!({}))),
+        ("initialize with apps".into(), initialize(&offer)),
+    ];
+    for method in [
+        "tools/list",
+        "prompts/list",
+        "resources/list",
+        "resources/templates/list",
+    ] {
+        for revision in REVISIONS {
+            requests.push((
+                format!("{method} {revision}"),
+                under(revision, method, None, json!({})),
+            ));
+        }
+    }
+    let p = FakePlatform::new();
+    let with_site = ToolContext {
+        default_site: Some(
+            crate::plausible::args::SiteId::parse("site_id", "example.com").unwrap(),
+        ),
+        ..ctx()
+    };
+    for context in [ctx(), with_site] {
+        for (name, req) in &requests {
+            let before = super::shared::builds();
+            let first = block_on(serve(&p, &context, req));
+            assert_eq!(first.status, 200, "{name}");
+            assert_eq!(super::shared::builds(), before + 1, "{name}: built");
+            for _ in 0..3 {
+                let again = block_on(serve(&p, &context, req));
+                assert!(again.body == first.body, "{name}: same bytes");
+            }
+            assert_eq!(super::shared::builds(), before + 1, "{name}: rebuilt");
+        }
+    }
+    // The default site shows in the shared results of its own key.
+    let tools = |context: &ToolContext| {
+        let resp = block_on(serve(
+            &p,
+            context,
+            &under("2025-11-25", "tools/list", None, json!({})),
+        ));
+        resp.json_body()["result"]["tools"][0]["inputSchema"]["required"].clone()
+    };
+    assert!(
+        tools(&ctx())
+            .as_array()
+            .unwrap()
+            .contains(&json!("site_id"))
+    );
+    let site = ToolContext {
+        default_site: Some(
+            crate::plausible::args::SiteId::parse("site_id", "example.com").unwrap(),
+        ),
+        ..ctx()
+    };
+    assert!(!tools(&site).as_array().unwrap().contains(&json!("site_id")));
+}

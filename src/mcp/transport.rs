@@ -21,15 +21,22 @@ const META_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
 /// Larger bodies are refused before parsing (413).
 pub(crate) const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// A JSON-RPC response as a whole HTTP response.
+fn json_response(status: u16, body: Vec<u8>) -> Response {
+    Response::new(status)
+        .with_header("content-type", "application/json")
+        .with_body(body)
+}
+
 /// A JSON-RPC error as a whole HTTP response.
 fn error_response(status: u16, id: Option<Id>, error: RpcError) -> Response {
-    Response::json(
+    json_response(
         status,
-        &Outgoing {
+        Outgoing {
             id,
             body: Err(error),
         }
-        .to_json(),
+        .into_bytes(),
     )
 }
 
@@ -117,13 +124,13 @@ pub(crate) async fn serve<P: Outbound + Clock + EdgeCache>(
         Err((status, error)) => return error_response(status, Some(id), error),
     };
     let answer = dispatch(platform, ctx, revision, &method, params).await;
-    Response::json(
+    json_response(
         answer.status,
-        &Outgoing {
+        Outgoing {
             id: Some(id),
             body: answer.body,
         }
-        .to_json(),
+        .into_bytes(),
     )
 }
 
@@ -192,7 +199,7 @@ async fn serve_batch<P: Outbound + Clock + EdgeCache>(
                         format!("Invalid request: {}", invalid.reason),
                     )),
                 }
-                .to_json(),
+                .into_bytes(),
             ),
             Ok(Incoming::Notification { .. } | Incoming::Response) => {}
             Ok(Incoming::Request { id, method, params }) => {
@@ -202,16 +209,25 @@ async fn serve_batch<P: Outbound + Clock + EdgeCache>(
                         id: Some(id),
                         body: answer.body,
                     }
-                    .to_json(),
+                    .into_bytes(),
                 );
             }
         }
     }
     if out.is_empty() {
-        Response::new(202)
-    } else {
-        Response::json(200, &Value::Array(out))
+        return Response::new(202);
     }
+    // The batch answer: a JSON array of the responses, as serde_json
+    // writes one (no whitespace).
+    let mut body = vec![b'['];
+    for (i, response) in out.into_iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend(response);
+    }
+    body.push(b']');
+    json_response(200, body)
 }
 
 /// Decides which revision a request is made under.

@@ -196,7 +196,9 @@ pub(crate) enum DateRange {
 pub(crate) const DATE_RANGE_FORMS: &str =
     "\"Nh\", \"Nd\", \"Nmo\", \"day\", \"month\", \"year\", \"all\", or \"YYYY-MM-DD,YYYY-MM-DD\"";
 /// The same forms as a JSON Schema `pattern`; [`DateRange::parse`] also
-/// checks the counts and that dates are real.
+/// checks the counts and that dates are real. Written into the generated
+/// tool definitions (`tools/definitions.json`).
+#[cfg(test)]
 pub(crate) const DATE_RANGE_PATTERN: &str =
     r"^(\d+h|\d+d|\d+mo|day|month|year|all|\d{4}-\d{2}-\d{2},\d{4}-\d{2}-\d{2})$";
 

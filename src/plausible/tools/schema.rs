@@ -1,17 +1,22 @@
-//! Each tool's `inputSchema` and `outputSchema`.
+//! The generator of `definitions.json`: each tool's title, description,
+//! `inputSchema`, `outputSchema` and annotations.
 //!
 //! Every enum and limit here comes from the vocabulary and the argument
 //! rules that enforce it, so the schema a model reads, the validator and
-//! the instructions cannot disagree.
+//! the instructions cannot disagree. It runs in native tests only: the
+//! worker serves the text it wrote (see [`super::DEFINITIONS`]), and
+//! [`tests::definitions_are_generated_from_the_rules`] fails when the two
+//! differ.
 
 use serde_json::{Map, Value, json};
 
-use super::Tool;
 use super::shaped::{BREAKDOWN_LIMIT, DEFAULT_BREAKDOWN_LIMIT};
+use super::{SITE_ID_DEFAULTED, SITE_ID_REQUIRED, Tool};
 use super::{anomalies, change, raw, realtime};
 use crate::plausible::args::{DATE_RANGE_FORMS, DATE_RANGE_PATTERN, MAX_TEXT};
 use crate::plausible::filters::{MAX_FILTER_VALUES, MAX_FILTERS, Operator, VisitMatch};
 use crate::plausible::query::Granularity;
+use crate::plausible::ui;
 use crate::plausible::vocabulary::{
     BUILTIN_DIMENSIONS, CUSTOM_PROPERTY_PREFIX, MAX_PROPERTY_NAME, Metric,
 };
@@ -22,12 +27,83 @@ const MAX_QUALIFIED_PROPERTY: usize = CUSTOM_PROPERTY_PREFIX.len() + MAX_PROPERT
 fn site_id(has_default_site: bool) -> Value {
     json!({
             "type": "string",
-            "description": if has_default_site {
-                "Site domain as registered in Plausible, e.g. \"example.com\". Optional: defaults to this server's configured site."
-            } else {
-                "Site domain as registered in Plausible, e.g. \"example.com\". Call list_sites if you do not know it."
-            },
+            "description": if has_default_site { SITE_ID_DEFAULTED } else { SITE_ID_REQUIRED },
     })
+}
+
+/// What each tool is for, as the model reads it.
+trait Describe {
+    fn description(self) -> &'static str;
+}
+
+impl Describe for Tool {
+    fn description(self) -> &'static str {
+        match self {
+            Tool::Timeseries => {
+                "Get metrics over time (one row per hour, day, week or month) for a site, optionally for one page, goal or filtered segment. Use it to spot trends and changes around deploys or campaigns. Call list_sites first if you do not know the site_id."
+            }
+            Tool::Breakdown => {
+                "Break down metrics by a dimension (top pages, sources, channels, countries, devices, UTM tags, or a custom property via event:props:<name>), ordered by the first metric, most first. Call list_sites first if you do not know the site_id."
+            }
+            Tool::Conversions => {
+                "Get goal conversion counts and rates (visitors, events, conversion_rate) per goal, optionally for one goal or page, or broken down by page. Call list_goals for the goal names and list_sites if you do not know the site_id."
+            }
+            Tool::ComparePeriods => {
+                "Compare totals between two date ranges (period_a, then period_b) and get the change for each metric, absolute and in percent, without a significance test. For the effect of a deploy or launch with statistical care use measure_change. Call list_sites first if you do not know the site_id."
+            }
+            Tool::ListSites => {
+                "List the Plausible sites this connection may query (domain and timezone). Call it first when you do not know the site_id."
+            }
+            Tool::RealtimeVisitors => {
+                "How many people are on the site right now: unique visitors and pageviews in the last N minutes (default 5, at most 60), with the top pages and sources in that time. Never cached."
+            }
+            Tool::ListGoals => {
+                "List a site's goals (the names get_conversions, goal and event:goal filters take). From Plausible's Sites API when the key allows it, otherwise from the goals that converted in the last 12 months; the result says which."
+            }
+            Tool::QueryStats => {
+                "Run one raw Plausible Stats API v2 query (metrics, date_range, dimensions, filters, order_by, include, pagination) for questions the other tools do not cover. Checked against the same rules before it is sent; Plausible's validation errors come back naming the field."
+            }
+            Tool::FindAnomalies => {
+                "Find unusual days (or hours, within the last 48 h) in a site's traffic: each period is compared with the same weekday (and hour) over the 6 weeks before, flagged outside median ± 3 × 1.4826 × MAD, never narrower than the series' own count noise (or the exact Poisson 99% interval for small counts), with the sources, pages and countries that explain each flagged period. Says so when nothing is unusual."
+            }
+            Tool::MeasureChange => {
+                "Did a deploy, launch or campaign change traffic? Compares equal, weekday-aligned windows of whole days before and after a date (at least 7 days a side, the day itself left out) with a significance test (Welch's t-test on daily values; Newcombe–Wilson interval for conversion rates), reports intervals and says plainly when the change is not significant."
+            }
+        }
+    }
+}
+
+/// Tools whose results the chart view draws (MCP Apps).
+fn charted(tool: Tool) -> bool {
+    matches!(
+        tool,
+        Tool::Timeseries | Tool::ComparePeriods | Tool::FindAnomalies
+    )
+}
+
+/// The MCP tool definition (`tools/list` entry).
+pub(super) fn definition(tool: Tool, has_default_site: bool) -> Value {
+    let mut definition = json!({
+        "name": tool.name(),
+        "title": tool.title(),
+        "description": tool.description(),
+        "inputSchema": input(tool, has_default_site),
+        "outputSchema": output(tool),
+        "annotations": {
+            "title": tool.title(),
+            "readOnlyHint": true,
+            "destructiveHint": false,
+            // Realtime answers change from one call to the next.
+            "idempotentHint": tool != Tool::RealtimeVisitors,
+            "openWorldHint": true,
+        },
+    });
+    if charted(tool)
+        && let Value::Object(obj) = &mut definition
+    {
+        obj.insert("_meta".into(), ui::tool_meta());
+    }
+    definition
 }
 
 fn object(props: Map<String, Value>, required: Vec<&str>) -> Value {
@@ -438,9 +514,49 @@ fn output_without_upstream(tool: Tool) -> Value {
     }
 }
 
+/// `definitions.json` as this generator writes it: one tool a line.
+fn generated() -> String {
+    let lines: Vec<String> = Tool::ALL
+        .iter()
+        .map(|t| definition(*t, false).to_string())
+        .collect();
+    format!("[\n{}\n]\n", lines.join(",\n"))
+}
+
 #[cfg(test)]
 mod tests {
+    use super::super::{DEFINITIONS, definitions};
     use super::*;
+
+    /// The served text is what the rules generate, with and without a
+    /// default site; `UPDATE_DEFINITIONS=1` rewrites the file instead.
+    #[test]
+    fn definitions_are_generated_from_the_rules() {
+        let text = generated();
+        if std::env::var_os("UPDATE_DEFINITIONS").is_some() {
+            let path = concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/src/plausible/tools/definitions.json"
+            );
+            std::fs::write(path, &text).unwrap();
+            return;
+        }
+        assert!(
+            DEFINITIONS == text,
+            "src/plausible/tools/definitions.json is stale: run UPDATE_DEFINITIONS=1 cargo test definitions_are_generated"
+        );
+        for has_default in [false, true] {
+            let expected: Vec<Value> = Tool::ALL
+                .iter()
+                .map(|t| definition(*t, has_default))
+                .collect();
+            assert_eq!(
+                definitions(has_default),
+                expected,
+                "default site: {has_default}"
+            );
+        }
+    }
 
     #[test]
     fn site_id_is_required_only_without_a_default() {

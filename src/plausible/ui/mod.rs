@@ -50,7 +50,9 @@ pub(crate) fn declaration() -> Value {
 
 /// A tool definition's `_meta` that links it to the chart (MCP Apps,
 /// "Resource Discovery": `_meta.ui.resourceUri`). The default visibility
-/// (model and app) stands: the model still reads every result.
+/// (model and app) stands: the model still reads every result. Written
+/// into the static tool definitions by their generator.
+#[cfg(test)]
 pub(crate) fn tool_meta() -> Value {
     json!({ "ui": { "resourceUri": CHART_URI } })
 }
