@@ -345,6 +345,26 @@ impl Plan {
     }
 }
 
+/// A tool call's arguments, all strings here (the object's members sort
+/// by name, so their order does not matter). One loop instead of `json!`
+/// code per member: smaller in the wasm.
+fn call_args(members: &[(&str, &str)]) -> Value {
+    Value::Object(
+        members
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), Value::from(*v)))
+            .collect(),
+    )
+}
+
+/// `args` with one more, non-string member.
+fn with(mut args: Value, key: &str, value: Value) -> Value {
+    if let Value::Object(obj) = &mut args {
+        obj.insert(key.to_owned(), value);
+    }
+    args
+}
+
 fn range(a: Date, b: Date) -> String {
     format!("{a},{b}")
 }
@@ -357,7 +377,15 @@ fn weekly_report(site: &SiteId, today: Date) -> Plan {
     let prior = range(a_start, a_end);
     let breakdown = |dimension: &str, limit: u32, why: &str| Step {
         tool: Tool::Breakdown,
-        args: json!({"site_id": s, "date_range": week, "dimension": dimension, "limit": limit}),
+        args: with(
+            call_args(&[
+                ("site_id", s),
+                ("date_range", &week),
+                ("dimension", dimension),
+            ]),
+            "limit",
+            limit.into(),
+        ),
         why: why.to_owned(),
     };
     Plan {
@@ -368,12 +396,16 @@ fn weekly_report(site: &SiteId, today: Date) -> Plan {
         steps: vec![
             Step {
                 tool: Tool::ComparePeriods,
-                args: json!({"site_id": s, "period_a": prior, "period_b": week, "metrics": ["visitors", "visits", "pageviews", "bounce_rate", "visit_duration"]}),
+                args: with(
+                    call_args(&[("site_id", s), ("period_a", &prior), ("period_b", &week)]),
+                    "metrics",
+                    vec!["visitors", "visits", "pageviews", "bounce_rate", "visit_duration"].into(),
+                ),
                 why: "the headline numbers and their change, week on week.".into(),
             },
             Step {
                 tool: Tool::Timeseries,
-                args: json!({"site_id": s, "date_range": week, "granularity": "day"}),
+                args: call_args(&[("site_id", s), ("date_range", &week), ("granularity", "day")]),
                 why: "the shape of the week: its best and worst day.".into(),
             },
             breakdown("visit:channel", 10, "which channels brought visitors."),
@@ -381,17 +413,17 @@ fn weekly_report(site: &SiteId, today: Date) -> Plan {
             breakdown("event:page", 10, "the most visited pages."),
             Step {
                 tool: Tool::ListGoals,
-                args: json!({"site_id": s}),
+                args: call_args(&[("site_id", s)]),
                 why: "the site's goals; skip the next step when there are none.".into(),
             },
             Step {
                 tool: Tool::Conversions,
-                args: json!({"site_id": s, "date_range": week}),
+                args: call_args(&[("site_id", s), ("date_range", &week)]),
                 why: "how each goal converted this week.".into(),
             },
             Step {
                 tool: Tool::FindAnomalies,
-                args: json!({"site_id": s, "window": week}),
+                args: call_args(&[("site_id", s), ("window", &week)]),
                 why: "any unusual day this week, with what explains it.".into(),
             },
         ],
@@ -404,7 +436,7 @@ fn traffic_drop_check(site: &SiteId, window: &str) -> Plan {
     let hourly = window.ends_with('h');
     let mut steps = vec![Step {
         tool: Tool::FindAnomalies,
-        args: json!({"site_id": s, "window": window}),
+        args: call_args(&[("site_id", s), ("window", window)]),
         why: format!(
             "each {} of the window against the same weekday{} of the 6 weeks before, with the sources, pages and countries that explain each flagged one.",
             if hourly { "hour" } else { "day" },
@@ -413,21 +445,25 @@ fn traffic_drop_check(site: &SiteId, window: &str) -> Plan {
     }];
     steps.push(Step {
         tool: Tool::Timeseries,
-        args: json!({"site_id": s, "date_range": window}),
+        args: call_args(&[("site_id", s), ("date_range", window)]),
         why: "the series itself, to describe the drop's shape: sudden or gradual, over or ongoing."
             .into(),
     });
     if !hourly {
         steps.push(Step {
             tool: Tool::Breakdown,
-            args: json!({"site_id": s, "date_range": window, "dimension": "visit:channel"}),
+            args: call_args(&[
+                ("site_id", s),
+                ("date_range", window),
+                ("dimension", "visit:channel"),
+            ]),
             why: "the channels over the window, to see whether one channel carries the change."
                 .into(),
         });
     }
     steps.push(Step {
         tool: Tool::RealtimeVisitors,
-        args: json!({"site_id": s}),
+        args: call_args(&[("site_id", s)]),
         why: "whether visitors are arriving right now: zero now on a site that usually has traffic points to a broken tracking script rather than a real drop.".into(),
     });
     Plan {
@@ -450,25 +486,49 @@ fn launch_impact(site: &SiteId, moment: Date, today: Date, focus: &Focus) -> Pla
     let (what, mut change, series) = match focus {
         Focus::Site => (
             format!("traffic on {s}"),
-            json!({"site_id": s, "date": day, "metric": "visitors"}),
-            json!({"site_id": s, "date_range": around, "granularity": "day"}),
+            call_args(&[("site_id", s), ("date", &day), ("metric", "visitors")]),
+            call_args(&[
+                ("site_id", s),
+                ("date_range", &around),
+                ("granularity", "day"),
+            ]),
         ),
         Focus::Page(p) => (
             format!("the page {p} on {s}"),
-            json!({"site_id": s, "date": day, "metric": "visitors", "page": p}),
-            json!({"site_id": s, "date_range": around, "granularity": "day", "page": p}),
+            call_args(&[
+                ("site_id", s),
+                ("date", &day),
+                ("metric", "visitors"),
+                ("page", p.as_str()),
+            ]),
+            call_args(&[
+                ("site_id", s),
+                ("date_range", &around),
+                ("granularity", "day"),
+                ("page", p.as_str()),
+            ]),
         ),
         Focus::Goal(g) => (
             format!("conversions of the goal \"{g}\" on {s}"),
-            json!({"site_id": s, "date": day, "metric": "conversion_rate", "goal": g}),
-            json!({"site_id": s, "date_range": around, "granularity": "day", "goal": g}),
+            call_args(&[
+                ("site_id", s),
+                ("date", &day),
+                ("metric", "conversion_rate"),
+                ("goal", g.as_str()),
+            ]),
+            call_args(&[
+                ("site_id", s),
+                ("date_range", &around),
+                ("granularity", "day"),
+                ("goal", g.as_str()),
+            ]),
         ),
     };
     let mut steps = Vec::new();
     if let Focus::Goal(_) = focus {
         steps.push(Step {
             tool: Tool::ListGoals,
-            args: json!({"site_id": s}),
+            args: call_args(&[("site_id", s)]),
             why: "check that the goal exists under exactly this name; if not, stop and ask which goal was meant.".into(),
         });
     }
@@ -489,7 +549,7 @@ fn launch_impact(site: &SiteId, moment: Date, today: Date, focus: &Focus) -> Pla
     });
     steps.push(Step {
         tool: Tool::FindAnomalies,
-        args: json!({"site_id": s, "window": range(moment, moment)}),
+        args: call_args(&[("site_id", s), ("window", &range(moment, moment))]),
         why: "whether the day itself was unusual, and what drove it.".into(),
     });
     let report = if enough {
