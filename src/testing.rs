@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::crypto::Keys;
+use crate::crypto::{Keyring, Keys, UserKeys};
 use crate::http::{Method, Request};
 use crate::oauth::clients::record::{AuthMethod, ClientRecord, ClientSource};
 use crate::oauth::ledger::apply::apply;
@@ -224,8 +224,13 @@ pub fn source(pairs: &[(&str, &str)]) -> HashMap<String, String> {
 }
 
 /// Server keys from a fixed test secret.
-pub fn keys() -> Keys {
-    Keys::derive(&ServerSecret::new("0123456789abcdef0123456789abcdef")).unwrap()
+pub fn keys() -> Keyring {
+    Keyring::new(Keys::derive(&ServerSecret::new("0123456789abcdef0123456789abcdef")).unwrap())
+}
+
+/// User keys from a fixed test secret.
+pub fn user_keys() -> UserKeys {
+    UserKeys::derive(&ServerSecret::new("user-key-secret-for-tests-0123456789")).unwrap()
 }
 
 /// A registered public client named "Test".

@@ -12,7 +12,7 @@ use super::consent::{self, AfterLogin, Consented, Decided};
 use super::error::FlowError;
 use super::issue::issue_code;
 use super::login::{self, clear_cookie};
-use crate::crypto::Keys;
+use crate::crypto::Keyring;
 use crate::http::{Request, Response, single_params};
 use crate::identity;
 use crate::oauth::authorize::{self, AuthorizeError, PageError, RedirectErrorCode};
@@ -58,7 +58,7 @@ impl Reply {
     }
 }
 
-fn keys<'a>(server: &AuthServer<'a>) -> Result<&'a Keys, FlowError> {
+fn keys<'a>(server: &AuthServer<'a>) -> Result<&'a Keyring, FlowError> {
     server.settings.keys.as_ref().ok_or(FlowError::NoServerKey)
 }
 
@@ -66,7 +66,7 @@ fn keys<'a>(server: &AuthServer<'a>) -> Result<&'a Keys, FlowError> {
 async fn complete<P: Platform>(
     platform: &P,
     server: &AuthServer<'_>,
-    keys: &Keys,
+    keys: &Keyring,
     consented: &Consented,
 ) -> String {
     match issue_code(platform, server, keys, consented).await {

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{ConsentError, FlowError};
 use super::login::{Browser, LOGIN_LIFETIME, LoggedIn};
-use crate::crypto::{self, Keys};
+use crate::crypto::{self, Keyring};
 use crate::http::{Headers, Params, Response, cookie, form};
 use crate::identity::{self, Identity};
 use crate::oauth::authorize::{AuthorizationRequest, PageError, RedirectError, RedirectErrorCode};
@@ -82,7 +82,7 @@ fn browser_hash(cookie: &str) -> String {
 
 /// A sealed ticket for `request`, bound to this browser's cookie.
 pub fn seal(
-    keys: &Keys,
+    keys: &Keyring,
     entropy: &dyn Entropy,
     request: AuthorizationRequest,
     identity: &Identity,
@@ -102,7 +102,7 @@ pub fn seal(
 }
 
 /// The CSRF token for a ticket in this browser.
-pub fn csrf_token(keys: &Keys, ticket: &str, cookie: &str) -> String {
+pub fn csrf_token(keys: &Keyring, ticket: &str, cookie: &str) -> String {
     keys.sign(CSRF_PURPOSE, format!("{ticket}\n{cookie}").as_bytes())
 }
 
@@ -123,7 +123,7 @@ pub struct ConsentPost {
 /// Opens and checks a posted form (`ticket`, `csrf`, `decision`) against
 /// the ticket's login cookie in `headers`.
 pub fn check(
-    keys: &Keys,
+    keys: &Keyring,
     form: &Params,
     headers: &Headers,
     now: u64,
@@ -139,9 +139,9 @@ pub fn check(
     if !ct_eq(browser_hash(&cookie).as_bytes(), ticket.browser.as_bytes()) {
         return Err(ConsentError::OtherBrowser);
     }
-    let csrf_ok = form
-        .get("csrf")
-        .is_some_and(|c| ct_eq(c.as_bytes(), csrf_token(keys, sealed, &cookie).as_bytes()));
+    let csrf_ok = form.get("csrf").is_some_and(|c| {
+        keys.verify(CSRF_PURPOSE, format!("{sealed}\n{cookie}").as_bytes(), c)
+    });
     if !csrf_ok {
         return Err(ConsentError::Csrf);
     }
@@ -219,7 +219,7 @@ pub enum AfterLogin {
 pub async fn after_login<P: Platform>(
     platform: &P,
     server: &AuthServer<'_>,
-    keys: &Keys,
+    keys: &Keyring,
     logged_in: LoggedIn,
 ) -> Result<AfterLogin, FlowError> {
     let LoggedIn {
@@ -282,7 +282,7 @@ pub enum Decided {
 pub async fn decide<P: Platform>(
     platform: &P,
     server: &AuthServer<'_>,
-    keys: &Keys,
+    keys: &Keyring,
     headers: &Headers,
     body: &[u8],
 ) -> Result<(Decided, String), FlowError> {

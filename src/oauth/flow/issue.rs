@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use super::consent::Consented;
-use crate::crypto::Keys;
+use crate::crypto::Keyring;
 use crate::identity::Identity;
 use crate::oauth::ids::{GrantId, TokenHash, TokenKind, UserKey};
 use crate::oauth::ledger::client::Ledger;
@@ -33,7 +33,7 @@ impl IssueError {
 /// sealed under the server key and bound to that hash.
 pub fn subject(
     identity: &Identity,
-    keys: &Keys,
+    keys: &Keyring,
     entropy: &dyn Entropy,
 ) -> Result<Subject, EntropyError> {
     let user_key = UserKey::of_email(identity.email());
@@ -54,7 +54,7 @@ pub fn subject(
 pub async fn issue_code<P: Platform>(
     platform: &P,
     server: &AuthServer<'_>,
-    keys: &Keys,
+    keys: &Keyring,
     consented: &Consented,
 ) -> Result<String, IssueError> {
     let request = consented.request();

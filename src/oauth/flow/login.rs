@@ -17,7 +17,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{self, Keys};
+use crate::crypto::{self, Keyring};
 use crate::http::{Headers, Params, cookie};
 use crate::identity::{self, Identity, Refused};
 use crate::oauth::authorize::AuthorizationRequest;
@@ -174,13 +174,13 @@ fn cookie_hash(value: &str) -> String {
     crypto::token_hash(&format!("login-cookie:{value}"))
 }
 
-fn sign_state(keys: &Keys, payload: &StatePayload) -> Option<String> {
+fn sign_state(keys: &Keyring, payload: &StatePayload) -> Option<String> {
     let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(payload).ok()?);
     let sig = keys.sign(STATE_PURPOSE, body.as_bytes());
     Some(format!("{body}.{sig}"))
 }
 
-fn open_state(keys: &Keys, state: &str, now: u64) -> Option<StatePayload> {
+fn open_state(keys: &Keyring, state: &str, now: u64) -> Option<StatePayload> {
     let (body, sig) = state.split_once('.')?;
     if !keys.verify(STATE_PURPOSE, body.as_bytes(), sig) {
         return None;
@@ -194,7 +194,7 @@ fn open_state(keys: &Keys, state: &str, now: u64) -> Option<StatePayload> {
 pub async fn begin<P: Platform>(
     platform: &P,
     server: &AuthServer<'_>,
-    keys: &Keys,
+    keys: &Keyring,
     upstream: &Upstream,
     request: AuthorizationRequest,
 ) -> Result<LoginStart, LoginError> {
@@ -278,7 +278,7 @@ pub struct LoggedIn {
 pub async fn finish<P: Platform>(
     platform: &P,
     server: &AuthServer<'_>,
-    keys: &Keys,
+    keys: &Keyring,
     upstream: &Upstream,
     params: &Params,
     headers: &Headers,
@@ -387,7 +387,7 @@ mod tests {
             None,
             "bad signature"
         );
-        let other = Keys::derive(&ServerSecret::new("ffffffffffffffffffffffffffffffff")).unwrap();
+        let other = Keyring::new(crate::crypto::Keys::derive(&ServerSecret::new("ffffffffffffffffffffffffffffffff")).unwrap());
         assert_eq!(open_state(&other, &state, 999), None, "other key");
         for junk in ["", ".", "abc", "a.b.c"] {
             assert_eq!(open_state(&k, junk, 0), None, "{junk}");
