@@ -181,7 +181,7 @@ impl Keyring {
     }
 
     fn by_kid(&self, kid: &str) -> Option<&Keys> {
-        self.sets().find(|k| k.kid == kid)
+        self.sets().find(|k| k.kid() == kid)
     }
 
     /// [`Keys::seal`] under the current set, with its key id.
@@ -206,11 +206,7 @@ impl Keyring {
 
     /// [`Keys::sign`] under the current set: `<kid>.<signature>`.
     pub fn sign(&self, purpose: &str, data: &[u8]) -> String {
-        format!(
-            "{}.{}",
-            self.current.kid,
-            self.current.sign(purpose, data)
-        )
+        format!("{}.{}", self.current.kid, self.current.sign(purpose, data))
     }
 
     /// Checks [`Keyring::sign`] output, or a legacy signature without a
@@ -354,7 +350,11 @@ mod tests {
         assert!(ring.verify("state", b"x", &sig));
         assert!(ring.verify("state", b"x", &k.sign("state", b"x")), "legacy");
         assert!(!ring.verify("state", b"y", &sig));
-        assert!(!ring.verify("state", b"x", &format!("ffffffff.{}", k.sign("state", b"x"))));
+        assert!(!ring.verify(
+            "state",
+            b"x",
+            &format!("ffffffff.{}", k.sign("state", b"x"))
+        ));
         // The key id names the derived keys, not the secret text.
         let other = Keys::derive(&ServerSecret::new("ffffffffffffffffffffffffffffffff")).unwrap();
         assert_ne!(other.kid(), k.kid());

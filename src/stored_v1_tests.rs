@@ -14,10 +14,13 @@
 //! redeem or refuse the codes. A deployment upgraded mid-week must log
 //! nobody out.
 //!
-//! `fixtures_are_what_the_flows_write` regenerates the fixtures in memory
-//! and compares them with the files; `PMCP_WRITE_STORED_V1=1 cargo test
-//! fixtures_are_what_the_flows_write` rewrites the files instead (only
-//! ever for a deliberate, migrated change of layout).
+//! The v1 files are what the previous release wrote, and stay as they
+//! are. `fixtures_are_what_the_flows_write` runs the same flows with
+//! today's code and compares what they leave with
+//! `tests/fixtures/stored-v2/` (the per-pair layout of issue 9);
+//! `PMCP_WRITE_STORED_V2=1 cargo test fixtures_are_what_the_flows_write`
+//! rewrites those files instead (only ever for a deliberate, migrated
+//! change of layout), for the next release's loader tests to start from.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -35,6 +38,7 @@ use crate::ports::{Clock, OutboundResponse, UnixMillis};
 use crate::testing::{FakePlatform, MemoryLedgerStore, block_on};
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/stored-v1");
+const DIR_V2: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/stored-v2");
 const BASE: &str = "https://mcp.example.com";
 const IDP: &str = "https://idp.example.com";
 const CIMD: &str = "https://client.example.com/client.json";
@@ -46,6 +50,11 @@ fn config() -> HashMap<String, String> {
         (
             "COOKIE_SECRET",
             "stored-v1-fixture-cookie-secret-0123456789abcdef",
+        ),
+        // The upgrade step: set before deploying the release that reads it.
+        (
+            "USER_KEY_SECRET",
+            "stored-fixture-user-key-secret-0123456789abcdef",
         ),
         ("ALLOWED_EMAIL_DOMAIN", "example.com"),
         ("ACCESS_ISSUER", IDP),
@@ -498,17 +507,25 @@ fn write_fixtures() -> Fixtures {
         w.p.ledgers
             .borrow()
             .iter()
-            .map(|(client, store)| {
+            .map(|(name, store)| {
                 let entries: BTreeMap<String, Value> = store
                     .entries
                     .borrow()
                     .iter()
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect();
-                (
-                    object_name(client),
-                    json!({"client_id": client, "entries": entries}),
-                )
+                if name.starts_with("g:") {
+                    // A pair's grant object: named by its routing id.
+                    (
+                        name.clone(),
+                        json!({"class": "GrantLedger", "entries": entries}),
+                    )
+                } else {
+                    (
+                        object_name(name),
+                        json!({"client_id": name, "entries": entries}),
+                    )
+                }
             })
             .collect();
     let wire: Vec<Value> =
@@ -549,16 +566,18 @@ fn fixtures_are_what_the_flows_write() {
         ("secrets.json", &fresh.secrets),
         ("wire.json", &fresh.wire),
     ];
-    if std::env::var("PMCP_WRITE_STORED_V1").is_ok_and(|v| v == "1") {
-        std::fs::create_dir_all(DIR).unwrap();
+    if std::env::var("PMCP_WRITE_STORED_V2").is_ok_and(|v| v == "1") {
+        std::fs::create_dir_all(DIR_V2).unwrap();
         for (name, text) in files {
-            std::fs::write(format!("{DIR}/{name}"), text).unwrap();
+            std::fs::write(format!("{DIR_V2}/{name}"), text).unwrap();
         }
     }
     for (name, text) in files {
+        let stored = std::fs::read_to_string(format!("{DIR_V2}/{name}"))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(
-            read(name) == *text,
-            "{name}: today's flows write something else than the v1 fixture"
+            stored == *text,
+            "{name}: today's flows write something else than the v2 fixture"
         );
     }
 }
@@ -818,6 +837,9 @@ fn ledger_messages_on_the_wire_keep_their_shape() {
             Message::FinishLogin(_) => round_trip::<LoginReply>(reply),
             Message::ConsumeNonce(_) => round_trip::<NonceReply>(reply),
             Message::GetConsent(_) => round_trip::<ConsentReply>(reply),
+            Message::LookupAccess(_) | Message::RevokeAccess(_) => {
+                panic!("v1 never sent {message:?}")
+            }
         }
     }
 }

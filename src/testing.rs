@@ -11,8 +11,9 @@ use crate::crypto::{Keyring, Keys, UserKeys};
 use crate::http::{Method, Request};
 use crate::oauth::clients::record::{AuthMethod, ClientRecord, ClientSource};
 use crate::oauth::ledger::apply::apply;
-use crate::oauth::ledger::client::Coordinator;
+use crate::oauth::ledger::client::{Address, Coordinator};
 use crate::oauth::ledger::protocol::Message;
+use crate::oauth::ledger::records::Home;
 use crate::oauth::ledger::store::LedgerStore;
 use crate::oauth::types::{ClientId, Issuer, RedirectUri, Resource};
 use crate::ports::{
@@ -30,8 +31,11 @@ pub struct FakePlatform {
     pub sent: RefCell<Vec<OutboundRequest>>,
     responder: RefCell<Responder>,
     pub fail_storage: Cell<bool>,
-    /// One ledger store per client, as one Durable Object per client.
+    /// One ledger store per object: a client's legacy ledger under its
+    /// client id, a pair's grant object under its name (`g:…`).
     pub ledgers: RefCell<HashMap<String, std::rc::Rc<MemoryLedgerStore>>>,
+    /// Storage reads a request made: KV gets and ledger messages.
+    pub reads: Cell<usize>,
     pub logs: RefCell<Vec<String>>,
     /// When set, entropy is a deterministic stream (seed, draws so far),
     /// so fixtures written from it are reproducible.
@@ -50,6 +54,7 @@ impl Default for FakePlatform {
             responder: RefCell::new(Box::new(|_| Err(OutboundError::Network("offline".into())))),
             fail_storage: Cell::new(false),
             ledgers: RefCell::default(),
+            reads: Cell::new(0),
             logs: RefCell::default(),
             seed: Cell::new(None),
             wire: RefCell::default(),
@@ -114,6 +119,7 @@ impl Entropy for FakePlatform {
 
 impl KeyValue for FakePlatform {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        self.reads.set(self.reads.get() + 1);
         if self.fail_storage.get() {
             return Err(StorageError("injected".into()));
         }
@@ -147,20 +153,27 @@ impl Outbound for FakePlatform {
     }
 }
 
-/// One object per client, as on Workers; every message goes through JSON
-/// as it would on the wire.
+/// One object per address, as on Workers; every message goes through
+/// JSON as it would on the wire.
 impl Coordinator for FakePlatform {
-    async fn ledger(&self, client: &ClientId, message: Message) -> Result<Value, StorageError> {
-        let store = self
-            .ledgers
-            .borrow_mut()
-            .entry(client.as_str().to_owned())
-            .or_default()
-            .clone();
+    async fn ledger(&self, address: &Address, message: Message) -> Result<Value, StorageError> {
+        self.reads.set(self.reads.get() + 1);
+        if self.fail_storage.get() {
+            return Err(StorageError("injected".into()));
+        }
+        let name = match address {
+            Address::Client(client) => client.as_str().to_owned(),
+            Address::Pair(routing) => routing.object_name(),
+        };
+        let store = self.ledgers.borrow_mut().entry(name).or_default().clone();
         let sent = serde_json::to_value(&message).unwrap_or_default();
         let message: Message =
             serde_json::from_value(sent.clone()).map_err(|e| StorageError(format!("wire: {e}")))?;
-        let reply = apply(store.as_ref(), self, client, message).await?;
+        let home = match address {
+            Address::Client(client) => Home::Client(client),
+            Address::Pair(_) => Home::Pair,
+        };
+        let reply = apply(store.as_ref(), self, home, message).await?;
         self.wire.borrow_mut().push((sent, reply.clone()));
         Ok(reply)
     }

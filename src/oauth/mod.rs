@@ -10,6 +10,7 @@ pub(crate) mod ids;
 pub(crate) mod ledger;
 pub(crate) mod resource;
 pub(crate) mod revoke;
+pub(crate) mod routing;
 pub(crate) mod server;
 pub(crate) mod token;
 pub(crate) mod types;

@@ -12,7 +12,7 @@ use super::consent::{self, AfterLogin, Consented, Decided};
 use super::error::FlowError;
 use super::issue::issue_code;
 use super::login::{self, clear_cookie};
-use crate::crypto::Keyring;
+use crate::crypto::{Keyring, UserKeys};
 use crate::http::{Request, Response, single_params};
 use crate::identity;
 use crate::oauth::authorize::{self, AuthorizeError, PageError, RedirectErrorCode};
@@ -58,18 +58,38 @@ impl Reply {
     }
 }
 
-fn keys<'a>(server: &AuthServer<'a>) -> Result<&'a Keyring, FlowError> {
-    server.settings.keys.as_ref().ok_or(FlowError::NoServerKey)
+/// The keys every step of a new sign-in needs: `COOKIE_SECRET`'s and
+/// `USER_KEY_SECRET`'s. Checked at `/authorize`, so nobody is sent
+/// through a login that cannot end in a code.
+#[derive(Clone, Copy)]
+pub struct FlowKeys<'a> {
+    pub ring: &'a Keyring,
+    pub user: &'a UserKeys,
+}
+
+fn keys<'a>(server: &AuthServer<'a>) -> Result<FlowKeys<'a>, FlowError> {
+    Ok(FlowKeys {
+        ring: server
+            .settings
+            .keys
+            .as_ref()
+            .ok_or(FlowError::NoServerKey)?,
+        user: server
+            .settings
+            .user_keys
+            .as_ref()
+            .ok_or(FlowError::NoUserKey)?,
+    })
 }
 
 /// Issues the code for a consented request, or redirects the error.
 async fn complete<P: Platform>(
     platform: &P,
     server: &AuthServer<'_>,
-    keys: &Keyring,
+    keys: FlowKeys<'_>,
     consented: &Consented,
 ) -> String {
-    match issue_code(platform, server, keys, consented).await {
+    match issue_code(platform, server, keys.ring, keys.user, consented).await {
         Ok(location) => location,
         Err(e) => {
             platform.warn(&e.log_line());
@@ -141,7 +161,7 @@ pub async fn authorize<P: Platform>(
         .upstream
         .as_ref()
         .ok_or(FlowError::NoUpstream)?;
-    let start = login::begin(platform, server, keys, upstream, auth_request)
+    let start = login::begin(platform, server, keys.ring, upstream, auth_request)
         .await
         .map_err(FlowError::LoginStart)?;
     Ok(Reply::Redirect {
@@ -165,9 +185,16 @@ pub async fn callback<P: Platform>(
     let query = request.url.query().unwrap_or("");
     let params = single_params(query.as_bytes())
         .map_err(|_| FlowError::Login(login::LoginError::BadState))?;
-    let logged_in = login::finish(platform, server, keys, upstream, &params, &request.headers)
-        .await
-        .map_err(FlowError::Login)?;
+    let logged_in = login::finish(
+        platform,
+        server,
+        keys.ring,
+        upstream,
+        &params,
+        &request.headers,
+    )
+    .await
+    .map_err(FlowError::Login)?;
     match consent::after_login(platform, server, keys, logged_in).await? {
         AfterLogin::Issue(consented, browser) => Ok(Reply::Redirect {
             location: complete(platform, server, keys, &consented).await,

@@ -11,20 +11,22 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::browser::FlowKeys;
 use super::error::{ConsentError, FlowError};
 use super::login::{Browser, LOGIN_LIFETIME, LoggedIn};
+use crate::crypto::UserKeys;
 use crate::crypto::{self, Keyring};
 use crate::http::{Headers, Params, Response, cookie, form};
 use crate::identity::{self, Identity};
 use crate::oauth::authorize::{AuthorizationRequest, PageError, RedirectError, RedirectErrorCode};
 use crate::oauth::clients::record::{ClientRecord, ClientSource};
 use crate::oauth::clients::registry;
-use crate::oauth::ids::{TicketId, UserKey};
+use crate::oauth::ids::{RoutingId, TicketId, UserKey};
 use crate::oauth::ledger::client::Ledger;
 use crate::oauth::ledger::records::ConsentRecord;
 use crate::oauth::server::{AuthServer, Platform};
 use crate::pages::{self, ConsentView};
-use crate::ports::{Entropy, EntropyError};
+use crate::ports::{Entropy, EntropyError, StorageError};
 use crate::secret::{Email, ct_eq};
 
 const TICKET_AAD: &str = "consent-ticket";
@@ -139,9 +141,9 @@ pub fn check(
     if !ct_eq(browser_hash(&cookie).as_bytes(), ticket.browser.as_bytes()) {
         return Err(ConsentError::OtherBrowser);
     }
-    let csrf_ok = form.get("csrf").is_some_and(|c| {
-        keys.verify(CSRF_PURPOSE, format!("{sealed}\n{cookie}").as_bytes(), c)
-    });
+    let csrf_ok = form
+        .get("csrf")
+        .is_some_and(|c| keys.verify(CSRF_PURPOSE, format!("{sealed}\n{cookie}").as_bytes(), c));
     if !csrf_ok {
         return Err(ConsentError::Csrf);
     }
@@ -214,12 +216,44 @@ pub enum AfterLogin {
     Ask(ConsentPage),
 }
 
+/// Whether this person's recorded consent covers the request. It is
+/// looked up in the pair's grant object; when that holds none, once, in
+/// the client's legacy ledger under the previous release's user key, and
+/// a covering record found there is copied forward into the pair's
+/// object (so the legacy object is asked at most until the pair has a
+/// consent of its own).
+pub async fn consent_covers<P: Platform>(
+    platform: &P,
+    user_keys: &UserKeys,
+    request: &AuthorizationRequest,
+    email: &str,
+) -> Result<bool, StorageError> {
+    let user = UserKey::of_email(user_keys, email);
+    let pair = Ledger::pair(
+        platform,
+        RoutingId::of(user_keys, request.client_id.as_str(), &user),
+    );
+    if let Some(record) = pair.consent(user.clone()).await? {
+        return Ok(record.covers(request));
+    }
+    let legacy = Ledger::of(platform, &request.client_id)
+        .consent(UserKey::legacy_of_email(email))
+        .await?;
+    match legacy {
+        Some(record) if record.covers(request) => {
+            pair.record_consent(user, record).await?;
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}
+
 /// Consent once per user and client, again when the redirect URI or
 /// scopes change.
 pub async fn after_login<P: Platform>(
     platform: &P,
     server: &AuthServer<'_>,
-    keys: &Keyring,
+    keys: FlowKeys<'_>,
     logged_in: LoggedIn,
 ) -> Result<AfterLogin, FlowError> {
     let LoggedIn {
@@ -227,17 +261,16 @@ pub async fn after_login<P: Platform>(
         identity,
         browser,
     } = logged_in;
-    let user = UserKey::of_email(identity.email());
-    let recorded = Ledger::of(platform, &request.client_id)
-        .consent(user)
+    let covered = consent_covers(platform, keys.user, &request, identity.email())
         .await
         .map_err(|e| FlowError::Unavailable {
             step: "consent lookup",
             cause: e,
         })?;
-    if recorded.is_some_and(|r| r.covers(&request)) {
+    if covered {
         return Ok(AfterLogin::Issue(Consented { request, identity }, browser));
     }
+    let keys = keys.ring;
     let client = match registry::find(platform, server.fetch_policy(), &request.client_id).await {
         Ok(Some(c)) => c,
         Ok(None) | Err(registry::LookupError::Metadata(_)) => {
@@ -282,10 +315,11 @@ pub enum Decided {
 pub async fn decide<P: Platform>(
     platform: &P,
     server: &AuthServer<'_>,
-    keys: &Keyring,
+    flow_keys: FlowKeys<'_>,
     headers: &Headers,
     body: &[u8],
 ) -> Result<(Decided, String), FlowError> {
+    let keys = flow_keys.ring;
     // A form post from any other origin is refused outright (CSRF
     // defence in depth, beside the token).
     if headers
@@ -305,8 +339,9 @@ pub async fn decide<P: Platform>(
     )
     .map_err(FlowError::Consent)?;
     let ticket = post.ticket;
-    let ledger = Ledger::of(platform, &ticket.request.client_id);
-    match ledger
+    // Ticket nonces stay in the client's ledger for now (issue 9 moves
+    // them to a sharded used-state object).
+    match Ledger::of(platform, &ticket.request.client_id)
         .consume_nonce(ticket.id.clone(), ticket.expires_at)
         .await
     {
@@ -331,8 +366,10 @@ pub async fn decide<P: Platform>(
                 scope: ticket.request.scope.clone(),
                 approved_at: now,
             };
-            ledger
-                .record_consent(UserKey::of_email(post.identity.email()), record)
+            let user = UserKey::of_email(flow_keys.user, post.identity.email());
+            let routing = RoutingId::of(flow_keys.user, ticket.request.client_id.as_str(), &user);
+            Ledger::pair(platform, routing)
+                .record_consent(user, record)
                 .await
                 .map_err(|e| FlowError::Unavailable {
                     step: "consent record",

@@ -387,7 +387,10 @@ mod tests {
             None,
             "bad signature"
         );
-        let other = Keyring::new(crate::crypto::Keys::derive(&ServerSecret::new("ffffffffffffffffffffffffffffffff")).unwrap());
+        let other = Keyring::new(
+            crate::crypto::Keys::derive(&ServerSecret::new("ffffffffffffffffffffffffffffffff"))
+                .unwrap(),
+        );
         assert_eq!(open_state(&other, &state, 999), None, "other key");
         for junk in ["", ".", "abc", "a.b.c"] {
             assert_eq!(open_state(&k, junk, 0), None, "{junk}");

@@ -3,9 +3,8 @@
 
 use super::grants::{revoke_grant, write_access};
 use super::protocol::{Done, IssueCode, Issued, RedeemCode, Refusal, Refused, TokensReply};
-use super::records::{CodeRecord, GrantRecord, StorageKey};
+use super::records::{CodeRecord, GrantRecord, Home, StorageKey};
 use super::store::{LedgerStore, load, put};
-use crate::oauth::types::ClientId;
 use crate::ports::{Clock, KeyValue, StorageError};
 
 pub async fn issue<S: LedgerStore>(store: &S, m: IssueCode) -> Result<Done, StorageError> {
@@ -23,11 +22,13 @@ fn refused(refusal: Refusal, reason: &str) -> TokensReply {
 pub async fn redeem<S: LedgerStore, K: KeyValue + Clock>(
     store: &S,
     kv: &K,
-    client: &ClientId,
+    home: Home<'_>,
     m: RedeemCode,
     now: u64,
 ) -> Result<TokensReply, StorageError> {
-    if &m.client_id != client {
+    if let Home::Client(own) = home
+        && &m.client_id != own
+    {
         return Ok(refused(
             Refusal::InvalidGrant,
             "code presented to another client's ledger",
@@ -37,6 +38,14 @@ pub async fn redeem<S: LedgerStore, K: KeyValue + Clock>(
     let Some(mut code) = load::<CodeRecord, _>(store, &key).await? else {
         return Ok(refused(Refusal::InvalidGrant, "unknown code"));
     };
+    if !home.admits(&m.client_id, code.client_id.as_ref()) {
+        // Not the client it was issued to: refused without touching the
+        // grant, as an unknown code would be (RFC 6749 §4.1.3).
+        return Ok(refused(
+            Refusal::InvalidGrant,
+            "code issued to another client",
+        ));
+    }
     if code.redeemed {
         // RFC 6749 §4.1.2 / §10.5: a replayed code revokes every token
         // issued from it.
@@ -72,6 +81,7 @@ pub async fn redeem<S: LedgerStore, K: KeyValue + Clock>(
         ));
     }
     let grant = GrantRecord {
+        client_id: code.client_id.clone(),
         grant_id: code.grant_id.clone(),
         scope: code.scope.clone(),
         resource: code.resource.clone(),
@@ -86,9 +96,10 @@ pub async fn redeem<S: LedgerStore, K: KeyValue + Clock>(
         revoked: false,
     };
     code.redeemed = true;
-    let (grant, expires_in) = write_access(kv, client, grant, &m.tokens, now).await?;
+    let (grant, expires_in, access) = write_access(kv, &m.client_id, grant, &m.tokens, now).await?;
     store
         .commit(vec![
+            access,
             put(&key, &code)?,
             put(
                 &StorageKey::RefreshIndex(m.tokens.refresh_hash.clone()),
@@ -144,7 +155,9 @@ mod tests {
             ),
             (
                 "other client",
-                Box::new(|m| m.client_id = ClientId::parse("pmcp_client_B").unwrap()),
+                Box::new(|m| {
+                    m.client_id = crate::oauth::types::ClientId::parse("pmcp_client_B").unwrap()
+                }),
                 Refusal::InvalidGrant,
             ),
             (
@@ -217,7 +230,7 @@ mod tests {
         let mut m = World::redeem_request();
         m.resource = None;
         m.grant_lifetime_secs = 86400;
-        assert!(block_on(redeem(&w.store, &w.p, &client(), m, w.now())).is_err());
+        assert!(block_on(redeem(&w.store, &w.p, Home::Client(&client()), m, w.now())).is_err());
         w.store.fail_commit.set(false);
         assert!(refusal(&w.redeem(|m| m.tokens = tokens(2))).is_none());
     }

@@ -7,7 +7,7 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::records::{CodeRecord, ConsentRecord, LoginRecord};
+use super::records::{AccessRecord, CodeRecord, ConsentRecord, LoginRecord};
 use crate::oauth::ids::{LoginId, TicketId, TokenHash, UserKey};
 use crate::oauth::types::{ClientId, CodeChallenge, Resource, ScopeSet};
 
@@ -51,10 +51,30 @@ pub struct Refresh {
     pub tokens: NewTokens,
 }
 
-/// RFC 7009 §2.1 for a refresh token: ends the grant.
+/// RFC 7009 §2.1 for a refresh token: ends the grant, if it is the
+/// presenting client's.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RevokeRefresh {
     pub refresh_hash: TokenHash,
+    /// The authenticated client (absent from the previous release's
+    /// workers, whose messages only reach that client's own ledger).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<ClientId>,
+}
+
+/// RFC 7009 §2.1 for an access token of a grant object: its record goes
+/// from KV and from the object, so no later lookup finds it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokeAccess {
+    pub access_hash: TokenHash,
+    pub client_id: ClientId,
+}
+
+/// The record of a live access token, for a worker whose KV read missed
+/// it right after issue (KV's read-after-write lag).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LookupAccess {
+    pub access_hash: TokenHash,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,6 +120,8 @@ pub enum Message {
     ConsumeNonce(ConsumeNonce),
     GetConsent(GetConsent),
     RecordConsent(RecordConsent),
+    LookupAccess(LookupAccess),
+    RevokeAccess(RevokeAccess),
 }
 
 /// Why a transition was refused, in RFC 6749 §5.2 terms.
@@ -178,6 +200,13 @@ pub enum ConsentReply {
     Consent { record: Option<ConsentRecord> },
 }
 
+/// The reply to an access lookup: the record while the token lives.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum AccessReply {
+    Access { record: Option<AccessRecord> },
+}
+
 /// An operation and the reply it gets.
 pub trait Operation: Into<Message> {
     type Reply: Serialize + DeserializeOwned;
@@ -208,6 +237,8 @@ operations! {
     ConsumeNonce => NonceReply,
     GetConsent => ConsentReply,
     RecordConsent => Done,
+    LookupAccess => AccessReply,
+    RevokeAccess => Done,
 }
 
 #[cfg(test)]
@@ -218,6 +249,7 @@ mod tests {
     fn messages_and_replies_keep_their_v1_shapes() {
         let op: Message = RevokeRefresh {
             refresh_hash: TokenHash::of("x"),
+            client_id: None,
         }
         .into();
         let text = serde_json::to_string(&op).unwrap();

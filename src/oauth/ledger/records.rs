@@ -17,9 +17,38 @@ pub struct Subject {
     pub sealed_props: String,
 }
 
+/// Which object a transition runs in, and so whose records it may touch.
+// Built by the Durable Objects (wasm32 glue) and by native tests.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Home<'a> {
+    /// A client's legacy ledger: every record in it is this client's.
+    Client(&'a ClientId),
+    /// A (client, user) pair's grant object, reached by a routing id the
+    /// caller chose: each record names its client, and only that client
+    /// may use it.
+    Pair,
+}
+
+impl Home<'_> {
+    /// Whether `presented` (the authenticated client) may use a record
+    /// that names `recorded` (absent in records of the previous release,
+    /// all of which live in their client's own ledger).
+    pub fn admits(self, presented: &ClientId, recorded: Option<&ClientId>) -> bool {
+        match self {
+            Home::Client(own) => presented == own && recorded.is_none_or(|r| r == presented),
+            Home::Pair => recorded == Some(presented),
+        }
+    }
+}
+
 /// An issued authorization code (RFC 6749 §4.1.2).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CodeRecord {
+    /// The client the code was issued to (absent in the previous
+    /// release's records, which live in that client's own ledger).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<ClientId>,
     pub grant_id: GrantId,
     pub redirect_uri: RedirectUri,
     /// Whether the authorization request named the redirect URI (then the
@@ -42,6 +71,9 @@ fn yes() -> bool {
 /// A grant: one user's authorization of one client.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GrantRecord {
+    /// As in [`CodeRecord::client_id`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<ClientId>,
     pub grant_id: GrantId,
     pub scope: ScopeSet,
     pub resource: Resource,
@@ -115,6 +147,9 @@ pub enum StorageKey {
     Nonce(TicketId),
     /// [`ConsentRecord`].
     Consent(UserKey),
+    /// The [`AccessRecord`] of a live access token, beside its KV copy:
+    /// read when KV has not caught up yet at a location.
+    Access(TokenHash),
 }
 
 /// The kind of a stored key, read back from its text.
@@ -126,16 +161,18 @@ pub enum KeyKind {
     Login,
     Nonce,
     Consent,
+    Access,
 }
 
 impl KeyKind {
-    const ALL: [KeyKind; 6] = [
+    const ALL: [KeyKind; 7] = [
         KeyKind::Code,
         KeyKind::Grant,
         KeyKind::RefreshIndex,
         KeyKind::Login,
         KeyKind::Nonce,
         KeyKind::Consent,
+        KeyKind::Access,
     ];
 
     fn prefix(self) -> &'static str {
@@ -146,6 +183,7 @@ impl KeyKind {
             KeyKind::Login => "login:",
             KeyKind::Nonce => "nonce:",
             KeyKind::Consent => "consent:",
+            KeyKind::Access => "at:",
         }
     }
 
@@ -166,12 +204,13 @@ impl StorageKey {
             StorageKey::Login(_) => KeyKind::Login,
             StorageKey::Nonce(_) => KeyKind::Nonce,
             StorageKey::Consent(_) => KeyKind::Consent,
+            StorageKey::Access(_) => KeyKind::Access,
         }
     }
 
     fn id(&self) -> &str {
         match self {
-            StorageKey::Code(h) | StorageKey::RefreshIndex(h) => h.as_str(),
+            StorageKey::Code(h) | StorageKey::RefreshIndex(h) | StorageKey::Access(h) => h.as_str(),
             StorageKey::Grant(g) => g.as_str(),
             StorageKey::Login(l) => l.as_str(),
             StorageKey::Nonce(t) => t.as_str(),
@@ -200,7 +239,7 @@ mod tests {
                 "rt:",
             ),
             (
-                StorageKey::Consent(UserKey::of_email("a@example.com")),
+                StorageKey::Consent(UserKey::legacy_of_email("a@example.com")),
                 KeyKind::Consent,
                 "consent:",
             ),

@@ -28,7 +28,7 @@ pub async fn purge<S: LedgerStore>(store: &S, now: u64) -> Result<usize, Storage
             Some((KeyKind::Code, _)) => {
                 expiry(value).is_some_and(|e| now >= e.saturating_add(CODE_MEMORY_SECS))
             }
-            Some((KeyKind::Login, _)) => expiry(value).is_some_and(|e| now >= e),
+            Some((KeyKind::Login | KeyKind::Access, _)) => expiry(value).is_some_and(|e| now >= e),
             Some((KeyKind::Nonce, _)) => value.as_u64().is_some_and(|e| now >= e),
             Some((KeyKind::Grant, id)) => {
                 let ended = expiry(value).is_some_and(|e| now >= e);
@@ -89,7 +89,7 @@ mod tests {
             w.now(),
         ))
         .unwrap();
-        let user = UserKey::of_email("u1@example.com");
+        let user = UserKey::legacy_of_email("u1@example.com");
         block_on(consents::record(
             &w.store,
             RecordConsent {

@@ -20,7 +20,7 @@ pub fn client() -> ClientId {
 
 pub fn subject() -> Subject {
     Subject {
-        user_key: UserKey::of_email("u1@example.com"),
+        user_key: UserKey::legacy_of_email("u1@example.com"),
         sealed_props: "sealed".into(),
     }
 }
@@ -41,6 +41,7 @@ pub fn tokens(n: u32) -> NewTokens {
 
 pub fn code_record(now: u64, grant: &str) -> CodeRecord {
     CodeRecord {
+        client_id: None,
         grant_id: GrantId::fixed(grant),
         redirect_uri: RedirectUri::parse("https://a.example/cb").unwrap(),
         redirect_uri_given: true,
@@ -103,7 +104,7 @@ impl World {
         block_on(codes::redeem(
             &self.store,
             &self.p,
-            &client(),
+            super::records::Home::Client(&client()),
             m,
             self.now(),
         ))
@@ -122,7 +123,7 @@ impl World {
         block_on(super::grants::refresh(
             &self.store,
             &self.p,
-            &client(),
+            super::records::Home::Client(&client()),
             m,
             self.now(),
         ))
