@@ -13,8 +13,9 @@ use crate::config::names;
 use crate::config::source::Source;
 use crate::http::{self, Headers, Method};
 use crate::oauth::ledger::apply::apply;
-use crate::oauth::ledger::client::{Coordinator, object_name};
+use crate::oauth::ledger::client::{Address, Coordinator};
 use crate::oauth::ledger::protocol::Message;
+use crate::oauth::ledger::records::Home;
 use crate::oauth::ledger::store::LedgerStore;
 use crate::oauth::ledger::sweep::purge;
 use crate::oauth::types::ClientId;
@@ -220,23 +221,29 @@ struct LedgerMessage {
 impl Coordinator for WorkerPlatform {
     async fn ledger(
         &self,
-        client: &ClientId,
+        address: &Address,
         op: Message,
     ) -> Result<serde_json::Value, StorageError> {
         let fail = |what: &str, e: worker::Error| StorageError(format!("ledger {what}: {e}"));
-        let body = serde_json::to_string(&LedgerMessage {
-            client_id: client.clone(),
-            op,
-        })
-        .map_err(|e| StorageError(format!("ledger encode: {e}")))?;
-        // One object per client, named by a hash of its id (CIMD ids are
-        // long URLs).
+        // A client's legacy ledger takes v1's envelope (its client id and
+        // the message); a pair's grant object takes the message alone.
+        let (binding, body) = match address {
+            Address::Client(client) => (
+                names::CLIENT_LEDGER,
+                serde_json::to_string(&LedgerMessage {
+                    client_id: client.clone(),
+                    op,
+                }),
+            ),
+            Address::Pair(_) => (names::GRANT_LEDGER, serde_json::to_string(&op)),
+        };
+        let body = body.map_err(|e| StorageError(format!("ledger encode: {e}")))?;
         let namespace = self
             .env
-            .durable_object(names::CLIENT_LEDGER)
+            .durable_object(binding)
             .map_err(|e| fail("binding", e))?;
         let stub = namespace
-            .get_by_name(&object_name(client))
+            .get_by_name(&address.object_name())
             .map_err(|e| fail("binding", e))?;
         let mut init = worker::RequestInit::new();
         init.with_method(worker::Method::Post)
@@ -340,41 +347,87 @@ impl worker::DurableObject for ClientLedger {
         let Ok(message) = serde_json::from_str::<LedgerMessage>(&req.text().await?) else {
             return worker::Response::error("bad ledger message", 400);
         };
-        let storage = self.state.storage();
-        let env = self.env.clone();
-        // Errors are returned as values: an Err here would reset the object.
-        let outcome = self
-            .state
-            .block_concurrency_while(async move {
-                let kv = WorkerPlatform::new(env);
-                Ok(apply(&ObjectStore(storage), &kv, &message.client_id, message.op).await)
-            })
-            .await?;
-        // Keep a daily sweep scheduled while the object holds anything.
-        let storage = self.state.storage();
-        if matches!(storage.get_alarm().await, Ok(None)) {
-            let _ = storage.set_alarm(PURGE_INTERVAL).await;
-        }
-        match outcome {
-            Ok(reply) => worker::Response::from_json(&reply),
-            Err(StorageError(reason)) => {
-                worker::console_error!("ledger transition failed: {reason}");
-                worker::Response::error("ledger storage failure", 503)
-            }
-        }
+        let LedgerMessage { client_id, op } = message;
+        run(&self.state, &self.env, Some(client_id), op).await
     }
 
     async fn alarm(&self) -> worker::Result<worker::Response> {
-        let storage = self.state.storage();
-        let now = worker::Date::now().as_millis() / 1000;
-        let store = ObjectStore(self.state.storage());
-        match purge(&store, now).await {
-            Ok(removed) => worker::console_log!("ledger purge removed {removed} entries"),
-            Err(StorageError(reason)) => worker::console_error!("ledger purge failed: {reason}"),
-        }
-        if !matches!(store.entries().await.map(|e| e.is_empty()), Ok(true)) {
-            storage.set_alarm(PURGE_INTERVAL).await?;
-        }
-        worker::Response::ok("purged")
+        sweep(&self.state).await
     }
+}
+
+/// One (client, user) pair's codes, grants, refresh chains and consent,
+/// named `g:<routing id>`. Each record names its client; the object
+/// serialises its transitions exactly as [`ClientLedger`] does, so the
+/// single-success rules hold here too.
+#[worker::durable_object]
+pub struct GrantLedger {
+    state: worker::State,
+    env: worker::Env,
+}
+
+impl worker::DurableObject for GrantLedger {
+    fn new(state: worker::State, env: worker::Env) -> Self {
+        Self { state, env }
+    }
+
+    async fn fetch(&self, mut req: worker::Request) -> worker::Result<worker::Response> {
+        let Ok(op) = serde_json::from_str::<Message>(&req.text().await?) else {
+            return worker::Response::error("bad ledger message", 400);
+        };
+        run(&self.state, &self.env, None, op).await
+    }
+
+    async fn alarm(&self) -> worker::Result<worker::Response> {
+        sweep(&self.state).await
+    }
+}
+
+/// Applies one message in a ledger object: a client's (`Some` client id)
+/// or a pair's.
+async fn run(
+    state: &worker::State,
+    env: &worker::Env,
+    client: Option<ClientId>,
+    op: Message,
+) -> worker::Result<worker::Response> {
+    let storage = state.storage();
+    let env = env.clone();
+    // Errors are returned as values: an Err here would reset the object.
+    let outcome = state
+        .block_concurrency_while(async move {
+            let kv = WorkerPlatform::new(env);
+            let home = match &client {
+                Some(c) => Home::Client(c),
+                None => Home::Pair,
+            };
+            Ok(apply(&ObjectStore(storage), &kv, home, op).await)
+        })
+        .await?;
+    // Keep a daily sweep scheduled while the object holds anything.
+    let storage = state.storage();
+    if matches!(storage.get_alarm().await, Ok(None)) {
+        let _ = storage.set_alarm(PURGE_INTERVAL).await;
+    }
+    match outcome {
+        Ok(reply) => worker::Response::from_json(&reply),
+        Err(StorageError(reason)) => {
+            worker::console_error!("ledger transition failed: {reason}");
+            worker::Response::error("ledger storage failure", 503)
+        }
+    }
+}
+
+async fn sweep(state: &worker::State) -> worker::Result<worker::Response> {
+    let storage = state.storage();
+    let now = worker::Date::now().as_millis() / 1000;
+    let store = ObjectStore(state.storage());
+    match purge(&store, now).await {
+        Ok(removed) => worker::console_log!("ledger purge removed {removed} entries"),
+        Err(StorageError(reason)) => worker::console_error!("ledger purge failed: {reason}"),
+    }
+    if !matches!(store.entries().await.map(|e| e.is_empty()), Ok(true)) {
+        storage.set_alarm(PURGE_INTERVAL).await?;
+    }
+    worker::Response::ok("purged")
 }
