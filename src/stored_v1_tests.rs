@@ -843,3 +843,255 @@ fn ledger_messages_on_the_wire_keep_their_shape() {
         }
     }
 }
+
+// ---------------------------------------------------------------------
+// The per-pair layout (issue 9): routing, tags, consent carried forward,
+// the KV-lag fallback, two devices.
+// ---------------------------------------------------------------------
+
+/// Signs `email` in for `client` and approves if asked: the code.
+fn sign_in(w: &World, client: &str, redirect: &str, verifier: &str, tag: &str) -> String {
+    let login = w.start_login(client, redirect, verifier, tag);
+    let r = w.callback(&login, "alice@example.com", &format!("upstream-{tag}"));
+    if r.status == 302 {
+        return code_of(&r);
+    }
+    let page = html(&r);
+    code_of(&w.post_consent(
+        &login,
+        &hidden_field(&page, "ticket"),
+        &hidden_field(&page, "csrf"),
+        "approve",
+    ))
+}
+
+fn fresh_world() -> (World, String) {
+    let w = World::new(FakePlatform::new());
+    let client = w.register(json!({
+        "redirect_uris": ["https://app.example/cb"],
+        "token_endpoint_auth_method": "none",
+    }))["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (w, client)
+}
+
+const ROUTED_LEN: usize = 70;
+
+fn flip_last(value: &str) -> String {
+    let last = value.chars().last().unwrap();
+    let swapped = if last == 'A' { 'B' } else { 'A' };
+    format!("{}{swapped}", &value[..value.len() - 1])
+}
+
+#[test]
+fn codes_and_tokens_are_routed_to_the_pair_object() {
+    let (w, client) = fresh_world();
+    let v = verifier("route");
+    let code = sign_in(&w, &client, "https://app.example/cb", &v, "r1");
+    assert_eq!(code.len(), "pmcp_ac_".len() + ROUTED_LEN);
+    let (access, refresh) = tokens_of(&w.redeem(&client, &code, &v, "https://app.example/cb"));
+    assert_eq!(access.len(), "pmcp_at_".len() + ROUTED_LEN);
+    assert_eq!(refresh.len(), "pmcp_rt_".len() + ROUTED_LEN);
+    {
+        let ledgers = w.p.ledgers.borrow();
+        let pairs: Vec<&String> = ledgers.keys().filter(|k| k.starts_with("g:")).collect();
+        assert_eq!(pairs.len(), 1, "{:?}", ledgers.keys());
+        let pair: Vec<String> = ledgers[pairs[0]].entries.borrow().keys().cloned().collect();
+        assert!(pair.iter().any(|k| k.starts_with("grant:")));
+        assert!(pair.iter().any(|k| k.starts_with("consent:")));
+        // The client's own ledger holds only the login and the ticket nonce.
+        let legacy: Vec<String> = ledgers[&client].entries.borrow().keys().cloned().collect();
+        assert!(
+            legacy
+                .iter()
+                .all(|k| k.starts_with("login:") || k.starts_with("nonce:")),
+            "{legacy:?}"
+        );
+    }
+    assert_eq!(w.internal(&access), 200);
+    let (access2, _) = tokens_of(&w.refresh(&client, &refresh, None));
+    assert_eq!(w.internal(&access2), 200);
+    // The refresh token of another client is refused there, grant intact.
+    let (w2_other, _) = (
+        w.register(json!({"redirect_uris": ["https://b.example/cb"], "token_endpoint_auth_method": "none"})),
+        (),
+    );
+    let other = w2_other["client_id"].as_str().unwrap();
+    assert_eq!(w.refresh(other, &refresh, None).status, 400);
+    assert_eq!(
+        w.internal(&access2),
+        200,
+        "another client's attempt revoked nothing"
+    );
+}
+
+#[test]
+fn a_forged_tag_costs_no_storage_read() {
+    let (w, client) = fresh_world();
+    let v = verifier("forged");
+    let code = sign_in(&w, &client, "https://app.example/cb", &v, "f1");
+    let forged_code = flip_last(&code);
+    w.p.reads.set(0);
+    let r = w.redeem(&client, &forged_code, &v, "https://app.example/cb");
+    assert_eq!(
+        (r.status, r.json_body()["error"].clone()),
+        (400, json!("invalid_grant"))
+    );
+    assert_eq!(w.p.reads.get(), 0, "token endpoint");
+    let (access, refresh) = tokens_of(&w.redeem(&client, &code, &v, "https://app.example/cb"));
+    w.p.reads.set(0);
+    assert_eq!(w.refresh(&client, &flip_last(&refresh), None).status, 400);
+    assert_eq!(w.internal(&flip_last(&access)), 401);
+    let body = format!("client_id={client}&token={}", flip_last(&refresh));
+    let r = w.send(
+        Method::Post,
+        "/revoke",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        &body,
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(w.p.reads.get(), 0, "refresh, /internal and /revoke");
+    // The genuine ones still work.
+    assert_eq!(w.internal(&access), 200);
+    assert!(w.p.reads.get() > 0);
+}
+
+#[test]
+fn two_devices_keep_separate_grants() {
+    let (w, client) = fresh_world();
+    let (v1, v2) = (verifier("device-1"), verifier("device-2"));
+    let c1 = sign_in(&w, &client, "https://app.example/cb", &v1, "d1");
+    let (a1, r1) = tokens_of(&w.redeem(&client, &c1, &v1, "https://app.example/cb"));
+    // The second device signs in (consent on record: no page).
+    let c2 = sign_in(&w, &client, "https://app.example/cb", &v2, "d2");
+    let (a2, r2) = tokens_of(&w.redeem(&client, &c2, &v2, "https://app.example/cb"));
+    assert_eq!((w.internal(&a1), w.internal(&a2)), (200, 200));
+    let (a1b, _) = tokens_of(&w.refresh(&client, &r1, None));
+    let (a2b, r2b) = tokens_of(&w.refresh(&client, &r2, None));
+    assert_eq!((w.internal(&a1b), w.internal(&a2b)), (200, 200));
+    // Same object, two grants.
+    {
+        let ledgers = w.p.ledgers.borrow();
+        let pairs: Vec<_> = ledgers.keys().filter(|k| k.starts_with("g:")).collect();
+        assert_eq!(pairs.len(), 1);
+        let grants = ledgers[pairs[0]]
+            .entries
+            .borrow()
+            .keys()
+            .filter(|k| k.starts_with("grant:"))
+            .count();
+        assert_eq!(grants, 2);
+    }
+    // Replaying device 1's rotated-out token ends device 1's grant only.
+    assert_eq!(w.refresh(&client, &r1, None).status, 400);
+    assert_eq!(w.internal(&a1b), 401);
+    assert_eq!(w.internal(&a2b), 200);
+    tokens_of(&w.refresh(&client, &r2b, None));
+}
+
+fn drop_kv(w: &World, token: &str) {
+    w.p.kv
+        .borrow_mut()
+        .remove(&format!("at:{}", crate::crypto::token_hash(token)));
+}
+
+#[test]
+fn a_fresh_token_missing_from_kv_is_found_in_its_grant_object() {
+    let (w, client) = fresh_world();
+    let v = verifier("lag");
+    let code = sign_in(&w, &client, "https://app.example/cb", &v, "k1");
+    let (access, refresh) = tokens_of(&w.redeem(&client, &code, &v, "https://app.example/cb"));
+    drop_kv(&w, &access);
+    assert_eq!(
+        w.internal(&access),
+        200,
+        "issued just now: asked the object"
+    );
+    // Issued more than 120 s ago: a KV miss is final.
+    w.advance(121);
+    assert_eq!(w.internal(&access), 401, "stale issued-at");
+    // A revoked grant's fresh token is never resurrected.
+    let (access2, _) = tokens_of(&w.refresh(&client, &refresh, None));
+    let body = format!("client_id={client}&token={refresh}");
+    w.send(
+        Method::Post,
+        "/revoke",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        &body,
+    );
+    // (The rotated-out refresh token names the same grant.)
+    drop_kv(&w, &access2);
+    assert_eq!(w.internal(&access2), 401, "revoked grant");
+    // A revoked access token alone is not resurrected either.
+    let v = verifier("lag-2");
+    let code = sign_in(&w, &client, "https://app.example/cb", &v, "k2");
+    let (access3, _) = tokens_of(&w.redeem(&client, &code, &v, "https://app.example/cb"));
+    let body = format!("client_id={client}&token={access3}");
+    w.send(
+        Method::Post,
+        "/revoke",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        &body,
+    );
+    assert_eq!(w.internal(&access3), 401, "revoked access token");
+}
+
+#[test]
+fn a_legacy_consent_is_copied_forward_once() {
+    let (w, s) = loaded(LATER);
+    let public = s["public_client_id"].clone();
+    let v = verifier("forward");
+    // alice's consent lives only in the legacy ledger: no page.
+    let login = w.start_login(&public, "https://app.example/cb", &v, "fw1");
+    let r = w.callback(&login, "alice@example.com", "upstream-fw1");
+    assert_eq!(r.status, 302, "{}", html(&r));
+    let code = code_of(&r);
+    assert_eq!(code.len(), "pmcp_ac_".len() + ROUTED_LEN);
+    // Copied into the pair's object under the new user key.
+    let pair_has_consent = |w: &World| {
+        w.p.ledgers.borrow().iter().any(|(name, store)| {
+            name.starts_with("g:")
+                && store
+                    .entries
+                    .borrow()
+                    .keys()
+                    .any(|k| k.starts_with("consent:"))
+        })
+    };
+    assert!(pair_has_consent(&w));
+    // With the legacy record gone, the copy alone is honoured.
+    w.p.ledgers.borrow()[&public]
+        .entries
+        .borrow_mut()
+        .retain(|k, _| !k.starts_with("consent:"));
+    let v2 = verifier("forward-2");
+    let login = w.start_login(&public, "https://app.example/cb", &v2, "fw2");
+    assert_eq!(
+        w.callback(&login, "alice@example.com", "upstream-fw2")
+            .status,
+        302
+    );
+    tokens_of(&w.redeem(&public, &code, &v, "https://app.example/cb"));
+    // The legacy grant's refresh keeps the legacy format.
+    let (access, refresh) = tokens_of(&w.refresh(&public, &s["alice_public_refresh_2"], None));
+    assert_eq!(access.len(), "pmcp_at_".len() + 43);
+    assert_eq!(refresh.len(), "pmcp_rt_".len() + 43);
+}
+
+#[test]
+fn without_user_key_secret_new_sign_ins_stop_and_legacy_tokens_work() {
+    let (mut w, s) = loaded(LATER);
+    w.source.remove("USER_KEY_SECRET");
+    let query = format!(
+        "/authorize?response_type=code&client_id={}&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&code_challenge={}&code_challenge_method=S256",
+        s["public_client_id"],
+        challenge(&verifier("x"))
+    );
+    let r = w.send(Method::Get, &query, &[], "");
+    assert_eq!(r.status, 500);
+    assert!(html(&r).contains("USER_KEY_SECRET"));
+    assert_eq!(w.internal(&s["alice_public_access_2"]), 200);
+    tokens_of(&w.refresh(&s["public_client_id"], &s["alice_public_refresh_2"], None));
+}
