@@ -11,8 +11,8 @@
 use super::consent::{self, AfterLogin, Consented, Decided};
 use super::error::FlowError;
 use super::issue::issue_code;
+use super::keys::FlowKeys;
 use super::login::{self, clear_cookie};
-use crate::crypto::{Keyring, UserKeys};
 use crate::http::{Request, Response, single_params};
 use crate::identity;
 use crate::oauth::authorize::{self, AuthorizeError, PageError, RedirectErrorCode};
@@ -56,15 +56,6 @@ impl Reply {
             Reply::Ask(page) => page.response(),
         }
     }
-}
-
-/// The keys every step of a new sign-in needs: `COOKIE_SECRET`'s and
-/// `USER_KEY_SECRET`'s. Checked at `/authorize`, so nobody is sent
-/// through a login that cannot end in a code.
-#[derive(Clone, Copy)]
-pub struct FlowKeys<'a> {
-    pub ring: &'a Keyring,
-    pub user: &'a UserKeys,
 }
 
 fn keys<'a>(server: &AuthServer<'a>) -> Result<FlowKeys<'a>, FlowError> {

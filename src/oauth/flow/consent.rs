@@ -11,8 +11,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::browser::FlowKeys;
 use super::error::{ConsentError, FlowError};
+use super::keys::FlowKeys;
 use super::login::{Browser, LOGIN_LIFETIME, LoggedIn};
 use crate::crypto::UserKeys;
 use crate::crypto::{self, Keyring};
