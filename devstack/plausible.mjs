@@ -1,20 +1,27 @@
-// Test stand-in for Plausible's Stats API v2 (POST /api/v2/query). Dependency-free, node:http only.
+// Test stand-in for Plausible's Stats API v2 (POST /api/v2/query) and the Sites API reads
+// (GET /api/v1/sites, GET /api/v1/sites/goals). Dependency-free, node:http only.
 // Checks requests the way Plausible does (JSON schema -> query parser -> query builder validations,
 // with Plausible's own messages) and answers from a deterministic, synthetic event data set.
 //
 //   import { startPlausibleStub } from './devstack/plausible.mjs';
 //   node devstack/plausible.mjs --port 8788        (keys from PLAUSIBLE_STUB_KEYS, comma list)
 //
-// Sites with data: example.com, shop.example.com. Fault sites (any key): ratelimited.example (429),
+// Data comes from a data set file (devstack/plausible-data.json by default: seasonal, overdispersed, fixed seed, with
+// planted anomalies on trends.example.com). Each key has an hourly quota (600 by default, 429 when spent) and
+// may or may not read the Sites API. /__stand-in/requests and /__stand-in/keys let tests count requests and add keys.
+// Sites with data: example.com, shop.example.com, trends.example.com. Fault sites (any key): ratelimited.example (429),
 // broken.example (500, HTML), slow.example (200 after 15 s), unauthorized.example (401).
 import http from 'node:http';
-import { pathToFileURL } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const MESSAGES = {
   missingKey: 'Missing API key. Please use a valid Plausible API key as a Bearer Token.',
   invalidKey:
     "Invalid API key or site ID. Please make sure you're using a valid API key with access to the site you've requested.",
   rateLimited: 'Too many API requests. The limit is 600 per hour. Please contact us to request more capacity.',
+  invalidResourceKey:
+    "Invalid API key. Please make sure you're using a valid API key with access to the resource you've requested.",
   missingSite: 'Missing site ID. Please provide the required site_id parameter with your request.',
   invalidJson: 'Invalid JSON in request body.',
 };
@@ -24,12 +31,9 @@ const BROKEN_BODY =
   '<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body><h1>Oops, sorry about that...</h1>' +
   '<p>We encountered an internal error while processing your request. STUB-UPSTREAM-BODY</p></body></html>\n';
 
-const SITES = {
-  'example.com': { base: 50, hostnames: ['example.com', 'www.example.com'], goals: ['Signup', 'Purchase'], purchase: 0.03 },
-  'shop.example.com': { base: 25, hostnames: ['shop.example.com'], goals: ['Purchase', 'Signup'], purchase: 0.08 },
-};
-SITES['slow.example'] = SITES['example.com'];
 const FAULT_SITES = new Set(['ratelimited.example', 'broken.example', 'slow.example', 'unauthorized.example']);
+/** The default data set; `startPlausibleStub({ dataFile })` or PLAUSIBLE_STUB_DATA loads another. */
+export const DEFAULT_DATA_FILE = fileURLToPath(new URL('./plausible-data.json', import.meta.url));
 
 // ---------------------------------------------------------------- contract tables
 const METRICS = new Set(['visitors', 'visits', 'pageviews', 'views_per_visit', 'bounce_rate', 'visit_duration', 'events',
@@ -182,6 +186,27 @@ function pick(r, list) {
   for (const x of list) if ((v -= x.w) < 0) return x;
   return list[list.length - 1];
 }
+/** Standard normal (Box-Muller). */
+function normal(r) {
+  return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
+}
+/** Gamma(shape k, scale 1/k): mean 1, coefficient of variation 1/sqrt(k) (Marsaglia-Tsang, k >= 1). */
+function gammaMeanOne(r, k) {
+  const d = k - 1 / 3, c = 1 / Math.sqrt(9 * d);
+  for (;;) {
+    let x, v;
+    do { x = normal(r); v = 1 + c * x; } while (v <= 0);
+    v = v * v * v;
+    const u = 1 - r();
+    if (Math.log(u) < 0.5 * x * x + d - d * v + d * Math.log(v)) return (d * v) / k;
+  }
+}
+/** Poisson(lambda) by counting exponential arrivals in unit time: exact, O(lambda). */
+function poisson(r, lambda) {
+  let n = 0, t = -Math.log(1 - r()) / lambda;
+  while (t < 1) { n++; t += -Math.log(1 - r()) / lambda; }
+  return n;
+}
 const PAGES = [['/', 30], ['/pricing', 14], ['/blog', 12], ['/blog/launch', 9], ['/docs', 10], ['/signup', 6]]
   .map(([v, w]) => ({ v, w }));
 const SOURCES = [
@@ -207,37 +232,130 @@ const DEVICES = [
 const BROWSERS = [{ b: 'Chrome', v: '126.0', w: 50 }, { b: 'Safari', v: '17.5', w: 25 }, { b: 'Firefox', v: '127.0', w: 14 },
   { b: 'Microsoft Edge', v: '126.0', w: 11 }];
 const HOURS = Array.from({ length: 24 }, (_, h) => ({ v: h, w: h < 6 ? 1 : h < 9 ? 3 : h < 18 ? 6 : 4 }));
+const WEEKEND_ONLY = [0.7, 1, 1, 1, 1, 1, 0.7];
 
+/**
+ * Reads and checks a data set file: { seed, stats_start, sites: { domain: { base, dispersion, weekdays?, hostnames,
+ * goals: [{ display_name, event_name? | page_path? }], signup, purchase, timezone?, stats_start?, plants? } } }.
+ * Plants: { kind: 'drop', date, factor } | { kind: 'source_spike', date, source, extra } |
+ * { kind: 'source_spike', hours_ago, source, extra } (all extra visits in the one whole hour that started hours_ago
+ * hours before the data set was loaded: "now" moves, so an hourly plant must be relative to it) |
+ * { kind: 'signup_rate', from, rate } | { kind: 'null_change', date } (documentation only).
+ */
+export function loadDataSet(file = DEFAULT_DATA_FILE) {
+  const data = JSON.parse(readFileSync(file, 'utf8'));
+  if (!Number.isInteger(data.seed) || !isObj(data.sites)) throw new Error(`${file}: needs an integer seed and a sites object`);
+  for (const [domain, site] of Object.entries(data.sites)) {
+    if (!(site.base > 0) || !(site.dispersion > 0) || !Array.isArray(site.hostnames) || !Array.isArray(site.goals)) {
+      throw new Error(`${file}: site ${domain} needs base, dispersion, hostnames and goals`);
+    }
+    site.weekdays ??= WEEKEND_ONLY;
+    site.timezone ??= 'Etc/UTC';
+    site.stats_start ??= data.stats_start ?? STATS_START_DATE;
+    site.plants ??= [];
+    for (const p of site.plants) {
+      if (!['drop', 'source_spike', 'signup_rate', 'null_change'].includes(p.kind)) throw new Error(`${file}: unknown plant ${p.kind}`);
+      if (p.kind === 'source_spike' && !SOURCES.some((s) => s.source === p.source)) throw new Error(`${file}: unknown source ${p.source}`);
+      if (p.hours_ago !== undefined && !(Number.isInteger(p.hours_ago) && p.hours_ago >= 1 && p.hours_ago <= 47)) {
+        throw new Error(`${file}: hours_ago must be a whole number of hours from 1 to 47`);
+      }
+    }
+  }
+  return data;
+}
+
+let DATA = loadDataSet();
+let SITES = DATA.sites;
 const dayCache = new Map();
+/**
+ * Replaces the data set (and forgets every generated day). Plants relative to now (hours_ago) are pinned to the
+ * whole hour `hours_ago` hours before `now`: their `date` and `hour` (UTC) are set here, and /__stand-in/plants
+ * shows where they landed.
+ */
+export function useDataSet(data, now = Date.now()) {
+  DATA = data;
+  SITES = data.sites;
+  if (SITES['example.com']) SITES['slow.example'] ??= SITES['example.com'];
+  for (const site of Object.values(SITES)) {
+    for (const p of site.plants ?? []) {
+      if (p.hours_ago === undefined) continue;
+      const start = Math.floor(now / 3600_000) * 3600_000 - p.hours_ago * 3600_000;
+      p.date = isoDate(start);
+      p.hour = new Date(start).getUTCHours();
+      p.period = `${p.date} ${String(p.hour).padStart(2, '0')}:00:00`;
+    }
+  }
+  dayCache.clear();
+}
+/** Where each site's plants are (relative ones resolved). */
+export const plants = () => Object.fromEntries(Object.entries(SITES).filter(([d]) => !FAULT_SITES.has(d))
+  .map(([d, s]) => [d, s.plants ?? []]));
+useDataSet(DATA);
+
+const goalNames = (site) => SITES[site].goals.map((g) => g.display_name);
+/** The goal an event completes, by Plausible's rules: a custom event by name, a pageview by path. */
+function goalOf(site, e) {
+  for (const g of SITES[site].goals) {
+    if (g.event_name !== undefined && g.event_name === e.n) return g.display_name;
+    if (g.page_path !== undefined && e.n === 'pageview' && e.p === g.page_path) return g.display_name;
+  }
+  return null;
+}
+
+/** The expected number of sessions on a day, before the day effect: base x weekday x plants. */
+function dayPlan(cfg, date) {
+  const dow = new Date(dateMs(date)).getUTCDay();
+  let factor = cfg.weekdays[dow] ?? 1;
+  let signup = cfg.signup;
+  const extra = [];
+  for (const p of cfg.plants) {
+    if (p.kind === 'drop' && p.date === date) factor *= p.factor;
+    if (p.kind === 'source_spike' && p.date === date) extra.push(p);
+    if (p.kind === 'signup_rate' && date >= p.from) signup = p.rate;
+  }
+  return { lambda: cfg.base * factor, signup, extra };
+}
+
 function daySessions(site, date) {
   const key = `${site}|${date}`;
   let list = dayCache.get(key);
   if (list) return list;
   const cfg = SITES[site];
-  const r = rng(hash32(key));
-  const dow = new Date(dateMs(date)).getUTCDay();
-  const n = Math.round(cfg.base * (dow === 0 || dow === 6 ? 0.7 : 1) * (0.7 + 0.6 * r()));
   list = [];
-  for (let i = 0; i < n; i++) list.push(makeSession(site, cfg, date, i));
+  if (date >= cfg.stats_start) {
+    const r = rng(hash32(`${DATA.seed}|${key}`));
+    const plan = dayPlan(cfg, date);
+    const n = poisson(r, plan.lambda * gammaMeanOne(r, 1 / (cfg.dispersion * cfg.dispersion)));
+    for (let i = 0; i < n; i++) list.push(makeSession(site, cfg, date, `${i}`, plan.signup, null));
+    for (const p of plan.extra) {
+      const src = SOURCES.find((s) => s.source === p.source);
+      const tag = (i) => (p.hour === undefined ? `spike${i}` : `spike-hour|${i}`);
+      for (let i = 0; i < p.extra; i++) list.push(makeSession(site, cfg, date, tag(i), plan.signup, src, p.hour));
+    }
+  }
   if (dayCache.size >= 6000) dayCache.delete(dayCache.keys().next().value);
   dayCache.set(key, list);
   return list;
 }
-function makeSession(site, cfg, date, i) {
-  const r = rng(hash32(`${site}|${date}|${i}`));
-  const src = pick(r, SOURCES), geo = pick(r, GEO), dev = pick(r, DEVICES), os = pick(r, dev.os);
+/** One visit. `forcedHour` (a planted hour) starts it in that hour's first 45 minutes, so it ends within the hour. */
+function makeSession(site, cfg, date, tag, signupRate, forcedSource, forcedHour) {
+  const r = rng(hash32(`${DATA.seed}|${site}|${date}|${tag}`));
+  const src = forcedSource ?? pick(r, SOURCES), geo = pick(r, GEO), dev = pick(r, DEVICES), os = pick(r, dev.os);
   const br = os.os === 'iOS' || os.os === 'Mac' ? (r() < 0.7 ? BROWSERS[1] : BROWSERS[0]) : pick(r, BROWSERS);
   const host = cfg.hostnames[r() < 0.85 ? 0 : cfg.hostnames.length - 1];
   const dayEnd = dateMs(date) + DAY_MS - 1000;
-  let t = dateMs(date) + pick(r, HOURS).v * 3600_000 + Math.floor(r() * 3600) * 1000;
+  let t = forcedHour === undefined
+    ? dateMs(date) + pick(r, HOURS).v * 3600_000 + Math.floor(r() * 3600) * 1000
+    : dateMs(date) + forcedHour * 3600_000 + Math.floor(r() * 2700) * 1000;
   const x = r();
   const k = x < 0.42 ? 1 : x < 0.68 ? 2 : x < 0.84 ? 3 : x < 0.94 ? 4 : 5;
-  const s = { u: Math.floor(r() * cfg.base * 25), ev: [], pv: k };
+  const s = { u: Math.floor(r() * cfg.base * 1000), ev: [], pv: k };
+  const converts = r() < signupRate && goalNames(site).includes('Signup');
   for (let j = 0; j < k; j++) {
-    const p = j === 0 && r() < 0.5 ? '/' : pick(r, PAGES).v;
+    const p = converts && j === k - 1 ? '/signup' : j === 0 && r() < 0.5 ? '/' : pick(r, PAGES).v;
     const top = 5 + Math.floor(r() * 175);
     s.ev.push({ n: 'pageview', p, h: host, t, pr: null, top, sd: 10 + Math.floor(r() * 91), s });
-    if (p === '/signup' && cfg.goals.includes('Signup') && r() < 0.45) {
+    if (converts && j === k - 1) {
       s.ev.push({ n: 'Signup', p, h: host, t: Math.min(t + 20_000, dayEnd), pr: { plan: r() < 0.7 ? 'free' : 'pro' }, s });
     }
     t = Math.min(t + top * 1000, dayEnd);
@@ -254,12 +372,15 @@ function makeSession(site, cfg, date, i) {
     exit_page: last.p, entry_page_hostname: host, exit_page_hostname: host };
   return s;
 }
+/** Events in the window; nothing after `now` exists yet (realtime queries see only the past). */
 function eventsIn(site, win) {
   const out = [];
+  const now = Date.now();
   const from = win.startDate > STATS_START_DATE ? win.startDate : STATS_START_DATE;
   const to = win.endDate < todayIso() ? win.endDate : todayIso();
+  const end = Math.min(win.endMs, now);
   for (let d = from; d <= to; d = addDays(d, 1)) {
-    for (const s of daySessions(site, d)) for (const e of s.ev) if (e.t >= win.startMs && e.t <= win.endMs) out.push(e);
+    for (const s of daySessions(site, d)) for (const e of s.ev) if (e.t >= win.startMs && e.t <= end) out.push(e);
   }
   return out;
 }
@@ -267,7 +388,7 @@ function eventsIn(site, win) {
 // ---------------------------------------------------------------- evaluation
 function dimValue(dim, e, ctx) {
   if (dim.startsWith('time:')) return timeLabel(dim, e.t, ctx.win);
-  if (dim === 'event:goal') return ctx.goals.includes(e.n) ? e.n : null;
+  if (dim === 'event:goal') return goalOf(ctx.site, e);
   if (dim === 'event:name') return e.n;
   if (dim === 'event:page') return e.p;
   if (dim === 'event:hostname') return e.h;
@@ -348,7 +469,7 @@ function compare(a, b) {
   return a < b ? -1 : 1;
 }
 function execute(site, q, win) {
-  const ctx = { win, goals: SITES[site].goals, dims: q.dimensions };
+  const ctx = { win, site, dims: q.dimensions };
   const all = eventsIn(site, win);
   const matched = all.filter((e) => q.filters.every((f) => evalFilter(f, e, ctx)));
   if (q.metrics.includes('percentage')) ctx.total = new Set(matched.map((e) => e.s.u)).size;
@@ -492,7 +613,7 @@ function parseErrors(q) {
 }
 function builderErrors(q, site) {
   const metrics = q.metrics, dims = q.dimensions, filters = q.filters;
-  const goals = SITES[site].goals;
+  const goals = goalNames(site);
   const leaves = [];
   walk(filters, (f, info) => leaves.push({ f, ...info }));
   const segments = leaves.filter(({ f }) => f[1] === 'segment');
@@ -578,7 +699,8 @@ export function runQuery(site, q) {
 
   const include = Object.fromEntries(Object.entries(q.include ?? {}).filter(([, v]) => v));
   const meta = {};
-  if (include.imports) meta.imports_included = false;
+  // The stand-in holds no imported data, which Plausible reports as a skip reason.
+  if (include.imports) Object.assign(meta, { imports_included: false, imports_skip_reason: 'no_imported_data' });
   if (include.time_labels) meta.time_labels = timeLabels(timeDim, win);
   if (include.total_rows) meta.total_rows = rows.length;
   return {
@@ -606,20 +728,108 @@ function readBody(req) {
   });
 }
 
-export async function startPlausibleStub({ port = 0, host = '127.0.0.1', apiKeys = ['plausible-test-key'] } = {}) {
+/** Sites API answers (EE, `GET /api/v1/sites[/goals]`): cursor pagination over a sorted list. */
+function paginate(list, params) {
+  const limit = params.get('limit') === null ? 100 : Number(params.get('limit'));
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) return { error: 'Invalid pagination limit' };
+  const after = params.get('after');
+  let start = 0;
+  if (after !== null) {
+    start = Number(Buffer.from(after, 'base64url').toString('utf8'));
+    if (!Number.isInteger(start) || start < 0) return { error: 'Invalid cursor' };
+  }
+  const entries = list.slice(start, start + limit);
+  const next = start + limit < list.length ? Buffer.from(String(start + limit)).toString('base64url') : null;
+  const prev = start > 0 ? Buffer.from(String(Math.max(0, start - limit))).toString('base64url') : null;
+  return { entries, meta: { after: next, before: prev, limit } };
+}
+const dataSites = () => Object.keys(SITES).filter((d) => !FAULT_SITES.has(d)).sort();
+
+/**
+ * @param {object} [o]
+ * @param {string[]} [o.apiKeys] keys with Stats API access
+ * @param {string[]} [o.sitesApiKeys] keys that may also read the Sites API (accepted for stats too)
+ * @param {number} [o.hourlyLimit] requests per key per clock hour (Plausible's default: 600)
+ * @param {string} [o.dataFile] a data set to load instead of the default (module-wide)
+ */
+export async function startPlausibleStub({ port = 0, host = '127.0.0.1', apiKeys = ['plausible-test-key'], sitesApiKeys = [],
+  hourlyLimit = 600, dataFile } = {}) {
+  if (dataFile) useDataSet(loadDataSet(dataFile));
   const requests = [];
   const sockets = new Set();
   const timers = new Set();
-  const keys = new Set(apiKeys);
+  // key -> { sitesApi, hourlyLimit, hour, used }
+  const keys = new Map();
+  const addKey = (key, o = {}) => keys.set(key, { sitesApi: Boolean(o.sitesApi), hourlyLimit: o.hourlyLimit ?? hourlyLimit,
+    hour: Math.floor(Date.now() / 3600_000), used: o.used ?? 0 });
+  for (const k of apiKeys) addKey(k);
+  for (const k of sitesApiKeys) addKey(k, { sitesApi: true });
   const wait = (ms) => new Promise((resolve) => {
     const t = setTimeout(() => { timers.delete(t); resolve(); }, ms);
     timers.add(t);
   });
+  /** Plausible's AuthorizePublicAPI order: bearer token, known key, hourly rate limit, then scope. */
+  function authorize(req) {
+    const auth = req.headers.authorization ?? '';
+    if (!auth.startsWith('Bearer ')) return { status: 401, body: { error: MESSAGES.missingKey } };
+    const token = auth.slice(7).trim();
+    const entry = keys.get(token);
+    if (!entry) return { status: 401, body: { error: MESSAGES.invalidKey } };
+    const hour = Math.floor(Date.now() / 3600_000);
+    if (entry.hour !== hour) { entry.hour = hour; entry.used = 0; }
+    if (entry.used >= entry.hourlyLimit) {
+      return { status: 429, body: { error: `Too many API requests. Your API key is limited to ${entry.hourlyLimit} requests per hour. Please contact us to request more capacity.` } };
+    }
+    entry.used++;
+    return { entry, token };
+  }
+
+  async function control(req, res, path, raw) {
+    // Test control, loopback only like the rest of the stand-in: the request log, and keys with given powers.
+    if (req.method === 'GET' && path === '/__stand-in/requests') return sendJson(res, 200, { requests });
+    if (req.method === 'GET' && path === '/__stand-in/plants') return sendJson(res, 200, { plants: plants() });
+    if (req.method === 'POST' && path === '/__stand-in/keys') {
+      let o;
+      try { o = JSON.parse(raw); } catch { return sendJson(res, 400, { error: 'bad json' }); }
+      if (typeof o.key !== 'string' || !o.key) return sendJson(res, 400, { error: 'key required' });
+      addKey(o.key, o);
+      return sendJson(res, 200, { ok: true });
+    }
+    return sendJson(res, 404, { error: 'Not found' });
+  }
+
+  async function sitesApi(req, res, url) {
+    const auth = authorize(req);
+    if (!auth.entry) return sendJson(res, auth.status, auth.body);
+    if (!auth.entry.sitesApi) return sendJson(res, 401, { error: MESSAGES.invalidResourceKey });
+    if (url.pathname === '/api/v1/sites') {
+      const page = paginate(dataSites().map((domain) => ({ domain, timezone: SITES[domain].timezone })), url.searchParams);
+      if (page.error) return sendJson(res, 400, { error: page.error });
+      return sendJson(res, 200, { sites: page.entries, meta: page.meta });
+    }
+    const site = url.searchParams.get('site_id');
+    if (site === null) return sendJson(res, 400, { error: 'Parameter `site_id` is required to list goals' });
+    if (!dataSites().includes(site)) return sendJson(res, 404, { error: 'Site could not be found' });
+    const goals = SITES[site].goals.map((g, i) => ({ id: String(i + 1), display_name: g.display_name,
+      goal_type: g.page_path !== undefined ? 'page' : 'event', event_name: g.event_name ?? null, page_path: g.page_path ?? null }));
+    const page = paginate(goals, url.searchParams);
+    if (page.error) return sendJson(res, 400, { error: page.error });
+    return sendJson(res, 200, { goals: page.entries, meta: page.meta });
+  }
 
   async function handle(req, res) {
-    const path = new URL(req.url, 'http://stub').pathname;
+    const url = new URL(req.url, 'http://stub');
+    const path = url.pathname;
     const raw = await readBody(req);
-    if (req.method !== 'POST' || path !== '/api/v2/query') return sendJson(res, 404, { error: 'Not found' });
+    if (path.startsWith('/__stand-in/')) return control(req, res, path, raw);
+    if (req.method === 'GET' && (path === '/api/v1/sites' || path === '/api/v1/sites/goals')) {
+      requests.push({ method: 'GET', path, query: Object.fromEntries(url.searchParams), headers: { ...req.headers }, body: null });
+      return sitesApi(req, res, url);
+    }
+    if (req.method !== 'POST' || path !== '/api/v2/query') {
+      requests.push({ method: req.method, path, headers: { ...req.headers }, body: null });
+      return sendJson(res, 404, { error: 'Not found' });
+    }
     // Like Plug.Parsers: only JSON bodies are parsed; other content types leave the params empty.
     const isJson = /^\s*application\/([\w.+-]*\+)?json\s*(;|$)/i.test(req.headers['content-type'] ?? '');
     let body = null;
@@ -627,7 +837,7 @@ export async function startPlausibleStub({ port = 0, host = '127.0.0.1', apiKeys
     if (isJson && raw.trim() !== '') {
       try { body = JSON.parse(raw); } catch { invalid = true; }
     }
-    requests.push({ headers: { ...req.headers }, body });
+    requests.push({ method: 'POST', path, headers: { ...req.headers }, body });
     if (invalid) return sendJson(res, 400, { error: MESSAGES.invalidJson });
     const params = isObj(body) ? body : {};
     const site = params.site_id;
@@ -641,9 +851,8 @@ export async function startPlausibleStub({ port = 0, host = '127.0.0.1', apiKeys
     if (site === 'slow.example') {
       await wait(SLOW_MS);
     } else {
-      const auth = req.headers.authorization ?? '';
-      if (!auth.startsWith('Bearer ')) return sendJson(res, 401, { error: MESSAGES.missingKey });
-      if (!keys.has(auth.slice(7).trim())) return sendJson(res, 401, { error: MESSAGES.invalidKey });
+      const auth = authorize(req);
+      if (!auth.entry) return sendJson(res, auth.status, auth.body);
       if (site === undefined || site === null) return sendJson(res, 400, { error: MESSAGES.missingSite });
       if (typeof site !== 'string' || !SITES[site] || FAULT_SITES.has(site)) return sendJson(res, 401, { error: MESSAGES.invalidKey });
     }
@@ -685,8 +894,10 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     const i = process.argv.indexOf(name);
     return i > 0 && process.argv[i + 1] ? process.argv[i + 1] : dflt;
   };
-  const apiKeys = (process.env.PLAUSIBLE_STUB_KEYS ?? 'plausible-test-key').split(',').map((k) => k.trim()).filter(Boolean);
-  const stub = await startPlausibleStub({ port: Number(arg('--port', '8788')), host: arg('--host', '127.0.0.1'), apiKeys });
+  const list = (v, d) => (v ?? d).split(',').map((k) => k.trim()).filter(Boolean);
+  const stub = await startPlausibleStub({ port: Number(arg('--port', '8788')), host: arg('--host', '127.0.0.1'),
+    apiKeys: list(process.env.PLAUSIBLE_STUB_KEYS, 'plausible-test-key'), sitesApiKeys: list(process.env.PLAUSIBLE_STUB_SITES_KEYS, ''),
+    dataFile: process.env.PLAUSIBLE_STUB_DATA || undefined });
   console.log(`plausible stand-in listening on ${stub.url}`);
   const stop = () => stub.close().then(() => process.exit(0));
   process.on('SIGINT', stop);

@@ -250,9 +250,12 @@ test('timeseries: one row per day of 7d, ascending, consistent with the aggregat
 });
 
 test('"time" resolves by range length and weeks start on Monday but not before the range', async () => {
-  let r = await query({ date_range: 'day', dimensions: ['time'] });
+  // Today has data only up to now, so the hour labels are checked on time_labels.
+  let r = await query({ date_range: 'day', dimensions: ['time'], include: { time_labels: true } });
   assert.deepEqual(r.json.query.dimensions, ['time:hour']);
-  assert.match(r.json.results[0].dimensions[0], /^\d{4}-\d\d-\d\d \d\d:00:00$/);
+  assert.equal(r.json.meta.time_labels.length, 24);
+  for (const label of r.json.meta.time_labels) assert.match(label, /^\d{4}-\d\d-\d\d \d\d:00:00$/);
+  for (const row of r.json.results) assert.ok(r.json.meta.time_labels.includes(row.dimensions[0]));
   r = await query({ date_range: '12mo', dimensions: ['time'], include: { time_labels: true } });
   assert.deepEqual(r.json.query.dimensions, ['time:month']);
   assert.equal(r.json.meta.time_labels.length, 12);
@@ -352,4 +355,155 @@ test('resolveDateRange follows Plausible semantics', () => {
   assert.deepEqual(resolveDateRange('year', '2024-03-10'), ['2024-01-01', '2024-12-31']);
   assert.deepEqual(resolveDateRange('24h', new Date('2024-03-10T10:11:12.500Z')), ['2024-03-09T10:11:12Z', '2024-03-10T10:11:12Z']);
   assert.deepEqual(resolveDateRange(['2024-01-01', '2024-01-31'], '2024-03-10'), ['2024-01-01', '2024-01-31']);
+});
+
+// ---------------------------------------------------------------- Sites API, quota, control, data set
+import { loadDataSet } from './plausible.mjs';
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
+async function get(p, key, base = stub.url) {
+  const res = await fetch(base + p, { headers: key === null ? {} : { authorization: `Bearer ${key}` } });
+  return { status: res.status, json: await res.json() };
+}
+async function addKey(o, base = stub.url) {
+  const res = await fetch(`${base}/__stand-in/keys`, { method: 'POST', body: JSON.stringify(o) });
+  assert.equal(res.status, 200);
+}
+
+test('Sites API: only keys with Sites API access list sites and goals, with cursor pagination', async () => {
+  let r = await get('/api/v1/sites', KEY);
+  assert.equal(r.status, 401);
+  assert.match(r.json.error, /^Invalid API key\. .*access to the resource/);
+  await addKey({ key: 'sites-key', sitesApi: true });
+  r = await get('/api/v1/sites', 'sites-key');
+  assert.equal(r.status, 200);
+  assert.deepEqual(r.json.sites.map((s) => s.domain), ['example.com', 'shop.example.com', 'trends.example.com']);
+  assert.deepEqual(r.json.sites[1], { domain: 'shop.example.com', timezone: 'Europe/Berlin' });
+  assert.deepEqual(r.json.meta, { after: null, before: null, limit: 100 });
+  const first = await get('/api/v1/sites?limit=2', 'sites-key');
+  assert.equal(first.json.sites.length, 2);
+  const second = await get(`/api/v1/sites?limit=2&after=${first.json.meta.after}`, 'sites-key');
+  assert.deepEqual(second.json.sites.map((s) => s.domain), ['trends.example.com']);
+  assert.equal(second.json.meta.after, null);
+  r = await get('/api/v1/sites/goals?site_id=trends.example.com', 'sites-key');
+  assert.deepEqual(r.json.goals.map((g) => [g.display_name, g.goal_type]),
+    [['Signup', 'event'], ['Purchase', 'event'], ['Visit /pricing', 'page']]);
+  assert.equal((await get('/api/v1/sites/goals', 'sites-key')).status, 400);
+  assert.equal((await get('/api/v1/sites/goals?site_id=nope.example', 'sites-key')).status, 404);
+  assert.equal((await get('/api/v1/sites', null)).status, 401);
+  // Nothing that writes exists here.
+  const del = await fetch(`${stub.url}/api/v1/sites/example.com`, { method: 'DELETE', headers: { authorization: 'Bearer sites-key' } });
+  assert.equal(del.status, 404);
+});
+
+test('hourly quota per key: 429 with Plausible\'s message once spent, other keys unaffected', async () => {
+  await addKey({ key: 'tiny-quota-key', hourlyLimit: 2 });
+  const body = { site_id: 'example.com', metrics: ['visitors'], date_range: '7d' };
+  assert.equal((await post(body, { key: 'tiny-quota-key' })).status, 200);
+  assert.equal((await post(body, { key: 'tiny-quota-key' })).status, 200);
+  const spent = await post(body, { key: 'tiny-quota-key' });
+  assert.equal(spent.status, 429);
+  assert.equal(spent.json.error, 'Too many API requests. Your API key is limited to 2 requests per hour. Please contact us to request more capacity.');
+  assert.equal((await post(body)).status, 200);
+});
+
+test('request log over HTTP names method, path and body', async () => {
+  await post({ site_id: 'example.com', metrics: ['visits'], date_range: 'day' });
+  const res = await fetch(`${stub.url}/__stand-in/requests`);
+  const { requests } = await res.json();
+  const last = requests.at(-1);
+  assert.equal(last.method, 'POST');
+  assert.equal(last.path, '/api/v2/query');
+  assert.deepEqual(last.body, { site_id: 'example.com', metrics: ['visits'], date_range: 'day' });
+});
+
+test('Stats API additions: time:hour, entry/exit hostnames, behavioural and case-insensitive filters, imports, total_rows', async () => {
+  const day = ['2024-03-05', '2024-03-05'];
+  const hourly = await query({ date_range: day, dimensions: ['time:hour'] });
+  assert.ok(hourly.json.results.length > 12);
+  assert.match(hourly.json.results[0].dimensions[0], /^2024-03-05 \d\d:00:00$/);
+  const hosts = await query({ date_range: day, dimensions: ['visit:entry_page_hostname', 'visit:exit_page_hostname'] });
+  assert.deepEqual(hosts.json.results.map((r) => r.dimensions.join(' ')).sort(), ['example.com example.com', 'www.example.com www.example.com']);
+  const all = await query({ date_range: '30d' });
+  const insensitive = await query({ date_range: '30d', filters: [['contains', 'event:page', ['BLOG'], { case_sensitive: false }]] });
+  const sensitive = await query({ date_range: '30d', filters: [['contains', 'event:page', ['BLOG']]] });
+  assert.ok(insensitive.json.results[0].metrics[0] > 0);
+  assert.equal(sensitive.json.results[0].metrics[0], 0);
+  const done = await query({ date_range: '30d', filters: [['has_done', ['is', 'event:goal', ['Signup']]]] });
+  const notDone = await query({ date_range: '30d', filters: [['has_not_done', ['is', 'event:goal', ['Signup']]]] });
+  assert.ok(done.json.results[0].metrics[0] > 0 && notDone.json.results[0].metrics[0] > 0);
+  assert.ok(done.json.results[0].metrics[0] + notDone.json.results[0].metrics[0] >= all.json.results[0].metrics[0]);
+  const nested = await query({ filters: [['has_done', ['has_done', ['is', 'event:page', ['/']]]]] });
+  assert.equal(nested.json.error, 'Invalid filters. Behavioral filters (has_done, has_not_done) cannot be nested.');
+  const imports = await query({ include: { imports: true } });
+  assert.deepEqual(imports.json.meta, { imports_included: false, imports_skip_reason: 'no_imported_data' });
+});
+
+test('default data set: seasonal and overdispersed, with the planted drop, spike and conversion-rate rise', async () => {
+  const daily = async (extra) => {
+    const r = await post({ site_id: 'trends.example.com', metrics: ['visitors'], date_range: ['2024-03-04', '2024-06-30'],
+      dimensions: ['time:day'], ...extra });
+    return new Map(r.json.results.map((x) => [x.dimensions[0], x.metrics[0]]));
+  };
+  const visitors = await daily({});
+  const dow = (d) => new Date(`${d}T00:00:00Z`).getUTCDay();
+  const on = (pred) => [...visitors].filter(([d]) => pred(d) && !['2024-04-17', '2024-04-24'].includes(d)).map(([, v]) => v);
+  const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const weekdays = on((d) => dow(d) >= 1 && dow(d) <= 4);
+  const saturdays = on((d) => dow(d) === 6);
+  assert.ok(mean(saturdays) < 0.75 * mean(weekdays), 'weekends are quieter');
+  // Overdispersed: the spread of weekday values is well above Poisson's sqrt(mean).
+  const sd = Math.sqrt(mean(weekdays.map((v) => (v - mean(weekdays)) ** 2)));
+  assert.ok(sd > 1.5 * Math.sqrt(mean(weekdays)), `sd ${sd}`);
+  const wednesdays = on((d) => dow(d) === 3);
+  assert.ok(visitors.get('2024-04-17') < 0.65 * mean(wednesdays), 'drop');
+  const hn = await daily({ filters: [['is', 'visit:source', ['news.ycombinator.com']]] });
+  assert.ok(hn.get('2024-04-24') > 5 * hn.get('2024-04-17'), 'source spike');
+  const rate = async (range) => {
+    const r = await post({ site_id: 'trends.example.com', metrics: ['visitors', 'conversion_rate'], date_range: range,
+      filters: [['is', 'event:goal', ['Signup']]] });
+    return r.json.results[0].metrics[1];
+  };
+  assert.ok(await rate(['2024-05-16', '2024-06-12']) > 1.3 * await rate(['2024-04-17', '2024-05-14']), 'conversion rise');
+});
+
+test('a data set can be loaded from a file', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'stand-in-data-'));
+  const file = path.join(dir, 'data.json');
+  const data = { seed: 7, stats_start: '2024-01-01', sites: { 'tiny.example': { base: 10, dispersion: 0.1,
+    hostnames: ['tiny.example'], goals: [{ display_name: 'Signup', event_name: 'Signup' }], signup: 0, purchase: 0 } } };
+  writeFileSync(file, JSON.stringify(data));
+  assert.deepEqual(Object.keys(loadDataSet(file).sites), ['tiny.example']);
+  const other = await startPlausibleStub({ dataFile: file, sitesApiKeys: ['k'] });
+  try {
+    const r = await get('/api/v1/sites', 'k', other.url);
+    assert.deepEqual(r.json.sites, [{ domain: 'tiny.example', timezone: 'Etc/UTC' }]);
+  } finally {
+    await other.close();
+    // The data set is module-wide: put the default back for the tests that follow.
+    await (await startPlausibleStub({ dataFile: (await import('./plausible.mjs')).DEFAULT_DATA_FILE })).close();
+  }
+  writeFileSync(file, JSON.stringify({ seed: 'x', sites: {} }));
+  assert.throws(() => loadDataSet(file), /integer seed/);
+});
+
+test('an hourly plant relative to now lands in its whole hour, from one source', async () => {
+  const res = await fetch(`${stub.url}/__stand-in/plants`);
+  const plant = (await res.json()).plants['trends.example.com'].find((p) => p.hours_ago !== undefined);
+  assert.equal(plant.source, 'github.com');
+  const start = Date.parse(`${plant.date}T${String(plant.hour).padStart(2, '0')}:00:00Z`);
+  // Pinned when the data set was loaded (this process, moments ago): hours_ago whole hours back.
+  const nowHour = Math.floor(Date.now() / 3600_000) * 3600_000;
+  assert.ok(nowHour - start >= plant.hours_ago * 3600_000 && nowHour - start <= (plant.hours_ago + 1) * 3600_000);
+  assert.equal(plant.period, `${plant.date} ${String(plant.hour).padStart(2, '0')}:00:00`);
+  const iso = (ms) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const r = await post({ site_id: 'trends.example.com', metrics: ['visitors'], date_range: [iso(start - 3 * 3600_000), iso(start + 3 * 3600_000 - 1000)],
+    dimensions: ['time:hour'], filters: [['is', 'visit:source', ['github.com']]] });
+  assert.equal(r.status, 200, JSON.stringify(r.json));
+  const byHour = new Map(r.json.results.map((x) => [x.dimensions[0], x.metrics[0]]));
+  assert.ok(byHour.get(plant.period) >= plant.extra, JSON.stringify([...byHour]));
+  // Its visits end within the hour: the hours around it keep their usual handful.
+  for (const [hour, v] of byHour) if (hour !== plant.period) assert.ok(v < 20, `${hour}: ${v}`);
 });

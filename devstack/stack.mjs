@@ -83,6 +83,8 @@ async function startStackOnce({ port = 0, persistTo, vars = {}, build = false, s
     MCP_ALLOWED_ORIGIN_HOSTNAMES: 'localhost,127.0.0.1',
     // The shared key /internal queries with (the stand-in accepts it).
     PLAUSIBLE_API_KEY: 'plausible-shared-key',
+    // What list_sites shows on /internal: the shared key cannot use the Sites API.
+    PLAUSIBLE_SITES: 'example.com:Etc/UTC,shop.example.com:Europe/Berlin,trends.example.com',
     ALLOWED_EMAIL_DOMAIN: 'example.com',
     // Local development only: a fixed, public, throwaway value.
     COOKIE_SECRET: 'local-development-cookie-secret-not-for-production',

@@ -20,8 +20,8 @@ use crate::oauth::ledger::store::LedgerStore;
 use crate::oauth::ledger::sweep::purge;
 use crate::oauth::types::ClientId;
 use crate::ports::{
-    Clock, Entropy, EntropyError, KeyValue, Log, Outbound, OutboundError, OutboundRequest,
-    OutboundResponse, StorageError, UnixMillis,
+    Clock, EdgeCache, Entropy, EntropyError, KeyValue, Log, Outbound, OutboundError,
+    OutboundRequest, OutboundResponse, StorageError, UnixMillis,
 };
 
 /// Per-request access to the Worker's bindings.
@@ -143,6 +143,38 @@ impl Outbound for WorkerPlatform {
             }
         }
     }
+}
+
+/// The Cache API: a named cache, keys as URLs under a host of our own.
+/// Any failure (no Cache API behind Access, a workers.dev host where it is
+/// a no-op, a full cache) is a miss, never an error.
+impl EdgeCache for WorkerPlatform {
+    async fn lookup(&self, key: &str) -> Option<Vec<u8>> {
+        let cache = worker::Cache::open(EDGE_CACHE_NAME.to_owned()).await;
+        let mut response = cache.get(edge_cache_url(key), false).await.ok()??;
+        response.bytes().await.ok()
+    }
+
+    async fn store(&self, key: &str, value: &[u8], ttl: Duration) {
+        let cache = worker::Cache::open(EDGE_CACHE_NAME.to_owned()).await;
+        let headers = worker::Headers::new();
+        if headers
+            .set("cache-control", &format!("max-age={}", ttl.as_secs()))
+            .is_err()
+        {
+            return;
+        }
+        let response = worker::ResponseBuilder::new()
+            .with_headers(headers)
+            .fixed(value.to_vec());
+        let _ = cache.put(edge_cache_url(key), response).await;
+    }
+}
+
+const EDGE_CACHE_NAME: &str = "plausible-mcp-stats";
+
+fn edge_cache_url(key: &str) -> String {
+    format!("https://edge-cache.plausible-mcp.invalid/{key}")
 }
 
 fn method_name(method: &Method) -> worker::Method {

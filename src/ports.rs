@@ -119,3 +119,11 @@ pub trait Outbound {
 pub trait Log {
     fn warn(&self, message: &str);
 }
+
+/// A short-lived, best-effort cache local to one data centre (the Workers
+/// Cache API). A failure is a miss: callers never depend on it. Keys are
+/// opaque hex digests the caller derives; values are opaque bytes.
+pub trait EdgeCache {
+    async fn lookup(&self, key: &str) -> Option<Vec<u8>>;
+    async fn store(&self, key: &str, value: &[u8], ttl: Duration);
+}

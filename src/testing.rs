@@ -42,6 +42,8 @@ pub struct FakePlatform {
     pub seed: Cell<Option<(u64, u64)>>,
     /// Every ledger message and its reply, as JSON on the wire.
     pub wire: RefCell<Vec<(serde_json::Value, serde_json::Value)>>,
+    /// The edge cache: key -> (value, expires at, in ms).
+    pub edge: RefCell<HashMap<String, (Vec<u8>, u64)>>,
 }
 
 impl Default for FakePlatform {
@@ -58,6 +60,7 @@ impl Default for FakePlatform {
             logs: RefCell::default(),
             seed: Cell::new(None),
             wire: RefCell::default(),
+            edge: RefCell::default(),
         }
     }
 }
@@ -277,4 +280,22 @@ pub fn resource(raw: &str) -> Resource {
 /// The throwaway RSA keys of `tests/fixtures/rsa-test-keys.json`.
 pub fn rsa_keys() -> Value {
     serde_json::from_str(include_str!("../tests/fixtures/rsa-test-keys.json")).unwrap()
+}
+
+impl crate::ports::EdgeCache for FakePlatform {
+    async fn lookup(&self, key: &str) -> Option<Vec<u8>> {
+        let now = self.now.get();
+        self.edge
+            .borrow()
+            .get(key)
+            .filter(|(_, expires)| *expires > now)
+            .map(|(v, _)| v.clone())
+    }
+
+    async fn store(&self, key: &str, value: &[u8], ttl: Duration) {
+        let expires = self.now.get() + u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        self.edge
+            .borrow_mut()
+            .insert(key.to_owned(), (value.to_vec(), expires));
+    }
 }

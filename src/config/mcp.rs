@@ -4,10 +4,17 @@
 
 use super::names;
 use super::source::{Source, non_empty, split_list};
+use std::time::Duration;
+
 use crate::plausible::args::{InputError, SiteId};
 use crate::plausible::client::{BaseUrlError, PlausibleBaseUrl};
-use crate::plausible::tools::ToolContext;
+use crate::plausible::context::ToolContext;
+use crate::plausible::sites::{self, AllowedSites};
 use crate::secret::PlausibleKey;
+
+/// Identical Stats API answers within this time come from the edge cache.
+const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(60);
+const MAX_CACHE_TTL_SECS: u64 = 3600;
 
 #[derive(Clone, Debug)]
 pub struct McpSettings {
@@ -17,6 +24,10 @@ pub struct McpSettings {
     pub allowed_origins: Vec<String>,
     pub base_url: Result<PlausibleBaseUrl, BaseUrlError>,
     pub default_site: Result<Option<SiteId>, InputError>,
+    /// `PLAUSIBLE_SITES`, as written; parsed where it is used.
+    pub configured_sites: Option<String>,
+    /// `PLAUSIBLE_CACHE_TTL`, as written; parsed where it is used.
+    pub cache_ttl: Option<String>,
 }
 
 /// A setting the MCP endpoints cannot work without is missing or wrong.
@@ -28,6 +39,10 @@ pub enum Misconfigured {
     DefaultSite,
     /// `PLAUSIBLE_API_KEY` is unset (needed by `/internal`).
     SharedKey,
+    /// `PLAUSIBLE_CACHE_TTL` is not 0..=3600 seconds.
+    CacheTtl,
+    /// `PLAUSIBLE_SITES` is not a list of `domain[:timezone]`.
+    ConfiguredSites,
 }
 
 impl McpSettings {
@@ -42,11 +57,18 @@ impl McpSettings {
             default_site: non_empty(source, names::PLAUSIBLE_DEFAULT_SITE_ID)
                 .map(|s| SiteId::parse(names::PLAUSIBLE_DEFAULT_SITE_ID, &s))
                 .transpose(),
+            configured_sites: non_empty(source, names::PLAUSIBLE_SITES),
+            cache_ttl: non_empty(source, names::PLAUSIBLE_CACHE_TTL),
         }
     }
 
     /// The tool context for a key.
     pub fn tool_context(&self, key: PlausibleKey) -> Result<ToolContext, Misconfigured> {
+        let cache_ttl = match self.cache_ttl.as_deref().map(str::parse::<u64>) {
+            None => DEFAULT_CACHE_TTL,
+            Some(Ok(secs)) if secs <= MAX_CACHE_TTL_SECS => Duration::from_secs(secs),
+            Some(_) => return Err(Misconfigured::CacheTtl),
+        };
         Ok(ToolContext {
             base_url: self.base_url.clone().map_err(|_| Misconfigured::BaseUrl)?,
             key,
@@ -54,7 +76,23 @@ impl McpSettings {
                 .default_site
                 .clone()
                 .map_err(|_| Misconfigured::DefaultSite)?,
+            cache_ttl,
+            configured_sites: Vec::new(),
+            allowed_sites: AllowedSites::Any,
         })
+    }
+
+    /// `/internal` only: the deployment's `PLAUSIBLE_SITES`, for keys that
+    /// cannot list sites themselves.
+    pub fn with_configured_sites(
+        &self,
+        mut ctx: ToolContext,
+    ) -> Result<ToolContext, Misconfigured> {
+        if let Some(raw) = &self.configured_sites {
+            ctx.configured_sites = sites::parse_list(names::PLAUSIBLE_SITES, raw)
+                .map_err(|_| Misconfigured::ConfiguredSites)?;
+        }
+        Ok(ctx)
     }
 }
 

@@ -37,3 +37,9 @@ pub const DEV_ALLOW_LOOPBACK: &str = "DEV_ALLOW_LOOPBACK";
 /// header. Honoured only on loopback hosts, which a deployed worker
 /// never is.
 pub const TEST_IDENTITY_HOOK: &str = "TEST_IDENTITY_HOOK";
+/// Sites `/internal` lists when its key cannot use the Sites API:
+/// `domain[:timezone]`, comma-separated.
+pub const PLAUSIBLE_SITES: &str = "PLAUSIBLE_SITES";
+/// Seconds identical Stats API answers are served from the edge cache
+/// (default 60; 0 turns it off).
+pub const PLAUSIBLE_CACHE_TTL: &str = "PLAUSIBLE_CACHE_TTL";

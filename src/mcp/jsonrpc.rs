@@ -6,14 +6,14 @@ use serde_json::{Map, Value};
 /// A request id: a string or an integer (JSON-RPC 2.0 §4; MCP forbids null).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
-pub enum Id {
+pub(crate) enum Id {
     Number(i64),
     String(String),
 }
 
 /// One message read from the wire.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Incoming {
+pub(crate) enum Incoming {
     Request {
         id: Id,
         method: String,
@@ -30,13 +30,11 @@ pub enum Incoming {
 
 /// The error codes this server sends (JSON-RPC 2.0 §5.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ErrorCode {
+pub(crate) enum ErrorCode {
     ParseError,
     InvalidRequest,
     MethodNotFound,
     InvalidParams,
-    #[allow(dead_code)] // the JSON-RPC table's -32603; nothing raises it yet
-    InternalError,
     /// A mirrored header is missing or disagrees with the body
     /// (MCP 2026-07-28, Streamable HTTP "Server Validation").
     HeaderMismatch,
@@ -46,13 +44,12 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub fn code(self) -> i64 {
+    pub(crate) fn code(self) -> i64 {
         match self {
             ErrorCode::ParseError => -32700,
             ErrorCode::InvalidRequest => -32600,
             ErrorCode::MethodNotFound => -32601,
             ErrorCode::InvalidParams => -32602,
-            ErrorCode::InternalError => -32603,
             ErrorCode::HeaderMismatch => -32020,
             ErrorCode::UnsupportedProtocolVersion => -32022,
         }
@@ -61,15 +58,15 @@ impl ErrorCode {
 
 /// A JSON-RPC error object.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct RpcError {
-    pub code: i64,
-    pub message: String,
+pub(crate) struct RpcError {
+    pub(crate) code: i64,
+    pub(crate) message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub data: Option<Value>,
+    pub(crate) data: Option<Value>,
 }
 
 impl RpcError {
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+    pub(crate) fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             code: code.code(),
             message: message.into(),
@@ -77,7 +74,7 @@ impl RpcError {
         }
     }
 
-    pub fn with_data(mut self, data: Value) -> Self {
+    pub(crate) fn with_data(mut self, data: Value) -> Self {
         self.data = Some(data);
         self
     }
@@ -85,13 +82,13 @@ impl RpcError {
 
 /// A response object: exactly one of `result` or `error`.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Outgoing {
-    pub id: Option<Id>,
-    pub body: Result<Value, RpcError>,
+pub(crate) struct Outgoing {
+    pub(crate) id: Option<Id>,
+    pub(crate) body: Result<Value, RpcError>,
 }
 
 impl Outgoing {
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         let mut obj = Map::new();
         obj.insert("jsonrpc".into(), Value::from("2.0"));
         // A response to an unidentifiable request carries `"id": null`.
@@ -116,14 +113,14 @@ impl Outgoing {
 
 /// Why a value is not a JSON-RPC message.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Invalid {
+pub(crate) struct Invalid {
     /// The id, when one could be read, so the error can be correlated.
-    pub id: Option<Id>,
-    pub reason: &'static str,
+    pub(crate) id: Option<Id>,
+    pub(crate) reason: &'static str,
 }
 
 /// Classifies one JSON value as a message (JSON-RPC 2.0 §4, §5).
-pub fn parse_message(value: Value) -> Result<Incoming, Invalid> {
+pub(crate) fn parse_message(value: Value) -> Result<Incoming, Invalid> {
     let Value::Object(mut obj) = value else {
         return Err(Invalid {
             id: None,

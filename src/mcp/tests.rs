@@ -3,9 +3,15 @@
 // Case tables name a change as a boxed closure.
 #![allow(clippy::type_complexity, clippy::result_large_err)]
 
-use super::*;
+use serde_json::{Value, json};
+
+use super::dispatch::LIST_TTL_MS;
+use super::transport::{MAX_BODY_BYTES, serve};
+use crate::build_info;
 use crate::http::Headers;
+use crate::http::{Method, Request, Response};
 use crate::plausible::client::PlausibleBaseUrl;
+use crate::plausible::context::ToolContext;
 use crate::ports::{OutboundError, OutboundResponse};
 use crate::secret::PlausibleKey;
 use crate::testing::{FakePlatform, block_on};
@@ -15,6 +21,9 @@ fn ctx() -> ToolContext {
         base_url: PlausibleBaseUrl::parse("https://plausible.io").unwrap(),
         key: PlausibleKey::new("KEY-SECRET-9"),
         default_site: None,
+        cache_ttl: std::time::Duration::from_secs(60),
+        configured_sites: Vec::new(),
+        allowed_sites: crate::plausible::sites::AllowedSites::Any,
     }
 }
 
@@ -253,7 +262,13 @@ fn legacy_methods() {
             "get_timeseries",
             "get_breakdown",
             "get_conversions",
-            "compare_periods"
+            "compare_periods",
+            "list_sites",
+            "get_realtime_visitors",
+            "list_goals",
+            "query_stats",
+            "find_anomalies",
+            "measure_change"
         ]
     );
 }
@@ -299,7 +314,7 @@ fn modern_discover_and_list() {
     assert_eq!(r["cacheScope"], "public");
     let resp = run(modern("tools/list", None, json!({})));
     let r = &resp.json_body()["result"];
-    assert_eq!(r["tools"].as_array().unwrap().len(), 4);
+    assert_eq!(r["tools"].as_array().unwrap().len(), 10);
     assert_eq!(r["resultType"], "complete");
     assert_eq!(r["ttlMs"], LIST_TTL_MS);
 }

@@ -2,7 +2,7 @@
 
 /// A protocol revision this server implements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Revision {
+pub(crate) enum Revision {
     /// Streamable HTTP introduced; batches allowed; no version header.
     V2025_03_26,
     /// `MCP-Protocol-Version` header; batches removed; structured output.
@@ -16,7 +16,7 @@ pub enum Revision {
 
 impl Revision {
     /// Newest first.
-    pub const ALL: [Revision; 4] = [
+    pub(crate) const ALL: [Revision; 4] = [
         Revision::V2026_07_28,
         Revision::V2025_11_25,
         Revision::V2025_06_18,
@@ -24,9 +24,9 @@ impl Revision {
     ];
 
     /// The newest revision negotiated through `initialize`.
-    pub const LATEST_LEGACY: Revision = Revision::V2025_11_25;
+    pub(crate) const LATEST_LEGACY: Revision = Revision::V2025_11_25;
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Revision::V2025_03_26 => "2025-03-26",
             Revision::V2025_06_18 => "2025-06-18",
@@ -35,31 +35,31 @@ impl Revision {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|r| r.as_str() == s)
     }
 
     /// Revisions with per-request metadata instead of a handshake.
-    pub fn is_modern(self) -> bool {
+    pub(crate) fn is_modern(self) -> bool {
         self >= Revision::V2026_07_28
     }
 
     /// JSON-RPC batches exist only in 2025-03-26 (removed in 2025-06-18).
-    pub fn allows_batches(self) -> bool {
+    pub(crate) fn allows_batches(self) -> bool {
         self == Revision::V2025_03_26
     }
 
     /// The `initialize` answer: the client's revision when we serve it,
     /// otherwise our latest handshake revision (MCP 2025-11-25 lifecycle,
     /// "Version Negotiation").
-    pub fn negotiate(requested: Option<&str>) -> Revision {
+    pub(crate) fn negotiate(requested: Option<&str>) -> Revision {
         requested
             .and_then(Revision::parse)
             .filter(|r| !r.is_modern())
             .unwrap_or(Revision::LATEST_LEGACY)
     }
 
-    pub fn supported_list() -> Vec<&'static str> {
+    pub(crate) fn supported_list() -> Vec<&'static str> {
         Self::ALL.iter().map(|r| r.as_str()).collect()
     }
 }

@@ -6,17 +6,17 @@
 use serde_json::{Map, Value};
 use time::{Date, Month};
 
-use super::vocabulary::{Dimension, DimensionError, Metric};
+use super::vocabulary::{Dimension, DimensionError, MAX_PROPERTY_NAME, Metric};
 
 /// An invalid tool argument.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InputError {
-    pub field: String,
-    pub message: String,
+    pub(crate) field: String,
+    pub(crate) message: String,
 }
 
 impl InputError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             field: field.into(),
             message: message.into(),
@@ -33,13 +33,13 @@ impl std::fmt::Display for InputError {
 /// Reads a tool's `arguments` object field by field, then refuses any
 /// field it was not asked for (a misspelt argument is an error, not a
 /// silent no-op).
-pub struct ArgReader {
+pub(crate) struct ArgReader {
     args: Map<String, Value>,
     read: Vec<&'static str>,
 }
 
 impl ArgReader {
-    pub fn new(args: Option<Map<String, Value>>) -> Self {
+    pub(crate) fn new(args: Option<Map<String, Value>>) -> Self {
         Self {
             args: args.unwrap_or_default(),
             read: Vec::new(),
@@ -54,7 +54,7 @@ impl ArgReader {
         }
     }
 
-    pub fn opt_str(&mut self, field: &'static str) -> Result<Option<String>, InputError> {
+    pub(crate) fn opt_str(&mut self, field: &'static str) -> Result<Option<String>, InputError> {
         match self.take(field) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -62,7 +62,7 @@ impl ArgReader {
         }
     }
 
-    pub fn opt_bool(&mut self, field: &'static str) -> Result<Option<bool>, InputError> {
+    pub(crate) fn opt_bool(&mut self, field: &'static str) -> Result<Option<bool>, InputError> {
         match self.take(field) {
             None => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
@@ -70,7 +70,7 @@ impl ArgReader {
         }
     }
 
-    pub fn opt_int(&mut self, field: &'static str) -> Result<Option<i64>, InputError> {
+    pub(crate) fn opt_int(&mut self, field: &'static str) -> Result<Option<i64>, InputError> {
         match self.take(field) {
             None => Ok(None),
             Some(Value::Number(n)) => match n.as_i64() {
@@ -81,7 +81,10 @@ impl ArgReader {
         }
     }
 
-    pub fn opt_array(&mut self, field: &'static str) -> Result<Option<Vec<Value>>, InputError> {
+    pub(crate) fn opt_array(
+        &mut self,
+        field: &'static str,
+    ) -> Result<Option<Vec<Value>>, InputError> {
         match self.take(field) {
             None => Ok(None),
             Some(Value::Array(a)) => Ok(Some(a.clone())),
@@ -89,8 +92,19 @@ impl ArgReader {
         }
     }
 
+    pub(crate) fn opt_object(
+        &mut self,
+        field: &'static str,
+    ) -> Result<Option<Map<String, Value>>, InputError> {
+        match self.take(field) {
+            None => Ok(None),
+            Some(Value::Object(o)) => Ok(Some(o.clone())),
+            Some(_) => Err(InputError::new(field, "must be an object")),
+        }
+    }
+
     /// Fails on the first argument that no read asked for.
-    pub fn finish(self) -> Result<(), InputError> {
+    pub(crate) fn finish(self) -> Result<(), InputError> {
         let mut unknown: Vec<&String> = self
             .args
             .keys()
@@ -115,14 +129,15 @@ impl ArgReader {
     }
 }
 
-const MAX_TEXT: usize = 1024;
+/// Longest page, goal or filter value accepted.
+pub(crate) const MAX_TEXT: usize = 1024;
 
 /// A Plausible site, identified by its domain (`site_id`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SiteId(String);
 
 impl SiteId {
-    pub fn parse(field: &str, raw: &str) -> Result<Self, InputError> {
+    pub(crate) fn parse(field: &str, raw: &str) -> Result<Self, InputError> {
         let s = raw.trim();
         if s.is_empty() {
             return Err(InputError::new(field, "must not be empty"));
@@ -136,13 +151,16 @@ impl SiteId {
         Ok(Self(s.to_owned()))
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
 
 /// Reads `site_id`, falling back to the deployment's default site.
-pub fn site_id(args: &mut ArgReader, default: Option<&SiteId>) -> Result<SiteId, InputError> {
+pub(crate) fn site_id(
+    args: &mut ArgReader,
+    default: Option<&SiteId>,
+) -> Result<SiteId, InputError> {
     match (args.opt_str("site_id")?, default) {
         (Some(raw), _) => SiteId::parse("site_id", &raw),
         (None, Some(default)) => Ok(default.clone()),
@@ -155,7 +173,7 @@ pub fn site_id(args: &mut ArgReader, default: Option<&SiteId>) -> Result<SiteId,
 
 /// A reporting period (`date_range`, `period_a`, `period_b`).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum DateRange {
+pub(crate) enum DateRange {
     /// The last N hours up to now.
     Hours(u32),
     /// The last N full days, today excluded (Plausible `Nd`).
@@ -168,10 +186,19 @@ pub enum DateRange {
     All,
     /// Both ends inclusive.
     Between(Date, Date),
+    /// The last N minutes up to now (realtime; never parsed from input).
+    Minutes(u32),
+    /// From one UTC instant to another, in Unix seconds (never parsed
+    /// from input: the anomaly tool's hourly windows).
+    Instants(i64, i64),
 }
 
-pub const DATE_RANGE_FORMS: &str =
+pub(crate) const DATE_RANGE_FORMS: &str =
     "\"Nh\", \"Nd\", \"Nmo\", \"day\", \"month\", \"year\", \"all\", or \"YYYY-MM-DD,YYYY-MM-DD\"";
+/// The same forms as a JSON Schema `pattern`; [`DateRange::parse`] also
+/// checks the counts and that dates are real.
+pub(crate) const DATE_RANGE_PATTERN: &str =
+    r"^(\d+h|\d+d|\d+mo|day|month|year|all|\d{4}-\d{2}-\d{2},\d{4}-\d{2}-\d{2})$";
 
 /// Plausible accepts `Nd` for 1..=5000 and `Nmo` for 1..=100
 /// (`api_query_parser.ex`); hours become an explicit datetime range, which
@@ -181,7 +208,7 @@ const MAX_DAYS: u32 = 5000;
 const MAX_MONTHS: u32 = 100;
 
 impl DateRange {
-    pub fn parse(field: &str, raw: &str) -> Result<Self, InputError> {
+    pub(crate) fn parse(field: &str, raw: &str) -> Result<Self, InputError> {
         let s = raw.trim();
         let bad_form = || InputError::new(field, format!("must be {DATE_RANGE_FORMS}; got {s:?}"));
         match s {
@@ -225,7 +252,7 @@ impl DateRange {
     }
 
     /// The label shown to people and echoed in results.
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         match self {
             DateRange::Hours(n) => format!("{n}h"),
             DateRange::Days(n) => format!("{n}d"),
@@ -235,12 +262,29 @@ impl DateRange {
             DateRange::Year => "year".into(),
             DateRange::All => "all".into(),
             DateRange::Between(a, b) => format!("{a},{b}"),
+            DateRange::Minutes(n) => format!("last {n} min"),
+            DateRange::Instants(a, b) => format!("{},{}", utc_datetime(*a), utc_datetime(*b)),
         }
     }
 }
 
 /// `Some(Err)` for a well-formed but impossible date (2023-02-29),
 /// `None` when it does not look like `YYYY-MM-DD` at all.
+/// An instant as the Stats API writes date-times: `YYYY-MM-DDTHH:MM:SSZ`.
+pub(crate) fn utc_datetime(unix_secs: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(unix_secs)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
 fn parse_date(field: &str, s: &str) -> Option<Result<Date, InputError>> {
     let bytes = s.as_bytes();
     let shaped = bytes.len() == 10
@@ -264,12 +308,12 @@ fn parse_date(field: &str, s: &str) -> Option<Result<Date, InputError>> {
 
 /// The `page` shortcut: exact, or a prefix when it ends in `*`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PageFilter {
+pub(crate) enum PageFilter {
     Exact(String),
     Prefix(String),
 }
 
-pub fn page(args: &mut ArgReader) -> Result<Option<PageFilter>, InputError> {
+pub(crate) fn page(args: &mut ArgReader) -> Result<Option<PageFilter>, InputError> {
     let Some(raw) = args.opt_str("page")? else {
         return Ok(None);
     };
@@ -294,7 +338,7 @@ pub fn page(args: &mut ArgReader) -> Result<Option<PageFilter>, InputError> {
 }
 
 /// The `goal` shortcut: one goal name, matched exactly.
-pub fn goal(args: &mut ArgReader) -> Result<Option<String>, InputError> {
+pub(crate) fn goal(args: &mut ArgReader) -> Result<Option<String>, InputError> {
     let Some(raw) = args.opt_str("goal")? else {
         return Ok(None);
     };
@@ -311,7 +355,10 @@ pub fn goal(args: &mut ArgReader) -> Result<Option<String>, InputError> {
 }
 
 /// `metrics`, or `defaults` when absent.
-pub fn metrics(args: &mut ArgReader, defaults: &[Metric]) -> Result<Vec<Metric>, InputError> {
+pub(crate) fn metrics(
+    args: &mut ArgReader,
+    defaults: &[Metric],
+) -> Result<Vec<Metric>, InputError> {
     let Some(list) = args.opt_array("metrics")? else {
         return Ok(defaults.to_vec());
     };
@@ -343,194 +390,50 @@ pub fn metrics(args: &mut ArgReader, defaults: &[Metric]) -> Result<Vec<Metric>,
     Ok(out)
 }
 
-/// Filter operators (Stats API v2 filter grammar).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Operator {
-    Is,
-    IsNot,
-    Contains,
-    ContainsNot,
+/// A required date range (`date_range`, `period_a`, `period_b`).
+pub(crate) fn required_range(
+    a: &mut ArgReader,
+    field: &'static str,
+) -> Result<DateRange, InputError> {
+    let raw = a
+        .opt_str(field)?
+        .ok_or_else(|| InputError::new(field, format!("is required: {DATE_RANGE_FORMS}")))?;
+    DateRange::parse(field, &raw)
 }
 
-impl Operator {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Operator::Is => "is",
-            Operator::IsNot => "is_not",
-            Operator::Contains => "contains",
-            Operator::ContainsNot => "contains_not",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Self> {
-        [
-            Operator::Is,
-            Operator::IsNot,
-            Operator::Contains,
-            Operator::ContainsNot,
-        ]
-        .into_iter()
-        .find(|o| o.as_str() == s)
-    }
-}
-
-/// One `property_filters` entry.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PropertyFilter {
-    pub dimension: Dimension,
-    pub operator: Operator,
-    pub values: Vec<String>,
-}
-
-const MAX_FILTERS: usize = 20;
-const MAX_FILTER_VALUES: usize = 100;
-
-pub fn property_filters(args: &mut ArgReader) -> Result<Vec<PropertyFilter>, InputError> {
-    let Some(list) = args.opt_array("property_filters")? else {
-        return Ok(Vec::new());
-    };
-    if list.len() > MAX_FILTERS {
-        return Err(InputError::new(
-            "property_filters",
-            format!("accepts at most {MAX_FILTERS} entries"),
-        ));
-    }
-    list.iter()
-        .enumerate()
-        .map(|(i, entry)| property_filter(i, entry))
-        .collect()
-}
-
-fn property_filter(index: usize, entry: &Value) -> Result<PropertyFilter, InputError> {
-    let field = |name: &str| format!("property_filters[{index}].{name}");
-    let Value::Object(obj) = entry else {
-        return Err(InputError::new(
-            format!("property_filters[{index}]"),
-            "must be an object {property, operator, values}",
-        ));
-    };
-    if let Some(extra) = obj
-        .keys()
-        .find(|k| !matches!(k.as_str(), "property" | "operator" | "values"))
-    {
-        return Err(InputError::new(
-            field(extra),
-            "is not a filter field (use property, operator, values)",
-        ));
-    }
-    let property = obj
-        .get("property")
-        .and_then(Value::as_str)
-        .ok_or_else(|| InputError::new(field("property"), "is required and must be a string"))?;
-    let dimension = Dimension::parse_property(property).map_err(|e| {
+/// A required breakdown dimension: built in or `event:props:<name>`.
+pub(crate) fn dimension(a: &mut ArgReader, field: &'static str) -> Result<Dimension, InputError> {
+    let raw = a.opt_str(field)?.ok_or_else(|| {
         InputError::new(
-            field("property"),
+            field,
+            "is required, e.g. \"event:page\" or \"visit:source\"",
+        )
+    })?;
+    Dimension::parse_qualified(&raw).map_err(|e| {
+        InputError::new(
+            field,
             match e {
                 DimensionError::Unknown => format!(
-                    "{property:?} contains \":\" so it must be a built-in dimension (e.g. \"visit:channel\") or \"event:props:<name>\""
+                    "{raw:?} is not a dimension; use a built-in one (e.g. event:page, visit:source, visit:country_name) or event:props:<name>"
                 ),
                 DimensionError::EmptyPropertyName => {
-                    "must name a dimension or a custom property".to_owned()
+                    "a custom property dimension must look like \"event:props:<name>\"".to_owned()
                 }
                 DimensionError::PropertyNameTooLong => {
-                    "custom property names are at most 300 characters".to_owned()
+                    format!("custom property names are at most {MAX_PROPERTY_NAME} characters")
                 }
             },
         )
-    })?;
-    let operator = match obj.get("operator") {
-        None | Some(Value::Null) => Operator::Is,
-        Some(Value::String(s)) => Operator::parse(s).ok_or_else(|| {
-            InputError::new(
-                field("operator"),
-                format!("{s:?} is not an operator; use is, is_not, contains or contains_not"),
-            )
-        })?,
-        Some(_) => {
-            return Err(InputError::new(field("operator"), "must be a string"));
-        }
-    };
-    if dimension == Dimension::Builtin("event:goal")
-        && !matches!(operator, Operator::Is | Operator::Contains)
-    {
-        return Err(InputError::new(
-            field("operator"),
-            "event:goal filters only support the \"is\" and \"contains\" operators",
-        ));
-    }
-    let values = match obj.get("values") {
-        Some(Value::Array(vs)) if !vs.is_empty() => vs,
-        _ => {
-            return Err(InputError::new(
-                field("values"),
-                "must be a non-empty array of strings",
-            ));
-        }
-    };
-    if values.len() > MAX_FILTER_VALUES {
-        return Err(InputError::new(
-            field("values"),
-            format!("accepts at most {MAX_FILTER_VALUES} values"),
-        ));
-    }
-    let mut out = Vec::with_capacity(values.len());
-    for v in values {
-        let s = v
-            .as_str()
-            .ok_or_else(|| InputError::new(field("values"), "must contain only strings"))?;
-        if s.chars().count() > MAX_TEXT {
-            return Err(InputError::new(
-                field("values"),
-                format!("each value must be at most {MAX_TEXT} characters"),
-            ));
-        }
-        out.push(s.to_owned());
-    }
-    // Plausible matches visit:country on ISO 3166-1 alpha-2 codes only.
-    if dimension == Dimension::Builtin("visit:country")
-        && matches!(operator, Operator::Is | Operator::IsNot)
-        && out
-            .iter()
-            .any(|v| v.len() != 2 || !v.bytes().all(|b| b.is_ascii_alphabetic()))
-    {
-        return Err(InputError::new(
-            field("values"),
-            "visit:country takes 2-letter country codes (e.g. \"US\"); filter visit:country_name to match names",
-        ));
-    }
-    Ok(PropertyFilter {
-        dimension,
-        operator,
-        values: out,
     })
 }
 
-/// Rejects a `property_filters` entry on the dimension a shortcut already
-/// filters: ANDing two conditions on one event attribute almost always
-/// matches nothing, so the caller must express the whole condition once.
-pub fn no_shortcut_overlap(
-    page: Option<&PageFilter>,
-    goal: Option<&str>,
-    filters: &[PropertyFilter],
-) -> Result<(), InputError> {
-    for (shortcut, set, dimension) in [
-        ("page", page.is_some(), "event:page"),
-        ("goal", goal.is_some(), "event:goal"),
-    ] {
-        if set
-            && filters
-                .iter()
-                .any(|f| f.dimension == Dimension::Builtin(dimension))
-        {
-            return Err(InputError::new(
-                "property_filters",
-                format!(
-                    "the \"{shortcut}\" argument and a property_filters entry both target {dimension}; combined they almost always match nothing. Drop \"{shortcut}\" and express the whole constraint in property_filters."
-                ),
-            ));
-        }
+/// "a, b or c": a list of choices as a sentence.
+pub(crate) fn one_of(items: &[&str]) -> String {
+    match items.split_last() {
+        None => String::new(),
+        Some((last, [])) => (*last).to_owned(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -694,103 +597,5 @@ mod tests {
             let err = metrics(&mut reader(bad.clone()), &defaults).unwrap_err();
             assert!(err.message.contains(needle), "{bad}: {err}");
         }
-    }
-
-    #[test]
-    fn property_filters_parse_and_prefix_bare_names() {
-        let mut r = reader(json!({"property_filters": [
-            {"property": "plan", "values": ["pro"]},
-            {"property": "visit:channel", "operator": "is_not", "values": ["Direct"]},
-            {"property": "event:props:tier", "operator": "contains", "values": ["gold"]},
-            {"property": "event:goal", "operator": "contains", "values": ["Sign"]},
-        ]}));
-        let filters = property_filters(&mut r).unwrap();
-        assert_eq!(
-            filters[0].dimension,
-            Dimension::CustomProperty("plan".into())
-        );
-        assert_eq!(filters[0].operator, Operator::Is);
-        assert_eq!(filters[1].dimension, Dimension::Builtin("visit:channel"));
-        assert_eq!(
-            filters[2].dimension,
-            Dimension::CustomProperty("tier".into())
-        );
-        assert_eq!(filters[3].operator, Operator::Contains);
-    }
-
-    #[test]
-    fn property_filters_reject_with_the_entry_field() {
-        let cases = [
-            (
-                json!([{"property": "visit:chanel", "values": ["x"]}]),
-                "property_filters[0].property",
-            ),
-            (
-                json!([{"property": "plan", "values": []}]),
-                "property_filters[0].values",
-            ),
-            (json!([{"property": "plan"}]), "property_filters[0].values"),
-            (
-                json!([{"property": "plan", "values": [1]}]),
-                "property_filters[0].values",
-            ),
-            (
-                json!([{"property": "plan", "operator": "matches", "values": ["x"]}]),
-                "property_filters[0].operator",
-            ),
-            (json!([{"values": ["x"]}]), "property_filters[0].property"),
-            (
-                json!([{"property": "plan", "values": ["x"]}, {"property": "event:goal", "operator": "is_not", "values": ["Signup"]}]),
-                "property_filters[1].operator",
-            ),
-            (
-                json!([{"property": "event:goal", "operator": "contains_not", "values": ["Signup"]}]),
-                "property_filters[0].operator",
-            ),
-            (
-                json!([{"property": "plan", "values": ["x"], "op": "is"}]),
-                "property_filters[0].op",
-            ),
-            (
-                json!([{"property": "visit:country", "values": ["Germany"]}]),
-                "property_filters[0].values",
-            ),
-            (json!(["plan"]), "property_filters[0]"),
-            (json!({"property": "plan"}), "property_filters"),
-        ];
-        for (filters, field) in cases {
-            let mut r = reader(json!({ "property_filters": filters }));
-            let err = property_filters(&mut r).unwrap_err();
-            assert_eq!(err.field, field, "{filters}");
-        }
-        let too_many: Vec<Value> = (0..21)
-            .map(|_| json!({"property": "plan", "values": ["x"]}))
-            .collect();
-        assert!(property_filters(&mut reader(json!({ "property_filters": too_many }))).is_err());
-    }
-
-    #[test]
-    fn shortcut_overlap_is_refused_before_any_query() {
-        let page_filter = PropertyFilter {
-            dimension: Dimension::Builtin("event:page"),
-            operator: Operator::Is,
-            values: vec!["/a".into()],
-        };
-        let goal_filter = PropertyFilter {
-            dimension: Dimension::Builtin("event:goal"),
-            operator: Operator::Is,
-            values: vec!["Signup".into()],
-        };
-        let page = PageFilter::Exact("/a".into());
-        let err =
-            no_shortcut_overlap(Some(&page), None, std::slice::from_ref(&page_filter)).unwrap_err();
-        assert!(err.message.contains("Drop \"page\""));
-        let err = no_shortcut_overlap(None, Some("Signup"), std::slice::from_ref(&goal_filter))
-            .unwrap_err();
-        assert!(err.message.contains("Drop \"goal\""));
-        assert!(
-            no_shortcut_overlap(None, None, &[page_filter.clone(), goal_filter.clone()]).is_ok()
-        );
-        assert!(no_shortcut_overlap(Some(&page), None, std::slice::from_ref(&goal_filter)).is_ok());
     }
 }

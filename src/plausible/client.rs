@@ -1,4 +1,6 @@
-//! The Stats API v2 client: one `POST {base}/api/v2/query` per query.
+//! The HTTP client for Plausible: the only requests this server may send
+//! ([`Endpoint`], an allow-list of (method, path) pairs), their retry
+//! policy, and the mapping of Plausible's answers to [`PlausibleError`].
 
 use std::time::Duration;
 
@@ -6,6 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use url::Url;
 
+#[cfg(test)]
 use super::query::Query;
 use crate::http::{Headers, Method};
 use crate::ports::{Clock, Outbound, OutboundError, OutboundRequest};
@@ -13,7 +16,7 @@ use crate::secret::PlausibleKey;
 
 /// Plausible answers in well under a second; past this it is unwell and
 /// the model is better told so than kept waiting.
-pub const TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 
 /// Where Plausible lives: `https://plausible.io` or a self-hosted base.
@@ -30,9 +33,9 @@ pub enum BaseUrlError {
 }
 
 impl PlausibleBaseUrl {
-    pub const DEFAULT: &'static str = "https://plausible.io";
+    pub(crate) const DEFAULT: &'static str = "https://plausible.io";
 
-    pub fn parse(raw: &str) -> Result<Self, BaseUrlError> {
+    pub(crate) fn parse(raw: &str) -> Result<Self, BaseUrlError> {
         let url = Url::parse(raw.trim()).map_err(|_| BaseUrlError::NotAUrl)?;
         if url.host().is_none() {
             return Err(BaseUrlError::NotAUrl);
@@ -54,23 +57,72 @@ impl PlausibleBaseUrl {
     }
 
     /// `{base}/api/v2/query`, keeping a self-hosted path prefix.
-    pub fn query_endpoint(&self) -> Url {
+    #[cfg(test)]
+    pub(crate) fn query_endpoint(&self) -> Url {
+        self.endpoint(Endpoint::Query, &[])
+    }
+
+    /// An allowed endpoint under this base, with query parameters.
+    pub(crate) fn endpoint(&self, endpoint: Endpoint, params: &[(&str, &str)]) -> Url {
         let mut url = self.0.clone();
-        let path = format!("{}/api/v2/query", url.path().trim_end_matches('/'));
+        let path = format!("{}{}", url.path().trim_end_matches('/'), endpoint.path());
         url.set_path(&path);
+        if !params.is_empty() {
+            url.query_pairs_mut().extend_pairs(params);
+        }
         url
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+/// Every request this server sends to Plausible: reads only. A Sites API
+/// key can also create and delete sites and goals; no value of this type
+/// can name those endpoints, so no code path can send them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    /// `POST /api/v2/query` (Stats API v2).
+    Query,
+    /// `GET /api/v1/sites` (Sites API, paginated).
+    Sites,
+    /// `GET /api/v1/sites/goals?site_id=` (Sites API, paginated).
+    Goals,
+}
+
+impl Endpoint {
+    #[cfg(test)]
+    pub(crate) const ALL: [Endpoint; 3] = [Endpoint::Query, Endpoint::Sites, Endpoint::Goals];
+
+    pub(crate) fn method(self) -> Method {
+        match self {
+            Endpoint::Query => Method::Post,
+            Endpoint::Sites | Endpoint::Goals => Method::Get,
+        }
+    }
+
+    pub(crate) fn path(self) -> &'static str {
+        match self {
+            Endpoint::Query => "/api/v2/query",
+            Endpoint::Sites => "/api/v1/sites",
+            Endpoint::Goals => "/api/v1/sites/goals",
+        }
     }
 }
 
 /// Why a query produced no data, in terms a person can act on.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PlausibleError {
+pub(crate) enum PlausibleError {
     /// 401/403: the key is wrong, or cannot see this site.
     Unauthorized(u16),
     /// 402: the plan lacks the Stats API, or the site is locked.
     PaymentRequired,
     /// 400: Plausible refused the query.
     Rejected,
+    /// 400 with Plausible's validation message (`{"error": "…"}`), which
+    /// names what is wrong with our own query: shown only for raw queries.
+    RejectedBecause(String),
     /// 429: Plausible counts requests in fixed hourly windows and sends
     /// no `Retry-After`, so without one we point at the next full hour.
     RateLimited {
@@ -91,13 +143,13 @@ pub enum PlausibleError {
 impl PlausibleError {
     /// The message the model sees. Never includes the key or the body
     /// Plausible sent.
-    pub fn message(&self, site: &str) -> String {
+    pub(crate) fn message(&self, site: &str) -> String {
         match self {
             PlausibleError::Unauthorized(status) => format!(
                 "Plausible rejected the API key or site_id ({status}): check that the key is valid and that it has access to the site \"{site}\" (site_id is the domain exactly as it appears in Plausible)."
             ),
             PlausibleError::PaymentRequired => "Plausible refused the request (402): the account behind this API key has no Stats API access on its plan, or the site is locked.".to_owned(),
-            PlausibleError::Rejected => "Plausible rejected the query as invalid (400). Check the metric, dimension and filter combination against the rules in this server's instructions.".to_owned(),
+            PlausibleError::Rejected | PlausibleError::RejectedBecause(_) => "Plausible rejected the query as invalid (400). Check the metric, dimension and filter combination against the rules in this server's instructions.".to_owned(),
             PlausibleError::RateLimited { retry_after_secs } => format!(
                 "Plausible rate limit exceeded (429): the API allows a fixed number of requests per hour per key. Retry in about {} (after {retry_after_secs} s).",
                 human_duration(*retry_after_secs)
@@ -126,23 +178,21 @@ fn human_duration(secs: u64) -> String {
 
 /// One row of a Stats API result, values in query order.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
-pub struct Row {
+pub(crate) struct Row {
     #[serde(default)]
-    pub dimensions: Vec<Value>,
-    pub metrics: Vec<Value>,
+    pub(crate) dimensions: Vec<Value>,
+    pub(crate) metrics: Vec<Value>,
 }
 
+#[cfg(test)]
 #[derive(Deserialize)]
 struct QueryResponse {
     results: Vec<Row>,
 }
 
-/// Runs one query.
-///
-/// A 502/503/504 or a connection failure is retried once: queries are
-/// idempotent reads and those failures are usually momentary. 4xx
-/// answers and timeouts are never retried.
-pub async fn run<P: Outbound + Clock>(
+/// Runs one query and returns its rows (tests of the transport rules).
+#[cfg(test)]
+pub(crate) async fn run<P: Outbound + Clock>(
     platform: &P,
     base: &PlausibleBaseUrl,
     key: &PlausibleKey,
@@ -150,13 +200,38 @@ pub async fn run<P: Outbound + Clock>(
 ) -> Result<Vec<Row>, PlausibleError> {
     let body =
         serde_json::to_vec(&query.body(platform.now())).map_err(|_| PlausibleError::BadResponse)?;
+    let sent = std::cell::Cell::new(0);
+    let answer = send(platform, base, key, Endpoint::Query, &[], body, &sent).await?;
+    serde_json::from_slice::<QueryResponse>(&answer)
+        .map(|r| r.results)
+        .map_err(|_| PlausibleError::BadResponse)
+}
+
+/// Sends one request to an allowed endpoint and returns the 2xx body.
+/// `sent` counts every request that left, retries included: each counts
+/// against Plausible's hourly quota.
+///
+/// A 502/503/504 or a connection failure is retried once: these are
+/// idempotent reads and those failures are usually momentary. 4xx
+/// answers and timeouts are never retried.
+pub(crate) async fn send<P: Outbound + Clock>(
+    platform: &P,
+    base: &PlausibleBaseUrl,
+    key: &PlausibleKey,
+    endpoint: Endpoint,
+    params: &[(&str, &str)],
+    body: Vec<u8>,
+    sent: &std::cell::Cell<u32>,
+) -> Result<Vec<u8>, PlausibleError> {
     let mut headers = Headers::new();
     headers.set("authorization", format!("Bearer {}", key.secret()));
-    headers.set("content-type", "application/json");
+    if endpoint.method() == Method::Post {
+        headers.set("content-type", "application/json");
+    }
     headers.set("accept", "application/json");
     let request = OutboundRequest {
-        method: Method::Post,
-        url: base.query_endpoint(),
+        method: endpoint.method(),
+        url: base.endpoint(endpoint, params),
         headers,
         body,
         timeout: TIMEOUT,
@@ -165,6 +240,7 @@ pub async fn run<P: Outbound + Clock>(
     let mut attempt = 0;
     loop {
         attempt += 1;
+        sent.set(sent.get().saturating_add(1));
         let outcome = platform.send(request.clone()).await;
         let retryable = match &outcome {
             Ok(r) => matches!(r.status, 502..=504),
@@ -181,10 +257,9 @@ pub async fn run<P: Outbound + Clock>(
             Err(OutboundError::Network(_)) => return Err(PlausibleError::Unreachable),
         };
         return match response.status {
-            200..=299 => serde_json::from_slice::<QueryResponse>(&response.body)
-                .map(|r| r.results)
-                .map_err(|_| PlausibleError::BadResponse),
-            400 => Err(PlausibleError::Rejected),
+            200..=299 => Ok(response.body),
+            400 => Err(validation_message(&response.body)
+                .map_or(PlausibleError::Rejected, PlausibleError::RejectedBecause)),
             401 | 403 => Err(PlausibleError::Unauthorized(response.status)),
             402 => Err(PlausibleError::PaymentRequired),
             404 => Err(PlausibleError::NotFound),
@@ -198,6 +273,23 @@ pub async fn run<P: Outbound + Clock>(
             s => Err(PlausibleError::Unexpected(s)),
         };
     }
+}
+
+/// Plausible's 400 body is `{"error": "<message>"}`: the message, cut to
+/// a length a model can read, when it has that shape; nothing otherwise.
+fn validation_message(body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct ErrorBody {
+        error: String,
+    }
+    let parsed: ErrorBody = serde_json::from_slice(body).ok()?;
+    let text: String = parsed
+        .error
+        .chars()
+        .filter(|c| !c.is_control() || *c == '\n')
+        .take(500)
+        .collect();
+    (!text.trim().is_empty()).then_some(text)
 }
 
 /// `Retry-After` in seconds when sent (RFC 9110 §10.2.3, delay form),
@@ -245,6 +337,42 @@ mod tests {
         let base = PlausibleBaseUrl::parse("https://plausible.io").unwrap();
         let result = block_on(run(&p, &base, &PlausibleKey::new("KEY-123456"), &query()));
         (result, p)
+    }
+
+    /// The allow-list: exactly these (method, path) pairs, all reads but
+    /// the Stats API's POST query.
+    #[test]
+    fn only_reads_are_allowed() {
+        let pairs: Vec<(Method, &str)> = Endpoint::ALL
+            .iter()
+            .map(|e| (e.method(), e.path()))
+            .collect();
+        assert_eq!(
+            pairs,
+            vec![
+                (Method::Post, "/api/v2/query"),
+                (Method::Get, "/api/v1/sites"),
+                (Method::Get, "/api/v1/sites/goals"),
+            ]
+        );
+        let base = PlausibleBaseUrl::parse("https://stats.example.com/p/").unwrap();
+        assert_eq!(
+            base.endpoint(Endpoint::Goals, &[("site_id", "a b.com"), ("after", "x")])
+                .as_str(),
+            "https://stats.example.com/p/api/v1/sites/goals?site_id=a+b.com&after=x"
+        );
+    }
+
+    #[test]
+    fn a_400_carries_plausibles_message_only_when_it_has_its_shape() {
+        let (r, _) =
+            run_with(|_| answer(400, r##"{"error":"#/metrics/0: Invalid metric \"x\""}"##));
+        assert_eq!(
+            r.unwrap_err(),
+            PlausibleError::RejectedBecause("#/metrics/0: Invalid metric \"x\"".into())
+        );
+        let (r, _) = run_with(|_| answer(400, "<html>"));
+        assert_eq!(r.unwrap_err(), PlausibleError::Rejected);
     }
 
     #[test]

@@ -1,9 +1,15 @@
 //! The Plausible tools: argument validation, Stats API v2 queries, the HTTP
-//! client, and the text and structured results.
+//! client, the text and structured results, and the server instructions.
 
-pub mod args;
-pub mod client;
-pub mod query;
-pub mod render;
-pub mod tools;
-pub mod vocabulary;
+pub(crate) mod args;
+pub(crate) mod client;
+pub(crate) mod context;
+pub(crate) mod filters;
+pub(crate) mod instructions;
+pub(crate) mod query;
+pub(crate) mod render;
+pub(crate) mod sites;
+pub(crate) mod stats;
+pub(crate) mod tools;
+pub(crate) mod upstream;
+pub(crate) mod vocabulary;

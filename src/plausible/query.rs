@@ -6,32 +6,40 @@
 //! model learns what to change from our message, not from a bare 400.
 
 use serde_json::{Value, json};
-use time::OffsetDateTime;
 
-use super::args::{DateRange, InputError, PageFilter, PropertyFilter, SiteId};
+use super::args::{DateRange, InputError, PageFilter, SiteId, utc_datetime};
+use super::filters::PropertyFilter;
 use super::vocabulary::{Dimension, Metric};
 use crate::ports::UnixMillis;
 
 /// Granularity of a timeseries (`time:<g>` dimension).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Granularity {
+pub(crate) enum Granularity {
+    Hour,
     Day,
     Week,
     Month,
 }
 
 impl Granularity {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "day" => Some(Self::Day),
-            "week" => Some(Self::Week),
-            "month" => Some(Self::Month),
-            _ => None,
+    pub(crate) const ALL: [Granularity; 4] = [Self::Hour, Self::Day, Self::Week, Self::Month];
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Hour => "hour",
+            Self::Day => "day",
+            Self::Week => "week",
+            Self::Month => "month",
         }
     }
 
-    pub fn dimension(self) -> &'static str {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|g| g.as_str() == s)
+    }
+
+    pub(crate) fn dimension(self) -> &'static str {
         match self {
+            Self::Hour => "time:hour",
             Self::Day => "time:day",
             Self::Week => "time:week",
             Self::Month => "time:month",
@@ -41,13 +49,13 @@ impl Granularity {
 
 /// A grouping in a query.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Grouping {
+pub(crate) enum Grouping {
     Time(Granularity),
     Dimension(Dimension),
 }
 
 impl Grouping {
-    fn wire(&self) -> String {
+    pub(crate) fn wire(&self) -> String {
         match self {
             Grouping::Time(g) => g.dimension().to_owned(),
             Grouping::Dimension(d) => d.as_str().into_owned(),
@@ -61,10 +69,13 @@ impl Grouping {
 
 /// One top-level filter, in the order it will be sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Filter {
+pub(crate) enum Filter {
     Page(PageFilter),
     Goal(String),
     Property(PropertyFilter),
+    /// A filter tree already checked against the Stats API grammar
+    /// (`query_stats`); its top-level dimension, if any, for the rules.
+    Raw(Value, Option<String>),
 }
 
 impl Filter {
@@ -72,7 +83,8 @@ impl Filter {
         match self {
             Filter::Page(_) => dimension == "event:page",
             Filter::Goal(_) => dimension == "event:goal",
-            Filter::Property(p) => p.dimension.as_str() == dimension,
+            Filter::Property(p) => !p.behavioural() && p.dimension.as_str() == dimension,
+            Filter::Raw(_, top) => top.as_deref() == Some(dimension),
         }
     }
 
@@ -81,27 +93,44 @@ impl Filter {
             Filter::Page(PageFilter::Exact(p)) => json!(["is", "event:page", [p]]),
             Filter::Page(PageFilter::Prefix(p)) => json!(["contains", "event:page", [p]]),
             Filter::Goal(g) => json!(["is", "event:goal", [g]]),
-            Filter::Property(p) => json!([p.operator.as_str(), p.dimension.as_str(), p.values]),
+            Filter::Property(p) => p.wire(),
+            Filter::Raw(tree, _) => tree.clone(),
         }
     }
 }
 
 /// A validated query, ready to send.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Query {
-    pub site_id: SiteId,
-    pub metrics: Vec<Metric>,
-    pub date_range: DateRange,
-    pub groupings: Vec<Grouping>,
-    pub filters: Vec<Filter>,
-    pub limit: Option<u32>,
+pub(crate) struct Query {
+    pub(crate) site_id: SiteId,
+    pub(crate) metrics: Vec<Metric>,
+    pub(crate) date_range: DateRange,
+    pub(crate) groupings: Vec<Grouping>,
+    pub(crate) filters: Vec<Filter>,
+    pub(crate) limit: Option<u32>,
+    /// `include`, `pagination.offset` and `order_by`, when asked for.
+    pub(crate) extras: Extras,
+}
+
+/// The optional parts of a query beyond the shaped tools' needs.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Extras {
+    /// `include.imports`: add imported (Universal Analytics, CSV) data.
+    pub(crate) imports: bool,
+    /// `include.total_rows`: count every row, for paging.
+    pub(crate) total_rows: bool,
+    /// `include.time_labels`.
+    pub(crate) time_labels: bool,
+    pub(crate) offset: Option<u32>,
+    /// `[[metric or dimension, "asc"|"desc"], …]`, already checked.
+    pub(crate) order_by: Option<Value>,
 }
 
 /// Which argument a combination error is best attributed to.
 const METRICS: &str = "metrics";
 
 impl Query {
-    pub fn new(
+    pub(crate) fn new(
         site_id: SiteId,
         metrics: Vec<Metric>,
         date_range: DateRange,
@@ -116,6 +145,7 @@ impl Query {
             groupings,
             filters,
             limit,
+            extras: Extras::default(),
         };
         query.check_combinations()?;
         Ok(query)
@@ -237,7 +267,7 @@ impl Query {
     }
 
     /// The JSON body, with only the fields in use.
-    pub fn body(&self, now: UnixMillis) -> Value {
+    pub(crate) fn body(&self, now: UnixMillis) -> Value {
         let mut body = serde_json::Map::new();
         body.insert("site_id".into(), json!(self.site_id.as_str()));
         body.insert(
@@ -262,10 +292,49 @@ impl Query {
                 Value::Array(self.filters.iter().map(Filter::wire).collect()),
             );
         }
+        if let Some(order_by) = &self.extras.order_by {
+            body.insert("order_by".into(), order_by.clone());
+        }
+        let mut include = serde_json::Map::new();
+        for (name, on) in [
+            ("imports", self.extras.imports),
+            ("time_labels", self.extras.time_labels),
+            ("total_rows", self.extras.total_rows),
+        ] {
+            if on {
+                include.insert(name.into(), json!(true));
+            }
+        }
+        if !include.is_empty() {
+            body.insert("include".into(), Value::Object(include));
+        }
+        let mut pagination = serde_json::Map::new();
         if let Some(limit) = self.limit {
-            body.insert("pagination".into(), json!({ "limit": limit }));
+            pagination.insert("limit".into(), json!(limit));
+        }
+        if let Some(offset) = self.extras.offset {
+            pagination.insert("offset".into(), json!(offset));
+        }
+        if !pagination.is_empty() {
+            body.insert("pagination".into(), Value::Object(pagination));
         }
         Value::Object(body)
+    }
+
+    /// The query as a cache key: the body, with a range relative to now
+    /// (`24h`) kept in its relative form, so the same question asked a
+    /// few seconds later is the same key.
+    pub(crate) fn canonical(&self, now: UnixMillis) -> String {
+        let mut body = self.body(now);
+        if let (DateRange::Hours(_), Value::Object(obj)) = (&self.date_range, &mut body) {
+            obj.insert("date_range".into(), json!(self.date_range.label()));
+        }
+        body.to_string()
+    }
+
+    /// Realtime questions are never answered from a cache.
+    pub(crate) fn is_realtime(&self) -> bool {
+        matches!(self.date_range, DateRange::Minutes(_))
     }
 }
 
@@ -279,27 +348,20 @@ fn date_range_wire(range: &DateRange, now: UnixMillis) -> Value {
             let start = end.saturating_sub(i64::from(*n) * 3600);
             json!([utc_datetime(start), utc_datetime(end)])
         }
+        DateRange::Minutes(n) => {
+            let end = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+            let start = end.saturating_sub(i64::from(*n) * 60);
+            json!([utc_datetime(start), utc_datetime(end)])
+        }
+        DateRange::Instants(start, end) => json!([utc_datetime(*start), utc_datetime(*end)]),
         DateRange::Between(a, b) => json!([a.to_string(), b.to_string()]),
         other => json!(other.label()),
     }
 }
 
-fn utc_datetime(unix_secs: i64) -> String {
-    let t = OffsetDateTime::from_unix_timestamp(unix_secs).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
-}
-
 /// Builds the filter list in the established order: `page`, then `goal`,
 /// then `property_filters` (get_conversions puts `goal` first).
-pub fn filters(
+pub(crate) fn filters(
     page: Option<PageFilter>,
     goal: Option<String>,
     properties: Vec<PropertyFilter>,
@@ -322,7 +384,7 @@ pub fn filters(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plausible::args::Operator;
+    use crate::plausible::filters::Operator;
     use crate::plausible::vocabulary::Metric::*;
 
     fn site() -> SiteId {
@@ -372,6 +434,8 @@ mod tests {
                     dimension: Dimension::CustomProperty("plan".into()),
                     operator: Operator::IsNot,
                     values: vec!["free".into()],
+                    ignore_case: false,
+                    visit: None,
                 }],
                 false,
             ),

@@ -37,7 +37,7 @@ fn format_number(n: &serde_json::Number) -> String {
 }
 
 /// A table with a header row. Columns are separated by two spaces.
-pub fn table(headers: &[String], rows: &[Vec<Value>]) -> String {
+pub(crate) fn table(headers: &[String], rows: &[Vec<Value>]) -> String {
     let cells: Vec<Vec<(String, bool)>> =
         rows.iter().map(|r| r.iter().map(cell).collect()).collect();
     let widths: Vec<usize> = (0..headers.len())

@@ -5,7 +5,7 @@
 
 /// Metrics (Stats API v2 `metrics`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Metric {
+pub(crate) enum Metric {
     Visitors,
     Visits,
     Pageviews,
@@ -23,7 +23,7 @@ pub enum Metric {
 }
 
 impl Metric {
-    pub const ALL: [Metric; 14] = [
+    pub(crate) const ALL: [Metric; 14] = [
         Metric::Visitors,
         Metric::Visits,
         Metric::Pageviews,
@@ -40,7 +40,7 @@ impl Metric {
         Metric::TimeOnPage,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Metric::Visitors => "visitors",
             Metric::Visits => "visits",
@@ -59,13 +59,23 @@ impl Metric {
         }
     }
 
-    pub fn parse(s: &str) -> Option<Self> {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+
+    /// The unit a model needs to read the value right, where the name
+    /// does not say it.
+    pub(crate) fn unit(self) -> Option<&'static str> {
+        match self {
+            Metric::BounceRate => Some("integer percent"),
+            Metric::VisitDuration => Some("seconds"),
+            _ => None,
+        }
     }
 
     /// Session metrics cannot be combined with event-only dimensions other
     /// than `event:page` alone (Plausible `TableDecider`).
-    pub fn is_session_metric(self) -> bool {
+    pub(crate) fn is_session_metric(self) -> bool {
         matches!(
             self,
             Metric::BounceRate | Metric::VisitDuration | Metric::ViewsPerVisit
@@ -74,12 +84,14 @@ impl Metric {
 }
 
 /// Built-in dimensions (everything but `event:props:<name>` and time).
-pub const BUILTIN_DIMENSIONS: [&str; 24] = [
+pub(crate) const BUILTIN_DIMENSIONS: [&str; 26] = [
     "event:page",
     "event:goal",
     "event:hostname",
     "visit:entry_page",
     "visit:exit_page",
+    "visit:entry_page_hostname",
+    "visit:exit_page_hostname",
     "visit:source",
     "visit:referrer",
     "visit:channel",
@@ -101,20 +113,20 @@ pub const BUILTIN_DIMENSIONS: [&str; 24] = [
     "visit:city_name",
 ];
 
-pub const CUSTOM_PROPERTY_PREFIX: &str = "event:props:";
+pub(crate) const CUSTOM_PROPERTY_PREFIX: &str = "event:props:";
 /// Plausible's limit on custom property names.
-pub const MAX_PROPERTY_NAME: usize = 300;
+pub(crate) const MAX_PROPERTY_NAME: usize = 300;
 
 /// A dimension to break down or filter by.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Dimension {
+pub(crate) enum Dimension {
     Builtin(&'static str),
     /// `event:props:<name>`.
     CustomProperty(String),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DimensionError {
+pub(crate) enum DimensionError {
     /// Contains `:` but is neither built in nor `event:props:<name>`
     /// (a typo like `visit:chanel`).
     Unknown,
@@ -124,7 +136,7 @@ pub enum DimensionError {
 }
 
 impl Dimension {
-    pub fn as_str(&self) -> std::borrow::Cow<'_, str> {
+    pub(crate) fn as_str(&self) -> std::borrow::Cow<'_, str> {
         match self {
             Dimension::Builtin(s) => std::borrow::Cow::Borrowed(s),
             Dimension::CustomProperty(name) => {
@@ -134,7 +146,7 @@ impl Dimension {
     }
 
     /// A breakdown dimension: built in or `event:props:<name>`.
-    pub fn parse_qualified(s: &str) -> Result<Self, DimensionError> {
+    pub(crate) fn parse_qualified(s: &str) -> Result<Self, DimensionError> {
         if let Some(b) = BUILTIN_DIMENSIONS.iter().find(|b| **b == s) {
             return Ok(Dimension::Builtin(b));
         }
@@ -150,7 +162,7 @@ impl Dimension {
 
     /// A filter property: a qualified dimension, or a bare name meaning a
     /// custom property (`plan` is `event:props:plan`).
-    pub fn parse_property(s: &str) -> Result<Self, DimensionError> {
+    pub(crate) fn parse_property(s: &str) -> Result<Self, DimensionError> {
         if s.contains(':') {
             return Self::parse_qualified(s);
         }
@@ -165,7 +177,7 @@ impl Dimension {
 
     /// Event-only dimensions; session metrics cannot be broken down by
     /// them (except `event:page` alone).
-    pub fn is_event_dimension(&self) -> bool {
+    pub(crate) fn is_event_dimension(&self) -> bool {
         match self {
             Dimension::Builtin(s) => s.starts_with("event:"),
             Dimension::CustomProperty(_) => true,

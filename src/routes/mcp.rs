@@ -9,7 +9,7 @@ use crate::mcp;
 use crate::oauth::ids::TokenKind;
 use crate::oauth::resource;
 use crate::oauth::server::{AuthServer, Platform};
-use crate::ports::{Clock, Outbound};
+use crate::ports::{Clock, EdgeCache, Outbound};
 use crate::secret::PlausibleKey;
 
 const METHODS: &str = "POST, OPTIONS";
@@ -39,7 +39,7 @@ pub fn plausible_key(request: &Request) -> Result<PlausibleKey, KeyError> {
 }
 
 /// `/mcp`: bring your own key.
-pub async fn byok<P: Outbound + Clock>(
+pub async fn byok<P: Outbound + Clock + EdgeCache>(
     platform: &P,
     settings: &McpSettings,
     request: &Request,
@@ -90,7 +90,8 @@ pub async fn internal<P: Platform>(
         Ok(()) => {
             let context = shared_key
                 .ok_or(Misconfigured::SharedKey)
-                .and_then(|key| settings.tool_context(key));
+                .and_then(|key| settings.tool_context(key))
+                .and_then(|ctx| settings.with_configured_sites(ctx));
             match context {
                 Ok(ctx) => mcp::serve(platform, &ctx, request).await,
                 Err(misconfigured) => refusal(Refusal::Misconfigured(misconfigured)),

@@ -83,6 +83,12 @@ pub fn refusal(refusal: Refusal) -> Response {
                     "PLAUSIBLE_DEFAULT_SITE_ID is not a valid site domain."
                 }
                 Misconfigured::SharedKey => "PLAUSIBLE_API_KEY is not set for /internal.",
+                Misconfigured::CacheTtl => {
+                    "PLAUSIBLE_CACHE_TTL must be a whole number of seconds from 0 to 3600."
+                }
+                Misconfigured::ConfiguredSites => {
+                    "PLAUSIBLE_SITES must be a comma-separated list of site domains, each optionally followed by :timezone."
+                }
             };
             Response::json(
                 500,

@@ -5,7 +5,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  HANDSHAKE_VERSIONS, META_SERVER_INFO, MODERN, SAMPLE_CALLS, SUPPORTED_VERSIONS, TOOL_NAMES,
+  HANDSHAKE_VERSIONS, META_SERVER_INFO, MODERN, SAMPLE_CALLS, SUPPORTED_VERSIONS, TOOL_NAMES, SAMPLE_TOOL_NAMES,
   assertBaselineHeaders, assertSampleResult, assertToolDefinitions, post, postModern, rpc,
 } from './mcp-helpers.mjs';
 
@@ -150,7 +150,7 @@ describe('stateless 2026-07-28 over raw fetch', () => {
     assert.equal(json.result.cacheScope, 'public');
   });
 
-  for (const name of TOOL_NAMES) {
+  for (const name of SAMPLE_TOOL_NAMES) {
     test(`tools/call ${name} with a matching Mcp-Name`, async () => {
       const { res, json } = await postModern('tools/call', { name, arguments: SAMPLE_CALLS[name] });
       assert.equal(res.status, 200);

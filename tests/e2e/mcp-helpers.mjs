@@ -12,7 +12,8 @@ export const MCP_URL = `${BASE}/mcp`;
 /** A key the Plausible stand-in accepts. */
 export const KEY = 'plausible-test-key';
 
-export const TOOL_NAMES = ['get_timeseries', 'get_breakdown', 'get_conversions', 'compare_periods'];
+export const TOOL_NAMES = ['get_timeseries', 'get_breakdown', 'get_conversions', 'compare_periods',
+  'list_sites', 'get_realtime_visitors', 'list_goals', 'query_stats', 'find_anomalies', 'measure_change'];
 export const HANDSHAKE_VERSIONS = ['2025-03-26', '2025-06-18', '2025-11-25'];
 export const MODERN = '2026-07-28';
 export const SUPPORTED_VERSIONS = ['2026-07-28', '2025-11-25', '2025-06-18', '2025-03-26'];
@@ -32,6 +33,9 @@ export const SAMPLE_CALLS = {
   get_conversions: { site_id: 'example.com', date_range: '2024-03-01,2024-03-31' },
   compare_periods: { site_id: 'example.com', period_a: '2024-03-01,2024-03-07', period_b: '2024-03-08,2024-03-14' },
 };
+
+/** The tools with a sample call above (the established four). */
+export const SAMPLE_TOOL_NAMES = Object.keys(SAMPLE_CALLS);
 
 /** Headers every worker response carries, whatever produced it. */
 export function assertBaselineHeaders(res, label = '') {
@@ -159,12 +163,12 @@ export function assertToolDefinitions(tools) {
     assert.ok(t.title && t.description, t.name);
     assert.equal(t.inputSchema.type, 'object', t.name);
     assert.equal(t.inputSchema.additionalProperties, false, t.name);
-    assert.ok(t.inputSchema.required.includes('site_id'), t.name);
+    if (t.name !== 'list_sites') assert.ok(t.inputSchema.required.includes('site_id'), t.name);
     assert.equal(t.outputSchema.type, 'object', t.name);
     assert.ok(Array.isArray(t.outputSchema.required), t.name);
     assert.equal(t.annotations.readOnlyHint, true, t.name);
     assert.equal(t.annotations.destructiveHint, false, t.name);
-    assert.equal(t.annotations.idempotentHint, true, t.name);
+    assert.equal(t.annotations.idempotentHint, t.name !== 'get_realtime_visitors', t.name);
     assert.equal(t.annotations.openWorldHint, true, t.name);
   }
   const byName = Object.fromEntries(tools.map((t) => [t.name, t]));

@@ -57,7 +57,7 @@ describe('MCP Inspector CLI', () => {
   test('a failing tool call is printed as a result with isError', async () => {
     const { code, stdout, stderr } = await inspector([
       ...bearer, '--method', 'tools/call', '--tool-name', 'get_timeseries',
-      '--tool-arg', 'site_id=example.com', 'date_range=7d', 'granularity=hour',
+      '--tool-arg', 'site_id=example.com', 'date_range=30d', 'granularity=hour',
     ]);
     assert.equal(code, 0, stderr);
     const out = JSON.parse(stdout);

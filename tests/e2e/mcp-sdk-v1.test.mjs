@@ -8,7 +8,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import {
-  KEY, MCP_URL, SAMPLE_CALLS, TOOL_NAMES, assertSampleResult, assertToolDefinitions, recordingFetch,
+  KEY, MCP_URL, SAMPLE_CALLS, TOOL_NAMES, SAMPLE_TOOL_NAMES, assertSampleResult, assertToolDefinitions, recordingFetch,
 } from './mcp-helpers.mjs';
 
 /** A connected v1 client whose HTTP traffic is recorded; `rewrite` may alter tools/call answers. */
@@ -80,7 +80,7 @@ describe('official SDK v1 client', () => {
     assert.equal(get.headers['mcp-protocol-version'], '2025-11-25');
   });
 
-  for (const name of TOOL_NAMES) {
+  for (const name of SAMPLE_TOOL_NAMES) {
     test(`callTool ${name} on example.com returns structuredContent and a text table`, async () => {
       if (!tools) ({ tools } = await ctx.client.listTools());
       const result = await ctx.client.callTool({ name, arguments: SAMPLE_CALLS[name] });

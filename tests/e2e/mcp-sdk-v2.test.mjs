@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import {
-  KEY, MCP_URL, META_CAPABILITIES, META_VERSION, MODERN, SAMPLE_CALLS, SUPPORTED_VERSIONS, TOOL_NAMES,
+  KEY, MCP_URL, META_CAPABILITIES, META_VERSION, MODERN, SAMPLE_CALLS, SUPPORTED_VERSIONS, TOOL_NAMES, SAMPLE_TOOL_NAMES,
   assertSampleResult, assertToolDefinitions, recordingFetch,
 } from './mcp-helpers.mjs';
 
@@ -80,7 +80,7 @@ describe('v2 client pinned to 2026-07-28', () => {
     assert.equal(ctx.log.filter((e) => e.body?.method === 'tools/list').length, 1);
   });
 
-  for (const name of TOOL_NAMES) {
+  for (const name of SAMPLE_TOOL_NAMES) {
     test(`callTool ${name} sends Mcp-Name and returns structuredContent`, async () => {
       const result = await ctx.client.callTool({ name, arguments: SAMPLE_CALLS[name] });
       assertSampleResult(name, result);
