@@ -19,6 +19,7 @@ use crate::oauth::ledger::records::Home;
 use crate::oauth::ledger::store::LedgerStore;
 use crate::oauth::ledger::sweep::purge;
 use crate::oauth::types::ClientId;
+use crate::oauth::used::{self, Spend, Spent, UsedStateShards};
 use crate::ports::{
     Clock, EdgeCache, Entropy, EntropyError, KeyValue, Log, Outbound, OutboundError,
     OutboundRequest, OutboundResponse, StorageError, UnixMillis,
@@ -256,7 +257,6 @@ impl Coordinator for WorkerPlatform {
         address: &Address,
         op: Message,
     ) -> Result<serde_json::Value, StorageError> {
-        let fail = |what: &str, e: worker::Error| StorageError(format!("ledger {what}: {e}"));
         // A client's legacy ledger takes v1's envelope (its client id and
         // the message); a pair's grant object takes the message alone.
         let (binding, body) = match address {
@@ -270,12 +270,35 @@ impl Coordinator for WorkerPlatform {
             Address::Pair(_) => (names::GRANT_LEDGER, serde_json::to_string(&op)),
         };
         let body = body.map_err(|e| StorageError(format!("ledger encode: {e}")))?;
+        self.object_call(binding, &address.object_name(), body)
+            .await
+    }
+}
+
+impl UsedStateShards for WorkerPlatform {
+    async fn spend_in(&self, shard: &str, spend: Spend) -> Result<Spent, StorageError> {
+        let body = serde_json::to_string(&spend)
+            .map_err(|e| StorageError(format!("used state encode: {e}")))?;
+        let reply = self.object_call(names::USED_STATES, shard, body).await?;
+        serde_json::from_value(reply).map_err(|e| StorageError(format!("used state reply: {e}")))
+    }
+}
+
+impl WorkerPlatform {
+    /// One POST to the named object of `binding`; its JSON reply.
+    async fn object_call(
+        &self,
+        binding: &str,
+        name: &str,
+        body: String,
+    ) -> Result<serde_json::Value, StorageError> {
+        let fail = |what: &str, e: worker::Error| StorageError(format!("ledger {what}: {e}"));
         let namespace = self
             .env
             .durable_object(binding)
             .map_err(|e| fail("binding", e))?;
         let stub = namespace
-            .get_by_name(&address.object_name())
+            .get_by_name(name)
             .map_err(|e| fail("binding", e))?;
         let mut init = worker::RequestInit::new();
         init.with_method(worker::Method::Post)
@@ -462,4 +485,75 @@ async fn sweep(state: &worker::State) -> worker::Result<worker::Response> {
         storage.set_alarm(PURGE_INTERVAL).await?;
     }
     worker::Response::ok("purged")
+}
+
+/// One shard of the single-use record of login states and consent
+/// tickets (`used:<hex digit>`). Entries are kept until their value
+/// expires (at most 10 minutes) and purged by the alarm, which is set for
+/// the earliest expiry still held.
+#[worker::durable_object]
+pub struct UsedStates {
+    state: worker::State,
+}
+
+impl worker::DurableObject for UsedStates {
+    fn new(state: worker::State, _env: worker::Env) -> Self {
+        Self { state }
+    }
+
+    async fn fetch(&self, mut req: worker::Request) -> worker::Result<worker::Response> {
+        let Ok(spend) = serde_json::from_str::<Spend>(&req.text().await?) else {
+            return worker::Response::error("bad used-state message", 400);
+        };
+        let expires_at = spend.expires_at;
+        let storage = self.state.storage();
+        let now = worker::Date::now().as_millis() / 1000;
+        let outcome = self
+            .state
+            .block_concurrency_while(async move {
+                Ok(used::apply(&ObjectStore(storage), spend, now).await)
+            })
+            .await?;
+        match outcome {
+            Ok(reply) => {
+                if reply == Spent::Fresh {
+                    arm_purge(&self.state.storage(), expires_at).await;
+                }
+                worker::Response::from_json(&reply)
+            }
+            Err(StorageError(reason)) => {
+                worker::console_error!("used state failed: {reason}");
+                worker::Response::error("used state storage failure", 503)
+            }
+        }
+    }
+
+    async fn alarm(&self) -> worker::Result<worker::Response> {
+        let store = ObjectStore(self.state.storage());
+        let now = worker::Date::now().as_millis() / 1000;
+        match used::purge(&store, now).await {
+            Ok(Some(next)) => arm_purge(&self.state.storage(), next).await,
+            Ok(None) => {}
+            Err(StorageError(reason)) => {
+                worker::console_error!("used state purge failed: {reason}");
+                // Try again later rather than keep entries for ever.
+                arm_purge(&self.state.storage(), now.saturating_add(60)).await;
+            }
+        }
+        worker::Response::ok("purged")
+    }
+}
+
+/// Sets the purge alarm for `expires_at` (seconds) unless one is set for
+/// earlier already.
+async fn arm_purge(storage: &worker::Storage, expires_at: u64) {
+    let at_ms = expires_at.saturating_add(1).saturating_mul(1000);
+    let due = i64::try_from(at_ms).unwrap_or(i64::MAX);
+    match storage.get_alarm().await {
+        Ok(Some(current)) if current <= due => {}
+        _ => {
+            let date = worker::js_sys::Date::new(&JsValue::from_f64(at_ms as f64));
+            let _ = storage.set_alarm(worker::ScheduledTime::new(date)).await;
+        }
+    }
 }

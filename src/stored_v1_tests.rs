@@ -507,6 +507,9 @@ fn write_fixtures() -> Fixtures {
         w.p.ledgers
             .borrow()
             .iter()
+            // Objects only read (an empty legacy ledger asked for a
+            // consent) hold nothing and are not part of the layout.
+            .filter(|(_, store)| !store.entries.borrow().is_empty())
             .map(|(name, store)| {
                 let entries: BTreeMap<String, Value> = store
                     .entries
@@ -519,6 +522,12 @@ fn write_fixtures() -> Fixtures {
                     (
                         name.clone(),
                         json!({"class": "GrantLedger", "entries": entries}),
+                    )
+                } else if name.starts_with("used:") {
+                    // A used-state shard: named by its hex digit.
+                    (
+                        name.clone(),
+                        json!({"class": "UsedStates", "entries": entries}),
                     )
                 } else {
                     (
@@ -1094,4 +1103,110 @@ fn without_user_key_secret_new_sign_ins_stop_and_legacy_tokens_work() {
     assert!(html(&r).contains("USER_KEY_SECRET"));
     assert_eq!(w.internal(&s["alice_public_access_2"]), 200);
     tokens_of(&w.refresh(&s["public_client_id"], &s["alice_public_refresh_2"], None));
+}
+
+// ---------------------------------------------------------------------
+// Pending logins out of storage (issue 9): `/authorize` writes nothing;
+// single use lives in the used-state shards.
+// ---------------------------------------------------------------------
+
+#[test]
+fn authorize_writes_nothing_before_the_browser_returns() {
+    let (w, client) = fresh_world();
+    // The first sign-in start fetches and caches the provider's discovery
+    // document (a KV cache entry, not login state).
+    w.start_login(&client, "https://app.example/cb", &verifier("warm"), "warm");
+    w.start_login(
+        CIMD,
+        "https://client.example.com/cb",
+        &verifier("warm"),
+        "warm",
+    );
+    assert!(
+        w.p.objects_with_state().is_empty(),
+        "no Durable Object written"
+    );
+    let before = w.p.storage_writes();
+    for i in 0..50 {
+        let (id, redirect) = if i % 2 == 0 {
+            (client.as_str(), "https://app.example/cb")
+        } else {
+            (CIMD, "https://client.example.com/cb")
+        };
+        let login = w.start_login(id, redirect, &verifier("many"), &format!("s{i}"));
+        assert!(login.cookie_name.starts_with("__Host-pmcp_login_"));
+    }
+    assert_eq!(w.p.storage_writes(), before, "50 starts, no write");
+    assert!(
+        w.p.objects_with_state().is_empty(),
+        "{:?}",
+        w.p.objects_with_state()
+    );
+}
+
+#[test]
+fn a_callback_spends_its_state_once_in_a_used_state_shard_and_no_client_ledger() {
+    let (w, client) = fresh_world();
+    let login = w.start_login(&client, "https://app.example/cb", &verifier("once"), "once");
+    // A callback the provider reports as failed still spends the state.
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([("error", "access_denied"), ("state", &login.upstream_state)])
+        .finish();
+    let cookie = format!("{}={}", login.cookie_name, login.cookie_value);
+    let denied = w.send(
+        Method::Get,
+        &format!("/callback?{query}"),
+        &[("cookie", &cookie)],
+        "",
+    );
+    assert_eq!(denied.status, 403, "{}", html(&denied));
+    let used: Vec<String> =
+        w.p.objects_with_state()
+            .into_iter()
+            .filter(|n| n.starts_with("used:"))
+            .collect();
+    assert_eq!(used.len(), 1, "{used:?}");
+    let replay = w.callback(&login, "alice@example.com", "upstream-once");
+    assert_eq!(replay.status, 400);
+    assert!(html(&replay).contains("already used"), "{}", html(&replay));
+    // A whole sign-in with consent: the state and the ticket are spent in
+    // shards; no client ledger holds anything.
+    sign_in(
+        &w,
+        &client,
+        "https://app.example/cb",
+        &verifier("full"),
+        "full",
+    );
+    let objects = w.p.objects_with_state();
+    assert!(
+        objects
+            .iter()
+            .all(|n| n.starts_with("used:") || n.starts_with("g:")),
+        "{objects:?}"
+    );
+    let spent: usize = objects
+        .iter()
+        .filter(|n| n.starts_with("used:"))
+        .map(|n| w.p.ledgers.borrow()[n].entries.borrow().len())
+        .sum();
+    assert_eq!(spent, 3, "two states and one ticket");
+}
+
+#[test]
+fn a_login_cookie_from_another_login_or_key_does_not_open() {
+    let (w, client) = fresh_world();
+    let a = w.start_login(&client, "https://app.example/cb", &verifier("a"), "a");
+    let b = w.start_login(&client, "https://app.example/cb", &verifier("b"), "b");
+    // b's sealed value under a's cookie name: bound to b's login id.
+    let swapped = Login {
+        cookie_value: b.cookie_value.clone(),
+        ..a.clone()
+    };
+    let r = w.callback(&swapped, "alice@example.com", "upstream-a");
+    assert_eq!(r.status, 400);
+    assert!(html(&r).contains("different browser"), "{}", html(&r));
+    // Refused before the shard: a is still unspent and finishes.
+    let r = w.callback(&a, "alice@example.com", "upstream-a");
+    assert_eq!(r.status, 200, "{}", html(&r));
 }

@@ -16,6 +16,7 @@ use crate::oauth::ledger::protocol::Message;
 use crate::oauth::ledger::records::Home;
 use crate::oauth::ledger::store::LedgerStore;
 use crate::oauth::types::{ClientId, Issuer, RedirectUri, Resource};
+use crate::oauth::used::{self, Spend, Spent, UsedStateShards};
 use crate::ports::{
     Clock, Entropy, EntropyError, KeyValue, Outbound, OutboundError, OutboundRequest,
     OutboundResponse, StorageError, UnixMillis,
@@ -44,6 +45,8 @@ pub struct FakePlatform {
     pub wire: RefCell<Vec<(serde_json::Value, serde_json::Value)>>,
     /// The edge cache: key -> (value, expires at, in ms).
     pub edge: RefCell<HashMap<String, (Vec<u8>, u64)>>,
+    /// KV writes (puts and deletes) made so far.
+    pub kv_writes: Cell<usize>,
 }
 
 impl Default for FakePlatform {
@@ -61,6 +64,7 @@ impl Default for FakePlatform {
             seed: Cell::new(None),
             wire: RefCell::default(),
             edge: RefCell::default(),
+            kv_writes: Cell::new(0),
         }
     }
 }
@@ -92,6 +96,31 @@ impl FakePlatform {
 
     pub fn sent_count(&self) -> usize {
         self.sent.borrow().len()
+    }
+
+    /// Every storage write so far: KV puts and deletes, and each commit or
+    /// removal in any Durable Object (ledgers and used-state shards).
+    pub fn storage_writes(&self) -> usize {
+        self.kv_writes.get()
+            + self
+                .ledgers
+                .borrow()
+                .values()
+                .map(|s| s.writes.get())
+                .sum::<usize>()
+    }
+
+    /// The Durable Objects holding anything.
+    pub fn objects_with_state(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .ledgers
+            .borrow()
+            .iter()
+            .filter(|(_, s)| !s.entries.borrow().is_empty())
+            .map(|(n, _)| n.clone())
+            .collect();
+        names.sort();
+        names
     }
 }
 
@@ -133,6 +162,7 @@ impl KeyValue for FakePlatform {
         if self.fail_storage.get() {
             return Err(StorageError("injected".into()));
         }
+        self.kv_writes.set(self.kv_writes.get() + 1);
         self.kv
             .borrow_mut()
             .insert(key.to_owned(), (value.to_vec(), ttl));
@@ -143,6 +173,7 @@ impl KeyValue for FakePlatform {
         if self.fail_storage.get() {
             return Err(StorageError("injected".into()));
         }
+        self.kv_writes.set(self.kv_writes.get() + 1);
         self.kv.borrow_mut().remove(key);
         Ok(())
     }
@@ -182,6 +213,26 @@ impl Coordinator for FakePlatform {
     }
 }
 
+/// The used-state shards live beside the ledgers, named `used:<digit>`.
+impl UsedStateShards for FakePlatform {
+    async fn spend_in(&self, shard: &str, spend: Spend) -> Result<Spent, StorageError> {
+        self.reads.set(self.reads.get() + 1);
+        if self.fail_storage.get() {
+            return Err(StorageError("injected".into()));
+        }
+        let store = self
+            .ledgers
+            .borrow_mut()
+            .entry(shard.to_owned())
+            .or_default()
+            .clone();
+        let sent = serde_json::to_value(&spend).unwrap_or_default();
+        let spend: Spend =
+            serde_json::from_value(sent).map_err(|e| StorageError(format!("wire: {e}")))?;
+        used::apply(store.as_ref(), spend, self.now.get() / 1000).await
+    }
+}
+
 impl crate::ports::Log for FakePlatform {
     fn warn(&self, message: &str) {
         self.logs.borrow_mut().push(message.to_owned());
@@ -198,6 +249,8 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
 pub struct MemoryLedgerStore {
     pub entries: RefCell<HashMap<String, serde_json::Value>>,
     pub fail_commit: Cell<bool>,
+    /// Commits and removals so far.
+    pub writes: Cell<usize>,
 }
 
 impl LedgerStore for MemoryLedgerStore {
@@ -209,6 +262,7 @@ impl LedgerStore for MemoryLedgerStore {
         if self.fail_commit.get() {
             return Err(StorageError("injected".into()));
         }
+        self.writes.set(self.writes.get() + 1);
         self.entries.borrow_mut().extend(puts);
         Ok(())
     }
@@ -223,6 +277,7 @@ impl LedgerStore for MemoryLedgerStore {
     }
 
     async fn remove(&self, keys: Vec<String>) -> Result<(), StorageError> {
+        self.writes.set(self.writes.get() + 1);
         let mut entries = self.entries.borrow_mut();
         for key in keys {
             entries.remove(&key);

@@ -12,6 +12,10 @@ pub const CLIENT_LEDGER: &str = "CLIENT_LEDGER";
 /// Durable Object namespace of the per-(client, user) grant objects.
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 pub const GRANT_LEDGER: &str = "GRANT_LEDGER";
+/// Durable Object namespace of the sharded single-use record of login
+/// states and consent tickets.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub const USED_STATES: &str = "USED_STATES";
 
 pub const PLAUSIBLE_API_KEY: &str = "PLAUSIBLE_API_KEY";
 pub const PLAUSIBLE_BASE_URL: &str = "PLAUSIBLE_BASE_URL";

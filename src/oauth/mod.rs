@@ -14,3 +14,4 @@ pub(crate) mod routing;
 pub(crate) mod server;
 pub(crate) mod token;
 pub(crate) mod types;
+pub(crate) mod used;

@@ -12,7 +12,7 @@ use super::consent::{self, AfterLogin, Consented, Decided};
 use super::error::FlowError;
 use super::issue::issue_code;
 use super::keys::FlowKeys;
-use super::login::{self, clear_cookie};
+use super::login::{self, clear_login_cookie};
 use crate::http::{Request, Response, single_params};
 use crate::identity;
 use crate::oauth::authorize::{self, AuthorizeError, PageError, RedirectErrorCode};
@@ -27,10 +27,10 @@ pub const TEST_IDENTITY_HEADER: &str = "x-test-identity";
 /// Where the browser goes next.
 #[derive(Debug)]
 pub enum Reply {
-    /// A 302, with a cookie to set or clear.
+    /// A 302, with cookies to set or clear.
     Redirect {
         location: String,
-        cookie: Option<SetCookie>,
+        cookies: Vec<SetCookie>,
     },
     /// The consent page.
     Ask(Box<consent::ConsentPage>),
@@ -40,18 +40,18 @@ impl Reply {
     fn to(location: String) -> Self {
         Reply::Redirect {
             location,
-            cookie: None,
+            cookies: Vec::new(),
         }
     }
 
     pub fn response(&self) -> Response {
         match self {
-            Reply::Redirect { location, cookie } => {
-                let r = Response::redirect(location);
-                match cookie {
-                    Some(c) => r.with_header("set-cookie", c.secret()),
-                    None => r,
+            Reply::Redirect { location, cookies } => {
+                let mut r = Response::redirect(location);
+                for c in cookies {
+                    r.headers.append("set-cookie", c.secret());
                 }
+                r
             }
             Reply::Ask(page) => page.response(),
         }
@@ -157,7 +157,7 @@ pub async fn authorize<P: Platform>(
         .map_err(FlowError::LoginStart)?;
     Ok(Reply::Redirect {
         location: start.location,
-        cookie: Some(start.set_cookie),
+        cookies: start.set_cookies,
     })
 }
 
@@ -189,7 +189,7 @@ pub async fn callback<P: Platform>(
     match consent::after_login(platform, server, keys, logged_in).await? {
         AfterLogin::Issue(consented, browser) => Ok(Reply::Redirect {
             location: complete(platform, server, keys, &consented).await,
-            cookie: Some(SetCookie::new(clear_cookie(&browser.cookie_name))),
+            cookies: clear_login_cookie(&browser.cookie_name),
         }),
         AfterLogin::Ask(page) => Ok(Reply::Ask(Box::new(page))),
     }
@@ -210,6 +210,6 @@ pub async fn consent<P: Platform>(
     };
     Ok(Reply::Redirect {
         location,
-        cookie: Some(SetCookie::new(clear_cookie(&cookie_name))),
+        cookies: clear_login_cookie(&cookie_name),
     })
 }

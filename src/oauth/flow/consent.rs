@@ -13,10 +13,10 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{ConsentError, FlowError};
 use super::keys::FlowKeys;
-use super::login::{Browser, LOGIN_LIFETIME, LoggedIn};
+use super::login::{Browser, LOGIN_LIFETIME, LoggedIn, read_login_cookie};
 use crate::crypto::UserKeys;
 use crate::crypto::{self, Keyring};
-use crate::http::{Headers, Params, Response, cookie, form};
+use crate::http::{Headers, Params, Response, form};
 use crate::identity::{self, Identity};
 use crate::oauth::authorize::{AuthorizationRequest, PageError, RedirectError, RedirectErrorCode};
 use crate::oauth::clients::record::{ClientRecord, ClientSource};
@@ -25,6 +25,7 @@ use crate::oauth::ids::{RoutingId, TicketId, UserKey};
 use crate::oauth::ledger::client::Ledger;
 use crate::oauth::ledger::records::ConsentRecord;
 use crate::oauth::server::{AuthServer, Platform};
+use crate::oauth::used::{self, Once};
 use crate::pages::{self, ConsentView};
 use crate::ports::{Entropy, EntropyError, StorageError};
 use crate::secret::{Email, ct_eq};
@@ -118,6 +119,9 @@ pub enum Decision {
 #[derive(Debug)]
 pub struct ConsentPost {
     pub ticket: Ticket,
+    /// Sealed by the previous release (no key id): its single use is
+    /// recorded in the client's legacy ledger, as it was then.
+    pub legacy: bool,
     pub identity: Identity,
     pub decision: Decision,
 }
@@ -137,7 +141,8 @@ pub fn check(
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .filter(|t: &Ticket| now < t.expires_at)
         .ok_or(ConsentError::BadTicket)?;
-    let cookie = cookie(headers, &ticket.cookie_name).ok_or(ConsentError::OtherBrowser)?;
+    let cookie =
+        read_login_cookie(headers, &ticket.cookie_name).ok_or(ConsentError::OtherBrowser)?;
     if !ct_eq(browser_hash(&cookie).as_bytes(), ticket.browser.as_bytes()) {
         return Err(ConsentError::OtherBrowser);
     }
@@ -158,6 +163,7 @@ pub fn check(
         .map_err(|_| ConsentError::BadTicket)?;
     Ok(ConsentPost {
         ticket,
+        legacy: !sealed.contains('.'),
         identity,
         decision,
     })
@@ -339,14 +345,17 @@ pub async fn decide<P: Platform>(
     )
     .map_err(FlowError::Consent)?;
     let ticket = post.ticket;
-    // Ticket nonces stay in the client's ledger for now (issue 9 moves
-    // them to a sharded used-state object).
-    match Ledger::of(platform, &ticket.request.client_id)
-        .consume_nonce(ticket.id.clone(), ticket.expires_at)
-        .await
-    {
-        Ok(Ok(())) => {}
-        Ok(Err(_)) => return Err(FlowError::TicketUsed),
+    let fresh = if post.legacy {
+        Ledger::of(platform, &ticket.request.client_id)
+            .consume_nonce(ticket.id.clone(), ticket.expires_at)
+            .await
+            .map(|r| r.is_ok())
+    } else {
+        used::spend(platform, &Once::Ticket(&ticket.id), ticket.expires_at).await
+    };
+    match fresh {
+        Ok(true) => {}
+        Ok(false) => return Err(FlowError::TicketUsed),
         Err(e) => {
             return Err(FlowError::Unavailable {
                 step: "consent ticket",

@@ -7,9 +7,9 @@
 use serde_json::Value;
 
 use super::protocol::{
-    AccessReply, BeginLogin, ConsentReply, ConsumeNonce, Done, FinishLogin, GetConsent, IssueCode,
-    Issued, LoginReply, LookupAccess, Message, NonceReply, Operation, RecordConsent, RedeemCode,
-    Refresh, Refused, RevokeAccess, RevokeRefresh, TokensReply,
+    AccessReply, ConsentReply, ConsumeNonce, Done, FinishLogin, GetConsent, IssueCode, Issued,
+    LoginReply, LookupAccess, Message, NonceReply, Operation, RecordConsent, RedeemCode, Refresh,
+    Refused, RevokeAccess, RevokeRefresh, TokensReply,
 };
 use super::records::{AccessRecord, CodeRecord, ConsentRecord, LoginRecord};
 use crate::crypto;
@@ -21,7 +21,8 @@ use crate::ports::StorageError;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Address {
     /// A client's `ClientLedger`: the state the previous release wrote
-    /// (until it expires), pending logins and consent-ticket nonces.
+    /// (grants, logins, consent-ticket nonces), until it expires. It
+    /// takes no new logins or nonces.
     Client(ClientId),
     /// A (client, user) pair's `GrantLedger`: its codes, grants, refresh
     /// chains and consent.
@@ -139,15 +140,6 @@ impl<'a, C: Coordinator + ?Sized> Ledger<'a, C> {
     ) -> Result<Option<AccessRecord>, StorageError> {
         let AccessReply::Access { record } = self.send(LookupAccess { access_hash }).await?;
         Ok(record)
-    }
-
-    pub async fn begin_login(
-        &self,
-        login_id: LoginId,
-        record: LoginRecord,
-    ) -> Result<(), StorageError> {
-        let Done::Done = self.send(BeginLogin { login_id, record }).await?;
-        Ok(())
     }
 
     pub async fn finish_login(
