@@ -25,7 +25,7 @@ import {
 } from './oauth-helpers.mjs';
 import {
   CookieJar, MESSAGES, WranglerRestart, assertRefused, beginLogin, call, callbackUrl, consentForm, csrfToken,
-  deriveKeys, pageText, retrying, sha256hex, signState, splitState, statePayload,
+  deriveKeys, pageText, retrying, signState, splitState, statePayload,
 } from './login-helpers.mjs';
 import { startRogueIdp } from './support/rogue-idp.mjs';
 
@@ -323,8 +323,13 @@ describe('the signed state', () => {
     const email = freshEmail('expiry');
     const url = new URL(await upstreamReturn(login, { email }));
     const payload = statePayload(login.upstreamState);
-    // The payload as the worker made it: bound to this browser's cookie.
-    assert.equal(payload.b, sha256hex(`login-cookie:${login.cookie}`));
+    // The payload as the worker made it: only the login id and expiry;
+    // the request travels sealed in this browser's cookie, bound to that id.
+    assert.deepEqual(Object.keys(payload).sort(), ['e', 'l']);
+    const sealed = JSON.parse(keys.open(login.cookie, `login-cookie:${payload.l}`));
+    assert.equal(sealed.l, payload.l);
+    assert.equal(sealed.e, payload.e);
+    assert.equal(sealed.r.state, login.state, 'the client\'s request is in the cookie');
     // Our copy of the signing key is right: re-signing the original
     // payload reproduces the worker's state exactly.
     assert.equal(signState(keys, payload), login.upstreamState, 'the test derives the worker\'s state key');
