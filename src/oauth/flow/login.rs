@@ -560,6 +560,81 @@ mod tests {
         }
     }
 
+    fn sealed(client: &str, redirect: &str, state: &str) -> SealedLogin {
+        use crate::oauth::types::{CodeChallenge, RedirectUri, ScopeSet, State};
+        SealedLogin {
+            l: LoginId::fixed("l_0123456789012345678901234567890123456789012"),
+            e: 1000,
+            r: AuthorizationRequest {
+                client_id: ClientId::parse(client).unwrap(),
+                redirect_uri: RedirectUri::parse(redirect).unwrap(),
+                redirect_uri_given: true,
+                state: State::parse(state),
+                scope: ScopeSet::parse(None).unwrap(),
+                code_challenge: CodeChallenge::parse("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM")
+                    .unwrap(),
+                resource: crate::testing::resource(&format!(
+                    "https://{}.example/internal",
+                    "m".repeat(480)
+                )),
+            },
+            v: PkceVerifier::new("v".repeat(43)),
+            n: LoginNonce::new("n".repeat(43)),
+        }
+    }
+
+    #[test]
+    fn the_largest_accepted_request_fits_in_parted_cookies_and_reads_back() {
+        let k = keys();
+        let p = crate::testing::FakePlatform::new();
+        let client = format!("https://c.example/{}", "c".repeat(2048 - 18));
+        let redirect = format!("https://r.example/{}", "r".repeat(2048 - 18));
+        // JSON escapes a quote: 2 bytes each.
+        let login = sealed(&client, &redirect, &"\"".repeat(1024));
+        let value = seal_login(&k, &p, &login).unwrap();
+        let name = login_cookie_name(&login.l);
+        let set = set_login_cookie(&name, &value).expect("fits");
+        assert_eq!(set.len(), MAX_COOKIE_PARTS);
+        let mut jar = Headers::new();
+        let mut pairs = Vec::new();
+        for c in &set {
+            let pair = c.secret().split(';').next().unwrap().to_owned();
+            assert!(pair.len() <= 4096, "{}", pair.len());
+            pairs.push(pair);
+        }
+        jar.append("cookie", pairs.join("; "));
+        let read = read_login_cookie(&jar, &name).unwrap();
+        assert_eq!(read, value);
+        assert_eq!(open_login(&k, &login.l, &read), Some(login.clone()));
+        // Bound to its login id.
+        assert_eq!(open_login(&k, &LoginId::fixed("l_other"), &read), None);
+        // A part missing: does not open.
+        let mut partial = Headers::new();
+        partial.append("cookie", pairs[..2].join("; "));
+        let short = read_login_cookie(&partial, &name).unwrap();
+        assert_eq!(open_login(&k, &login.l, &short), None);
+        assert_eq!(clear_login_cookie(&name).len(), MAX_COOKIE_PARTS);
+    }
+
+    #[test]
+    fn a_request_sealing_larger_than_three_parts_is_refused() {
+        let k = keys();
+        let p = crate::testing::FakePlatform::new();
+        let client = format!("https://c.example/{}", "c".repeat(2048 - 18));
+        let redirect = format!("https://r.example/{}", "r".repeat(2048 - 18));
+        // Control characters escape to six bytes each in JSON.
+        let login = sealed(&client, &redirect, &"\u{1}".repeat(1024));
+        let value = seal_login(&k, &p, &login).unwrap();
+        assert!(value.len() > MAX_COOKIE_PARTS * COOKIE_PART_LEN);
+        assert!(set_login_cookie("n", &value).is_none());
+        // A small request takes one cookie.
+        let small = sealed("pmcp_client_A", "https://app.example/cb", "s");
+        let value = seal_login(&k, &p, &small).unwrap();
+        assert_eq!(set_login_cookie("n", &value).unwrap().len(), 1);
+        assert_eq!(LoginError::TooLarge.status(), 400);
+        assert_eq!(LoginError::TooLarge.code(), "request_too_large");
+    }
+
     #[test]
     fn each_login_has_its_own_cookie() {
         let name = login_cookie_name(&LoginId::fixed("l_1"));
