@@ -15,6 +15,7 @@
 mod build_info;
 mod config;
 mod crypto;
+mod doc_cache;
 mod guard;
 mod http;
 mod identity;

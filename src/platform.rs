@@ -21,7 +21,7 @@ use crate::oauth::ledger::sweep::purge;
 use crate::oauth::types::ClientId;
 use crate::oauth::used::{self, Spend, Spent, UsedStateShards};
 use crate::ports::{
-    Clock, EdgeCache, Entropy, EntropyError, KeyValue, Log, Outbound, OutboundError,
+    Clock, EdgeCache, Entropy, EntropyError, IsolateCache, KeyValue, Log, Outbound, OutboundError,
     OutboundRequest, OutboundResponse, StorageError, UnixMillis,
 };
 
@@ -173,6 +173,50 @@ impl EdgeCache for WorkerPlatform {
 }
 
 const EDGE_CACHE_NAME: &str = "plausible-mcp-stats";
+
+/// How many documents one isolate keeps in memory. Entries are small
+/// (a few KiB at most); the bound keeps a stranger's stream of unseen
+/// metadata URLs from growing the isolate.
+const ISOLATE_CACHE_ENTRIES: usize = 256;
+
+std::thread_local! {
+    /// The isolate's memory: key -> (value, until in ms). An isolate runs
+    /// one thread, so this is shared by every request it serves.
+    static ISOLATE_CACHE: std::cell::RefCell<std::collections::HashMap<String, (Vec<u8>, u64)>> =
+        std::cell::RefCell::default();
+}
+
+impl IsolateCache for WorkerPlatform {
+    fn recall(&self, key: &str, now: UnixMillis) -> Option<Vec<u8>> {
+        ISOLATE_CACHE.with(|cache| {
+            cache
+                .borrow()
+                .get(key)
+                .filter(|(_, until)| *until > now.0)
+                .map(|(value, _)| value.clone())
+        })
+    }
+
+    fn remember(&self, key: &str, value: &[u8], until: UnixMillis) {
+        let now = self.now().0;
+        ISOLATE_CACHE.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            if cache.len() >= ISOLATE_CACHE_ENTRIES && !cache.contains_key(key) {
+                cache.retain(|_, (_, u)| *u > now);
+                // Still full: drop the entry that goes stale first.
+                if cache.len() >= ISOLATE_CACHE_ENTRIES
+                    && let Some(oldest) = cache
+                        .iter()
+                        .min_by_key(|(_, (_, u))| *u)
+                        .map(|(k, _)| k.clone())
+                {
+                    cache.remove(&oldest);
+                }
+            }
+            cache.insert(key.to_owned(), (value.to_vec(), until.0));
+        });
+    }
+}
 
 fn edge_cache_url(key: &str) -> String {
     format!("https://edge-cache.plausible-mcp.invalid/{key}")

@@ -1,8 +1,9 @@
 //! Storage compatibility with what deployments already hold.
 //!
 //! `tests/fixtures/stored-v1/` holds every kind of record and key the
-//! worker writes (KV: client registrations, access-token records, cached
-//! metadata documents, discovery documents and key sets; the per-client
+//! worker wrote (KV: client registrations, access-token records, cached
+//! metadata documents, discovery documents and key sets, the last three
+//! now ignored as the caches moved to memory and the edge; the per-client
 //! Durable Objects: codes, grants, the refresh-token index, logins,
 //! consent-ticket nonces, consents), written by the flows below with a
 //! fixed clock and deterministic entropy, plus the token plaintexts a test
@@ -113,6 +114,10 @@ fn hidden_field(html: &str, name: &str) -> String {
         + marker.len();
     let len = html[start..].find('"').unwrap();
     html[start..start + len].to_owned()
+}
+
+fn urlencode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
 fn challenge(verifier: &str) -> String {
@@ -689,8 +694,16 @@ fn a_login_in_flight_finishes_and_finds_the_consent_on_record() {
         nonce: s["pending_login_nonce"].clone(),
     };
     let code = code_of(&w.callback(&login, "alice@example.com", "upstream-code-late"));
-    // Discovery and keys came from the cache written before.
-    assert_eq!(w.upstream.borrow().hits, vec![format!("{IDP}/token")]);
+    // Discovery and keys are no longer cached in KV (v1's entries there
+    // are ignored): this isolate fetched them from the provider.
+    assert_eq!(
+        w.upstream.borrow().hits,
+        vec![
+            format!("{IDP}/.well-known/openid-configuration"),
+            format!("{IDP}/token"),
+            format!("{IDP}/jwks"),
+        ]
+    );
     tokens_of(&w.redeem(
         &s["public_client_id"],
         &code,
@@ -767,15 +780,24 @@ fn the_revoked_grant_stays_revoked() {
 }
 
 #[test]
-fn the_cached_metadata_document_and_its_consent_are_used() {
+fn the_metadata_clients_grant_and_consent_are_used() {
     let (w, s) = loaded(LATER);
     tokens_of(&w.refresh(CIMD, &s["alice_metadata_refresh"], None));
     let v = verifier("alice-metadata-again");
     let login = w.start_login(CIMD, "https://client.example.com/cb", &v, "again");
     let code = code_of(&w.callback(&login, "alice@example.com", "upstream-code-m2"));
     tokens_of(&w.redeem(CIMD, &code, &v, "https://client.example.com/cb"));
-    // No fetch of the document: the cached entry served every lookup.
-    assert!(!w.upstream.borrow().hits.iter().any(|h| h == CIMD));
+    // v1's KV copy of the document is ignored: the document came from its
+    // host once, then from this isolate's cache; the consent on record
+    // meant no consent page (the callback redirected with a code).
+    let fetched = w
+        .upstream
+        .borrow()
+        .hits
+        .iter()
+        .filter(|h| *h == CIMD)
+        .count();
+    assert_eq!(fetched, 1);
 }
 
 #[test]
@@ -1113,15 +1135,50 @@ fn without_user_key_secret_new_sign_ins_stop_and_legacy_tokens_work() {
 #[test]
 fn authorize_writes_nothing_before_the_browser_returns() {
     let (w, client) = fresh_world();
-    // The first sign-in start fetches and caches the provider's discovery
-    // document (a KV cache entry, not login state).
-    w.start_login(&client, "https://app.example/cb", &verifier("warm"), "warm");
-    w.start_login(
+    // Cold: the provider's discovery document and the metadata document
+    // have never been fetched. Still nothing is written, anywhere: both
+    // documents go to this isolate's memory and the edge cache.
+    let kv_before = w.p.kv.borrow().len();
+    let writes_before = w.p.storage_writes();
+    let first = w.start_login(
         CIMD,
         "https://client.example.com/cb",
-        &verifier("warm"),
-        "warm",
+        &verifier("cold"),
+        "cold",
     );
+    assert!(first.cookie_name.starts_with("__Host-pmcp_login_"));
+    let fetched = w.upstream.borrow().hits.clone();
+    assert_eq!(
+        fetched,
+        vec![
+            CIMD.to_owned(),
+            format!("{IDP}/.well-known/openid-configuration")
+        ],
+        "both documents were fetched cold"
+    );
+    assert_eq!(w.p.storage_writes(), writes_before, "no KV or object write");
+    assert_eq!(w.p.kv.borrow().len(), kv_before, "no KV entry");
+    assert!(!w.p.edge.borrow().is_empty(), "cached at the edge instead");
+    // Another unseen metadata URL (a stranger's): still no write.
+    let stranger = "https://client.example.com/other.json";
+    let r = w.send(
+        Method::Get,
+        &format!(
+            "/authorize?response_type=code&client_id={}&redirect_uri={}&code_challenge={}&code_challenge_method=S256&state=x",
+            urlencode(stranger),
+            urlencode("https://client.example.com/cb"),
+            challenge(&verifier("x")),
+        ),
+        &[],
+        "",
+    );
+    assert_ne!(r.status, 500);
+    assert_eq!(
+        w.p.storage_writes(),
+        writes_before,
+        "a stranger's URL: no write"
+    );
+    w.start_login(&client, "https://app.example/cb", &verifier("warm"), "warm");
     assert!(
         w.p.objects_with_state().is_empty(),
         "no Durable Object written"

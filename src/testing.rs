@@ -47,6 +47,8 @@ pub struct FakePlatform {
     pub edge: RefCell<HashMap<String, (Vec<u8>, u64)>>,
     /// KV writes (puts and deletes) made so far.
     pub kv_writes: Cell<usize>,
+    /// This "isolate's" memory: key -> (value, until in ms).
+    pub isolate: RefCell<HashMap<String, (Vec<u8>, u64)>>,
 }
 
 impl Default for FakePlatform {
@@ -65,6 +67,7 @@ impl Default for FakePlatform {
             wire: RefCell::default(),
             edge: RefCell::default(),
             kv_writes: Cell::new(0),
+            isolate: RefCell::default(),
         }
     }
 }
@@ -352,5 +355,21 @@ impl crate::ports::EdgeCache for FakePlatform {
         self.edge
             .borrow_mut()
             .insert(key.to_owned(), (value.to_vec(), expires));
+    }
+}
+
+impl crate::ports::IsolateCache for FakePlatform {
+    fn recall(&self, key: &str, now: UnixMillis) -> Option<Vec<u8>> {
+        self.isolate
+            .borrow()
+            .get(key)
+            .filter(|(_, until)| *until > now.0)
+            .map(|(v, _)| v.clone())
+    }
+
+    fn remember(&self, key: &str, value: &[u8], until: UnixMillis) {
+        self.isolate
+            .borrow_mut()
+            .insert(key.to_owned(), (value.to_vec(), until.0));
     }
 }

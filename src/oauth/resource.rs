@@ -20,6 +20,7 @@ use super::server::AuthServer;
 use super::types::{DEFAULT_SCOPE, Resource};
 use crate::config::names;
 use crate::crypto::UserKeys;
+use crate::doc_cache::DocumentCache;
 use crate::http::{Request, Response};
 use crate::oidc::access::{self, AssertionRefused};
 use crate::ports::{Clock, KeyValue, Outbound, StorageError};
@@ -65,7 +66,7 @@ impl Denied {
 
 /// Admits a call to `/internal`: Access's signed assertion when Access is
 /// configured and the header is present, else our bearer token.
-pub async fn admit<P: KeyValue + Outbound + Clock + Coordinator>(
+pub async fn admit<P: KeyValue + Outbound + DocumentCache + Coordinator>(
     platform: &P,
     server: &AuthServer<'_>,
     request: &Request,

@@ -10,16 +10,33 @@ use super::types::{Issuer, Resource, SUPPORTED_SCOPES};
 use super::used::UsedStateShards;
 use crate::config::oauth::OAuthSettings;
 use crate::http::{Request, is_loopback};
-use crate::ports::{Clock, EdgeCache, Entropy, KeyValue, Log, Outbound};
+use crate::ports::{Clock, EdgeCache, Entropy, IsolateCache, KeyValue, Log, Outbound};
 use crate::ssrf_guard::FetchPolicy;
 
 /// Every port the authorization server touches.
 pub trait Platform:
-    Clock + Entropy + KeyValue + Outbound + Coordinator + UsedStateShards + Log + EdgeCache
+    Clock
+    + Entropy
+    + KeyValue
+    + Outbound
+    + Coordinator
+    + UsedStateShards
+    + Log
+    + EdgeCache
+    + IsolateCache
 {
 }
-impl<T: Clock + Entropy + KeyValue + Outbound + Coordinator + UsedStateShards + Log + EdgeCache>
-    Platform for T
+impl<
+    T: Clock
+        + Entropy
+        + KeyValue
+        + Outbound
+        + Coordinator
+        + UsedStateShards
+        + Log
+        + EdgeCache
+        + IsolateCache,
+> Platform for T
 {
 }
 
