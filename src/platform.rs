@@ -1,8 +1,8 @@
-//! Workers glue: the only module that imports `worker`.
+//! Workers glue: the only module (with its `objects`) that imports `worker`.
 //!
 //! It converts requests and responses at the edge and implements the core's
 //! ports with KV, `fetch`, `Date` and `crypto.getRandomValues`. It holds no
-//! protocol rules.
+//! protocol rules. The Durable Object classes are in `objects`.
 
 use std::time::Duration;
 
@@ -12,14 +12,15 @@ use worker::wasm_bindgen::JsValue;
 use crate::config::names;
 use crate::config::source::Source;
 use crate::http::{self, Headers, Method};
-use crate::oauth::ledger::apply::apply;
 use crate::oauth::ledger::client::{Address, Coordinator};
 use crate::oauth::ledger::protocol::Message;
-use crate::oauth::ledger::records::Home;
-use crate::oauth::ledger::store::LedgerStore;
-use crate::oauth::ledger::sweep::purge;
+use crate::oauth::listing::client::{Listing, Listings};
+use crate::oauth::listing::protocol::ListingMessage;
 use crate::oauth::types::ClientId;
-use crate::oauth::used::{self, Spend, Spent, UsedStateShards};
+use crate::oauth::used::{Spend, Spent, UsedStateShards};
+// The Durable Object classes (exported to the runtime by their macro).
+mod objects;
+
 use crate::ports::{
     Clock, EdgeCache, Entropy, EntropyError, IsolateCache, KeyValue, Log, Outbound, OutboundError,
     OutboundRequest, OutboundResponse, StorageError, UnixMillis,
@@ -290,9 +291,9 @@ pub fn to_worker_response(response: http::Response) -> worker::Result<worker::Re
 
 /// The message the worker sends to a client's ledger object.
 #[derive(serde::Serialize, serde::Deserialize)]
-struct LedgerMessage {
-    client_id: ClientId,
-    op: Message,
+pub(crate) struct LedgerMessage {
+    pub(crate) client_id: ClientId,
+    pub(crate) op: Message,
 }
 
 impl Coordinator for WorkerPlatform {
@@ -319,6 +320,28 @@ impl Coordinator for WorkerPlatform {
     }
 }
 
+impl Listings for WorkerPlatform {
+    async fn listing(
+        &self,
+        at: &Listing,
+        message: ListingMessage,
+    ) -> Result<serde_json::Value, StorageError> {
+        let body = serde_json::to_string(&message)
+            .map_err(|e| StorageError(format!("listing encode: {e}")))?;
+        // A client's index lives in its ledger object, on a path of its
+        // own beside the ledger's messages.
+        let binding = match at {
+            Listing::Directory(_) => names::USER_DIRECTORY,
+            Listing::Index(_) => names::CLIENT_LEDGER,
+        };
+        self.object_call_at(binding, &at.object_name(), LISTING_PATH, body)
+            .await
+    }
+}
+
+/// The path of listing messages to a `ClientLedger`.
+pub(crate) const LISTING_PATH: &str = "/listing";
+
 impl UsedStateShards for WorkerPlatform {
     async fn spend_in(&self, shard: &str, spend: Spend) -> Result<Spent, StorageError> {
         let body = serde_json::to_string(&spend)
@@ -336,6 +359,16 @@ impl WorkerPlatform {
         name: &str,
         body: String,
     ) -> Result<serde_json::Value, StorageError> {
+        self.object_call_at(binding, name, "/apply", body).await
+    }
+
+    async fn object_call_at(
+        &self,
+        binding: &str,
+        name: &str,
+        path: &str,
+        body: String,
+    ) -> Result<serde_json::Value, StorageError> {
         let fail = |what: &str, e: worker::Error| StorageError(format!("ledger {what}: {e}"));
         let namespace = self
             .env
@@ -347,7 +380,7 @@ impl WorkerPlatform {
         let mut init = worker::RequestInit::new();
         init.with_method(worker::Method::Post)
             .with_body(Some(JsValue::from_str(&body)));
-        let request = worker::Request::new_with_init("https://ledger/apply", &init)
+        let request = worker::Request::new_with_init(&format!("https://ledger{path}"), &init)
             .map_err(|e| fail("request", e))?;
         let mut response = stub
             .fetch_with_request(request)
@@ -361,243 +394,5 @@ impl WorkerPlatform {
             )));
         }
         serde_json::from_str(&text).map_err(|e| StorageError(format!("ledger decode: {e}")))
-    }
-}
-
-/// Durable Object storage as the ledger's store.
-struct ObjectStore(worker::Storage);
-
-impl LedgerStore for ObjectStore {
-    async fn load(&self, key: &str) -> Result<Option<serde_json::Value>, StorageError> {
-        // Values are stored as JSON text, so no structured-clone or
-        // serde-wasm-bindgen mapping can change their shape.
-        let text = self
-            .0
-            .get::<String>(key)
-            .await
-            .map_err(|e| StorageError(format!("do get: {e}")))?;
-        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
-    }
-
-    async fn commit(&self, puts: Vec<(String, serde_json::Value)>) -> Result<(), StorageError> {
-        // One put of a plain object writes every key atomically.
-        let entries = worker::js_sys::Object::new();
-        for (key, value) in puts {
-            worker::js_sys::Reflect::set(
-                &entries,
-                &JsValue::from_str(&key),
-                &JsValue::from_str(&value.to_string()),
-            )
-            .map_err(|_| StorageError("do put: cannot build entries".into()))?;
-        }
-        self.0
-            .put_multiple_raw(entries)
-            .await
-            .map_err(|e| StorageError(format!("do put: {e}")))
-    }
-
-    async fn entries(&self) -> Result<Vec<(String, serde_json::Value)>, StorageError> {
-        let map = self
-            .0
-            .list()
-            .await
-            .map_err(|e| StorageError(format!("do list: {e}")))?;
-        let mut out = Vec::new();
-        map.for_each(&mut |value, key| {
-            if let (Some(k), Some(text)) = (key.as_string(), value.as_string())
-                && let Ok(v) = serde_json::from_str(&text)
-            {
-                out.push((k, v));
-            }
-        });
-        Ok(out)
-    }
-
-    async fn remove(&self, keys: Vec<String>) -> Result<(), StorageError> {
-        self.0
-            .delete_multiple(keys)
-            .await
-            .map(|_| ())
-            .map_err(|e| StorageError(format!("do delete: {e}")))
-    }
-}
-
-/// How often a ledger object sweeps out what can no longer matter.
-const PURGE_INTERVAL: Duration = Duration::from_secs(24 * 3600);
-
-/// Per-client approval state: consents and serialised grant transitions.
-///
-/// One instance per OAuth client. Its storage is strongly consistent, and
-/// each transition runs under `blockConcurrencyWhile`, so no other request
-/// to this client interleaves even while the KV write is in flight: code
-/// redemption and refresh rotation succeed once.
-#[worker::durable_object]
-pub struct ClientLedger {
-    state: worker::State,
-    env: worker::Env,
-}
-
-impl worker::DurableObject for ClientLedger {
-    fn new(state: worker::State, env: worker::Env) -> Self {
-        Self { state, env }
-    }
-
-    async fn fetch(&self, mut req: worker::Request) -> worker::Result<worker::Response> {
-        let Ok(message) = serde_json::from_str::<LedgerMessage>(&req.text().await?) else {
-            return worker::Response::error("bad ledger message", 400);
-        };
-        let LedgerMessage { client_id, op } = message;
-        run(&self.state, &self.env, Some(client_id), op).await
-    }
-
-    async fn alarm(&self) -> worker::Result<worker::Response> {
-        sweep(&self.state).await
-    }
-}
-
-/// One (client, user) pair's codes, grants, refresh chains and consent,
-/// named `g:<routing id>`. Each record names its client; the object
-/// serialises its transitions exactly as [`ClientLedger`] does, so the
-/// single-success rules hold here too.
-#[worker::durable_object]
-pub struct GrantLedger {
-    state: worker::State,
-    env: worker::Env,
-}
-
-impl worker::DurableObject for GrantLedger {
-    fn new(state: worker::State, env: worker::Env) -> Self {
-        Self { state, env }
-    }
-
-    async fn fetch(&self, mut req: worker::Request) -> worker::Result<worker::Response> {
-        let Ok(op) = serde_json::from_str::<Message>(&req.text().await?) else {
-            return worker::Response::error("bad ledger message", 400);
-        };
-        run(&self.state, &self.env, None, op).await
-    }
-
-    async fn alarm(&self) -> worker::Result<worker::Response> {
-        sweep(&self.state).await
-    }
-}
-
-/// Applies one message in a ledger object: a client's (`Some` client id)
-/// or a pair's.
-async fn run(
-    state: &worker::State,
-    env: &worker::Env,
-    client: Option<ClientId>,
-    op: Message,
-) -> worker::Result<worker::Response> {
-    let storage = state.storage();
-    let env = env.clone();
-    // Errors are returned as values: an Err here would reset the object.
-    let outcome = state
-        .block_concurrency_while(async move {
-            let kv = WorkerPlatform::new(env);
-            let home = match &client {
-                Some(c) => Home::Client(c),
-                None => Home::Pair,
-            };
-            Ok(apply(&ObjectStore(storage), &kv, home, op).await)
-        })
-        .await?;
-    // Keep a daily sweep scheduled while the object holds anything.
-    let storage = state.storage();
-    if matches!(storage.get_alarm().await, Ok(None)) {
-        let _ = storage.set_alarm(PURGE_INTERVAL).await;
-    }
-    match outcome {
-        Ok(reply) => worker::Response::from_json(&reply),
-        Err(StorageError(reason)) => {
-            worker::console_error!("ledger transition failed: {reason}");
-            worker::Response::error("ledger storage failure", 503)
-        }
-    }
-}
-
-async fn sweep(state: &worker::State) -> worker::Result<worker::Response> {
-    let storage = state.storage();
-    let now = worker::Date::now().as_millis() / 1000;
-    let store = ObjectStore(state.storage());
-    match purge(&store, now).await {
-        Ok(removed) => worker::console_log!("ledger purge removed {removed} entries"),
-        Err(StorageError(reason)) => worker::console_error!("ledger purge failed: {reason}"),
-    }
-    if !matches!(store.entries().await.map(|e| e.is_empty()), Ok(true)) {
-        storage.set_alarm(PURGE_INTERVAL).await?;
-    }
-    worker::Response::ok("purged")
-}
-
-/// One shard of the single-use record of login states and consent
-/// tickets (`used:<hex digit>`). Entries are kept until their value
-/// expires (at most 10 minutes) and purged by the alarm, which is set for
-/// the earliest expiry still held.
-#[worker::durable_object]
-pub struct UsedStates {
-    state: worker::State,
-}
-
-impl worker::DurableObject for UsedStates {
-    fn new(state: worker::State, _env: worker::Env) -> Self {
-        Self { state }
-    }
-
-    async fn fetch(&self, mut req: worker::Request) -> worker::Result<worker::Response> {
-        let Ok(spend) = serde_json::from_str::<Spend>(&req.text().await?) else {
-            return worker::Response::error("bad used-state message", 400);
-        };
-        let expires_at = spend.expires_at;
-        let storage = self.state.storage();
-        let now = worker::Date::now().as_millis() / 1000;
-        let outcome = self
-            .state
-            .block_concurrency_while(async move {
-                Ok(used::apply(&ObjectStore(storage), spend, now).await)
-            })
-            .await?;
-        match outcome {
-            Ok(reply) => {
-                if reply == Spent::Fresh {
-                    arm_purge(&self.state.storage(), expires_at).await;
-                }
-                worker::Response::from_json(&reply)
-            }
-            Err(StorageError(reason)) => {
-                worker::console_error!("used state failed: {reason}");
-                worker::Response::error("used state storage failure", 503)
-            }
-        }
-    }
-
-    async fn alarm(&self) -> worker::Result<worker::Response> {
-        let store = ObjectStore(self.state.storage());
-        let now = worker::Date::now().as_millis() / 1000;
-        match used::purge(&store, now).await {
-            Ok(Some(next)) => arm_purge(&self.state.storage(), next).await,
-            Ok(None) => {}
-            Err(StorageError(reason)) => {
-                worker::console_error!("used state purge failed: {reason}");
-                // Try again later rather than keep entries for ever.
-                arm_purge(&self.state.storage(), now.saturating_add(60)).await;
-            }
-        }
-        worker::Response::ok("purged")
-    }
-}
-
-/// Sets the purge alarm for `expires_at` (seconds) unless one is set for
-/// earlier already.
-async fn arm_purge(storage: &worker::Storage, expires_at: u64) {
-    let at_ms = expires_at.saturating_add(1).saturating_mul(1000);
-    let due = i64::try_from(at_ms).unwrap_or(i64::MAX);
-    match storage.get_alarm().await {
-        Ok(Some(current)) if current <= due => {}
-        _ => {
-            let date = worker::js_sys::Date::new(&JsValue::from_f64(at_ms as f64));
-            let _ = storage.set_alarm(worker::ScheduledTime::new(date)).await;
-        }
     }
 }

@@ -528,6 +528,12 @@ fn write_fixtures() -> Fixtures {
                         name.clone(),
                         json!({"class": "GrantLedger", "entries": entries}),
                     )
+                } else if name.starts_with("u:") {
+                    // A user's directory: named by the user key.
+                    (
+                        name.clone(),
+                        json!({"class": "UserDirectory", "entries": entries}),
+                    )
                 } else if name.starts_with("used:") {
                     // A used-state shard: named by its hex digit.
                     (
@@ -868,7 +874,10 @@ fn ledger_messages_on_the_wire_keep_their_shape() {
             Message::FinishLogin(_) => round_trip::<LoginReply>(reply),
             Message::ConsumeNonce(_) => round_trip::<NonceReply>(reply),
             Message::GetConsent(_) => round_trip::<ConsentReply>(reply),
-            Message::LookupAccess(_) | Message::RevokeAccess(_) => {
+            Message::LookupAccess(_)
+            | Message::RevokeAccess(_)
+            | Message::MarkListed(_)
+            | Message::RevokeAll(_) => {
                 panic!("v1 never sent {message:?}")
             }
         }
@@ -932,14 +941,10 @@ fn codes_and_tokens_are_routed_to_the_pair_object() {
         let pair: Vec<String> = ledgers[pairs[0]].entries.borrow().keys().cloned().collect();
         assert!(pair.iter().any(|k| k.starts_with("grant:")));
         assert!(pair.iter().any(|k| k.starts_with("consent:")));
-        // The client's own ledger holds only the login and the ticket nonce.
+        assert!(pair.iter().any(|k| k == "listed:pair"));
+        // The client's own ledger holds only its index: this pair.
         let legacy: Vec<String> = ledgers[&client].entries.borrow().keys().cloned().collect();
-        assert!(
-            legacy
-                .iter()
-                .all(|k| k.starts_with("login:") || k.starts_with("nonce:")),
-            "{legacy:?}"
-        );
+        assert_eq!(legacy, vec![format!("pair:{}", &pairs[0][2..])]);
     }
     assert_eq!(w.internal(&access), 200);
     let (access2, _) = tokens_of(&w.refresh(&client, &refresh, None));
@@ -1235,13 +1240,18 @@ fn a_callback_spends_its_state_once_in_a_used_state_shard_and_no_client_ledger()
         &verifier("full"),
         "full",
     );
+    // (The client's ledger holds only its index of pairs, the user's
+    // directory its one pair.)
     let objects = w.p.objects_with_state();
     assert!(
-        objects
-            .iter()
-            .all(|n| n.starts_with("used:") || n.starts_with("g:")),
+        objects.iter().all(|n| n.starts_with("used:")
+            || n.starts_with("g:")
+            || n.starts_with("u:")
+            || n == &client),
         "{objects:?}"
     );
+    let legacy = w.p.ledgers.borrow()[&client].entries.borrow().clone();
+    assert!(legacy.keys().all(|k| k.starts_with("pair:")), "{legacy:?}");
     let spent: usize = objects
         .iter()
         .filter(|n| n.starts_with("used:"))

@@ -15,6 +15,9 @@ use crate::oauth::ledger::client::{Address, Coordinator};
 use crate::oauth::ledger::protocol::Message;
 use crate::oauth::ledger::records::Home;
 use crate::oauth::ledger::store::LedgerStore;
+use crate::oauth::listing::client::{Listing, Listings};
+use crate::oauth::listing::object as listing_object;
+use crate::oauth::listing::protocol::ListingMessage;
 use crate::oauth::types::{ClientId, Issuer, RedirectUri, Resource};
 use crate::oauth::used::{self, Spend, Spent, UsedStateShards};
 use crate::ports::{
@@ -49,6 +52,8 @@ pub struct FakePlatform {
     pub kv_writes: Cell<usize>,
     /// This "isolate's" memory: key -> (value, until in ms).
     pub isolate: RefCell<HashMap<String, (Vec<u8>, u64)>>,
+    /// Objects (by their name in `ledgers`) whose every call fails.
+    pub failing: RefCell<std::collections::HashSet<String>>,
 }
 
 impl Default for FakePlatform {
@@ -68,6 +73,7 @@ impl Default for FakePlatform {
             edge: RefCell::default(),
             kv_writes: Cell::new(0),
             isolate: RefCell::default(),
+            failing: RefCell::default(),
         }
     }
 }
@@ -202,6 +208,9 @@ impl Coordinator for FakePlatform {
             Address::Client(client) => client.as_str().to_owned(),
             Address::Pair(routing) => routing.object_name(),
         };
+        if self.failing.borrow().contains(&name) {
+            return Err(StorageError(format!("injected: {name}")));
+        }
         let store = self.ledgers.borrow_mut().entry(name).or_default().clone();
         let sent = serde_json::to_value(&message).unwrap_or_default();
         let message: Message =
@@ -213,6 +222,48 @@ impl Coordinator for FakePlatform {
         let reply = apply(store.as_ref(), self, home, message).await?;
         self.wire.borrow_mut().push((sent, reply.clone()));
         Ok(reply)
+    }
+}
+
+/// A user's directory lives beside the ledgers as `u:<user key>`; a
+/// client's index in its legacy ledger's store (its client id).
+impl Listings for FakePlatform {
+    async fn listing(&self, at: &Listing, message: ListingMessage) -> Result<Value, StorageError> {
+        self.reads.set(self.reads.get() + 1);
+        if self.fail_storage.get() {
+            return Err(StorageError("injected".into()));
+        }
+        let name = self.listing_store_name(at);
+        if self.failing.borrow().contains(&name) {
+            return Err(StorageError(format!("injected: {name}")));
+        }
+        let kind = match at {
+            Listing::Directory(_) => crate::oauth::listing::records::Kind::Directory,
+            Listing::Index(_) => crate::oauth::listing::records::Kind::Index,
+        };
+        let store = self.ledgers.borrow_mut().entry(name).or_default().clone();
+        let sent = serde_json::to_value(&message).unwrap_or_default();
+        let message: ListingMessage =
+            serde_json::from_value(sent).map_err(|e| StorageError(format!("wire: {e}")))?;
+        let (reply, _) = listing_object::apply(store.as_ref(), kind, message).await?;
+        Ok(reply)
+    }
+}
+
+impl FakePlatform {
+    /// The name of a listing object's store in `ledgers`.
+    pub fn listing_store_name(&self, at: &Listing) -> String {
+        match at {
+            Listing::Directory(_) => at.object_name(),
+            Listing::Index(client) => client.as_str().to_owned(),
+        }
+    }
+
+    /// Runs the alarm of a listing object once, as the runtime would.
+    pub fn run_fan_out(&self, at: &Listing, budget: usize) -> listing_object::FanOut {
+        let name = self.listing_store_name(at);
+        let store = self.ledgers.borrow_mut().entry(name).or_default().clone();
+        block_on(listing_object::fan_out(store.as_ref(), self, budget)).unwrap()
     }
 }
 
@@ -277,6 +328,24 @@ impl LedgerStore for MemoryLedgerStore {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect())
+    }
+
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, serde_json::Value)>, StorageError> {
+        let mut page: Vec<(String, serde_json::Value)> = self
+            .entries
+            .borrow()
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix) && after.is_none_or(|a| k.as_str() > a))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        page.sort_by(|a, b| a.0.cmp(&b.0));
+        page.truncate(limit);
+        Ok(page)
     }
 
     async fn remove(&self, keys: Vec<String>) -> Result<(), StorageError> {

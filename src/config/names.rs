@@ -3,7 +3,7 @@
 //! operators can migrate without renaming secrets.
 
 // The binding names are read by the Workers glue only.
-/// KV namespace holding clients, token records and caches.
+/// KV namespace holding clients and token records.
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 pub const OAUTH_KV: &str = "OAUTH_KV";
 /// Durable Object namespace serialising per-client approval state.
@@ -16,6 +16,9 @@ pub const GRANT_LEDGER: &str = "GRANT_LEDGER";
 /// states and consent tickets.
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 pub const USED_STATES: &str = "USED_STATES";
+/// Durable Object namespace of the per-user directories.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub const USER_DIRECTORY: &str = "USER_DIRECTORY";
 
 pub const PLAUSIBLE_API_KEY: &str = "PLAUSIBLE_API_KEY";
 pub const PLAUSIBLE_BASE_URL: &str = "PLAUSIBLE_BASE_URL";

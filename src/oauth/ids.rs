@@ -208,7 +208,32 @@ impl RoutingId {
 
     /// The Durable Object name of the pair's `GrantLedger`.
     pub fn object_name(&self) -> String {
-        format!("g:{}", hex::encode(self.0))
+        format!("g:{}", self.to_hex())
+    }
+
+    /// Lowercase hex, as listed in a user's directory and a client's index.
+    pub fn to_hex(self) -> String {
+        hex::encode(self.0)
+    }
+
+    pub fn from_hex(text: &str) -> Option<Self> {
+        let bytes = hex::decode(text).ok()?;
+        <[u8; ROUTING_BYTES]>::try_from(bytes.as_slice())
+            .ok()
+            .map(Self)
+    }
+}
+
+impl Serialize for RoutingId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> Deserialize<'de> for RoutingId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Self::from_hex(&text).ok_or_else(|| serde::de::Error::custom("not a routing id"))
     }
 }
 

@@ -6,6 +6,7 @@
 use serde_json::{Value, json};
 
 use super::ledger::client::Coordinator;
+use super::listing::client::Listings;
 use super::types::{Issuer, Resource, SUPPORTED_SCOPES};
 use super::used::UsedStateShards;
 use crate::config::oauth::OAuthSettings;
@@ -20,6 +21,7 @@ pub trait Platform:
     + KeyValue
     + Outbound
     + Coordinator
+    + Listings
     + UsedStateShards
     + Log
     + EdgeCache
@@ -32,6 +34,7 @@ impl<
         + KeyValue
         + Outbound
         + Coordinator
+        + Listings
         + UsedStateShards
         + Log
         + EdgeCache

@@ -10,6 +10,8 @@ use crate::identity::Identity;
 use crate::oauth::ids::{GrantId, RoutingId, TokenHash, TokenKind, UserKey};
 use crate::oauth::ledger::client::Ledger;
 use crate::oauth::ledger::records::{CodeRecord, Subject};
+use crate::oauth::listing::client::list_pair;
+use crate::oauth::listing::records::ListedPair;
 use crate::oauth::server::{AuthServer, Platform};
 use crate::ports::{Entropy, EntropyError, StorageError};
 use crate::secret::AuthorizationCode;
@@ -85,13 +87,27 @@ pub async fn issue_code<P: Platform>(
             .plus(server.settings.lifetimes.code)
             .as_secs(),
         redeemed: false,
+        issued_at: Some(platform.now().as_secs()),
     };
-    // Issue 9 follow-up (per-user directory, per-client index): this is
-    // where a pair gets a code, so where a new pair is first recorded.
-    Ledger::pair(platform, routing)
+    let user_key = record.subject.user_key.clone();
+    let unlisted = Ledger::pair(platform, routing)
         .issue_code(TokenHash::of(code.secret()), record)
         .await
         .map_err(IssueError::Storage)?;
+    // A pair's first code: list it in the user's directory and the
+    // client's index before the code leaves, so no grant exists that a
+    // revoke-all cannot find. A failure fails this authorization (the
+    // code, never handed out, expires) and the next one lists again.
+    if unlisted {
+        let pair = ListedPair {
+            client_id: request.client_id.clone(),
+            routing,
+            first_connected: platform.now().as_secs(),
+        };
+        list_pair(platform, &user_key, pair)
+            .await
+            .map_err(IssueError::Storage)?;
+    }
     let mut params = vec![("code", code.secret())];
     if let Some(state) = &request.state {
         params.push(("state", state.as_str()));

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::protocol::Message;
 use super::records::Home;
 use super::store::LedgerStore;
-use super::{codes, consents, grants, logins};
+use super::{codes, consents, grants, logins, revoke_all};
 use crate::ports::{Clock, KeyValue, StorageError};
 
 /// Applies one message. `kv` receives access records; `store` is the
@@ -23,7 +23,7 @@ pub async fn apply<S: LedgerStore, K: KeyValue + Clock>(
 ) -> Result<Value, StorageError> {
     let now = kv.now().as_secs();
     match message {
-        Message::IssueCode(m) => json(&codes::issue(store, m).await?),
+        Message::IssueCode(m) => json(&codes::issue(store, home, m).await?),
         Message::RedeemCode(m) => json(&codes::redeem(store, kv, home, m, now).await?),
         Message::Refresh(m) => json(&grants::refresh(store, kv, home, m, now).await?),
         Message::RevokeRefresh(m) => json(&grants::revoke_refresh(store, kv, home, m).await?),
@@ -34,6 +34,8 @@ pub async fn apply<S: LedgerStore, K: KeyValue + Clock>(
         Message::ConsumeNonce(m) => json(&consents::consume_nonce(store, m, now).await?),
         Message::GetConsent(m) => json(&consents::get(store, m).await?),
         Message::RecordConsent(m) => json(&consents::record(store, m).await?),
+        Message::MarkListed(m) => json(&revoke_all::mark_listed(store, m).await?),
+        Message::RevokeAll(m) => json(&revoke_all::revoke_all(store, kv, m).await?),
     }
 }
 

@@ -7,9 +7,9 @@
 use serde_json::Value;
 
 use super::protocol::{
-    AccessReply, ConsentReply, ConsumeNonce, Done, FinishLogin, GetConsent, IssueCode, Issued,
-    LoginReply, LookupAccess, Message, NonceReply, Operation, RecordConsent, RedeemCode, Refresh,
-    Refused, RevokeAccess, RevokeRefresh, TokensReply,
+    AccessReply, CodeIssued, ConsentReply, ConsumeNonce, Done, FinishLogin, GetConsent, IssueCode,
+    Issued, LoginReply, LookupAccess, MarkListed, Message, NonceReply, Operation, RecordConsent,
+    RedeemCode, Refresh, Refused, RevokeAccess, RevokeAll, RevokeRefresh, RevokedAll, TokensReply,
 };
 use super::records::{AccessRecord, CodeRecord, ConsentRecord, LoginRecord};
 use crate::crypto;
@@ -84,13 +84,34 @@ impl<'a, C: Coordinator + ?Sized> Ledger<'a, C> {
         serde_json::from_value(reply).map_err(|e| StorageError(format!("ledger reply: {e}")))
     }
 
+    /// Records a code; `true` when the pair is not listed yet in its
+    /// user's directory and its client's index.
     pub async fn issue_code(
         &self,
         code_hash: TokenHash,
         record: CodeRecord,
-    ) -> Result<(), StorageError> {
-        let Done::Done = self.send(IssueCode { code_hash, record }).await?;
+    ) -> Result<bool, StorageError> {
+        let reply = self
+            .send(IssueCode {
+                code_hash,
+                record,
+                ask_listed: true,
+            })
+            .await?;
+        Ok(reply == CodeIssued::Unlisted)
+    }
+
+    /// The pair is listed now: codes stop asking.
+    pub async fn mark_listed(&self, at: u64) -> Result<(), StorageError> {
+        let Done::Done = self.send(MarkListed { at }).await?;
         Ok(())
+    }
+
+    /// Ends the grants created at or before `before` (one step of a
+    /// revoke-all fan-out); how many ended.
+    pub async fn revoke_all(&self, before: u64) -> Result<u64, StorageError> {
+        let RevokedAll::Revoked { grants } = self.send(RevokeAll { before }).await?;
+        Ok(grants)
     }
 
     pub async fn redeem_code(

@@ -2,16 +2,32 @@
 //! §4.1.3), a replay revokes what the first redemption gave.
 
 use super::grants::{revoke_grant, write_access};
-use super::protocol::{Done, IssueCode, Issued, RedeemCode, Refusal, Refused, TokensReply};
-use super::records::{CodeRecord, GrantRecord, Home, StorageKey};
+use super::protocol::{CodeIssued, IssueCode, Issued, RedeemCode, Refusal, Refused, TokensReply};
+use super::records::{CodeRecord, GrantRecord, Home, Listed, StorageKey};
 use super::store::{LedgerStore, load, put};
 use crate::ports::{Clock, KeyValue, StorageError};
 
-pub async fn issue<S: LedgerStore>(store: &S, m: IssueCode) -> Result<Done, StorageError> {
+/// Records the code; answers whether the pair still has to be listed
+/// in its user's directory and its client's index (only when asked, and
+/// only in a pair object: a legacy ledger takes no new codes).
+pub async fn issue<S: LedgerStore>(
+    store: &S,
+    home: Home<'_>,
+    m: IssueCode,
+) -> Result<CodeIssued, StorageError> {
     store
         .commit(vec![put(&StorageKey::Code(m.code_hash), &m.record)?])
         .await?;
-    Ok(Done::Done)
+    let unlisted = m.ask_listed
+        && home == Home::Pair
+        && load::<Listed, _>(store, &StorageKey::Listed)
+            .await?
+            .is_none();
+    Ok(if unlisted {
+        CodeIssued::Unlisted
+    } else {
+        CodeIssued::Done
+    })
 }
 
 fn refused(refusal: Refusal, reason: &str) -> TokensReply {
@@ -242,9 +258,11 @@ mod tests {
         record.redirect_uri_given = false;
         block_on(issue(
             &w.store,
+            Home::Client(&client()),
             IssueCode {
                 code_hash: h("c2"),
                 record,
+                ask_listed: false,
             },
         ))
         .unwrap();

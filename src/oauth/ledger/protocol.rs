@@ -25,6 +25,26 @@ pub struct NewTokens {
 pub struct IssueCode {
     pub code_hash: TokenHash,
     pub record: CodeRecord,
+    /// Asks whether the pair is listed yet (a pair object answers
+    /// [`CodeIssued::Unlisted`] until [`MarkListed`]); absent from the
+    /// previous release's messages, which get v1's `done`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ask_listed: bool,
+}
+
+/// The pair is now in its user's directory and its client's index.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarkListed {
+    pub at: u64,
+}
+
+/// Ends every grant of the object created at or before `before`
+/// (seconds), with its tokens and access records, and the codes and
+/// consent from before then: one step of a revoke-all fan-out (a user's
+/// or a client's). Later grants stay: the person may have reconnected.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokeAll {
+    pub before: u64,
 }
 
 /// RFC 6749 §4.1.3, with RFC 7636 §4.6 and RFC 8707 §2.2.
@@ -122,6 +142,8 @@ pub enum Message {
     RecordConsent(RecordConsent),
     LookupAccess(LookupAccess),
     RevokeAccess(RevokeAccess),
+    MarkListed(MarkListed),
+    RevokeAll(RevokeAll),
 }
 
 /// Why a transition was refused, in RFC 6749 §5.2 terms.
@@ -159,6 +181,24 @@ impl Refused {
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Done {
     Done,
+}
+
+/// The reply to issuing a code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum CodeIssued {
+    /// Recorded (and, if asked, the pair is listed already).
+    Done,
+    /// Recorded; the pair is not listed yet: the worker lists it, then
+    /// sends [`MarkListed`].
+    Unlisted,
+}
+
+/// What a revoke-all step ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum RevokedAll {
+    Revoked { grants: u64 },
 }
 
 /// Tokens were issued: what the token response reports.
@@ -228,7 +268,7 @@ macro_rules! operations {
 }
 
 operations! {
-    IssueCode => Done,
+    IssueCode => CodeIssued,
     RedeemCode => TokensReply,
     Refresh => TokensReply,
     RevokeRefresh => Done,
@@ -239,6 +279,8 @@ operations! {
     RecordConsent => Done,
     LookupAccess => AccessReply,
     RevokeAccess => Done,
+    MarkListed => Done,
+    RevokeAll => RevokedAll,
 }
 
 #[cfg(test)]

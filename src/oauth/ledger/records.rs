@@ -62,6 +62,10 @@ pub struct CodeRecord {
     pub subject: Subject,
     pub expires_at: u64,
     pub redeemed: bool,
+    /// When the code was issued (seconds; absent before issue 9's
+    /// directory): a revoke-all marker ends the codes issued before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_at: Option<u64>,
 }
 
 fn yes() -> bool {
@@ -150,6 +154,17 @@ pub enum StorageKey {
     /// The [`AccessRecord`] of a live access token, beside its KV copy:
     /// read when KV has not caught up yet at a location.
     Access(TokenHash),
+    /// A pair object's [`Listed`]: its pair is in the user's directory
+    /// and the client's index.
+    Listed,
+}
+
+/// When a pair was entered in its user's directory and its client's
+/// index (seconds). Kept until the object is gone, so a pair is listed
+/// once, not on every code.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listed {
+    pub at: u64,
 }
 
 /// The kind of a stored key, read back from its text.
@@ -162,10 +177,11 @@ pub enum KeyKind {
     Nonce,
     Consent,
     Access,
+    Listed,
 }
 
 impl KeyKind {
-    const ALL: [KeyKind; 7] = [
+    const ALL: [KeyKind; 8] = [
         KeyKind::Code,
         KeyKind::Grant,
         KeyKind::RefreshIndex,
@@ -173,6 +189,7 @@ impl KeyKind {
         KeyKind::Nonce,
         KeyKind::Consent,
         KeyKind::Access,
+        KeyKind::Listed,
     ];
 
     fn prefix(self) -> &'static str {
@@ -184,6 +201,7 @@ impl KeyKind {
             KeyKind::Nonce => "nonce:",
             KeyKind::Consent => "consent:",
             KeyKind::Access => "at:",
+            KeyKind::Listed => "listed:",
         }
     }
 
@@ -205,6 +223,7 @@ impl StorageKey {
             StorageKey::Nonce(_) => KeyKind::Nonce,
             StorageKey::Consent(_) => KeyKind::Consent,
             StorageKey::Access(_) => KeyKind::Access,
+            StorageKey::Listed => KeyKind::Listed,
         }
     }
 
@@ -215,6 +234,7 @@ impl StorageKey {
             StorageKey::Login(l) => l.as_str(),
             StorageKey::Nonce(t) => t.as_str(),
             StorageKey::Consent(u) => u.as_str(),
+            StorageKey::Listed => "pair",
         }
     }
 

@@ -16,6 +16,14 @@ pub trait LedgerStore {
     async fn commit(&self, puts: Vec<(String, Value)>) -> Result<(), StorageError>;
     /// Every entry (for the sweep; a client's ledger is small).
     async fn entries(&self) -> Result<Vec<(String, Value)>, StorageError>;
+    /// Up to `limit` entries whose key starts with `prefix` and sorts
+    /// after `after` (exclusive), in key order: a page of a long list.
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Value)>, StorageError>;
     async fn remove(&self, keys: Vec<String>) -> Result<(), StorageError>;
 }
 

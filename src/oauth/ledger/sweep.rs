@@ -37,7 +37,7 @@ pub async fn purge<S: LedgerStore>(store: &S, now: u64) -> Result<usize, Storage
                 }
                 ended
             }
-            Some((KeyKind::RefreshIndex | KeyKind::Consent, _)) | None => false,
+            Some((KeyKind::RefreshIndex | KeyKind::Consent | KeyKind::Listed, _)) | None => false,
         };
         if gone {
             doomed.push(key.clone());

@@ -51,6 +51,7 @@ pub fn code_record(now: u64, grant: &str) -> CodeRecord {
         subject: subject(),
         expires_at: now + 600,
         redeemed: false,
+        issued_at: Some(now),
     }
 }
 
@@ -69,9 +70,11 @@ impl World {
         let now = w.p.now().as_secs();
         block_on(codes::issue(
             &w.store,
+            super::records::Home::Client(&client()),
             IssueCode {
                 code_hash: h("c1"),
                 record: code_record(now, "g1"),
+                ask_listed: false,
             },
         ))
         .unwrap();
