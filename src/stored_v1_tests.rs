@@ -1277,3 +1277,39 @@ fn a_login_cookie_from_another_login_or_key_does_not_open() {
     let r = w.callback(&a, "alice@example.com", "upstream-a");
     assert_eq!(r.status, 200, "{}", html(&r));
 }
+
+// ---------------------------------------------------------------------
+// The directory and the index (issue 9, part C): written at a pair's
+// first code only.
+// ---------------------------------------------------------------------
+
+#[test]
+fn a_pair_is_listed_at_its_first_code_and_never_on_later_codes_or_refreshes() {
+    let (w, client) = fresh_world();
+    let v = verifier("dir-1");
+    let code = sign_in(&w, &client, "https://app.example/cb", &v, "dir-1");
+    let (_, refresh) = tokens_of(&w.redeem(&client, &code, &v, "https://app.example/cb"));
+    let directory =
+        w.p.objects_with_state()
+            .into_iter()
+            .find(|n| n.starts_with("u:"))
+            .expect("the user's directory");
+    let writes = |name: &str| w.p.ledgers.borrow()[name].writes.get();
+    let listed = (writes(&directory), writes(&client));
+    assert_eq!(listed, (1, 1), "one write each");
+    // A second device, a refresh: the listings are not written again.
+    let v2 = verifier("dir-2");
+    let code2 = sign_in(&w, &client, "https://app.example/cb", &v2, "dir-2");
+    tokens_of(&w.redeem(&client, &code2, &v2, "https://app.example/cb"));
+    tokens_of(&w.refresh(&client, &refresh, None));
+    assert_eq!((writes(&directory), writes(&client)), listed);
+    // The test probe is not served on a deployed host.
+    let r = w.send(
+        Method::Get,
+        "/__test/listings?email=alice@example.com",
+        &[],
+        "",
+    );
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json_body()["error"], "not_found");
+}

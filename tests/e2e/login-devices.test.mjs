@@ -9,7 +9,12 @@
 //   persisted dev storage (a callback, the control, creates one);
 // - the largest request /authorize accepts (a client id metadata URL and a
 //   redirect URI of 2048 characters, a state of 1024) travels sealed in the
-//   login cookie (split over parts) and ends in working tokens.
+//   login cookie (split over parts) and ends in working tokens;
+// - a user's directory and a client's index list the pairs signed in, and
+//   a revoke-all (of a user, of a client) fans out from one marker to every
+//   grant, read and started through the loopback-only test probe
+//   (/__test/listings, on with TEST_IDENTITY_HOOK; the control issue adds
+//   the real pages).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -50,7 +55,13 @@ before(async () => {
   persistTo = mkdtempSync(path.join(tmpdir(), 'plausible-mcp-e2e-login-devices-'));
   stack = await startStack({
     persistTo,
-    vars: { ACCESS_ISSUER: rogue.issuer, ACCESS_CLIENT_ID: UPSTREAM_CLIENT_ID, ACCESS_CLIENT_SECRET: UPSTREAM_CLIENT_SECRET },
+    vars: {
+      ACCESS_ISSUER: rogue.issuer,
+      ACCESS_CLIENT_ID: UPSTREAM_CLIENT_ID,
+      ACCESS_CLIENT_SECRET: UPSTREAM_CLIENT_SECRET,
+      // For the listings probe only (no test here sends the identity header).
+      TEST_IDENTITY_HOOK: 'enabled',
+    },
   });
   BASE = stack.workerUrl;
 });
@@ -120,14 +131,19 @@ describe('two devices of one user with one client', () => {
   }));
 });
 
-/** Durable Object storage files in the persisted dev storage. */
+/**
+ * Durable Object storage files in the persisted dev storage (databases and
+ * their write-ahead logs), each with its size and modification time: any
+ * object created or written shows.
+ */
 function objectFiles() {
   const out = [];
   const walk = (dir) => {
     for (const name of readdirSync(dir)) {
       const p = path.join(dir, name);
-      if (statSync(p).isDirectory()) walk(p);
-      else if (p.includes(`${path.sep}do${path.sep}`) && name.endsWith('.sqlite')) out.push(p);
+      const st = statSync(p);
+      if (st.isDirectory()) walk(p);
+      else if (p.includes(`${path.sep}do${path.sep}`) && /\.sqlite(-wal)?$/.test(name)) out.push(`${p} ${st.size} ${st.mtimeMs}`);
     }
   };
   walk(persistTo);
@@ -135,10 +151,15 @@ function objectFiles() {
 }
 
 describe('/authorize stores nothing', () => {
-  test('40 sign-in starts create no Durable Object; the callback of one creates its used-state shard', retrying(async () => {
-    const client = await registerClient({ client_name: 'no-writes', redirect_uris: ['http://127.0.0.1:9/cb'] }, { base: BASE });
-    // Warm: discovery of the provider is cached on the first start.
-    await beginLogin(BASE, client, { jar: new CookieJar(), upstreamIssuer: rogue.issuer });
+  test('40 sign-in starts, the first with an unseen metadata document, create or write no Durable Object; a callback writes its used-state shard', retrying(async () => {
+    // A client metadata document this worker has never fetched: the first
+    // start fetches it (and the provider's discovery document, if this
+    // isolate has not yet) and keeps both in memory and the edge cache,
+    // not in storage.
+    const docPath = `/client/no-writes-${randomBytes(4).toString('hex')}.json`;
+    const clientId = `http://127.0.0.1:${docs.address().port}${docPath}`;
+    documents.set(docPath, { client_id: clientId, client_name: 'No writes', redirect_uris: ['http://127.0.0.1:9/cb'], token_endpoint_auth_method: 'none' });
+    const client = { client_id: clientId, redirect_uris: ['http://127.0.0.1:9/cb'] };
     const before = objectFiles();
     const logins = [];
     for (let i = 0; i < 40; i++) logins.push(await beginLogin(BASE, client, { jar: new CookieJar(), upstreamIssuer: rogue.issuer }));
@@ -153,9 +174,11 @@ describe('/authorize stores nothing', () => {
     jar.set(login.cookieName, login.cookie);
     const r = await call(up.location, { jar });
     assert.equal(r.status, 403, pageText(r.text).slice(0, 200));
+    // (Its shard may exist already from an earlier test: created or
+    // written, a UsedStates file shows the change.)
     const after = objectFiles();
-    assert.ok(after.length > before.length, `a shard appeared: ${after.length} vs ${before.length}`);
-    assert.ok(after.some((f) => f.includes('UsedStates')), after.join('\n'));
+    const changed = after.filter((f) => !before.includes(f));
+    assert.ok(changed.some((f) => f.includes('UsedStates')), `changed: ${changed.join('\n')}`);
   }));
 });
 
@@ -203,4 +226,73 @@ describe('the largest request /authorize accepts', () => {
     if (isWranglerRestart(redeemed.status, redeemed.text)) throw new WranglerRestart('/token');
     await assertTokenWorks(assertTokens(redeemed, BASE).access_token, { base: BASE, label: 'largest request' });
   }));
+});
+
+/** The listings probe: GET a directory or an index, POST a revoke-all. */
+async function probe(query, method = 'GET') {
+  const r = await call(`${BASE}/__test/listings?${new URLSearchParams(query)}`, { method });
+  assert.equal(r.status, 200, r.text);
+  return JSON.parse(r.text);
+}
+
+/** Waits (bounded) until the object's alarm has fanned the revocation out. */
+async function fannedOut(query) {
+  for (let i = 0; i < 200; i++) {
+    const listed = await probe(query);
+    if (listed.revoking === null) return listed;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.fail(`the revocation of ${JSON.stringify(query)} did not finish`);
+}
+
+describe("a user's directory, a client's index, and revoke-all", () => {
+  test('list the pairs signed in; one marker ends every grant of a user, then of a client', retrying(async () => {
+    const register = (name) => registerClient({ client_name: name, redirect_uris: ['http://127.0.0.1:9/cb'] }, { base: BASE });
+    const [a, b] = [await register('listed-a'), await register('listed-b')];
+    const alice = freshEmail('listed-alice');
+    const bob = freshEmail('listed-bob');
+    const laptop = await signIn(a, alice, { expectConsent: true });
+    const phone = await signIn(a, alice, { expectConsent: false });
+    const other = await signIn(b, alice, { expectConsent: true });
+    const bobs = await signIn(a, bob, { expectConsent: true });
+    // The directory: Alice's two clients, once each (two devices, one pair).
+    const dir = await probe({ email: alice });
+    assert.deepEqual(dir.pairs.map((p) => p.client_id).sort(), [a.client_id, b.client_id].sort());
+    assert.equal(dir.revoking, null);
+    // The index of A: Alice's pair and Bob's, the same routing ids.
+    const index = await probe({ client_id: a.client_id });
+    assert.equal(index.pairs.length, 2);
+    const alicesA = dir.pairs.find((p) => p.client_id === a.client_id);
+    assert.ok(index.pairs.some((p) => p.routing === alicesA.routing), JSON.stringify(index));
+    // A refresh lists nothing new.
+    const laptop2 = assertTokens(await refreshRequest(a, laptop.tokens.refresh_token, { base: BASE }), BASE);
+    assert.deepEqual((await probe({ email: alice })).pairs, dir.pairs);
+
+    // Revoke all of Alice's grants: one marker, fanned out by the alarm.
+    const marked = await probe({ email: alice }, 'POST');
+    assert.equal(typeof marked.marked_at, 'number');
+    await fannedOut({ email: alice });
+    for (const [label, token] of [['laptop', laptop2.access_token], ['phone', phone.tokens.access_token], ['client B', other.tokens.access_token]]) {
+      await assertTokenRejected(token, { base: BASE, label: `Alice's ${label} after revoke-all` });
+    }
+    for (const [client, refresh] of [[a, laptop2.refresh_token], [a, phone.tokens.refresh_token], [b, other.tokens.refresh_token]]) {
+      const r = await refreshRequest(client, refresh, { base: BASE });
+      assert.equal(r.status, 400, r.text);
+    }
+    await assertTokenWorks(bobs.tokens.access_token, { base: BASE, label: "Bob's grant with the same client" });
+    // Alice reconnects: asked to consent again (her consent went with her
+    // grants), and the new grant is not caught by the finished marker.
+    const back = await signIn(a, alice, { expectConsent: true });
+    await assertTokenWorks(back.tokens.access_token, { base: BASE, label: 'Alice reconnected' });
+
+    // Revoke all of client A's grants: Bob's and Alice's new one end;
+    // Alice's grants with B were ended already and B is untouched.
+    const bobsB = await signIn(b, bob, { expectConsent: true });
+    await probe({ client_id: a.client_id }, 'POST');
+    await fannedOut({ client_id: a.client_id });
+    await assertTokenRejected(bobs.tokens.access_token, { base: BASE, label: "Bob's grant with A" });
+    await assertTokenRejected(back.tokens.access_token, { base: BASE, label: "Alice's new grant with A" });
+    await assertTokenWorks(bobsB.tokens.access_token, { base: BASE, label: "Bob's grant with B" });
+  }));
+
 });
