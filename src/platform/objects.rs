@@ -75,9 +75,11 @@ impl LedgerStore for ObjectStore {
         limit: usize,
     ) -> Result<Vec<(String, serde_json::Value)>, StorageError> {
         // `start` is inclusive: ask for one more and drop `after` itself.
-        let mut options = worker::ListOptions::new()
-            .prefix(prefix)
-            .limit(limit.saturating_add(1));
+        let mut options = worker::ListOptions::new().prefix(prefix);
+        // No limit for "all of them" (the runtime's own bound applies).
+        if limit < 1_000_000 {
+            options = options.limit(limit.saturating_add(1));
+        }
         if let Some(after) = after {
             options = options.start(after);
         }
@@ -303,7 +305,10 @@ async fn sweep(state: &worker::State) -> worker::Result<worker::Response> {
         Ok(removed) => worker::console_log!("ledger purge removed {removed} entries"),
         Err(StorageError(reason)) => worker::console_error!("ledger purge failed: {reason}"),
     }
-    if !matches!(store.entries().await.map(|e| e.is_empty()), Ok(true)) {
+    if !matches!(
+        store.list("", None, 1).await.map(|e| e.is_empty()),
+        Ok(true)
+    ) {
         storage.set_alarm(PURGE_INTERVAL).await?;
     }
     worker::Response::ok("purged")

@@ -192,7 +192,8 @@ impl KeyKind {
         KeyKind::Listed,
     ];
 
-    fn prefix(self) -> &'static str {
+    /// The prefix of this kind's keys.
+    pub fn prefix(self) -> &'static str {
         match self {
             KeyKind::Code => "code:",
             KeyKind::Grant => "grant:",

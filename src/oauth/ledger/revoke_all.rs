@@ -11,7 +11,7 @@
 use super::grants::revoke_grant;
 use super::protocol::{Done, MarkListed, RevokeAll, RevokedAll};
 use super::records::{CodeRecord, ConsentRecord, GrantRecord, KeyKind, Listed, StorageKey};
-use super::store::{LedgerStore, put};
+use super::store::{LedgerStore, entries_of, put};
 use crate::ports::{Clock, KeyValue, StorageError};
 
 pub async fn mark_listed<S: LedgerStore>(store: &S, m: MarkListed) -> Result<Done, StorageError> {
@@ -28,7 +28,8 @@ pub async fn revoke_all<S: LedgerStore, K: KeyValue + Clock>(
 ) -> Result<RevokedAll, StorageError> {
     let mut grants = Vec::new();
     let mut doomed = Vec::new();
-    for (key, value) in store.entries().await? {
+    let kinds = [KeyKind::Grant, KeyKind::Code, KeyKind::Consent];
+    for (key, value) in entries_of(store, &kinds).await? {
         let Some((kind, _)) = KeyKind::parse(&key) else {
             continue;
         };
