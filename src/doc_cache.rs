@@ -79,10 +79,87 @@ pub async fn put<T: Serialize, P: DocumentCache>(
         .await;
 }
 
+/// An isolate's memory of documents, bounded: when full, entries past
+/// their time go first, then the one that goes stale soonest. A stream of
+/// a stranger's unseen metadata URLs cannot grow it. (Natively only its
+/// tests use it; the Workers glue keeps one per isolate.)
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+#[derive(Debug)]
+pub struct Memory {
+    entries: std::collections::HashMap<String, (Vec<u8>, u64)>,
+    capacity: usize,
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+impl Memory {
+    /// How many documents an isolate keeps (a few KiB each at most).
+    pub const CAPACITY: usize = 256;
+
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            entries: std::collections::HashMap::new(),
+            capacity,
+        }
+    }
+
+    pub fn recall(&self, key: &str, now: UnixMillis) -> Option<Vec<u8>> {
+        self.entries
+            .get(key)
+            .filter(|(_, until)| *until > now.0)
+            .map(|(value, _)| value.clone())
+    }
+
+    pub fn remember(&mut self, key: &str, value: &[u8], until: UnixMillis, now: UnixMillis) {
+        if self.entries.len() >= self.capacity && !self.entries.contains_key(key) {
+            self.entries.retain(|_, (_, u)| *u > now.0);
+            if self.entries.len() >= self.capacity
+                && let Some(soonest) = self
+                    .entries
+                    .iter()
+                    .min_by_key(|(_, (_, u))| *u)
+                    .map(|(k, _)| k.clone())
+            {
+                self.entries.remove(&soonest);
+            }
+        }
+        self.entries
+            .insert(key.to_owned(), (value.to_vec(), until.0));
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::testing::{FakePlatform, block_on};
+
+    #[test]
+    fn memory_is_bounded_dropping_stale_then_soonest_stale_entries() {
+        let mut m = Memory::new(3);
+        let now = UnixMillis(1_000);
+        m.remember("a", b"1", UnixMillis(1_500), now);
+        m.remember("b", b"2", UnixMillis(9_000), now);
+        m.remember("c", b"3", UnixMillis(5_000), now);
+        // Full: "a" goes stale soonest.
+        m.remember("d", b"4", UnixMillis(9_000), now);
+        assert_eq!(m.len(), 3);
+        assert!(m.recall("a", now).is_none() && m.recall("c", now).is_some());
+        // Later "c" is stale: it goes, nothing live does.
+        let later = UnixMillis(6_000);
+        m.remember("e", b"5", UnixMillis(9_000), later);
+        assert_eq!(m.len(), 3);
+        assert!(m.recall("c", later).is_none());
+        assert!(["b", "d", "e"].iter().all(|k| m.recall(k, later).is_some()));
+        // Replacing a key never evicts another.
+        m.remember("b", b"6", UnixMillis(9_500), later);
+        assert_eq!(m.recall("b", later).as_deref(), Some(&b"6"[..]));
+        assert_eq!(m.len(), 3);
+        assert!(m.recall("b", UnixMillis(9_500)).is_none(), "past its time");
+    }
 
     #[test]
     fn entries_live_in_memory_and_the_edge_cache_until_they_go_stale() {

@@ -11,6 +11,7 @@ use worker::wasm_bindgen::JsValue;
 
 use crate::config::names;
 use crate::config::source::Source;
+use crate::doc_cache::Memory;
 use crate::http::{self, Headers, Method};
 use crate::oauth::ledger::client::{Address, Coordinator};
 use crate::oauth::ledger::protocol::Message;
@@ -175,47 +176,21 @@ impl EdgeCache for WorkerPlatform {
 
 const EDGE_CACHE_NAME: &str = "plausible-mcp-stats";
 
-/// How many documents one isolate keeps in memory. Entries are small
-/// (a few KiB at most); the bound keeps a stranger's stream of unseen
-/// metadata URLs from growing the isolate.
-const ISOLATE_CACHE_ENTRIES: usize = 256;
-
 std::thread_local! {
-    /// The isolate's memory: key -> (value, until in ms). An isolate runs
-    /// one thread, so this is shared by every request it serves.
-    static ISOLATE_CACHE: std::cell::RefCell<std::collections::HashMap<String, (Vec<u8>, u64)>> =
-        std::cell::RefCell::default();
+    /// The isolate's memory of fetched documents. An isolate runs one
+    /// thread, so this is shared by every request it serves.
+    static ISOLATE_CACHE: std::cell::RefCell<Memory> =
+        std::cell::RefCell::new(Memory::new(Memory::CAPACITY));
 }
 
 impl IsolateCache for WorkerPlatform {
     fn recall(&self, key: &str, now: UnixMillis) -> Option<Vec<u8>> {
-        ISOLATE_CACHE.with(|cache| {
-            cache
-                .borrow()
-                .get(key)
-                .filter(|(_, until)| *until > now.0)
-                .map(|(value, _)| value.clone())
-        })
+        ISOLATE_CACHE.with(|memory| memory.borrow().recall(key, now))
     }
 
     fn remember(&self, key: &str, value: &[u8], until: UnixMillis) {
-        let now = self.now().0;
-        ISOLATE_CACHE.with(|cache| {
-            let mut cache = cache.borrow_mut();
-            if cache.len() >= ISOLATE_CACHE_ENTRIES && !cache.contains_key(key) {
-                cache.retain(|_, (_, u)| *u > now);
-                // Still full: drop the entry that goes stale first.
-                if cache.len() >= ISOLATE_CACHE_ENTRIES
-                    && let Some(oldest) = cache
-                        .iter()
-                        .min_by_key(|(_, (_, u))| *u)
-                        .map(|(k, _)| k.clone())
-                {
-                    cache.remove(&oldest);
-                }
-            }
-            cache.insert(key.to_owned(), (value.to_vec(), until.0));
-        });
+        let now = self.now();
+        ISOLATE_CACHE.with(|memory| memory.borrow_mut().remember(key, value, until, now));
     }
 }
 

@@ -226,3 +226,35 @@ fn a_failed_listing_fails_the_code_and_the_next_code_lists_again() {
     block_on(list_pair(&p, &alice, pair)).unwrap();
     assert!(!block_on(ledger.issue_code(h("c2"), record)).unwrap());
 }
+
+#[test]
+fn a_later_marker_restarts_the_fan_out_and_an_earlier_one_changes_nothing() {
+    let p = FakePlatform::new();
+    let alice = user(1);
+    let pairs: Vec<_> = (1..=3)
+        .map(|n| (connect(&p, &client(n), &alice, n), n))
+        .collect();
+    let first = p.now().as_secs();
+    block_on(revoke_all_for_user(&p, &alice, first)).unwrap();
+    let dir = Listing::Directory(alice.clone());
+    assert_eq!(p.run_fan_out(&dir, 1), FanOut::Again { delay_secs: 0 });
+    // The person reconnects a client, then everything is revoked again.
+    p.advance(std::time::Duration::from_secs(5));
+    let reconnected = connect(&p, &client(1), &alice, 4);
+    let second = p.now().as_secs();
+    block_on(revoke_all_for_user(&p, &alice, second)).unwrap();
+    // An earlier marker arriving late does not lower the bar.
+    block_on(revoke_all_for_user(&p, &alice, first)).unwrap();
+    let status = block_on(Directory::of(&p, &alice).list()).unwrap();
+    assert_eq!(status.revoking, Some(second));
+    let mut runs = 0;
+    while p.run_fan_out(&dir, 1) != FanOut::Done {
+        runs += 1;
+        assert!(runs < 10);
+    }
+    assert!(runs >= 2, "restarted from the first pair: {runs}");
+    for (routing, n) in &pairs {
+        assert!(grant(&p, routing, *n).revoked, "grant {n}");
+    }
+    assert!(grant(&p, &reconnected, 4).revoked && !live(&p, 4));
+}
