@@ -88,6 +88,7 @@ async function startStackOnce({ port = 0, persistTo, vars = {}, build = false, s
     ALLOWED_EMAIL_DOMAIN: 'example.com',
     // Local development only: a fixed, public, throwaway value.
     COOKIE_SECRET: 'local-development-cookie-secret-not-for-production',
+    USER_KEY_SECRET: 'local-development-user-key-secret-not-for-production',
     // Client metadata documents may be served from 127.0.0.1 locally.
     DEV_ALLOW_LOOPBACK: 'true',
     ACCESS_ISSUER: idp.issuer,

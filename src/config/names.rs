@@ -3,12 +3,22 @@
 //! operators can migrate without renaming secrets.
 
 // The binding names are read by the Workers glue only.
-/// KV namespace holding clients, token records and caches.
+/// KV namespace holding clients and token records.
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 pub const OAUTH_KV: &str = "OAUTH_KV";
 /// Durable Object namespace serialising per-client approval state.
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 pub const CLIENT_LEDGER: &str = "CLIENT_LEDGER";
+/// Durable Object namespace of the per-(client, user) grant objects.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub const GRANT_LEDGER: &str = "GRANT_LEDGER";
+/// Durable Object namespace of the sharded single-use record of login
+/// states and consent tickets.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub const USED_STATES: &str = "USED_STATES";
+/// Durable Object namespace of the per-user directories.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub const USER_DIRECTORY: &str = "USER_DIRECTORY";
 
 pub const PLAUSIBLE_API_KEY: &str = "PLAUSIBLE_API_KEY";
 pub const PLAUSIBLE_BASE_URL: &str = "PLAUSIBLE_BASE_URL";
@@ -22,6 +32,8 @@ pub const ACCESS_CLIENT_SECRET: &str = "ACCESS_CLIENT_SECRET";
 pub const CF_ACCESS_TEAM_DOMAIN: &str = "CF_ACCESS_TEAM_DOMAIN";
 pub const CF_ACCESS_AUD: &str = "CF_ACCESS_AUD";
 pub const COOKIE_SECRET: &str = "COOKIE_SECRET";
+/// Derives user keys, routing ids and token tags; never rotated.
+pub const USER_KEY_SECRET: &str = "USER_KEY_SECRET";
 pub const ACCESS_TOKEN_TTL: &str = "ACCESS_TOKEN_TTL";
 pub const REFRESH_TOKEN_TTL: &str = "REFRESH_TOKEN_TTL";
 pub const AUTHORIZATION_CODE_TTL: &str = "AUTHORIZATION_CODE_TTL";

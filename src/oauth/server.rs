@@ -6,15 +6,42 @@
 use serde_json::{Value, json};
 
 use super::ledger::client::Coordinator;
+use super::listing::client::Listings;
 use super::types::{Issuer, Resource, SUPPORTED_SCOPES};
+use super::used::UsedStateShards;
 use crate::config::oauth::OAuthSettings;
 use crate::http::{Request, is_loopback};
-use crate::ports::{Clock, EdgeCache, Entropy, KeyValue, Log, Outbound};
+use crate::ports::{Clock, EdgeCache, Entropy, IsolateCache, KeyValue, Log, Outbound};
 use crate::ssrf_guard::FetchPolicy;
 
 /// Every port the authorization server touches.
-pub trait Platform: Clock + Entropy + KeyValue + Outbound + Coordinator + Log + EdgeCache {}
-impl<T: Clock + Entropy + KeyValue + Outbound + Coordinator + Log + EdgeCache> Platform for T {}
+pub trait Platform:
+    Clock
+    + Entropy
+    + KeyValue
+    + Outbound
+    + Coordinator
+    + Listings
+    + UsedStateShards
+    + Log
+    + EdgeCache
+    + IsolateCache
+{
+}
+impl<
+    T: Clock
+        + Entropy
+        + KeyValue
+        + Outbound
+        + Coordinator
+        + Listings
+        + UsedStateShards
+        + Log
+        + EdgeCache
+        + IsolateCache,
+> Platform for T
+{
+}
 
 /// The settings and this request's view of the server. Cheap to build:
 /// the settings are borrowed, the rest is read from the request URL.

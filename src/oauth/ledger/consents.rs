@@ -76,7 +76,7 @@ mod tests {
     #[test]
     fn consent_covers_only_the_same_redirect_and_scopes() {
         let w = World::new();
-        let user = UserKey::of_email("u1@example.com");
+        let user = UserKey::legacy_of_email("u1@example.com");
         let lookup = || {
             block_on(get(
                 &w.store,
