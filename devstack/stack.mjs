@@ -2,6 +2,7 @@
 // in workerd (through `wrangler dev`), on 127.0.0.1 only. Used by
 // `npm run dev` (devstack/start.mjs) and by the end-to-end tests.
 import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -21,6 +22,22 @@ export function freePort() {
       srv.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * A wrangler configuration that runs the bundle already built in
+ * `bundleDir` (e.g. build-test/, the test build): today's wrangler.toml
+ * with `main` pointing there and no build command, written into that
+ * directory. Returns its path, for `startStack({ config })`.
+ */
+export function bundleConfig(bundleDir) {
+  const dir = path.resolve(ROOT, bundleDir);
+  const toml = readFileSync(path.join(ROOT, 'wrangler.toml'), 'utf8')
+    .replace(/^\[build\]\n(?:(?!\[).*\n)*/m, '')
+    .replace(/^main = .*$/m, `main = ${JSON.stringify(path.join(dir, 'index.js'))}`);
+  const config = path.join(dir, 'wrangler.toml');
+  writeFileSync(config, toml);
+  return config;
 }
 
 async function waitForHealth(url, child, deadlineMs) {
@@ -48,6 +65,9 @@ async function waitForHealth(url, child, deadlineMs) {
  * @param {string} opts.persistTo directory for local KV / Durable Objects
  * @param {Record<string,string>} [opts.vars] extra worker vars
  * @param {boolean} [opts.build] let wrangler run the build command
+ * @param {string} [opts.config] a wrangler configuration other than the
+ *   repository's (e.g. from `bundleConfig`, or an earlier release's);
+ *   default: $PLAUSIBLE_MCP_WRANGLER_CONFIG, else wrangler.toml
  * @param {'inherit'|'pipe'} [opts.stdio]
  */
 export async function startStack(options = {}) {
@@ -63,7 +83,12 @@ export async function startStack(options = {}) {
   }
 }
 
-async function startStackOnce({ port = 0, persistTo, vars = {}, build = false, stdio = 'pipe' } = {}) {
+async function startStackOnce({
+  port = 0, persistTo, vars = {}, build = false, stdio = 'pipe',
+  // The end-to-end harness names the test build's configuration here for
+  // every stack its test files start.
+  config = process.env.PLAUSIBLE_MCP_WRANGLER_CONFIG || undefined,
+} = {}) {
   const plausible = await startPlausibleStub({
     port: Number(process.env.PLAUSIBLE_STUB_PORT ?? 0),
     apiKeys: ['plausible-test-key', 'plausible-shared-key'],
@@ -103,6 +128,7 @@ async function startStackOnce({ port = 0, persistTo, vars = {}, build = false, s
     '--port', String(workerPort),
     '--inspector-port', String(inspectorPort),
     '--persist-to', persistTo,
+    ...(config ? ['--config', config] : []),
     '--show-interactive-dev-session=false',
     '--log-level', stdio === 'inherit' ? 'info' : 'warn',
   ];

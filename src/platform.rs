@@ -24,15 +24,22 @@ use crate::ports::{
     Clock, EdgeCache, Entropy, EntropyError, KeyValue, Log, Outbound, OutboundError,
     OutboundRequest, OutboundResponse, StorageError, UnixMillis,
 };
+use latency::StorageLatency;
+
+mod latency;
 
 /// Per-request access to the Worker's bindings.
 pub struct WorkerPlatform {
     env: worker::Env,
+    latency: StorageLatency,
 }
 
 impl WorkerPlatform {
     pub fn new(env: worker::Env) -> Self {
-        Self { env }
+        Self {
+            latency: StorageLatency::of(&env),
+            env,
+        }
     }
 
     fn kv(&self) -> Result<worker::KvStore, StorageError> {
@@ -73,6 +80,7 @@ impl Entropy for WorkerPlatform {
 
 impl KeyValue for WorkerPlatform {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        self.latency.wait().await;
         self.kv()?
             .get(key)
             .bytes()
@@ -83,6 +91,7 @@ impl KeyValue for WorkerPlatform {
     async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StorageError> {
         // KV refuses TTLs under 60 s.
         let ttl = ttl.as_secs().max(60);
+        self.latency.wait().await;
         self.kv()?
             .put_bytes(key, value)
             .map_err(|e| StorageError(format!("kv put: {e}")))?
@@ -93,6 +102,7 @@ impl KeyValue for WorkerPlatform {
     }
 
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        self.latency.wait().await;
         self.kv()?
             .delete(key)
             .await
@@ -321,12 +331,13 @@ impl WorkerPlatform {
 }
 
 /// Durable Object storage as the ledger's store.
-struct ObjectStore(worker::Storage);
+struct ObjectStore(worker::Storage, StorageLatency);
 
 impl LedgerStore for ObjectStore {
     async fn load(&self, key: &str) -> Result<Option<serde_json::Value>, StorageError> {
         // Values are stored as JSON text, so no structured-clone or
         // serde-wasm-bindgen mapping can change their shape.
+        self.1.wait().await;
         let text = self
             .0
             .get::<String>(key)
@@ -346,6 +357,7 @@ impl LedgerStore for ObjectStore {
             )
             .map_err(|_| StorageError("do put: cannot build entries".into()))?;
         }
+        self.1.wait().await;
         self.0
             .put_multiple_raw(entries)
             .await
@@ -353,6 +365,7 @@ impl LedgerStore for ObjectStore {
     }
 
     async fn entries(&self) -> Result<Vec<(String, serde_json::Value)>, StorageError> {
+        self.1.wait().await;
         let map = self
             .0
             .list()
@@ -370,6 +383,7 @@ impl LedgerStore for ObjectStore {
     }
 
     async fn remove(&self, keys: Vec<String>) -> Result<(), StorageError> {
+        self.1.wait().await;
         self.0
             .delete_multiple(keys)
             .await
@@ -407,7 +421,7 @@ impl worker::DurableObject for ClientLedger {
     }
 
     async fn alarm(&self) -> worker::Result<worker::Response> {
-        sweep(&self.state).await
+        sweep(&self.state, &self.env).await
     }
 }
 
@@ -434,7 +448,7 @@ impl worker::DurableObject for GrantLedger {
     }
 
     async fn alarm(&self) -> worker::Result<worker::Response> {
-        sweep(&self.state).await
+        sweep(&self.state, &self.env).await
     }
 }
 
@@ -456,7 +470,8 @@ async fn run(
                 Some(c) => Home::Client(c),
                 None => Home::Pair,
             };
-            Ok(apply(&ObjectStore(storage), &kv, home, op).await)
+            let store = ObjectStore(storage, kv.latency);
+            Ok(apply(&store, &kv, home, op).await)
         })
         .await?;
     // Keep a daily sweep scheduled while the object holds anything.
@@ -473,10 +488,10 @@ async fn run(
     }
 }
 
-async fn sweep(state: &worker::State) -> worker::Result<worker::Response> {
+async fn sweep(state: &worker::State, env: &worker::Env) -> worker::Result<worker::Response> {
     let storage = state.storage();
     let now = worker::Date::now().as_millis() / 1000;
-    let store = ObjectStore(state.storage());
+    let store = ObjectStore(state.storage(), StorageLatency::of(env));
     match purge(&store, now).await {
         Ok(removed) => worker::console_log!("ledger purge removed {removed} entries"),
         Err(StorageError(reason)) => worker::console_error!("ledger purge failed: {reason}"),
@@ -494,11 +509,15 @@ async fn sweep(state: &worker::State) -> worker::Result<worker::Response> {
 #[worker::durable_object]
 pub struct UsedStates {
     state: worker::State,
+    latency: StorageLatency,
 }
 
 impl worker::DurableObject for UsedStates {
-    fn new(state: worker::State, _env: worker::Env) -> Self {
-        Self { state }
+    fn new(state: worker::State, env: worker::Env) -> Self {
+        Self {
+            state,
+            latency: StorageLatency::of(&env),
+        }
     }
 
     async fn fetch(&self, mut req: worker::Request) -> worker::Result<worker::Response> {
@@ -506,13 +525,11 @@ impl worker::DurableObject for UsedStates {
             return worker::Response::error("bad used-state message", 400);
         };
         let expires_at = spend.expires_at;
-        let storage = self.state.storage();
+        let store = ObjectStore(self.state.storage(), self.latency);
         let now = worker::Date::now().as_millis() / 1000;
         let outcome = self
             .state
-            .block_concurrency_while(async move {
-                Ok(used::apply(&ObjectStore(storage), spend, now).await)
-            })
+            .block_concurrency_while(async move { Ok(used::apply(&store, spend, now).await) })
             .await?;
         match outcome {
             Ok(reply) => {
@@ -529,7 +546,7 @@ impl worker::DurableObject for UsedStates {
     }
 
     async fn alarm(&self) -> worker::Result<worker::Response> {
-        let store = ObjectStore(self.state.storage());
+        let store = ObjectStore(self.state.storage(), self.latency);
         let now = worker::Date::now().as_millis() / 1000;
         match used::purge(&store, now).await {
             Ok(Some(next)) => arm_purge(&self.state.storage(), next).await,
