@@ -7,14 +7,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import { bundleConfig, startStack } from '../devstack/stack.mjs';
+import { startStack } from '../devstack/stack.mjs';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 2000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
 
 const persistTo = mkdtempSync(path.join(tmpdir(), 'plausible-mcp-bench-'));
 // The test build: the token comes from the X-Test-Identity hook.
-const stack = await startStack({ persistTo, config: bundleConfig('build-test'), vars: { TEST_IDENTITY_HOOK: 'enabled' } });
+const stack = await startStack({ persistTo, bundle: 'build-test', vars: { TEST_IDENTITY_HOOK: 'enabled' } });
 const B = stack.workerUrl;
 
 async function accessToken() {

@@ -33,7 +33,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { bundleConfig, startStack } from '../devstack/stack.mjs';
+import { startStack } from '../devstack/stack.mjs';
 import { internalCall, redeemForm, refreshRequest, tokenRequest } from '../tests/e2e/oauth-helpers.mjs';
 import { CookieJar, beginLogin, call, consentForm } from '../tests/e2e/login-helpers.mjs';
 import { startRogueIdp } from '../tests/e2e/support/rogue-idp.mjs';
@@ -150,7 +150,7 @@ async function measure(layout, latencyMs) {
   const persistTo = mkdtempSync(path.join(os.tmpdir(), `plausible-mcp-scale-${layout}-`));
   const stack = await startStack({
     persistTo,
-    config: bundleConfig('build-test'),
+    bundle: 'build-test',
     vars: {
       ACCESS_ISSUER: rogue.issuer,
       ACCESS_CLIENT_ID: UPSTREAM.clientId,

@@ -22,7 +22,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { ROOT, bundleConfig, freePort, startStack } from '../../devstack/stack.mjs';
+import { ROOT, freePort, startStack } from '../../devstack/stack.mjs';
 import {
   assertTokenError, assertTokenRejected, assertTokenWorks, assertTokens, redeemForm, registerClient,
   refreshRequest, revokeRequest, tokenRequest,
@@ -59,11 +59,12 @@ function unpackRelease() {
   return dir;
 }
 
-async function start(config) {
+async function start(config, bundle) {
   stack = await startStack({
     port,
     persistTo,
     config,
+    bundle,
     vars: { ACCESS_ISSUER: rogue.issuer, ACCESS_CLIENT_ID: UPSTREAM.clientId, ACCESS_CLIENT_SECRET: UPSTREAM.clientSecret },
   });
   base = stack.workerUrl;
@@ -170,7 +171,7 @@ describe('upgrading from the last release (e2a8235) in place', () => {
 
   test('today\'s worker starts on the same storage', async () => {
     assert.ok(old.alice, 'the release wrote its state');
-    await start(bundleConfig('build-test'));
+    await start(undefined, 'build-test');
     const health = await fetch(`${base}/health`).then((r) => r.json());
     assert.equal(health.status, 'ok');
     assert.notEqual(health.commit, 'e2a8235e87ef', 'today\'s worker runs');

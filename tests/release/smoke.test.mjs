@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ROOT, bundleConfig, startStack } from '../../devstack/stack.mjs';
+import { ROOT, startStack } from '../../devstack/stack.mjs';
 
 /** Names only the test build may contain. */
 const HOOK_STRINGS = ['x-test-identity', 'TEST_IDENTITY_HOOK', 'TEST_STORAGE_LATENCY_MS', 'TEST_GRANT_LAYOUT'];
@@ -25,7 +25,7 @@ before(async () => {
   // release build must ignore all three.
   stack = await startStack({
     persistTo,
-    config: bundleConfig('build'),
+    bundle: 'build',
     vars: { TEST_IDENTITY_HOOK: 'enabled', TEST_STORAGE_LATENCY_MS: '20', TEST_GRANT_LAYOUT: 'per-client' },
   });
   base = stack.workerUrl;
