@@ -230,6 +230,11 @@ pub struct UserKeys {
     user: [u8; 64],
     routing: [u8; 64],
     tag: [u8; 64],
+    /// Test build only (`TEST_GRANT_LAYOUT=per-client`): every routing id
+    /// of a client names one object, the previous release's per-client
+    /// layout, for the scale benchmark.
+    #[cfg(feature = "test-hooks")]
+    pub per_client_routing: bool,
 }
 
 impl std::fmt::Debug for UserKeys {
@@ -252,6 +257,8 @@ impl UserKeys {
             user: [0; 64],
             routing: [0; 64],
             tag: [0; 64],
+            #[cfg(feature = "test-hooks")]
+            per_client_routing: false,
         };
         hk.expand(b"user key: who a record is for", &mut keys.user)
             .map_err(|_| WeakSecret)?;

@@ -19,22 +19,29 @@ use crate::oauth::listing::client::{Listing, Listings};
 use crate::oauth::listing::protocol::ListingMessage;
 use crate::oauth::types::ClientId;
 use crate::oauth::used::{Spend, Spent, UsedStateShards};
-// The Durable Object classes (exported to the runtime by their macro).
-mod objects;
-
 use crate::ports::{
     Clock, EdgeCache, Entropy, EntropyError, IsolateCache, KeyValue, Log, Outbound, OutboundError,
     OutboundRequest, OutboundResponse, StorageError, UnixMillis,
 };
+use latency::StorageLatency;
+
+// The test build's storage latency (a no-op in the release build).
+mod latency;
+// The Durable Object classes (exported to the runtime by their macro).
+mod objects;
 
 /// Per-request access to the Worker's bindings.
 pub struct WorkerPlatform {
     env: worker::Env,
+    latency: StorageLatency,
 }
 
 impl WorkerPlatform {
     pub fn new(env: worker::Env) -> Self {
-        Self { env }
+        Self {
+            latency: StorageLatency::of(&env),
+            env,
+        }
     }
 
     fn kv(&self) -> Result<worker::KvStore, StorageError> {
@@ -75,6 +82,7 @@ impl Entropy for WorkerPlatform {
 
 impl KeyValue for WorkerPlatform {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        self.latency.wait().await;
         self.kv()?
             .get(key)
             .bytes()
@@ -85,6 +93,7 @@ impl KeyValue for WorkerPlatform {
     async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StorageError> {
         // KV refuses TTLs under 60 s.
         let ttl = ttl.as_secs().max(60);
+        self.latency.wait().await;
         self.kv()?
             .put_bytes(key, value)
             .map_err(|e| StorageError(format!("kv put: {e}")))?
@@ -95,6 +104,7 @@ impl KeyValue for WorkerPlatform {
     }
 
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        self.latency.wait().await;
         self.kv()?
             .delete(key)
             .await

@@ -1313,3 +1313,32 @@ fn a_pair_is_listed_at_its_first_code_and_never_on_later_codes_or_refreshes() {
     assert_eq!(r.status, 404);
     assert_eq!(r.json_body()["error"], "not_found");
 }
+
+/// The test build's per-client layout (`TEST_GRANT_LAYOUT=per-client`,
+/// the scale benchmark's baseline): one grant object for every user of a
+/// client, and still each user's directory lists the client.
+#[cfg(feature = "test-hooks")]
+#[test]
+fn the_per_client_layout_shares_one_grant_object_and_lists_every_user() {
+    let (mut w, client) = fresh_world();
+    w.source
+        .insert("TEST_GRANT_LAYOUT".to_owned(), "per-client".to_owned());
+    for (n, email) in ["alice@example.com", "bob@example.com"].iter().enumerate() {
+        let tag = format!("pc-{n}");
+        let v = verifier(&tag);
+        let login = w.start_login(&client, "https://app.example/cb", &v, &tag);
+        let r = w.callback(&login, email, &format!("upstream-{tag}"));
+        let page = html(&r);
+        let code = code_of(&w.post_consent(
+            &login,
+            &hidden_field(&page, "ticket"),
+            &hidden_field(&page, "csrf"),
+            "approve",
+        ));
+        tokens_of(&w.redeem(&client, &code, &v, "https://app.example/cb"));
+    }
+    let names = w.p.objects_with_state();
+    let grant_objects = names.iter().filter(|n| n.starts_with("g:")).count();
+    let directories = names.iter().filter(|n| n.starts_with("u:")).count();
+    assert_eq!((grant_objects, directories), (1, 2), "{names:?}");
+}

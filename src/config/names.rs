@@ -40,10 +40,21 @@ pub const AUTHORIZATION_CODE_TTL: &str = "AUTHORIZATION_CODE_TTL";
 /// Set only by the local development configuration: permits plain-http
 /// loopback targets for client metadata documents and the upstream IdP.
 pub const DEV_ALLOW_LOOPBACK: &str = "DEV_ALLOW_LOOPBACK";
-/// Test-only: lets `/authorize` take the user from an `X-Test-Identity`
-/// header. Honoured only on loopback hosts, which a deployed worker
-/// never is.
+/// Test build only (feature `test-hooks`): lets `/authorize` take the
+/// user from an `X-Test-Identity` header. Honoured only on loopback
+/// hosts, which a deployed worker never is.
+#[cfg(feature = "test-hooks")]
 pub const TEST_IDENTITY_HOOK: &str = "TEST_IDENTITY_HOOK";
+/// Test build only: milliseconds every KV and Durable Object storage
+/// operation waits first, as at the edge (the scale benchmark).
+#[cfg(feature = "test-hooks")]
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub const TEST_STORAGE_LATENCY_MS: &str = "TEST_STORAGE_LATENCY_MS";
+/// Test build only: `per-client` routes every (client, user) pair of a
+/// client to one grant object, the previous release's layout, so the
+/// scale benchmark can set the two side by side.
+#[cfg(feature = "test-hooks")]
+pub const TEST_GRANT_LAYOUT: &str = "TEST_GRANT_LAYOUT";
 /// Sites `/internal` lists when its key cannot use the Sites API:
 /// `domain[:timezone]`, comma-separated.
 pub const PLAUSIBLE_SITES: &str = "PLAUSIBLE_SITES";

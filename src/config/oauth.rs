@@ -60,8 +60,23 @@ pub struct OAuthSettings {
     /// `DEV_ALLOW_LOOPBACK` as configured; it takes effect only for a
     /// request to a loopback host (see `oauth::server`).
     pub dev_allow_loopback: bool,
-    /// `TEST_IDENTITY_HOOK` as configured; likewise loopback only.
+    /// `TEST_IDENTITY_HOOK` as configured; likewise loopback only. The
+    /// test build only.
+    #[cfg(feature = "test-hooks")]
     pub test_identity_hook: bool,
+}
+
+/// The test build's grant layout knob (`TEST_GRANT_LAYOUT=per-client`).
+#[cfg(feature = "test-hooks")]
+fn test_layout(source: &dyn Source, mut keys: UserKeys) -> UserKeys {
+    keys.per_client_routing =
+        non_empty(source, names::TEST_GRANT_LAYOUT).is_some_and(|v| v == "per-client");
+    keys
+}
+
+#[cfg(not(feature = "test-hooks"))]
+fn test_layout(_: &dyn Source, keys: UserKeys) -> UserKeys {
+    keys
 }
 
 impl OAuthSettings {
@@ -72,7 +87,8 @@ impl OAuthSettings {
                 .and_then(|s| Keys::derive(&ServerSecret::new(s)).ok())
                 .map(Keyring::new),
             user_keys: non_empty(source, names::USER_KEY_SECRET)
-                .and_then(|s| UserKeys::derive(&ServerSecret::new(s)).ok()),
+                .and_then(|s| UserKeys::derive(&ServerSecret::new(s)).ok())
+                .map(|keys| test_layout(source, keys)),
             allowed_email_domains: split_list(source.get(names::ALLOWED_EMAIL_DOMAIN))
                 .into_iter()
                 .map(|d| d.trim_start_matches('@').to_owned())
@@ -103,6 +119,7 @@ impl OAuthSettings {
                 _ => None,
             },
             dev_allow_loopback: flag(source, names::DEV_ALLOW_LOOPBACK),
+            #[cfg(feature = "test-hooks")]
             test_identity_hook: flag(source, names::TEST_IDENTITY_HOOK),
         }
     }

@@ -200,7 +200,11 @@ pub struct RoutingId([u8; ROUTING_BYTES]);
 
 impl RoutingId {
     pub fn of(keys: &UserKeys, client_id: &str, user: &UserKey) -> Self {
-        let mac = keys.routing_mac(&[client_id.as_bytes(), &[0], user.as_str().as_bytes()]);
+        let user = user.as_str().as_bytes();
+        // The test build's per-client layout: one object for all users.
+        #[cfg(feature = "test-hooks")]
+        let user = if keys.per_client_routing { &[] } else { user };
+        let mac = keys.routing_mac(&[client_id.as_bytes(), &[0], user]);
         let mut id = [0u8; ROUTING_BYTES];
         id.copy_from_slice(mac.get(..ROUTING_BYTES).unwrap_or_default());
         Self(id)

@@ -77,8 +77,9 @@ impl<'a> AuthServer<'a> {
         }
     }
 
-    /// Whether the test-only identity hook is on: configured, and only
-    /// ever on a loopback host.
+    /// Whether the test-only identity hook is on: the test build,
+    /// configured, and only ever on a loopback host.
+    #[cfg(feature = "test-hooks")]
     pub fn test_identity_hook(&self) -> bool {
         self.local && self.settings.test_identity_hook
     }
@@ -141,14 +142,21 @@ mod tests {
 
     #[test]
     fn development_switches_work_only_on_loopback() {
-        let on = OAuthSettings::load(&source(&[
-            (names::TEST_IDENTITY_HOOK, "enabled"),
-            (names::DEV_ALLOW_LOOPBACK, "true"),
-        ]));
+        let on = OAuthSettings::load(&source(&[(names::DEV_ALLOW_LOOPBACK, "true")]));
         let local = AuthServer::new(&on, &request("http://127.0.0.1:8787/authorize"));
-        assert!(local.test_identity_hook() && local.fetch_policy().allow_loopback_http);
+        assert!(local.fetch_policy().allow_loopback_http);
         let deployed = AuthServer::new(&on, &request("https://mcp.example.com/authorize"));
-        assert!(!deployed.test_identity_hook() && !deployed.fetch_policy().allow_loopback_http);
+        assert!(!deployed.fetch_policy().allow_loopback_http);
+    }
+
+    #[cfg(feature = "test-hooks")]
+    #[test]
+    fn the_identity_hook_works_only_on_loopback() {
+        let on = OAuthSettings::load(&source(&[(names::TEST_IDENTITY_HOOK, "enabled")]));
+        let local = AuthServer::new(&on, &request("http://127.0.0.1:8787/authorize"));
+        assert!(local.test_identity_hook());
+        let deployed = AuthServer::new(&on, &request("https://mcp.example.com/authorize"));
+        assert!(!deployed.test_identity_hook());
         let off = OAuthSettings::load(&source(&[]));
         assert!(
             !AuthServer::new(&off, &request("http://127.0.0.1:8787/authorize"))

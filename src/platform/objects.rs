@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use worker::wasm_bindgen::JsValue;
 
+use super::latency::StorageLatency;
 use super::{LISTING_PATH, LedgerMessage, WorkerPlatform};
 use crate::oauth::ledger::apply::apply;
 use crate::oauth::ledger::protocol::Message;
@@ -19,13 +20,15 @@ use crate::oauth::types::ClientId;
 use crate::oauth::used::{self, Spend, Spent};
 use crate::ports::StorageError;
 
-/// Durable Object storage as the ledger's store.
-struct ObjectStore(worker::Storage);
+/// Durable Object storage as the ledger's store, behind the test build's
+/// storage latency (none in the release build).
+struct ObjectStore(worker::Storage, StorageLatency);
 
 impl LedgerStore for ObjectStore {
     async fn load(&self, key: &str) -> Result<Option<serde_json::Value>, StorageError> {
         // Values are stored as JSON text, so no structured-clone or
         // serde-wasm-bindgen mapping can change their shape.
+        self.1.wait().await;
         let text = self
             .0
             .get::<String>(key)
@@ -45,6 +48,7 @@ impl LedgerStore for ObjectStore {
             )
             .map_err(|_| StorageError("do put: cannot build entries".into()))?;
         }
+        self.1.wait().await;
         self.0
             .put_multiple_raw(entries)
             .await
@@ -52,6 +56,7 @@ impl LedgerStore for ObjectStore {
     }
 
     async fn entries(&self) -> Result<Vec<(String, serde_json::Value)>, StorageError> {
+        self.1.wait().await;
         let map = self
             .0
             .list()
@@ -83,6 +88,7 @@ impl LedgerStore for ObjectStore {
         if let Some(after) = after {
             options = options.start(after);
         }
+        self.1.wait().await;
         let map = self
             .0
             .list_with_options(options)
@@ -103,6 +109,7 @@ impl LedgerStore for ObjectStore {
     }
 
     async fn remove(&self, keys: Vec<String>) -> Result<(), StorageError> {
+        self.1.wait().await;
         self.0
             .delete_multiple(keys)
             .await
@@ -133,7 +140,7 @@ impl worker::DurableObject for ClientLedger {
 
     async fn fetch(&self, mut req: worker::Request) -> worker::Result<worker::Response> {
         if req.path() == LISTING_PATH {
-            return listing_fetch(&self.state, Kind::Index, &req.text().await?).await;
+            return listing_fetch(&self.state, &self.env, Kind::Index, &req.text().await?).await;
         }
         let Ok(message) = serde_json::from_str::<LedgerMessage>(&req.text().await?) else {
             return worker::Response::error("bad ledger message", 400);
@@ -147,7 +154,7 @@ impl worker::DurableObject for ClientLedger {
     async fn alarm(&self) -> worker::Result<worker::Response> {
         match fan_out_step(&self.state, &self.env).await? {
             FanOut::Again { .. } => worker::Response::ok("fanning out"),
-            FanOut::Idle | FanOut::Done => sweep(&self.state).await,
+            FanOut::Idle | FanOut::Done => sweep(&self.state, &self.env).await,
         }
     }
 }
@@ -167,7 +174,7 @@ impl worker::DurableObject for UserDirectory {
     }
 
     async fn fetch(&self, mut req: worker::Request) -> worker::Result<worker::Response> {
-        listing_fetch(&self.state, Kind::Directory, &req.text().await?).await
+        listing_fetch(&self.state, &self.env, Kind::Directory, &req.text().await?).await
     }
 
     async fn alarm(&self) -> worker::Result<worker::Response> {
@@ -179,17 +186,16 @@ impl worker::DurableObject for UserDirectory {
 /// Applies one listing message; a revoke-all marker sets the alarm now.
 async fn listing_fetch(
     state: &worker::State,
+    env: &worker::Env,
     kind: Kind,
     text: &str,
 ) -> worker::Result<worker::Response> {
     let Ok(message) = serde_json::from_str::<ListingMessage>(text) else {
         return worker::Response::error("bad listing message", 400);
     };
-    let storage = state.storage();
+    let store = ObjectStore(state.storage(), StorageLatency::of(env));
     let outcome = state
-        .block_concurrency_while(async move {
-            Ok(listing::apply(&ObjectStore(storage), kind, message).await)
-        })
+        .block_concurrency_while(async move { Ok(listing::apply(&store, kind, message).await) })
         .await?;
     match outcome {
         Ok((reply, arm)) => {
@@ -213,7 +219,8 @@ async fn fan_out_step(state: &worker::State, env: &worker::Env) -> worker::Resul
     let outcome = state
         .block_concurrency_while(async move {
             let platform = WorkerPlatform::new(env);
-            Ok(listing::fan_out(&ObjectStore(storage), &platform, FAN_OUT_BUDGET).await)
+            let store = ObjectStore(storage, platform.latency);
+            Ok(listing::fan_out(&store, &platform, FAN_OUT_BUDGET).await)
         })
         .await?;
     let next = match outcome {
@@ -258,7 +265,7 @@ impl worker::DurableObject for GrantLedger {
     }
 
     async fn alarm(&self) -> worker::Result<worker::Response> {
-        sweep(&self.state).await
+        sweep(&self.state, &self.env).await
     }
 }
 
@@ -280,7 +287,8 @@ async fn run(
                 Some(c) => Home::Client(c),
                 None => Home::Pair,
             };
-            Ok(apply(&ObjectStore(storage), &kv, home, op).await)
+            let store = ObjectStore(storage, kv.latency);
+            Ok(apply(&store, &kv, home, op).await)
         })
         .await?;
     // Keep a daily sweep scheduled while the object holds anything.
@@ -297,10 +305,10 @@ async fn run(
     }
 }
 
-async fn sweep(state: &worker::State) -> worker::Result<worker::Response> {
+async fn sweep(state: &worker::State, env: &worker::Env) -> worker::Result<worker::Response> {
     let storage = state.storage();
     let now = worker::Date::now().as_millis() / 1000;
-    let store = ObjectStore(state.storage());
+    let store = ObjectStore(state.storage(), StorageLatency::of(env));
     match purge(&store, now).await {
         Ok(removed) => worker::console_log!("ledger purge removed {removed} entries"),
         Err(StorageError(reason)) => worker::console_error!("ledger purge failed: {reason}"),
@@ -321,11 +329,15 @@ async fn sweep(state: &worker::State) -> worker::Result<worker::Response> {
 #[worker::durable_object]
 pub struct UsedStates {
     state: worker::State,
+    latency: StorageLatency,
 }
 
 impl worker::DurableObject for UsedStates {
-    fn new(state: worker::State, _env: worker::Env) -> Self {
-        Self { state }
+    fn new(state: worker::State, env: worker::Env) -> Self {
+        Self {
+            state,
+            latency: StorageLatency::of(&env),
+        }
     }
 
     async fn fetch(&self, mut req: worker::Request) -> worker::Result<worker::Response> {
@@ -333,13 +345,11 @@ impl worker::DurableObject for UsedStates {
             return worker::Response::error("bad used-state message", 400);
         };
         let expires_at = spend.expires_at;
-        let storage = self.state.storage();
+        let store = ObjectStore(self.state.storage(), self.latency);
         let now = worker::Date::now().as_millis() / 1000;
         let outcome = self
             .state
-            .block_concurrency_while(async move {
-                Ok(used::apply(&ObjectStore(storage), spend, now).await)
-            })
+            .block_concurrency_while(async move { Ok(used::apply(&store, spend, now).await) })
             .await?;
         match outcome {
             Ok(reply) => {
@@ -356,7 +366,7 @@ impl worker::DurableObject for UsedStates {
     }
 
     async fn alarm(&self) -> worker::Result<worker::Response> {
-        let store = ObjectStore(self.state.storage());
+        let store = ObjectStore(self.state.storage(), self.latency);
         let now = worker::Date::now().as_millis() / 1000;
         match used::purge(&store, now).await {
             Ok(Some(next)) => arm_purge(&self.state.storage(), next).await,

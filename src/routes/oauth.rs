@@ -8,6 +8,7 @@ use crate::http::{Method, Request, Response};
 use crate::oauth::clients::register;
 use crate::oauth::flow::browser::{self, Reply};
 use crate::oauth::flow::error::FlowError;
+#[cfg(feature = "test-hooks")]
 use crate::oauth::listing::probe;
 use crate::oauth::server::{AuthServer, Platform};
 use crate::oauth::{revoke, token};
@@ -107,7 +108,9 @@ pub async fn revoke<P: Platform>(
 }
 
 /// `/__test/listings`: the end-to-end tests' probe (see
-/// `oauth::listing::probe`); a 404 wherever the test hook is off.
+/// `oauth::listing::probe`); the test build only, and a 404 wherever
+/// the test hook is off.
+#[cfg(feature = "test-hooks")]
 pub async fn test_listings<P: Platform>(
     platform: &P,
     settings: &OAuthSettings,

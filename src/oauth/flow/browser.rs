@@ -14,6 +14,7 @@ use super::issue::issue_code;
 use super::keys::FlowKeys;
 use super::login::{self, clear_login_cookie};
 use crate::http::{Request, Response, single_params};
+#[cfg(feature = "test-hooks")]
 use crate::identity;
 use crate::oauth::authorize::{self, AuthorizeError, PageError, RedirectErrorCode};
 use crate::oauth::clients::registry::{self, LookupError};
@@ -21,7 +22,8 @@ use crate::oauth::server::{AuthServer, Platform};
 use crate::secret::SetCookie;
 
 /// The header the test-only identity hook reads (see
-/// `AuthServer::test_identity_hook`).
+/// `AuthServer::test_identity_hook`); the test build only.
+#[cfg(feature = "test-hooks")]
 pub const TEST_IDENTITY_HEADER: &str = "x-test-identity";
 
 /// Where the browser goes next.
@@ -127,8 +129,10 @@ pub async fn authorize<P: Platform>(
     };
     let keys = keys(server)?;
 
-    // Test-only identity hook: only ever on a loopback host, never in a
-    // deployed worker (see `AuthServer::test_identity_hook`).
+    // Test-only identity hook: compiled into the test build only, and
+    // even there only on a loopback host (see
+    // `AuthServer::test_identity_hook`).
+    #[cfg(feature = "test-hooks")]
     if server.test_identity_hook()
         && let Some(email) = request.headers.get(TEST_IDENTITY_HEADER)
     {

@@ -55,6 +55,7 @@ impl Consented {
 
     /// The test-only identity hook's proof (`X-Test-Identity`, loopback
     /// hosts only): it stands for a person who signed in and approved.
+    #[cfg(feature = "test-hooks")]
     pub(super) fn by_test_identity(
         server: &AuthServer<'_>,
         request: AuthorizationRequest,

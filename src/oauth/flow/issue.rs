@@ -94,6 +94,12 @@ pub async fn issue_code<P: Platform>(
         .issue_code(TokenHash::of(code.secret()), record)
         .await
         .map_err(IssueError::Storage)?;
+    // The test build's per-client layout shares one grant object among a
+    // client's users, so that object's "listed" mark says nothing about
+    // this user: list every code's pair (each step is idempotent), so
+    // every user's directory holds it, as in the per-pair layout.
+    #[cfg(feature = "test-hooks")]
+    let unlisted = unlisted || user_keys.per_client_routing;
     // A pair's first code: list it in the user's directory and the
     // client's index before the code leaves, so no grant exists that a
     // revoke-all cannot find. A failure fails this authorization (the

@@ -17,10 +17,12 @@
 //! - [`protocol`]: their messages and replies;
 //! - [`client`]: the port, the typed clients and the revoke-all calls;
 //! - [`object`]: inside the objects: the messages and the fan-out;
-//! - [`probe`]: the end-to-end tests' loopback-only view of them.
+//! - [`probe`]: the end-to-end tests' loopback-only view of them (the
+//!   test build only, cargo feature `test-hooks`).
 
 pub(crate) mod client;
 pub(crate) mod object;
+#[cfg(feature = "test-hooks")]
 pub(crate) mod probe;
 pub(crate) mod protocol;
 pub(crate) mod records;

@@ -1,4 +1,5 @@
-//! A state probe for the end-to-end tests, served only where the test
+//! A state probe for the end-to-end tests, compiled into the test build
+//! only (cargo feature `test-hooks`) and served only where the test
 //! identity header is (a loopback host with `TEST_IDENTITY_HOOK` set,
 //! never a deployed worker): reads a user's directory or a client's
 //! index, and starts a revoke-all, so the tests can check both through
