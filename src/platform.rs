@@ -14,6 +14,7 @@ use crate::config::source::Source;
 use crate::doc_cache::Memory;
 use crate::http::{self, Headers, Method};
 use crate::oauth::ledger::client::{Address, Coordinator};
+use crate::oauth::ledger::legacy_consents::{LegacyConsentCache, LegacyConsentMemory};
 use crate::oauth::ledger::protocol::Message;
 use crate::oauth::listing::client::{Listing, Listings};
 use crate::oauth::listing::protocol::ListingMessage;
@@ -34,12 +35,20 @@ mod objects;
 pub struct WorkerPlatform {
     env: worker::Env,
     latency: StorageLatency,
+    legacy_consents: std::rc::Rc<LegacyConsentCache>,
+}
+
+std::thread_local! {
+    /// The isolate's legacy consent sets, by client (one thread per
+    /// isolate, so shared by every request it serves).
+    static LEGACY_CONSENTS: std::rc::Rc<LegacyConsentCache> = std::rc::Rc::default();
 }
 
 impl WorkerPlatform {
     pub fn new(env: worker::Env) -> Self {
         Self {
             latency: StorageLatency::of(&env),
+            legacy_consents: LEGACY_CONSENTS.with(std::rc::Rc::clone),
             env,
         }
     }
@@ -191,6 +200,12 @@ std::thread_local! {
     /// thread, so this is shared by every request it serves.
     static ISOLATE_CACHE: std::cell::RefCell<Memory> =
         std::cell::RefCell::new(Memory::new(Memory::CAPACITY));
+}
+
+impl LegacyConsentMemory for WorkerPlatform {
+    fn legacy_consents(&self) -> &LegacyConsentCache {
+        &self.legacy_consents
+    }
 }
 
 impl IsolateCache for WorkerPlatform {

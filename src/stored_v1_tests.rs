@@ -877,6 +877,7 @@ fn ledger_messages_on_the_wire_keep_their_shape() {
             Message::LookupAccess(_)
             | Message::RevokeAccess(_)
             | Message::MarkListed(_)
+            | Message::LegacyConsentUsers(_)
             | Message::RevokeAll(_) => {
                 panic!("v1 never sent {message:?}")
             }
@@ -1341,4 +1342,80 @@ fn the_per_client_layout_shares_one_grant_object_and_lists_every_user() {
     let grant_objects = names.iter().filter(|n| n.starts_with("g:")).count();
     let directories = names.iter().filter(|n| n.starts_with("u:")).count();
     assert_eq!((grant_objects, directories), (1, 2), "{names:?}");
+}
+
+// ---------------------------------------------------------------------
+// The legacy consent set (issue 9's scale fix): the legacy ledger is
+// asked once per isolate for its users, then only about users in it.
+// ---------------------------------------------------------------------
+
+use crate::oauth::ledger::protocol::Message;
+
+fn sent(w: &World) -> Vec<Message> {
+    w.p.wire
+        .borrow()
+        .iter()
+        .map(|(m, _)| serde_json::from_value(m.clone()).unwrap())
+        .collect()
+}
+
+fn set_calls(w: &World) -> usize {
+    sent(w)
+        .iter()
+        .filter(|m| matches!(m, Message::LegacyConsentUsers(_)))
+        .count()
+}
+
+fn legacy_reads(w: &World, email: &str) -> usize {
+    let key = crate::oauth::ids::UserKey::legacy_of_email(email);
+    sent(w)
+        .iter()
+        .filter(|m| matches!(m, Message::GetConsent(g) if g.user_key == key))
+        .count()
+}
+
+/// Signs `email` in and answers the callback's status.
+fn callback_status(w: &World, client: &str, email: &str, tag: &str) -> u16 {
+    let login = w.start_login(client, "https://app.example/cb", &verifier(tag), tag);
+    w.callback(&login, email, &format!("upstream-{tag}")).status
+}
+
+#[test]
+fn the_legacy_ledger_is_asked_once_for_its_users_then_only_about_users_in_it() {
+    let (w, s) = loaded(LATER);
+    let public = s["public_client_id"].clone();
+    for (n, email) in ["newcomer1@example.com", "newcomer2@example.com"]
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(
+            callback_status(&w, &public, email, &format!("set-{n}")),
+            200
+        );
+        assert_eq!(legacy_reads(&w, email), 0, "{email}: no legacy read");
+    }
+    // alice approved under the previous release: read there, once, and
+    // spared the page.
+    assert_eq!(
+        callback_status(&w, &public, "alice@example.com", "set-a"),
+        302
+    );
+    assert_eq!(legacy_reads(&w, "alice@example.com"), 1);
+    assert_eq!(set_calls(&w), 1, "one call for the set");
+}
+
+#[test]
+fn a_client_without_legacy_state_costs_one_call_for_its_empty_set() {
+    let (w, client) = fresh_world();
+    for (n, email) in ["alice@example.com", "bob@example.com", "carol@example.com"]
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(
+            callback_status(&w, &client, email, &format!("none-{n}")),
+            200
+        );
+        assert_eq!(legacy_reads(&w, email), 0);
+    }
+    assert_eq!(set_calls(&w), 1);
 }

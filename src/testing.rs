@@ -54,6 +54,8 @@ pub struct FakePlatform {
     pub isolate: RefCell<HashMap<String, (Vec<u8>, u64)>>,
     /// Objects (by their name in `ledgers`) whose every call fails.
     pub failing: RefCell<std::collections::HashSet<String>>,
+    /// This "isolate's" legacy consent sets.
+    pub legacy_consents: crate::oauth::ledger::legacy_consents::LegacyConsentCache,
 }
 
 impl Default for FakePlatform {
@@ -74,6 +76,7 @@ impl Default for FakePlatform {
             kv_writes: Cell::new(0),
             isolate: RefCell::default(),
             failing: RefCell::default(),
+            legacy_consents: Default::default(),
         }
     }
 }
@@ -424,6 +427,12 @@ impl crate::ports::EdgeCache for FakePlatform {
         self.edge
             .borrow_mut()
             .insert(key.to_owned(), (value.to_vec(), expires));
+    }
+}
+
+impl crate::oauth::ledger::legacy_consents::LegacyConsentMemory for FakePlatform {
+    fn legacy_consents(&self) -> &crate::oauth::ledger::legacy_consents::LegacyConsentCache {
+        &self.legacy_consents
     }
 }
 

@@ -6,6 +6,7 @@
 use serde_json::{Value, json};
 
 use super::ledger::client::Coordinator;
+use super::ledger::legacy_consents::LegacyConsentMemory;
 use super::listing::client::Listings;
 use super::types::{Issuer, Resource, SUPPORTED_SCOPES};
 use super::used::UsedStateShards;
@@ -21,6 +22,7 @@ pub trait Platform:
     + KeyValue
     + Outbound
     + Coordinator
+    + LegacyConsentMemory
     + Listings
     + UsedStateShards
     + Log
@@ -34,6 +36,7 @@ impl<
         + KeyValue
         + Outbound
         + Coordinator
+        + LegacyConsentMemory
         + Listings
         + UsedStateShards
         + Log

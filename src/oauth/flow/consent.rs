@@ -23,6 +23,7 @@ use crate::oauth::clients::record::{ClientRecord, ClientSource};
 use crate::oauth::clients::registry;
 use crate::oauth::ids::{RoutingId, TicketId, UserKey};
 use crate::oauth::ledger::client::Ledger;
+use crate::oauth::ledger::legacy_consents::legacy_users;
 use crate::oauth::ledger::records::ConsentRecord;
 use crate::oauth::server::{AuthServer, Platform};
 use crate::oauth::used::{self, Once};
@@ -224,8 +225,9 @@ pub enum AfterLogin {
 }
 
 /// Whether this person's recorded consent covers the request. It is
-/// looked up in the pair's grant object; when that holds none, once, in
-/// the client's legacy ledger under the previous release's user key, and
+/// looked up in the pair's grant object; when that holds none and the
+/// client's legacy ledger may hold one of this person's, once, in that
+/// ledger under the previous release's user key, and
 /// a covering record found there is copied forward into the pair's
 /// object (so the legacy object is asked at most until the pair has a
 /// consent of its own).
@@ -243,8 +245,18 @@ pub async fn consent_covers<P: Platform>(
     if let Some(record) = pair.consent(user.clone()).await? {
         return Ok(record.covers(request));
     }
+    // The legacy ledger only for a user it may hold a consent of: its set
+    // is asked once per isolate, not once per sign-in (see
+    // `ledger::legacy_consents`), so new users do not queue behind it.
+    let legacy_user = UserKey::legacy_of_email(email);
+    if !legacy_users(platform, &request.client_id)
+        .await
+        .may_hold(&legacy_user)
+    {
+        return Ok(false);
+    }
     let legacy = Ledger::of(platform, &request.client_id)
-        .consent(UserKey::legacy_of_email(email))
+        .consent(legacy_user)
         .await?;
     match legacy {
         Some(record) if record.covers(request) => {

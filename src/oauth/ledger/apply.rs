@@ -33,6 +33,7 @@ pub async fn apply<S: LedgerStore, K: KeyValue + Clock>(
         Message::FinishLogin(m) => json(&logins::finish(store, m, now).await?),
         Message::ConsumeNonce(m) => json(&consents::consume_nonce(store, m, now).await?),
         Message::GetConsent(m) => json(&consents::get(store, m).await?),
+        Message::LegacyConsentUsers(m) => json(&consents::legacy_users(store, m).await?),
         Message::RecordConsent(m) => json(&consents::record(store, m).await?),
         Message::MarkListed(m) => json(&revoke_all::mark_listed(store, m).await?),
         Message::RevokeAll(m) => json(&revoke_all::revoke_all(store, kv, m).await?),

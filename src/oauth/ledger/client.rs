@@ -8,8 +8,9 @@ use serde_json::Value;
 
 use super::protocol::{
     AccessReply, CodeIssued, ConsentReply, ConsumeNonce, Done, FinishLogin, GetConsent, IssueCode,
-    Issued, LoginReply, LookupAccess, MarkListed, Message, NonceReply, Operation, RecordConsent,
-    RedeemCode, Refresh, Refused, RevokeAccess, RevokeAll, RevokeRefresh, RevokedAll, TokensReply,
+    Issued, LegacyConsentUsers, LegacyConsentsReply, LoginReply, LookupAccess, MarkListed, Message,
+    NonceReply, Operation, RecordConsent, RedeemCode, Refresh, Refused, RevokeAccess, RevokeAll,
+    RevokeRefresh, RevokedAll, TokensReply,
 };
 use super::records::{AccessRecord, CodeRecord, ConsentRecord, LoginRecord};
 use crate::crypto;
@@ -187,6 +188,18 @@ impl<'a, C: Coordinator + ?Sized> Ledger<'a, C> {
     pub async fn consent(&self, user_key: UserKey) -> Result<Option<ConsentRecord>, StorageError> {
         let ConsentReply::Consent { record } = self.send(GetConsent { user_key }).await?;
         Ok(record)
+    }
+
+    /// Which users hold a consent here (a client's legacy ledger), at
+    /// most `limit` of them: the marks of their keys, and whether that is
+    /// all of them.
+    pub async fn legacy_consent_users(
+        &self,
+        limit: u32,
+    ) -> Result<(Vec<String>, bool), StorageError> {
+        let LegacyConsentsReply::Users { marks, complete } =
+            self.send(LegacyConsentUsers { limit }).await?;
+        Ok((marks, complete))
     }
 
     pub async fn record_consent(

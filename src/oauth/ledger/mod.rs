@@ -26,6 +26,7 @@ pub(crate) mod client;
 pub(crate) mod codes;
 pub(crate) mod consents;
 pub(crate) mod grants;
+pub(crate) mod legacy_consents;
 pub(crate) mod logins;
 pub(crate) mod protocol;
 pub(crate) mod records;

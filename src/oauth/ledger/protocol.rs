@@ -121,6 +121,13 @@ pub struct GetConsent {
     pub user_key: UserKey,
 }
 
+/// A client's legacy ledger: which users hold a consent the previous
+/// release recorded (marks of their legacy user keys), at most `limit`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LegacyConsentUsers {
+    pub limit: u32,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordConsent {
     pub user_key: UserKey,
@@ -139,6 +146,7 @@ pub enum Message {
     FinishLogin(FinishLogin),
     ConsumeNonce(ConsumeNonce),
     GetConsent(GetConsent),
+    LegacyConsentUsers(LegacyConsentUsers),
     RecordConsent(RecordConsent),
     LookupAccess(LookupAccess),
     RevokeAccess(RevokeAccess),
@@ -240,6 +248,17 @@ pub enum ConsentReply {
     Consent { record: Option<ConsentRecord> },
 }
 
+/// The reply to [`LegacyConsentUsers`]: the first [`MARK_LEN`] hex
+/// characters of each legacy user key holding a consent; `complete` when
+/// that is all of them (at most `limit`).
+///
+/// [`MARK_LEN`]: super::legacy_consents::MARK_LEN
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum LegacyConsentsReply {
+    Users { marks: Vec<String>, complete: bool },
+}
+
 /// The reply to an access lookup: the record while the token lives.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
@@ -276,6 +295,7 @@ operations! {
     FinishLogin => LoginReply,
     ConsumeNonce => NonceReply,
     GetConsent => ConsentReply,
+    LegacyConsentUsers => LegacyConsentsReply,
     RecordConsent => Done,
     LookupAccess => AccessReply,
     RevokeAccess => Done,
