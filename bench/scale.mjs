@@ -26,7 +26,8 @@
 // code → /token → REFRESHES refreshes, each with the token just issued.
 //
 // Environment: SCALE_USERS (50), SCALE_REFRESHES (3), SCALE_ROUNDS (3),
-// SCALE_LATENCY_MS (20), SCALE_OUT (a file to write the Markdown table to).
+// SCALE_LATENCY_MS (20), SCALE_OUT (a file to write the Markdown table to),
+// SCALE_STDIO (inherit: wrangler's own output, for a failing run).
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -151,6 +152,8 @@ async function measure(layout, latencyMs) {
   const stack = await startStack({
     persistTo,
     bundle: 'build-test',
+    // SCALE_STDIO=inherit shows wrangler's and workerd's own output.
+    stdio: process.env.SCALE_STDIO === 'inherit' ? 'inherit' : 'pipe',
     vars: {
       ACCESS_ISSUER: rogue.issuer,
       ACCESS_CLIENT_ID: UPSTREAM.clientId,
