@@ -33,6 +33,8 @@ function ourVars({ plausibleUrl, idp, upstream }) {
     PLAUSIBLE_SITES: 'example.com:Etc/UTC,shop.example.com:Europe/Berlin,trends.example.com',
     ALLOWED_EMAIL_DOMAIN: 'example.com',
     COOKIE_SECRET: 'bench-cookie-secret-not-for-production-0123456789',
+    // Without it nobody can sign in (issue 9's user keys, routing ids, tags).
+    USER_KEY_SECRET: 'bench-user-key-secret-not-for-production-0123456789',
     // The local OpenID provider and Plausible stand-in speak plain http on
     // 127.0.0.1; this var (not a build flag) allows loopback http.
     DEV_ALLOW_LOOPBACK: 'true',

@@ -2,6 +2,8 @@
 // in workerd (through `wrangler dev`), on 127.0.0.1 only. Used by
 // `npm run dev` (devstack/start.mjs) and by the end-to-end tests.
 import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -21,6 +23,24 @@ export function freePort() {
       srv.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * A wrangler configuration that runs the bundle already built in
+ * `bundleDir` (e.g. build-test/, the test build): today's wrangler.toml
+ * with `main` pointing there and no build command. It is written into a
+ * directory of its own, so each wrangler has its own `.wrangler/` and no
+ * file another one watches changes. Returns its path, for
+ * `startStack({ config })`; the caller may remove its directory after.
+ */
+export function bundleConfig(bundleDir) {
+  const dir = path.resolve(ROOT, bundleDir);
+  const toml = readFileSync(path.join(ROOT, 'wrangler.toml'), 'utf8')
+    .replace(/^\[build\]\n(?:(?!\[).*\n)*/m, '')
+    .replace(/^main = .*$/m, `main = ${JSON.stringify(path.join(dir, 'index.js'))}`);
+  const config = path.join(mkdtempSync(path.join(tmpdir(), 'plausible-mcp-config-')), 'wrangler.toml');
+  writeFileSync(config, toml);
+  return config;
 }
 
 async function waitForHealth(url, child, deadlineMs) {
@@ -48,6 +68,11 @@ async function waitForHealth(url, child, deadlineMs) {
  * @param {string} opts.persistTo directory for local KV / Durable Objects
  * @param {Record<string,string>} [opts.vars] extra worker vars
  * @param {boolean} [opts.build] let wrangler run the build command
+ * @param {string} [opts.config] a wrangler configuration other than the
+ *   repository's (e.g. from `bundleConfig`, or an earlier release's)
+ * @param {string} [opts.bundle] a built bundle directory to run (through
+ *   `bundleConfig`); default: $PLAUSIBLE_MCP_BUNDLE, which the
+ *   end-to-end harness sets to build-test for every stack it starts
  * @param {'inherit'|'pipe'} [opts.stdio]
  */
 export async function startStack(options = {}) {
@@ -63,7 +88,12 @@ export async function startStack(options = {}) {
   }
 }
 
-async function startStackOnce({ port = 0, persistTo, vars = {}, build = false, stdio = 'pipe' } = {}) {
+async function startStackOnce({
+  port = 0, persistTo, vars = {}, build = false, stdio = 'pipe',
+  config, bundle = config ? undefined : process.env.PLAUSIBLE_MCP_BUNDLE || undefined,
+} = {}) {
+  const ownConfig = bundle ? bundleConfig(bundle) : undefined;
+  config = ownConfig ?? config;
   const plausible = await startPlausibleStub({
     port: Number(process.env.PLAUSIBLE_STUB_PORT ?? 0),
     apiKeys: ['plausible-test-key', 'plausible-shared-key'],
@@ -88,6 +118,7 @@ async function startStackOnce({ port = 0, persistTo, vars = {}, build = false, s
     ALLOWED_EMAIL_DOMAIN: 'example.com',
     // Local development only: a fixed, public, throwaway value.
     COOKIE_SECRET: 'local-development-cookie-secret-not-for-production',
+    USER_KEY_SECRET: 'local-development-user-key-secret-not-for-production',
     // Client metadata documents may be served from 127.0.0.1 locally.
     DEV_ALLOW_LOOPBACK: 'true',
     ACCESS_ISSUER: idp.issuer,
@@ -102,6 +133,7 @@ async function startStackOnce({ port = 0, persistTo, vars = {}, build = false, s
     '--port', String(workerPort),
     '--inspector-port', String(inspectorPort),
     '--persist-to', persistTo,
+    ...(config ? ['--config', config] : []),
     '--show-interactive-dev-session=false',
     '--log-level', stdio === 'inherit' ? 'info' : 'warn',
   ];
@@ -133,6 +165,7 @@ async function startStackOnce({ port = 0, persistTo, vars = {}, build = false, s
     }
     await plausible.close();
     await idp.close();
+    if (ownConfig) rmSync(path.dirname(ownConfig), { recursive: true, force: true });
   };
   try {
     await waitForHealth(workerUrl, child, build ? 600_000 : 60_000);

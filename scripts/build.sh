@@ -1,11 +1,22 @@
 #!/usr/bin/env bash
-# Builds the Worker into build/ (index.js + wasm). Wrangler runs this as its
-# build command; the tools come from scripts/setup.sh, never from GitHub.
+# Builds the Worker into build/ (index.js + wasm): the release build, what
+# `wrangler deploy` ships. Wrangler runs this as its build command; the
+# tools come from scripts/setup.sh, never from GitHub.
+#   --test  the test build into build-test/: cargo feature `test-hooks`
+#           (X-Test-Identity, storage latency and layout knobs), which the
+#           end-to-end tests and the scale benchmark run.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+OUT=build
+FEATURES=()
+if [ "${1:-}" = --test ]; then
+  OUT=build-test
+  FEATURES=(--features test-hooks)
+fi
 
 # The end-to-end harness builds once up front and starts wrangler with this
 # set, so each wrangler start does not rebuild.
-if [ "${PLAUSIBLE_MCP_SKIP_BUILD:-}" = 1 ] && [ -f build/index.js ]; then
+if [ "${PLAUSIBLE_MCP_SKIP_BUILD:-}" = 1 ] && [ -f "$OUT/index.js" ]; then
   exit 0
 fi
 
@@ -19,7 +30,7 @@ if [ -f target/.wasm-fallback ]; then
   export CARGO_UNSTABLE_BUILD_STD=std,panic_abort
 fi
 
-worker-build --release
+worker-build --release --out-dir "$OUT" "${FEATURES[@]}"
 
 # wasm-opt (npm `binaryen`, version 132 = the one worker-build 0.8.7 pins),
 # run here rather than by worker-build, whose own run keeps the names
@@ -36,9 +47,11 @@ worker-build --release
 # (what the size budget counts) and -Oz only trims raw bytes; see
 # BENCHMARKS.md ("Size").
 #
-# The optimised module is cached by the hash of its input, so a build whose
+# Both builds (build/ and the test build's build-test/) are optimised alike,
+# so the end-to-end tests run the module as it would be deployed. The
+# optimised module is cached by the hash of its input, so a build whose
 # Rust did not change does not pay wasm-opt's ~20 s again.
-wasm=build/index_bg.wasm
+wasm="$OUT/index_bg.wasm"
 cache_dir=target/wasm-opt-cache
 wasm_opt_flags=(-Os
   --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int

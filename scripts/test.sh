@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check: formatting, lints, native unit tests, the release wasm
-# build, and the end-to-end suite against the real worker in workerd.
+# build and its smoke test, the test build (cargo feature test-hooks), and
+# the end-to-end suite against the test build in workerd.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 log "setup"
@@ -12,12 +13,15 @@ log "architecture (module graph, layering, file sizes)"
 log "cargo fmt --check"
 cargo fmt --check
 
-log "cargo clippy (native and wasm32)"
+log "cargo clippy (native and wasm32; release and test builds)"
 cargo clippy -q --all-targets -- -D warnings
+cargo clippy -q --all-targets --features test-hooks -- -D warnings
 cargo clippy -q --target wasm32-unknown-unknown --lib -- -D warnings
+cargo clippy -q --target wasm32-unknown-unknown --lib --features test-hooks -- -D warnings
 
-log "cargo test (native)"
+log "cargo test (native; release and test builds)"
 cargo test -q
+cargo test -q --features test-hooks
 
 log "build the worker (release wasm)"
 bash scripts/build.sh
@@ -35,10 +39,16 @@ if [ "$total" -le "$budget" ]; then verdict="within budget by $((budget - total)
 printf 'size: wasm %s raw, %s gzip -9; JS shim %s raw, %s gzip -9; total %s bytes gzip -9 against the budget of %s: %s\n' \
   "$wasm_raw" "$wasm_gz" "$shim_raw" "$shim_gz" "$total" "$budget" "$verdict"
 
+log "build the test build (cargo feature test-hooks, build-test/)"
+bash scripts/build.sh --test
+
+log "smoke test of the release build (and no test hooks in it)"
+"$NODE22" --test --test-reporter=spec tests/release/smoke.test.mjs
+
 log "Plausible stand-in self-test"
 "$NODE22" --test --test-reporter=spec devstack/plausible.test.mjs
 
-log "end-to-end tests in workerd"
+log "end-to-end tests in workerd (the test build)"
 "$NODE22" tests/e2e/run.mjs
 
 log "all checks passed in $(elapsed)"

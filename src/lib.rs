@@ -15,6 +15,7 @@
 mod build_info;
 mod config;
 mod crypto;
+mod doc_cache;
 mod guard;
 mod http;
 mod identity;
@@ -66,6 +67,11 @@ enum Route {
     Token,
     /// RFC 7009 revocation endpoint.
     Revoke,
+    /// The end-to-end tests' view of the listings (loopback with
+    /// `TEST_IDENTITY_HOOK` only; elsewhere a 404 like any other path).
+    /// The test build only: the release build has no such route.
+    #[cfg(feature = "test-hooks")]
+    TestListings,
     NotFound,
 }
 
@@ -84,6 +90,8 @@ fn route(path: &str) -> Route {
         "/consent" => Route::Consent,
         "/token" => Route::Token,
         "/revoke" => Route::Revoke,
+        #[cfg(feature = "test-hooks")]
+        "/__test/listings" => Route::TestListings,
         _ => Route::NotFound,
     }
 }
@@ -122,6 +130,8 @@ async fn handle<P: Platform>(
         Route::Consent => routes::oauth::consent(platform, &oauth(), &request).await,
         Route::Token => routes::oauth::token(platform, &oauth(), &request).await,
         Route::Revoke => routes::oauth::revoke(platform, &oauth(), &request).await,
+        #[cfg(feature = "test-hooks")]
+        Route::TestListings => routes::oauth::test_listings(platform, &oauth(), &request).await,
         Route::NotFound => refusal(Refusal::NotFound),
     };
     http::apply_security_headers(&mut response);

@@ -1,8 +1,8 @@
-//! Workers glue: the only module that imports `worker`.
+//! Workers glue: the only module (with its `objects`) that imports `worker`.
 //!
 //! It converts requests and responses at the edge and implements the core's
 //! ports with KV, `fetch`, `Date` and `crypto.getRandomValues`. It holds no
-//! protocol rules.
+//! protocol rules. The Durable Object classes are in `objects`.
 
 use std::time::Duration;
 
@@ -11,26 +11,46 @@ use worker::wasm_bindgen::JsValue;
 
 use crate::config::names;
 use crate::config::source::Source;
+use crate::doc_cache::Memory;
 use crate::http::{self, Headers, Method};
-use crate::oauth::ledger::apply::apply;
-use crate::oauth::ledger::client::{Coordinator, object_name};
+use crate::oauth::ledger::client::{Address, Coordinator};
+use crate::oauth::ledger::legacy_consents::{LegacyConsentCache, LegacyConsentMemory};
 use crate::oauth::ledger::protocol::Message;
-use crate::oauth::ledger::store::LedgerStore;
-use crate::oauth::ledger::sweep::purge;
+use crate::oauth::listing::client::{Listing, Listings};
+use crate::oauth::listing::protocol::ListingMessage;
 use crate::oauth::types::ClientId;
+use crate::oauth::used::{Spend, Spent, UsedStateShards};
 use crate::ports::{
-    Clock, EdgeCache, Entropy, EntropyError, KeyValue, Log, Outbound, OutboundError,
+    Clock, EdgeCache, Entropy, EntropyError, IsolateCache, KeyValue, Log, Outbound, OutboundError,
     OutboundRequest, OutboundResponse, StorageError, UnixMillis,
 };
+use latency::StorageLatency;
+
+// The test build's storage latency (a no-op in the release build).
+mod latency;
+// The Durable Object classes (exported to the runtime by their macro).
+mod objects;
 
 /// Per-request access to the Worker's bindings.
 pub struct WorkerPlatform {
     env: worker::Env,
+    latency: StorageLatency,
+    legacy_consents: std::rc::Rc<LegacyConsentCache>,
+}
+
+std::thread_local! {
+    /// The isolate's legacy consent sets, by client (one thread per
+    /// isolate, so shared by every request it serves).
+    static LEGACY_CONSENTS: std::rc::Rc<LegacyConsentCache> = std::rc::Rc::default();
 }
 
 impl WorkerPlatform {
     pub fn new(env: worker::Env) -> Self {
-        Self { env }
+        Self {
+            latency: StorageLatency::of(&env),
+            legacy_consents: LEGACY_CONSENTS.with(std::rc::Rc::clone),
+            env,
+        }
     }
 
     fn kv(&self) -> Result<worker::KvStore, StorageError> {
@@ -71,6 +91,7 @@ impl Entropy for WorkerPlatform {
 
 impl KeyValue for WorkerPlatform {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        self.latency.wait().await;
         self.kv()?
             .get(key)
             .bytes()
@@ -81,6 +102,7 @@ impl KeyValue for WorkerPlatform {
     async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StorageError> {
         // KV refuses TTLs under 60 s.
         let ttl = ttl.as_secs().max(60);
+        self.latency.wait().await;
         self.kv()?
             .put_bytes(key, value)
             .map_err(|e| StorageError(format!("kv put: {e}")))?
@@ -91,6 +113,7 @@ impl KeyValue for WorkerPlatform {
     }
 
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        self.latency.wait().await;
         self.kv()?
             .delete(key)
             .await
@@ -172,6 +195,30 @@ impl EdgeCache for WorkerPlatform {
 
 const EDGE_CACHE_NAME: &str = "plausible-mcp-stats";
 
+std::thread_local! {
+    /// The isolate's memory of fetched documents. An isolate runs one
+    /// thread, so this is shared by every request it serves.
+    static ISOLATE_CACHE: std::cell::RefCell<Memory> =
+        std::cell::RefCell::new(Memory::new(Memory::CAPACITY));
+}
+
+impl LegacyConsentMemory for WorkerPlatform {
+    fn legacy_consents(&self) -> &LegacyConsentCache {
+        &self.legacy_consents
+    }
+}
+
+impl IsolateCache for WorkerPlatform {
+    fn recall(&self, key: &str, now: UnixMillis) -> Option<Vec<u8>> {
+        ISOLATE_CACHE.with(|memory| memory.borrow().recall(key, now))
+    }
+
+    fn remember(&self, key: &str, value: &[u8], until: UnixMillis) {
+        let now = self.now();
+        ISOLATE_CACHE.with(|memory| memory.borrow_mut().remember(key, value, until, now));
+    }
+}
+
 fn edge_cache_url(key: &str) -> String {
     format!("https://edge-cache.plausible-mcp.invalid/{key}")
 }
@@ -244,36 +291,96 @@ pub fn to_worker_response(response: http::Response) -> worker::Result<worker::Re
 
 /// The message the worker sends to a client's ledger object.
 #[derive(serde::Serialize, serde::Deserialize)]
-struct LedgerMessage {
-    client_id: ClientId,
-    op: Message,
+pub(crate) struct LedgerMessage {
+    pub(crate) client_id: ClientId,
+    pub(crate) op: Message,
 }
 
 impl Coordinator for WorkerPlatform {
     async fn ledger(
         &self,
-        client: &ClientId,
+        address: &Address,
         op: Message,
     ) -> Result<serde_json::Value, StorageError> {
+        // A client's legacy ledger takes v1's envelope (its client id and
+        // the message); a pair's grant object takes the message alone.
+        let (binding, body) = match address {
+            Address::Client(client) => (
+                names::CLIENT_LEDGER,
+                serde_json::to_string(&LedgerMessage {
+                    client_id: client.clone(),
+                    op,
+                }),
+            ),
+            Address::Pair(_) => (names::GRANT_LEDGER, serde_json::to_string(&op)),
+        };
+        let body = body.map_err(|e| StorageError(format!("ledger encode: {e}")))?;
+        self.object_call(binding, &address.object_name(), body)
+            .await
+    }
+}
+
+impl Listings for WorkerPlatform {
+    async fn listing(
+        &self,
+        at: &Listing,
+        message: ListingMessage,
+    ) -> Result<serde_json::Value, StorageError> {
+        let body = serde_json::to_string(&message)
+            .map_err(|e| StorageError(format!("listing encode: {e}")))?;
+        // A client's index lives in its ledger object, on a path of its
+        // own beside the ledger's messages.
+        let binding = match at {
+            Listing::Directory(_) => names::USER_DIRECTORY,
+            Listing::Index(_) => names::CLIENT_LEDGER,
+        };
+        self.object_call_at(binding, &at.object_name(), LISTING_PATH, body)
+            .await
+    }
+}
+
+/// The path of listing messages to a `ClientLedger`.
+pub(crate) const LISTING_PATH: &str = "/listing";
+
+impl UsedStateShards for WorkerPlatform {
+    async fn spend_in(&self, shard: &str, spend: Spend) -> Result<Spent, StorageError> {
+        let body = serde_json::to_string(&spend)
+            .map_err(|e| StorageError(format!("used state encode: {e}")))?;
+        let reply = self.object_call(names::USED_STATES, shard, body).await?;
+        serde_json::from_value(reply).map_err(|e| StorageError(format!("used state reply: {e}")))
+    }
+}
+
+impl WorkerPlatform {
+    /// One POST to the named object of `binding`; its JSON reply.
+    async fn object_call(
+        &self,
+        binding: &str,
+        name: &str,
+        body: String,
+    ) -> Result<serde_json::Value, StorageError> {
+        self.object_call_at(binding, name, "/apply", body).await
+    }
+
+    async fn object_call_at(
+        &self,
+        binding: &str,
+        name: &str,
+        path: &str,
+        body: String,
+    ) -> Result<serde_json::Value, StorageError> {
         let fail = |what: &str, e: worker::Error| StorageError(format!("ledger {what}: {e}"));
-        let body = serde_json::to_string(&LedgerMessage {
-            client_id: client.clone(),
-            op,
-        })
-        .map_err(|e| StorageError(format!("ledger encode: {e}")))?;
-        // One object per client, named by a hash of its id (CIMD ids are
-        // long URLs).
         let namespace = self
             .env
-            .durable_object(names::CLIENT_LEDGER)
+            .durable_object(binding)
             .map_err(|e| fail("binding", e))?;
         let stub = namespace
-            .get_by_name(&object_name(client))
+            .get_by_name(name)
             .map_err(|e| fail("binding", e))?;
         let mut init = worker::RequestInit::new();
         init.with_method(worker::Method::Post)
             .with_body(Some(JsValue::from_str(&body)));
-        let request = worker::Request::new_with_init("https://ledger/apply", &init)
+        let request = worker::Request::new_with_init(&format!("https://ledger{path}"), &init)
             .map_err(|e| fail("request", e))?;
         let mut response = stub
             .fetch_with_request(request)
@@ -287,126 +394,5 @@ impl Coordinator for WorkerPlatform {
             )));
         }
         serde_json::from_str(&text).map_err(|e| StorageError(format!("ledger decode: {e}")))
-    }
-}
-
-/// Durable Object storage as the ledger's store.
-struct ObjectStore(worker::Storage);
-
-impl LedgerStore for ObjectStore {
-    async fn load(&self, key: &str) -> Result<Option<serde_json::Value>, StorageError> {
-        // Values are stored as JSON text, so no structured-clone or
-        // serde-wasm-bindgen mapping can change their shape.
-        let text = self
-            .0
-            .get::<String>(key)
-            .await
-            .map_err(|e| StorageError(format!("do get: {e}")))?;
-        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
-    }
-
-    async fn commit(&self, puts: Vec<(String, serde_json::Value)>) -> Result<(), StorageError> {
-        // One put of a plain object writes every key atomically.
-        let entries = worker::js_sys::Object::new();
-        for (key, value) in puts {
-            worker::js_sys::Reflect::set(
-                &entries,
-                &JsValue::from_str(&key),
-                &JsValue::from_str(&value.to_string()),
-            )
-            .map_err(|_| StorageError("do put: cannot build entries".into()))?;
-        }
-        self.0
-            .put_multiple_raw(entries)
-            .await
-            .map_err(|e| StorageError(format!("do put: {e}")))
-    }
-
-    async fn entries(&self) -> Result<Vec<(String, serde_json::Value)>, StorageError> {
-        let map = self
-            .0
-            .list()
-            .await
-            .map_err(|e| StorageError(format!("do list: {e}")))?;
-        let mut out = Vec::new();
-        map.for_each(&mut |value, key| {
-            if let (Some(k), Some(text)) = (key.as_string(), value.as_string())
-                && let Ok(v) = serde_json::from_str(&text)
-            {
-                out.push((k, v));
-            }
-        });
-        Ok(out)
-    }
-
-    async fn remove(&self, keys: Vec<String>) -> Result<(), StorageError> {
-        self.0
-            .delete_multiple(keys)
-            .await
-            .map(|_| ())
-            .map_err(|e| StorageError(format!("do delete: {e}")))
-    }
-}
-
-/// How often a ledger object sweeps out what can no longer matter.
-const PURGE_INTERVAL: Duration = Duration::from_secs(24 * 3600);
-
-/// Per-client approval state: consents and serialised grant transitions.
-///
-/// One instance per OAuth client. Its storage is strongly consistent, and
-/// each transition runs under `blockConcurrencyWhile`, so no other request
-/// to this client interleaves even while the KV write is in flight: code
-/// redemption and refresh rotation succeed once.
-#[worker::durable_object]
-pub struct ClientLedger {
-    state: worker::State,
-    env: worker::Env,
-}
-
-impl worker::DurableObject for ClientLedger {
-    fn new(state: worker::State, env: worker::Env) -> Self {
-        Self { state, env }
-    }
-
-    async fn fetch(&self, mut req: worker::Request) -> worker::Result<worker::Response> {
-        let Ok(message) = serde_json::from_str::<LedgerMessage>(&req.text().await?) else {
-            return worker::Response::error("bad ledger message", 400);
-        };
-        let storage = self.state.storage();
-        let env = self.env.clone();
-        // Errors are returned as values: an Err here would reset the object.
-        let outcome = self
-            .state
-            .block_concurrency_while(async move {
-                let kv = WorkerPlatform::new(env);
-                Ok(apply(&ObjectStore(storage), &kv, &message.client_id, message.op).await)
-            })
-            .await?;
-        // Keep a daily sweep scheduled while the object holds anything.
-        let storage = self.state.storage();
-        if matches!(storage.get_alarm().await, Ok(None)) {
-            let _ = storage.set_alarm(PURGE_INTERVAL).await;
-        }
-        match outcome {
-            Ok(reply) => worker::Response::from_json(&reply),
-            Err(StorageError(reason)) => {
-                worker::console_error!("ledger transition failed: {reason}");
-                worker::Response::error("ledger storage failure", 503)
-            }
-        }
-    }
-
-    async fn alarm(&self) -> worker::Result<worker::Response> {
-        let storage = self.state.storage();
-        let now = worker::Date::now().as_millis() / 1000;
-        let store = ObjectStore(self.state.storage());
-        match purge(&store, now).await {
-            Ok(removed) => worker::console_log!("ledger purge removed {removed} entries"),
-            Err(StorageError(reason)) => worker::console_error!("ledger purge failed: {reason}"),
-        }
-        if !matches!(store.entries().await.map(|e| e.is_empty()), Ok(true)) {
-            storage.set_alarm(PURGE_INTERVAL).await?;
-        }
-        worker::Response::ok("purged")
     }
 }

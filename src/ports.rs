@@ -127,3 +127,12 @@ pub trait EdgeCache {
     async fn lookup(&self, key: &str) -> Option<Vec<u8>>;
     async fn store(&self, key: &str, value: &[u8], ttl: Duration);
 }
+
+/// Memory of this isolate (one running copy of the Worker), lost whenever
+/// the runtime evicts it. Bounded by the implementation; a value past
+/// `until` is never recalled. The first, free layer in front of
+/// [`EdgeCache`] for documents fetched from other servers.
+pub trait IsolateCache {
+    fn recall(&self, key: &str, now: UnixMillis) -> Option<Vec<u8>>;
+    fn remember(&self, key: &str, value: &[u8], until: UnixMillis);
+}

@@ -1,8 +1,9 @@
 //! Storage compatibility with what deployments already hold.
 //!
 //! `tests/fixtures/stored-v1/` holds every kind of record and key the
-//! worker writes (KV: client registrations, access-token records, cached
-//! metadata documents, discovery documents and key sets; the per-client
+//! worker wrote (KV: client registrations, access-token records, cached
+//! metadata documents, discovery documents and key sets, the last three
+//! now ignored as the caches moved to memory and the edge; the per-client
 //! Durable Objects: codes, grants, the refresh-token index, logins,
 //! consent-ticket nonces, consents), written by the flows below with a
 //! fixed clock and deterministic entropy, plus the token plaintexts a test
@@ -14,10 +15,13 @@
 //! redeem or refuse the codes. A deployment upgraded mid-week must log
 //! nobody out.
 //!
-//! `fixtures_are_what_the_flows_write` regenerates the fixtures in memory
-//! and compares them with the files; `PMCP_WRITE_STORED_V1=1 cargo test
-//! fixtures_are_what_the_flows_write` rewrites the files instead (only
-//! ever for a deliberate, migrated change of layout).
+//! The v1 files are what the previous release wrote, and stay as they
+//! are. `fixtures_are_what_the_flows_write` runs the same flows with
+//! today's code and compares what they leave with
+//! `tests/fixtures/stored-v2/` (the per-pair layout of issue 9);
+//! `PMCP_WRITE_STORED_V2=1 cargo test fixtures_are_what_the_flows_write`
+//! rewrites those files instead (only ever for a deliberate, migrated
+//! change of layout), for the next release's loader tests to start from.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -35,6 +39,7 @@ use crate::ports::{Clock, OutboundResponse, UnixMillis};
 use crate::testing::{FakePlatform, MemoryLedgerStore, block_on};
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/stored-v1");
+const DIR_V2: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/stored-v2");
 const BASE: &str = "https://mcp.example.com";
 const IDP: &str = "https://idp.example.com";
 const CIMD: &str = "https://client.example.com/client.json";
@@ -46,6 +51,11 @@ fn config() -> HashMap<String, String> {
         (
             "COOKIE_SECRET",
             "stored-v1-fixture-cookie-secret-0123456789abcdef",
+        ),
+        // The upgrade step: set before deploying the release that reads it.
+        (
+            "USER_KEY_SECRET",
+            "stored-fixture-user-key-secret-0123456789abcdef",
         ),
         ("ALLOWED_EMAIL_DOMAIN", "example.com"),
         ("ACCESS_ISSUER", IDP),
@@ -104,6 +114,10 @@ fn hidden_field(html: &str, name: &str) -> String {
         + marker.len();
     let len = html[start..].find('"').unwrap();
     html[start..start + len].to_owned()
+}
+
+fn urlencode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
 fn challenge(verifier: &str) -> String {
@@ -498,17 +512,40 @@ fn write_fixtures() -> Fixtures {
         w.p.ledgers
             .borrow()
             .iter()
-            .map(|(client, store)| {
+            // Objects only read (an empty legacy ledger asked for a
+            // consent) hold nothing and are not part of the layout.
+            .filter(|(_, store)| !store.entries.borrow().is_empty())
+            .map(|(name, store)| {
                 let entries: BTreeMap<String, Value> = store
                     .entries
                     .borrow()
                     .iter()
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect();
-                (
-                    object_name(client),
-                    json!({"client_id": client, "entries": entries}),
-                )
+                if name.starts_with("g:") {
+                    // A pair's grant object: named by its routing id.
+                    (
+                        name.clone(),
+                        json!({"class": "GrantLedger", "entries": entries}),
+                    )
+                } else if name.starts_with("u:") {
+                    // A user's directory: named by the user key.
+                    (
+                        name.clone(),
+                        json!({"class": "UserDirectory", "entries": entries}),
+                    )
+                } else if name.starts_with("used:") {
+                    // A used-state shard: named by its hex digit.
+                    (
+                        name.clone(),
+                        json!({"class": "UsedStates", "entries": entries}),
+                    )
+                } else {
+                    (
+                        object_name(name),
+                        json!({"client_id": name, "entries": entries}),
+                    )
+                }
             })
             .collect();
     let wire: Vec<Value> =
@@ -549,16 +586,18 @@ fn fixtures_are_what_the_flows_write() {
         ("secrets.json", &fresh.secrets),
         ("wire.json", &fresh.wire),
     ];
-    if std::env::var("PMCP_WRITE_STORED_V1").is_ok_and(|v| v == "1") {
-        std::fs::create_dir_all(DIR).unwrap();
+    if std::env::var("PMCP_WRITE_STORED_V2").is_ok_and(|v| v == "1") {
+        std::fs::create_dir_all(DIR_V2).unwrap();
         for (name, text) in files {
-            std::fs::write(format!("{DIR}/{name}"), text).unwrap();
+            std::fs::write(format!("{DIR_V2}/{name}"), text).unwrap();
         }
     }
     for (name, text) in files {
+        let stored = std::fs::read_to_string(format!("{DIR_V2}/{name}"))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(
-            read(name) == *text,
-            "{name}: today's flows write something else than the v1 fixture"
+            stored == *text,
+            "{name}: today's flows write something else than the v2 fixture"
         );
     }
 }
@@ -661,8 +700,16 @@ fn a_login_in_flight_finishes_and_finds_the_consent_on_record() {
         nonce: s["pending_login_nonce"].clone(),
     };
     let code = code_of(&w.callback(&login, "alice@example.com", "upstream-code-late"));
-    // Discovery and keys came from the cache written before.
-    assert_eq!(w.upstream.borrow().hits, vec![format!("{IDP}/token")]);
+    // Discovery and keys are no longer cached in KV (v1's entries there
+    // are ignored): this isolate fetched them from the provider.
+    assert_eq!(
+        w.upstream.borrow().hits,
+        vec![
+            format!("{IDP}/.well-known/openid-configuration"),
+            format!("{IDP}/token"),
+            format!("{IDP}/jwks"),
+        ]
+    );
     tokens_of(&w.redeem(
         &s["public_client_id"],
         &code,
@@ -739,15 +786,24 @@ fn the_revoked_grant_stays_revoked() {
 }
 
 #[test]
-fn the_cached_metadata_document_and_its_consent_are_used() {
+fn the_metadata_clients_grant_and_consent_are_used() {
     let (w, s) = loaded(LATER);
     tokens_of(&w.refresh(CIMD, &s["alice_metadata_refresh"], None));
     let v = verifier("alice-metadata-again");
     let login = w.start_login(CIMD, "https://client.example.com/cb", &v, "again");
     let code = code_of(&w.callback(&login, "alice@example.com", "upstream-code-m2"));
     tokens_of(&w.redeem(CIMD, &code, &v, "https://client.example.com/cb"));
-    // No fetch of the document: the cached entry served every lookup.
-    assert!(!w.upstream.borrow().hits.iter().any(|h| h == CIMD));
+    // v1's KV copy of the document is ignored: the document came from its
+    // host once, then from this isolate's cache; the consent on record
+    // meant no consent page (the callback redirected with a code).
+    let fetched = w
+        .upstream
+        .borrow()
+        .hits
+        .iter()
+        .filter(|h| *h == CIMD)
+        .count();
+    assert_eq!(fetched, 1);
 }
 
 #[test]
@@ -818,6 +874,548 @@ fn ledger_messages_on_the_wire_keep_their_shape() {
             Message::FinishLogin(_) => round_trip::<LoginReply>(reply),
             Message::ConsumeNonce(_) => round_trip::<NonceReply>(reply),
             Message::GetConsent(_) => round_trip::<ConsentReply>(reply),
+            Message::LookupAccess(_)
+            | Message::RevokeAccess(_)
+            | Message::MarkListed(_)
+            | Message::LegacyConsentUsers(_)
+            | Message::RevokeAll(_) => {
+                panic!("v1 never sent {message:?}")
+            }
         }
     }
+}
+
+// ---------------------------------------------------------------------
+// The per-pair layout (issue 9): routing, tags, consent carried forward,
+// the KV-lag fallback, two devices.
+// ---------------------------------------------------------------------
+
+/// Signs `email` in for `client` and approves if asked: the code.
+fn sign_in(w: &World, client: &str, redirect: &str, verifier: &str, tag: &str) -> String {
+    let login = w.start_login(client, redirect, verifier, tag);
+    let r = w.callback(&login, "alice@example.com", &format!("upstream-{tag}"));
+    if r.status == 302 {
+        return code_of(&r);
+    }
+    let page = html(&r);
+    code_of(&w.post_consent(
+        &login,
+        &hidden_field(&page, "ticket"),
+        &hidden_field(&page, "csrf"),
+        "approve",
+    ))
+}
+
+fn fresh_world() -> (World, String) {
+    let w = World::new(FakePlatform::new());
+    let client = w.register(json!({
+        "redirect_uris": ["https://app.example/cb"],
+        "token_endpoint_auth_method": "none",
+    }))["client_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (w, client)
+}
+
+const ROUTED_LEN: usize = 70;
+
+fn flip_last(value: &str) -> String {
+    let last = value.chars().last().unwrap();
+    let swapped = if last == 'A' { 'B' } else { 'A' };
+    format!("{}{swapped}", &value[..value.len() - 1])
+}
+
+#[test]
+fn codes_and_tokens_are_routed_to_the_pair_object() {
+    let (w, client) = fresh_world();
+    let v = verifier("route");
+    let code = sign_in(&w, &client, "https://app.example/cb", &v, "r1");
+    assert_eq!(code.len(), "pmcp_ac_".len() + ROUTED_LEN);
+    let (access, refresh) = tokens_of(&w.redeem(&client, &code, &v, "https://app.example/cb"));
+    assert_eq!(access.len(), "pmcp_at_".len() + ROUTED_LEN);
+    assert_eq!(refresh.len(), "pmcp_rt_".len() + ROUTED_LEN);
+    {
+        let ledgers = w.p.ledgers.borrow();
+        let pairs: Vec<&String> = ledgers.keys().filter(|k| k.starts_with("g:")).collect();
+        assert_eq!(pairs.len(), 1, "{:?}", ledgers.keys());
+        let pair: Vec<String> = ledgers[pairs[0]].entries.borrow().keys().cloned().collect();
+        assert!(pair.iter().any(|k| k.starts_with("grant:")));
+        assert!(pair.iter().any(|k| k.starts_with("consent:")));
+        assert!(pair.iter().any(|k| k == "listed:pair"));
+        // The client's own ledger holds only its index: this pair.
+        let legacy: Vec<String> = ledgers[&client].entries.borrow().keys().cloned().collect();
+        assert_eq!(legacy, vec![format!("pair:{}", &pairs[0][2..])]);
+    }
+    assert_eq!(w.internal(&access), 200);
+    let (access2, _) = tokens_of(&w.refresh(&client, &refresh, None));
+    assert_eq!(w.internal(&access2), 200);
+    // The refresh token of another client is refused there, grant intact.
+    let (w2_other, _) = (
+        w.register(json!({"redirect_uris": ["https://b.example/cb"], "token_endpoint_auth_method": "none"})),
+        (),
+    );
+    let other = w2_other["client_id"].as_str().unwrap();
+    assert_eq!(w.refresh(other, &refresh, None).status, 400);
+    assert_eq!(
+        w.internal(&access2),
+        200,
+        "another client's attempt revoked nothing"
+    );
+}
+
+#[test]
+fn a_forged_tag_costs_no_storage_read() {
+    let (w, client) = fresh_world();
+    let v = verifier("forged");
+    let code = sign_in(&w, &client, "https://app.example/cb", &v, "f1");
+    let forged_code = flip_last(&code);
+    w.p.reads.set(0);
+    let r = w.redeem(&client, &forged_code, &v, "https://app.example/cb");
+    assert_eq!(
+        (r.status, r.json_body()["error"].clone()),
+        (400, json!("invalid_grant"))
+    );
+    assert_eq!(w.p.reads.get(), 0, "token endpoint");
+    let (access, refresh) = tokens_of(&w.redeem(&client, &code, &v, "https://app.example/cb"));
+    w.p.reads.set(0);
+    assert_eq!(w.refresh(&client, &flip_last(&refresh), None).status, 400);
+    assert_eq!(w.internal(&flip_last(&access)), 401);
+    let body = format!("client_id={client}&token={}", flip_last(&refresh));
+    let r = w.send(
+        Method::Post,
+        "/revoke",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        &body,
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(w.p.reads.get(), 0, "refresh, /internal and /revoke");
+    // The genuine ones still work.
+    assert_eq!(w.internal(&access), 200);
+    assert!(w.p.reads.get() > 0);
+}
+
+#[test]
+fn two_devices_keep_separate_grants() {
+    let (w, client) = fresh_world();
+    let (v1, v2) = (verifier("device-1"), verifier("device-2"));
+    let c1 = sign_in(&w, &client, "https://app.example/cb", &v1, "d1");
+    let (a1, r1) = tokens_of(&w.redeem(&client, &c1, &v1, "https://app.example/cb"));
+    // The second device signs in (consent on record: no page).
+    let c2 = sign_in(&w, &client, "https://app.example/cb", &v2, "d2");
+    let (a2, r2) = tokens_of(&w.redeem(&client, &c2, &v2, "https://app.example/cb"));
+    assert_eq!((w.internal(&a1), w.internal(&a2)), (200, 200));
+    let (a1b, _) = tokens_of(&w.refresh(&client, &r1, None));
+    let (a2b, r2b) = tokens_of(&w.refresh(&client, &r2, None));
+    assert_eq!((w.internal(&a1b), w.internal(&a2b)), (200, 200));
+    // Same object, two grants.
+    {
+        let ledgers = w.p.ledgers.borrow();
+        let pairs: Vec<_> = ledgers.keys().filter(|k| k.starts_with("g:")).collect();
+        assert_eq!(pairs.len(), 1);
+        let grants = ledgers[pairs[0]]
+            .entries
+            .borrow()
+            .keys()
+            .filter(|k| k.starts_with("grant:"))
+            .count();
+        assert_eq!(grants, 2);
+    }
+    // Replaying device 1's rotated-out token ends device 1's grant only.
+    assert_eq!(w.refresh(&client, &r1, None).status, 400);
+    assert_eq!(w.internal(&a1b), 401);
+    assert_eq!(w.internal(&a2b), 200);
+    tokens_of(&w.refresh(&client, &r2b, None));
+}
+
+fn drop_kv(w: &World, token: &str) {
+    w.p.kv
+        .borrow_mut()
+        .remove(&format!("at:{}", crate::crypto::token_hash(token)));
+}
+
+#[test]
+fn a_fresh_token_missing_from_kv_is_found_in_its_grant_object() {
+    let (w, client) = fresh_world();
+    let v = verifier("lag");
+    let code = sign_in(&w, &client, "https://app.example/cb", &v, "k1");
+    let (access, refresh) = tokens_of(&w.redeem(&client, &code, &v, "https://app.example/cb"));
+    drop_kv(&w, &access);
+    assert_eq!(
+        w.internal(&access),
+        200,
+        "issued just now: asked the object"
+    );
+    // Issued more than 120 s ago: a KV miss is final.
+    w.advance(121);
+    assert_eq!(w.internal(&access), 401, "stale issued-at");
+    // A revoked grant's fresh token is never resurrected.
+    let (access2, _) = tokens_of(&w.refresh(&client, &refresh, None));
+    let body = format!("client_id={client}&token={refresh}");
+    w.send(
+        Method::Post,
+        "/revoke",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        &body,
+    );
+    // (The rotated-out refresh token names the same grant.)
+    drop_kv(&w, &access2);
+    assert_eq!(w.internal(&access2), 401, "revoked grant");
+    // A revoked access token alone is not resurrected either.
+    let v = verifier("lag-2");
+    let code = sign_in(&w, &client, "https://app.example/cb", &v, "k2");
+    let (access3, _) = tokens_of(&w.redeem(&client, &code, &v, "https://app.example/cb"));
+    let body = format!("client_id={client}&token={access3}");
+    w.send(
+        Method::Post,
+        "/revoke",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        &body,
+    );
+    assert_eq!(w.internal(&access3), 401, "revoked access token");
+}
+
+#[test]
+fn a_legacy_consent_is_copied_forward_once() {
+    let (w, s) = loaded(LATER);
+    let public = s["public_client_id"].clone();
+    let v = verifier("forward");
+    // alice's consent lives only in the legacy ledger: no page.
+    let login = w.start_login(&public, "https://app.example/cb", &v, "fw1");
+    let r = w.callback(&login, "alice@example.com", "upstream-fw1");
+    assert_eq!(r.status, 302, "{}", html(&r));
+    let code = code_of(&r);
+    assert_eq!(code.len(), "pmcp_ac_".len() + ROUTED_LEN);
+    // Copied into the pair's object under the new user key.
+    let pair_has_consent = |w: &World| {
+        w.p.ledgers.borrow().iter().any(|(name, store)| {
+            name.starts_with("g:")
+                && store
+                    .entries
+                    .borrow()
+                    .keys()
+                    .any(|k| k.starts_with("consent:"))
+        })
+    };
+    assert!(pair_has_consent(&w));
+    // With the legacy record gone, the copy alone is honoured.
+    w.p.ledgers.borrow()[&public]
+        .entries
+        .borrow_mut()
+        .retain(|k, _| !k.starts_with("consent:"));
+    let v2 = verifier("forward-2");
+    let login = w.start_login(&public, "https://app.example/cb", &v2, "fw2");
+    assert_eq!(
+        w.callback(&login, "alice@example.com", "upstream-fw2")
+            .status,
+        302
+    );
+    tokens_of(&w.redeem(&public, &code, &v, "https://app.example/cb"));
+    // The legacy grant's refresh keeps the legacy format.
+    let (access, refresh) = tokens_of(&w.refresh(&public, &s["alice_public_refresh_2"], None));
+    assert_eq!(access.len(), "pmcp_at_".len() + 43);
+    assert_eq!(refresh.len(), "pmcp_rt_".len() + 43);
+}
+
+#[test]
+fn without_user_key_secret_new_sign_ins_stop_and_legacy_tokens_work() {
+    let (mut w, s) = loaded(LATER);
+    w.source.remove("USER_KEY_SECRET");
+    let query = format!(
+        "/authorize?response_type=code&client_id={}&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&code_challenge={}&code_challenge_method=S256",
+        s["public_client_id"],
+        challenge(&verifier("x"))
+    );
+    let r = w.send(Method::Get, &query, &[], "");
+    assert_eq!(r.status, 500);
+    assert!(html(&r).contains("USER_KEY_SECRET"));
+    assert_eq!(w.internal(&s["alice_public_access_2"]), 200);
+    tokens_of(&w.refresh(&s["public_client_id"], &s["alice_public_refresh_2"], None));
+}
+
+// ---------------------------------------------------------------------
+// Pending logins out of storage (issue 9): `/authorize` writes nothing;
+// single use lives in the used-state shards.
+// ---------------------------------------------------------------------
+
+#[test]
+fn authorize_writes_nothing_before_the_browser_returns() {
+    let (w, client) = fresh_world();
+    // Cold: the provider's discovery document and the metadata document
+    // have never been fetched. Still nothing is written, anywhere: both
+    // documents go to this isolate's memory and the edge cache.
+    let kv_before = w.p.kv.borrow().len();
+    let writes_before = w.p.storage_writes();
+    let first = w.start_login(
+        CIMD,
+        "https://client.example.com/cb",
+        &verifier("cold"),
+        "cold",
+    );
+    assert!(first.cookie_name.starts_with("__Host-pmcp_login_"));
+    let fetched = w.upstream.borrow().hits.clone();
+    assert_eq!(
+        fetched,
+        vec![
+            CIMD.to_owned(),
+            format!("{IDP}/.well-known/openid-configuration")
+        ],
+        "both documents were fetched cold"
+    );
+    assert_eq!(w.p.storage_writes(), writes_before, "no KV or object write");
+    assert_eq!(w.p.kv.borrow().len(), kv_before, "no KV entry");
+    assert!(!w.p.edge.borrow().is_empty(), "cached at the edge instead");
+    // Another unseen metadata URL (a stranger's): still no write.
+    let stranger = "https://client.example.com/other.json";
+    let r = w.send(
+        Method::Get,
+        &format!(
+            "/authorize?response_type=code&client_id={}&redirect_uri={}&code_challenge={}&code_challenge_method=S256&state=x",
+            urlencode(stranger),
+            urlencode("https://client.example.com/cb"),
+            challenge(&verifier("x")),
+        ),
+        &[],
+        "",
+    );
+    assert_ne!(r.status, 500);
+    assert_eq!(
+        w.p.storage_writes(),
+        writes_before,
+        "a stranger's URL: no write"
+    );
+    w.start_login(&client, "https://app.example/cb", &verifier("warm"), "warm");
+    assert!(
+        w.p.objects_with_state().is_empty(),
+        "no Durable Object written"
+    );
+    let before = w.p.storage_writes();
+    for i in 0..50 {
+        let (id, redirect) = if i % 2 == 0 {
+            (client.as_str(), "https://app.example/cb")
+        } else {
+            (CIMD, "https://client.example.com/cb")
+        };
+        let login = w.start_login(id, redirect, &verifier("many"), &format!("s{i}"));
+        assert!(login.cookie_name.starts_with("__Host-pmcp_login_"));
+    }
+    assert_eq!(w.p.storage_writes(), before, "50 starts, no write");
+    assert!(
+        w.p.objects_with_state().is_empty(),
+        "{:?}",
+        w.p.objects_with_state()
+    );
+}
+
+#[test]
+fn a_callback_spends_its_state_once_in_a_used_state_shard_and_no_client_ledger() {
+    let (w, client) = fresh_world();
+    let login = w.start_login(&client, "https://app.example/cb", &verifier("once"), "once");
+    // A callback the provider reports as failed still spends the state.
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([("error", "access_denied"), ("state", &login.upstream_state)])
+        .finish();
+    let cookie = format!("{}={}", login.cookie_name, login.cookie_value);
+    let denied = w.send(
+        Method::Get,
+        &format!("/callback?{query}"),
+        &[("cookie", &cookie)],
+        "",
+    );
+    assert_eq!(denied.status, 403, "{}", html(&denied));
+    let used: Vec<String> =
+        w.p.objects_with_state()
+            .into_iter()
+            .filter(|n| n.starts_with("used:"))
+            .collect();
+    assert_eq!(used.len(), 1, "{used:?}");
+    let replay = w.callback(&login, "alice@example.com", "upstream-once");
+    assert_eq!(replay.status, 400);
+    assert!(html(&replay).contains("already used"), "{}", html(&replay));
+    // A whole sign-in with consent: the state and the ticket are spent in
+    // shards; no client ledger holds anything.
+    sign_in(
+        &w,
+        &client,
+        "https://app.example/cb",
+        &verifier("full"),
+        "full",
+    );
+    // (The client's ledger holds only its index of pairs, the user's
+    // directory its one pair.)
+    let objects = w.p.objects_with_state();
+    assert!(
+        objects.iter().all(|n| n.starts_with("used:")
+            || n.starts_with("g:")
+            || n.starts_with("u:")
+            || n == &client),
+        "{objects:?}"
+    );
+    let legacy = w.p.ledgers.borrow()[&client].entries.borrow().clone();
+    assert!(legacy.keys().all(|k| k.starts_with("pair:")), "{legacy:?}");
+    let spent: usize = objects
+        .iter()
+        .filter(|n| n.starts_with("used:"))
+        .map(|n| w.p.ledgers.borrow()[n].entries.borrow().len())
+        .sum();
+    assert_eq!(spent, 3, "two states and one ticket");
+}
+
+#[test]
+fn a_login_cookie_from_another_login_or_key_does_not_open() {
+    let (w, client) = fresh_world();
+    let a = w.start_login(&client, "https://app.example/cb", &verifier("a"), "a");
+    let b = w.start_login(&client, "https://app.example/cb", &verifier("b"), "b");
+    // b's sealed value under a's cookie name: bound to b's login id.
+    let swapped = Login {
+        cookie_value: b.cookie_value.clone(),
+        ..a.clone()
+    };
+    let r = w.callback(&swapped, "alice@example.com", "upstream-a");
+    assert_eq!(r.status, 400);
+    assert!(html(&r).contains("different browser"), "{}", html(&r));
+    // Refused before the shard: a is still unspent and finishes.
+    let r = w.callback(&a, "alice@example.com", "upstream-a");
+    assert_eq!(r.status, 200, "{}", html(&r));
+}
+
+// ---------------------------------------------------------------------
+// The directory and the index (issue 9, part C): written at a pair's
+// first code only.
+// ---------------------------------------------------------------------
+
+#[test]
+fn a_pair_is_listed_at_its_first_code_and_never_on_later_codes_or_refreshes() {
+    let (w, client) = fresh_world();
+    let v = verifier("dir-1");
+    let code = sign_in(&w, &client, "https://app.example/cb", &v, "dir-1");
+    let (_, refresh) = tokens_of(&w.redeem(&client, &code, &v, "https://app.example/cb"));
+    let directory =
+        w.p.objects_with_state()
+            .into_iter()
+            .find(|n| n.starts_with("u:"))
+            .expect("the user's directory");
+    let writes = |name: &str| w.p.ledgers.borrow()[name].writes.get();
+    let listed = (writes(&directory), writes(&client));
+    assert_eq!(listed, (1, 1), "one write each");
+    // A second device, a refresh: the listings are not written again.
+    let v2 = verifier("dir-2");
+    let code2 = sign_in(&w, &client, "https://app.example/cb", &v2, "dir-2");
+    tokens_of(&w.redeem(&client, &code2, &v2, "https://app.example/cb"));
+    tokens_of(&w.refresh(&client, &refresh, None));
+    assert_eq!((writes(&directory), writes(&client)), listed);
+    // The test probe is not served on a deployed host.
+    let r = w.send(
+        Method::Get,
+        "/__test/listings?email=alice@example.com",
+        &[],
+        "",
+    );
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json_body()["error"], "not_found");
+}
+
+/// The test build's per-client layout (`TEST_GRANT_LAYOUT=per-client`,
+/// the scale benchmark's baseline): one grant object for every user of a
+/// client, and still each user's directory lists the client.
+#[cfg(feature = "test-hooks")]
+#[test]
+fn the_per_client_layout_shares_one_grant_object_and_lists_every_user() {
+    let (mut w, client) = fresh_world();
+    w.source
+        .insert("TEST_GRANT_LAYOUT".to_owned(), "per-client".to_owned());
+    for (n, email) in ["alice@example.com", "bob@example.com"].iter().enumerate() {
+        let tag = format!("pc-{n}");
+        let v = verifier(&tag);
+        let login = w.start_login(&client, "https://app.example/cb", &v, &tag);
+        let r = w.callback(&login, email, &format!("upstream-{tag}"));
+        let page = html(&r);
+        let code = code_of(&w.post_consent(
+            &login,
+            &hidden_field(&page, "ticket"),
+            &hidden_field(&page, "csrf"),
+            "approve",
+        ));
+        tokens_of(&w.redeem(&client, &code, &v, "https://app.example/cb"));
+    }
+    let names = w.p.objects_with_state();
+    let grant_objects = names.iter().filter(|n| n.starts_with("g:")).count();
+    let directories = names.iter().filter(|n| n.starts_with("u:")).count();
+    assert_eq!((grant_objects, directories), (1, 2), "{names:?}");
+}
+
+// ---------------------------------------------------------------------
+// The legacy consent set (issue 9's scale fix): the legacy ledger is
+// asked once per isolate for its users, then only about users in it.
+// ---------------------------------------------------------------------
+
+use crate::oauth::ledger::protocol::Message;
+
+fn sent(w: &World) -> Vec<Message> {
+    w.p.wire
+        .borrow()
+        .iter()
+        .map(|(m, _)| serde_json::from_value(m.clone()).unwrap())
+        .collect()
+}
+
+fn set_calls(w: &World) -> usize {
+    sent(w)
+        .iter()
+        .filter(|m| matches!(m, Message::LegacyConsentUsers(_)))
+        .count()
+}
+
+fn legacy_reads(w: &World, email: &str) -> usize {
+    let key = crate::oauth::ids::UserKey::legacy_of_email(email);
+    sent(w)
+        .iter()
+        .filter(|m| matches!(m, Message::GetConsent(g) if g.user_key == key))
+        .count()
+}
+
+/// Signs `email` in and answers the callback's status.
+fn callback_status(w: &World, client: &str, email: &str, tag: &str) -> u16 {
+    let login = w.start_login(client, "https://app.example/cb", &verifier(tag), tag);
+    w.callback(&login, email, &format!("upstream-{tag}")).status
+}
+
+#[test]
+fn the_legacy_ledger_is_asked_once_for_its_users_then_only_about_users_in_it() {
+    let (w, s) = loaded(LATER);
+    let public = s["public_client_id"].clone();
+    for (n, email) in ["newcomer1@example.com", "newcomer2@example.com"]
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(
+            callback_status(&w, &public, email, &format!("set-{n}")),
+            200
+        );
+        assert_eq!(legacy_reads(&w, email), 0, "{email}: no legacy read");
+    }
+    // alice approved under the previous release: read there, once, and
+    // spared the page.
+    assert_eq!(
+        callback_status(&w, &public, "alice@example.com", "set-a"),
+        302
+    );
+    assert_eq!(legacy_reads(&w, "alice@example.com"), 1);
+    assert_eq!(set_calls(&w), 1, "one call for the set");
+}
+
+#[test]
+fn a_client_without_legacy_state_costs_one_call_for_its_empty_set() {
+    let (w, client) = fresh_world();
+    for (n, email) in ["alice@example.com", "bob@example.com", "carol@example.com"]
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(
+            callback_status(&w, &client, email, &format!("none-{n}")),
+            200
+        );
+        assert_eq!(legacy_reads(&w, email), 0);
+    }
+    assert_eq!(set_calls(&w), 1);
 }

@@ -7,14 +7,19 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::crypto::Keys;
+use crate::crypto::{Keyring, Keys, UserKeys};
 use crate::http::{Method, Request};
 use crate::oauth::clients::record::{AuthMethod, ClientRecord, ClientSource};
 use crate::oauth::ledger::apply::apply;
-use crate::oauth::ledger::client::Coordinator;
+use crate::oauth::ledger::client::{Address, Coordinator};
 use crate::oauth::ledger::protocol::Message;
+use crate::oauth::ledger::records::Home;
 use crate::oauth::ledger::store::LedgerStore;
+use crate::oauth::listing::client::{Listing, Listings};
+use crate::oauth::listing::object as listing_object;
+use crate::oauth::listing::protocol::ListingMessage;
 use crate::oauth::types::{ClientId, Issuer, RedirectUri, Resource};
+use crate::oauth::used::{self, Spend, Spent, UsedStateShards};
 use crate::ports::{
     Clock, Entropy, EntropyError, KeyValue, Outbound, OutboundError, OutboundRequest,
     OutboundResponse, StorageError, UnixMillis,
@@ -30,8 +35,11 @@ pub struct FakePlatform {
     pub sent: RefCell<Vec<OutboundRequest>>,
     responder: RefCell<Responder>,
     pub fail_storage: Cell<bool>,
-    /// One ledger store per client, as one Durable Object per client.
+    /// One ledger store per object: a client's legacy ledger under its
+    /// client id, a pair's grant object under its name (`g:…`).
     pub ledgers: RefCell<HashMap<String, std::rc::Rc<MemoryLedgerStore>>>,
+    /// Storage reads a request made: KV gets and ledger messages.
+    pub reads: Cell<usize>,
     pub logs: RefCell<Vec<String>>,
     /// When set, entropy is a deterministic stream (seed, draws so far),
     /// so fixtures written from it are reproducible.
@@ -40,6 +48,14 @@ pub struct FakePlatform {
     pub wire: RefCell<Vec<(serde_json::Value, serde_json::Value)>>,
     /// The edge cache: key -> (value, expires at, in ms).
     pub edge: RefCell<HashMap<String, (Vec<u8>, u64)>>,
+    /// KV writes (puts and deletes) made so far.
+    pub kv_writes: Cell<usize>,
+    /// This "isolate's" memory: key -> (value, until in ms).
+    pub isolate: RefCell<HashMap<String, (Vec<u8>, u64)>>,
+    /// Objects (by their name in `ledgers`) whose every call fails.
+    pub failing: RefCell<std::collections::HashSet<String>>,
+    /// This "isolate's" legacy consent sets.
+    pub legacy_consents: crate::oauth::ledger::legacy_consents::LegacyConsentCache,
 }
 
 impl Default for FakePlatform {
@@ -52,10 +68,15 @@ impl Default for FakePlatform {
             responder: RefCell::new(Box::new(|_| Err(OutboundError::Network("offline".into())))),
             fail_storage: Cell::new(false),
             ledgers: RefCell::default(),
+            reads: Cell::new(0),
             logs: RefCell::default(),
             seed: Cell::new(None),
             wire: RefCell::default(),
             edge: RefCell::default(),
+            kv_writes: Cell::new(0),
+            isolate: RefCell::default(),
+            failing: RefCell::default(),
+            legacy_consents: Default::default(),
         }
     }
 }
@@ -88,6 +109,31 @@ impl FakePlatform {
     pub fn sent_count(&self) -> usize {
         self.sent.borrow().len()
     }
+
+    /// Every storage write so far: KV puts and deletes, and each commit or
+    /// removal in any Durable Object (ledgers and used-state shards).
+    pub fn storage_writes(&self) -> usize {
+        self.kv_writes.get()
+            + self
+                .ledgers
+                .borrow()
+                .values()
+                .map(|s| s.writes.get())
+                .sum::<usize>()
+    }
+
+    /// The Durable Objects holding anything.
+    pub fn objects_with_state(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .ledgers
+            .borrow()
+            .iter()
+            .filter(|(_, s)| !s.entries.borrow().is_empty())
+            .map(|(n, _)| n.clone())
+            .collect();
+        names.sort();
+        names
+    }
 }
 
 impl Clock for FakePlatform {
@@ -117,6 +163,7 @@ impl Entropy for FakePlatform {
 
 impl KeyValue for FakePlatform {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        self.reads.set(self.reads.get() + 1);
         if self.fail_storage.get() {
             return Err(StorageError("injected".into()));
         }
@@ -127,6 +174,7 @@ impl KeyValue for FakePlatform {
         if self.fail_storage.get() {
             return Err(StorageError("injected".into()));
         }
+        self.kv_writes.set(self.kv_writes.get() + 1);
         self.kv
             .borrow_mut()
             .insert(key.to_owned(), (value.to_vec(), ttl));
@@ -137,6 +185,7 @@ impl KeyValue for FakePlatform {
         if self.fail_storage.get() {
             return Err(StorageError("injected".into()));
         }
+        self.kv_writes.set(self.kv_writes.get() + 1);
         self.kv.borrow_mut().remove(key);
         Ok(())
     }
@@ -150,22 +199,94 @@ impl Outbound for FakePlatform {
     }
 }
 
-/// One object per client, as on Workers; every message goes through JSON
-/// as it would on the wire.
+/// One object per address, as on Workers; every message goes through
+/// JSON as it would on the wire.
 impl Coordinator for FakePlatform {
-    async fn ledger(&self, client: &ClientId, message: Message) -> Result<Value, StorageError> {
-        let store = self
-            .ledgers
-            .borrow_mut()
-            .entry(client.as_str().to_owned())
-            .or_default()
-            .clone();
+    async fn ledger(&self, address: &Address, message: Message) -> Result<Value, StorageError> {
+        self.reads.set(self.reads.get() + 1);
+        if self.fail_storage.get() {
+            return Err(StorageError("injected".into()));
+        }
+        let name = match address {
+            Address::Client(client) => client.as_str().to_owned(),
+            Address::Pair(routing) => routing.object_name(),
+        };
+        if self.failing.borrow().contains(&name) {
+            return Err(StorageError(format!("injected: {name}")));
+        }
+        let store = self.ledgers.borrow_mut().entry(name).or_default().clone();
         let sent = serde_json::to_value(&message).unwrap_or_default();
         let message: Message =
             serde_json::from_value(sent.clone()).map_err(|e| StorageError(format!("wire: {e}")))?;
-        let reply = apply(store.as_ref(), self, client, message).await?;
+        let home = match address {
+            Address::Client(client) => Home::Client(client),
+            Address::Pair(_) => Home::Pair,
+        };
+        let reply = apply(store.as_ref(), self, home, message).await?;
         self.wire.borrow_mut().push((sent, reply.clone()));
         Ok(reply)
+    }
+}
+
+/// A user's directory lives beside the ledgers as `u:<user key>`; a
+/// client's index in its legacy ledger's store (its client id).
+impl Listings for FakePlatform {
+    async fn listing(&self, at: &Listing, message: ListingMessage) -> Result<Value, StorageError> {
+        self.reads.set(self.reads.get() + 1);
+        if self.fail_storage.get() {
+            return Err(StorageError("injected".into()));
+        }
+        let name = self.listing_store_name(at);
+        if self.failing.borrow().contains(&name) {
+            return Err(StorageError(format!("injected: {name}")));
+        }
+        let kind = match at {
+            Listing::Directory(_) => crate::oauth::listing::records::Kind::Directory,
+            Listing::Index(_) => crate::oauth::listing::records::Kind::Index,
+        };
+        let store = self.ledgers.borrow_mut().entry(name).or_default().clone();
+        let sent = serde_json::to_value(&message).unwrap_or_default();
+        let message: ListingMessage =
+            serde_json::from_value(sent).map_err(|e| StorageError(format!("wire: {e}")))?;
+        let (reply, _) = listing_object::apply(store.as_ref(), kind, message).await?;
+        Ok(reply)
+    }
+}
+
+impl FakePlatform {
+    /// The name of a listing object's store in `ledgers`.
+    pub fn listing_store_name(&self, at: &Listing) -> String {
+        match at {
+            Listing::Directory(_) => at.object_name(),
+            Listing::Index(client) => client.as_str().to_owned(),
+        }
+    }
+
+    /// Runs the alarm of a listing object once, as the runtime would.
+    pub fn run_fan_out(&self, at: &Listing, budget: usize) -> listing_object::FanOut {
+        let name = self.listing_store_name(at);
+        let store = self.ledgers.borrow_mut().entry(name).or_default().clone();
+        block_on(listing_object::fan_out(store.as_ref(), self, budget)).unwrap()
+    }
+}
+
+/// The used-state shards live beside the ledgers, named `used:<digit>`.
+impl UsedStateShards for FakePlatform {
+    async fn spend_in(&self, shard: &str, spend: Spend) -> Result<Spent, StorageError> {
+        self.reads.set(self.reads.get() + 1);
+        if self.fail_storage.get() {
+            return Err(StorageError("injected".into()));
+        }
+        let store = self
+            .ledgers
+            .borrow_mut()
+            .entry(shard.to_owned())
+            .or_default()
+            .clone();
+        let sent = serde_json::to_value(&spend).unwrap_or_default();
+        let spend: Spend =
+            serde_json::from_value(sent).map_err(|e| StorageError(format!("wire: {e}")))?;
+        used::apply(store.as_ref(), spend, self.now.get() / 1000).await
     }
 }
 
@@ -185,6 +306,8 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
 pub struct MemoryLedgerStore {
     pub entries: RefCell<HashMap<String, serde_json::Value>>,
     pub fail_commit: Cell<bool>,
+    /// Commits and removals so far.
+    pub writes: Cell<usize>,
 }
 
 impl LedgerStore for MemoryLedgerStore {
@@ -196,6 +319,7 @@ impl LedgerStore for MemoryLedgerStore {
         if self.fail_commit.get() {
             return Err(StorageError("injected".into()));
         }
+        self.writes.set(self.writes.get() + 1);
         self.entries.borrow_mut().extend(puts);
         Ok(())
     }
@@ -209,7 +333,26 @@ impl LedgerStore for MemoryLedgerStore {
             .collect())
     }
 
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, serde_json::Value)>, StorageError> {
+        let mut page: Vec<(String, serde_json::Value)> = self
+            .entries
+            .borrow()
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix) && after.is_none_or(|a| k.as_str() > a))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        page.sort_by(|a, b| a.0.cmp(&b.0));
+        page.truncate(limit);
+        Ok(page)
+    }
+
     async fn remove(&self, keys: Vec<String>) -> Result<(), StorageError> {
+        self.writes.set(self.writes.get() + 1);
         let mut entries = self.entries.borrow_mut();
         for key in keys {
             entries.remove(&key);
@@ -227,8 +370,13 @@ pub fn source(pairs: &[(&str, &str)]) -> HashMap<String, String> {
 }
 
 /// Server keys from a fixed test secret.
-pub fn keys() -> Keys {
-    Keys::derive(&ServerSecret::new("0123456789abcdef0123456789abcdef")).unwrap()
+pub fn keys() -> Keyring {
+    Keyring::new(Keys::derive(&ServerSecret::new("0123456789abcdef0123456789abcdef")).unwrap())
+}
+
+/// User keys from a fixed test secret.
+pub fn user_keys() -> UserKeys {
+    UserKeys::derive(&ServerSecret::new("user-key-secret-for-tests-0123456789")).unwrap()
 }
 
 /// A registered public client named "Test".
@@ -279,5 +427,27 @@ impl crate::ports::EdgeCache for FakePlatform {
         self.edge
             .borrow_mut()
             .insert(key.to_owned(), (value.to_vec(), expires));
+    }
+}
+
+impl crate::oauth::ledger::legacy_consents::LegacyConsentMemory for FakePlatform {
+    fn legacy_consents(&self) -> &crate::oauth::ledger::legacy_consents::LegacyConsentCache {
+        &self.legacy_consents
+    }
+}
+
+impl crate::ports::IsolateCache for FakePlatform {
+    fn recall(&self, key: &str, now: UnixMillis) -> Option<Vec<u8>> {
+        self.isolate
+            .borrow()
+            .get(key)
+            .filter(|(_, until)| *until > now.0)
+            .map(|(v, _)| v.clone())
+    }
+
+    fn remember(&self, key: &str, value: &[u8], until: UnixMillis) {
+        self.isolate
+            .borrow_mut()
+            .insert(key.to_owned(), (value.to_vec(), until.0));
     }
 }

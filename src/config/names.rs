@@ -3,12 +3,22 @@
 //! operators can migrate without renaming secrets.
 
 // The binding names are read by the Workers glue only.
-/// KV namespace holding clients, token records and caches.
+/// KV namespace holding clients and token records.
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 pub const OAUTH_KV: &str = "OAUTH_KV";
 /// Durable Object namespace serialising per-client approval state.
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 pub const CLIENT_LEDGER: &str = "CLIENT_LEDGER";
+/// Durable Object namespace of the per-(client, user) grant objects.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub const GRANT_LEDGER: &str = "GRANT_LEDGER";
+/// Durable Object namespace of the sharded single-use record of login
+/// states and consent tickets.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub const USED_STATES: &str = "USED_STATES";
+/// Durable Object namespace of the per-user directories.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub const USER_DIRECTORY: &str = "USER_DIRECTORY";
 
 pub const PLAUSIBLE_API_KEY: &str = "PLAUSIBLE_API_KEY";
 pub const PLAUSIBLE_BASE_URL: &str = "PLAUSIBLE_BASE_URL";
@@ -22,16 +32,29 @@ pub const ACCESS_CLIENT_SECRET: &str = "ACCESS_CLIENT_SECRET";
 pub const CF_ACCESS_TEAM_DOMAIN: &str = "CF_ACCESS_TEAM_DOMAIN";
 pub const CF_ACCESS_AUD: &str = "CF_ACCESS_AUD";
 pub const COOKIE_SECRET: &str = "COOKIE_SECRET";
+/// Derives user keys, routing ids and token tags; never rotated.
+pub const USER_KEY_SECRET: &str = "USER_KEY_SECRET";
 pub const ACCESS_TOKEN_TTL: &str = "ACCESS_TOKEN_TTL";
 pub const REFRESH_TOKEN_TTL: &str = "REFRESH_TOKEN_TTL";
 pub const AUTHORIZATION_CODE_TTL: &str = "AUTHORIZATION_CODE_TTL";
 /// Set only by the local development configuration: permits plain-http
 /// loopback targets for client metadata documents and the upstream IdP.
 pub const DEV_ALLOW_LOOPBACK: &str = "DEV_ALLOW_LOOPBACK";
-/// Test-only: lets `/authorize` take the user from an `X-Test-Identity`
-/// header. Honoured only on loopback hosts, which a deployed worker
-/// never is.
+/// Test build only (feature `test-hooks`): lets `/authorize` take the
+/// user from an `X-Test-Identity` header. Honoured only on loopback
+/// hosts, which a deployed worker never is.
+#[cfg(feature = "test-hooks")]
 pub const TEST_IDENTITY_HOOK: &str = "TEST_IDENTITY_HOOK";
+/// Test build only: milliseconds every KV and Durable Object storage
+/// operation waits first, as at the edge (the scale benchmark).
+#[cfg(feature = "test-hooks")]
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub const TEST_STORAGE_LATENCY_MS: &str = "TEST_STORAGE_LATENCY_MS";
+/// Test build only: `per-client` routes every (client, user) pair of a
+/// client to one grant object, the previous release's layout, so the
+/// scale benchmark can set the two side by side.
+#[cfg(feature = "test-hooks")]
+pub const TEST_GRANT_LAYOUT: &str = "TEST_GRANT_LAYOUT";
 /// Sites `/internal` lists when its key cannot use the Sites API:
 /// `domain[:timezone]`, comma-separated.
 pub const PLAUSIBLE_SITES: &str = "PLAUSIBLE_SITES";

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::names;
 use super::source::{Source, bounded_secs, flag, non_empty, split_list};
-use crate::crypto::Keys;
+use crate::crypto::{Keyring, Keys, UserKeys};
 use crate::oidc::access::AccessApp;
 use crate::oidc::provider::{Upstream, UpstreamClient};
 use crate::secret::{ClientSecret, ServerSecret};
@@ -44,7 +44,11 @@ impl Lifetimes {
 pub struct OAuthSettings {
     pub lifetimes: Lifetimes,
     /// `None` when `COOKIE_SECRET` is missing or shorter than 32 bytes.
-    pub keys: Option<Keys>,
+    pub keys: Option<Keyring>,
+    /// `None` when `USER_KEY_SECRET` is missing or shorter than 32 bytes:
+    /// then nobody new can sign in and new-format tokens are refused,
+    /// while tokens of the previous release keep working.
+    pub user_keys: Option<UserKeys>,
     /// `ALLOWED_EMAIL_DOMAIN`, lowercased, without a leading `@`.
     pub allowed_email_domains: Vec<String>,
     /// The upstream OpenID provider, when all of `ACCESS_ISSUER`,
@@ -56,8 +60,23 @@ pub struct OAuthSettings {
     /// `DEV_ALLOW_LOOPBACK` as configured; it takes effect only for a
     /// request to a loopback host (see `oauth::server`).
     pub dev_allow_loopback: bool,
-    /// `TEST_IDENTITY_HOOK` as configured; likewise loopback only.
+    /// `TEST_IDENTITY_HOOK` as configured; likewise loopback only. The
+    /// test build only.
+    #[cfg(feature = "test-hooks")]
     pub test_identity_hook: bool,
+}
+
+/// The test build's grant layout knob (`TEST_GRANT_LAYOUT=per-client`).
+#[cfg(feature = "test-hooks")]
+fn test_layout(source: &dyn Source, mut keys: UserKeys) -> UserKeys {
+    keys.per_client_routing =
+        non_empty(source, names::TEST_GRANT_LAYOUT).is_some_and(|v| v == "per-client");
+    keys
+}
+
+#[cfg(not(feature = "test-hooks"))]
+fn test_layout(_: &dyn Source, keys: UserKeys) -> UserKeys {
+    keys
 }
 
 impl OAuthSettings {
@@ -65,7 +84,11 @@ impl OAuthSettings {
         Self {
             lifetimes: Lifetimes::load(source),
             keys: non_empty(source, names::COOKIE_SECRET)
-                .and_then(|s| Keys::derive(&ServerSecret::new(s)).ok()),
+                .and_then(|s| Keys::derive(&ServerSecret::new(s)).ok())
+                .map(Keyring::new),
+            user_keys: non_empty(source, names::USER_KEY_SECRET)
+                .and_then(|s| UserKeys::derive(&ServerSecret::new(s)).ok())
+                .map(|keys| test_layout(source, keys)),
             allowed_email_domains: split_list(source.get(names::ALLOWED_EMAIL_DOMAIN))
                 .into_iter()
                 .map(|d| d.trim_start_matches('@').to_owned())
@@ -96,6 +119,7 @@ impl OAuthSettings {
                 _ => None,
             },
             dev_allow_loopback: flag(source, names::DEV_ALLOW_LOOPBACK),
+            #[cfg(feature = "test-hooks")]
             test_identity_hook: flag(source, names::TEST_IDENTITY_HOOK),
         }
     }
@@ -127,6 +151,6 @@ mod tests {
             " @Example.com, b.io ",
         )]));
         assert_eq!(s.allowed_email_domains, vec!["example.com", "b.io"]);
-        assert!(s.keys.is_none());
+        assert!(s.keys.is_none() && s.user_keys.is_none());
     }
 }

@@ -1,10 +1,22 @@
 //! The identifiers and secrets this server mints, and how they are
-//! stored: the `pmcp_` token kinds, hashes of tokens, grant, login and
-//! ticket ids, and the key a user is stored under.
+//! stored: the `pmcp_` token kinds and their two formats, hashes of
+//! tokens, grant, login and ticket ids, the key a user is stored under,
+//! and the routing id naming a (client, user) pair's object.
+//!
+//! Tokens and codes (access, refresh, authorization code) are minted in
+//! the routed format: `<prefix>` + base64url(routing id 16 bytes ‖
+//! issued-at u32 seconds, big-endian ‖ 24 random bytes ‖ tag 8 bytes),
+//! 70 characters after the prefix. The tag is HMAC-SHA256(tag key,
+//! prefix ‖ routing id ‖ issued-at ‖ random), truncated: checked in
+//! constant time before anything is read from storage, so a forged or
+//! garbled token costs no storage read. The previous release minted
+//! `<prefix>` + 43 characters; those are told apart by length.
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
-use crate::crypto;
+use crate::crypto::{self, UserKeys};
 use crate::ports::{Entropy, EntropyError};
 
 /// Every kind of value we mint and hand out, and its prefix. A prefix
@@ -52,6 +64,186 @@ impl TokenKind {
     /// never be forwarded elsewhere, e.g. to Plausible).
     pub fn is_ours(value: &str) -> bool {
         value.starts_with(FAMILY)
+    }
+
+    /// A fresh routed value of this kind, for the pair `routing` names.
+    pub fn mint_routed(
+        self,
+        entropy: &dyn Entropy,
+        keys: &UserKeys,
+        routing: &RoutingId,
+        now_secs: u64,
+    ) -> Result<String, EntropyError> {
+        let mut random = [0u8; RANDOM_BYTES];
+        entropy.fill(&mut random)?;
+        let issued_at = u32::try_from(now_secs).unwrap_or(u32::MAX).to_be_bytes();
+        let tag = self.tag(keys, &routing.0, &issued_at, &random);
+        let mut body = Vec::with_capacity(ROUTED_BYTES);
+        body.extend_from_slice(&routing.0);
+        body.extend_from_slice(&issued_at);
+        body.extend_from_slice(&random);
+        body.extend_from_slice(&tag);
+        Ok(format!("{}{}", self.prefix(), URL_SAFE_NO_PAD.encode(body)))
+    }
+
+    fn tag(
+        self,
+        keys: &UserKeys,
+        routing: &[u8; ROUTING_BYTES],
+        issued_at: &[u8; 4],
+        random: &[u8; RANDOM_BYTES],
+    ) -> [u8; TAG_BYTES] {
+        let mac = keys.tag_mac(&[self.prefix().as_bytes(), routing, issued_at, random]);
+        let mut tag = [0u8; TAG_BYTES];
+        tag.copy_from_slice(mac.get(..TAG_BYTES).unwrap_or_default());
+        tag
+    }
+
+    /// Which format `value` is in, if it is of this kind. Reads nothing
+    /// and checks no tag: see [`Format::Routed`].
+    pub fn parse(self, value: &str) -> Option<Format> {
+        let body = value.strip_prefix(self.prefix())?;
+        if body.len() != ROUTED_CHARS {
+            // Whatever the previous release minted (prefix + 43), or junk
+            // that no stored hash matches: the legacy path, as before.
+            return Some(Format::Legacy);
+        }
+        Some(
+            Self::split(body).map_or(Format::Garbled, |(routing, issued_at, random, tag)| {
+                Format::Routed(Unverified {
+                    kind: self,
+                    routing,
+                    issued_at,
+                    random,
+                    tag,
+                })
+            }),
+        )
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn split(
+        body: &str,
+    ) -> Option<(
+        [u8; ROUTING_BYTES],
+        [u8; 4],
+        [u8; RANDOM_BYTES],
+        [u8; TAG_BYTES],
+    )> {
+        let bytes = URL_SAFE_NO_PAD.decode(body).ok()?;
+        Some((
+            bytes.get(..16)?.try_into().ok()?,
+            bytes.get(16..20)?.try_into().ok()?,
+            bytes.get(20..44)?.try_into().ok()?,
+            bytes.get(44..52)?.try_into().ok()?,
+        ))
+    }
+}
+
+const ROUTING_BYTES: usize = 16;
+const RANDOM_BYTES: usize = 24;
+const TAG_BYTES: usize = 8;
+/// routing ‖ issued-at ‖ random ‖ tag.
+const ROUTED_BYTES: usize = ROUTING_BYTES + 4 + RANDOM_BYTES + TAG_BYTES;
+/// base64url of [`ROUTED_BYTES`], unpadded.
+const ROUTED_CHARS: usize = 70;
+
+/// The format of a presented token or code.
+#[derive(Debug)]
+pub enum Format {
+    /// Minted by the previous release: it lives in its client's legacy
+    /// ledger (or KV), and its grant keeps minting this format.
+    Legacy,
+    /// Routed to its pair's object, once its tag checks out.
+    Routed(Unverified),
+    /// The routed length, but not base64url of a routed body: forged or
+    /// garbled, refused without a storage read.
+    Garbled,
+}
+
+/// A routed value whose tag is not checked yet: its routing id is
+/// reachable only through [`Unverified::verify`].
+#[derive(Debug)]
+pub struct Unverified {
+    kind: TokenKind,
+    routing: [u8; ROUTING_BYTES],
+    issued_at: [u8; 4],
+    random: [u8; RANDOM_BYTES],
+    tag: [u8; TAG_BYTES],
+}
+
+impl Unverified {
+    /// The routing id and issue time, if the tag is ours (constant time).
+    pub fn verify(&self, keys: &UserKeys) -> Option<Routed> {
+        let expected = self
+            .kind
+            .tag(keys, &self.routing, &self.issued_at, &self.random);
+        crate::secret::ct_eq(&expected, &self.tag).then(|| Routed {
+            routing: RoutingId(self.routing),
+            issued_at: u64::from(u32::from_be_bytes(self.issued_at)),
+        })
+    }
+}
+
+/// A routed value whose tag checked out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Routed {
+    pub routing: RoutingId,
+    /// Seconds since the epoch, as minted.
+    pub issued_at: u64,
+}
+
+/// Names the object of one (client, user) pair: HMAC(routing key,
+/// client id ‖ 0 ‖ user key), truncated to 16 bytes. It reveals neither.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RoutingId([u8; ROUTING_BYTES]);
+
+impl RoutingId {
+    pub fn of(keys: &UserKeys, client_id: &str, user: &UserKey) -> Self {
+        let user = user.as_str().as_bytes();
+        // The test build's per-client layout: one object for all users.
+        #[cfg(feature = "test-hooks")]
+        let user = if keys.per_client_routing { &[] } else { user };
+        let mac = keys.routing_mac(&[client_id.as_bytes(), &[0], user]);
+        let mut id = [0u8; ROUTING_BYTES];
+        id.copy_from_slice(mac.get(..ROUTING_BYTES).unwrap_or_default());
+        Self(id)
+    }
+
+    /// The Durable Object name of the pair's `GrantLedger`.
+    pub fn object_name(&self) -> String {
+        format!("g:{}", self.to_hex())
+    }
+
+    /// Lowercase hex, as listed in a user's directory and a client's index.
+    pub fn to_hex(self) -> String {
+        hex::encode(self.0)
+    }
+
+    pub fn from_hex(text: &str) -> Option<Self> {
+        let bytes = hex::decode(text).ok()?;
+        <[u8; ROUTING_BYTES]>::try_from(bytes.as_slice())
+            .ok()
+            .map(Self)
+    }
+}
+
+impl Serialize for RoutingId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> Deserialize<'de> for RoutingId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Self::from_hex(&text).ok_or_else(|| serde::de::Error::custom("not a routing id"))
+    }
+}
+
+impl std::fmt::Debug for RoutingId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RoutingId({})", hex::encode(self.0))
     }
 }
 
@@ -120,8 +312,18 @@ minted_id!(
 pub struct UserKey(String);
 
 impl UserKey {
-    /// The key of the person with this (already normalised) email.
-    pub fn of_email(email: &str) -> Self {
+    /// The key of the person with this (already normalised) email: hex
+    /// HMAC-SHA256 under the user key (from `USER_KEY_SECRET`), so a store
+    /// dump cannot be matched against a list of addresses.
+    pub fn of_email(keys: &UserKeys, email: &str) -> Self {
+        Self(hex::encode(
+            keys.user_mac(format!("user:{email}").as_bytes()),
+        ))
+    }
+
+    /// The key the previous release stored people under (a bare SHA-256),
+    /// still computed to find its consents.
+    pub fn legacy_of_email(email: &str) -> Self {
         Self(crypto::token_hash(&format!("user:{email}")))
     }
 
@@ -133,7 +335,7 @@ impl UserKey {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::FakePlatform;
+    use crate::testing::{FakePlatform, user_keys};
 
     #[test]
     fn each_kind_mints_under_its_own_prefix() {
@@ -169,8 +371,96 @@ mod tests {
         let back: GrantId = serde_json::from_str(&serde_json::to_string(&grant).unwrap()).unwrap();
         assert_eq!(back, grant);
         assert_ne!(
-            UserKey::of_email("a@example.com"),
-            UserKey::of_email("b@example.com")
+            UserKey::legacy_of_email("a@example.com"),
+            UserKey::legacy_of_email("b@example.com")
         );
+    }
+
+    #[test]
+    fn the_user_key_is_an_hmac_and_differs_from_the_legacy_one() {
+        let k = user_keys();
+        let key = UserKey::of_email(&k, "a@example.com");
+        assert_eq!(key.as_str().len(), 64);
+        assert_ne!(key, UserKey::legacy_of_email("a@example.com"));
+        assert_eq!(
+            UserKey::legacy_of_email("a@example.com").as_str(),
+            crypto::token_hash("user:a@example.com")
+        );
+        let other = crate::crypto::UserKeys::derive(&crate::secret::ServerSecret::new(
+            "another-user-key-secret-0123456789",
+        ))
+        .unwrap();
+        assert_ne!(key, UserKey::of_email(&other, "a@example.com"), "keyed");
+        assert_ne!(key, UserKey::of_email(&k, "b@example.com"));
+    }
+
+    #[test]
+    fn routed_tokens_carry_their_pair_and_time_under_a_tag() {
+        let p = FakePlatform::new();
+        let k = user_keys();
+        let user = UserKey::of_email(&k, "a@example.com");
+        let routing = RoutingId::of(&k, "pmcp_client_A", &user);
+        assert_ne!(routing, RoutingId::of(&k, "pmcp_client_B", &user));
+        let name = routing.object_name();
+        assert!(name.starts_with("g:") && name.len() == 34, "{name}");
+        for kind in [
+            TokenKind::AccessToken,
+            TokenKind::RefreshToken,
+            TokenKind::AuthorizationCode,
+        ] {
+            let value = kind.mint_routed(&p, &k, &routing, 1_773_576_000).unwrap();
+            assert_eq!(value.len(), kind.prefix().len() + ROUTED_CHARS);
+            let Some(Format::Routed(unverified)) = kind.parse(&value) else {
+                panic!("{value}")
+            };
+            assert_eq!(
+                unverified.verify(&k),
+                Some(Routed {
+                    routing,
+                    issued_at: 1_773_576_000
+                })
+            );
+            // Another kind's prefix on the same body fails its tag.
+            let other = if kind == TokenKind::AccessToken {
+                TokenKind::RefreshToken
+            } else {
+                TokenKind::AccessToken
+            };
+            let moved = value.replacen(kind.prefix(), other.prefix(), 1);
+            let Some(Format::Routed(u)) = other.parse(&moved) else {
+                panic!()
+            };
+            assert_eq!(u.verify(&k), None);
+            // One changed character anywhere in the body fails it too.
+            let body_at = kind.prefix().len();
+            for i in [body_at, body_at + 20, value.len() - 1] {
+                let mut bytes = value.clone().into_bytes();
+                bytes[i] = if bytes[i] == b'A' { b'B' } else { b'A' };
+                let garbled = String::from_utf8(bytes).unwrap();
+                if let Some(Format::Routed(u)) = kind.parse(&garbled) {
+                    assert_eq!(u.verify(&k), None, "{i}");
+                }
+            }
+            // The previous release's format, by length.
+            let legacy = kind.mint(&p).unwrap();
+            assert!(matches!(kind.parse(&legacy), Some(Format::Legacy)));
+            assert!(kind.parse("pmcp_xx_whatever").is_none());
+        }
+        let other_keys = crate::crypto::UserKeys::derive(&crate::secret::ServerSecret::new(
+            "another-user-key-secret-0123456789",
+        ))
+        .unwrap();
+        let value = TokenKind::RefreshToken
+            .mint_routed(&p, &k, &routing, 5)
+            .unwrap();
+        let Some(Format::Routed(u)) = TokenKind::RefreshToken.parse(&value) else {
+            panic!()
+        };
+        assert_eq!(u.verify(&other_keys), None);
+        let junk = format!("pmcp_rt_{}", "!".repeat(ROUTED_CHARS));
+        assert!(matches!(
+            TokenKind::RefreshToken.parse(&junk),
+            Some(Format::Garbled)
+        ));
     }
 }

@@ -2,16 +2,33 @@
 //! Access in front vouches for the caller (a verified assertion, then the
 //! email gate), or the caller presents one of our bearer tokens (RFC 6750,
 //! RFC 9728 §5.1): one KV read on the hot path.
+//!
+//! A routed token's tag is checked before that read (a forged one costs
+//! none). When the read misses a well-tagged token issued within the last
+//! [`KV_LAG_SECS`], KV may simply not have the fresh record at this
+//! location yet (its read-after-write lag, a known cause of connectors
+//! failing right after login): the token's grant object, which holds its
+//! own copy of every live access record, is asked before refusing.
 
 use serde_json::json;
 
-use super::ids::TokenHash;
+use super::ids::{TokenHash, TokenKind};
+use super::ledger::client::{Coordinator, Ledger};
 use super::ledger::records::{AccessRecord, access_key};
+use super::routing::{Located, Unroutable, locate};
 use super::server::AuthServer;
 use super::types::{DEFAULT_SCOPE, Resource};
+use crate::config::names;
+use crate::crypto::UserKeys;
+use crate::doc_cache::DocumentCache;
 use crate::http::{Request, Response};
 use crate::oidc::access::{self, AssertionRefused};
 use crate::ports::{Clock, KeyValue, Outbound, StorageError};
+
+/// How long after issue a KV miss is worth asking the grant object:
+/// Workers KV documents up to 60 s for a write to be visible everywhere;
+/// twice that, for clocks and retries.
+pub const KV_LAG_SECS: u64 = 120;
 
 /// Why a request to `/internal` is refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,6 +37,8 @@ pub enum Denied {
     NoToken,
     /// Unknown, expired, revoked, or issued for another resource.
     InvalidToken,
+    /// A routed token, but `USER_KEY_SECRET` is not configured (500).
+    NoUserKey,
     /// The token lacks the scope this call needs (→ 403).
     InsufficientScope,
     Unavailable(StorageError),
@@ -36,6 +55,10 @@ impl Denied {
             Denied::Assertion(refused) => {
                 Some(format!("internal: Access assertion refused: {refused:?}"))
             }
+            Denied::NoUserKey => Some(format!(
+                "internal: a routed access token was presented but {} is not configured",
+                names::USER_KEY_SECRET
+            )),
             _ => None,
         }
     }
@@ -43,7 +66,7 @@ impl Denied {
 
 /// Admits a call to `/internal`: Access's signed assertion when Access is
 /// configured and the header is present, else our bearer token.
-pub async fn admit<P: KeyValue + Outbound + Clock>(
+pub async fn admit<P: KeyValue + Outbound + DocumentCache + Coordinator>(
     platform: &P,
     server: &AuthServer<'_>,
     request: &Request,
@@ -58,9 +81,14 @@ pub async fn admit<P: KeyValue + Outbound + Clock>(
             .map(|_identity| ())
             .map_err(Denied::Assertion);
     }
-    authorize(platform, request, &server.resource)
-        .await
-        .map(|_record| ())
+    authorize(
+        platform,
+        request,
+        &server.resource,
+        settings.user_keys.as_ref(),
+    )
+    .await
+    .map(|_record| ())
 }
 
 fn bearer(request: &Request) -> Option<&str> {
@@ -73,20 +101,35 @@ fn bearer(request: &Request) -> Option<&str> {
 /// Checks the bearer token against the access record, the resource it
 /// was issued for (RFC 8707; MCP: tokens for other resources MUST be
 /// refused), its expiry and its scope.
-pub async fn authorize<P: KeyValue + Clock>(
+pub async fn authorize<P: KeyValue + Clock + Coordinator>(
     platform: &P,
     request: &Request,
     resource: &Resource,
+    user_keys: Option<&UserKeys>,
 ) -> Result<AccessRecord, Denied> {
     let token = bearer(request).ok_or(Denied::NoToken)?;
-    let key = access_key(&TokenHash::of(token));
-    let bytes = platform
-        .get(&key)
+    let located = locate(TokenKind::AccessToken, token, user_keys).map_err(|e| match e {
+        Unroutable::Forged => Denied::InvalidToken,
+        Unroutable::NoUserKey => Denied::NoUserKey,
+    })?;
+    let hash = TokenHash::of(token);
+    let now = platform.now().as_secs();
+    let stored = platform
+        .get(&access_key(&hash))
         .await
-        .map_err(Denied::Unavailable)?
-        .ok_or(Denied::InvalidToken)?;
-    let record: AccessRecord = serde_json::from_slice(&bytes).map_err(|_| Denied::InvalidToken)?;
-    if platform.now().as_secs() >= record.expires_at || &record.resource != resource {
+        .map_err(Denied::Unavailable)?;
+    let record: AccessRecord = match (stored, located) {
+        (Some(bytes), _) => serde_json::from_slice(&bytes).map_err(|_| Denied::InvalidToken)?,
+        (None, Located::Pair(routed)) if routed.issued_at.abs_diff(now) <= KV_LAG_SECS => {
+            Ledger::pair(platform, routed.routing)
+                .lookup_access(hash)
+                .await
+                .map_err(Denied::Unavailable)?
+                .ok_or(Denied::InvalidToken)?
+        }
+        (None, _) => return Err(Denied::InvalidToken),
+    };
+    if now >= record.expires_at || &record.resource != resource {
         return Err(Denied::InvalidToken);
     }
     if !record.scope.contains(DEFAULT_SCOPE) {
@@ -121,6 +164,12 @@ pub fn challenge(denied: &Denied, metadata_url: &str) -> Response {
             format!("{base}, error=\"insufficient_scope\""),
             json!({"error": "insufficient_scope", "error_description": "The access token lacks the mcp scope."}),
         ),
+        Denied::NoUserKey => {
+            return Response::json(
+                500,
+                &json!({"error": "server_error", "error_description": format!("The server is misconfigured: {} is missing or shorter than 32 characters.", names::USER_KEY_SECRET)}),
+            );
+        }
         Denied::Unavailable(_) => {
             return Response::json(503, &json!({"error": "temporarily_unavailable", "error_description": "Token storage is unavailable; retry shortly."}))
                 .with_header("retry-after", "5");
@@ -154,7 +203,7 @@ mod tests {
             scope: serde_json::from_value::<ScopeSet>(json!([scope])).unwrap(),
             resource: crate::testing::resource(resource_uri),
             subject: Subject {
-                user_key: UserKey::of_email("u@example.com"),
+                user_key: UserKey::legacy_of_email("u@example.com"),
                 sealed_props: "s".into(),
             },
             expires_at: p.now().as_secs() + ttl,
@@ -172,7 +221,7 @@ mod tests {
         if let Some(a) = auth {
             r.headers.set("authorization", a);
         }
-        block_on(authorize(p, &r, &resource(RESOURCE)))
+        block_on(authorize(p, &r, &resource(RESOURCE), None))
     }
 
     #[test]

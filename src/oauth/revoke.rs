@@ -3,6 +3,7 @@
 use super::ids::{TokenHash, TokenKind};
 use super::ledger::client::Ledger;
 use super::ledger::records::{AccessRecord, access_key};
+use super::routing::{Located, Unroutable, locate};
 use super::server::{AuthServer, Platform};
 use super::token::{self, TokenError};
 use crate::http::Headers;
@@ -10,7 +11,8 @@ use crate::http::Headers;
 /// Handles `POST /revoke`. The client authenticates as at the token
 /// endpoint and may revoke only its own tokens; unknown tokens, or tokens
 /// of other clients, answer 200 like any other (RFC 7009 §2.2), so the
-/// endpoint tells nobody which tokens exist.
+/// endpoint tells nobody which tokens exist. A routed token whose tag is
+/// not ours is unknown without a storage read.
 pub async fn revoke<P: Platform>(
     platform: &P,
     server: &AuthServer<'_>,
@@ -18,29 +20,60 @@ pub async fn revoke<P: Platform>(
     body: &[u8],
 ) -> Result<(), TokenError> {
     let form = token::form(headers, body)?;
-    let client = token::authenticate(platform, server, headers, &form).await?;
     let presented = form
         .get("token")
         .filter(|t| !t.is_empty())
         .ok_or_else(|| TokenError::InvalidRequest("token is required".into()))?;
-    let hash = TokenHash::of(presented);
-    let unavailable = |e: crate::ports::StorageError| TokenError::TemporarilyUnavailable(e.0);
     // Our tokens carry their kind in a prefix, so token_type_hint is only
     // a hint we do not need (RFC 7009 §2.1).
-    if TokenKind::RefreshToken.is_kind_of(presented) {
-        // The ledger is per client: another client's token is unknown there.
-        Ledger::of(platform, &client.client_id)
-            .revoke_refresh(hash)
-            .await
-            .map_err(unavailable)?;
+    let kind = if TokenKind::RefreshToken.is_kind_of(presented) {
+        TokenKind::RefreshToken
     } else if TokenKind::AccessToken.is_kind_of(presented) {
-        let key = access_key(&hash);
-        let record = platform.get(&key).await.map_err(unavailable)?;
-        let owned = record
-            .and_then(|bytes| serde_json::from_slice::<AccessRecord>(&bytes).ok())
-            .is_some_and(|r| r.client_id == client.client_id);
-        if owned {
-            platform.delete(&key).await.map_err(unavailable)?;
+        TokenKind::AccessToken
+    } else {
+        token::authenticate(platform, server, headers, &form).await?;
+        return Ok(());
+    };
+    let located = match locate(kind, presented, server.settings.user_keys.as_ref()) {
+        Ok(located) => located,
+        // Nothing of ours: the answer to any unknown token, at no
+        // storage read (not even the client's).
+        Err(Unroutable::Forged) => return Ok(()),
+        Err(Unroutable::NoUserKey) => return Err(TokenError::NoUserKey),
+    };
+    let client = token::authenticate(platform, server, headers, &form).await?;
+    let hash = TokenHash::of(presented);
+    let unavailable = |e: crate::ports::StorageError| TokenError::TemporarilyUnavailable(e.0);
+    match (kind, located) {
+        (TokenKind::RefreshToken, Located::Legacy) => {
+            // The legacy ledger is per client: another client's token is
+            // unknown there.
+            Ledger::of(platform, &client.client_id)
+                .revoke_refresh(hash, &client.client_id)
+                .await
+                .map_err(unavailable)?;
+        }
+        (TokenKind::RefreshToken, Located::Pair(routed)) => {
+            Ledger::pair(platform, routed.routing)
+                .revoke_refresh(hash, &client.client_id)
+                .await
+                .map_err(unavailable)?;
+        }
+        (_, Located::Pair(routed)) => {
+            Ledger::pair(platform, routed.routing)
+                .revoke_access(hash, &client.client_id)
+                .await
+                .map_err(unavailable)?;
+        }
+        (_, Located::Legacy) => {
+            let key = access_key(&hash);
+            let record = platform.get(&key).await.map_err(unavailable)?;
+            let owned = record
+                .and_then(|bytes| serde_json::from_slice::<AccessRecord>(&bytes).ok())
+                .is_some_and(|r| r.client_id == client.client_id);
+            if owned {
+                platform.delete(&key).await.map_err(unavailable)?;
+            }
         }
     }
     Ok(())

@@ -6,15 +6,45 @@
 use serde_json::{Value, json};
 
 use super::ledger::client::Coordinator;
+use super::ledger::legacy_consents::LegacyConsentMemory;
+use super::listing::client::Listings;
 use super::types::{Issuer, Resource, SUPPORTED_SCOPES};
+use super::used::UsedStateShards;
 use crate::config::oauth::OAuthSettings;
 use crate::http::{Request, is_loopback};
-use crate::ports::{Clock, EdgeCache, Entropy, KeyValue, Log, Outbound};
+use crate::ports::{Clock, EdgeCache, Entropy, IsolateCache, KeyValue, Log, Outbound};
 use crate::ssrf_guard::FetchPolicy;
 
 /// Every port the authorization server touches.
-pub trait Platform: Clock + Entropy + KeyValue + Outbound + Coordinator + Log + EdgeCache {}
-impl<T: Clock + Entropy + KeyValue + Outbound + Coordinator + Log + EdgeCache> Platform for T {}
+pub trait Platform:
+    Clock
+    + Entropy
+    + KeyValue
+    + Outbound
+    + Coordinator
+    + LegacyConsentMemory
+    + Listings
+    + UsedStateShards
+    + Log
+    + EdgeCache
+    + IsolateCache
+{
+}
+impl<
+    T: Clock
+        + Entropy
+        + KeyValue
+        + Outbound
+        + Coordinator
+        + LegacyConsentMemory
+        + Listings
+        + UsedStateShards
+        + Log
+        + EdgeCache
+        + IsolateCache,
+> Platform for T
+{
+}
 
 /// The settings and this request's view of the server. Cheap to build:
 /// the settings are borrowed, the rest is read from the request URL.
@@ -50,8 +80,9 @@ impl<'a> AuthServer<'a> {
         }
     }
 
-    /// Whether the test-only identity hook is on: configured, and only
-    /// ever on a loopback host.
+    /// Whether the test-only identity hook is on: the test build,
+    /// configured, and only ever on a loopback host.
+    #[cfg(feature = "test-hooks")]
     pub fn test_identity_hook(&self) -> bool {
         self.local && self.settings.test_identity_hook
     }
@@ -114,14 +145,21 @@ mod tests {
 
     #[test]
     fn development_switches_work_only_on_loopback() {
-        let on = OAuthSettings::load(&source(&[
-            (names::TEST_IDENTITY_HOOK, "enabled"),
-            (names::DEV_ALLOW_LOOPBACK, "true"),
-        ]));
+        let on = OAuthSettings::load(&source(&[(names::DEV_ALLOW_LOOPBACK, "true")]));
         let local = AuthServer::new(&on, &request("http://127.0.0.1:8787/authorize"));
-        assert!(local.test_identity_hook() && local.fetch_policy().allow_loopback_http);
+        assert!(local.fetch_policy().allow_loopback_http);
         let deployed = AuthServer::new(&on, &request("https://mcp.example.com/authorize"));
-        assert!(!deployed.test_identity_hook() && !deployed.fetch_policy().allow_loopback_http);
+        assert!(!deployed.fetch_policy().allow_loopback_http);
+    }
+
+    #[cfg(feature = "test-hooks")]
+    #[test]
+    fn the_identity_hook_works_only_on_loopback() {
+        let on = OAuthSettings::load(&source(&[(names::TEST_IDENTITY_HOOK, "enabled")]));
+        let local = AuthServer::new(&on, &request("http://127.0.0.1:8787/authorize"));
+        assert!(local.test_identity_hook());
+        let deployed = AuthServer::new(&on, &request("https://mcp.example.com/authorize"));
+        assert!(!deployed.test_identity_hook());
         let off = OAuthSettings::load(&source(&[]));
         assert!(
             !AuthServer::new(&off, &request("http://127.0.0.1:8787/authorize"))

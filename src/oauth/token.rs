@@ -6,13 +6,16 @@ use serde_json::{Value, json};
 
 use super::clients::record::{AuthMethod, ClientRecord};
 use super::clients::registry::{self, LookupError};
-use super::ids::{TokenHash, TokenKind};
+use super::ids::{RoutingId, TokenHash, TokenKind};
 use super::ledger::client::Ledger;
 use super::ledger::protocol::{Issued as LedgerIssued, NewTokens, RedeemCode, Refresh, Refusal};
+use super::routing::{Located, Unroutable, locate};
 use super::server::{AuthServer, Platform};
 use super::types::{
     ClientId, CodeChallenge, Resource, ScopeError, ScopeSet, is_valid_verifier, s256,
 };
+use crate::config::names;
+use crate::crypto::UserKeys;
 use crate::http::{FormError, Headers, Params, Response, form_decode};
 use crate::secret::{AccessToken, ClientSecret, PkceVerifier, RefreshToken};
 
@@ -36,6 +39,9 @@ pub enum TokenError {
     InvalidTarget,
     /// Storage or randomness failed; the client may retry.
     TemporarilyUnavailable(String),
+    /// `USER_KEY_SECRET` is not configured, so a routed code or token
+    /// cannot be checked.
+    NoUserKey,
 }
 
 impl TokenError {
@@ -48,6 +54,7 @@ impl TokenError {
             TokenError::InvalidScope(_) => "invalid_scope",
             TokenError::InvalidTarget => "invalid_target",
             TokenError::TemporarilyUnavailable(_) => "temporarily_unavailable",
+            TokenError::NoUserKey => "server_error",
         }
     }
 
@@ -55,6 +62,7 @@ impl TokenError {
         match self {
             TokenError::InvalidClient { .. } => 401,
             TokenError::TemporarilyUnavailable(_) => 503,
+            TokenError::NoUserKey => 500,
             _ => 400,
         }
     }
@@ -69,6 +77,7 @@ impl TokenError {
             TokenError::UnsupportedGrantType => "grant_type must be authorization_code or refresh_token".into(),
             TokenError::InvalidTarget => "resource does not name this server's protected resource".into(),
             TokenError::TemporarilyUnavailable(_) => "the server could not complete the request; retry shortly".into(),
+            TokenError::NoUserKey => format!("the server is misconfigured: {} is missing or shorter than 32 characters", names::USER_KEY_SECRET),
         }
     }
 
@@ -217,17 +226,32 @@ impl Issued {
     }
 }
 
+/// The format new tokens are minted in: a legacy grant's stay legacy
+/// until it ends, so they keep reaching its legacy ledger.
+enum Minter<'a> {
+    Legacy,
+    Routed(&'a UserKeys, RoutingId),
+}
+
+impl Minter<'_> {
+    fn mint<P: Platform>(&self, platform: &P, kind: TokenKind) -> Result<String, TokenError> {
+        match self {
+            Minter::Legacy => kind.mint(platform),
+            Minter::Routed(keys, routing) => {
+                kind.mint_routed(platform, keys, routing, platform.now().as_secs())
+            }
+        }
+        .map_err(|_| TokenError::TemporarilyUnavailable("entropy".into()))
+    }
+}
+
 fn mint_pair<P: Platform>(
     platform: &P,
     server: &AuthServer<'_>,
+    minter: &Minter<'_>,
 ) -> Result<(AccessToken, RefreshToken, NewTokens), TokenError> {
-    let unavailable = |_| TokenError::TemporarilyUnavailable("entropy".into());
-    let access = AccessToken::new(TokenKind::AccessToken.mint(platform).map_err(unavailable)?);
-    let refresh = RefreshToken::new(
-        TokenKind::RefreshToken
-            .mint(platform)
-            .map_err(unavailable)?,
-    );
+    let access = AccessToken::new(minter.mint(platform, TokenKind::AccessToken)?);
+    let refresh = RefreshToken::new(minter.mint(platform, TokenKind::RefreshToken)?);
     let lifetimes = &server.settings.lifetimes;
     let hashes = NewTokens {
         access_hash: TokenHash::of(access.secret()),
@@ -256,13 +280,32 @@ pub async fn exchange<P: Platform>(
 ) -> Result<Issued, TokenError> {
     let form = form(headers, body)?;
     let grant_type = required(&form, "grant_type")?.to_owned();
+    let (kind, presented) = match grant_type.as_str() {
+        "authorization_code" => (TokenKind::AuthorizationCode, required(&form, "code")?),
+        "refresh_token" => (TokenKind::RefreshToken, required(&form, "refresh_token")?),
+        _ => return Err(TokenError::UnsupportedGrantType),
+    };
+    // Where the code or token lives, from the value alone: a forged one
+    // is refused before any storage read, the client's included.
+    let user_keys = server.settings.user_keys.as_ref();
+    let located = locate(kind, presented, user_keys).map_err(|e| match e {
+        Unroutable::Forged => TokenError::InvalidGrant("tag of a routed value is not ours".into()),
+        Unroutable::NoUserKey => TokenError::NoUserKey,
+    })?;
     let client = authenticate(platform, server, headers, &form).await?;
     let resource = resource_param(&form, server)?;
-    let (access, refresh, tokens) = mint_pair(platform, server)?;
-    let ledger = Ledger::of(platform, &client.client_id);
-    let outcome = match grant_type.as_str() {
-        "authorization_code" => {
-            let code = required(&form, "code")?;
+    let (ledger, minter) = match (located, user_keys) {
+        (Located::Pair(routed), Some(keys)) => (
+            Ledger::pair(platform, routed.routing),
+            Minter::Routed(keys, routed.routing),
+        ),
+        (Located::Pair(_), None) => return Err(TokenError::NoUserKey),
+        (Located::Legacy, _) => (Ledger::of(platform, &client.client_id), Minter::Legacy),
+    };
+    let (access, refresh, tokens) = mint_pair(platform, server, &minter)?;
+    let outcome = match kind {
+        TokenKind::AuthorizationCode => {
+            let code = presented;
             // RFC 6749 §4.1.3: required only if the authorization request
             // carried one (the ledger enforces which).
             let redirect_uri = form.get("redirect_uri").filter(|r| !r.is_empty()).cloned();
@@ -287,8 +330,7 @@ pub async fn exchange<P: Platform>(
                 })
                 .await
         }
-        "refresh_token" => {
-            let presented = required(&form, "refresh_token")?;
+        _ => {
             let scope = match form.get("scope") {
                 None => None,
                 Some(raw) => Some(ScopeSet::parse(Some(raw)).map_err(|e| match e {
@@ -311,7 +353,6 @@ pub async fn exchange<P: Platform>(
                 })
                 .await
         }
-        _ => return Err(TokenError::UnsupportedGrantType),
     };
     match outcome {
         Ok(Ok(LedgerIssued {

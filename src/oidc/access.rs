@@ -7,7 +7,7 @@
 use super::provider::{self, VerifyError};
 use super::verify::Expected;
 use crate::identity::{self, Identity};
-use crate::ports::{Clock, KeyValue, Outbound};
+use crate::ports::Outbound;
 use crate::ssrf_guard::FetchPolicy;
 
 pub const ASSERTION_HEADER: &str = "cf-access-jwt-assertion";
@@ -28,7 +28,7 @@ pub enum AssertionRefused {
     Identity(identity::Refused),
 }
 
-pub async fn verify<P: Outbound + KeyValue + Clock>(
+pub async fn verify<P: Outbound + crate::doc_cache::DocumentCache>(
     platform: &P,
     app: &AccessApp,
     assertion: &str,
@@ -63,7 +63,7 @@ mod tests {
     use super::*;
     use crate::http::Headers;
     use crate::oidc::verify::TokenRejected;
-    use crate::ports::OutboundResponse;
+    use crate::ports::{Clock, OutboundResponse};
     use crate::testing::{FakePlatform, block_on};
     use jwt_compact::alg::{Rsa, RsaPrivateKey};
     use jwt_compact::jwk::JsonWebKey;

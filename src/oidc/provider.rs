@@ -1,8 +1,9 @@
 //! The upstream provider: discovery (OpenID Connect Discovery 1.0), its
 //! signing keys, and the code exchange (OIDC Core §3.1.3).
 //!
-//! Discovery documents and key sets are cached in KV with a bounded
-//! lifetime. A token signed by a key we do not know causes at most one
+//! Discovery documents and key sets are cached for a bounded lifetime in
+//! this isolate's memory and the edge cache (`doc_cache`), never in KV:
+//! the first `/authorize` of a cold deployment writes nothing. A token signed by a key we do not know causes at most one
 //! refetch per minute, so key rotation needs no deploy and a flood of
 //! bogus `kid`s cannot make us hammer the provider.
 
@@ -14,8 +15,9 @@ use url::Url;
 
 use super::verify::{self, Expected, KeySet, TokenRejected, VerifiedClaims};
 use crate::crypto;
+use crate::doc_cache::{self, DocumentCache};
 use crate::http::{Headers, Method};
-use crate::ports::{Clock, KeyValue, Outbound, OutboundError, OutboundRequest};
+use crate::ports::{Outbound, OutboundError, OutboundRequest};
 use crate::secret::{ClientSecret, PkceVerifier};
 use crate::ssrf_guard::{self, FetchPolicy};
 
@@ -59,12 +61,6 @@ struct DiscoveryDocument {
     token_endpoint_auth_methods_supported: Option<Vec<String>>,
     #[serde(default)]
     id_token_signing_alg_values_supported: Option<Vec<String>>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct Cached<T> {
-    value: T,
-    fetched_at: u64,
 }
 
 fn checked_url(raw: &str, policy: FetchPolicy) -> Result<Url, ProviderError> {
@@ -118,34 +114,20 @@ fn describe(e: &OutboundError) -> String {
     }
 }
 
-async fn cache_get<T: for<'de> Deserialize<'de>, P: KeyValue>(
-    platform: &P,
-    key: &str,
-) -> Option<Cached<T>> {
-    let bytes = platform.get(key).await.ok()??;
-    serde_json::from_slice(&bytes).ok()
-}
-
-async fn cache_put<T: Serialize, P: KeyValue>(platform: &P, key: &str, value: T, now: u64) {
-    if let Ok(bytes) = serde_json::to_vec(&Cached {
-        value,
-        fetched_at: now,
-    }) {
-        // A failed cache write only costs a refetch later.
-        let _ = platform.put(key, &bytes, CACHE_LIFETIME).await;
-    }
+async fn cache_put<T: Serialize, P: DocumentCache>(platform: &P, key: &str, value: &T, now: u64) {
+    let until = now.saturating_add(CACHE_LIFETIME.as_secs());
+    doc_cache::put(platform, key, value, now, until).await;
 }
 
 /// The provider for `issuer`, from cache or its discovery document.
-pub async fn discover<P: Outbound + KeyValue + Clock>(
+pub async fn discover<P: Outbound + DocumentCache>(
     platform: &P,
     issuer: &str,
     policy: FetchPolicy,
 ) -> Result<Provider, ProviderError> {
     let now = platform.now().as_secs();
-    let key = format!("oidc:discovery:{}", crypto::short_hash(issuer));
-    if let Some(cached) = cache_get::<Provider, _>(platform, &key).await
-        && now < cached.fetched_at.saturating_add(CACHE_LIFETIME.as_secs())
+    let key = format!("oidc-discovery/{}", crypto::short_hash(issuer));
+    if let Some(cached) = doc_cache::get::<Provider, _>(platform, &key).await
         && cached.value.issuer == issuer
     {
         return Ok(cached.value);
@@ -210,7 +192,7 @@ pub enum VerifyError {
 
 /// Verifies a token against the key set at `jwks_uri`, refetching the set
 /// once (at most once a minute) when the token names an unknown key.
-pub async fn verify_token<P: Outbound + KeyValue + Clock>(
+pub async fn verify_token<P: Outbound + DocumentCache>(
     platform: &P,
     jwks_uri: &str,
     policy: FetchPolicy,
@@ -218,10 +200,8 @@ pub async fn verify_token<P: Outbound + KeyValue + Clock>(
     expected: &Expected<'_>,
 ) -> Result<VerifiedClaims, VerifyError> {
     let now = platform.now().as_secs();
-    let key = format!("oidc:jwks:{}", crypto::short_hash(jwks_uri));
-    let cached = cache_get::<String, _>(platform, &key)
-        .await
-        .filter(|c| now < c.fetched_at.saturating_add(CACHE_LIFETIME.as_secs()));
+    let key = format!("oidc-jwks/{}", crypto::short_hash(jwks_uri));
+    let cached = doc_cache::get::<String, _>(platform, &key).await;
     let (set, fetched_at) = match &cached {
         Some(c) => match KeySet::parse(c.value.as_bytes()) {
             Some(set) => (set, c.fetched_at),
@@ -242,7 +222,7 @@ pub async fn verify_token<P: Outbound + KeyValue + Clock>(
     }
 }
 
-async fn fetch_keys<P: Outbound + KeyValue + Clock>(
+async fn fetch_keys<P: Outbound + DocumentCache>(
     platform: &P,
     cache_key: &str,
     jwks_uri: &str,
@@ -257,7 +237,7 @@ async fn fetch_keys<P: Outbound + KeyValue + Clock>(
             "the key set has no RS256 signing key",
         )))?;
     if let Ok(text) = String::from_utf8(body) {
-        cache_put(platform, cache_key, text, now).await;
+        cache_put(platform, cache_key, &text, now).await;
     }
     Ok((set, now))
 }

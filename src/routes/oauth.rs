@@ -8,6 +8,8 @@ use crate::http::{Method, Request, Response};
 use crate::oauth::clients::register;
 use crate::oauth::flow::browser::{self, Reply};
 use crate::oauth::flow::error::FlowError;
+#[cfg(feature = "test-hooks")]
+use crate::oauth::listing::probe;
 use crate::oauth::server::{AuthServer, Platform};
 use crate::oauth::{revoke, token};
 use crate::ports::Log;
@@ -103,6 +105,27 @@ pub async fn revoke<P: Platform>(
         }
     };
     guard::with_cors(response, POST_METHODS)
+}
+
+/// `/__test/listings`: the end-to-end tests' probe (see
+/// `oauth::listing::probe`); the test build only, and a 404 wherever
+/// the test hook is off.
+#[cfg(feature = "test-hooks")]
+pub async fn test_listings<P: Platform>(
+    platform: &P,
+    settings: &OAuthSettings,
+    request: &Request,
+) -> Response {
+    let server = AuthServer::new(settings, request);
+    match probe::probe(platform, &server, request).await {
+        Ok(body) => Response::json(200, &body),
+        Err(e) => {
+            if let Some(line) = e.log_line() {
+                platform.warn(&line);
+            }
+            e.response().unwrap_or_else(|| refusal(Refusal::NotFound))
+        }
+    }
 }
 
 /// Maps a browser-flow step's outcome, logging what the operator should

@@ -172,7 +172,7 @@ export async function beginLogin(base, client, { jar, upstreamIssuer, redirectUr
   if (upstreamIssuer) assert.equal(upstream.origin, new URL(upstreamIssuer).origin, 'authorize redirects to the upstream provider');
   const q = Object.fromEntries(upstream.searchParams);
   assert.equal(q.redirect_uri, `${base}/callback`);
-  assert.match(q.state ?? '', /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, 'signed state');
+  assert.match(q.state ?? '', /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+){1,2}$/, 'signed state (body, key id, signature)');
   const setCookie = r.res.headers.getSetCookie().find((c) => c.startsWith(LOGIN_COOKIE_PREFIX));
   assert.ok(setCookie, 'the login cookie is set');
   const pair = setCookie.split(';')[0];
@@ -198,19 +198,22 @@ export function deriveKeys(secret) {
   const hk = (info, len) => Buffer.from(hkdfSync('sha256', Buffer.from(secret), Buffer.from('plausible-mcp/v1'), Buffer.from(info), len));
   const seal = hk('seal: user properties at rest', 32);
   const signKey = hk('sign: state and cookies', 64);
-  const sign = (purpose, data) => createHmac('sha256', signKey).update(Buffer.concat([Buffer.from(purpose), Buffer.from([0]), Buffer.from(data)])).digest('base64url');
+  // The key id (src/crypto.rs Keys::derive): a short hash of the derived keys.
+  const kid = createHash('sha256').update(Buffer.concat([Buffer.from('kid\0'), seal, signKey])).digest('hex').slice(0, 8);
+  const sign = (purpose, data) => `${kid}.${createHmac('sha256', signKey).update(Buffer.concat([Buffer.from(purpose), Buffer.from([0]), Buffer.from(data)])).digest('base64url')}`;
   return {
+    kid,
     sign,
-    /** base64url(nonce ‖ AES-256-GCM(ciphertext ‖ tag)) under `aad`. */
+    /** `<kid>.` base64url(nonce ‖ AES-256-GCM(ciphertext ‖ tag)) under `aad`. */
     seal(plaintext, aad) {
       const nonce = randomBytes(12);
       const c = createCipheriv('aes-256-gcm', seal, nonce);
       c.setAAD(Buffer.from(aad));
       const body = Buffer.concat([c.update(Buffer.from(plaintext)), c.final(), c.getAuthTag()]);
-      return Buffer.concat([nonce, body]).toString('base64url');
+      return `${kid}.${Buffer.concat([nonce, body]).toString('base64url')}`;
     },
     open(sealed, aad) {
-      const bytes = Buffer.from(sealed, 'base64url');
+      const bytes = Buffer.from(sealed.slice(sealed.indexOf('.') + 1), 'base64url');
       const d = createDecipheriv('aes-256-gcm', seal, bytes.subarray(0, 12));
       d.setAAD(Buffer.from(aad));
       d.setAuthTag(bytes.subarray(bytes.length - 16));
@@ -219,8 +222,14 @@ export function deriveKeys(secret) {
   };
 }
 
-/** The payload of a `state` (base64url JSON before the dot). */
-export const statePayload = (state) => JSON.parse(Buffer.from(state.split('.')[0], 'base64url').toString('utf8'));
+/** A `state` split at its first dot: the payload, and the `<kid>.<signature>` after it. */
+export const splitState = (state) => {
+  const i = state.indexOf('.');
+  return i < 0 ? [state] : [state.slice(0, i), state.slice(i + 1)];
+};
+
+/** The payload of a `state` (base64url JSON before the first dot). */
+export const statePayload = (state) => JSON.parse(Buffer.from(splitState(state)[0], 'base64url').toString('utf8'));
 
 /** A state signed like src/oidc/login.rs sign_state. */
 export function signState(keys, payload) {

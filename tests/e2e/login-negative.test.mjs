@@ -25,7 +25,7 @@ import {
 } from './oauth-helpers.mjs';
 import {
   CookieJar, MESSAGES, WranglerRestart, assertRefused, beginLogin, call, callbackUrl, consentForm, csrfToken,
-  deriveKeys, pageText, retrying, sha256hex, signState, statePayload,
+  deriveKeys, pageText, retrying, signState, splitState, statePayload,
 } from './login-helpers.mjs';
 import { startRogueIdp } from './support/rogue-idp.mjs';
 
@@ -278,11 +278,11 @@ describe('the signed state', () => {
   const flip = (s, at = Math.floor(s.length / 2)) => s.slice(0, at) + (s[at] === 'A' ? 'B' : 'A') + s.slice(at + 1);
 
   for (const [label, tamper] of [
-    ['a character of the payload flipped', (st) => { const [b, s] = st.split('.'); return `${flip(b)}.${s}`; }],
-    ['a character of the signature flipped', (st) => { const [b, s] = st.split('.'); return `${b}.${flip(s)}`; }],
-    ['the payload re-encoded with a later expiry', (st) => { const p = statePayload(st); p.e += 3600; return `${Buffer.from(JSON.stringify(p)).toString('base64url')}.${st.split('.')[1]}`; }],
-    ['no signature', (st) => st.split('.')[0]],
-    ['an empty signature', (st) => `${st.split('.')[0]}.`],
+    ['a character of the payload flipped', (st) => { const [b, s] = splitState(st); return `${flip(b)}.${s}`; }],
+    ['a character of the signature flipped', (st) => { const [b, s] = splitState(st); return `${b}.${flip(s)}`; }],
+    ['the payload re-encoded with a later expiry', (st) => { const p = statePayload(st); p.e += 3600; return `${Buffer.from(JSON.stringify(p)).toString('base64url')}.${splitState(st)[1]}`; }],
+    ['no signature', (st) => splitState(st)[0]],
+    ['an empty signature', (st) => `${splitState(st)[0]}.`],
   ]) {
     test(`tampered state (${label}) → 400; the untouched state still works in its browser`, retrying(async () => {
       const jar = new CookieJar();
@@ -304,7 +304,7 @@ describe('the signed state', () => {
     const a = await beginLogin(BASE, client, { jar, upstreamIssuer: rogue.issuer });
     const b = await beginLogin(BASE, client, { jar: new CookieJar(), upstreamIssuer: rogue.issuer });
     const url = new URL(await upstreamReturn(a));
-    url.searchParams.set('state', `${a.upstreamState.split('.')[0]}.${b.upstreamState.split('.')[1]}`);
+    url.searchParams.set('state', `${splitState(a.upstreamState)[0]}.${splitState(b.upstreamState)[1]}`);
     assertRefused(await call(url, { jar }), 400, MESSAGES.badState, 'spliced signature');
   }));
 
@@ -323,8 +323,13 @@ describe('the signed state', () => {
     const email = freshEmail('expiry');
     const url = new URL(await upstreamReturn(login, { email }));
     const payload = statePayload(login.upstreamState);
-    // The payload as the worker made it: bound to this browser's cookie.
-    assert.equal(payload.b, sha256hex(`login-cookie:${login.cookie}`));
+    // The payload as the worker made it: only the login id and expiry;
+    // the request travels sealed in this browser's cookie, bound to that id.
+    assert.deepEqual(Object.keys(payload).sort(), ['e', 'l']);
+    const sealed = JSON.parse(keys.open(login.cookie, `login-cookie:${payload.l}`));
+    assert.equal(sealed.l, payload.l);
+    assert.equal(sealed.e, payload.e);
+    assert.equal(sealed.r.state, login.state, 'the client\'s request is in the cookie');
     // Our copy of the signing key is right: re-signing the original
     // payload reproduces the worker's state exactly.
     assert.equal(signState(keys, payload), login.upstreamState, 'the test derives the worker\'s state key');

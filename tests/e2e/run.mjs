@@ -1,14 +1,20 @@
 // End-to-end harness: starts the stack once, runs every *.test.mjs here
 // against it with node's test runner, stops the stack, and exits with the
-// runner's status.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+// runner's status. Everything runs the test build (build-test/, cargo
+// feature `test-hooks`), built first when it is missing; the stacks test
+// files start themselves use it too (PLAUSIBLE_MCP_BUNDLE).
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startStack } from '../../devstack/stack.mjs';
+import { ROOT, startStack } from '../../devstack/stack.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+if (!existsSync(path.join(ROOT, 'build-test/index.js'))) {
+  execFileSync('bash', [path.join(ROOT, 'scripts/build.sh'), '--test'], { cwd: ROOT, stdio: 'inherit' });
+}
+process.env.PLAUSIBLE_MCP_BUNDLE = 'build-test';
 const persistTo = mkdtempSync(path.join(tmpdir(), 'plausible-mcp-e2e-'));
 const stack = await startStack({ persistTo, vars: { TEST_IDENTITY_HOOK: 'enabled' } });
 

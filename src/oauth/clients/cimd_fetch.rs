@@ -15,16 +15,16 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::cimd_document::{self, DocumentError};
 use super::cimd_url::{self, ClientIdUrlError};
 use super::record::ClientRecord;
 use crate::crypto;
+use crate::doc_cache::{self, DocumentCache};
 use crate::http::{Headers, Method};
 use crate::oauth::types::ClientId;
-use crate::ports::{Clock, KeyValue, Outbound, OutboundError, OutboundRequest, UnixMillis};
+use crate::ports::{Outbound, OutboundError, OutboundRequest};
 use crate::ssrf_guard::{self, FetchPolicy, TargetError};
 
 /// The whole exchange must finish within this: the person is waiting on
@@ -121,17 +121,8 @@ impl CimdError {
     }
 }
 
-/// The KV record of a resolved client.
-#[derive(Serialize, Deserialize)]
-struct CacheEntry {
-    record: ClientRecord,
-    /// Seconds since the epoch; a hit after this is ignored (KV may serve
-    /// an expired value for a while).
-    fresh_until: u64,
-}
-
 fn cache_key(client_id: &ClientId) -> String {
-    format!("cimd:{}", crypto::short_hash(client_id.as_str()))
+    format!("cimd/{}", crypto::short_hash(client_id.as_str()))
 }
 
 /// The client named by a URL `client_id`, from cache or by fetching its
@@ -140,9 +131,9 @@ fn cache_key(client_id: &ClientId) -> String {
 /// MCP 2025-11-25 authorization, "Client ID Metadata Documents": the
 /// server fetches the document, MUST check that its `client_id` matches
 /// the URL exactly, SHOULD cache it respecting HTTP cache headers, and
-/// MUST validate its structure and required fields. Storage failures
+/// MUST validate its structure and required fields. Cache failures
 /// never fail the resolve: the cache is an optimisation.
-pub async fn resolve<P: Outbound + KeyValue + Clock>(
+pub async fn resolve<P: Outbound + DocumentCache>(
     platform: &P,
     client_id: &ClientId,
     policy: FetchPolicy,
@@ -152,8 +143,12 @@ pub async fn resolve<P: Outbound + KeyValue + Clock>(
 
     let key = cache_key(client_id);
     let now = platform.now();
-    if let Some(record) = cached(platform, &key, client_id, now).await {
-        return Ok(record);
+    // The id check guards against a (vanishingly unlikely) short-hash
+    // collision handing one client another's redirect URIs.
+    if let Some(entry) = doc_cache::get::<ClientRecord, _>(platform, &key).await
+        && entry.value.client_id == *client_id
+    {
+        return Ok(entry.value);
     }
 
     let (body, freshness) = fetch(platform, url).await?;
@@ -162,32 +157,12 @@ pub async fn resolve<P: Outbound + KeyValue + Clock>(
         .map_err(CimdError::InvalidDocument)?;
 
     // CIMD §5.2: only valid documents are cached, and never against the
-    // origin's `no-store`/`no-cache`.
-    if let Some(ttl) = freshness {
-        let entry = CacheEntry {
-            record: record.clone(),
-            fresh_until,
-        };
-        if let Ok(bytes) = serde_json::to_vec(&entry) {
-            // A failed write costs one extra fetch later, nothing more.
-            let _ = platform.put(&key, &bytes, ttl).await;
-        }
+    // origin's `no-store`/`no-cache`. In memory and the edge cache only:
+    // an unseen metadata URL costs a fetch, never a storage write.
+    if freshness.is_some() {
+        doc_cache::put(platform, &key, &record, now.as_secs(), fresh_until).await;
     }
     Ok(record)
-}
-
-async fn cached<P: KeyValue>(
-    platform: &P,
-    key: &str,
-    client_id: &ClientId,
-    now: UnixMillis,
-) -> Option<ClientRecord> {
-    let bytes = platform.get(key).await.ok()??;
-    let entry: CacheEntry = serde_json::from_slice(&bytes).ok()?;
-    // The id check guards against a (vanishingly unlikely) short-hash
-    // collision handing one client another's redirect URIs.
-    (now.as_secs() < entry.fresh_until && entry.record.client_id == *client_id)
-        .then_some(entry.record)
 }
 
 /// GETs the document. Returns the body and how long it may be cached
@@ -261,7 +236,7 @@ fn freshness(headers: &Headers) -> Option<Duration> {
 mod tests {
     use super::super::record::{AuthMethod, ClientSource};
     use super::*;
-    use crate::ports::OutboundResponse;
+    use crate::ports::{Clock, OutboundResponse};
     use crate::testing::{FakePlatform, block_on};
     use serde_json::Value;
     use serde_json::json;
@@ -313,8 +288,17 @@ mod tests {
         block_on(resolve(p, &id(raw), policy))
     }
 
+    /// How long the edge cache keeps the entry (memory keeps it as long).
     fn ttl_stored(p: &FakePlatform, raw: &str) -> Option<Duration> {
-        p.kv.borrow().get(&cache_key(&id(raw))).map(|(_, ttl)| *ttl)
+        let key = cache_key(&id(raw));
+        let edge = p.edge.borrow().get(&key).map(|(_, until)| *until);
+        let memory = p.isolate.borrow().get(&key).map(|(_, until)| *until);
+        assert_eq!(edge, memory, "both layers keep it as long");
+        edge.map(|until| Duration::from_millis(until - p.now.get()))
+    }
+
+    fn nothing_cached(p: &FakePlatform) -> bool {
+        p.edge.borrow().is_empty() && p.isolate.borrow().is_empty()
     }
 
     #[test]
@@ -371,7 +355,7 @@ mod tests {
 
     #[test]
     fn cache_control_sets_freshness() {
-        // (Cache-Control, expected KV TTL; None = not cached)
+        // (Cache-Control, expected cache lifetime; None = not cached)
         let cases: [(Option<&'static str>, Option<u64>); 12] = [
             (None, Some(300)),
             (Some("max-age=3600"), Some(3600)),
@@ -391,6 +375,7 @@ mod tests {
             let record = resolve_with(&p, ID, FetchPolicy::PRODUCTION).unwrap();
             let now = p.now().as_secs();
             assert_eq!(ttl_stored(&p, ID).map(|d| d.as_secs()), expected, "{cc:?}");
+            assert_eq!(p.storage_writes(), 0, "{cc:?}: never in KV");
             assert_eq!(record.expires_at, now + expected.unwrap_or(60), "{cc:?}");
         }
     }
@@ -413,14 +398,21 @@ mod tests {
         resolve_with(&p, ID, FetchPolicy::PRODUCTION).unwrap();
         resolve_with(&p, ID, FetchPolicy::PRODUCTION).unwrap();
         assert_eq!(p.sent_count(), 2);
-        assert!(p.kv.borrow().is_empty());
+        assert!(nothing_cached(&p));
     }
 
     #[test]
-    fn storage_failure_does_not_fail_the_resolve() {
+    fn a_new_isolate_finds_the_edge_cache_and_without_it_refetches() {
         let p = serving(good_doc(), None);
         p.fail_storage.set(true);
         resolve_with(&p, ID, FetchPolicy::PRODUCTION).unwrap();
+        // Another isolate of this data centre: memory empty, edge hit.
+        p.isolate.borrow_mut().clear();
+        resolve_with(&p, ID, FetchPolicy::PRODUCTION).unwrap();
+        assert_eq!(p.sent_count(), 1, "KV is not involved at all");
+        // Another data centre (both layers empty): one more fetch.
+        p.isolate.borrow_mut().clear();
+        p.edge.borrow_mut().clear();
         resolve_with(&p, ID, FetchPolicy::PRODUCTION).unwrap();
         assert_eq!(p.sent_count(), 2);
     }
@@ -429,19 +421,22 @@ mod tests {
     fn unreadable_or_foreign_cache_entries_are_ignored() {
         let p = serving(good_doc(), None);
         let key = cache_key(&id(ID));
-        p.kv.borrow_mut()
-            .insert(key.clone(), (b"garbage".to_vec(), MIN_FRESHNESS));
+        p.edge
+            .borrow_mut()
+            .insert(key.clone(), (b"garbage".to_vec(), u64::MAX));
         resolve_with(&p, ID, FetchPolicy::PRODUCTION).unwrap();
         assert_eq!(p.sent_count(), 1);
         // An entry naming another client under this key is not trusted.
         let mut other = resolve_with(&p, ID, FetchPolicy::PRODUCTION).unwrap();
         other.client_id = id("https://evil.example/client.json");
-        let entry = CacheEntry {
-            record: other,
+        let entry = doc_cache::Entry {
+            value: other,
+            fetched_at: 0,
             fresh_until: u64::MAX,
         };
-        p.kv.borrow_mut()
-            .insert(key, (serde_json::to_vec(&entry).unwrap(), MIN_FRESHNESS));
+        p.isolate
+            .borrow_mut()
+            .insert(key, (serde_json::to_vec(&entry).unwrap(), u64::MAX));
         let record = resolve_with(&p, ID, FetchPolicy::PRODUCTION).unwrap();
         assert_eq!(record.client_id.as_str(), ID);
         assert_eq!(p.sent_count(), 2);
@@ -593,7 +588,7 @@ mod tests {
                 "{name}: {err:?}"
             );
             assert!(
-                p.kv.borrow().is_empty(),
+                nothing_cached(&p),
                 "{name}: invalid documents are not cached"
             );
         }
@@ -687,7 +682,7 @@ mod tests {
             let err = resolve_with(&p, ID, FetchPolicy::PRODUCTION).unwrap_err();
             assert_eq!(err, CimdError::Fetch(expected), "{name}");
             assert_eq!(p.sent_count(), 1, "{name}");
-            assert!(p.kv.borrow().is_empty(), "{name}: errors are not cached");
+            assert!(nothing_cached(&p), "{name}: errors are not cached");
         }
     }
 

@@ -3,8 +3,9 @@
 
 use super::cimd_fetch::{self, CimdError};
 use super::record::{ClientRecord, lookup_registered};
+use crate::doc_cache::DocumentCache;
 use crate::oauth::types::ClientId;
-use crate::ports::{Clock, KeyValue, Outbound, StorageError};
+use crate::ports::{KeyValue, Outbound, StorageError};
 use crate::ssrf_guard::FetchPolicy;
 
 #[derive(Debug)]
@@ -15,7 +16,7 @@ pub enum LookupError {
 }
 
 /// The client, `None` when no such client exists (or it expired).
-pub async fn find<P: KeyValue + Outbound + Clock>(
+pub async fn find<P: KeyValue + Outbound + DocumentCache>(
     platform: &P,
     policy: FetchPolicy,
     id: &ClientId,

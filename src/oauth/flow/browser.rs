@@ -11,9 +11,10 @@
 use super::consent::{self, AfterLogin, Consented, Decided};
 use super::error::FlowError;
 use super::issue::issue_code;
-use super::login::{self, clear_cookie};
-use crate::crypto::Keys;
+use super::keys::FlowKeys;
+use super::login::{self, clear_login_cookie};
 use crate::http::{Request, Response, single_params};
+#[cfg(feature = "test-hooks")]
 use crate::identity;
 use crate::oauth::authorize::{self, AuthorizeError, PageError, RedirectErrorCode};
 use crate::oauth::clients::registry::{self, LookupError};
@@ -21,16 +22,17 @@ use crate::oauth::server::{AuthServer, Platform};
 use crate::secret::SetCookie;
 
 /// The header the test-only identity hook reads (see
-/// `AuthServer::test_identity_hook`).
+/// `AuthServer::test_identity_hook`); the test build only.
+#[cfg(feature = "test-hooks")]
 pub const TEST_IDENTITY_HEADER: &str = "x-test-identity";
 
 /// Where the browser goes next.
 #[derive(Debug)]
 pub enum Reply {
-    /// A 302, with a cookie to set or clear.
+    /// A 302, with cookies to set or clear.
     Redirect {
         location: String,
-        cookie: Option<SetCookie>,
+        cookies: Vec<SetCookie>,
     },
     /// The consent page.
     Ask(Box<consent::ConsentPage>),
@@ -40,36 +42,47 @@ impl Reply {
     fn to(location: String) -> Self {
         Reply::Redirect {
             location,
-            cookie: None,
+            cookies: Vec::new(),
         }
     }
 
     pub fn response(&self) -> Response {
         match self {
-            Reply::Redirect { location, cookie } => {
-                let r = Response::redirect(location);
-                match cookie {
-                    Some(c) => r.with_header("set-cookie", c.secret()),
-                    None => r,
+            Reply::Redirect { location, cookies } => {
+                let mut r = Response::redirect(location);
+                for c in cookies {
+                    r.headers.append("set-cookie", c.secret());
                 }
+                r
             }
             Reply::Ask(page) => page.response(),
         }
     }
 }
 
-fn keys<'a>(server: &AuthServer<'a>) -> Result<&'a Keys, FlowError> {
-    server.settings.keys.as_ref().ok_or(FlowError::NoServerKey)
+fn keys<'a>(server: &AuthServer<'a>) -> Result<FlowKeys<'a>, FlowError> {
+    Ok(FlowKeys {
+        ring: server
+            .settings
+            .keys
+            .as_ref()
+            .ok_or(FlowError::NoServerKey)?,
+        user: server
+            .settings
+            .user_keys
+            .as_ref()
+            .ok_or(FlowError::NoUserKey)?,
+    })
 }
 
 /// Issues the code for a consented request, or redirects the error.
 async fn complete<P: Platform>(
     platform: &P,
     server: &AuthServer<'_>,
-    keys: &Keys,
+    keys: FlowKeys<'_>,
     consented: &Consented,
 ) -> String {
-    match issue_code(platform, server, keys, consented).await {
+    match issue_code(platform, server, keys.ring, keys.user, consented).await {
         Ok(location) => location,
         Err(e) => {
             platform.warn(&e.log_line());
@@ -116,8 +129,10 @@ pub async fn authorize<P: Platform>(
     };
     let keys = keys(server)?;
 
-    // Test-only identity hook: only ever on a loopback host, never in a
-    // deployed worker (see `AuthServer::test_identity_hook`).
+    // Test-only identity hook: compiled into the test build only, and
+    // even there only on a loopback host (see
+    // `AuthServer::test_identity_hook`).
+    #[cfg(feature = "test-hooks")]
     if server.test_identity_hook()
         && let Some(email) = request.headers.get(TEST_IDENTITY_HEADER)
     {
@@ -141,12 +156,12 @@ pub async fn authorize<P: Platform>(
         .upstream
         .as_ref()
         .ok_or(FlowError::NoUpstream)?;
-    let start = login::begin(platform, server, keys, upstream, auth_request)
+    let start = login::begin(platform, server, keys.ring, upstream, auth_request)
         .await
         .map_err(FlowError::LoginStart)?;
     Ok(Reply::Redirect {
         location: start.location,
-        cookie: Some(start.set_cookie),
+        cookies: start.set_cookies,
     })
 }
 
@@ -165,13 +180,20 @@ pub async fn callback<P: Platform>(
     let query = request.url.query().unwrap_or("");
     let params = single_params(query.as_bytes())
         .map_err(|_| FlowError::Login(login::LoginError::BadState))?;
-    let logged_in = login::finish(platform, server, keys, upstream, &params, &request.headers)
-        .await
-        .map_err(FlowError::Login)?;
+    let logged_in = login::finish(
+        platform,
+        server,
+        keys.ring,
+        upstream,
+        &params,
+        &request.headers,
+    )
+    .await
+    .map_err(FlowError::Login)?;
     match consent::after_login(platform, server, keys, logged_in).await? {
         AfterLogin::Issue(consented, browser) => Ok(Reply::Redirect {
             location: complete(platform, server, keys, &consented).await,
-            cookie: Some(SetCookie::new(clear_cookie(&browser.cookie_name))),
+            cookies: clear_login_cookie(&browser.cookie_name),
         }),
         AfterLogin::Ask(page) => Ok(Reply::Ask(Box::new(page))),
     }
@@ -192,6 +214,6 @@ pub async fn consent<P: Platform>(
     };
     Ok(Reply::Redirect {
         location,
-        cookie: Some(SetCookie::new(clear_cookie(&cookie_name))),
+        cookies: clear_login_cookie(&cookie_name),
     })
 }

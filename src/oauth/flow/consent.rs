@@ -12,19 +12,23 @@
 use serde::{Deserialize, Serialize};
 
 use super::error::{ConsentError, FlowError};
-use super::login::{Browser, LOGIN_LIFETIME, LoggedIn};
-use crate::crypto::{self, Keys};
-use crate::http::{Headers, Params, Response, cookie, form};
+use super::keys::FlowKeys;
+use super::login::{Browser, LOGIN_LIFETIME, LoggedIn, read_login_cookie};
+use crate::crypto::UserKeys;
+use crate::crypto::{self, Keyring};
+use crate::http::{Headers, Params, Response, form};
 use crate::identity::{self, Identity};
 use crate::oauth::authorize::{AuthorizationRequest, PageError, RedirectError, RedirectErrorCode};
 use crate::oauth::clients::record::{ClientRecord, ClientSource};
 use crate::oauth::clients::registry;
-use crate::oauth::ids::{TicketId, UserKey};
+use crate::oauth::ids::{RoutingId, TicketId, UserKey};
 use crate::oauth::ledger::client::Ledger;
+use crate::oauth::ledger::legacy_consents::legacy_users;
 use crate::oauth::ledger::records::ConsentRecord;
 use crate::oauth::server::{AuthServer, Platform};
+use crate::oauth::used::{self, Once};
 use crate::pages::{self, ConsentView};
-use crate::ports::{Entropy, EntropyError};
+use crate::ports::{Entropy, EntropyError, StorageError};
 use crate::secret::{Email, ct_eq};
 
 const TICKET_AAD: &str = "consent-ticket";
@@ -52,6 +56,7 @@ impl Consented {
 
     /// The test-only identity hook's proof (`X-Test-Identity`, loopback
     /// hosts only): it stands for a person who signed in and approved.
+    #[cfg(feature = "test-hooks")]
     pub(super) fn by_test_identity(
         server: &AuthServer<'_>,
         request: AuthorizationRequest,
@@ -82,7 +87,7 @@ fn browser_hash(cookie: &str) -> String {
 
 /// A sealed ticket for `request`, bound to this browser's cookie.
 pub fn seal(
-    keys: &Keys,
+    keys: &Keyring,
     entropy: &dyn Entropy,
     request: AuthorizationRequest,
     identity: &Identity,
@@ -102,7 +107,7 @@ pub fn seal(
 }
 
 /// The CSRF token for a ticket in this browser.
-pub fn csrf_token(keys: &Keys, ticket: &str, cookie: &str) -> String {
+pub fn csrf_token(keys: &Keyring, ticket: &str, cookie: &str) -> String {
     keys.sign(CSRF_PURPOSE, format!("{ticket}\n{cookie}").as_bytes())
 }
 
@@ -116,6 +121,9 @@ pub enum Decision {
 #[derive(Debug)]
 pub struct ConsentPost {
     pub ticket: Ticket,
+    /// Sealed by the previous release (no key id): its single use is
+    /// recorded in the client's legacy ledger, as it was then.
+    pub legacy: bool,
     pub identity: Identity,
     pub decision: Decision,
 }
@@ -123,7 +131,7 @@ pub struct ConsentPost {
 /// Opens and checks a posted form (`ticket`, `csrf`, `decision`) against
 /// the ticket's login cookie in `headers`.
 pub fn check(
-    keys: &Keys,
+    keys: &Keyring,
     form: &Params,
     headers: &Headers,
     now: u64,
@@ -135,13 +143,14 @@ pub fn check(
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .filter(|t: &Ticket| now < t.expires_at)
         .ok_or(ConsentError::BadTicket)?;
-    let cookie = cookie(headers, &ticket.cookie_name).ok_or(ConsentError::OtherBrowser)?;
+    let cookie =
+        read_login_cookie(headers, &ticket.cookie_name).ok_or(ConsentError::OtherBrowser)?;
     if !ct_eq(browser_hash(&cookie).as_bytes(), ticket.browser.as_bytes()) {
         return Err(ConsentError::OtherBrowser);
     }
     let csrf_ok = form
         .get("csrf")
-        .is_some_and(|c| ct_eq(c.as_bytes(), csrf_token(keys, sealed, &cookie).as_bytes()));
+        .is_some_and(|c| keys.verify(CSRF_PURPOSE, format!("{sealed}\n{cookie}").as_bytes(), c));
     if !csrf_ok {
         return Err(ConsentError::Csrf);
     }
@@ -156,6 +165,7 @@ pub fn check(
         .map_err(|_| ConsentError::BadTicket)?;
     Ok(ConsentPost {
         ticket,
+        legacy: !sealed.contains('.'),
         identity,
         decision,
     })
@@ -214,12 +224,55 @@ pub enum AfterLogin {
     Ask(ConsentPage),
 }
 
+/// Whether this person's recorded consent covers the request. It is
+/// looked up in the pair's grant object; when that holds none and the
+/// client's legacy ledger may hold one of this person's, once, in that
+/// ledger under the previous release's user key, and
+/// a covering record found there is copied forward into the pair's
+/// object (so the legacy object is asked at most until the pair has a
+/// consent of its own).
+pub async fn consent_covers<P: Platform>(
+    platform: &P,
+    user_keys: &UserKeys,
+    request: &AuthorizationRequest,
+    email: &str,
+) -> Result<bool, StorageError> {
+    let user = UserKey::of_email(user_keys, email);
+    let pair = Ledger::pair(
+        platform,
+        RoutingId::of(user_keys, request.client_id.as_str(), &user),
+    );
+    if let Some(record) = pair.consent(user.clone()).await? {
+        return Ok(record.covers(request));
+    }
+    // The legacy ledger only for a user it may hold a consent of: its set
+    // is asked once per isolate, not once per sign-in (see
+    // `ledger::legacy_consents`), so new users do not queue behind it.
+    let legacy_user = UserKey::legacy_of_email(email);
+    if !legacy_users(platform, &request.client_id)
+        .await
+        .may_hold(&legacy_user)
+    {
+        return Ok(false);
+    }
+    let legacy = Ledger::of(platform, &request.client_id)
+        .consent(legacy_user)
+        .await?;
+    match legacy {
+        Some(record) if record.covers(request) => {
+            pair.record_consent(user, record).await?;
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}
+
 /// Consent once per user and client, again when the redirect URI or
 /// scopes change.
 pub async fn after_login<P: Platform>(
     platform: &P,
     server: &AuthServer<'_>,
-    keys: &Keys,
+    keys: FlowKeys<'_>,
     logged_in: LoggedIn,
 ) -> Result<AfterLogin, FlowError> {
     let LoggedIn {
@@ -227,17 +280,16 @@ pub async fn after_login<P: Platform>(
         identity,
         browser,
     } = logged_in;
-    let user = UserKey::of_email(identity.email());
-    let recorded = Ledger::of(platform, &request.client_id)
-        .consent(user)
+    let covered = consent_covers(platform, keys.user, &request, identity.email())
         .await
         .map_err(|e| FlowError::Unavailable {
             step: "consent lookup",
             cause: e,
         })?;
-    if recorded.is_some_and(|r| r.covers(&request)) {
+    if covered {
         return Ok(AfterLogin::Issue(Consented { request, identity }, browser));
     }
+    let keys = keys.ring;
     let client = match registry::find(platform, server.fetch_policy(), &request.client_id).await {
         Ok(Some(c)) => c,
         Ok(None) | Err(registry::LookupError::Metadata(_)) => {
@@ -282,10 +334,11 @@ pub enum Decided {
 pub async fn decide<P: Platform>(
     platform: &P,
     server: &AuthServer<'_>,
-    keys: &Keys,
+    flow_keys: FlowKeys<'_>,
     headers: &Headers,
     body: &[u8],
 ) -> Result<(Decided, String), FlowError> {
+    let keys = flow_keys.ring;
     // A form post from any other origin is refused outright (CSRF
     // defence in depth, beside the token).
     if headers
@@ -305,13 +358,17 @@ pub async fn decide<P: Platform>(
     )
     .map_err(FlowError::Consent)?;
     let ticket = post.ticket;
-    let ledger = Ledger::of(platform, &ticket.request.client_id);
-    match ledger
-        .consume_nonce(ticket.id.clone(), ticket.expires_at)
-        .await
-    {
-        Ok(Ok(())) => {}
-        Ok(Err(_)) => return Err(FlowError::TicketUsed),
+    let fresh = if post.legacy {
+        Ledger::of(platform, &ticket.request.client_id)
+            .consume_nonce(ticket.id.clone(), ticket.expires_at)
+            .await
+            .map(|r| r.is_ok())
+    } else {
+        used::spend(platform, &Once::Ticket(&ticket.id), ticket.expires_at).await
+    };
+    match fresh {
+        Ok(true) => {}
+        Ok(false) => return Err(FlowError::TicketUsed),
         Err(e) => {
             return Err(FlowError::Unavailable {
                 step: "consent ticket",
@@ -331,8 +388,10 @@ pub async fn decide<P: Platform>(
                 scope: ticket.request.scope.clone(),
                 approved_at: now,
             };
-            ledger
-                .record_consent(UserKey::of_email(post.identity.email()), record)
+            let user = UserKey::of_email(flow_keys.user, post.identity.email());
+            let routing = RoutingId::of(flow_keys.user, ticket.request.client_id.as_str(), &user);
+            Ledger::pair(platform, routing)
+                .record_consent(user, record)
                 .await
                 .map_err(|e| FlowError::Unavailable {
                     step: "consent record",

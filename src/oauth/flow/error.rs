@@ -55,6 +55,8 @@ pub enum FlowError {
     Request(PageError),
     /// `COOKIE_SECRET` is missing or shorter than 32 characters.
     NoServerKey,
+    /// `USER_KEY_SECRET` is missing or shorter than 32 characters.
+    NoUserKey,
     /// No upstream provider is configured.
     NoUpstream,
     /// The upstream login could not be started.
@@ -81,7 +83,7 @@ impl FlowError {
         match self {
             FlowError::Request(_) | FlowError::Consent(_) | FlowError::TicketUsed => 400,
             FlowError::ForeignOrigin => 403,
-            FlowError::NoServerKey => 500,
+            FlowError::NoServerKey | FlowError::NoUserKey => 500,
             FlowError::NoUpstream | FlowError::Entropy | FlowError::Unavailable { .. } => 503,
             FlowError::LoginStart(e) | FlowError::Login(e) => e.status(),
         }
@@ -91,7 +93,7 @@ impl FlowError {
     pub fn code(&self) -> &'static str {
         match self {
             FlowError::Request(e) => e.code(),
-            FlowError::NoServerKey => "server_misconfigured",
+            FlowError::NoServerKey | FlowError::NoUserKey => "server_misconfigured",
             FlowError::NoUpstream => "sign_in_not_configured",
             FlowError::LoginStart(e) | FlowError::Login(e) => e.code(),
             FlowError::Consent(e) => e.code(),
@@ -104,7 +106,7 @@ impl FlowError {
     fn heading(&self) -> &'static str {
         match self {
             FlowError::Request(_) => "This sign-in request cannot be completed",
-            FlowError::NoServerKey => "Server misconfigured",
+            FlowError::NoServerKey | FlowError::NoUserKey => "Server misconfigured",
             FlowError::NoUpstream => "Sign-in is not configured",
             FlowError::LoginStart(_) => "Sign-in is unavailable",
             FlowError::Login(_) => "Sign-in failed",
@@ -118,6 +120,7 @@ impl FlowError {
         match self {
             FlowError::Request(e) => e.message(),
             FlowError::NoServerKey => "COOKIE_SECRET is missing or shorter than 32 characters, so this server cannot sign anyone in.".into(),
+            FlowError::NoUserKey => "USER_KEY_SECRET is missing or shorter than 32 characters, so this server cannot sign anyone in.".into(),
             FlowError::NoUpstream => "This server has no upstream identity provider configured (ACCESS_ISSUER, ACCESS_CLIENT_ID, ACCESS_CLIENT_SECRET).".into(),
             FlowError::LoginStart(e) | FlowError::Login(e) => e.message().into(),
             FlowError::Consent(e) => e.message().into(),
@@ -173,5 +176,8 @@ mod tests {
                 .log_line()
                 .is_none()
         );
+        let page = String::from_utf8(FlowError::NoUserKey.response().body).unwrap();
+        assert!(page.contains("USER_KEY_SECRET") && page.contains("server_misconfigured"));
+        assert_eq!(FlowError::NoUserKey.status(), 500);
     }
 }

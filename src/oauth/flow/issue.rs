@@ -5,11 +5,13 @@
 use serde_json::json;
 
 use super::consent::Consented;
-use crate::crypto::Keys;
+use crate::crypto::{Keyring, UserKeys};
 use crate::identity::Identity;
-use crate::oauth::ids::{GrantId, TokenHash, TokenKind, UserKey};
+use crate::oauth::ids::{GrantId, RoutingId, TokenHash, TokenKind, UserKey};
 use crate::oauth::ledger::client::Ledger;
 use crate::oauth::ledger::records::{CodeRecord, Subject};
+use crate::oauth::listing::client::list_pair;
+use crate::oauth::listing::records::ListedPair;
 use crate::oauth::server::{AuthServer, Platform};
 use crate::ports::{Entropy, EntropyError, StorageError};
 use crate::secret::AuthorizationCode;
@@ -29,14 +31,15 @@ impl IssueError {
     }
 }
 
-/// The grant's subject: a hash of the email in the clear, the email
-/// sealed under the server key and bound to that hash.
+/// The grant's subject: the user key (an HMAC of the email) in the
+/// clear, the email sealed under the server key and bound to that key.
 pub fn subject(
     identity: &Identity,
-    keys: &Keys,
+    keys: &Keyring,
+    user_keys: &UserKeys,
     entropy: &dyn Entropy,
 ) -> Result<Subject, EntropyError> {
-    let user_key = UserKey::of_email(identity.email());
+    let user_key = UserKey::of_email(user_keys, identity.email());
     let props = json!({ "email": identity.email() }).to_string();
     let sealed_props = keys.seal(
         entropy,
@@ -49,23 +52,29 @@ pub fn subject(
     })
 }
 
-/// Records a code for an approved request and returns the client's
-/// redirect `Location`.
+/// Records a code for an approved request in the pair's grant object and
+/// returns the client's redirect `Location`. Each code starts a grant of
+/// its own: a second device of the same person gets a second grant
+/// beside the first, never in its place.
 pub async fn issue_code<P: Platform>(
     platform: &P,
     server: &AuthServer<'_>,
-    keys: &Keys,
+    keys: &Keyring,
+    user_keys: &UserKeys,
     consented: &Consented,
 ) -> Result<String, IssueError> {
     let request = consented.request();
+    let subject = subject(consented.identity(), keys, user_keys, platform)
+        .map_err(|_| IssueError::Entropy)?;
+    let routing = RoutingId::of(user_keys, request.client_id.as_str(), &subject.user_key);
     let code = AuthorizationCode::new(
         TokenKind::AuthorizationCode
-            .mint(platform)
+            .mint_routed(platform, user_keys, &routing, platform.now().as_secs())
             .map_err(|_| IssueError::Entropy)?,
     );
     let grant_id = GrantId::mint(platform).map_err(|_| IssueError::Entropy)?;
-    let subject = subject(consented.identity(), keys, platform).map_err(|_| IssueError::Entropy)?;
     let record = CodeRecord {
+        client_id: Some(request.client_id.clone()),
         grant_id,
         redirect_uri: request.redirect_uri.clone(),
         redirect_uri_given: request.redirect_uri_given,
@@ -78,11 +87,33 @@ pub async fn issue_code<P: Platform>(
             .plus(server.settings.lifetimes.code)
             .as_secs(),
         redeemed: false,
+        issued_at: Some(platform.now().as_secs()),
     };
-    Ledger::of(platform, &request.client_id)
+    let user_key = record.subject.user_key.clone();
+    let unlisted = Ledger::pair(platform, routing)
         .issue_code(TokenHash::of(code.secret()), record)
         .await
         .map_err(IssueError::Storage)?;
+    // The test build's per-client layout shares one grant object among a
+    // client's users, so that object's "listed" mark says nothing about
+    // this user: list every code's pair (each step is idempotent), so
+    // every user's directory holds it, as in the per-pair layout.
+    #[cfg(feature = "test-hooks")]
+    let unlisted = unlisted || user_keys.per_client_routing;
+    // A pair's first code: list it in the user's directory and the
+    // client's index before the code leaves, so no grant exists that a
+    // revoke-all cannot find. A failure fails this authorization (the
+    // code, never handed out, expires) and the next one lists again.
+    if unlisted {
+        let pair = ListedPair {
+            client_id: request.client_id.clone(),
+            routing,
+            first_connected: platform.now().as_secs(),
+        };
+        list_pair(platform, &user_key, pair)
+            .await
+            .map_err(IssueError::Storage)?;
+    }
     let mut params = vec![("code", code.secret())];
     if let Some(state) = &request.state {
         params.push(("state", state.as_str()));
@@ -95,13 +126,13 @@ pub async fn issue_code<P: Platform>(
 mod tests {
     use super::*;
     use crate::identity::admit;
-    use crate::testing::{FakePlatform, keys};
+    use crate::testing::{FakePlatform, keys, user_keys};
 
     #[test]
     fn stored_forms_hide_the_email() {
         let id = admit("alice@example.com", None, &["example.com".to_owned()]).unwrap();
         let k = keys();
-        let subject = subject(&id, &k, &FakePlatform::new()).unwrap();
+        let subject = subject(&id, &k, &user_keys(), &FakePlatform::new()).unwrap();
         assert!(
             !subject.user_key.as_str().contains("alice") && !subject.sealed_props.contains("alice")
         );

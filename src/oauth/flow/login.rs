@@ -2,14 +2,31 @@
 //! authorization request to the upstream provider, and back at
 //! `/callback` to a verified, admitted identity bound to this browser.
 //!
-//! The `state` we send upstream is `base64url(payload).signature`, an
-//! HMAC-SHA256 under a key derived from `COOKIE_SECRET`. The payload names
-//! the login record (kept in the client's ledger, consumed once), its
-//! expiry (10 minutes), and a hash of a random value set in a
-//! `__Host-` cookie: a state link replayed in another browser lacks the
-//! cookie and fails before anything is looked up. Each login has its own
-//! cookie (named from its id), so two sign-ins running at once in one
-//! browser do not overwrite each other.
+//! Nothing is stored before the browser comes back. The authorization
+//! request, the upstream PKCE verifier and nonce, the login id and its
+//! expiry (10 minutes) are sealed (AES-256-GCM under the `Keyring`, with
+//! its key id, bound to the login id) into the login's own `__Host-`
+//! cookie, named from its id, so two sign-ins running at once in one
+//! browser do not overwrite each other. The `state` we send upstream is
+//! `base64url({"l": login id, "e": expiry}).<kid>.<signature>`, an
+//! HMAC-SHA256 under a key derived from `COOKIE_SECRET`: a state replayed
+//! in another browser lacks the cookie that opens under its login id and
+//! fails before anything is looked up. Single use is enforced after the
+//! state and cookie checks, in the sharded used-state objects
+//! ([`crate::oauth::used`]); a callback that fails later still spent it.
+//!
+//! A sealed request can exceed one cookie (a browser keeps at most 4096
+//! bytes of name and value, RFC 6265 §6.1): it is split over up to
+//! [`MAX_COOKIE_PARTS`] cookies of at most [`COOKIE_PART_LEN`] characters
+//! (`<name>`, `<name>_1`, `<name>_2`). Everything `/authorize` accepts
+//! (a client id and a redirect URI of 2048 characters each, a state of
+//! 1024, a resource of 512) fits; a request sealing larger than that
+//! (only reachable with characters JSON must escape) is refused at
+//! `/authorize` with `request_too_large`.
+//!
+//! A `state` of the previous release (its payload names a client and a
+//! login record in that client's ledger, and a hash of a random cookie)
+//! still finishes there, once.
 
 use std::time::Duration;
 
@@ -17,15 +34,15 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{self, Keys};
+use crate::crypto::{self, Keyring};
 use crate::http::{Headers, Params, cookie};
 use crate::identity::{self, Identity, Refused};
 use crate::oauth::authorize::AuthorizationRequest;
 use crate::oauth::ids::LoginId;
 use crate::oauth::ledger::client::Ledger;
-use crate::oauth::ledger::records::LoginRecord;
 use crate::oauth::server::{AuthServer, Platform};
 use crate::oauth::types::{ClientId, s256};
+use crate::oauth::used::{self, Once};
 use crate::oidc::provider::{self, Provider, ProviderError, Upstream, VerifyError};
 use crate::oidc::verify::{Expected, TokenRejected};
 use crate::secret::{CookieValue, LoginNonce, PkceVerifier, SetCookie};
@@ -51,25 +68,115 @@ pub fn clear_cookie(name: &str) -> String {
     format!("{name}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0")
 }
 const STATE_PURPOSE: &str = "login-state";
+/// Binds a sealed login cookie to its login id.
+const COOKIE_AAD: &str = "login-cookie";
+/// The longest cookie value part we set: with the name (at most 36
+/// characters) it stays under the 4096 bytes a browser keeps.
+pub const COOKIE_PART_LEN: usize = 3900;
+/// How many cookies one login may take.
+pub const MAX_COOKIE_PARTS: usize = 3;
 
 /// The signed part of `state`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct StatePayload {
-    /// Client whose ledger holds the login.
-    c: ClientId,
     /// Login id.
     l: LoginId,
     /// Expiry, seconds.
     e: u64,
-    /// SHA-256 of the browser cookie value.
-    b: String,
+    /// The previous release's state: the client whose ledger holds the
+    /// login record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    c: Option<ClientId>,
+    /// The previous release's state: SHA-256 of the browser cookie value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    b: Option<String>,
 }
 
-/// Where `/authorize` sends the browser, and the cookie to set.
+/// What the login cookie seals: everything `/callback` needs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct SealedLogin {
+    l: LoginId,
+    e: u64,
+    r: AuthorizationRequest,
+    v: PkceVerifier,
+    n: LoginNonce,
+}
+
+/// The names of a login's cookie parts, first to last.
+fn cookie_part_names(name: &str) -> impl Iterator<Item = String> + '_ {
+    (0..MAX_COOKIE_PARTS).map(move |i| match i {
+        0 => name.to_owned(),
+        i => format!("{name}_{i}"),
+    })
+}
+
+/// A login cookie's value: its parts, joined in order (a missing part
+/// ends it).
+pub fn read_login_cookie(headers: &Headers, name: &str) -> Option<String> {
+    let mut parts = cookie_part_names(name).map_while(|n| cookie(headers, &n));
+    let mut value = parts.next()?;
+    for part in parts {
+        value.push_str(&part);
+    }
+    Some(value)
+}
+
+/// `Set-Cookie` values that delete every part of a login's cookie.
+pub fn clear_login_cookie(name: &str) -> Vec<SetCookie> {
+    cookie_part_names(name)
+        .map(|n| SetCookie::new(clear_cookie(&n)))
+        .collect()
+}
+
+/// `Set-Cookie` values carrying `value` in parts, or `None` when it
+/// needs more than [`MAX_COOKIE_PARTS`].
+fn set_login_cookie(name: &str, value: &str) -> Option<Vec<SetCookie>> {
+    let parts: Vec<&str> = value
+        .as_bytes()
+        .chunks(COOKIE_PART_LEN)
+        .filter_map(|c| std::str::from_utf8(c).ok())
+        .collect();
+    if parts.is_empty() || parts.len() > MAX_COOKIE_PARTS || parts.concat() != value {
+        return None;
+    }
+    Some(
+        cookie_part_names(name)
+            .zip(parts)
+            .map(|(n, part)| {
+                SetCookie::new(format!(
+                    "{n}={part}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={}",
+                    LOGIN_LIFETIME.as_secs()
+                ))
+            })
+            .collect(),
+    )
+}
+
+fn cookie_aad(login_id: &LoginId) -> String {
+    format!("{COOKIE_AAD}:{}", login_id.as_str())
+}
+
+fn seal_login(
+    keys: &Keyring,
+    entropy: &dyn crate::ports::Entropy,
+    login: &SealedLogin,
+) -> Option<String> {
+    let json = serde_json::to_vec(login).ok()?;
+    keys.seal(entropy, &json, &cookie_aad(&login.l)).ok()
+}
+
+fn open_login(keys: &Keyring, login_id: &LoginId, value: &str) -> Option<SealedLogin> {
+    let json = keys.open(value, &cookie_aad(login_id))?;
+    serde_json::from_slice::<SealedLogin>(&json)
+        .ok()
+        .filter(|l| &l.l == login_id)
+}
+
+/// Where `/authorize` sends the browser, and the cookies to set.
 #[derive(Debug)]
 pub struct LoginStart {
     pub location: String,
-    pub set_cookie: SetCookie,
+    pub set_cookies: Vec<SetCookie>,
 }
 
 /// Why a login could not complete. Each is shown as a page with its
@@ -82,6 +189,8 @@ pub enum LoginError {
     OtherBrowser,
     /// The state was already used (400).
     Replayed,
+    /// The request is too large to carry through sign-in (400).
+    TooLarge,
     /// The provider reported an error, e.g. the user cancelled (403 for
     /// `access_denied`, else 502).
     Upstream { denied: bool },
@@ -104,6 +213,7 @@ impl LoginError {
             LoginError::BadState => "bad_state",
             LoginError::OtherBrowser => "other_browser",
             LoginError::Replayed => "login_replayed",
+            LoginError::TooLarge => "request_too_large",
             LoginError::Upstream { denied: true } => "upstream_denied",
             LoginError::Upstream { denied: false } => "upstream_error",
             LoginError::MissingCode => "missing_code",
@@ -121,6 +231,7 @@ impl LoginError {
             LoginError::BadState
             | LoginError::OtherBrowser
             | LoginError::Replayed
+            | LoginError::TooLarge
             | LoginError::MissingCode => 400,
             LoginError::Upstream { denied: true }
             | LoginError::Token(_)
@@ -140,6 +251,9 @@ impl LoginError {
             }
             LoginError::Replayed => {
                 "This sign-in link was already used. Start connecting again from your application."
+            }
+            LoginError::TooLarge => {
+                "This authorization request is too large to carry through sign-in: its client_id, redirect_uri, state and resource together must stay under about 8 KB."
             }
             LoginError::Upstream { denied: true } => {
                 "Sign-in was cancelled or refused at the identity provider."
@@ -170,17 +284,17 @@ impl LoginError {
     }
 }
 
-fn cookie_hash(value: &str) -> String {
+fn legacy_cookie_hash(value: &str) -> String {
     crypto::token_hash(&format!("login-cookie:{value}"))
 }
 
-fn sign_state(keys: &Keys, payload: &StatePayload) -> Option<String> {
+fn sign_state(keys: &Keyring, payload: &StatePayload) -> Option<String> {
     let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(payload).ok()?);
     let sig = keys.sign(STATE_PURPOSE, body.as_bytes());
     Some(format!("{body}.{sig}"))
 }
 
-fn open_state(keys: &Keys, state: &str, now: u64) -> Option<StatePayload> {
+fn open_state(keys: &Keyring, state: &str, now: u64) -> Option<StatePayload> {
     let (body, sig) = state.split_once('.')?;
     if !keys.verify(STATE_PURPOSE, body.as_bytes(), sig) {
         return None;
@@ -189,49 +303,45 @@ fn open_state(keys: &Keys, state: &str, now: u64) -> Option<StatePayload> {
     (now < payload.e).then_some(payload)
 }
 
-/// Starts a login: records it in the client's ledger and returns the
-/// redirect to the provider (OIDC Core §3.1.2.1, with PKCE and nonce).
+/// Starts a login: seals it into the browser's cookie (nothing is
+/// stored) and returns the redirect to the provider (OIDC Core §3.1.2.1,
+/// with PKCE and nonce).
 pub async fn begin<P: Platform>(
     platform: &P,
     server: &AuthServer<'_>,
-    keys: &Keys,
+    keys: &Keyring,
     upstream: &Upstream,
     request: AuthorizationRequest,
 ) -> Result<LoginStart, LoginError> {
-    let policy = server.fetch_policy();
-    let provider = provider::discover(platform, &upstream.issuer, policy)
-        .await
-        .map_err(LoginError::Provider)?;
     let mint = |prefix| crypto::mint(platform, prefix).map_err(|_| LoginError::Unavailable);
     let login_id = LoginId::mint(platform).map_err(|_| LoginError::Unavailable)?;
     let verifier = PkceVerifier::new(mint("")?);
     let nonce = LoginNonce::new(mint("")?);
-    let browser = CookieValue::new(mint("")?);
-    let now = platform.now();
-    let expires_at = now.plus(LOGIN_LIFETIME).as_secs();
-    let client_id = request.client_id.clone();
-    let record = LoginRecord {
-        request,
-        upstream_verifier: verifier.clone(),
-        nonce: nonce.clone(),
-        expires_at,
-        used: false,
+    let expires_at = platform.now().plus(LOGIN_LIFETIME).as_secs();
+    let sealed = SealedLogin {
+        l: login_id.clone(),
+        e: expires_at,
+        r: request,
+        v: verifier.clone(),
+        n: nonce.clone(),
     };
-    Ledger::of(platform, &client_id)
-        .begin_login(login_id.clone(), record)
-        .await
-        .map_err(|_| LoginError::Unavailable)?;
-    let cookie_name = login_cookie_name(&login_id);
+    let value = seal_login(keys, platform, &sealed).ok_or(LoginError::Unavailable)?;
+    let set_cookies =
+        set_login_cookie(&login_cookie_name(&login_id), &value).ok_or(LoginError::TooLarge)?;
     let state = sign_state(
         keys,
         &StatePayload {
-            c: client_id,
             l: login_id,
             e: expires_at,
-            b: cookie_hash(browser.secret()),
+            c: None,
+            b: None,
         },
     )
     .ok_or(LoginError::Unavailable)?;
+    let policy = server.fetch_policy();
+    let provider = provider::discover(platform, &upstream.issuer, policy)
+        .await
+        .map_err(LoginError::Provider)?;
     let mut url = url::Url::parse(&provider.authorization_endpoint).map_err(|_| {
         LoginError::Provider(ProviderError::Invalid(
             "the authorization endpoint is not a URL",
@@ -248,12 +358,48 @@ pub async fn begin<P: Platform>(
         .append_pair("code_challenge_method", "S256");
     Ok(LoginStart {
         location: url.to_string(),
-        set_cookie: SetCookie::new(format!(
-            "{cookie_name}={}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={}",
-            browser.secret(),
-            LOGIN_LIFETIME.as_secs()
-        )),
+        set_cookies,
     })
+}
+
+/// What a login carries to `/callback`.
+struct PendingLogin {
+    request: AuthorizationRequest,
+    upstream_verifier: PkceVerifier,
+    nonce: LoginNonce,
+}
+
+/// A login the previous release started: its record is in the client's
+/// ledger, spent there once; its cookie is a random value whose hash the
+/// state carries.
+async fn legacy_login<P: Platform>(
+    platform: &P,
+    client: &ClientId,
+    login_id: &LoginId,
+    hash: &str,
+    headers: &Headers,
+    cookie_name: &str,
+) -> Result<(PendingLogin, CookieValue), LoginError> {
+    let cookie_value = cookie(headers, cookie_name)
+        .filter(|v| crate::secret::ct_eq(legacy_cookie_hash(v).as_bytes(), hash.as_bytes()))
+        .map(CookieValue::new)
+        .ok_or(LoginError::OtherBrowser)?;
+    let record = match Ledger::of(platform, client)
+        .finish_login(login_id.clone())
+        .await
+    {
+        Ok(Ok(record)) => record,
+        Ok(Err(_refused)) => return Err(LoginError::Replayed),
+        Err(_) => return Err(LoginError::Unavailable),
+    };
+    Ok((
+        PendingLogin {
+            request: record.request,
+            upstream_verifier: record.upstream_verifier,
+            nonce: record.nonce,
+        },
+        cookie_value,
+    ))
 }
 
 /// The browser a login is bound to: its cookie.
@@ -278,7 +424,7 @@ pub struct LoggedIn {
 pub async fn finish<P: Platform>(
     platform: &P,
     server: &AuthServer<'_>,
-    keys: &Keys,
+    keys: &Keyring,
     upstream: &Upstream,
     params: &Params,
     headers: &Headers,
@@ -290,14 +436,31 @@ pub async fn finish<P: Platform>(
         .and_then(|s| open_state(keys, s, now))
         .ok_or(LoginError::BadState)?;
     let cookie_name = login_cookie_name(&state.l);
-    let cookie_value = cookie(headers, &cookie_name)
-        .filter(|v| crate::secret::ct_eq(cookie_hash(v).as_bytes(), state.b.as_bytes()))
-        .map(CookieValue::new)
-        .ok_or(LoginError::OtherBrowser)?;
-    let record = match Ledger::of(platform, &state.c).finish_login(state.l).await {
-        Ok(Ok(record)) => record,
-        Ok(Err(_refused)) => return Err(LoginError::Replayed),
-        Err(_) => return Err(LoginError::Unavailable),
+    let (record, cookie_value) = match (&state.c, &state.b) {
+        (Some(client), Some(hash)) => {
+            legacy_login(platform, client, &state.l, hash, headers, &cookie_name).await?
+        }
+        _ => {
+            let value = read_login_cookie(headers, &cookie_name).ok_or(LoginError::OtherBrowser)?;
+            let sealed = open_login(keys, &state.l, &value).ok_or(LoginError::OtherBrowser)?;
+            if now >= sealed.e {
+                return Err(LoginError::BadState);
+            }
+            // Spent here, after every check a stranger could fail, and
+            // before anything that can fail later: a refused callback
+            // cannot be retried.
+            match used::spend(platform, &Once::Login(&state.l), sealed.e).await {
+                Ok(true) => {}
+                Ok(false) => return Err(LoginError::Replayed),
+                Err(_) => return Err(LoginError::Unavailable),
+            }
+            let record = PendingLogin {
+                request: sealed.r,
+                upstream_verifier: sealed.v,
+                nonce: sealed.n,
+            };
+            (record, CookieValue::new(value))
+        }
     };
     if let Some(error) = params.get("error") {
         return Err(LoginError::Upstream {
@@ -362,10 +525,10 @@ mod tests {
 
     fn payload(e: u64) -> StatePayload {
         StatePayload {
-            c: ClientId::parse("pmcp_client_A").unwrap(),
             l: LoginId::fixed("l_1"),
             e,
-            b: cookie_hash("browser-1"),
+            c: None,
+            b: None,
         }
     }
 
@@ -387,11 +550,89 @@ mod tests {
             None,
             "bad signature"
         );
-        let other = Keys::derive(&ServerSecret::new("ffffffffffffffffffffffffffffffff")).unwrap();
+        let other = Keyring::new(
+            crate::crypto::Keys::derive(&ServerSecret::new("ffffffffffffffffffffffffffffffff"))
+                .unwrap(),
+        );
         assert_eq!(open_state(&other, &state, 999), None, "other key");
         for junk in ["", ".", "abc", "a.b.c"] {
             assert_eq!(open_state(&k, junk, 0), None, "{junk}");
         }
+    }
+
+    fn sealed(client: &str, redirect: &str, state: &str) -> SealedLogin {
+        use crate::oauth::types::{CodeChallenge, RedirectUri, ScopeSet, State};
+        SealedLogin {
+            l: LoginId::fixed("l_0123456789012345678901234567890123456789012"),
+            e: 1000,
+            r: AuthorizationRequest {
+                client_id: ClientId::parse(client).unwrap(),
+                redirect_uri: RedirectUri::parse(redirect).unwrap(),
+                redirect_uri_given: true,
+                state: State::parse(state),
+                scope: ScopeSet::parse(None).unwrap(),
+                code_challenge: CodeChallenge::parse("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM")
+                    .unwrap(),
+                resource: crate::testing::resource(&format!(
+                    "https://{}.example/internal",
+                    "m".repeat(480)
+                )),
+            },
+            v: PkceVerifier::new("v".repeat(43)),
+            n: LoginNonce::new("n".repeat(43)),
+        }
+    }
+
+    #[test]
+    fn the_largest_accepted_request_fits_in_parted_cookies_and_reads_back() {
+        let k = keys();
+        let p = crate::testing::FakePlatform::new();
+        let client = format!("https://c.example/{}", "c".repeat(2048 - 18));
+        let redirect = format!("https://r.example/{}", "r".repeat(2048 - 18));
+        // JSON escapes a quote: 2 bytes each.
+        let login = sealed(&client, &redirect, &"\"".repeat(1024));
+        let value = seal_login(&k, &p, &login).unwrap();
+        let name = login_cookie_name(&login.l);
+        let set = set_login_cookie(&name, &value).expect("fits");
+        assert_eq!(set.len(), MAX_COOKIE_PARTS);
+        let mut jar = Headers::new();
+        let mut pairs = Vec::new();
+        for c in &set {
+            let pair = c.secret().split(';').next().unwrap().to_owned();
+            assert!(pair.len() <= 4096, "{}", pair.len());
+            pairs.push(pair);
+        }
+        jar.append("cookie", pairs.join("; "));
+        let read = read_login_cookie(&jar, &name).unwrap();
+        assert_eq!(read, value);
+        assert_eq!(open_login(&k, &login.l, &read), Some(login.clone()));
+        // Bound to its login id.
+        assert_eq!(open_login(&k, &LoginId::fixed("l_other"), &read), None);
+        // A part missing: does not open.
+        let mut partial = Headers::new();
+        partial.append("cookie", pairs[..2].join("; "));
+        let short = read_login_cookie(&partial, &name).unwrap();
+        assert_eq!(open_login(&k, &login.l, &short), None);
+        assert_eq!(clear_login_cookie(&name).len(), MAX_COOKIE_PARTS);
+    }
+
+    #[test]
+    fn a_request_sealing_larger_than_three_parts_is_refused() {
+        let k = keys();
+        let p = crate::testing::FakePlatform::new();
+        let client = format!("https://c.example/{}", "c".repeat(2048 - 18));
+        let redirect = format!("https://r.example/{}", "r".repeat(2048 - 18));
+        // Control characters escape to six bytes each in JSON.
+        let login = sealed(&client, &redirect, &"\u{1}".repeat(1024));
+        let value = seal_login(&k, &p, &login).unwrap();
+        assert!(value.len() > MAX_COOKIE_PARTS * COOKIE_PART_LEN);
+        assert!(set_login_cookie("n", &value).is_none());
+        // A small request takes one cookie.
+        let small = sealed("pmcp_client_A", "https://app.example/cb", "s");
+        let value = seal_login(&k, &p, &small).unwrap();
+        assert_eq!(set_login_cookie("n", &value).unwrap().len(), 1);
+        assert_eq!(LoginError::TooLarge.status(), 400);
+        assert_eq!(LoginError::TooLarge.code(), "request_too_large");
     }
 
     #[test]

@@ -13,4 +13,5 @@ pub(crate) mod browser;
 pub(crate) mod consent;
 pub(crate) mod error;
 pub(crate) mod issue;
+pub(crate) mod keys;
 pub(crate) mod login;

@@ -1,62 +1,118 @@
-//! The worker's side of the ledger: the port to a client's ledger object
-//! (defined here, by its consumer) and a typed client with one method per
-//! operation, so no caller can meet a reply its operation never gives.
+//! The worker's side of the ledger: the port to the ledger objects
+//! (defined here, by its consumer), the typed address of an object, and
+//! a typed client with one method per operation, so no caller can meet a
+//! reply its operation never gives.
 #![allow(async_fn_in_trait)]
 
 use serde_json::Value;
 
 use super::protocol::{
-    BeginLogin, ConsentReply, ConsumeNonce, Done, FinishLogin, GetConsent, IssueCode, Issued,
-    LoginReply, Message, NonceReply, Operation, RecordConsent, RedeemCode, Refresh, Refused,
-    RevokeRefresh, TokensReply,
+    AccessReply, CodeIssued, ConsentReply, ConsumeNonce, Done, FinishLogin, GetConsent, IssueCode,
+    Issued, LegacyConsentUsers, LegacyConsentsReply, LoginReply, LookupAccess, MarkListed, Message,
+    NonceReply, Operation, RecordConsent, RedeemCode, Refresh, Refused, RevokeAccess, RevokeAll,
+    RevokeRefresh, RevokedAll, TokensReply,
 };
-use super::records::{CodeRecord, ConsentRecord, LoginRecord};
+use super::records::{AccessRecord, CodeRecord, ConsentRecord, LoginRecord};
 use crate::crypto;
-use crate::oauth::ids::{LoginId, TicketId, TokenHash, UserKey};
+use crate::oauth::ids::{LoginId, RoutingId, TicketId, TokenHash, UserKey};
 use crate::oauth::types::ClientId;
 use crate::ports::StorageError;
 
-/// The line to a client's ledger object: messages for one client are
-/// applied one at a time, in a strongly consistent store. The reply is
-/// the object's JSON; [`Ledger`] gives it its type.
+/// Which ledger object a message goes to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Address {
+    /// A client's `ClientLedger`: the state the previous release wrote
+    /// (grants, logins, consent-ticket nonces), until it expires. It
+    /// takes no new logins or nonces.
+    Client(ClientId),
+    /// A (client, user) pair's `GrantLedger`: its codes, grants, refresh
+    /// chains and consent.
+    Pair(RoutingId),
+}
+
+impl Address {
+    /// The Durable Object name. Part of the stored layout: a new name
+    /// would be a new, empty object.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub fn object_name(&self) -> String {
+        match self {
+            Address::Client(client) => object_name(client),
+            Address::Pair(routing) => routing.object_name(),
+        }
+    }
+}
+
+/// The line to the ledger objects: messages to one object are applied
+/// one at a time, in a strongly consistent store. The reply is the
+/// object's JSON; [`Ledger`] gives it its type.
 pub trait Coordinator {
-    async fn ledger(&self, client: &ClientId, message: Message) -> Result<Value, StorageError>;
+    async fn ledger(&self, address: &Address, message: Message) -> Result<Value, StorageError>;
 }
 
 /// The Durable Object name of a client's ledger: a hash of its id (CIMD
-/// ids are long URLs). Part of the stored layout: a new name would be a
-/// new, empty object.
+/// ids are long URLs).
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 pub fn object_name(client: &ClientId) -> String {
     crypto::short_hash(client.as_str())
 }
 
-/// One client's ledger, typed.
+/// One ledger object, typed.
 pub struct Ledger<'a, C: ?Sized> {
     coordinator: &'a C,
-    client: &'a ClientId,
+    address: Address,
 }
 
 impl<'a, C: Coordinator + ?Sized> Ledger<'a, C> {
-    pub fn of(coordinator: &'a C, client: &'a ClientId) -> Self {
+    /// A client's legacy ledger.
+    pub fn of(coordinator: &'a C, client: &ClientId) -> Self {
+        Self::at(coordinator, Address::Client(client.clone()))
+    }
+
+    /// A (client, user) pair's grant object.
+    pub fn pair(coordinator: &'a C, routing: RoutingId) -> Self {
+        Self::at(coordinator, Address::Pair(routing))
+    }
+
+    pub fn at(coordinator: &'a C, address: Address) -> Self {
         Self {
             coordinator,
-            client,
+            address,
         }
     }
 
     async fn send<O: Operation>(&self, op: O) -> Result<O::Reply, StorageError> {
-        let reply = self.coordinator.ledger(self.client, op.into()).await?;
+        let reply = self.coordinator.ledger(&self.address, op.into()).await?;
         serde_json::from_value(reply).map_err(|e| StorageError(format!("ledger reply: {e}")))
     }
 
+    /// Records a code; `true` when the pair is not listed yet in its
+    /// user's directory and its client's index.
     pub async fn issue_code(
         &self,
         code_hash: TokenHash,
         record: CodeRecord,
-    ) -> Result<(), StorageError> {
-        let Done::Done = self.send(IssueCode { code_hash, record }).await?;
+    ) -> Result<bool, StorageError> {
+        let reply = self
+            .send(IssueCode {
+                code_hash,
+                record,
+                ask_listed: true,
+            })
+            .await?;
+        Ok(reply == CodeIssued::Unlisted)
+    }
+
+    /// The pair is listed now: codes stop asking.
+    pub async fn mark_listed(&self, at: u64) -> Result<(), StorageError> {
+        let Done::Done = self.send(MarkListed { at }).await?;
         Ok(())
+    }
+
+    /// Ends the grants created at or before `before` (one step of a
+    /// revoke-all fan-out); how many ended.
+    pub async fn revoke_all(&self, before: u64) -> Result<u64, StorageError> {
+        let RevokedAll::Revoked { grants } = self.send(RevokeAll { before }).await?;
+        Ok(grants)
     }
 
     pub async fn redeem_code(
@@ -70,18 +126,42 @@ impl<'a, C: Coordinator + ?Sized> Ledger<'a, C> {
         Ok(tokens(self.send(request).await?))
     }
 
-    pub async fn revoke_refresh(&self, refresh_hash: TokenHash) -> Result<(), StorageError> {
-        let Done::Done = self.send(RevokeRefresh { refresh_hash }).await?;
+    pub async fn revoke_refresh(
+        &self,
+        refresh_hash: TokenHash,
+        client_id: &ClientId,
+    ) -> Result<(), StorageError> {
+        let Done::Done = self
+            .send(RevokeRefresh {
+                refresh_hash,
+                client_id: Some(client_id.clone()),
+            })
+            .await?;
         Ok(())
     }
 
-    pub async fn begin_login(
+    /// Ends one access token of this object, if `client_id`'s.
+    pub async fn revoke_access(
         &self,
-        login_id: LoginId,
-        record: LoginRecord,
+        access_hash: TokenHash,
+        client_id: &ClientId,
     ) -> Result<(), StorageError> {
-        let Done::Done = self.send(BeginLogin { login_id, record }).await?;
+        let Done::Done = self
+            .send(RevokeAccess {
+                access_hash,
+                client_id: client_id.clone(),
+            })
+            .await?;
         Ok(())
+    }
+
+    /// A live access token's record, for a KV miss right after issue.
+    pub async fn lookup_access(
+        &self,
+        access_hash: TokenHash,
+    ) -> Result<Option<AccessRecord>, StorageError> {
+        let AccessReply::Access { record } = self.send(LookupAccess { access_hash }).await?;
+        Ok(record)
     }
 
     pub async fn finish_login(
@@ -110,6 +190,18 @@ impl<'a, C: Coordinator + ?Sized> Ledger<'a, C> {
         Ok(record)
     }
 
+    /// Which users hold a consent here (a client's legacy ledger), at
+    /// most `limit` of them: the marks of their keys, and whether that is
+    /// all of them.
+    pub async fn legacy_consent_users(
+        &self,
+        limit: u32,
+    ) -> Result<(Vec<String>, bool), StorageError> {
+        let LegacyConsentsReply::Users { marks, complete } =
+            self.send(LegacyConsentUsers { limit }).await?;
+        Ok((marks, complete))
+    }
+
     pub async fn record_consent(
         &self,
         user_key: UserKey,
@@ -135,7 +227,7 @@ mod tests {
     struct Answers(Value);
 
     impl Coordinator for Answers {
-        async fn ledger(&self, _: &ClientId, _: Message) -> Result<Value, StorageError> {
+        async fn ledger(&self, _: &Address, _: Message) -> Result<Value, StorageError> {
             Ok(self.0.clone())
         }
     }
@@ -145,7 +237,7 @@ mod tests {
         let client = ClientId::parse("pmcp_client_A").unwrap();
         let answers = Answers(serde_json::json!({"result": "done"}));
         let ledger = Ledger::of(&answers, &client);
-        assert!(block_on(ledger.revoke_refresh(TokenHash::of("x"))).is_ok());
+        assert!(block_on(ledger.revoke_refresh(TokenHash::of("x"), &client)).is_ok());
         let err = block_on(ledger.finish_login(LoginId::mint(&FakePlatform::new()).unwrap()));
         assert!(err.is_err(), "{err:?}");
     }

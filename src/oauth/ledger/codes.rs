@@ -2,17 +2,32 @@
 //! §4.1.3), a replay revokes what the first redemption gave.
 
 use super::grants::{revoke_grant, write_access};
-use super::protocol::{Done, IssueCode, Issued, RedeemCode, Refusal, Refused, TokensReply};
-use super::records::{CodeRecord, GrantRecord, StorageKey};
+use super::protocol::{CodeIssued, IssueCode, Issued, RedeemCode, Refusal, Refused, TokensReply};
+use super::records::{CodeRecord, GrantRecord, Home, Listed, StorageKey};
 use super::store::{LedgerStore, load, put};
-use crate::oauth::types::ClientId;
 use crate::ports::{Clock, KeyValue, StorageError};
 
-pub async fn issue<S: LedgerStore>(store: &S, m: IssueCode) -> Result<Done, StorageError> {
+/// Records the code; answers whether the pair still has to be listed
+/// in its user's directory and its client's index (only when asked, and
+/// only in a pair object: a legacy ledger takes no new codes).
+pub async fn issue<S: LedgerStore>(
+    store: &S,
+    home: Home<'_>,
+    m: IssueCode,
+) -> Result<CodeIssued, StorageError> {
     store
         .commit(vec![put(&StorageKey::Code(m.code_hash), &m.record)?])
         .await?;
-    Ok(Done::Done)
+    let unlisted = m.ask_listed
+        && home == Home::Pair
+        && load::<Listed, _>(store, &StorageKey::Listed)
+            .await?
+            .is_none();
+    Ok(if unlisted {
+        CodeIssued::Unlisted
+    } else {
+        CodeIssued::Done
+    })
 }
 
 fn refused(refusal: Refusal, reason: &str) -> TokensReply {
@@ -23,11 +38,13 @@ fn refused(refusal: Refusal, reason: &str) -> TokensReply {
 pub async fn redeem<S: LedgerStore, K: KeyValue + Clock>(
     store: &S,
     kv: &K,
-    client: &ClientId,
+    home: Home<'_>,
     m: RedeemCode,
     now: u64,
 ) -> Result<TokensReply, StorageError> {
-    if &m.client_id != client {
+    if let Home::Client(own) = home
+        && &m.client_id != own
+    {
         return Ok(refused(
             Refusal::InvalidGrant,
             "code presented to another client's ledger",
@@ -37,6 +54,14 @@ pub async fn redeem<S: LedgerStore, K: KeyValue + Clock>(
     let Some(mut code) = load::<CodeRecord, _>(store, &key).await? else {
         return Ok(refused(Refusal::InvalidGrant, "unknown code"));
     };
+    if !home.admits(&m.client_id, code.client_id.as_ref()) {
+        // Not the client it was issued to: refused without touching the
+        // grant, as an unknown code would be (RFC 6749 §4.1.3).
+        return Ok(refused(
+            Refusal::InvalidGrant,
+            "code issued to another client",
+        ));
+    }
     if code.redeemed {
         // RFC 6749 §4.1.2 / §10.5: a replayed code revokes every token
         // issued from it.
@@ -72,6 +97,7 @@ pub async fn redeem<S: LedgerStore, K: KeyValue + Clock>(
         ));
     }
     let grant = GrantRecord {
+        client_id: code.client_id.clone(),
         grant_id: code.grant_id.clone(),
         scope: code.scope.clone(),
         resource: code.resource.clone(),
@@ -86,9 +112,10 @@ pub async fn redeem<S: LedgerStore, K: KeyValue + Clock>(
         revoked: false,
     };
     code.redeemed = true;
-    let (grant, expires_in) = write_access(kv, client, grant, &m.tokens, now).await?;
+    let (grant, expires_in, access) = write_access(kv, &m.client_id, grant, &m.tokens, now).await?;
     store
         .commit(vec![
+            access,
             put(&key, &code)?,
             put(
                 &StorageKey::RefreshIndex(m.tokens.refresh_hash.clone()),
@@ -144,7 +171,9 @@ mod tests {
             ),
             (
                 "other client",
-                Box::new(|m| m.client_id = ClientId::parse("pmcp_client_B").unwrap()),
+                Box::new(|m| {
+                    m.client_id = crate::oauth::types::ClientId::parse("pmcp_client_B").unwrap()
+                }),
                 Refusal::InvalidGrant,
             ),
             (
@@ -217,7 +246,7 @@ mod tests {
         let mut m = World::redeem_request();
         m.resource = None;
         m.grant_lifetime_secs = 86400;
-        assert!(block_on(redeem(&w.store, &w.p, &client(), m, w.now())).is_err());
+        assert!(block_on(redeem(&w.store, &w.p, Home::Client(&client()), m, w.now())).is_err());
         w.store.fail_commit.set(false);
         assert!(refusal(&w.redeem(|m| m.tokens = tokens(2))).is_none());
     }
@@ -229,9 +258,11 @@ mod tests {
         record.redirect_uri_given = false;
         block_on(issue(
             &w.store,
+            Home::Client(&client()),
             IssueCode {
                 code_hash: h("c2"),
                 record,
+                ask_listed: false,
             },
         ))
         .unwrap();

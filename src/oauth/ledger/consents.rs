@@ -1,9 +1,11 @@
 //! Consents (per user, per client) and the single use of consent tickets.
 
+use super::legacy_consents::MARK_LEN;
 use super::protocol::{
-    ConsentReply, ConsumeNonce, Done, GetConsent, NonceReply, RecordConsent, Refusal, Refused,
+    ConsentReply, ConsumeNonce, Done, GetConsent, LegacyConsentUsers, LegacyConsentsReply,
+    NonceReply, RecordConsent, Refusal, Refused,
 };
-use super::records::StorageKey;
+use super::records::{KeyKind, StorageKey};
 use super::store::{LedgerStore, load, put};
 use crate::ports::StorageError;
 
@@ -34,6 +36,26 @@ pub async fn get<S: LedgerStore>(store: &S, m: GetConsent) -> Result<ConsentRepl
     Ok(ConsentReply::Consent {
         record: load(store, &StorageKey::Consent(m.user_key)).await?,
     })
+}
+
+/// The users holding a consent here (in a client's legacy ledger: the
+/// previous release's), as marks of their keys: one list of at most
+/// `limit + 1` keys, so "more than `limit`" is known without reading all.
+pub async fn legacy_users<S: LedgerStore>(
+    store: &S,
+    m: LegacyConsentUsers,
+) -> Result<LegacyConsentsReply, StorageError> {
+    let limit = usize::try_from(m.limit).unwrap_or(usize::MAX);
+    let prefix = KeyKind::Consent.prefix();
+    let page = store.list(prefix, None, limit.saturating_add(1)).await?;
+    let complete = page.len() <= limit;
+    let marks = page
+        .iter()
+        .take(limit)
+        .filter_map(|(key, _)| key.strip_prefix(prefix))
+        .map(|user| user.get(..MARK_LEN).unwrap_or(user).to_owned())
+        .collect();
+    Ok(LegacyConsentsReply::Users { marks, complete })
 }
 
 pub async fn record<S: LedgerStore>(store: &S, m: RecordConsent) -> Result<Done, StorageError> {
@@ -74,9 +96,37 @@ mod tests {
     }
 
     #[test]
+    fn the_legacy_users_are_listed_as_marks_up_to_the_limit() {
+        use super::super::legacy_consents::mark;
+        let w = World::new();
+        let consent = ConsentRecord {
+            redirect_uri: RedirectUri::parse("https://a.example/cb").unwrap(),
+            scope: ScopeSet::parse(None).unwrap(),
+            approved_at: 1,
+        };
+        let users: Vec<UserKey> = (1..=3)
+            .map(|n| UserKey::legacy_of_email(&format!("u{n}@example.com")))
+            .collect();
+        for user in &users {
+            let m = RecordConsent {
+                user_key: user.clone(),
+                record: consent.clone(),
+            };
+            block_on(record(&w.store, m)).unwrap();
+        }
+        let ask = |limit| block_on(legacy_users(&w.store, LegacyConsentUsers { limit })).unwrap();
+        let LegacyConsentsReply::Users { marks, complete } = ask(3);
+        let mut expected: Vec<String> = users.iter().map(|u| mark(u).to_owned()).collect();
+        expected.sort();
+        assert_eq!((marks, complete), (expected, true));
+        let LegacyConsentsReply::Users { marks, complete } = ask(2);
+        assert_eq!((marks.len(), complete), (2, false), "more than the limit");
+    }
+
+    #[test]
     fn consent_covers_only_the_same_redirect_and_scopes() {
         let w = World::new();
-        let user = UserKey::of_email("u1@example.com");
+        let user = UserKey::legacy_of_email("u1@example.com");
         let lookup = || {
             block_on(get(
                 &w.store,

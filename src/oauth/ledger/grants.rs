@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use super::protocol::{
-    Done, Issued, NewTokens, Refresh, Refusal, Refused, RevokeRefresh, TokensReply,
+    AccessReply, Done, Issued, LookupAccess, NewTokens, Refresh, Refusal, Refused, RevokeAccess,
+    RevokeRefresh, TokensReply,
 };
-use super::records::{AccessRecord, GrantRecord, StorageKey, access_key};
+use super::records::{AccessRecord, GrantRecord, Home, StorageKey, access_key};
 use super::store::{LedgerStore, load, put};
 use crate::oauth::ids::GrantId;
 use crate::oauth::types::ClientId;
@@ -20,11 +21,13 @@ fn refused(refusal: Refusal, reason: &str) -> TokensReply {
 pub async fn refresh<S: LedgerStore, K: KeyValue + Clock>(
     store: &S,
     kv: &K,
-    client: &ClientId,
+    home: Home<'_>,
     m: Refresh,
     now: u64,
 ) -> Result<TokensReply, StorageError> {
-    if &m.client_id != client {
+    if let Home::Client(own) = home
+        && &m.client_id != own
+    {
         return Ok(refused(
             Refusal::InvalidGrant,
             "refresh token presented to another client's ledger",
@@ -38,6 +41,14 @@ pub async fn refresh<S: LedgerStore, K: KeyValue + Clock>(
     let Some(grant) = load::<GrantRecord, _>(store, &grant_key).await? else {
         return Ok(refused(Refusal::InvalidGrant, "grant not found"));
     };
+    if !home.admits(&m.client_id, grant.client_id.as_ref()) {
+        // Another client's token: refused, and the grant left alone (the
+        // presenter proved nothing about it).
+        return Ok(refused(
+            Refusal::InvalidGrant,
+            "refresh token issued to another client",
+        ));
+    }
     if grant.revoked {
         return Ok(refused(Refusal::InvalidGrant, "grant revoked"));
     }
@@ -75,12 +86,14 @@ pub async fn refresh<S: LedgerStore, K: KeyValue + Clock>(
     rotated.access.retain(|(_, exp)| *exp > now);
     let granted_scope = rotated.scope.clone();
     rotated.scope = scope.clone();
-    let (mut rotated, expires_in) = write_access(kv, client, rotated, &m.tokens, now).await?;
+    let (mut rotated, expires_in, access) =
+        write_access(kv, &m.client_id, rotated, &m.tokens, now).await?;
     // A narrowed scope applies to this access token only; the grant
     // keeps what the user approved (RFC 6749 §6).
     rotated.scope = granted_scope;
     store
         .commit(vec![
+            access,
             put(
                 &StorageKey::RefreshIndex(m.tokens.refresh_hash.clone()),
                 &grant_id,
@@ -100,25 +113,89 @@ pub async fn refresh<S: LedgerStore, K: KeyValue + Clock>(
 pub async fn revoke_refresh<S: LedgerStore, K: KeyValue + Clock>(
     store: &S,
     kv: &K,
+    home: Home<'_>,
     m: RevokeRefresh,
 ) -> Result<Done, StorageError> {
     let index = StorageKey::RefreshIndex(m.refresh_hash);
-    if let Some(grant_id) = load::<GrantId, _>(store, &index).await? {
+    let Some(grant_id) = load::<GrantId, _>(store, &index).await? else {
+        return Ok(Done::Done);
+    };
+    let owner = load::<GrantRecord, _>(store, &StorageKey::Grant(grant_id.clone()))
+        .await?
+        .map(|g| g.client_id);
+    let admitted = match (home, &m.client_id, owner) {
+        (_, _, None) => false,
+        // A message of the previous release's worker, to this client's
+        // own ledger.
+        (Home::Client(own), None, Some(recorded)) => recorded.is_none_or(|r| &r == own),
+        (home, Some(presented), Some(recorded)) => home.admits(presented, recorded.as_ref()),
+        (Home::Pair, None, Some(_)) => false,
+    };
+    if admitted {
         revoke_grant(store, kv, &grant_id).await?;
     }
     Ok(Done::Done)
 }
 
-/// Writes the access record to KV and notes it on the grant. The KV write
-/// comes before the ledger commit: if the commit then fails, the client
-/// never saw the token and the orphan record expires on its own.
+/// Ends one access token, if it is the presenting client's: its KV
+/// record and this object's copy go. Unknown tokens are not an error
+/// (RFC 7009 §2.2).
+pub async fn revoke_access<S: LedgerStore, K: KeyValue + Clock>(
+    store: &S,
+    kv: &K,
+    home: Home<'_>,
+    m: RevokeAccess,
+) -> Result<Done, StorageError> {
+    let key = StorageKey::Access(m.access_hash.clone());
+    let Some(record) = load::<AccessRecord, _>(store, &key).await? else {
+        return Ok(Done::Done);
+    };
+    if !home.admits(&m.client_id, Some(&record.client_id)) {
+        return Ok(Done::Done);
+    }
+    kv.delete(&access_key(&m.access_hash)).await?;
+    let grant_key = StorageKey::Grant(record.grant_id.clone());
+    if let Some(mut grant) = load::<GrantRecord, _>(store, &grant_key).await? {
+        grant.access.retain(|(h, _)| h != &m.access_hash);
+        store.commit(vec![put(&grant_key, &grant)?]).await?;
+    }
+    store.remove(vec![key.encode()]).await?;
+    Ok(Done::Done)
+}
+
+/// The record of a live access token of this object, or none: unknown,
+/// expired, or its grant revoked (a revoked token is never resurrected).
+pub async fn lookup_access<S: LedgerStore>(
+    store: &S,
+    m: LookupAccess,
+    now: u64,
+) -> Result<AccessReply, StorageError> {
+    let key = StorageKey::Access(m.access_hash.clone());
+    let mut live = None;
+    if let Some(record) = load::<AccessRecord, _>(store, &key).await?
+        && now < record.expires_at
+        && let Some(grant) =
+            load::<GrantRecord, _>(store, &StorageKey::Grant(record.grant_id.clone())).await?
+        && !grant.revoked
+        && now < grant.expires_at
+        && grant.access.iter().any(|(h, _)| h == &m.access_hash)
+    {
+        live = Some(record);
+    }
+    Ok(AccessReply::Access { record: live })
+}
+
+/// Writes the access record to KV and notes it on the grant; returns
+/// the object's own copy of the record for the caller's commit. The KV
+/// write comes before the ledger commit: if the commit then fails, the
+/// client never saw the token and the orphan record expires on its own.
 pub(super) async fn write_access<K: KeyValue + Clock>(
     kv: &K,
     client: &ClientId,
     mut grant: GrantRecord,
     tokens: &NewTokens,
     now: u64,
-) -> Result<(GrantRecord, u64), StorageError> {
+) -> Result<(GrantRecord, u64, (String, serde_json::Value)), StorageError> {
     let expires_at = now
         .saturating_add(tokens.access_ttl_secs)
         .min(grant.expires_at);
@@ -139,7 +216,8 @@ pub(super) async fn write_access<K: KeyValue + Clock>(
     )
     .await?;
     grant.access.push((tokens.access_hash.clone(), expires_at));
-    Ok((grant, expires_in))
+    let copy = put(&StorageKey::Access(tokens.access_hash.clone()), &record)?;
+    Ok((grant, expires_in, copy))
 }
 
 /// Marks a grant revoked and deletes its access records from KV.
@@ -155,9 +233,18 @@ pub(super) async fn revoke_grant<S: LedgerStore, K: KeyValue + Clock>(
     for (hash, _) in &grant.access {
         kv.delete(&access_key(hash)).await?;
     }
+    let copies = grant
+        .access
+        .iter()
+        .map(|(hash, _)| StorageKey::Access(hash.clone()).encode())
+        .collect::<Vec<_>>();
     grant.access.clear();
     grant.revoked = true;
-    store.commit(vec![put(&key, &grant)?]).await
+    store.commit(vec![put(&key, &grant)?]).await?;
+    if !copies.is_empty() {
+        store.remove(copies).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -209,8 +296,10 @@ mod tests {
             block_on(revoke_refresh(
                 &w.store,
                 &w.p,
+                Home::Client(&client()),
                 RevokeRefresh {
                     refresh_hash: h(name),
+                    client_id: None,
                 },
             ))
             .unwrap()

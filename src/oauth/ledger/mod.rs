@@ -17,18 +17,21 @@
 //! - [`client`]: the worker's typed client, and the port it needs;
 //! - [`store`]: the object's storage port;
 //! - [`apply`]: the object's dispatch, one transition per operation in
-//!   [`codes`], [`grants`], [`logins`] and [`consents`]; [`sweep`] the
-//!   daily clean-up.
+//!   [`codes`], [`grants`], [`logins`], [`consents`] and [`revoke_all`]
+//!   (a pair's step of a revocation spanning many objects); [`sweep`]
+//!   the daily clean-up.
 
 pub(crate) mod apply;
 pub(crate) mod client;
 pub(crate) mod codes;
 pub(crate) mod consents;
 pub(crate) mod grants;
+pub(crate) mod legacy_consents;
 pub(crate) mod logins;
 pub(crate) mod protocol;
 pub(crate) mod records;
+pub(crate) mod revoke_all;
 pub(crate) mod store;
 pub(crate) mod sweep;
 #[cfg(test)]
-mod test_world;
+pub(crate) mod test_world;

@@ -7,7 +7,7 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::records::{CodeRecord, ConsentRecord, LoginRecord};
+use super::records::{AccessRecord, CodeRecord, ConsentRecord, LoginRecord};
 use crate::oauth::ids::{LoginId, TicketId, TokenHash, UserKey};
 use crate::oauth::types::{ClientId, CodeChallenge, Resource, ScopeSet};
 
@@ -25,6 +25,26 @@ pub struct NewTokens {
 pub struct IssueCode {
     pub code_hash: TokenHash,
     pub record: CodeRecord,
+    /// Asks whether the pair is listed yet (a pair object answers
+    /// [`CodeIssued::Unlisted`] until [`MarkListed`]); absent from the
+    /// previous release's messages, which get v1's `done`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ask_listed: bool,
+}
+
+/// The pair is now in its user's directory and its client's index.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarkListed {
+    pub at: u64,
+}
+
+/// Ends every grant of the object created at or before `before`
+/// (seconds), with its tokens and access records, and the codes and
+/// consent from before then: one step of a revoke-all fan-out (a user's
+/// or a client's). Later grants stay: the person may have reconnected.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokeAll {
+    pub before: u64,
 }
 
 /// RFC 6749 §4.1.3, with RFC 7636 §4.6 and RFC 8707 §2.2.
@@ -51,10 +71,30 @@ pub struct Refresh {
     pub tokens: NewTokens,
 }
 
-/// RFC 7009 §2.1 for a refresh token: ends the grant.
+/// RFC 7009 §2.1 for a refresh token: ends the grant, if it is the
+/// presenting client's.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RevokeRefresh {
     pub refresh_hash: TokenHash,
+    /// The authenticated client (absent from the previous release's
+    /// workers, whose messages only reach that client's own ledger).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<ClientId>,
+}
+
+/// RFC 7009 §2.1 for an access token of a grant object: its record goes
+/// from KV and from the object, so no later lookup finds it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokeAccess {
+    pub access_hash: TokenHash,
+    pub client_id: ClientId,
+}
+
+/// The record of a live access token, for a worker whose KV read missed
+/// it right after issue (KV's read-after-write lag).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LookupAccess {
+    pub access_hash: TokenHash,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,6 +121,13 @@ pub struct GetConsent {
     pub user_key: UserKey,
 }
 
+/// A client's legacy ledger: which users hold a consent the previous
+/// release recorded (marks of their legacy user keys), at most `limit`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LegacyConsentUsers {
+    pub limit: u32,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordConsent {
     pub user_key: UserKey,
@@ -99,7 +146,12 @@ pub enum Message {
     FinishLogin(FinishLogin),
     ConsumeNonce(ConsumeNonce),
     GetConsent(GetConsent),
+    LegacyConsentUsers(LegacyConsentUsers),
     RecordConsent(RecordConsent),
+    LookupAccess(LookupAccess),
+    RevokeAccess(RevokeAccess),
+    MarkListed(MarkListed),
+    RevokeAll(RevokeAll),
 }
 
 /// Why a transition was refused, in RFC 6749 §5.2 terms.
@@ -137,6 +189,24 @@ impl Refused {
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Done {
     Done,
+}
+
+/// The reply to issuing a code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum CodeIssued {
+    /// Recorded (and, if asked, the pair is listed already).
+    Done,
+    /// Recorded; the pair is not listed yet: the worker lists it, then
+    /// sends [`MarkListed`].
+    Unlisted,
+}
+
+/// What a revoke-all step ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum RevokedAll {
+    Revoked { grants: u64 },
 }
 
 /// Tokens were issued: what the token response reports.
@@ -178,6 +248,24 @@ pub enum ConsentReply {
     Consent { record: Option<ConsentRecord> },
 }
 
+/// The reply to [`LegacyConsentUsers`]: the first [`MARK_LEN`] hex
+/// characters of each legacy user key holding a consent; `complete` when
+/// that is all of them (at most `limit`).
+///
+/// [`MARK_LEN`]: super::legacy_consents::MARK_LEN
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum LegacyConsentsReply {
+    Users { marks: Vec<String>, complete: bool },
+}
+
+/// The reply to an access lookup: the record while the token lives.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum AccessReply {
+    Access { record: Option<AccessRecord> },
+}
+
 /// An operation and the reply it gets.
 pub trait Operation: Into<Message> {
     type Reply: Serialize + DeserializeOwned;
@@ -199,7 +287,7 @@ macro_rules! operations {
 }
 
 operations! {
-    IssueCode => Done,
+    IssueCode => CodeIssued,
     RedeemCode => TokensReply,
     Refresh => TokensReply,
     RevokeRefresh => Done,
@@ -207,7 +295,12 @@ operations! {
     FinishLogin => LoginReply,
     ConsumeNonce => NonceReply,
     GetConsent => ConsentReply,
+    LegacyConsentUsers => LegacyConsentsReply,
     RecordConsent => Done,
+    LookupAccess => AccessReply,
+    RevokeAccess => Done,
+    MarkListed => Done,
+    RevokeAll => RevokedAll,
 }
 
 #[cfg(test)]
@@ -218,6 +311,7 @@ mod tests {
     fn messages_and_replies_keep_their_v1_shapes() {
         let op: Message = RevokeRefresh {
             refresh_hash: TokenHash::of("x"),
+            client_id: None,
         }
         .into();
         let text = serde_json::to_string(&op).unwrap();

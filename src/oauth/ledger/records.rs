@@ -17,9 +17,38 @@ pub struct Subject {
     pub sealed_props: String,
 }
 
+/// Which object a transition runs in, and so whose records it may touch.
+// Built by the Durable Objects (wasm32 glue) and by native tests.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Home<'a> {
+    /// A client's legacy ledger: every record in it is this client's.
+    Client(&'a ClientId),
+    /// A (client, user) pair's grant object, reached by a routing id the
+    /// caller chose: each record names its client, and only that client
+    /// may use it.
+    Pair,
+}
+
+impl Home<'_> {
+    /// Whether `presented` (the authenticated client) may use a record
+    /// that names `recorded` (absent in records of the previous release,
+    /// all of which live in their client's own ledger).
+    pub fn admits(self, presented: &ClientId, recorded: Option<&ClientId>) -> bool {
+        match self {
+            Home::Client(own) => presented == own && recorded.is_none_or(|r| r == presented),
+            Home::Pair => recorded == Some(presented),
+        }
+    }
+}
+
 /// An issued authorization code (RFC 6749 §4.1.2).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CodeRecord {
+    /// The client the code was issued to (absent in the previous
+    /// release's records, which live in that client's own ledger).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<ClientId>,
     pub grant_id: GrantId,
     pub redirect_uri: RedirectUri,
     /// Whether the authorization request named the redirect URI (then the
@@ -33,6 +62,10 @@ pub struct CodeRecord {
     pub subject: Subject,
     pub expires_at: u64,
     pub redeemed: bool,
+    /// When the code was issued (seconds; absent before issue 9's
+    /// directory): a revoke-all marker ends the codes issued before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_at: Option<u64>,
 }
 
 fn yes() -> bool {
@@ -42,6 +75,9 @@ fn yes() -> bool {
 /// A grant: one user's authorization of one client.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GrantRecord {
+    /// As in [`CodeRecord::client_id`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<ClientId>,
     pub grant_id: GrantId,
     pub scope: ScopeSet,
     pub resource: Resource,
@@ -115,6 +151,20 @@ pub enum StorageKey {
     Nonce(TicketId),
     /// [`ConsentRecord`].
     Consent(UserKey),
+    /// The [`AccessRecord`] of a live access token, beside its KV copy:
+    /// read when KV has not caught up yet at a location.
+    Access(TokenHash),
+    /// A pair object's [`Listed`]: its pair is in the user's directory
+    /// and the client's index.
+    Listed,
+}
+
+/// When a pair was entered in its user's directory and its client's
+/// index (seconds). Kept until the object is gone, so a pair is listed
+/// once, not on every code.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listed {
+    pub at: u64,
 }
 
 /// The kind of a stored key, read back from its text.
@@ -126,19 +176,24 @@ pub enum KeyKind {
     Login,
     Nonce,
     Consent,
+    Access,
+    Listed,
 }
 
 impl KeyKind {
-    const ALL: [KeyKind; 6] = [
+    const ALL: [KeyKind; 8] = [
         KeyKind::Code,
         KeyKind::Grant,
         KeyKind::RefreshIndex,
         KeyKind::Login,
         KeyKind::Nonce,
         KeyKind::Consent,
+        KeyKind::Access,
+        KeyKind::Listed,
     ];
 
-    fn prefix(self) -> &'static str {
+    /// The prefix of this kind's keys.
+    pub fn prefix(self) -> &'static str {
         match self {
             KeyKind::Code => "code:",
             KeyKind::Grant => "grant:",
@@ -146,6 +201,8 @@ impl KeyKind {
             KeyKind::Login => "login:",
             KeyKind::Nonce => "nonce:",
             KeyKind::Consent => "consent:",
+            KeyKind::Access => "at:",
+            KeyKind::Listed => "listed:",
         }
     }
 
@@ -166,16 +223,19 @@ impl StorageKey {
             StorageKey::Login(_) => KeyKind::Login,
             StorageKey::Nonce(_) => KeyKind::Nonce,
             StorageKey::Consent(_) => KeyKind::Consent,
+            StorageKey::Access(_) => KeyKind::Access,
+            StorageKey::Listed => KeyKind::Listed,
         }
     }
 
     fn id(&self) -> &str {
         match self {
-            StorageKey::Code(h) | StorageKey::RefreshIndex(h) => h.as_str(),
+            StorageKey::Code(h) | StorageKey::RefreshIndex(h) | StorageKey::Access(h) => h.as_str(),
             StorageKey::Grant(g) => g.as_str(),
             StorageKey::Login(l) => l.as_str(),
             StorageKey::Nonce(t) => t.as_str(),
             StorageKey::Consent(u) => u.as_str(),
+            StorageKey::Listed => "pair",
         }
     }
 
@@ -200,7 +260,7 @@ mod tests {
                 "rt:",
             ),
             (
-                StorageKey::Consent(UserKey::of_email("a@example.com")),
+                StorageKey::Consent(UserKey::legacy_of_email("a@example.com")),
                 KeyKind::Consent,
                 "consent:",
             ),

@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::records::StorageKey;
+use super::records::{KeyKind, StorageKey};
 use crate::ports::StorageError;
 
 /// Strongly consistent key-value storage of JSON values.
@@ -16,7 +16,28 @@ pub trait LedgerStore {
     async fn commit(&self, puts: Vec<(String, Value)>) -> Result<(), StorageError>;
     /// Every entry (for the sweep; a client's ledger is small).
     async fn entries(&self) -> Result<Vec<(String, Value)>, StorageError>;
+    /// Up to `limit` entries whose key starts with `prefix` and sorts
+    /// after `after` (exclusive), in key order: a page of a long list.
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Value)>, StorageError>;
     async fn remove(&self, keys: Vec<String>) -> Result<(), StorageError>;
+}
+
+/// Every entry of the given kinds: one prefix listing each, so a client's
+/// ledger never loads its index of pairs (one entry per user) for them.
+pub async fn entries_of<S: LedgerStore>(
+    store: &S,
+    kinds: &[KeyKind],
+) -> Result<Vec<(String, Value)>, StorageError> {
+    let mut out = Vec::new();
+    for kind in kinds {
+        out.extend(store.list(kind.prefix(), None, usize::MAX).await?);
+    }
+    Ok(out)
 }
 
 /// The value at `key`; one that no longer parses counts as absent.

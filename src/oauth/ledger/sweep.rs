@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use serde_json::Value;
 
 use super::records::KeyKind;
-use super::store::LedgerStore;
+use super::store::{LedgerStore, entries_of};
 use crate::ports::StorageError;
 
 /// How long a redeemed or expired code is kept after its expiry, so a
@@ -19,7 +19,19 @@ pub const CODE_MEMORY_SECS: u64 = 24 * 3600;
 // Called by the Durable Object (wasm32 glue) and by native tests.
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 pub async fn purge<S: LedgerStore>(store: &S, now: u64) -> Result<usize, StorageError> {
-    let entries = store.entries().await?;
+    // Consents and listings are never swept: not even loaded.
+    let entries = entries_of(
+        store,
+        &[
+            KeyKind::Code,
+            KeyKind::Grant,
+            KeyKind::RefreshIndex,
+            KeyKind::Login,
+            KeyKind::Nonce,
+            KeyKind::Access,
+        ],
+    )
+    .await?;
     let expiry = |v: &Value| v.get("expires_at").and_then(Value::as_u64);
     let mut dead_grants = HashSet::new();
     let mut doomed: Vec<String> = Vec::new();
@@ -28,7 +40,7 @@ pub async fn purge<S: LedgerStore>(store: &S, now: u64) -> Result<usize, Storage
             Some((KeyKind::Code, _)) => {
                 expiry(value).is_some_and(|e| now >= e.saturating_add(CODE_MEMORY_SECS))
             }
-            Some((KeyKind::Login, _)) => expiry(value).is_some_and(|e| now >= e),
+            Some((KeyKind::Login | KeyKind::Access, _)) => expiry(value).is_some_and(|e| now >= e),
             Some((KeyKind::Nonce, _)) => value.as_u64().is_some_and(|e| now >= e),
             Some((KeyKind::Grant, id)) => {
                 let ended = expiry(value).is_some_and(|e| now >= e);
@@ -37,7 +49,7 @@ pub async fn purge<S: LedgerStore>(store: &S, now: u64) -> Result<usize, Storage
                 }
                 ended
             }
-            Some((KeyKind::RefreshIndex | KeyKind::Consent, _)) | None => false,
+            Some((KeyKind::RefreshIndex | KeyKind::Consent | KeyKind::Listed, _)) | None => false,
         };
         if gone {
             doomed.push(key.clone());
@@ -89,7 +101,7 @@ mod tests {
             w.now(),
         ))
         .unwrap();
-        let user = UserKey::of_email("u1@example.com");
+        let user = UserKey::legacy_of_email("u1@example.com");
         block_on(consents::record(
             &w.store,
             RecordConsent {
@@ -118,12 +130,23 @@ mod tests {
         let replay = w.redeem(|m| m.tokens = tokens(9));
         assert_eq!(refusal(&replay), Some(Refusal::InvalidGrant));
         // After the grant's end (7 days): the code, the grant and its
-        // refresh index go; the consent stays.
+        // refresh index go; the consent, the client's index of pairs and
+        // a pair's listed mark stay.
+        for key in ["pair:00112233445566778899aabbccddeeff", "listed:pair"] {
+            w.store
+                .entries
+                .borrow_mut()
+                .insert(key.to_owned(), serde_json::json!({"at": 1}));
+        }
         w.advance(7 * 86400);
         block_on(purge(&w.store, w.now())).unwrap();
         assert_eq!(
             w.keys(),
-            vec![format!("consent:{}", user.as_str())],
+            vec![
+                format!("consent:{}", user.as_str()),
+                "listed:pair".to_owned(),
+                "pair:00112233445566778899aabbccddeeff".to_owned(),
+            ],
             "before: {before:?}"
         );
     }

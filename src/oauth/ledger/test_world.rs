@@ -20,7 +20,7 @@ pub fn client() -> ClientId {
 
 pub fn subject() -> Subject {
     Subject {
-        user_key: UserKey::of_email("u1@example.com"),
+        user_key: UserKey::legacy_of_email("u1@example.com"),
         sealed_props: "sealed".into(),
     }
 }
@@ -41,6 +41,7 @@ pub fn tokens(n: u32) -> NewTokens {
 
 pub fn code_record(now: u64, grant: &str) -> CodeRecord {
     CodeRecord {
+        client_id: None,
         grant_id: GrantId::fixed(grant),
         redirect_uri: RedirectUri::parse("https://a.example/cb").unwrap(),
         redirect_uri_given: true,
@@ -50,6 +51,7 @@ pub fn code_record(now: u64, grant: &str) -> CodeRecord {
         subject: subject(),
         expires_at: now + 600,
         redeemed: false,
+        issued_at: Some(now),
     }
 }
 
@@ -68,9 +70,11 @@ impl World {
         let now = w.p.now().as_secs();
         block_on(codes::issue(
             &w.store,
+            super::records::Home::Client(&client()),
             IssueCode {
                 code_hash: h("c1"),
                 record: code_record(now, "g1"),
+                ask_listed: false,
             },
         ))
         .unwrap();
@@ -103,7 +107,7 @@ impl World {
         block_on(codes::redeem(
             &self.store,
             &self.p,
-            &client(),
+            super::records::Home::Client(&client()),
             m,
             self.now(),
         ))
@@ -122,7 +126,7 @@ impl World {
         block_on(super::grants::refresh(
             &self.store,
             &self.p,
-            &client(),
+            super::records::Home::Client(&client()),
             m,
             self.now(),
         ))

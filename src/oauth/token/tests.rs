@@ -62,6 +62,7 @@ impl World {
 
     fn issue_code(&self, code: &str) {
         let record = CodeRecord {
+            client_id: None,
             grant_id: GrantId::fixed(&format!("g-{code}")),
             redirect_uri: RedirectUri::parse(REDIRECT).unwrap(),
             redirect_uri_given: true,
@@ -69,11 +70,12 @@ impl World {
             scope: ScopeSet::parse(None).unwrap(),
             resource: self.server().resource,
             subject: Subject {
-                user_key: UserKey::of_email("u@example.com"),
+                user_key: UserKey::legacy_of_email("u@example.com"),
                 sealed_props: "s".into(),
             },
             expires_at: self.p.now().as_secs() + 600,
             redeemed: false,
+            issued_at: None,
         };
         block_on(
             Ledger::of(&self.p, &self.client.client_id).issue_code(TokenHash::of(code), record),

@@ -1,7 +1,7 @@
 //! Discovery, key caching and rotation, and the code exchange.
 
 use super::*;
-use crate::ports::OutboundResponse;
+use crate::ports::{Clock, OutboundResponse};
 use crate::testing::{FakePlatform, block_on};
 use jwt_compact::alg::{Rsa, RsaPrivateKey};
 use jwt_compact::jwk::JsonWebKey;
@@ -77,6 +77,12 @@ fn discovery_is_validated_and_cached() {
         1,
         "second lookup served from cache"
     );
+    // Cached in memory and the edge cache, never in storage.
+    assert_eq!((p.storage_writes(), p.kv.borrow().len()), (0, 0));
+    // A new isolate finds the edge cache's copy.
+    p.isolate.borrow_mut().clear();
+    block_on(discover(&p, ISSUER, PROD)).unwrap();
+    assert_eq!(idp.hits.borrow().len(), 1, "served from the edge cache");
     p.advance(CACHE_LIFETIME);
     block_on(discover(&p, ISSUER, PROD)).unwrap();
     assert_eq!(
