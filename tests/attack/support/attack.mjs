@@ -159,3 +159,26 @@ export function assertRpcError(r, status, code, label = '') {
   assert.equal(r.json?.error?.code, code, `${label}: ${r.text.slice(0, 300)}`);
   assert.equal(r.json.result, undefined, label);
 }
+
+/**
+ * A request through node:http, for what fetch will not send: a Host of
+ * our choosing, raw bytes. Returns { status, headers, text, json }.
+ */
+export async function rawRequest(path, { method = 'POST', headers = {}, body = '' } = {}) {
+  const { request: httpRequest } = await import('node:http');
+  const url = new URL(path, BASE);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: url.hostname, port: url.port, path: `${url.pathname}${url.search}`, method, headers, setHost: !('host' in headers) }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let json = null;
+        try { json = JSON.parse(text); } catch { /* not JSON */ }
+        resolve({ status: res.statusCode, headers: res.headers, text, json });
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}

@@ -22,7 +22,7 @@ const quiet = process.emitWarning;
 function open(file) {
   process.emitWarning = () => {};
   try {
-    return new DatabaseSync(file, { readOnly: true });
+    return new DatabaseSync(file, { readOnly: true, timeout: 1000 });
   } finally {
     process.emitWarning = quiet;
   }
@@ -32,12 +32,23 @@ const sqliteFiles = (dir) => (existsSync(dir) ? readdirSync(dir) : [])
   .filter((f) => f.endsWith('.sqlite') && f !== 'metadata.sqlite')
   .map((f) => path.join(dir, f));
 
+/**
+ * workerd takes SQLite's locks for its own checkpoints now and then; a
+ * reader meeting one waits for it (busy timeout) and, should the lock
+ * outlast that, tries again. The wait is for a lock, not for ordering.
+ */
 function rows(file, sql) {
-  const db = open(file);
-  try {
-    return db.prepare(sql).all();
-  } finally {
-    db.close();
+  for (let attempt = 1; ; attempt++) {
+    let db;
+    try {
+      db = open(file);
+      return db.prepare(sql).all();
+    } catch (err) {
+      if (!/locked|busy/i.test(err.message) || attempt >= 20) throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 25);
+    } finally {
+      db?.close();
+    }
   }
 }
 
