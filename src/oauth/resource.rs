@@ -1,7 +1,9 @@
 //! The resource server: who may call `/internal`. Either Cloudflare
 //! Access in front vouches for the caller (a verified assertion, then the
 //! email gate), or the caller presents one of our bearer tokens (RFC 6750,
-//! RFC 9728 §5.1): one KV read on the hot path.
+//! RFC 9728 §5.1): at most one KV read on the hot path, none when the
+//! isolate remembers the record (`token_cache`) or the value has no shape
+//! we mint.
 //!
 //! A routed token's tag is checked before that read (a forged one costs
 //! none). When the read misses a well-tagged token issued within the last
