@@ -168,23 +168,28 @@ mod tests {
     use super::*;
     use std::collections::{BTreeSet, HashMap};
 
-    /// Records every name asked for.
-    struct Recording(RefCell<BTreeSet<String>>);
+    /// Records every name asked for, answering `value` to each.
+    struct Recording(RefCell<BTreeSet<String>>, Option<String>);
 
     impl Source for Recording {
         fn get(&self, name: &str) -> Option<String> {
             self.0.borrow_mut().insert(name.to_owned());
-            None
+            self.1.clone()
         }
     }
 
     #[test]
     fn the_inputs_are_every_name_the_loaders_read() {
-        let recording = Recording(RefCell::new(BTreeSet::new()));
-        let _ = OAuthSettings::load(&recording);
-        let _ = McpSettings::load(&recording);
-        let _ = mcp::shared_key(&recording);
-        let read = recording.0.into_inner();
+        // Unset, and set to something long enough to be a secret (some
+        // names are read only once another one derived a key).
+        let mut read = BTreeSet::new();
+        for value in [None, Some("v".repeat(40))] {
+            let recording = Recording(RefCell::new(BTreeSet::new()), value);
+            let _ = OAuthSettings::load(&recording);
+            let _ = McpSettings::load(&recording);
+            let _ = mcp::shared_key(&recording);
+            read.extend(recording.0.into_inner());
+        }
         let listed: BTreeSet<String> = INPUTS.iter().map(|n| (*n).to_owned()).collect();
         assert_eq!(read, listed);
     }
