@@ -36,10 +36,9 @@ mod stored_v1_tests;
 #[cfg(test)]
 mod testing;
 
-use config::mcp::McpSettings;
-use config::oauth::OAuthSettings;
+use config::deployment::Deployment;
 use http::{Request, Response};
-use oauth::server::{AuthServer, Platform};
+use oauth::server::Platform;
 use routes::reply::{Refusal, refusal};
 
 /// Every route the worker serves.
@@ -99,39 +98,29 @@ fn route(path: &str) -> Route {
 /// Handles one request end to end. (Natively only tests call it; the
 /// allowance keeps the compiler's dead-code search rooted here.)
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
-async fn handle<P: Platform>(
-    platform: &P,
-    source: &dyn config::source::Source,
-    request: Request,
-) -> Response {
-    // Settings are read per request (Workers vars can change on deploy)
-    // and only for the routes that use them; they depend on the source
-    // alone, the request-dependent part (`AuthServer`) is built apart.
-    let oauth = || OAuthSettings::load(source);
-    let mcp = || McpSettings::load(source);
+async fn handle<P: Platform>(platform: &P, deployment: &Deployment, request: Request) -> Response {
+    // The settings were derived once per isolate (`config::deployment`);
+    // the request-dependent part (`AuthServer`) is built per request.
+    let oauth = &deployment.oauth;
+    let mcp = &deployment.mcp;
     let mut response = match route(request.path()) {
         Route::Health => routes::health::handle(&request),
-        Route::McpByok => routes::mcp::byok(platform, &mcp(), &request).await,
-        Route::McpInternal => {
-            let settings = oauth();
-            let server = AuthServer::new(&settings, &request);
-            let shared_key = config::mcp::shared_key(source);
-            routes::mcp::internal(platform, &mcp(), &server, shared_key, &request).await
-        }
+        Route::McpByok => routes::mcp::byok(platform, mcp, &request).await,
+        Route::McpInternal => routes::mcp::internal(platform, deployment, &request).await,
         Route::AuthorizationServerMetadata => {
-            routes::oauth::authorization_server_metadata(&request, &oauth())
+            routes::oauth::authorization_server_metadata(&request, oauth)
         }
         Route::ProtectedResourceMetadata => {
-            routes::oauth::protected_resource_metadata(&request, &oauth())
+            routes::oauth::protected_resource_metadata(&request, oauth)
         }
         Route::Register => routes::oauth::register(platform, &request).await,
-        Route::Authorize => routes::oauth::authorize(platform, &oauth(), &request).await,
-        Route::Callback => routes::oauth::callback(platform, &oauth(), &request).await,
-        Route::Consent => routes::oauth::consent(platform, &oauth(), &request).await,
-        Route::Token => routes::oauth::token(platform, &oauth(), &request).await,
-        Route::Revoke => routes::oauth::revoke(platform, &oauth(), &request).await,
+        Route::Authorize => routes::oauth::authorize(platform, oauth, &request).await,
+        Route::Callback => routes::oauth::callback(platform, oauth, &request).await,
+        Route::Consent => routes::oauth::consent(platform, oauth, &request).await,
+        Route::Token => routes::oauth::token(platform, oauth, &request).await,
+        Route::Revoke => routes::oauth::revoke(platform, oauth, &request).await,
         #[cfg(feature = "test-hooks")]
-        Route::TestListings => routes::oauth::test_listings(platform, &oauth(), &request).await,
+        Route::TestListings => routes::oauth::test_listings(platform, oauth, &request).await,
         Route::NotFound => refusal(Refusal::NotFound),
     };
     http::apply_security_headers(&mut response);
@@ -147,7 +136,7 @@ async fn fetch(
 ) -> worker::Result<worker::Response> {
     let platform = platform::WorkerPlatform::new(env);
     let response = match platform::to_core_request(req).await {
-        Ok(request) => handle(&platform, &platform, request).await,
+        Ok(request) => handle(&platform, &platform.deployment(), request).await,
         Err(_) => {
             let mut r = Response::json(400, &serde_json::json!({"error": "invalid_request"}));
             http::apply_security_headers(&mut r);
@@ -172,7 +161,7 @@ mod tests {
         let platform = FakePlatform::new();
         block_on(handle(
             &platform,
-            &HashMap::new(),
+            &Deployment::load(&HashMap::<String, String>::new()),
             Request::new(Method::Get, url),
         ))
     }

@@ -56,6 +56,8 @@ pub struct FakePlatform {
     pub failing: RefCell<std::collections::HashSet<String>>,
     /// This "isolate's" legacy consent sets.
     pub legacy_consents: crate::oauth::ledger::legacy_consents::LegacyConsentCache,
+    /// This "isolate's" memory of verified access-token records.
+    pub token_memory: RefCell<crate::oauth::token_cache::TokenCache>,
 }
 
 impl Default for FakePlatform {
@@ -77,6 +79,7 @@ impl Default for FakePlatform {
             isolate: RefCell::default(),
             failing: RefCell::default(),
             legacy_consents: Default::default(),
+            token_memory: RefCell::default(),
         }
     }
 }
@@ -433,6 +436,12 @@ impl crate::ports::EdgeCache for FakePlatform {
 impl crate::oauth::ledger::legacy_consents::LegacyConsentMemory for FakePlatform {
     fn legacy_consents(&self) -> &crate::oauth::ledger::legacy_consents::LegacyConsentCache {
         &self.legacy_consents
+    }
+}
+
+impl crate::oauth::token_cache::TokenMemory for FakePlatform {
+    fn token_memory(&self) -> &RefCell<crate::oauth::token_cache::TokenCache> {
+        &self.token_memory
     }
 }
 

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use super::ledger::client::Coordinator;
 use super::ledger::legacy_consents::LegacyConsentMemory;
 use super::listing::client::Listings;
+use super::token_cache::TokenMemory;
 use super::types::{Issuer, Resource, SUPPORTED_SCOPES};
 use super::used::UsedStateShards;
 use crate::config::oauth::OAuthSettings;
@@ -28,6 +29,7 @@ pub trait Platform:
     + Log
     + EdgeCache
     + IsolateCache
+    + TokenMemory
 {
 }
 impl<
@@ -41,7 +43,8 @@ impl<
         + UsedStateShards
         + Log
         + EdgeCache
-        + IsolateCache,
+        + IsolateCache
+        + TokenMemory,
 > Platform for T
 {
 }

@@ -354,6 +354,17 @@ pub async fn exchange<P: Platform>(
                 .await
         }
     };
+    if let Ok(Err(refused)) = &outcome
+        && matches!(refused.refusal, Refusal::InvalidGrant)
+    {
+        // The ledger may just have ended a grant (a reused code or
+        // rotated-out refresh token, RFC 9700 §4.14.2): the client's
+        // remembered access tokens go with it (`token_cache`).
+        platform
+            .token_memory()
+            .borrow_mut()
+            .forget_client(&client.client_id);
+    }
     match outcome {
         Ok(Ok(LedgerIssued {
             scope,
