@@ -708,8 +708,13 @@ mod tests {
         use TargetError::{LocalName, PrivateAddress};
         let prod = FetchPolicy::PRODUCTION;
         let dev = FetchPolicy::DEVELOPMENT;
-        let cases: [(&str, FetchPolicy, Option<CimdError>); 31] = [
+        let cases: [(&str, FetchPolicy, Option<CimdError>); 32] = [
             ("https://client.example.com/client.json", prod, None),
+            (
+                "https://m%C3%BCnchen.example/client.json",
+                prod,
+                Some(CimdError::InvalidClientId(NonAsciiHost)),
+            ),
             ("https://client.example.com/a/b?v=1", prod, None),
             ("https://client.example.com:8443/c", prod, None),
             ("https://client.example.com/.well-known/client", prod, None),
