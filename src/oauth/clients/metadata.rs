@@ -186,13 +186,37 @@ pub fn validate(
     meta: &Map<String, Value>,
     profile: Profile,
 ) -> Result<ClientMetadata, MetadataError> {
+    validate_with(meta, profile, false)
+}
+
+/// [`validate`] for a metadata document fetched under the development
+/// policy (`DEV_ALLOW_LOOPBACK` on a loopback host): a document that may
+/// itself live on plain-http loopback may also name a loopback
+/// `client_uri`, as its redirect URIs already may (RFC 8252 §7.3).
+pub fn validate_document(
+    meta: &Map<String, Value>,
+    allow_loopback_client_uri: bool,
+) -> Result<ClientMetadata, MetadataError> {
+    validate_with(meta, Profile::Document, allow_loopback_client_uri)
+}
+
+fn validate_with(
+    meta: &Map<String, Value>,
+    profile: Profile,
+    allow_loopback_client_uri: bool,
+) -> Result<ClientMetadata, MetadataError> {
     let redirect_uris = redirect_uris(meta.get("redirect_uris"), profile)?;
     let auth_method = auth_method(meta.get("token_endpoint_auth_method"), profile)?;
     grant_and_response_types(meta, profile)?;
     let client_uri = display_text("client_uri", meta.get("client_uri"), MAX_CLIENT_URI)?;
+    let client_uri_ok = |u: &url::Url| match u.scheme() {
+        "https" => true,
+        "http" => allow_loopback_client_uri && crate::http::is_loopback(u),
+        _ => false,
+    };
     if client_uri
         .as_ref()
-        .is_some_and(|u| !url::Url::parse(u).is_ok_and(|u| u.scheme() == "https"))
+        .is_some_and(|u| !url::Url::parse(u).is_ok_and(|u| client_uri_ok(&u)))
     {
         return Err(MetadataError::ClientUriNotHttps);
     }

@@ -130,21 +130,24 @@ pub async fn authorize<P: Platform>(
     let params = single_params(query.as_bytes())
         .map_err(|r| FlowError::Request(PageError::DuplicateParameter(r.0)))?;
     let client_id = authorize::client_id_of(&params).map_err(FlowError::Request)?;
-    let client = match registry::find(platform, server.fetch_policy(), &client_id).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return Err(FlowError::Request(PageError::UnknownClient)),
-        Err(LookupError::Metadata(e)) => {
-            return Err(FlowError::Request(PageError::ClientMetadata(
-                e.description(),
-            )));
-        }
-        Err(LookupError::Storage(cause)) => {
-            return Err(FlowError::Unavailable {
-                step: "authorize: client lookup",
-                cause,
-            });
-        }
-    };
+    let client =
+        match registry::find(platform, server.fetch_policy(), &server.reached, &client_id).await {
+            Ok(Some(c)) => c,
+            Ok(None) => return Err(FlowError::Request(PageError::UnknownClient)),
+            Err(LookupError::Metadata(e)) => {
+                // The page says what a stranger may know; the log says why.
+                platform.warn(&format!("authorize: {}", e.log_detail()));
+                return Err(FlowError::Request(PageError::ClientMetadata(
+                    e.description(),
+                )));
+            }
+            Err(LookupError::Storage(cause)) => {
+                return Err(FlowError::Unavailable {
+                    step: "authorize: client lookup",
+                    cause,
+                });
+            }
+        };
     let auth_request = match authorize::validate(&params, &client, &server.resource) {
         Ok(r) => r,
         Err(AuthorizeError::Page(e)) => return Err(FlowError::Request(e)),
@@ -214,42 +217,45 @@ pub async fn callback<P: Platform>(
     let query = request.url.query().unwrap_or("");
     let params = single_params(query.as_bytes())
         .map_err(|_| FlowError::Login(login::LoginError::BadState))?;
-    let logged_in =
-        match login::finish(
-            platform,
-            server,
-            keys.ring,
-            upstream,
-            &params,
-            &request.headers,
-        )
-        .await
-        {
-            Ok(l) => l,
-            Err(login::LoginFailed {
-                error,
-                denied: Some(auth_request),
-            }) => {
-                // Only for the page's wording: the client's name, else its id.
-                let name =
-                    match registry::find(platform, server.fetch_policy(), &auth_request.client_id)
-                        .await
-                    {
-                        Ok(Some(c)) => c.display_name().to_owned(),
-                        _ => auth_request.client_id.as_str().to_owned(),
-                    };
-                return Err(back_to_client(
-                    server,
-                    BackCause::Login(error),
-                    &name,
-                    &denied(&auth_request),
-                ));
-            }
-            Err(login::LoginFailed {
-                error,
-                denied: None,
-            }) => return Err(FlowError::Login(error)),
-        };
+    let logged_in = match login::finish(
+        platform,
+        server,
+        keys.ring,
+        upstream,
+        &params,
+        &request.headers,
+    )
+    .await
+    {
+        Ok(l) => l,
+        Err(login::LoginFailed {
+            error,
+            denied: Some(auth_request),
+        }) => {
+            // Only for the page's wording: the client's name, else its id.
+            let name = match registry::find(
+                platform,
+                server.fetch_policy(),
+                &server.reached,
+                &auth_request.client_id,
+            )
+            .await
+            {
+                Ok(Some(c)) => c.display_name().to_owned(),
+                _ => auth_request.client_id.as_str().to_owned(),
+            };
+            return Err(back_to_client(
+                server,
+                BackCause::Login(error),
+                &name,
+                &denied(&auth_request),
+            ));
+        }
+        Err(login::LoginFailed {
+            error,
+            denied: None,
+        }) => return Err(FlowError::Login(error)),
+    };
     match consent::after_login(platform, server, keys, logged_in).await? {
         AfterLogin::Issue(consented, browser) => Ok(Reply::Redirect {
             location: complete(platform, server, keys, &consented).await,
