@@ -46,6 +46,8 @@ use routes::reply::{Refusal, refusal};
 enum Route {
     /// Liveness and build identity.
     Health,
+    /// Crawlers are asked to stay out of everything.
+    Robots,
     /// MCP with the caller's own Plausible key as the bearer token.
     McpByok,
     /// MCP behind our OAuth access tokens, with the shared key.
@@ -78,6 +80,7 @@ enum Route {
 fn route(path: &str) -> Route {
     match path {
         "/health" => Route::Health,
+        "/robots.txt" => Route::Robots,
         "/mcp" => Route::McpByok,
         "/internal" => Route::McpInternal,
         "/.well-known/oauth-authorization-server" => Route::AuthorizationServerMetadata,
@@ -103,8 +106,20 @@ async fn handle<P: Platform>(platform: &P, deployment: &Deployment, request: Req
     // the request-dependent part (`AuthServer`) is built per request.
     let oauth = &deployment.oauth;
     let mcp = &deployment.mcp;
-    let mut response = match route(request.path()) {
+    let route = route(request.path());
+    // The MCP endpoints check Host together with Origin and answer in
+    // JSON-RPC; every other route is checked here, before it reads the
+    // request's origin into an issuer.
+    if !matches!(route, Route::McpByok | Route::McpInternal)
+        && let Err(refused) = guard::host_allowed(&request, &mcp.allowed_hosts)
+    {
+        let mut response = refused.response();
+        http::apply_security_headers(&mut response);
+        return response;
+    }
+    let mut response = match route {
         Route::Health => routes::health::handle(&request),
+        Route::Robots => routes::health::robots(),
         Route::McpByok => routes::mcp::byok(platform, mcp, &request).await,
         Route::McpInternal => routes::mcp::internal(platform, deployment, &request).await,
         Route::AuthorizationServerMetadata => {
@@ -158,12 +173,71 @@ mod tests {
             .unwrap()
             .join(path)
             .unwrap();
+        get_url(url)
+    }
+
+    fn get_url(url: url::Url) -> Response {
         let platform = FakePlatform::new();
+        let source: HashMap<String, String> = [(
+            "MCP_ALLOWED_HOSTNAMES".to_owned(),
+            "mcp.example.com".to_owned(),
+        )]
+        .into();
         block_on(handle(
             &platform,
-            &Deployment::load(&HashMap::<String, String>::new()),
+            &Deployment::load(&source),
             Request::new(Method::Get, url),
         ))
+    }
+
+    /// Issue 10: a foreign Host was reflected into the issuer of the
+    /// discovery documents; now no route answers on it.
+    #[test]
+    fn no_route_answers_on_a_foreign_host() {
+        for path in [
+            "/.well-known/oauth-authorization-server",
+            "/.well-known/oauth-protected-resource/internal",
+            "/authorize?client_id=x",
+            "/register",
+            "/token",
+            "/health",
+            "/robots.txt",
+            "/mcp",
+            "/nowhere",
+        ] {
+            let url = url::Url::parse("https://evil.example")
+                .unwrap()
+                .join(path)
+                .unwrap();
+            let resp = get_url(url);
+            assert_eq!(resp.status, 403, "{path}");
+            let body = String::from_utf8_lossy(&resp.body).into_owned();
+            assert!(!body.contains("https://evil.example"), "{path}: {body}");
+        }
+        let ok = get("/.well-known/oauth-authorization-server");
+        assert_eq!(ok.json_body()["issuer"], "https://mcp.example.com");
+    }
+
+    #[test]
+    fn robots_are_kept_out_of_every_endpoint() {
+        let robots = get("/robots.txt");
+        assert_eq!(robots.status, 200);
+        assert_eq!(
+            String::from_utf8(robots.body).unwrap(),
+            "User-agent: *\nDisallow: /\n"
+        );
+        for path in [
+            "/authorize",
+            "/token",
+            "/.well-known/oauth-authorization-server",
+            "/health",
+        ] {
+            assert_eq!(
+                get(path).headers.get("x-robots-tag"),
+                Some("noindex, nofollow"),
+                "{path}"
+            );
+        }
     }
 
     #[test]

@@ -49,7 +49,7 @@ pub enum Misconfigured {
 impl McpSettings {
     pub fn load(source: &dyn Source) -> Self {
         Self {
-            allowed_hosts: split_list(source.get(names::MCP_ALLOWED_HOSTNAMES)),
+            allowed_hosts: allowed_hosts(source),
             allowed_origins: split_list(source.get(names::MCP_ALLOWED_ORIGIN_HOSTNAMES)),
             base_url: PlausibleBaseUrl::parse(
                 &non_empty(source, names::PLAUSIBLE_BASE_URL)
@@ -103,6 +103,11 @@ impl McpSettings {
             .clone_from(self.configured_sites.as_ref().map_err(|e| *e)?);
         Ok(ctx)
     }
+}
+
+/// `MCP_ALLOWED_HOSTNAMES` alone: every route checks it.
+pub fn allowed_hosts(source: &dyn Source) -> Vec<String> {
+    split_list(source.get(names::MCP_ALLOWED_HOSTNAMES))
 }
 
 /// `PLAUSIBLE_API_KEY`, the key `/internal` queries with.

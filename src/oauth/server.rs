@@ -62,6 +62,9 @@ pub struct AuthServer<'a> {
     /// never for a deployed worker, whose requests are routed by public
     /// hostname.
     local: bool,
+    /// The URL the request reached (its host and port are this server's;
+    /// a client metadata URL there is refused).
+    pub reached: url::Url,
 }
 
 impl<'a> AuthServer<'a> {
@@ -72,6 +75,7 @@ impl<'a> AuthServer<'a> {
             resource: Resource::of(&issuer),
             issuer,
             local: is_loopback(&request.url),
+            reached: request.url.clone(),
         }
     }
 

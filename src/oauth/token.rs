@@ -178,7 +178,7 @@ pub async fn authenticate<P: Platform>(
         Presented::Post(id, s) => (id, Some(s), AuthMethod::ClientSecretPost, false),
         Presented::Public(id) => (id, None, AuthMethod::None, false),
     };
-    let client = match registry::find(platform, server.fetch_policy(), id).await {
+    let client = match registry::find(platform, server.fetch_policy(), &server.reached, id).await {
         Ok(Some(c)) => c,
         Ok(None) | Err(LookupError::Metadata(_)) => {
             return Err(TokenError::InvalidClient { basic });
