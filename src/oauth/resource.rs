@@ -19,6 +19,7 @@ use super::routing::{Located, Unroutable, locate};
 use super::server::AuthServer;
 use super::types::{DEFAULT_SCOPE, Resource};
 use crate::config::names;
+use crate::config::oauth::{NotBefore, NotBeforeMisconfigured};
 use crate::crypto::UserKeys;
 use crate::doc_cache::DocumentCache;
 use crate::http::{Request, Response};
@@ -45,6 +46,8 @@ pub enum Denied {
     /// A Cloudflare Access assertion that is not genuine, or names
     /// someone the email gate refuses (403).
     Assertion(AssertionRefused),
+    /// `TOKENS_NOT_BEFORE` is in the future or does not parse (500).
+    NotBefore,
 }
 
 impl Denied {
@@ -55,6 +58,10 @@ impl Denied {
             Denied::Assertion(refused) => {
                 Some(format!("internal: Access assertion refused: {refused:?}"))
             }
+            Denied::NotBefore => Some(format!(
+                "internal: {}",
+                NotBeforeMisconfigured.description()
+            )),
             Denied::NoUserKey => Some(format!(
                 "internal: a routed access token was presented but {} is not configured",
                 names::USER_KEY_SECRET
@@ -81,14 +88,23 @@ pub async fn admit<P: KeyValue + Outbound + DocumentCache + Coordinator>(
             .map(|_identity| ())
             .map_err(Denied::Assertion);
     }
-    authorize(
+    let not_before = settings
+        .not_before
+        .in_force(platform.now().as_secs())
+        .map_err(|_| Denied::NotBefore)?;
+    let record = authorize(
         platform,
         request,
         &server.resource,
         settings.user_keys.as_ref(),
     )
-    .await
-    .map(|_record| ())
+    .await?;
+    // The kill switch: tokens of grants created before it are refused,
+    // with nothing swept from storage.
+    if NotBefore::refuses(not_before, record.grant_created_at) {
+        return Err(Denied::InvalidToken);
+    }
+    Ok(())
 }
 
 fn bearer(request: &Request) -> Option<&str> {
@@ -170,6 +186,12 @@ pub fn challenge(denied: &Denied, metadata_url: &str) -> Response {
                 &json!({"error": "server_error", "error_description": format!("The server is misconfigured: {} is missing or shorter than 32 characters.", names::USER_KEY_SECRET)}),
             );
         }
+        Denied::NotBefore => {
+            return Response::json(
+                500,
+                &json!({"error": "server_error", "error_description": format!("The server is misconfigured: {} is not an RFC 3339 time in the past.", names::TOKENS_NOT_BEFORE)}),
+            );
+        }
         Denied::Unavailable(_) => {
             return Response::json(503, &json!({"error": "temporarily_unavailable", "error_description": "Token storage is unavailable; retry shortly."}))
                 .with_header("retry-after", "5");
@@ -206,6 +228,7 @@ mod tests {
                 user_key: UserKey::legacy_of_email("u@example.com"),
                 sealed_props: "s".into(),
             },
+            grant_created_at: Some(0),
             expires_at: p.now().as_secs() + ttl,
         };
         block_on(p.put(
@@ -265,6 +288,65 @@ mod tests {
             call(&p, Some("Bearer pmcp_at_good")),
             Err(Denied::Unavailable(_))
         ));
+    }
+
+    /// `TOKENS_NOT_BEFORE` at `/internal`: tokens of grants created
+    /// before it are refused, records without a creation time count as
+    /// older, and a future value is a 500 naming the variable.
+    #[test]
+    fn the_kill_switch_refuses_tokens_of_older_grants() {
+        use crate::config::oauth::OAuthSettings;
+        let p = FakePlatform::new();
+        store(&p, "pmcp_at_good", "mcp", RESOURCE, 3600); // created at 0
+        let mut legacy: serde_json::Value = serde_json::from_slice(
+            &block_on(p.get(&access_key(&TokenHash::of("pmcp_at_good"))))
+                .unwrap()
+                .unwrap(),
+        )
+        .unwrap();
+        legacy.as_object_mut().unwrap().remove("grant_created_at");
+        block_on(p.put(
+            &access_key(&TokenHash::of("pmcp_at_legacy")),
+            legacy.to_string().as_bytes(),
+            Duration::from_secs(3600),
+        ))
+        .unwrap();
+        let admit_with = |not_before: Option<&str>, token: &str| {
+            let pairs: Vec<(&str, &str)> = not_before
+                .map(|v| vec![(names::TOKENS_NOT_BEFORE, v)])
+                .unwrap_or_default();
+            let settings = OAuthSettings::load(&crate::testing::source(&pairs));
+            let mut r = Request::new(Method::Post, url::Url::parse(RESOURCE).unwrap());
+            r.headers.set("authorization", format!("Bearer {token}"));
+            let server = AuthServer::new(&settings, &r);
+            block_on(admit(&p, &server, &r))
+        };
+        assert_eq!(admit_with(None, "pmcp_at_good"), Ok(()));
+        assert_eq!(admit_with(None, "pmcp_at_legacy"), Ok(()));
+        assert_eq!(
+            admit_with(Some("1970-01-01T00:00:00Z"), "pmcp_at_good"),
+            Ok(())
+        );
+        assert_eq!(
+            admit_with(Some("1970-01-01T00:00:00Z"), "pmcp_at_legacy"),
+            Err(Denied::InvalidToken),
+            "a record without a creation time counts as older"
+        );
+        assert_eq!(
+            admit_with(Some("1970-01-01T00:00:01Z"), "pmcp_at_good"),
+            Err(Denied::InvalidToken)
+        );
+        for bad in ["2099-01-01T00:00:00Z", "soon"] {
+            let denied = admit_with(Some(bad), "pmcp_at_good").unwrap_err();
+            assert_eq!(denied, Denied::NotBefore);
+            let r = challenge(&denied, "https://mcp.example.com/m");
+            let body = String::from_utf8(r.body).unwrap();
+            assert_eq!(r.status, 500);
+            assert!(
+                body.contains(names::TOKENS_NOT_BEFORE) && !body.contains(bad),
+                "{body}"
+            );
+        }
     }
 
     #[test]

@@ -49,13 +49,13 @@ pub async fn revoke<P: Platform>(
             // The legacy ledger is per client: another client's token is
             // unknown there.
             Ledger::of(platform, &client.client_id)
-                .revoke_refresh(hash, &client.client_id)
+                .revoke_refresh(hash, &client.client_id, true)
                 .await
                 .map_err(unavailable)?;
         }
         (TokenKind::RefreshToken, Located::Pair(routed)) => {
             Ledger::pair(platform, routed.routing)
-                .revoke_refresh(hash, &client.client_id)
+                .revoke_refresh(hash, &client.client_id, true)
                 .await
                 .map_err(unavailable)?;
         }

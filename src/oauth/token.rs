@@ -15,6 +15,12 @@ use super::types::{
     ClientId, CodeChallenge, Resource, ScopeError, ScopeSet, is_valid_verifier, s256,
 };
 use crate::config::names;
+use crate::config::oauth::NotBeforeMisconfigured;
+use crate::crypto::Keyring;
+use crate::identity;
+use crate::oauth::ledger::protocol::{Again, TokensReply};
+use crate::oauth::ledger::records::Subject;
+
 use crate::crypto::UserKeys;
 use crate::http::{FormError, Headers, Params, Response, form_decode};
 use crate::secret::{AccessToken, ClientSecret, PkceVerifier, RefreshToken};
@@ -42,6 +48,8 @@ pub enum TokenError {
     /// `USER_KEY_SECRET` is not configured, so a routed code or token
     /// cannot be checked.
     NoUserKey,
+    /// `TOKENS_NOT_BEFORE` is in the future or does not parse.
+    NotBefore,
 }
 
 impl TokenError {
@@ -54,7 +62,7 @@ impl TokenError {
             TokenError::InvalidScope(_) => "invalid_scope",
             TokenError::InvalidTarget => "invalid_target",
             TokenError::TemporarilyUnavailable(_) => "temporarily_unavailable",
-            TokenError::NoUserKey => "server_error",
+            TokenError::NoUserKey | TokenError::NotBefore => "server_error",
         }
     }
 
@@ -62,7 +70,7 @@ impl TokenError {
         match self {
             TokenError::InvalidClient { .. } => 401,
             TokenError::TemporarilyUnavailable(_) => 503,
-            TokenError::NoUserKey => 500,
+            TokenError::NoUserKey | TokenError::NotBefore => 500,
             _ => 400,
         }
     }
@@ -78,6 +86,7 @@ impl TokenError {
             TokenError::InvalidTarget => "resource does not name this server's protected resource".into(),
             TokenError::TemporarilyUnavailable(_) => "the server could not complete the request; retry shortly".into(),
             TokenError::NoUserKey => format!("the server is misconfigured: {} is missing or shorter than 32 characters", names::USER_KEY_SECRET),
+            TokenError::NotBefore => NotBeforeMisconfigured.description(),
         }
     }
 
@@ -343,15 +352,71 @@ pub async fn exchange<P: Platform>(
                     )),
                 })?),
             };
-            ledger
+            let not_before = server
+                .settings
+                .not_before
+                .in_force(platform.now().as_secs())
+                .map_err(|_| TokenError::NotBefore)?;
+            let refresh_hash = TokenHash::of(presented);
+            let sealed_pair = match &server.settings.keys {
+                Some(keys) => Some(
+                    seal_pair(platform, keys, &refresh_hash, &access, &refresh)
+                        .map_err(|_| TokenError::TemporarilyUnavailable("entropy".into()))?,
+                ),
+                None => None,
+            };
+            let reply = ledger
                 .refresh(Refresh {
                     client_id: client.client_id.clone(),
-                    refresh_hash: TokenHash::of(presented),
+                    refresh_hash: refresh_hash.clone(),
                     scope,
                     resource,
                     tokens,
+                    sealed_pair,
+                    not_before,
                 })
                 .await
+                .map_err(|e| TokenError::TemporarilyUnavailable(e.0))?;
+            let (issued, access, refresh) = match reply {
+                TokensReply::Tokens(issued) => (issued, access, refresh),
+                TokensReply::Refused(refused) => return Err(refusal(refused)),
+                TokensReply::Again(Again {
+                    sealed_pair,
+                    issued,
+                }) => {
+                    let (access, refresh) = server
+                        .settings
+                        .keys
+                        .as_ref()
+                        .and_then(|keys| open_pair(keys, &refresh_hash, &sealed_pair))
+                        .ok_or_else(|| {
+                            TokenError::InvalidGrant("a retry's sealed pair does not open".into())
+                        })?;
+                    // For now a warning line; issue 11's audit trail
+                    // makes it an event.
+                    platform.warn(
+                        "token endpoint: a rotated-out refresh token was presented again within the grace period; the same pair was sent again (a lost response's retry)",
+                    );
+                    (issued, access, refresh)
+                }
+            };
+            if let Some(subject) = &issued.subject
+                && let Err(reason) = readmit(server, subject)
+            {
+                // The grant ends: the person is no longer admitted. Its
+                // newest refresh token names it.
+                let _ = ledger
+                    .revoke_refresh(TokenHash::of(refresh.secret()), &client.client_id, false)
+                    .await;
+                return Err(TokenError::InvalidGrant(reason.into()));
+            }
+            return Ok(Issued {
+                access_token: access,
+                refresh_token: refresh,
+                expires_in: issued.access_expires_in,
+                scope: issued.scope,
+                resource: issued.resource,
+            });
         }
     };
     match outcome {
@@ -359,6 +424,7 @@ pub async fn exchange<P: Platform>(
             scope,
             resource,
             access_expires_in,
+            ..
         })) => Ok(Issued {
             access_token: access,
             refresh_token: refresh,
@@ -366,15 +432,78 @@ pub async fn exchange<P: Platform>(
             scope,
             resource,
         }),
-        Ok(Err(refused)) => Err(match refused.refusal {
-            Refusal::InvalidGrant => TokenError::InvalidGrant(refused.reason),
-            Refusal::InvalidScope => {
-                TokenError::InvalidScope("scope exceeds what was granted".into())
-            }
-            Refusal::InvalidTarget => TokenError::InvalidTarget,
-        }),
+        Ok(Err(refused)) => Err(refusal(refused)),
         Err(e) => Err(TokenError::TemporarilyUnavailable(e.0)),
     }
+}
+
+fn refusal(refused: super::ledger::protocol::Refused) -> TokenError {
+    match refused.refusal {
+        Refusal::InvalidGrant => TokenError::InvalidGrant(refused.reason),
+        Refusal::InvalidScope => TokenError::InvalidScope("scope exceeds what was granted".into()),
+        Refusal::InvalidTarget => TokenError::InvalidTarget,
+    }
+}
+
+/// The additional data a sealed pair is bound to: the refresh token it
+/// answers, so a pair cannot be replayed for another.
+fn pair_aad(presented: &TokenHash) -> String {
+    format!("pair:{}", presented.as_str())
+}
+
+/// The new pair, sealed for the grant object to keep during the retry
+/// grace period (it cannot open it; only a worker holding the keyring
+/// can).
+fn seal_pair<P: Platform>(
+    platform: &P,
+    keys: &Keyring,
+    presented: &TokenHash,
+    access: &AccessToken,
+    refresh: &RefreshToken,
+) -> Result<String, crate::ports::EntropyError> {
+    let plain = json!({"a": access.secret(), "r": refresh.secret()}).to_string();
+    keys.seal(platform, plain.as_bytes(), &pair_aad(presented))
+}
+
+fn open_pair(
+    keys: &Keyring,
+    presented: &TokenHash,
+    sealed: &str,
+) -> Option<(AccessToken, RefreshToken)> {
+    let plain = keys.open(sealed, &pair_aad(presented))?;
+    let value: Value = serde_json::from_slice(&plain).ok()?;
+    let access = value.get("a")?.as_str()?;
+    let refresh = value.get("r")?.as_str()?;
+    Some((
+        AccessToken::new(access.to_owned()),
+        RefreshToken::new(refresh.to_owned()),
+    ))
+}
+
+/// Each refresh applies the email gate as it is now (issue 11): the
+/// grant's sealed identity is opened and the person admitted again. A
+/// domain removed from `ALLOWED_EMAIL_DOMAIN`, or an identity that no
+/// longer opens (`COOKIE_SECRET` rotated without
+/// `COOKIE_SECRET_PREVIOUS`), ends the grant.
+fn readmit(server: &AuthServer<'_>, subject: &Subject) -> Result<(), &'static str> {
+    let keys = server
+        .settings
+        .keys
+        .as_ref()
+        .ok_or("no COOKIE_SECRET to open the grant's identity")?;
+    let plain = keys
+        .open(
+            &subject.sealed_props,
+            &format!("subject:{}", subject.user_key.as_str()),
+        )
+        .ok_or("the grant's identity does not open under the configured keys")?;
+    let email = serde_json::from_slice::<Value>(&plain)
+        .ok()
+        .and_then(|v| v.get("email").and_then(Value::as_str).map(str::to_owned))
+        .ok_or("the grant's identity holds no email")?;
+    identity::admit(&email, None, &server.settings.allowed_email_domains)
+        .map(|_| ())
+        .map_err(|_| "the email gate refuses the grant's user now; grant revoked")
 }
 
 #[cfg(test)]

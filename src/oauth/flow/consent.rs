@@ -236,14 +236,18 @@ pub async fn consent_covers<P: Platform>(
     user_keys: &UserKeys,
     request: &AuthorizationRequest,
     email: &str,
+    consent_ttl_secs: u64,
 ) -> Result<bool, StorageError> {
+    let now = platform.now().as_secs();
+    let covers =
+        |record: &ConsentRecord| record.covers(request) && record.is_current(now, consent_ttl_secs);
     let user = UserKey::of_email(user_keys, email);
     let pair = Ledger::pair(
         platform,
         RoutingId::of(user_keys, request.client_id.as_str(), &user),
     );
     if let Some(record) = pair.consent(user.clone()).await? {
-        return Ok(record.covers(request));
+        return Ok(covers(&record));
     }
     // The legacy ledger only for a user it may hold a consent of: its set
     // is asked once per isolate, not once per sign-in (see
@@ -259,7 +263,7 @@ pub async fn consent_covers<P: Platform>(
         .consent(legacy_user)
         .await?;
     match legacy {
-        Some(record) if record.covers(request) => {
+        Some(record) if covers(&record) => {
             pair.record_consent(user, record).await?;
             Ok(true)
         }
@@ -280,12 +284,18 @@ pub async fn after_login<P: Platform>(
         identity,
         browser,
     } = logged_in;
-    let covered = consent_covers(platform, keys.user, &request, identity.email())
-        .await
-        .map_err(|e| FlowError::Unavailable {
-            step: "consent lookup",
-            cause: e,
-        })?;
+    let covered = consent_covers(
+        platform,
+        keys.user,
+        &request,
+        identity.email(),
+        server.settings.lifetimes.consent.as_secs(),
+    )
+    .await
+    .map_err(|e| FlowError::Unavailable {
+        step: "consent lookup",
+        cause: e,
+    })?;
     if covered {
         return Ok(AfterLogin::Issue(Consented { request, identity }, browser));
     }

@@ -162,4 +162,16 @@ mod tests {
         moved.redirect_uri = RedirectUri::parse("https://a.example/other").unwrap();
         assert!(!consent.covers(&moved));
     }
+
+    #[test]
+    fn consents_expire_after_their_lifetime() {
+        let consent = ConsentRecord {
+            redirect_uri: RedirectUri::parse("https://a.example/cb").unwrap(),
+            scope: ScopeSet::parse(None).unwrap(),
+            approved_at: 1000,
+        };
+        assert!(consent.is_current(1000, 90 * 86400));
+        assert!(consent.is_current(1000 + 90 * 86400 - 1, 90 * 86400));
+        assert!(!consent.is_current(1000 + 90 * 86400, 90 * 86400));
+    }
 }
