@@ -651,4 +651,35 @@ mod tests {
         .unwrap();
         assert!(!format!("{post:?}").contains("alice"), "{post:?}");
     }
+
+    /// Consents expire (`CONSENT_TTL_DAYS`): a recorded consent covers the
+    /// same request until its lifetime is over, then the page asks again.
+    #[test]
+    fn a_consent_covers_until_it_expires() {
+        use crate::ports::Clock;
+        let p = FakePlatform::new();
+        let user_keys = crate::testing::user_keys();
+        let email = "alice@example.com";
+        let user = UserKey::of_email(&user_keys, email);
+        let ttl = 90 * 86400;
+        let routing = RoutingId::of(&user_keys, request().client_id.as_str(), &user);
+        crate::testing::block_on(Ledger::pair(&p, routing).record_consent(
+            user,
+            ConsentRecord {
+                redirect_uri: request().redirect_uri,
+                scope: request().scope,
+                approved_at: p.now().as_secs(),
+            },
+        ))
+        .unwrap();
+        let covers = || {
+            crate::testing::block_on(consent_covers(&p, &user_keys, &request(), email, ttl))
+                .unwrap()
+        };
+        assert!(covers());
+        p.advance(std::time::Duration::from_secs(ttl - 1));
+        assert!(covers());
+        p.advance(std::time::Duration::from_secs(1));
+        assert!(!covers(), "asked again after CONSENT_TTL_DAYS");
+    }
 }
