@@ -17,12 +17,11 @@ use super::types::{
 use crate::config::names;
 use crate::config::oauth::NotBeforeMisconfigured;
 use crate::crypto::Keyring;
+use crate::crypto::UserKeys;
+use crate::http::{FormError, Headers, Params, Response, form_decode};
 use crate::identity;
 use crate::oauth::ledger::protocol::{Again, TokensReply};
 use crate::oauth::ledger::records::Subject;
-
-use crate::crypto::UserKeys;
-use crate::http::{FormError, Headers, Params, Response, form_decode};
 use crate::secret::{AccessToken, ClientSecret, PkceVerifier, RefreshToken};
 
 /// Token endpoint errors (RFC 6749 §5.2), each with its own status.
@@ -352,71 +351,19 @@ pub async fn exchange<P: Platform>(
                     )),
                 })?),
             };
-            let not_before = server
-                .settings
-                .not_before
-                .in_force(platform.now().as_secs())
-                .map_err(|_| TokenError::NotBefore)?;
-            let refresh_hash = TokenHash::of(presented);
-            let sealed_pair = match &server.settings.keys {
-                Some(keys) => Some(
-                    seal_pair(platform, keys, &refresh_hash, &access, &refresh)
-                        .map_err(|_| TokenError::TemporarilyUnavailable("entropy".into()))?,
-                ),
-                None => None,
-            };
-            let reply = ledger
-                .refresh(Refresh {
-                    client_id: client.client_id.clone(),
-                    refresh_hash: refresh_hash.clone(),
+            return refresh_grant(
+                platform,
+                server,
+                &ledger,
+                Refreshing {
+                    client: &client.client_id,
+                    presented,
                     scope,
                     resource,
-                    tokens,
-                    sealed_pair,
-                    not_before,
-                })
-                .await
-                .map_err(|e| TokenError::TemporarilyUnavailable(e.0))?;
-            let (issued, access, refresh) = match reply {
-                TokensReply::Tokens(issued) => (issued, access, refresh),
-                TokensReply::Refused(refused) => return Err(refusal(refused)),
-                TokensReply::Again(Again {
-                    sealed_pair,
-                    issued,
-                }) => {
-                    let (access, refresh) = server
-                        .settings
-                        .keys
-                        .as_ref()
-                        .and_then(|keys| open_pair(keys, &refresh_hash, &sealed_pair))
-                        .ok_or_else(|| {
-                            TokenError::InvalidGrant("a retry's sealed pair does not open".into())
-                        })?;
-                    // For now a warning line; issue 11's audit trail
-                    // makes it an event.
-                    platform.warn(
-                        "token endpoint: a rotated-out refresh token was presented again within the grace period; the same pair was sent again (a lost response's retry)",
-                    );
-                    (issued, access, refresh)
-                }
-            };
-            if let Some(subject) = &issued.subject
-                && let Err(reason) = readmit(server, subject)
-            {
-                // The grant ends: the person is no longer admitted. Its
-                // newest refresh token names it.
-                let _ = ledger
-                    .revoke_refresh(TokenHash::of(refresh.secret()), &client.client_id, false)
-                    .await;
-                return Err(TokenError::InvalidGrant(reason.into()));
-            }
-            return Ok(Issued {
-                access_token: access,
-                refresh_token: refresh,
-                expires_in: issued.access_expires_in,
-                scope: issued.scope,
-                resource: issued.resource,
-            });
+                },
+                (access, refresh, tokens),
+            )
+            .await;
         }
     };
     match outcome {
@@ -435,6 +382,92 @@ pub async fn exchange<P: Platform>(
         Ok(Err(refused)) => Err(refusal(refused)),
         Err(e) => Err(TokenError::TemporarilyUnavailable(e.0)),
     }
+}
+
+/// What a refresh request presents, once parsed.
+struct Refreshing<'a> {
+    client: &'a ClientId,
+    presented: &'a str,
+    scope: Option<ScopeSet>,
+    resource: Option<Resource>,
+}
+
+/// RFC 6749 §6 with rotation, and issue 11's rules around it: the kill
+/// switch goes to the object with the request; the new pair goes sealed,
+/// so a lost response's retry gets it again; and the email gate is
+/// applied to the grant's sealed identity as configured now.
+async fn refresh_grant<P: Platform>(
+    platform: &P,
+    server: &AuthServer<'_>,
+    ledger: &Ledger<'_, P>,
+    refreshing: Refreshing<'_>,
+    (access, refresh, tokens): (AccessToken, RefreshToken, NewTokens),
+) -> Result<Issued, TokenError> {
+    let not_before = server
+        .settings
+        .not_before
+        .in_force(platform.now().as_secs())
+        .map_err(|_| TokenError::NotBefore)?;
+    let refresh_hash = TokenHash::of(refreshing.presented);
+    let sealed_pair = match &server.settings.keys {
+        Some(keys) => Some(
+            seal_pair(platform, keys, &refresh_hash, &access, &refresh)
+                .map_err(|_| TokenError::TemporarilyUnavailable("entropy".into()))?,
+        ),
+        None => None,
+    };
+    let reply = ledger
+        .refresh(Refresh {
+            client_id: refreshing.client.clone(),
+            refresh_hash: refresh_hash.clone(),
+            scope: refreshing.scope,
+            resource: refreshing.resource,
+            tokens,
+            sealed_pair,
+            not_before,
+        })
+        .await
+        .map_err(|e| TokenError::TemporarilyUnavailable(e.0))?;
+    let (issued, access, refresh) = match reply {
+        TokensReply::Tokens(issued) => (issued, access, refresh),
+        TokensReply::Refused(refused) => return Err(refusal(refused)),
+        TokensReply::Again(Again {
+            sealed_pair,
+            issued,
+        }) => {
+            let (access, refresh) = server
+                .settings
+                .keys
+                .as_ref()
+                .and_then(|keys| open_pair(keys, &refresh_hash, &sealed_pair))
+                .ok_or_else(|| {
+                    TokenError::InvalidGrant("a retry's sealed pair does not open".into())
+                })?;
+            // For now a warning line; issue 11's audit trail makes it
+            // an event.
+            platform.warn(
+                "token endpoint: a rotated-out refresh token was presented again within the grace period; the same pair was sent again (a lost response's retry)",
+            );
+            (issued, access, refresh)
+        }
+    };
+    if let Some(subject) = &issued.subject
+        && let Err(reason) = readmit(server, subject)
+    {
+        // The grant ends: the person is no longer admitted. Its
+        // newest refresh token names it.
+        let _ = ledger
+            .revoke_refresh(TokenHash::of(refresh.secret()), refreshing.client, false)
+            .await;
+        return Err(TokenError::InvalidGrant(reason.into()));
+    }
+    Ok(Issued {
+        access_token: access,
+        refresh_token: refresh,
+        expires_in: issued.access_expires_in,
+        scope: issued.scope,
+        resource: issued.resource,
+    })
 }
 
 fn refusal(refused: super::ledger::protocol::Refused) -> TokenError {
