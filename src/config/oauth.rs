@@ -78,9 +78,9 @@ impl NotBefore {
         let Some(raw) = non_empty(source, names::TOKENS_NOT_BEFORE) else {
             return NotBefore::Unset;
         };
-        time::OffsetDateTime::parse(raw.trim(), &time::format_description::well_known::Rfc3339)
+        chrono::DateTime::parse_from_rfc3339(raw.trim())
             .ok()
-            .and_then(|t| u64::try_from(t.unix_timestamp()).ok())
+            .and_then(|t| u64::try_from(t.timestamp()).ok())
             .map_or(NotBefore::Unparseable, NotBefore::At)
     }
 
