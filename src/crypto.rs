@@ -176,6 +176,15 @@ impl Keyring {
         }
     }
 
+    /// The ring with `previous` (`COOKIE_SECRET_PREVIOUS`) also opening
+    /// and verifying; sealing and signing stay with the current set.
+    pub fn with_previous(self, previous: Keys) -> Self {
+        Self {
+            previous: Some(previous),
+            ..self
+        }
+    }
+
     fn sets(&self) -> impl Iterator<Item = &Keys> {
         std::iter::once(&self.current).chain(self.previous.as_ref())
     }

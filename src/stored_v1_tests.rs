@@ -1022,7 +1022,11 @@ fn two_devices_keep_separate_grants() {
             .count();
         assert_eq!(grants, 2);
     }
-    // Replaying device 1's rotated-out token ends device 1's grant only.
+    // Replaying device 1's rotated-out token, past the grace period a
+    // lost response's retry has, ends device 1's grant only.
+    w.p.advance(std::time::Duration::from_secs(
+        crate::oauth::ledger::records::ROTATION_GRACE_SECS,
+    ));
     assert_eq!(w.refresh(&client, &r1, None).status, 400);
     assert_eq!(w.internal(&a1b), 401);
     assert_eq!(w.internal(&a2b), 200);

@@ -50,6 +50,8 @@ pub struct FakePlatform {
     pub edge: RefCell<HashMap<String, (Vec<u8>, u64)>>,
     /// KV writes (puts and deletes) made so far.
     pub kv_writes: Cell<usize>,
+    /// When set, KV deletes fail (and only they).
+    pub fail_kv_deletes: Cell<bool>,
     /// This "isolate's" memory: key -> (value, until in ms).
     pub isolate: RefCell<HashMap<String, (Vec<u8>, u64)>>,
     /// Objects (by their name in `ledgers`) whose every call fails.
@@ -76,6 +78,7 @@ impl Default for FakePlatform {
             wire: RefCell::default(),
             edge: RefCell::default(),
             kv_writes: Cell::new(0),
+            fail_kv_deletes: Cell::new(false),
             isolate: RefCell::default(),
             failing: RefCell::default(),
             legacy_consents: Default::default(),
@@ -185,7 +188,7 @@ impl KeyValue for FakePlatform {
     }
 
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
-        if self.fail_storage.get() {
+        if self.fail_storage.get() || self.fail_kv_deletes.get() {
             return Err(StorageError("injected".into()));
         }
         self.kv_writes.set(self.kv_writes.get() + 1);
@@ -311,11 +314,28 @@ pub struct MemoryLedgerStore {
     pub fail_commit: Cell<bool>,
     /// Commits and removals so far.
     pub writes: Cell<usize>,
+    /// Loads and listings so far.
+    pub reads: Cell<usize>,
+    /// The earliest maintenance asked for (`LedgerStore::wake_at`).
+    pub wake: Cell<Option<u64>>,
+}
+
+impl MemoryLedgerStore {
+    /// Every storage operation so far, reads and writes.
+    pub fn ops(&self) -> usize {
+        self.reads.get() + self.writes.get()
+    }
 }
 
 impl LedgerStore for MemoryLedgerStore {
     async fn load(&self, key: &str) -> Result<Option<serde_json::Value>, StorageError> {
+        self.reads.set(self.reads.get() + 1);
         Ok(self.entries.borrow().get(key).cloned())
+    }
+
+    fn wake_at(&self, at: u64) {
+        self.wake
+            .set(Some(self.wake.get().map_or(at, |w| w.min(at))));
     }
 
     async fn commit(&self, puts: Vec<(String, serde_json::Value)>) -> Result<(), StorageError> {
@@ -342,6 +362,7 @@ impl LedgerStore for MemoryLedgerStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(String, serde_json::Value)>, StorageError> {
+        self.reads.set(self.reads.get() + 1);
         let mut page: Vec<(String, serde_json::Value)> = self
             .entries
             .borrow()

@@ -42,6 +42,9 @@ const INPUTS: &[&str] = &[
     names::REFRESH_TOKEN_TTL,
     names::AUTHORIZATION_CODE_TTL,
     names::TOKEN_CACHE_SECONDS,
+    names::TOKENS_NOT_BEFORE,
+    names::COOKIE_SECRET_PREVIOUS,
+    names::CONSENT_TTL_DAYS,
     names::DEV_ALLOW_LOOPBACK,
     #[cfg(feature = "test-hooks")]
     names::TEST_IDENTITY_HOOK,

@@ -32,6 +32,14 @@ pub const ACCESS_CLIENT_SECRET: &str = "ACCESS_CLIENT_SECRET";
 pub const CF_ACCESS_TEAM_DOMAIN: &str = "CF_ACCESS_TEAM_DOMAIN";
 pub const CF_ACCESS_AUD: &str = "CF_ACCESS_AUD";
 pub const COOKIE_SECRET: &str = "COOKIE_SECRET";
+/// The `COOKIE_SECRET` before a rotation: opens and verifies what it
+/// sealed or signed; nothing new is made with it.
+pub const COOKIE_SECRET_PREVIOUS: &str = "COOKIE_SECRET_PREVIOUS";
+/// The kill switch: an RFC 3339 time; grants created before it are
+/// refused (their tokens at `/internal`, their refresh at `/token`).
+pub const TOKENS_NOT_BEFORE: &str = "TOKENS_NOT_BEFORE";
+/// Days a consent is honoured (default 90).
+pub const CONSENT_TTL_DAYS: &str = "CONSENT_TTL_DAYS";
 /// Derives user keys, routing ids and token tags; never rotated.
 pub const USER_KEY_SECRET: &str = "USER_KEY_SECRET";
 pub const ACCESS_TOKEN_TTL: &str = "ACCESS_TOKEN_TTL";

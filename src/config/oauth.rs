@@ -22,6 +22,9 @@ pub struct Lifetimes {
     pub refresh: Duration,
     /// `AUTHORIZATION_CODE_TTL`, 1 to 10 min (RFC 6749 §4.1.2), default 10 min.
     pub code: Duration,
+    /// `CONSENT_TTL_DAYS`, 1 to 365 days, default 90: after it the
+    /// consent page is shown again (issue 11).
+    pub consent: Duration,
     /// A grant ends 7 days after login whatever the refreshes: people are
     /// sent back through the email-domain gate weekly, so offboarding
     /// takes effect without anyone revoking anything.
@@ -41,9 +44,67 @@ impl Lifetimes {
             access: bounded_secs(source, names::ACCESS_TOKEN_TTL, 3600, 300, 3600),
             refresh: bounded_secs(source, names::REFRESH_TOKEN_TTL, 86400, 3600, 7 * 86400),
             code: bounded_secs(source, names::AUTHORIZATION_CODE_TTL, 600, 60, 600),
+            consent: Duration::from_secs(
+                bounded_secs(source, names::CONSENT_TTL_DAYS, 90, 1, 365)
+                    .as_secs()
+                    .saturating_mul(86400),
+            ),
             grant: Duration::from_secs(7 * 86400),
             token_cache: bounded_secs(source, names::TOKEN_CACHE_SECONDS, 60, 0, 60),
         }
+    }
+}
+
+/// `TOKENS_NOT_BEFORE`, the kill switch: grants created before this
+/// time (an RFC 3339 date-time, RFC 3339 §5.6) are refused everywhere
+/// their tokens are checked, with no storage sweep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotBefore {
+    Unset,
+    At(u64),
+    /// Set but not an RFC 3339 time (or before 1970).
+    Unparseable,
+}
+
+/// The kill switch is misconfigured: a value in the future or one that
+/// does not parse. Endpoints answer 500 naming the variable (never its
+/// value): a typo must not lock everyone out, nor silently do nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NotBeforeMisconfigured;
+
+impl NotBeforeMisconfigured {
+    pub fn description(self) -> String {
+        format!(
+            "the server is misconfigured: {} is not an RFC 3339 time in the past",
+            names::TOKENS_NOT_BEFORE
+        )
+    }
+}
+
+impl NotBefore {
+    pub fn load(source: &dyn Source) -> Self {
+        let Some(raw) = non_empty(source, names::TOKENS_NOT_BEFORE) else {
+            return NotBefore::Unset;
+        };
+        chrono::DateTime::parse_from_rfc3339(raw.trim())
+            .ok()
+            .and_then(|t| u64::try_from(t.timestamp()).ok())
+            .map_or(NotBefore::Unparseable, NotBefore::At)
+    }
+
+    /// The time in force at `now` (seconds), if any.
+    pub fn in_force(self, now: u64) -> Result<Option<u64>, NotBeforeMisconfigured> {
+        match self {
+            NotBefore::Unset => Ok(None),
+            NotBefore::At(at) if at <= now => Ok(Some(at)),
+            NotBefore::At(_) | NotBefore::Unparseable => Err(NotBeforeMisconfigured),
+        }
+    }
+
+    /// Whether a token of a grant created at `created` (absent: before
+    /// issue 11, so older than any time) is refused.
+    pub fn refuses(at: Option<u64>, created: Option<u64>) -> bool {
+        at.is_some_and(|at| created.is_none_or(|c| c < at))
     }
 }
 
@@ -59,6 +120,8 @@ pub struct OAuthSettings {
     pub user_keys: Option<UserKeys>,
     /// `ALLOWED_EMAIL_DOMAIN`, lowercased, without a leading `@`.
     pub allowed_email_domains: Vec<String>,
+    /// `TOKENS_NOT_BEFORE`.
+    pub not_before: NotBefore,
     /// The upstream OpenID provider, when all of `ACCESS_ISSUER`,
     /// `ACCESS_CLIENT_ID` and `ACCESS_CLIENT_SECRET` are set.
     pub upstream: Option<Upstream>,
@@ -87,13 +150,25 @@ fn test_layout(_: &dyn Source, keys: UserKeys) -> UserKeys {
     keys
 }
 
+/// `COOKIE_SECRET`, and `COOKIE_SECRET_PREVIOUS` beside it to open what
+/// the previous secret made. A previous secret too weak to use is
+/// ignored: it only ever widens what opens.
+fn keyring(source: &dyn Source) -> Option<Keyring> {
+    let keys =
+        |name| non_empty(source, name).and_then(|s| Keys::derive(&ServerSecret::new(s)).ok());
+    let ring = Keyring::new(keys(names::COOKIE_SECRET)?);
+    Some(match keys(names::COOKIE_SECRET_PREVIOUS) {
+        Some(previous) => ring.with_previous(previous),
+        None => ring,
+    })
+}
+
 impl OAuthSettings {
     pub fn load(source: &dyn Source) -> Self {
         Self {
             lifetimes: Lifetimes::load(source),
-            keys: non_empty(source, names::COOKIE_SECRET)
-                .and_then(|s| Keys::derive(&ServerSecret::new(s)).ok())
-                .map(Keyring::new),
+            keys: keyring(source),
+            not_before: NotBefore::load(source),
             user_keys: non_empty(source, names::USER_KEY_SECRET)
                 .and_then(|s| UserKeys::derive(&ServerSecret::new(s)).ok())
                 .map(|keys| test_layout(source, keys)),
@@ -165,5 +240,86 @@ mod tests {
         )]));
         assert_eq!(s.allowed_email_domains, vec!["example.com", "b.io"]);
         assert!(s.keys.is_none() && s.user_keys.is_none());
+    }
+
+    #[test]
+    fn the_kill_switch_parses_rfc_3339_and_refuses_the_future() {
+        let load = |v: &str| NotBefore::load(&source(&[(names::TOKENS_NOT_BEFORE, v)]));
+        assert_eq!(NotBefore::load(&source(&[])), NotBefore::Unset);
+        assert_eq!(load("2026-03-15T12:00:00Z"), NotBefore::At(1_773_576_000));
+        assert_eq!(
+            load("2026-03-15T13:00:00+01:00"),
+            NotBefore::At(1_773_576_000)
+        );
+        for bad in [
+            "2026-03-15",
+            "yesterday",
+            "1969-12-31T23:59:59Z",
+            "1773576000",
+        ] {
+            assert_eq!(load(bad), NotBefore::Unparseable, "{bad}");
+        }
+        let now = 1_773_576_000;
+        assert_eq!(NotBefore::At(now).in_force(now), Ok(Some(now)));
+        assert_eq!(
+            NotBefore::At(now + 1).in_force(now),
+            Err(NotBeforeMisconfigured)
+        );
+        assert_eq!(
+            NotBefore::Unparseable.in_force(now),
+            Err(NotBeforeMisconfigured)
+        );
+        assert_eq!(NotBefore::Unset.in_force(now), Ok(None));
+        assert!(
+            NotBeforeMisconfigured
+                .description()
+                .contains(names::TOKENS_NOT_BEFORE)
+        );
+        // Created before: refused; at or after: kept; unknown: older.
+        assert!(NotBefore::refuses(Some(now), Some(now - 1)));
+        assert!(!NotBefore::refuses(Some(now), Some(now)));
+        assert!(NotBefore::refuses(Some(now), None));
+        assert!(!NotBefore::refuses(None, None));
+    }
+
+    #[test]
+    fn consents_last_ninety_days_unless_configured() {
+        assert_eq!(
+            Lifetimes::load(&source(&[])).consent,
+            Duration::from_secs(90 * 86400)
+        );
+        let l = Lifetimes::load(&source(&[(names::CONSENT_TTL_DAYS, "7")]));
+        assert_eq!(l.consent, Duration::from_secs(7 * 86400));
+        let l = Lifetimes::load(&source(&[(names::CONSENT_TTL_DAYS, "0")]));
+        assert_eq!(l.consent, Duration::from_secs(86400));
+    }
+
+    #[test]
+    fn the_previous_cookie_secret_opens_but_never_seals() {
+        let a = "A".repeat(32);
+        let b = "B".repeat(32);
+        let entropy = crate::testing::FakePlatform::new();
+        let old = OAuthSettings::load(&source(&[(names::COOKIE_SECRET, &a)]))
+            .keys
+            .unwrap();
+        let sealed = old.seal(&entropy, b"x", "aad").unwrap();
+        let signed = old.sign("p", b"d");
+        let rotated = OAuthSettings::load(&source(&[
+            (names::COOKIE_SECRET, &b),
+            (names::COOKIE_SECRET_PREVIOUS, &a),
+        ]))
+        .keys
+        .unwrap();
+        assert_eq!(rotated.open(&sealed, "aad").as_deref(), Some(&b"x"[..]));
+        assert!(rotated.verify("p", b"d", &signed));
+        // New values are the new secret's: the old one alone cannot open them.
+        let fresh = rotated.seal(&entropy, b"y", "aad").unwrap();
+        assert!(old.open(&fresh, "aad").is_none());
+        assert!(!old.verify("p", b"d", &rotated.sign("p", b"d")));
+        let without = OAuthSettings::load(&source(&[(names::COOKIE_SECRET, &b)]))
+            .keys
+            .unwrap();
+        assert!(without.open(&sealed, "aad").is_none());
+        assert!(!without.verify("p", b"d", &signed));
     }
 }

@@ -22,7 +22,7 @@ use super::server::AuthServer;
 use super::token_cache::TokenMemory;
 use super::types::{DEFAULT_SCOPE, Resource};
 use crate::config::names;
-use crate::config::oauth::OAuthSettings;
+use crate::config::oauth::{NotBefore, NotBeforeMisconfigured, OAuthSettings};
 use crate::doc_cache::DocumentCache;
 use crate::http::{Request, Response};
 use crate::oidc::access::{self, AssertionRefused};
@@ -48,6 +48,8 @@ pub enum Denied {
     /// A Cloudflare Access assertion that is not genuine, or names
     /// someone the email gate refuses (403).
     Assertion(AssertionRefused),
+    /// `TOKENS_NOT_BEFORE` is in the future or does not parse (500).
+    NotBefore,
 }
 
 impl Denied {
@@ -58,6 +60,10 @@ impl Denied {
             Denied::Assertion(refused) => {
                 Some(format!("internal: Access assertion refused: {refused:?}"))
             }
+            Denied::NotBefore => Some(format!(
+                "internal: {}",
+                NotBeforeMisconfigured.description()
+            )),
             Denied::NoUserKey => Some(format!(
                 "internal: a routed access token was presented but {} is not configured",
                 names::USER_KEY_SECRET
@@ -112,6 +118,12 @@ pub async fn authorize<P: KeyValue + Clock + Coordinator + TokenMemory>(
         return Err(Denied::InvalidToken);
     }
     let settings = server.settings;
+    // The kill switch (issue 11), read before any storage: a misconfigured
+    // value is a 500 naming the variable, not a lock-out.
+    let not_before = settings
+        .not_before
+        .in_force(platform.now().as_secs())
+        .map_err(|_| Denied::NotBefore)?;
     let hash = TokenHash::of(token);
     let now = platform.now();
     let window = settings.lifetimes.token_cache;
@@ -129,7 +141,7 @@ pub async fn authorize<P: KeyValue + Clock + Coordinator + TokenMemory>(
             (record, Some(epoch))
         }
     };
-    admits(&record, now.as_secs(), &server.resource, settings)?;
+    admits(&record, now.as_secs(), &server.resource, not_before)?;
     if let Some(epoch) = read_under
         && !window.is_zero()
     {
@@ -172,16 +184,21 @@ async fn read<P: KeyValue + Coordinator>(
     }
 }
 
-/// Whether a record admits a call to this resource now.
+/// Whether a record admits a call to this resource now: its expiry, its
+/// resource, the kill switch (`TOKENS_NOT_BEFORE`: tokens of grants
+/// created before it are refused with nothing swept from storage; a
+/// record without a creation time counts as older) and its scope. It
+/// runs on every request, whether the record was read or remembered, so
+/// the token memory cannot outlive a revocation's cut-off.
 fn admits(
     record: &AccessRecord,
     now: u64,
     resource: &Resource,
-    settings: &OAuthSettings,
+    not_before: Option<u64>,
 ) -> Result<(), Denied> {
     if now >= record.expires_at
         || &record.resource != resource
-        || tokens_not_before_refuses(record, settings)
+        || NotBefore::refuses(not_before, record.grant_created_at)
     {
         return Err(Denied::InvalidToken);
     }
@@ -189,20 +206,6 @@ fn admits(
         return Err(Denied::InsufficientScope);
     }
     Ok(())
-}
-
-/// Issue 11's `TOKENS_NOT_BEFORE`: whether the record's grant was
-/// created before the configured time (a record without a creation time
-/// counts as older). The one place `/internal` applies it, on every
-/// request, whether the record was read or remembered, so the token
-/// memory cannot outlive the cut-off.
-///
-/// Not configurable yet: issue 11 (branch `rev`) adds the setting and the
-/// grant-creation time copied into every `AccessRecord`, and fills in
-/// this body when it is merged.
-fn tokens_not_before_refuses(record: &AccessRecord, settings: &OAuthSettings) -> bool {
-    let _ = (record, settings);
-    false
 }
 
 /// The response for a refusal, with the RFC 6750 §3 challenge pointing at
@@ -235,6 +238,12 @@ pub fn challenge(denied: &Denied, metadata_url: &str) -> Response {
             return Response::json(
                 500,
                 &json!({"error": "server_error", "error_description": format!("The server is misconfigured: {} is missing or shorter than 32 characters.", names::USER_KEY_SECRET)}),
+            );
+        }
+        Denied::NotBefore => {
+            return Response::json(
+                500,
+                &json!({"error": "server_error", "error_description": format!("The server is misconfigured: {} is not an RFC 3339 time in the past.", names::TOKENS_NOT_BEFORE)}),
             );
         }
         Denied::Unavailable(_) => {
@@ -273,6 +282,7 @@ mod tests {
                 user_key: UserKey::legacy_of_email("u@example.com"),
                 sealed_props: "s".into(),
             },
+            grant_created_at: Some(0),
             expires_at: p.now().as_secs() + ttl,
         };
         block_on(p.put(
@@ -369,6 +379,65 @@ mod tests {
             call(&p, Some(&bearer_good)),
             Err(Denied::Unavailable(_))
         ));
+    }
+
+    /// `TOKENS_NOT_BEFORE` at `/internal`: tokens of grants created
+    /// before it are refused, records without a creation time count as
+    /// older, and a future value is a 500 naming the variable.
+    #[test]
+    fn the_kill_switch_refuses_tokens_of_older_grants() {
+        use crate::config::oauth::OAuthSettings;
+        let p = FakePlatform::new();
+        store(&p, &tok("good"), "mcp", RESOURCE, 3600); // created at 0
+        let mut legacy: serde_json::Value = serde_json::from_slice(
+            &block_on(p.get(&access_key(&TokenHash::of(&tok("good")))))
+                .unwrap()
+                .unwrap(),
+        )
+        .unwrap();
+        legacy.as_object_mut().unwrap().remove("grant_created_at");
+        block_on(p.put(
+            &access_key(&TokenHash::of(&tok("legacy"))),
+            legacy.to_string().as_bytes(),
+            Duration::from_secs(3600),
+        ))
+        .unwrap();
+        let admit_with = |not_before: Option<&str>, token: &str| {
+            let pairs: Vec<(&str, &str)> = not_before
+                .map(|v| vec![(names::TOKENS_NOT_BEFORE, v)])
+                .unwrap_or_default();
+            let settings = OAuthSettings::load(&crate::testing::source(&pairs));
+            let mut r = Request::new(Method::Post, url::Url::parse(RESOURCE).unwrap());
+            r.headers.set("authorization", format!("Bearer {token}"));
+            let server = AuthServer::new(&settings, &r);
+            block_on(admit(&p, &server, &r))
+        };
+        assert_eq!(admit_with(None, &tok("good")), Ok(()));
+        assert_eq!(admit_with(None, &tok("legacy")), Ok(()));
+        assert_eq!(
+            admit_with(Some("1970-01-01T00:00:00Z"), &tok("good")),
+            Ok(())
+        );
+        assert_eq!(
+            admit_with(Some("1970-01-01T00:00:00Z"), &tok("legacy")),
+            Err(Denied::InvalidToken),
+            "a record without a creation time counts as older"
+        );
+        assert_eq!(
+            admit_with(Some("1970-01-01T00:00:01Z"), &tok("good")),
+            Err(Denied::InvalidToken)
+        );
+        for bad in ["2099-01-01T00:00:00Z", "soon"] {
+            let denied = admit_with(Some(bad), &tok("good")).unwrap_err();
+            assert_eq!(denied, Denied::NotBefore);
+            let r = challenge(&denied, "https://mcp.example.com/m");
+            let body = String::from_utf8(r.body).unwrap();
+            assert_eq!(r.status, 500);
+            assert!(
+                body.contains(names::TOKENS_NOT_BEFORE) && !body.contains(bad),
+                "{body}"
+            );
+        }
     }
 
     #[test]

@@ -72,13 +72,13 @@ async fn end<P: Platform>(
             // The legacy ledger is per client: another client's token is
             // unknown there.
             Ledger::of(platform, client_id)
-                .revoke_refresh(hash, client_id)
+                .revoke_refresh(hash, client_id, true)
                 .await
                 .map_err(unavailable)?;
         }
         (TokenKind::RefreshToken, Located::Pair(routed)) => {
             Ledger::pair(platform, routed.routing)
-                .revoke_refresh(hash, client_id)
+                .revoke_refresh(hash, client_id, true)
                 .await
                 .map_err(unavailable)?;
         }

@@ -15,8 +15,13 @@ use super::types::{
     ClientId, CodeChallenge, Resource, ScopeError, ScopeSet, is_valid_verifier, s256,
 };
 use crate::config::names;
+use crate::config::oauth::NotBeforeMisconfigured;
+use crate::crypto::Keyring;
 use crate::crypto::UserKeys;
 use crate::http::{FormError, Headers, Params, Response, form_decode};
+use crate::identity;
+use crate::oauth::ledger::protocol::{Again, TokensReply};
+use crate::oauth::ledger::records::Subject;
 use crate::secret::{AccessToken, ClientSecret, PkceVerifier, RefreshToken};
 
 /// Token endpoint errors (RFC 6749 §5.2), each with its own status.
@@ -42,6 +47,8 @@ pub enum TokenError {
     /// `USER_KEY_SECRET` is not configured, so a routed code or token
     /// cannot be checked.
     NoUserKey,
+    /// `TOKENS_NOT_BEFORE` is in the future or does not parse.
+    NotBefore,
 }
 
 impl TokenError {
@@ -54,7 +61,7 @@ impl TokenError {
             TokenError::InvalidScope(_) => "invalid_scope",
             TokenError::InvalidTarget => "invalid_target",
             TokenError::TemporarilyUnavailable(_) => "temporarily_unavailable",
-            TokenError::NoUserKey => "server_error",
+            TokenError::NoUserKey | TokenError::NotBefore => "server_error",
         }
     }
 
@@ -62,7 +69,7 @@ impl TokenError {
         match self {
             TokenError::InvalidClient { .. } => 401,
             TokenError::TemporarilyUnavailable(_) => 503,
-            TokenError::NoUserKey => 500,
+            TokenError::NoUserKey | TokenError::NotBefore => 500,
             _ => 400,
         }
     }
@@ -78,6 +85,7 @@ impl TokenError {
             TokenError::InvalidTarget => "resource does not name this server's protected resource".into(),
             TokenError::TemporarilyUnavailable(_) => "the server could not complete the request; retry shortly".into(),
             TokenError::NoUserKey => format!("the server is misconfigured: {} is missing or shorter than 32 characters", names::USER_KEY_SECRET),
+            TokenError::NotBefore => NotBeforeMisconfigured.description(),
         }
     }
 
@@ -343,33 +351,41 @@ pub async fn exchange<P: Platform>(
                     )),
                 })?),
             };
-            ledger
-                .refresh(Refresh {
-                    client_id: client.client_id.clone(),
-                    refresh_hash: TokenHash::of(presented),
+            let refreshed = refresh_grant(
+                platform,
+                server,
+                &ledger,
+                Refreshing {
+                    client: &client.client_id,
+                    presented,
                     scope,
                     resource,
-                    tokens,
-                })
-                .await
+                },
+                (access, refresh, tokens),
+            )
+            .await;
+            if matches!(refreshed, Err(TokenError::InvalidGrant(_))) {
+                // A reused rotated-out refresh token, or an identity the
+                // email gate now refuses, has just ended the grant: the
+                // client's remembered access tokens go with it.
+                forget_client_tokens(platform, &client.client_id);
+            }
+            return refreshed;
         }
     };
     if let Ok(Err(refused)) = &outcome
         && matches!(refused.refusal, Refusal::InvalidGrant)
     {
-        // The ledger may just have ended a grant (a reused code or
-        // rotated-out refresh token, RFC 9700 §4.14.2): the client's
-        // remembered access tokens go with it (`token_cache`).
-        platform
-            .token_memory()
-            .borrow_mut()
-            .forget_client(&client.client_id);
+        // The ledger may just have ended a grant (a reused code, RFC 9700
+        // §4.14.2): the client's remembered access tokens go with it.
+        forget_client_tokens(platform, &client.client_id);
     }
     match outcome {
         Ok(Ok(LedgerIssued {
             scope,
             resource,
             access_expires_in,
+            ..
         })) => Ok(Issued {
             access_token: access,
             refresh_token: refresh,
@@ -377,15 +393,170 @@ pub async fn exchange<P: Platform>(
             scope,
             resource,
         }),
-        Ok(Err(refused)) => Err(match refused.refusal {
-            Refusal::InvalidGrant => TokenError::InvalidGrant(refused.reason),
-            Refusal::InvalidScope => {
-                TokenError::InvalidScope("scope exceeds what was granted".into())
-            }
-            Refusal::InvalidTarget => TokenError::InvalidTarget,
-        }),
+        Ok(Err(refused)) => Err(refusal(refused)),
         Err(e) => Err(TokenError::TemporarilyUnavailable(e.0)),
     }
+}
+
+/// Forgets every access token this isolate remembers for a client
+/// (`token_cache`), when a grant of it may just have ended.
+fn forget_client_tokens<P: Platform>(platform: &P, client: &ClientId) {
+    platform.token_memory().borrow_mut().forget_client(client);
+}
+
+/// What a refresh request presents, once parsed.
+struct Refreshing<'a> {
+    client: &'a ClientId,
+    presented: &'a str,
+    scope: Option<ScopeSet>,
+    resource: Option<Resource>,
+}
+
+/// RFC 6749 §6 with rotation, and issue 11's rules around it: the kill
+/// switch goes to the object with the request; the new pair goes sealed,
+/// so a lost response's retry gets it again; and the email gate is
+/// applied to the grant's sealed identity as configured now.
+async fn refresh_grant<P: Platform>(
+    platform: &P,
+    server: &AuthServer<'_>,
+    ledger: &Ledger<'_, P>,
+    refreshing: Refreshing<'_>,
+    (access, refresh, tokens): (AccessToken, RefreshToken, NewTokens),
+) -> Result<Issued, TokenError> {
+    let not_before = server
+        .settings
+        .not_before
+        .in_force(platform.now().as_secs())
+        .map_err(|_| TokenError::NotBefore)?;
+    let refresh_hash = TokenHash::of(refreshing.presented);
+    let sealed_pair = match &server.settings.keys {
+        Some(keys) => Some(
+            seal_pair(platform, keys, &refresh_hash, &access, &refresh)
+                .map_err(|_| TokenError::TemporarilyUnavailable("entropy".into()))?,
+        ),
+        None => None,
+    };
+    let reply = ledger
+        .refresh(Refresh {
+            client_id: refreshing.client.clone(),
+            refresh_hash: refresh_hash.clone(),
+            scope: refreshing.scope,
+            resource: refreshing.resource,
+            tokens,
+            sealed_pair,
+            not_before,
+        })
+        .await
+        .map_err(|e| TokenError::TemporarilyUnavailable(e.0))?;
+    let (issued, access, refresh) = match reply {
+        TokensReply::Tokens(issued) => (issued, access, refresh),
+        TokensReply::Refused(refused) => return Err(refusal(refused)),
+        TokensReply::Again(Again {
+            sealed_pair,
+            issued,
+        }) => {
+            let (access, refresh) = server
+                .settings
+                .keys
+                .as_ref()
+                .and_then(|keys| open_pair(keys, &refresh_hash, &sealed_pair))
+                .ok_or_else(|| {
+                    TokenError::InvalidGrant("a retry's sealed pair does not open".into())
+                })?;
+            // For now a warning line; issue 11's audit trail makes it
+            // an event.
+            platform.warn(
+                "token endpoint: a rotated-out refresh token was presented again within the grace period; the same pair was sent again (a lost response's retry)",
+            );
+            (issued, access, refresh)
+        }
+    };
+    if let Some(subject) = &issued.subject
+        && let Err(reason) = readmit(server, subject)
+    {
+        // The grant ends: the person is no longer admitted. Its
+        // newest refresh token names it.
+        let _ = ledger
+            .revoke_refresh(TokenHash::of(refresh.secret()), refreshing.client, false)
+            .await;
+        return Err(TokenError::InvalidGrant(reason.into()));
+    }
+    Ok(Issued {
+        access_token: access,
+        refresh_token: refresh,
+        expires_in: issued.access_expires_in,
+        scope: issued.scope,
+        resource: issued.resource,
+    })
+}
+
+fn refusal(refused: super::ledger::protocol::Refused) -> TokenError {
+    match refused.refusal {
+        Refusal::InvalidGrant => TokenError::InvalidGrant(refused.reason),
+        Refusal::InvalidScope => TokenError::InvalidScope("scope exceeds what was granted".into()),
+        Refusal::InvalidTarget => TokenError::InvalidTarget,
+    }
+}
+
+/// The additional data a sealed pair is bound to: the refresh token it
+/// answers, so a pair cannot be replayed for another.
+fn pair_aad(presented: &TokenHash) -> String {
+    format!("pair:{}", presented.as_str())
+}
+
+/// The new pair, sealed for the grant object to keep during the retry
+/// grace period (it cannot open it; only a worker holding the keyring
+/// can).
+fn seal_pair<P: Platform>(
+    platform: &P,
+    keys: &Keyring,
+    presented: &TokenHash,
+    access: &AccessToken,
+    refresh: &RefreshToken,
+) -> Result<String, crate::ports::EntropyError> {
+    let plain = json!({"a": access.secret(), "r": refresh.secret()}).to_string();
+    keys.seal(platform, plain.as_bytes(), &pair_aad(presented))
+}
+
+fn open_pair(
+    keys: &Keyring,
+    presented: &TokenHash,
+    sealed: &str,
+) -> Option<(AccessToken, RefreshToken)> {
+    let plain = keys.open(sealed, &pair_aad(presented))?;
+    let value: Value = serde_json::from_slice(&plain).ok()?;
+    let access = value.get("a")?.as_str()?;
+    let refresh = value.get("r")?.as_str()?;
+    Some((
+        AccessToken::new(access.to_owned()),
+        RefreshToken::new(refresh.to_owned()),
+    ))
+}
+
+/// Each refresh applies the email gate as it is now (issue 11): the
+/// grant's sealed identity is opened and the person admitted again. A
+/// domain removed from `ALLOWED_EMAIL_DOMAIN`, or an identity that no
+/// longer opens (`COOKIE_SECRET` rotated without
+/// `COOKIE_SECRET_PREVIOUS`), ends the grant.
+fn readmit(server: &AuthServer<'_>, subject: &Subject) -> Result<(), &'static str> {
+    let keys = server
+        .settings
+        .keys
+        .as_ref()
+        .ok_or("no COOKIE_SECRET to open the grant's identity")?;
+    let plain = keys
+        .open(
+            &subject.sealed_props,
+            &format!("subject:{}", subject.user_key.as_str()),
+        )
+        .ok_or("the grant's identity does not open under the configured keys")?;
+    let email = serde_json::from_slice::<Value>(&plain)
+        .ok()
+        .and_then(|v| v.get("email").and_then(Value::as_str).map(str::to_owned))
+        .ok_or("the grant's identity holds no email")?;
+    identity::admit(&email, None, &server.settings.allowed_email_domains)
+        .map(|_| ())
+        .map_err(|_| "the email gate refuses the grant's user now; grant revoked")
 }
 
 #[cfg(test)]

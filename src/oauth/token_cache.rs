@@ -193,6 +193,7 @@ mod tests {
                 sealed_props: "s".into(),
             },
             expires_at,
+            grant_created_at: Some(0),
         }
     }
 

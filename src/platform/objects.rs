@@ -11,6 +11,7 @@ use super::{LISTING_PATH, LedgerMessage, WorkerPlatform};
 use crate::oauth::ledger::apply::apply;
 use crate::oauth::ledger::protocol::Message;
 use crate::oauth::ledger::records::Home;
+use crate::oauth::ledger::retire::{ALARM_DELETE_BUDGET, RETRY_DELETES_SECS, maintain};
 use crate::oauth::ledger::store::LedgerStore;
 use crate::oauth::ledger::sweep::purge;
 use crate::oauth::listing::object::{self as listing, FAN_OUT_BUDGET, FanOut};
@@ -22,9 +23,24 @@ use crate::ports::StorageError;
 
 /// Durable Object storage as the ledger's store, behind the test build's
 /// storage latency (none in the release build).
-struct ObjectStore(worker::Storage, StorageLatency);
+struct ObjectStore(worker::Storage, StorageLatency, WakeAt);
+
+/// The earliest maintenance a transition asked for (seconds).
+#[derive(Clone, Default)]
+struct WakeAt(std::rc::Rc<std::cell::Cell<Option<u64>>>);
+
+impl ObjectStore {
+    fn new(storage: worker::Storage, latency: StorageLatency) -> Self {
+        Self(storage, latency, WakeAt::default())
+    }
+}
 
 impl LedgerStore for ObjectStore {
+    fn wake_at(&self, at: u64) {
+        let cell = &(self.2).0;
+        cell.set(Some(cell.get().map_or(at, |w| w.min(at))));
+    }
+
     async fn load(&self, key: &str) -> Result<Option<serde_json::Value>, StorageError> {
         // Values are stored as JSON text, so no structured-clone or
         // serde-wasm-bindgen mapping can change their shape.
@@ -109,12 +125,15 @@ impl LedgerStore for ObjectStore {
     }
 
     async fn remove(&self, keys: Vec<String>) -> Result<(), StorageError> {
-        self.1.wait().await;
-        self.0
-            .delete_multiple(keys)
-            .await
-            .map(|_| ())
-            .map_err(|e| StorageError(format!("do delete: {e}")))
+        // The runtime deletes at most 128 keys per call.
+        for chunk in keys.chunks(128) {
+            self.1.wait().await;
+            self.0
+                .delete_multiple(chunk.to_vec())
+                .await
+                .map_err(|e| StorageError(format!("do delete: {e}")))?;
+        }
+        Ok(())
     }
 }
 
@@ -193,7 +212,7 @@ async fn listing_fetch(
     let Ok(message) = serde_json::from_str::<ListingMessage>(text) else {
         return worker::Response::error("bad listing message", 400);
     };
-    let store = ObjectStore(state.storage(), StorageLatency::of(env));
+    let store = ObjectStore::new(state.storage(), StorageLatency::of(env));
     let outcome = state
         .block_concurrency_while(async move { Ok(listing::apply(&store, kind, message).await) })
         .await?;
@@ -219,7 +238,7 @@ async fn fan_out_step(state: &worker::State, env: &worker::Env) -> worker::Resul
     let outcome = state
         .block_concurrency_while(async move {
             let platform = WorkerPlatform::new(env);
-            let store = ObjectStore(storage, platform.latency);
+            let store = ObjectStore::new(storage, platform.latency);
             Ok(listing::fan_out(&store, &platform, FAN_OUT_BUDGET).await)
         })
         .await?;
@@ -279,6 +298,8 @@ async fn run(
 ) -> worker::Result<worker::Response> {
     let storage = state.storage();
     let env = env.clone();
+    let wake = WakeAt::default();
+    let woken = wake.clone();
     // Errors are returned as values: an Err here would reset the object.
     let outcome = state
         .block_concurrency_while(async move {
@@ -287,14 +308,21 @@ async fn run(
                 Some(c) => Home::Client(c),
                 None => Home::Pair,
             };
-            let store = ObjectStore(storage, kv.latency);
+            let store = ObjectStore(storage, kv.latency, woken);
             Ok(apply(&store, &kv, home, op).await)
         })
         .await?;
-    // Keep a daily sweep scheduled while the object holds anything.
+    // Keep a daily sweep scheduled while the object holds anything, and
+    // the alarm early when a transition asked for it (deletes to retry,
+    // a sealed pair to forget).
     let storage = state.storage();
-    if matches!(storage.get_alarm().await, Ok(None)) {
-        let _ = storage.set_alarm(PURGE_INTERVAL).await;
+    match wake.0.get() {
+        Some(at) => arm_purge(&storage, at).await,
+        None => {
+            if matches!(storage.get_alarm().await, Ok(None)) {
+                let _ = storage.set_alarm(PURGE_INTERVAL).await;
+            }
+        }
     }
     match outcome {
         Ok(reply) => worker::Response::from_json(&reply),
@@ -305,15 +333,38 @@ async fn run(
     }
 }
 
+/// A ledger object's alarm: deferred KV deletes are retried and sealed
+/// pairs past their grace period forgotten (serialised with the
+/// object's messages), then the sweep. The next alarm is the earlier of
+/// what maintenance still wants and the daily sweep.
 async fn sweep(state: &worker::State, env: &worker::Env) -> worker::Result<worker::Response> {
     let storage = state.storage();
     let now = worker::Date::now().as_millis() / 1000;
-    let store = ObjectStore(state.storage(), StorageLatency::of(env));
+    let maintenance_storage = state.storage();
+    let latency = StorageLatency::of(env);
+    let env = env.clone();
+    let again = state
+        .block_concurrency_while(async move {
+            let kv = WorkerPlatform::new(env);
+            let store = ObjectStore::new(maintenance_storage, kv.latency);
+            Ok(maintain(&store, &kv, now, ALARM_DELETE_BUDGET).await)
+        })
+        .await?;
+    let again = match again {
+        Ok(again) => again,
+        Err(StorageError(reason)) => {
+            worker::console_error!("ledger maintenance failed: {reason}");
+            Some(now.saturating_add(RETRY_DELETES_SECS))
+        }
+    };
+    let store = ObjectStore::new(state.storage(), latency);
     match purge(&store, now).await {
         Ok(removed) => worker::console_log!("ledger purge removed {removed} entries"),
         Err(StorageError(reason)) => worker::console_error!("ledger purge failed: {reason}"),
     }
-    if !matches!(
+    if let Some(at) = again {
+        arm_purge(&storage, at).await;
+    } else if !matches!(
         store.list("", None, 1).await.map(|e| e.is_empty()),
         Ok(true)
     ) {
@@ -345,7 +396,7 @@ impl worker::DurableObject for UsedStates {
             return worker::Response::error("bad used-state message", 400);
         };
         let expires_at = spend.expires_at;
-        let store = ObjectStore(self.state.storage(), self.latency);
+        let store = ObjectStore::new(self.state.storage(), self.latency);
         let now = worker::Date::now().as_millis() / 1000;
         let outcome = self
             .state
@@ -366,7 +417,7 @@ impl worker::DurableObject for UsedStates {
     }
 
     async fn alarm(&self) -> worker::Result<worker::Response> {
-        let store = ObjectStore(self.state.storage(), self.latency);
+        let store = ObjectStore::new(self.state.storage(), self.latency);
         let now = worker::Date::now().as_millis() / 1000;
         match used::purge(&store, now).await {
             Ok(Some(next)) => arm_purge(&self.state.storage(), next).await,

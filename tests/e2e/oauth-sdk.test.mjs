@@ -11,7 +11,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { SAMPLE_CALLS, assertSampleResult } from './mcp-helpers.mjs';
 import {
-  BASE, HeadlessOAuthProvider, PRM_PATH, assertTokenError, assertTokenRejected, assertTokenWorks, challengeParams,
+  BASE, HeadlessOAuthProvider, PRM_PATH, assertTokenError, assertTokenRejected, assertTokenWorks, assertTokens, challengeParams,
   internalCall, metadataUrlOf, recordingFetch, refreshRequest, resourceOf, revokeRequest, s256,
 } from './oauth-helpers.mjs';
 
@@ -152,12 +152,15 @@ describe('official SDK v1 OAuth client against /internal (dynamic registration)'
     assert.notEqual(now.access_token, before.access_token);
     await assertTokenWorks(now.access_token, { label: 'refreshed access token' });
 
-    // The rotated-out refresh token is refused, and presenting it ends the
-    // whole grant (OAuth 2.1 §4.3.1): the new tokens stop working too.
+    // Once the new refresh token was presented, the rotated-out one is
+    // refused, and presenting it ends the whole grant (OAuth 2.1 §4.3.1):
+    // the newest tokens stop working too. (Before that, within 30 s, it
+    // would get the same pair again: a lost response's retry, issue 11.)
+    const newest = assertTokens(await refreshRequest(provider.clientInformation(), now.refresh_token));
     const replay = await refreshRequest(provider.clientInformation(), oldRefresh);
     assertTokenError(replay, 400, 'invalid_grant', 'old refresh token');
-    await assertTokenRejected(now.access_token, { label: 'access token of the revoked grant' });
-    assertTokenError(await refreshRequest(provider.clientInformation(), now.refresh_token), 400, 'invalid_grant', 'new refresh token of the revoked grant');
+    await assertTokenRejected(newest.access_token, { label: 'access token of the revoked grant' });
+    assertTokenError(await refreshRequest(provider.clientInformation(), newest.refresh_token), 400, 'invalid_grant', 'newest refresh token of the revoked grant');
     await session.client.close();
   });
 

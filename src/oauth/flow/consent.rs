@@ -236,14 +236,18 @@ pub async fn consent_covers<P: Platform>(
     user_keys: &UserKeys,
     request: &AuthorizationRequest,
     email: &str,
+    consent_ttl_secs: u64,
 ) -> Result<bool, StorageError> {
+    let now = platform.now().as_secs();
+    let covers =
+        |record: &ConsentRecord| record.covers(request) && record.is_current(now, consent_ttl_secs);
     let user = UserKey::of_email(user_keys, email);
     let pair = Ledger::pair(
         platform,
         RoutingId::of(user_keys, request.client_id.as_str(), &user),
     );
     if let Some(record) = pair.consent(user.clone()).await? {
-        return Ok(record.covers(request));
+        return Ok(covers(&record));
     }
     // The legacy ledger only for a user it may hold a consent of: its set
     // is asked once per isolate, not once per sign-in (see
@@ -259,7 +263,7 @@ pub async fn consent_covers<P: Platform>(
         .consent(legacy_user)
         .await?;
     match legacy {
-        Some(record) if record.covers(request) => {
+        Some(record) if covers(&record) => {
             pair.record_consent(user, record).await?;
             Ok(true)
         }
@@ -280,12 +284,18 @@ pub async fn after_login<P: Platform>(
         identity,
         browser,
     } = logged_in;
-    let covered = consent_covers(platform, keys.user, &request, identity.email())
-        .await
-        .map_err(|e| FlowError::Unavailable {
-            step: "consent lookup",
-            cause: e,
-        })?;
+    let covered = consent_covers(
+        platform,
+        keys.user,
+        &request,
+        identity.email(),
+        server.settings.lifetimes.consent.as_secs(),
+    )
+    .await
+    .map_err(|e| FlowError::Unavailable {
+        step: "consent lookup",
+        cause: e,
+    })?;
     if covered {
         return Ok(AfterLogin::Issue(Consented { request, identity }, browser));
     }
@@ -647,5 +657,36 @@ mod tests {
         )
         .unwrap();
         assert!(!format!("{post:?}").contains("alice"), "{post:?}");
+    }
+
+    /// Consents expire (`CONSENT_TTL_DAYS`): a recorded consent covers the
+    /// same request until its lifetime is over, then the page asks again.
+    #[test]
+    fn a_consent_covers_until_it_expires() {
+        use crate::ports::Clock;
+        let p = FakePlatform::new();
+        let user_keys = crate::testing::user_keys();
+        let email = "alice@example.com";
+        let user = UserKey::of_email(&user_keys, email);
+        let ttl = 90 * 86400;
+        let routing = RoutingId::of(&user_keys, request().client_id.as_str(), &user);
+        crate::testing::block_on(Ledger::pair(&p, routing).record_consent(
+            user,
+            ConsentRecord {
+                redirect_uri: request().redirect_uri,
+                scope: request().scope,
+                approved_at: p.now().as_secs(),
+            },
+        ))
+        .unwrap();
+        let covers = || {
+            crate::testing::block_on(consent_covers(&p, &user_keys, &request(), email, ttl))
+                .unwrap()
+        };
+        assert!(covers());
+        p.advance(std::time::Duration::from_secs(ttl - 1));
+        assert!(covers());
+        p.advance(std::time::Duration::from_secs(1));
+        assert!(!covers(), "asked again after CONSENT_TTL_DAYS");
     }
 }

@@ -26,9 +26,9 @@ pub async fn apply<S: LedgerStore, K: KeyValue + Clock>(
         Message::IssueCode(m) => json(&codes::issue(store, home, m).await?),
         Message::RedeemCode(m) => json(&codes::redeem(store, kv, home, m, now).await?),
         Message::Refresh(m) => json(&grants::refresh(store, kv, home, m, now).await?),
-        Message::RevokeRefresh(m) => json(&grants::revoke_refresh(store, kv, home, m).await?),
+        Message::RevokeRefresh(m) => json(&grants::revoke_refresh(store, kv, home, m, now).await?),
         Message::LookupAccess(m) => json(&grants::lookup_access(store, m, now).await?),
-        Message::RevokeAccess(m) => json(&grants::revoke_access(store, kv, home, m).await?),
+        Message::RevokeAccess(m) => json(&grants::revoke_access(store, kv, home, m, now).await?),
         Message::BeginLogin(m) => json(&logins::begin(store, m).await?),
         Message::FinishLogin(m) => json(&logins::finish(store, m, now).await?),
         Message::ConsumeNonce(m) => json(&consents::consume_nonce(store, m, now).await?),
@@ -36,7 +36,7 @@ pub async fn apply<S: LedgerStore, K: KeyValue + Clock>(
         Message::LegacyConsentUsers(m) => json(&consents::legacy_users(store, m).await?),
         Message::RecordConsent(m) => json(&consents::record(store, m).await?),
         Message::MarkListed(m) => json(&revoke_all::mark_listed(store, m).await?),
-        Message::RevokeAll(m) => json(&revoke_all::revoke_all(store, kv, m).await?),
+        Message::RevokeAll(m) => json(&revoke_all::revoke_all(store, kv, m, now).await?),
     }
 }
 

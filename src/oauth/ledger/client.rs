@@ -122,19 +122,26 @@ impl<'a, C: Coordinator + ?Sized> Ledger<'a, C> {
         Ok(tokens(self.send(request).await?))
     }
 
-    pub async fn refresh(&self, request: Refresh) -> Result<Result<Issued, Refused>, StorageError> {
-        Ok(tokens(self.send(request).await?))
+    /// A refresh's reply as it comes: new tokens, a lost response's
+    /// pair again, or a refusal.
+    pub async fn refresh(&self, request: Refresh) -> Result<TokensReply, StorageError> {
+        self.send(request).await
     }
 
+    /// Ends the grant of `refresh_hash`, if `client_id`'s; with
+    /// `forget_consent` (a revocation at `/revoke`) the user's consent for
+    /// the client goes too.
     pub async fn revoke_refresh(
         &self,
         refresh_hash: TokenHash,
         client_id: &ClientId,
+        forget_consent: bool,
     ) -> Result<(), StorageError> {
         let Done::Done = self
             .send(RevokeRefresh {
                 refresh_hash,
                 client_id: Some(client_id.clone()),
+                forget_consent,
             })
             .await?;
         Ok(())
@@ -216,6 +223,11 @@ fn tokens(reply: TokensReply) -> Result<Issued, Refused> {
     match reply {
         TokensReply::Tokens(issued) => Ok(issued),
         TokensReply::Refused(r) => Err(r),
+        // Only a refresh is answered so.
+        TokensReply::Again(_) => Err(Refused::new(
+            super::protocol::Refusal::InvalidGrant,
+            "unexpected reply to a code redemption",
+        )),
     }
 }
 
@@ -237,7 +249,7 @@ mod tests {
         let client = ClientId::parse("pmcp_client_A").unwrap();
         let answers = Answers(serde_json::json!({"result": "done"}));
         let ledger = Ledger::of(&answers, &client);
-        assert!(block_on(ledger.revoke_refresh(TokenHash::of("x"), &client)).is_ok());
+        assert!(block_on(ledger.revoke_refresh(TokenHash::of("x"), &client, true)).is_ok());
         let err = block_on(ledger.finish_login(LoginId::mint(&FakePlatform::new()).unwrap()));
         assert!(err.is_err(), "{err:?}");
     }

@@ -78,7 +78,7 @@ pub async fn redeem<S: LedgerStore, K: KeyValue + Clock>(
                 "code replayed without its PKCE verifier; grant kept",
             ));
         }
-        revoke_grant(store, kv, &code.grant_id).await?;
+        revoke_grant(store, kv, &code.grant_id, now).await?;
         return Ok(refused(
             Refusal::InvalidGrant,
             "code replayed; grant revoked",
@@ -120,6 +120,7 @@ pub async fn redeem<S: LedgerStore, K: KeyValue + Clock>(
             .min(now.saturating_add(m.grant_lifetime_secs)),
         access: Vec::new(),
         revoked: false,
+        rotation: None,
     };
     code.redeemed = true;
     let (grant, expires_in, access) = write_access(kv, &m.client_id, grant, &m.tokens, now).await?;
@@ -138,6 +139,7 @@ pub async fn redeem<S: LedgerStore, K: KeyValue + Clock>(
         scope: grant.scope,
         resource: grant.resource,
         access_expires_in: expires_in,
+        subject: None,
     }))
 }
 
@@ -161,7 +163,8 @@ mod tests {
             TokensReply::Tokens(Issued {
                 scope: ScopeSet::parse(Some("mcp")).unwrap(),
                 resource: resource(RESOURCE),
-                access_expires_in: 3600
+                access_expires_in: 3600,
+                subject: None,
             })
         );
         assert!(w.has_access("at1"));

@@ -192,4 +192,16 @@ mod tests {
         request.redirect_uri = RedirectUri::parse("https://a.example:9443/cb").unwrap();
         assert!(!https.covers(&request), "ports matter off loopback");
     }
+
+    #[test]
+    fn consents_expire_after_their_lifetime() {
+        let consent = ConsentRecord {
+            redirect_uri: RedirectUri::parse("https://a.example/cb").unwrap(),
+            scope: ScopeSet::parse(None).unwrap(),
+            approved_at: 1000,
+        };
+        assert!(consent.is_current(1000, 90 * 86400));
+        assert!(consent.is_current(1000 + 90 * 86400 - 1, 90 * 86400));
+        assert!(!consent.is_current(1000 + 90 * 86400, 90 * 86400));
+    }
 }

@@ -18,8 +18,9 @@
 //! - [`store`]: the object's storage port;
 //! - [`apply`]: the object's dispatch, one transition per operation in
 //!   [`codes`], [`grants`], [`logins`], [`consents`] and [`revoke_all`]
-//!   (a pair's step of a revocation spanning many objects); [`sweep`]
-//!   the daily clean-up.
+//!   (a pair's step of a revocation spanning many objects); [`retire`]
+//!   the best-effort deletes after a transition and the alarm's retries;
+//!   [`sweep`] the daily clean-up.
 
 pub(crate) mod apply;
 pub(crate) mod client;
@@ -30,6 +31,7 @@ pub(crate) mod legacy_consents;
 pub(crate) mod logins;
 pub(crate) mod protocol;
 pub(crate) mod records;
+pub(crate) mod retire;
 pub(crate) mod revoke_all;
 pub(crate) mod store;
 pub(crate) mod sweep;

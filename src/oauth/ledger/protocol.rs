@@ -69,6 +69,15 @@ pub struct Refresh {
     pub scope: Option<ScopeSet>,
     pub resource: Option<Resource>,
     pub tokens: NewTokens,
+    /// The new pair sealed by the worker, kept by the object for a lost
+    /// response's retry ([`TokensReply::Again`]); absent from the
+    /// previous release's workers, whose rotations get no retry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_pair: Option<String>,
+    /// `TOKENS_NOT_BEFORE` (seconds): a grant created before it is
+    /// refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<u64>,
 }
 
 /// RFC 7009 §2.1 for a refresh token: ends the grant, if it is the
@@ -80,6 +89,12 @@ pub struct RevokeRefresh {
     /// workers, whose messages only reach that client's own ledger).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<ClientId>,
+    /// The client revoked it at `/revoke`: the user's consent for the
+    /// client goes too, so the next authorization asks again (issue 11).
+    /// Not when the worker ends a grant itself (the email gate refused
+    /// its user): the consent is the person's, not the grant's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub forget_consent: bool,
 }
 
 /// RFC 7009 §2.1 for an access token of a grant object: its record goes
@@ -215,6 +230,18 @@ pub struct Issued {
     pub scope: ScopeSet,
     pub resource: Resource,
     pub access_expires_in: u64,
+    /// The grant's subject, for the worker's email gate at refresh
+    /// (absent from code redemptions and older objects).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<super::records::Subject>,
+}
+
+/// A lost refresh response's retry: the pair issued at the rotation,
+/// still sealed as the worker sent it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Again {
+    pub sealed_pair: String,
+    pub issued: Issued,
 }
 
 /// The reply to a code redemption or a refresh.
@@ -223,6 +250,9 @@ pub struct Issued {
 pub enum TokensReply {
     Tokens(Issued),
     Refused(Refused),
+    /// Only to a refresh that sent a sealed pair (so never to a worker
+    /// of the previous release).
+    Again(Again),
 }
 
 /// The reply to finishing a login.
@@ -312,6 +342,7 @@ mod tests {
         let op: Message = RevokeRefresh {
             refresh_hash: TokenHash::of("x"),
             client_id: None,
+            forget_consent: false,
         }
         .into();
         let text = serde_json::to_string(&op).unwrap();

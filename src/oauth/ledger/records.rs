@@ -87,10 +87,40 @@ pub struct GrantRecord {
     pub expires_at: u64,
     pub refresh_hash: TokenHash,
     pub refresh_expires_at: u64,
-    /// Live access tokens (hash, expiry), deleted from KV on revocation.
+    /// Live access tokens (hash, expiry), deleted from KV on revocation:
+    /// at most [`MAX_LIVE_ACCESS`] since issue 11 (a grant of the previous
+    /// release may hold more until its next refresh).
     pub access: Vec<(TokenHash, u64)>,
     pub revoked: bool,
+    /// The last rotation, for a client that lost the refresh response
+    /// (see `grants::refresh`); absent before issue 11.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<Rotation>,
 }
+
+/// How many access tokens a grant keeps alive: the newest two. One would
+/// turn a client's calls in flight right after a refresh into 401s; more
+/// would let a thief who refreshes in a loop make revocation a task
+/// without bound (issue 11).
+pub const MAX_LIVE_ACCESS: usize = 2;
+
+/// A grant's last rotation, kept [`ROTATION_GRACE_SECS`]: the refresh
+/// token it rotated out, and the pair it issued, sealed by the worker
+/// (the object cannot open it), so a client whose response was lost gets
+/// the same pair again instead of a revoked grant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rotation {
+    pub from: TokenHash,
+    pub at: u64,
+    pub sealed_pair: String,
+    pub scope: ScopeSet,
+    pub access_expires_at: u64,
+}
+
+/// How long a rotated-out refresh token may still fetch the pair that
+/// replaced it: long enough for a client to retry a lost response, short
+/// enough that a stolen old token is of no use later.
+pub const ROTATION_GRACE_SECS: u64 = 30;
 
 /// What `/internal` reads for a bearer token: one KV get.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,6 +131,11 @@ pub struct AccessRecord {
     pub resource: Resource,
     pub subject: Subject,
     pub expires_at: u64,
+    /// When the token's grant was created (seconds): compared with
+    /// `TOKENS_NOT_BEFORE`. Absent in records written before issue 11,
+    /// which count as older than any such time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_created_at: Option<u64>,
 }
 
 /// The KV key of an access token's record.
@@ -136,6 +171,13 @@ impl ConsentRecord {
         self.redirect_uri.same_endpoint(&request.redirect_uri)
             && request.scope.is_subset_of(&self.scope)
     }
+
+    /// Consents expire (issue 11; `CONSENT_TTL_DAYS`): the consent page
+    /// says access can be revoked, and an approval nobody renewed for
+    /// months should be asked again.
+    pub fn is_current(&self, now: u64, ttl_secs: u64) -> bool {
+        now < self.approved_at.saturating_add(ttl_secs)
+    }
 }
 
 /// Every key of a ledger object's storage, with the value kept there.
@@ -159,6 +201,10 @@ pub enum StorageKey {
     /// A pair object's [`Listed`]: its pair is in the user's directory
     /// and the client's index.
     Listed,
+    /// Access records of a grant whose KV delete is still to be done
+    /// (`Vec<(TokenHash, u64)>`): the revocation is recorded already, the
+    /// object's alarm retries the deletes.
+    Retired(GrantId),
 }
 
 /// When a pair was entered in its user's directory and its client's
@@ -180,10 +226,11 @@ pub enum KeyKind {
     Consent,
     Access,
     Listed,
+    Retired,
 }
 
 impl KeyKind {
-    const ALL: [KeyKind; 8] = [
+    const ALL: [KeyKind; 9] = [
         KeyKind::Code,
         KeyKind::Grant,
         KeyKind::RefreshIndex,
@@ -192,6 +239,7 @@ impl KeyKind {
         KeyKind::Consent,
         KeyKind::Access,
         KeyKind::Listed,
+        KeyKind::Retired,
     ];
 
     /// The prefix of this kind's keys.
@@ -205,6 +253,7 @@ impl KeyKind {
             KeyKind::Consent => "consent:",
             KeyKind::Access => "at:",
             KeyKind::Listed => "listed:",
+            KeyKind::Retired => "retired:",
         }
     }
 
@@ -227,13 +276,14 @@ impl StorageKey {
             StorageKey::Consent(_) => KeyKind::Consent,
             StorageKey::Access(_) => KeyKind::Access,
             StorageKey::Listed => KeyKind::Listed,
+            StorageKey::Retired(_) => KeyKind::Retired,
         }
     }
 
     fn id(&self) -> &str {
         match self {
             StorageKey::Code(h) | StorageKey::RefreshIndex(h) | StorageKey::Access(h) => h.as_str(),
-            StorageKey::Grant(g) => g.as_str(),
+            StorageKey::Grant(g) | StorageKey::Retired(g) => g.as_str(),
             StorageKey::Login(l) => l.as_str(),
             StorageKey::Nonce(t) => t.as_str(),
             StorageKey::Consent(u) => u.as_str(),

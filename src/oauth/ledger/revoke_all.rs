@@ -25,6 +25,7 @@ pub async fn revoke_all<S: LedgerStore, K: KeyValue + Clock>(
     store: &S,
     kv: &K,
     m: RevokeAll,
+    now: u64,
 ) -> Result<RevokedAll, StorageError> {
     let mut grants = Vec::new();
     let mut doomed = Vec::new();
@@ -64,7 +65,7 @@ pub async fn revoke_all<S: LedgerStore, K: KeyValue + Clock>(
     }
     let count = grants.len();
     for grant_id in &grants {
-        revoke_grant(store, kv, grant_id).await?;
+        revoke_grant(store, kv, grant_id, now).await?;
     }
     if !doomed.is_empty() {
         store.remove(doomed).await?;
@@ -141,7 +142,13 @@ mod tests {
             },
         ))
         .unwrap();
-        let reply = block_on(revoke_all(&w.store, &w.p, RevokeAll { before: marker })).unwrap();
+        let reply = block_on(revoke_all(
+            &w.store,
+            &w.p,
+            RevokeAll { before: marker },
+            w.now(),
+        ))
+        .unwrap();
         assert_eq!(reply, RevokedAll::Revoked { grants: 1 });
         assert_eq!(revoked(&w.store), vec![GrantId::fixed("g1")]);
         assert!(!w.has_access("at1"), "the access record left KV");
@@ -158,7 +165,13 @@ mod tests {
         });
         assert!(refusal(&new).is_none());
         // Running it again ends nothing more: g3 is after the marker.
-        let again = block_on(revoke_all(&w.store, &w.p, RevokeAll { before: marker })).unwrap();
+        let again = block_on(revoke_all(
+            &w.store,
+            &w.p,
+            RevokeAll { before: marker },
+            w.now(),
+        ))
+        .unwrap();
         assert_eq!(again, RevokedAll::Revoked { grants: 0 });
         assert!(w.has_access("at3"));
     }

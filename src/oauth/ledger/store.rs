@@ -25,6 +25,10 @@ pub trait LedgerStore {
         limit: usize,
     ) -> Result<Vec<(String, Value)>, StorageError>;
     async fn remove(&self, keys: Vec<String>) -> Result<(), StorageError>;
+    /// Asks for the object's maintenance (its alarm) by `at` (seconds):
+    /// deletes to retry, a sealed pair to forget. The glue keeps the
+    /// earliest; stores without an alarm ignore it.
+    fn wake_at(&self, _at: u64) {}
 }
 
 /// Every entry of the given kinds: one prefix listing each, so a client's

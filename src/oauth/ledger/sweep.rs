@@ -49,7 +49,11 @@ pub async fn purge<S: LedgerStore>(store: &S, now: u64) -> Result<usize, Storage
                 }
                 ended
             }
-            Some((KeyKind::RefreshIndex | KeyKind::Consent | KeyKind::Listed, _)) | None => false,
+            Some((
+                KeyKind::RefreshIndex | KeyKind::Consent | KeyKind::Listed | KeyKind::Retired,
+                _,
+            ))
+            | None => false,
         };
         if gone {
             doomed.push(key.clone());

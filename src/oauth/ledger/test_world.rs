@@ -121,6 +121,8 @@ impl World {
             scope: None,
             resource: None,
             tokens: tokens(2),
+            sealed_pair: None,
+            not_before: None,
         };
         change(&mut m);
         block_on(super::grants::refresh(
@@ -164,6 +166,6 @@ impl World {
 pub fn refusal(reply: &TokensReply) -> Option<super::protocol::Refusal> {
     match reply {
         TokensReply::Refused(r) => Some(r.refusal),
-        TokensReply::Tokens(_) => None,
+        TokensReply::Tokens(_) | TokensReply::Again(_) => None,
     }
 }

@@ -133,7 +133,14 @@ pub async fn fan_out<S: LedgerStore, P: Coordinator + KeyValue + Clock + Log>(
     let mut progressed = false;
     let mut failed: Vec<RoutingId> = Vec::new();
     if !m.own_done {
-        match revoke_all(store, platform, RevokeAll { before }).await {
+        match revoke_all(
+            store,
+            platform,
+            RevokeAll { before },
+            platform.now().as_secs(),
+        )
+        .await
+        {
             Ok(_) => {
                 m.own_done = true;
                 progressed = true;

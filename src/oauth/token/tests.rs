@@ -17,6 +17,24 @@ use crate::testing::{FakePlatform, block_on, source};
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 const REDIRECT: &str = "https://app.example/cb";
+const COOKIE_SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+/// A grant subject sealed as a sign-in seals it, under `keys`.
+fn sealed_subject(keys: &Keyring, email: &str, p: &FakePlatform) -> Subject {
+    let user_key = UserKey::legacy_of_email(email);
+    let props = json!({ "email": email }).to_string();
+    let sealed_props = keys
+        .seal(
+            p,
+            props.as_bytes(),
+            &format!("subject:{}", user_key.as_str()),
+        )
+        .unwrap();
+    Subject {
+        user_key,
+        sealed_props,
+    }
+}
 
 struct World {
     p: FakePlatform,
@@ -48,7 +66,10 @@ impl World {
         .unwrap();
         let w = Self {
             p,
-            settings: OAuthSettings::load(&source(&[])),
+            settings: OAuthSettings::load(&source(&[
+                (names::COOKIE_SECRET, COOKIE_SECRET),
+                (names::ALLOWED_EMAIL_DOMAIN, "example.com"),
+            ])),
             client,
             secret,
         };
@@ -69,10 +90,11 @@ impl World {
             code_challenge: CodeChallenge::parse(CHALLENGE).unwrap(),
             scope: ScopeSet::parse(None).unwrap(),
             resource: self.server().resource,
-            subject: Subject {
-                user_key: UserKey::legacy_of_email("u@example.com"),
-                sealed_props: "s".into(),
-            },
+            subject: sealed_subject(
+                self.settings.keys.as_ref().unwrap(),
+                "u@example.com",
+                &self.p,
+            ),
             expires_at: self.p.now().as_secs() + 600,
             redeemed: false,
             issued_at: None,
@@ -340,7 +362,8 @@ fn codes_are_single_use_and_refresh_rotates() {
 
     w.issue_code("code-2");
     let second = w.post(&w.headers(), &w.base_form("code-2")).unwrap();
-    let rotated = refresh(second.refresh_token.secret()).unwrap();
+    let rotated =
+        refresh(second.refresh_token.secret()).unwrap_or_else(|e| panic!("{}", e.log_line()));
     assert_ne!(rotated.refresh_token, second.refresh_token);
     let again = refresh(rotated.refresh_token.secret()).unwrap();
     assert_eq!(
@@ -414,4 +437,122 @@ fn token_responses_never_debug_print_secrets() {
     let printed = format!("{issued:?}");
     assert!(!printed.contains(issued.access_token.secret()));
     assert!(!printed.contains(issued.refresh_token.secret()));
+}
+
+impl World {
+    fn refresh_token(&self, token: &str) -> Result<Issued, TokenError> {
+        let form = vec![
+            ("grant_type".to_owned(), "refresh_token".to_owned()),
+            ("refresh_token".to_owned(), token.to_owned()),
+            (
+                "client_id".to_owned(),
+                self.client.client_id.as_str().to_owned(),
+            ),
+        ];
+        self.post(&self.headers(), &form)
+    }
+
+    /// The same world under other settings (state kept), as after a
+    /// redeploy with changed variables.
+    fn reconfigured(mut self, pairs: &[(&str, &str)]) -> Self {
+        self.settings = OAuthSettings::load(&source(pairs));
+        self
+    }
+}
+
+#[test]
+fn a_lost_refresh_response_gets_the_identical_pair_and_a_warning() {
+    let w = World::new(AuthMethod::None);
+    let issued = w.exchange_with(|_, _| {}).unwrap();
+    let sent = w.refresh_token(issued.refresh_token.secret()).unwrap();
+    let retried = w.refresh_token(issued.refresh_token.secret()).unwrap();
+    assert_eq!(retried.access_token, sent.access_token);
+    assert_eq!(retried.refresh_token, sent.refresh_token);
+    assert!(w.p.logs.borrow().iter().any(|l| l.contains("retry")));
+    // No log line holds a token.
+    for line in w.p.logs.borrow().iter() {
+        assert!(
+            !line.contains(sent.refresh_token.secret())
+                && !line.contains(sent.access_token.secret())
+        );
+    }
+}
+
+#[test]
+fn each_refresh_applies_the_email_gate_as_configured_now() {
+    let w = World::new(AuthMethod::None);
+    let issued = w.exchange_with(|_, _| {}).unwrap();
+    let w = w.reconfigured(&[
+        (names::COOKIE_SECRET, COOKIE_SECRET),
+        (names::ALLOWED_EMAIL_DOMAIN, "other.example"),
+    ]);
+    let refused = w.refresh_token(issued.refresh_token.secret()).unwrap_err();
+    assert_eq!(refused.code(), "invalid_grant");
+    // The grant ended: the domain coming back does not revive it.
+    let w = w.reconfigured(&[
+        (names::COOKIE_SECRET, COOKIE_SECRET),
+        (names::ALLOWED_EMAIL_DOMAIN, "example.com"),
+    ]);
+    assert_eq!(
+        w.refresh_token(issued.refresh_token.secret())
+            .unwrap_err()
+            .code(),
+        "invalid_grant"
+    );
+}
+
+#[test]
+fn a_rotated_cookie_secret_keeps_grants_with_the_previous_one_and_fails_cleanly_without() {
+    let other = "fedcba9876543210fedcba9876543210";
+    let w = World::new(AuthMethod::None);
+    let issued = w.exchange_with(|_, _| {}).unwrap();
+    let w = w.reconfigured(&[
+        (names::COOKIE_SECRET, other),
+        (names::COOKIE_SECRET_PREVIOUS, COOKIE_SECRET),
+        (names::ALLOWED_EMAIL_DOMAIN, "example.com"),
+    ]);
+    let refreshed = w.refresh_token(issued.refresh_token.secret()).unwrap();
+    let w = w.reconfigured(&[
+        (names::COOKIE_SECRET, other),
+        (names::ALLOWED_EMAIL_DOMAIN, "example.com"),
+    ]);
+    let err = w
+        .refresh_token(refreshed.refresh_token.secret())
+        .unwrap_err();
+    assert_eq!((err.code(), err.status()), ("invalid_grant", 400));
+}
+
+#[test]
+fn the_kill_switch_refuses_older_grants_and_a_future_value_is_a_500_naming_it() {
+    let w = World::new(AuthMethod::None);
+    let issued = w.exchange_with(|_, _| {}).unwrap();
+    w.p.advance(std::time::Duration::from_secs(10));
+    // Control: a cutoff at the grant's creation keeps it.
+    let w = w.reconfigured(&[
+        (names::COOKIE_SECRET, COOKIE_SECRET),
+        (names::ALLOWED_EMAIL_DOMAIN, "example.com"),
+        (names::TOKENS_NOT_BEFORE, "2026-03-15T12:00:00Z"),
+    ]);
+    let issued = w.refresh_token(issued.refresh_token.secret()).unwrap();
+    let cutoff = "2026-03-15T12:00:05Z"; // after the grant, before now
+    let w = w.reconfigured(&[
+        (names::COOKIE_SECRET, COOKIE_SECRET),
+        (names::ALLOWED_EMAIL_DOMAIN, "example.com"),
+        (names::TOKENS_NOT_BEFORE, cutoff),
+    ]);
+    let err = w.refresh_token(issued.refresh_token.secret()).unwrap_err();
+    assert_eq!(err.code(), "invalid_grant");
+    let future = "2099-01-01T00:00:00Z";
+    let w = w.reconfigured(&[
+        (names::COOKIE_SECRET, COOKIE_SECRET),
+        (names::ALLOWED_EMAIL_DOMAIN, "example.com"),
+        (names::TOKENS_NOT_BEFORE, future),
+    ]);
+    let err = w.refresh_token(issued.refresh_token.secret()).unwrap_err();
+    assert_eq!((err.code(), err.status()), ("server_error", 500));
+    let body = String::from_utf8(err.response().body).unwrap();
+    assert!(
+        body.contains(names::TOKENS_NOT_BEFORE) && !body.contains("2099"),
+        "{body}"
+    );
 }
