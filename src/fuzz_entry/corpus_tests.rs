@@ -110,3 +110,23 @@ fn seeds_reach_the_paths_behind_them() {
     let doc = seed("metadata_document", "seed-000");
     crate::oauth::clients::cimd_document::parse(&doc, &id, now, 0).unwrap();
 }
+
+/// Found by `redirect_uri`: a host mixing uppercase ASCII and non-ASCII
+/// reached a debug assertion of idna_adapter 1.0.0 (see Cargo.toml). It is
+/// refused, as every non-ASCII host is.
+#[test]
+fn a_host_mixing_uppercase_and_non_ascii_is_refused() {
+    use crate::oauth::types::{RedirectUri, RedirectUriError};
+    for raw in [
+        "https://clienFFF\u{fffd}\te.example/cb",
+        "https://ABC\u{fc}.example/cb",
+        "https://A.B%C3%BC/cb",
+    ] {
+        assert_eq!(
+            RedirectUri::parse(raw),
+            Err(RedirectUriError::NotAbsolute),
+            "{raw}"
+        );
+    }
+    assert!(RedirectUri::parse("https://ABC.xn--bcher-kva.example/cb").is_ok());
+}

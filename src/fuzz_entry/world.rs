@@ -115,9 +115,93 @@ pub struct World {
     pub live: Live,
 }
 
+/// A world's state after setup, to start each run from (the login flow
+/// costs milliseconds under the fuzzer's instrumentation).
+struct Snapshot {
+    kv: HashMap<String, (Vec<u8>, std::time::Duration)>,
+    ledgers: Vec<(String, HashMap<String, Value>)>,
+    edge: HashMap<String, (Vec<u8>, u64)>,
+    seed: Option<(u64, u64)>,
+    now: u64,
+    id_token: Option<String>,
+    live: Live,
+}
+
 impl World {
     /// A deployment with a public and a confidential client registered.
     pub fn new() -> Self {
+        let mut world = Self::blank();
+        let public = world.register(json!({
+            "client_name": "Fuzz Public",
+            "redirect_uris": [REDIRECT, LOOPBACK_REDIRECT],
+            "token_endpoint_auth_method": "none",
+        }));
+        let confidential = world.register(json!({
+            "client_name": "Fuzz Confidential",
+            "redirect_uris": [REDIRECT],
+            "token_endpoint_auth_method": "client_secret_basic",
+        }));
+        world.live.client = public["client_id"].as_str().unwrap_or_default().to_owned();
+        world.live.confidential = confidential["client_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        world.live.secret = confidential["client_secret"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        world
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            kv: self.p.kv.borrow().clone(),
+            ledgers: self
+                .p
+                .ledgers
+                .borrow()
+                .iter()
+                .map(|(k, store)| (k.clone(), store.entries.borrow().clone()))
+                .collect(),
+            edge: self.p.edge.borrow().clone(),
+            seed: self.p.seed.get(),
+            now: self.p.now.get(),
+            id_token: self.id_token.borrow().clone(),
+            live: self.live.clone(),
+        }
+    }
+
+    fn restore(s: &Snapshot) -> Self {
+        let mut w = Self::blank();
+        *w.p.kv.borrow_mut() = s.kv.clone();
+        *w.p.ledgers.borrow_mut() = s
+            .ledgers
+            .iter()
+            .map(|(k, entries)| {
+                let store = crate::testing::MemoryLedgerStore::default();
+                *store.entries.borrow_mut() = entries.clone();
+                (k.clone(), Rc::new(store))
+            })
+            .collect();
+        *w.p.edge.borrow_mut() = s.edge.clone();
+        w.p.seed.set(s.seed);
+        w.p.now.set(s.now);
+        *w.id_token.borrow_mut() = s.id_token.clone();
+        w.live = s.live.clone();
+        w
+    }
+
+    /// [`World::login`], run once per thread and then restored from a
+    /// snapshot: every run starts from the same state.
+    pub fn with_tokens() -> Option<Self> {
+        thread_local! {
+            static SNAPSHOT: Option<Snapshot> = World::login().map(|w| w.snapshot());
+        }
+        SNAPSHOT.with(|s| s.as_ref().map(Self::restore))
+    }
+
+    /// The platform and its fake upstreams, nothing registered.
+    fn blank() -> Self {
         let p = FakePlatform::seeded(7);
         let id_token = Rc::new(RefCell::new(None::<String>));
         let served = id_token.clone();
@@ -160,38 +244,18 @@ impl World {
                 body: body.to_string().into_bytes(),
             })
         });
-        let mut world = Self {
+        Self {
             p,
             source: config(),
             id_token,
             live: Live::default(),
-        };
-        let public = world.register(json!({
-            "client_name": "Fuzz Public",
-            "redirect_uris": [REDIRECT, LOOPBACK_REDIRECT],
-            "token_endpoint_auth_method": "none",
-        }));
-        let confidential = world.register(json!({
-            "client_name": "Fuzz Confidential",
-            "redirect_uris": [REDIRECT],
-            "token_endpoint_auth_method": "client_secret_basic",
-        }));
-        world.live.client = public["client_id"].as_str().unwrap_or_default().to_owned();
-        world.live.confidential = confidential["client_id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        world.live.secret = confidential["client_secret"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        world
+        }
     }
 
     /// [`World::new`], then one full login: a login cookie in flight, and
     /// a code redeemed for an access and a refresh token. `None` when a
     /// step no longer answers as it did (the corpus test reports that).
-    pub fn with_tokens() -> Option<Self> {
+    pub fn login() -> Option<Self> {
         let mut w = Self::new();
         let client = w.live.client.clone();
         let (cookie, state, nonce) = w.start_login(&client)?;
