@@ -37,8 +37,11 @@ mod stored_v1_tests;
 // worker. See FUZZING.md.
 #[cfg(any(fuzzing, test))]
 mod fuzz_entry;
-#[cfg(any(fuzzing, test))]
-#[cfg_attr(fuzzing, allow(dead_code))]
+#[cfg(test)]
+mod testing;
+#[cfg(all(fuzzing, not(test)))]
+#[allow(dead_code)]
+#[path = "testing.rs"]
 mod testing;
 
 /// Runs the fuzz target `name` on `data` (the `fuzz/` crate's only door

@@ -72,7 +72,12 @@ fn seeds_reach_the_paths_behind_them() {
     let query = String::from_utf8(w.expand(&seed("authorize_query", "seed-000"))).unwrap();
     let r = w.send(Method::Get, &format!("/authorize?{query}"), &[], b"");
     assert_eq!(r.status, 302, "{}", String::from_utf8_lossy(&r.body));
-    assert!(r.headers.get("location").unwrap().starts_with(super::IDP));
+    assert!(
+        r.headers
+            .get("location")
+            .unwrap()
+            .starts_with(super::world::IDP)
+    );
 
     let r = w.send(
         Method::Post,
