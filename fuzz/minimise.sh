@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Minimises a target's committed corpus after a run: keeps the hand-made
+# seeds (seed-*, the native tests name some), then adds the smallest set of
+# inputs that covers every feature of the rest (libFuzzer -set_cover_merge,
+# smaller than `cargo fuzz cmin`). Extra directories (a run's new units)
+# are merged in too.
+#   bash fuzz/minimise.sh <target> [extra-corpus-dir...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+t="$1"; shift
+export RUSTFLAGS="-Coverflow-checks=on"
+cargo +nightly fuzz build -O "$t"
+bin="fuzz/target/x86_64-unknown-linux-gnu/release/$t"
+out="$(mktemp -d)"
+cp fuzz/corpus/"$t"/seed-* "$out"/
+"$bin" -set_cover_merge=1 "$out" fuzz/corpus/"$t" "$@" 2>&1 | tail -1
+rm -rf fuzz/corpus/"$t"
+mv "$out" fuzz/corpus/"$t"
+chmod 755 fuzz/corpus/"$t"
+echo "$t: $(ls fuzz/corpus/"$t" | wc -l) files, $(du -sb fuzz/corpus/"$t" | cut -f1) bytes"
