@@ -28,6 +28,9 @@ write("authorization_header", [
     b(2) + b"Basic " + base64.b64encode(b"a%3Ab:c%25d+e"), b(2) + b"Basic ====",
     b(2) + b"Basic " + base64.b64encode(b"no-colon"), b(3) + b"Basic $BASIC",
     b(3) + b"Bearer $AT", b(3) + b"Basic " + base64.b64encode(b":"),
+    # A routed-length access token (70 characters after the prefix): the
+    # tag check rather than the legacy lookup.
+    b(1) + b"Bearer pmcp_at_" + b"A" * 70, b(1) + b"Bearer pmcp_at_" + b"A" * 69 + b"!",
 ])
 
 def q(**kw):
@@ -68,6 +71,10 @@ write("token_form", [
     b(1) + b"\ntoken=pmcp_at_x&client_id=$CLIENT", b(1) + b"\ntoken=pmcp_rt_x&token_type_hint=refresh_token&client_id=$CLIENT",
     b(1) + b"Basic $BASIC\ntoken=pmcp_rt_x&token_type_hint=access_token",
     b(1) + b"\ntoken_type_hint=refresh_token", b(1) + b"\ntoken=x&token=y",
+    # Routed-length code and refresh token (tag check, not the legacy path).
+    b(0) + b"\ngrant_type=authorization_code&code=pmcp_ac_" + b"A" * 70 + b"&client_id=$CLIENT&code_verifier=$VERIFIER&redirect_uri=$REDIRECT",
+    b(0) + b"\ngrant_type=refresh_token&refresh_token=pmcp_rt_" + b"A" * 70 + b"&client_id=$CLIENT",
+    b(1) + b"\ntoken=pmcp_rt_" + b"A" * 70 + b"&client_id=$CLIENT",
 ])
 
 write("redirect_uri", [
@@ -179,10 +186,34 @@ write("cookies", [
     b(0) + b"$LOGIN", b(0) + b"other=1; $LOGIN", b(0) + b"$LOGIN; $LOGIN", b(0) + b"pmcp_login_x=garbage",
     b(0) + b"", b(0) + b"a=b;;; =c; $LOGIN=", b(1) + b"$LOGIN", b(1) + b"pmcp_consent=x; $LOGIN",
     b(0) + b'$LOGIN"', b(1) + b"",
+    # Since the per-user storage layout: login cookies are `__Host-`
+    # cookies named from the login id, a sealed request can take two
+    # parts (`$PART0`, `$PART1`: byte 0 = 2), and `/consent` (byte 0 = 1)
+    # gets the live ticket of a login at its consent page (`$CONSENT`).
+    b(0) + b"__Host-pmcp_login_0123456789abcdef=garbage", b(1) + b"$CONSENT", b(1) + b"$CONSENT; $LOGIN",
+    b(1) + b"__Host-$CONSENT", b(2) + b"$PART0; $PART1", b(2) + b"$PART1; $PART0", b(2) + b"$PART0",
+    b(2) + b"$PART0; $PART1; $PART1", b(2) + b"$PART0; $PART0", b(2) + b'$PART0; $PART1"',
 ])
 
+# Routed tokens (prefix + base64url(routing 16 ‖ issued-at 4 ‖ random 24 ‖
+# tag 8), 70 characters): the fuzz world's live values are deterministic
+# (seeded entropy), so these are its access token, refresh token and code
+# with one character changed, or another kind's body under a prefix: they
+# reach the tag check and the routing, which the fuzzer could not reach
+# by guessing. `seeds_reach_the_paths_behind_them` checks they stay one
+# edit away from the live values.
+AT = "pmcp_at_KBfkck-w3meIlkYSNeg5L2m2n0D5U1rUP2n0Wtp5HPafGUsfi1xctzIGR9orlxqekmXj8Q"
+RT = "pmcp_rt_KBfkck-w3meIlkYSNeg5L2m2n0BGZL4Ouc3Ci4lsQ_KF7gQUyjY0if3JAIGfr5XaSGntzA"
+AC = "pmcp_ac_KBfkck-w3meIlkYSNeg5L2m2n0AzFL2SJfKYv8PyGiKuG2LsyaL8NxWhnk8tn1XHTxAJNw"
+def flip(tok, i):
+    i %= len(tok); c = tok[i]; return tok[:i] + ("B" if c != "B" else "C") + tok[i + 1:]
+ROUTED = [
+    (0, flip(AT, -1)), (0, flip(AT, 20)), (0, flip(AT, 40)), (0, "pmcp_at_" + RT[8:]), (0, "pmcp_at_" + "A" * 70),
+    (0, "pmcp_at_" + "!" * 70), (1, flip(AT, -1)), (2, flip(RT, -1)), (2, "pmcp_rt_" + AT[8:]), (2, flip(RT, 30)),
+    (3, flip(AC, -1)), (3, "pmcp_ac_" + RT[8:]), (4, flip(AT, -1)), (4, flip(RT, -1)), (4, "pmcp_rt_" + "A" * 70),
+]
 write("own_tokens", [
     b(0) + b"$AT", b(0) + b"pmcp_at_AAAA", b(0) + b"$RT", b(0) + b"$AT ", b(1) + b"$AT", b(1) + b"pmcp_rt_x",
     b(2) + b"$RT", b(2) + b"$AT", b(2) + b"pmcp_rt_", b(3) + b"$CODE", b(3) + b"pmcp_ac_x", b(3) + b"$RT",
     b(4) + b"$AT", b(4) + b"$RT", b(4) + b"pmcp_client_x", b(0) + b"pmcp_", b(0) + b"$CONF",
-])
+] + [b(w) + t.encode() for w, t in ROUTED])

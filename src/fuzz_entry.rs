@@ -383,9 +383,13 @@ pub fn tool_arguments(data: &[u8]) {
     check_jsonrpc(&r);
 }
 
-/// `Cookie` headers (RFC 6265 §5.4) at the endpoints that read them: the
-/// login cookie at `/callback`, and at `/consent`. Byte 0 picks the
-/// endpoint; the rest is the header value (`$LOGIN` is a live login).
+/// `Cookie` headers (RFC 6265 §5.4) where the sealed login cookies are
+/// read: byte 0 picks `/callback` for the login in flight in one cookie
+/// (`$LOGIN`), `POST /consent` for the login at its consent page
+/// (`$CONSENT`, with that page's live ticket and CSRF token), or
+/// `/callback` for the login sealed in two parts (`$PART0`, `$PART1`).
+/// The rest is the header value. Each endpoint gets its login's live
+/// `state`, code or ticket, so only the cookie decides the outcome.
 pub fn cookies(data: &[u8]) {
     let Some((&which, rest)) = data.split_first() else {
         return;
@@ -396,24 +400,39 @@ pub fn cookies(data: &[u8]) {
     let Some(cookie) = header_value(&w.expand(rest)) else {
         return;
     };
-    let r = if which % 2 == 0 {
-        let query = world::form(&[("code", "upstream-code"), ("state", &w.live.upstream_state)]);
+    let callback = |login: &world::InFlight| {
+        let query = world::form(&[("code", &login.code), ("state", &login.state)]);
         w.send(
             Method::Get,
             &format!("/callback?{query}"),
             &[("cookie", &cookie)],
             b"",
         )
-    } else {
-        w.send(
-            Method::Post,
-            "/consent",
-            &[FORM, ("origin", BASE), ("cookie", &cookie)],
-            b"ticket=t&csrf=c&decision=approve",
-        )
+    };
+    let r = match which % 3 {
+        0 => callback(&w.live.login),
+        1 => w.consent(&cookie, &w.live.ticket, &w.live.csrf),
+        _ => callback(&w.live.split),
     };
     check_response(&r, data, "cookies");
-    let _ = crate::http::cookie(&Headers::new(), "x");
+    // A sign-in finishes only in the browser that started it: without
+    // its whole cookie nothing is issued (RFC 9700 §4.7.1, CSRF).
+    let whole = match which % 3 {
+        0 => w.live.login.cookies.clone(),
+        1 => vec![w.live.consent_cookie.clone()],
+        _ => w.live.split.cookies.clone(),
+    };
+    let finished = r.status == 302
+        && r.headers
+            .get("location")
+            .is_some_and(|l| l.starts_with(REDIRECT) && l.contains("code="))
+        || r.status == 200 && String::from_utf8_lossy(&r.body).contains("name=\"ticket\"");
+    if finished {
+        for part in &whole {
+            let value = part.split_once('=').map_or("", |(_, v)| v);
+            assert!(cookie.contains(value), "finished without {part}");
+        }
+    }
 }
 
 /// Our own token format (`pmcp_…`) wherever a stranger can present one:

@@ -11,10 +11,11 @@ pub const JWS_AUDIENCE: &str = "client-1";
 pub const JWS_NOW: i64 = 1_773_576_000;
 
 /// Values that must never appear in any response.
-const NEVER_ECHOED: [&str; 3] = [
+const NEVER_ECHOED: [&str; 4] = [
     "plausible-shared-key",
     "upstream-client-secret",
     "fuzz-cookie-secret",
+    "fuzz-user-key-secret",
 ];
 pub const BYOK_KEY: &str = "fuzz-byok-plausible-key";
 

@@ -44,19 +44,99 @@ fn every_target_has_a_corpus_and_no_corpus_lacks_a_target() {
 }
 
 /// The world the request-level targets use still reaches the deep paths:
-/// a full login completes and its tokens work, so placeholders in the
-/// corpus name live values.
+/// a full login completes and its tokens work, and the logins left in
+/// flight finish with their cookies, so placeholders in the corpus name
+/// live values.
 #[test]
 fn the_fuzz_world_completes_a_login() {
+    use crate::http::Method;
     let w = World::with_tokens().expect("login flow");
     assert!(w.live.access_token.starts_with("pmcp_at_"));
     assert!(w.live.refresh_token.starts_with("pmcp_rt_"));
-    assert!(w.live.login_cookie.contains('='));
     assert!(!w.live.secret.is_empty());
-    // The live access token is accepted at /internal and the live refresh
-    // token rotates; the invariants hold on those success paths too.
+    let internal = |token: &str| {
+        w.send(
+            Method::Post,
+            "/internal",
+            &[
+                super::MCP_JSON,
+                super::MCP_ACCEPT,
+                ("mcp-protocol-version", "2025-11-25"),
+                ("authorization", &format!("Bearer {token}")),
+            ],
+            super::TOOLS_LIST,
+        )
+    };
+    assert_eq!(internal(&w.live.access_token).status, 200);
+    let refresh = w.send(
+        Method::Post,
+        "/token",
+        &[super::FORM],
+        super::world::form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &w.live.refresh_token),
+            ("client_id", &w.live.client),
+        ])
+        .as_bytes(),
+    );
+    assert_eq!(
+        refresh.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&refresh.body)
+    );
+    // The invariants hold on those success paths too (fresh worlds).
     own_tokens(b"\x00$AT");
     own_tokens(b"\x02$RT");
+
+    // Each login left for the cookie target finishes with its cookie, and
+    // the split one only with both parts.
+    let w = World::with_tokens().unwrap();
+    assert_eq!(w.live.login.cookies.len(), 1);
+    assert_eq!(w.live.split.cookies.len(), 2);
+    for c in w.live.login.cookies.iter().chain(&w.live.split.cookies) {
+        assert!(c.starts_with("__Host-pmcp_login_"), "{c}");
+    }
+    let callback = |w: &World, login: &super::world::InFlight, cookie: &str| {
+        let query = super::world::form(&[("code", &login.code), ("state", &login.state)]);
+        w.send(
+            Method::Get,
+            &format!("/callback?{query}"),
+            &[("cookie", cookie)],
+            b"",
+        )
+    };
+    let finished = |r: &crate::http::Response| {
+        r.status == 200 && String::from_utf8_lossy(&r.body).contains("name=\"ticket\"")
+            || r.status == 302
+                && r.headers
+                    .get("location")
+                    .is_some_and(|l| l.contains("code="))
+    };
+    let r = callback(&w, &w.live.login, &w.live.login.cookies[0]);
+    assert!(
+        finished(&r),
+        "{} {}",
+        r.status,
+        String::from_utf8_lossy(&r.body)
+    );
+    let r = callback(&w, &w.live.split, &w.live.split.cookies.join("; "));
+    assert!(
+        finished(&r),
+        "{} {}",
+        r.status,
+        String::from_utf8_lossy(&r.body)
+    );
+    let w = World::with_tokens().unwrap();
+    let r = callback(&w, &w.live.split, &w.live.split.cookies[0]);
+    assert!(!finished(&r), "one part of two finished a login");
+    let w = World::with_tokens().unwrap();
+    let r = w.consent(&w.live.consent_cookie, &w.live.ticket, &w.live.csrf);
+    assert_eq!(r.status, 302);
+    assert!(r.headers.get("location").unwrap().contains("code="));
+    for input in [&b"\x00$LOGIN"[..], b"\x01$CONSENT", b"\x02$PART0; $PART1"] {
+        super::cookies(input);
+    }
 }
 
 fn seed(target: &str, name: &str) -> Vec<u8> {
@@ -109,6 +189,23 @@ fn seeds_reach_the_paths_behind_them() {
         w.p.sent_count() > 0,
         "the tool reached the Plausible stand-in"
     );
+
+    // The routed-token seeds are the live values with one character
+    // changed: they reach the tag check only while the world mints the
+    // same tokens (seeded entropy; fuzz/seeds.py holds the literals).
+    let w = World::with_tokens().unwrap();
+    let near = |seed_name: &str, live: &str| {
+        let s = seed("own_tokens", seed_name);
+        let s = std::str::from_utf8(&s[1..]).unwrap();
+        let diff = s.bytes().zip(live.bytes()).filter(|(a, b)| a != b).count();
+        assert!(
+            s.len() == live.len() && diff == 1,
+            "{seed_name}: re-seed (fuzz/seeds.py)"
+        );
+    };
+    near("seed-017", &w.live.access_token);
+    near("seed-024", &w.live.refresh_token);
+    near("seed-027", &w.live.code);
 
     let id = crate::oauth::types::ClientId::parse(super::CIMD).unwrap();
     let now = crate::ports::UnixMillis(1_773_576_000_000);

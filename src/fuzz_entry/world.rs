@@ -29,6 +29,9 @@ pub const CIMD: &str = "https://client.example.com/client.json";
 pub const REDIRECT: &str = "https://client.example.com/cb";
 pub const LOOPBACK_REDIRECT: &str = "http://127.0.0.1/callback";
 pub const VERIFIER: &str = "fuzz-verifier-fuzz-verifier-fuzz-verifier-0001";
+/// A state of the longest length `/authorize` accepts (1024): with
+/// [`long_redirect`] it seals to more than one cookie part.
+const LONG_STATE_LEN: usize = 1024;
 const UPSTREAM_CLIENT: &str = "upstream-client";
 
 fn config() -> HashMap<String, String> {
@@ -36,6 +39,10 @@ fn config() -> HashMap<String, String> {
         (
             "COOKIE_SECRET",
             "fuzz-cookie-secret-0123456789abcdef0123456789",
+        ),
+        (
+            "USER_KEY_SECRET",
+            "fuzz-user-key-secret-0123456789abcdef0123456789",
         ),
         ("ALLOWED_EMAIL_DOMAIN", "example.com"),
         ("ACCESS_ISSUER", IDP),
@@ -48,6 +55,12 @@ fn config() -> HashMap<String, String> {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect()
+}
+
+/// A registered redirect URI long enough that a login using it is sealed
+/// over two `__Host-` cookie parts (see `oauth::flow::login`).
+pub fn long_redirect() -> String {
+    format!("{REDIRECT}/{}", "l".repeat(1900))
 }
 
 pub fn challenge(verifier: &str) -> String {
@@ -104,14 +117,36 @@ pub struct Live {
     pub access_token: String,
     pub refresh_token: String,
     pub code: String,
-    pub login_cookie: String,
-    pub upstream_state: String,
+    /// A login in flight at the upstream provider, in one cookie.
+    pub login: InFlight,
+    /// A login in flight whose sealed request takes two cookie parts.
+    pub split: InFlight,
+    /// A login back from the provider, its consent page open: the
+    /// cookie, and the page's ticket and CSRF token.
+    pub consent_cookie: String,
+    pub ticket: String,
+    pub csrf: String,
 }
+
+/// A login the worker sent upstream and the browser has not finished.
+#[derive(Default, Clone)]
+pub struct InFlight {
+    /// Its cookie parts, each `name=value`, first to last.
+    pub cookies: Vec<String>,
+    /// The `state` sent upstream.
+    pub state: String,
+    /// The upstream code whose exchange returns an ID token for it.
+    pub code: String,
+}
+
+/// The ID token the fake provider's token endpoint returns, per upstream
+/// code.
+type IdTokens = Rc<RefCell<HashMap<String, String>>>;
 
 pub struct World {
     pub p: FakePlatform,
     source: HashMap<String, String>,
-    id_token: Rc<RefCell<Option<String>>>,
+    id_tokens: IdTokens,
     pub live: Live,
 }
 
@@ -121,9 +156,10 @@ struct Snapshot {
     kv: HashMap<String, (Vec<u8>, std::time::Duration)>,
     ledgers: Vec<(String, HashMap<String, Value>)>,
     edge: HashMap<String, (Vec<u8>, u64)>,
+    isolate: HashMap<String, (Vec<u8>, u64)>,
     seed: Option<(u64, u64)>,
     now: u64,
-    id_token: Option<String>,
+    id_tokens: HashMap<String, String>,
     live: Live,
 }
 
@@ -133,7 +169,7 @@ impl World {
         let mut world = Self::blank();
         let public = world.register(json!({
             "client_name": "Fuzz Public",
-            "redirect_uris": [REDIRECT, LOOPBACK_REDIRECT],
+            "redirect_uris": [REDIRECT, LOOPBACK_REDIRECT, long_redirect()],
             "token_endpoint_auth_method": "none",
         }));
         let confidential = world.register(json!({
@@ -164,9 +200,10 @@ impl World {
                 .map(|(k, store)| (k.clone(), store.entries.borrow().clone()))
                 .collect(),
             edge: self.p.edge.borrow().clone(),
+            isolate: self.p.isolate.borrow().clone(),
             seed: self.p.seed.get(),
             now: self.p.now.get(),
-            id_token: self.id_token.borrow().clone(),
+            id_tokens: self.id_tokens.borrow().clone(),
             live: self.live.clone(),
         }
     }
@@ -184,9 +221,10 @@ impl World {
             })
             .collect();
         *w.p.edge.borrow_mut() = s.edge.clone();
+        *w.p.isolate.borrow_mut() = s.isolate.clone();
         w.p.seed.set(s.seed);
         w.p.now.set(s.now);
-        *w.id_token.borrow_mut() = s.id_token.clone();
+        *w.id_tokens.borrow_mut() = s.id_tokens.clone();
         w.live = s.live.clone();
         w
     }
@@ -203,8 +241,8 @@ impl World {
     /// The platform and its fake upstreams, nothing registered.
     fn blank() -> Self {
         let p = FakePlatform::seeded(7);
-        let id_token = Rc::new(RefCell::new(None::<String>));
-        let served = id_token.clone();
+        let id_tokens = IdTokens::default();
+        let served = id_tokens.clone();
         let keys = crate::testing::rsa_keys();
         p.respond_with(move |req| {
             let mut headers = Headers::new();
@@ -219,7 +257,21 @@ impl World {
                 }),
                 "https://idp.example.com/jwks" => json!({"keys": [keys["signing"]["public"]]}),
                 "https://idp.example.com/token" => {
-                    json!({"id_token": served.borrow().clone(), "token_type": "Bearer"})
+                    let code = url::form_urlencoded::parse(&req.body)
+                        .find(|(k, _)| k == "code")
+                        .map(|(_, v)| v.into_owned())
+                        .unwrap_or_default();
+                    match served.borrow().get(&code) {
+                        Some(t) => json!({"id_token": t, "token_type": "Bearer"}),
+                        None => {
+                            let body = json!({"error": "invalid_grant"}).to_string();
+                            return Ok(OutboundResponse {
+                                status: 400,
+                                headers,
+                                body: body.into_bytes(),
+                            });
+                        }
+                    }
                 }
                 CIMD => json!({
                     "client_id": CIMD,
@@ -247,53 +299,22 @@ impl World {
         Self {
             p,
             source: config(),
-            id_token,
+            id_tokens,
             live: Live::default(),
         }
     }
 
-    /// [`World::new`], then one full login: a login cookie in flight, and
-    /// a code redeemed for an access and a refresh token. `None` when a
-    /// step no longer answers as it did (the corpus test reports that).
+    /// [`World::new`], then one full login (a code redeemed for an access
+    /// and a refresh token), and three logins left at different steps for
+    /// the cookie target: one in flight in one cookie, one in flight in
+    /// two cookie parts, one at its consent page. `None` when a step no
+    /// longer answers as it did (the corpus test reports that).
     pub fn login() -> Option<Self> {
         let mut w = Self::new();
         let client = w.live.client.clone();
-        let (cookie, state, nonce) = w.start_login(&client)?;
-        w.live.login_cookie = cookie.clone();
-        w.live.upstream_state = state.clone();
-        let now = i64::try_from(w.p.now().as_secs()).ok()?;
-        let token = sign(
-            &Header::empty().with_key_id("test-key-1"),
-            &json!({
-                "iss": IDP, "aud": UPSTREAM_CLIENT, "sub": "sub|alice",
-                "email": "alice@example.com", "email_verified": true, "nonce": nonce,
-                "exp": now + 300, "iat": now,
-            }),
-        );
-        *w.id_token.borrow_mut() = Some(token);
-        let query = form(&[("code", "upstream-code"), ("state", &state)]);
-        let page = w.send(
-            Method::Get,
-            &format!("/callback?{query}"),
-            &[("cookie", &cookie)],
-            b"",
-        );
-        let html = String::from_utf8_lossy(&page.body).into_owned();
-        let body = form(&[
-            ("ticket", &hidden_field(&html, "ticket")?),
-            ("csrf", &hidden_field(&html, "csrf")?),
-            ("decision", "approve"),
-        ]);
-        let approved = w.send(
-            Method::Post,
-            "/consent",
-            &[
-                ("content-type", "application/x-www-form-urlencoded"),
-                ("origin", BASE),
-                ("cookie", &cookie),
-            ],
-            body.as_bytes(),
-        );
+        let first = w.start_login(&client, REDIRECT, "client-state", "upstream-code-1")?;
+        let (ticket, csrf) = w.to_consent(&first)?;
+        let approved = w.consent(&first.cookies.join("; "), &ticket, &csrf);
         let location = url::Url::parse(approved.headers.get("location")?).ok()?;
         let code = location
             .query_pairs()
@@ -317,11 +338,56 @@ impl World {
         w.live.code = code;
         w.live.access_token = tokens["access_token"].as_str()?.to_owned();
         w.live.refresh_token = tokens["refresh_token"].as_str()?.to_owned();
-        // A second login left in flight, for the cookie target.
-        let (cookie, state, _) = w.start_login(&client)?;
-        w.live.login_cookie = cookie;
-        w.live.upstream_state = state;
+        // The logins left in flight (after the tokens, so the live values
+        // above stay what they were: the world's entropy is a stream).
+        w.live.login = w.start_login(&client, REDIRECT, "client-state", "upstream-code-2")?;
+        let long_state = "s".repeat(LONG_STATE_LEN);
+        w.live.split = w.start_login(&client, &long_redirect(), &long_state, "upstream-code-3")?;
+        if w.live.login.cookies.len() != 1 || w.live.split.cookies.len() != 2 {
+            return None;
+        }
+        // A different person, so the consent page is shown again.
+        let at_consent = w.start_login_as(
+            &client,
+            REDIRECT,
+            "client-state",
+            "upstream-code-4",
+            "bob@example.com",
+        )?;
+        let (ticket, csrf) = w.to_consent(&at_consent)?;
+        w.live.consent_cookie = at_consent.cookies.join("; ");
+        w.live.ticket = ticket;
+        w.live.csrf = csrf;
         Some(w)
+    }
+
+    /// The browser comes back from the provider for `login`; `/callback`
+    /// shows the consent page: its ticket and CSRF token.
+    fn to_consent(&self, login: &InFlight) -> Option<(String, String)> {
+        let query = form(&[("code", &login.code), ("state", &login.state)]);
+        let page = self.send(
+            Method::Get,
+            &format!("/callback?{query}"),
+            &[("cookie", &login.cookies.join("; "))],
+            b"",
+        );
+        let html = String::from_utf8_lossy(&page.body).into_owned();
+        Some((hidden_field(&html, "ticket")?, hidden_field(&html, "csrf")?))
+    }
+
+    /// `POST /consent` approving, from the browser holding `cookie`.
+    pub fn consent(&self, cookie: &str, ticket: &str, csrf: &str) -> Response {
+        let body = form(&[("ticket", ticket), ("csrf", csrf), ("decision", "approve")]);
+        self.send(
+            Method::Post,
+            "/consent",
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("origin", BASE),
+                ("cookie", cookie),
+            ],
+            body.as_bytes(),
+        )
     }
 
     fn register(&self, metadata: Value) -> Value {
@@ -334,16 +400,34 @@ impl World {
         r.json_body()
     }
 
-    /// `GET /authorize`: the login cookie (`name=value`), the upstream
-    /// state and the nonce.
-    fn start_login(&self, client: &str) -> Option<(String, String, String)> {
+    /// `GET /authorize` for `client` with `redirect` and `state`; the
+    /// provider will answer `upstream_code` with an ID token for alice
+    /// bound to this login's nonce.
+    fn start_login(
+        &self,
+        client: &str,
+        redirect: &str,
+        state: &str,
+        upstream_code: &str,
+    ) -> Option<InFlight> {
+        self.start_login_as(client, redirect, state, upstream_code, "alice@example.com")
+    }
+
+    fn start_login_as(
+        &self,
+        client: &str,
+        redirect: &str,
+        state: &str,
+        upstream_code: &str,
+        email: &str,
+    ) -> Option<InFlight> {
         let query = form(&[
             ("response_type", "code"),
             ("client_id", client),
-            ("redirect_uri", REDIRECT),
+            ("redirect_uri", redirect),
             ("code_challenge", &challenge(VERIFIER)),
             ("code_challenge_method", "S256"),
-            ("state", "client-state"),
+            ("state", state),
             ("scope", "mcp"),
             ("resource", &format!("{BASE}/internal")),
         ]);
@@ -355,8 +439,29 @@ impl World {
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| v.into_owned())
         };
-        let cookie = r.headers.get("set-cookie")?.split(';').next()?.to_owned();
-        Some((cookie, param("state")?, param("nonce")?))
+        let cookies: Vec<String> = r
+            .headers
+            .get_all("set-cookie")
+            .filter_map(|c| c.split(';').next())
+            .map(str::to_owned)
+            .collect();
+        let now = i64::try_from(self.p.now().as_secs()).ok()?;
+        let token = sign(
+            &Header::empty().with_key_id("test-key-1"),
+            &json!({
+                "iss": IDP, "aud": UPSTREAM_CLIENT, "sub": format!("sub|{email}"),
+                "email": email, "email_verified": true, "nonce": param("nonce")?,
+                "exp": now + 300, "iat": now,
+            }),
+        );
+        self.id_tokens
+            .borrow_mut()
+            .insert(upstream_code.to_owned(), token);
+        (!cookies.is_empty()).then(|| InFlight {
+            cookies,
+            state: param("state").unwrap_or_default(),
+            code: upstream_code.to_owned(),
+        })
     }
 
     /// Sends one request through the whole worker.
@@ -395,7 +500,8 @@ impl World {
         let basic = base64::engine::general_purpose::STANDARD
             .encode(format!("{}:{}", self.live.confidential, self.live.secret));
         let challenge = challenge(VERIFIER);
-        let pairs: [(&[u8], &str); 13] = [
+        let part = |i: usize| self.live.split.cookies.get(i).map_or("", String::as_str);
+        let pairs: [(&[u8], &str); 16] = [
             (b"$CLIENT", &self.live.client),
             (b"$CONF", &self.live.confidential),
             (b"$SECRET", &self.live.secret),
@@ -406,8 +512,14 @@ impl World {
             (b"$AT", &self.live.access_token),
             (b"$RT", &self.live.refresh_token),
             (b"$CODE", &self.live.code),
-            (b"$LOGIN", &self.live.login_cookie),
-            (b"$STATE", &self.live.upstream_state),
+            (
+                b"$LOGIN",
+                self.live.login.cookies.first().map_or("", String::as_str),
+            ),
+            (b"$STATE", &self.live.login.state),
+            (b"$PART0", part(0)),
+            (b"$PART1", part(1)),
+            (b"$CONSENT", &self.live.consent_cookie),
             (b"$CIMD", CIMD),
         ];
         let mut out = Vec::with_capacity(input.len());
