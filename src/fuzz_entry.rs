@@ -451,6 +451,7 @@ pub fn own_tokens(data: &[u8]) {
         return;
     };
     let sent_before = w.p.sent_count();
+    let reads_before = w.p.reads.get();
     let bearer = format!("Bearer {token}");
     let version = ("mcp-protocol-version", "2025-11-25");
     let client = w.live.client.clone();
@@ -504,6 +505,25 @@ pub fn own_tokens(data: &[u8]) {
             assert!(!a.contains("pmcp_"), "our token forwarded to {}", sent.url);
         }
     }
+    // A routed token (issue 9) carries a tag checked before any storage
+    // is read: one of the kind the endpoint takes, routed-shaped but not a
+    // live value, costs no KV read and no object message.
+    let kinds: &[&str] = match which % 5 {
+        0 => &["pmcp_at_"],
+        2 => &["pmcp_rt_"],
+        3 => &["pmcp_ac_"],
+        4 => &["pmcp_at_", "pmcp_rt_"],
+        _ => &[],
+    };
+    let t = token.trim();
+    let live = [&w.live.access_token, &w.live.refresh_token, &w.live.code];
+    if routed_shape(t, kinds) && !live.iter().any(|l| l.as_str() == t) {
+        assert_eq!(
+            w.p.reads.get(),
+            reads_before,
+            "a forged routed token cost a storage read: {t}"
+        );
+    }
     // Only the live values themselves are honoured.
     if r.status == 200 && which % 5 == 3 {
         panic!("a code was redeemed twice or forged: {token}");
@@ -518,6 +538,19 @@ pub fn own_tokens(data: &[u8]) {
             "an access token was forged"
         );
     }
+}
+
+/// Whether `t` is one of `kinds` in the routed format: the prefix and 70
+/// base64url characters (`oauth::ids`).
+fn routed_shape(t: &str, kinds: &[&str]) -> bool {
+    kinds.iter().any(|k| {
+        t.strip_prefix(k).is_some_and(|body| {
+            body.len() == 70
+                && body
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+    })
 }
 
 #[cfg(test)]

@@ -203,6 +203,15 @@ fn seeds_reach_the_paths_behind_them() {
             "{seed_name}: re-seed (fuzz/seeds.py)"
         );
     };
+    // The check that a forged routed token reads no storage applies to
+    // them (it would pass vacuously if they stopped being routed-shaped).
+    for (name, kinds) in [("seed-017", &["pmcp_at_"][..]), ("seed-024", &["pmcp_rt_"])] {
+        let s = seed("own_tokens", name);
+        assert!(super::routed_shape(
+            std::str::from_utf8(&s[1..]).unwrap(),
+            kinds
+        ));
+    }
     near("seed-017", &w.live.access_token);
     near("seed-024", &w.live.refresh_token);
     near("seed-027", &w.live.code);
