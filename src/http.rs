@@ -206,7 +206,7 @@ impl std::fmt::Debug for Request {
 impl Request {
     /// A request with no headers or body (tests, and values the core
     /// builds).
-    #[cfg(test)]
+    #[cfg(any(test, fuzzing))]
     pub fn new(method: Method, url: Url) -> Self {
         Self {
             method,
@@ -280,7 +280,7 @@ impl Response {
     }
 
     /// The body as JSON, for tests.
-    #[cfg(test)]
+    #[cfg(any(test, fuzzing))]
     pub fn json_body(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
     }

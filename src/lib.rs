@@ -33,8 +33,27 @@ mod ssrf_guard;
 mod platform;
 #[cfg(test)]
 mod stored_v1_tests;
+// The fuzz targets' entry points and the in-memory platform they drive:
+// only in `cargo fuzz` builds (`--cfg fuzzing`) and tests, never in the
+// worker. See FUZZING.md.
+#[cfg(any(fuzzing, test))]
+mod fuzz_entry;
 #[cfg(test)]
 mod testing;
+#[cfg(all(fuzzing, not(test)))]
+#[allow(dead_code)]
+#[path = "testing.rs"]
+mod testing;
+
+/// Runs the fuzz target `name` on `data` (the `fuzz/` crate's only door
+/// into the crate; it exists only under `--cfg fuzzing`).
+#[cfg(fuzzing)]
+pub fn fuzz_run(name: &str, data: &[u8]) {
+    match fuzz_entry::TARGETS.iter().find(|(n, _)| *n == name) {
+        Some((_, target)) => target(data),
+        None => unreachable!("no fuzz target {name}"),
+    }
+}
 
 use config::deployment::Deployment;
 use http::{Request, Response};

@@ -1,0 +1,7 @@
+//! Fuzz target `jsonrpc`: the input goes to `fuzz_entry::jsonrpc` in the
+//! plausible-mcp crate (src/fuzz_entry.rs says what it covers).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    plausible_mcp::fuzz_run("jsonrpc", data);
+});

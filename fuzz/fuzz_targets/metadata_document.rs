@@ -1,0 +1,7 @@
+//! Fuzz target `metadata_document`: the input goes to `fuzz_entry::metadata_document` in the
+//! plausible-mcp crate (src/fuzz_entry.rs says what it covers).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    plausible_mcp::fuzz_run("metadata_document", data);
+});

@@ -1,0 +1,7 @@
+//! Fuzz target `redirect_uri`: the input goes to `fuzz_entry::redirect_uri` in the
+//! plausible-mcp crate (src/fuzz_entry.rs says what it covers).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    plausible_mcp::fuzz_run("redirect_uri", data);
+});

@@ -1,0 +1,7 @@
+//! Fuzz target `token_form`: the input goes to `fuzz_entry::token_form` in the
+//! plausible-mcp crate (src/fuzz_entry.rs says what it covers).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    plausible_mcp::fuzz_run("token_form", data);
+});
