@@ -217,7 +217,7 @@ pub fn registration(data: &[u8]) {
 pub fn metadata_document(data: &[u8]) {
     let id = ClientId::parse(CIMD).unwrap();
     let now = UnixMillis(1_773_576_000_000);
-    let Ok(record) = cimd_document::parse(data, &id, now, now.as_secs() + 300) else {
+    let Ok(record) = cimd_document::parse(data, &id, now, now.as_secs() + 300, false) else {
         return;
     };
     assert_eq!(record.client_id, id);

@@ -145,7 +145,8 @@ type IdTokens = Rc<RefCell<HashMap<String, String>>>;
 
 pub struct World {
     pub p: FakePlatform,
-    source: HashMap<String, String>,
+    /// The settings, derived once as the worker does per isolate.
+    deployment: crate::config::deployment::Deployment,
     id_tokens: IdTokens,
     pub live: Live,
 }
@@ -298,7 +299,7 @@ impl World {
         });
         Self {
             p,
-            source: config(),
+            deployment: crate::config::deployment::Deployment::load(&config()),
             id_tokens,
             live: Live::default(),
         }
@@ -492,7 +493,7 @@ impl World {
             request.headers.append(k, *v);
         }
         request.body = body.to_vec();
-        block_on(crate::handle(&self.p, &self.source, request))
+        block_on(crate::handle(&self.p, &self.deployment, request))
     }
 
     /// Replaces the placeholders in `input` by the world's live values.
