@@ -45,6 +45,8 @@ use routes::reply::{Refusal, refusal};
 /// Every route the worker serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route {
+    /// The landing page: what this server is and how to connect.
+    Landing,
     /// Liveness and build identity.
     Health,
     /// MCP with the caller's own Plausible key as the bearer token.
@@ -67,6 +69,10 @@ enum Route {
     Token,
     /// RFC 7009 revocation endpoint.
     Revoke,
+    /// Connected applications: the page (GET) and its actions (POST).
+    Connections,
+    /// The connections page's sign-in.
+    ConnectionsLogin,
     /// The end-to-end tests' view of the listings (loopback with
     /// `TEST_IDENTITY_HOOK` only; elsewhere a 404 like any other path).
     /// The test build only: the release build has no such route.
@@ -78,6 +84,7 @@ enum Route {
 /// The route table. Paths match exactly: `/mcpx` is not `/mcp`.
 fn route(path: &str) -> Route {
     match path {
+        "/" => Route::Landing,
         "/health" => Route::Health,
         "/mcp" => Route::McpByok,
         "/internal" => Route::McpInternal,
@@ -90,6 +97,8 @@ fn route(path: &str) -> Route {
         "/consent" => Route::Consent,
         "/token" => Route::Token,
         "/revoke" => Route::Revoke,
+        "/connections" => Route::Connections,
+        "/connections/login" => Route::ConnectionsLogin,
         #[cfg(feature = "test-hooks")]
         "/__test/listings" => Route::TestListings,
         _ => Route::NotFound,
@@ -110,6 +119,7 @@ async fn handle<P: Platform>(
     let oauth = || OAuthSettings::load(source);
     let mcp = || McpSettings::load(source);
     let mut response = match route(request.path()) {
+        Route::Landing => routes::connections::landing(&request),
         Route::Health => routes::health::handle(&request),
         Route::McpByok => routes::mcp::byok(platform, &mcp(), &request).await,
         Route::McpInternal => {
@@ -130,6 +140,8 @@ async fn handle<P: Platform>(
         Route::Consent => routes::oauth::consent(platform, &oauth(), &request).await,
         Route::Token => routes::oauth::token(platform, &oauth(), &request).await,
         Route::Revoke => routes::oauth::revoke(platform, &oauth(), &request).await,
+        Route::Connections => routes::connections::page(platform, &oauth(), &request).await,
+        Route::ConnectionsLogin => routes::connections::login(platform, &oauth(), &request).await,
         #[cfg(feature = "test-hooks")]
         Route::TestListings => routes::oauth::test_listings(platform, &oauth(), &request).await,
         Route::NotFound => refusal(Refusal::NotFound),
@@ -189,7 +201,7 @@ mod tests {
 
     #[test]
     fn unknown_paths_are_json_404_with_security_headers() {
-        for path in ["/", "/healthz", "/mcpx", "/health/extra"] {
+        for path in ["/healthz", "/connectionsx", "/mcpx", "/health/extra"] {
             let resp = get(path);
             assert_eq!(resp.status, 404, "{path}");
             assert_eq!(resp.json_body()["error"], "not_found");

@@ -32,6 +32,8 @@ pub const ACCESS_CLIENT_SECRET: &str = "ACCESS_CLIENT_SECRET";
 pub const CF_ACCESS_TEAM_DOMAIN: &str = "CF_ACCESS_TEAM_DOMAIN";
 pub const CF_ACCESS_AUD: &str = "CF_ACCESS_AUD";
 pub const COOKIE_SECRET: &str = "COOKIE_SECRET";
+/// Comma-separated addresses of the connections page's admins.
+pub const ADMIN_EMAILS: &str = "ADMIN_EMAILS";
 /// Derives user keys, routing ids and token tags; never rotated.
 pub const USER_KEY_SECRET: &str = "USER_KEY_SECRET";
 pub const ACCESS_TOKEN_TTL: &str = "ACCESS_TOKEN_TTL";
