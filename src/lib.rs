@@ -200,6 +200,22 @@ mod tests {
     }
 
     #[test]
+    fn the_root_is_the_landing_page_and_connections_has_its_routes() {
+        let resp = get("/");
+        assert_eq!(resp.status, 200);
+        let page = String::from_utf8(resp.body.clone()).unwrap();
+        assert!(page.contains("https://mcp.example.com/internal"));
+        assert!(page.contains("href=\"/connections\""));
+        assert!(
+            resp.headers
+                .get("content-security-policy")
+                .is_some_and(|c| c.contains("default-src 'none'"))
+        );
+        assert_eq!(route("/connections"), Route::Connections);
+        assert_eq!(route("/connections/login"), Route::ConnectionsLogin);
+    }
+
+    #[test]
     fn unknown_paths_are_json_404_with_security_headers() {
         for path in ["/healthz", "/connectionsx", "/mcpx", "/health/extra"] {
             let resp = get(path);

@@ -448,6 +448,170 @@ pub async fn act<P: Platform>(platform: &P, server: &AuthServer<'_>, request: &R
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::oauth::OAuthSettings;
+    use crate::identity;
+    use crate::oauth::ledger::client::PairSummary;
+    use crate::oauth::ledger::records::ConsentRecord;
+    use crate::oauth::listing::client::list_pair;
+    use crate::oauth::types::{RedirectUri, ScopeSet};
+    use crate::ports::Clock;
+    use crate::testing::{FakePlatform, block_on, keys, source, user_keys};
+
+    /// Alice's and Bob's pairs with one client, each with a consent.
+    fn world() -> (FakePlatform, OAuthSettings, RoutingId, RoutingId) {
+        let p = FakePlatform::new();
+        let settings = OAuthSettings::load(&source(&[
+            ("COOKIE_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("USER_KEY_SECRET", "user-key-secret-for-tests-0123456789"),
+            ("ADMIN_EMAILS", "Admin@example.com"),
+        ]));
+        let client = ClientId::parse("pmcp_client_A").unwrap();
+        let mut pairs = Vec::new();
+        for who in ["alice@example.com", "bob@example.com"] {
+            let user = UserKey::of_email(&user_keys(), who);
+            let routing = RoutingId::of(&user_keys(), client.as_str(), &user);
+            block_on(list_pair(
+                &p,
+                &user,
+                ListedPair {
+                    client_id: client.clone(),
+                    routing,
+                    first_connected: p.now().as_secs(),
+                },
+            ))
+            .unwrap();
+            block_on(Ledger::pair(&p, routing).record_consent(
+                user,
+                ConsentRecord {
+                    redirect_uri: RedirectUri::parse("https://app.example/cb").unwrap(),
+                    scope: ScopeSet::parse(Some("mcp")).unwrap(),
+                    approved_at: p.now().as_secs(),
+                },
+            ))
+            .unwrap();
+            pairs.push(routing);
+        }
+        (p, settings, pairs[0], pairs[1])
+    }
+
+    fn consented(p: &FakePlatform, routing: RoutingId) -> bool {
+        let PairSummary::Summary { consents, .. } =
+            block_on(Ledger::pair(p, routing).summary()).unwrap();
+        !consents.is_empty()
+    }
+
+    /// A POST of the page's form, signed in as `who`.
+    fn post(
+        p: &FakePlatform,
+        settings: &OAuthSettings,
+        who: &str,
+        fields: &[(&str, &str)],
+    ) -> Outcome {
+        let identity = identity::admit(who, Some(true), &["example.com".into()]).unwrap();
+        let (session, cookie) = Session::start(&keys(), p, &identity, p.now().as_secs()).unwrap();
+        let mut request = Request::new(
+            Method::Post,
+            url::Url::parse("https://mcp.example.com/connections").unwrap(),
+        );
+        let pair = cookie.secret().split(';').next().unwrap().to_owned();
+        request.headers.set("cookie", pair);
+        request.headers.set("origin", "https://mcp.example.com");
+        request
+            .headers
+            .set("content-type", "application/x-www-form-urlencoded");
+        let csrf = session.csrf(&keys());
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        form.append_pair("csrf", &csrf);
+        for (k, v) in fields {
+            form.append_pair(k, v);
+        }
+        request.body = form.finish().into_bytes();
+        let server = AuthServer::new(settings, &request);
+        block_on(act(p, &server, &request))
+    }
+
+    #[test]
+    fn a_person_revokes_their_own_pair_and_no_one_else_s() {
+        let (p, settings, alice, bob) = world();
+        let forged = post(
+            &p,
+            &settings,
+            "alice@example.com",
+            &[("action", "revoke"), ("pair", &bob.to_hex())],
+        );
+        assert!(
+            matches!(forged, Err(ConnectionsError::UnknownPair)),
+            "{forged:?}"
+        );
+        assert!(consented(&p, bob), "nothing changed");
+        for admin_only in [
+            vec![("action", "revoke_client"), ("client", "pmcp_client_A")],
+            vec![("action", "block_client"), ("client", "pmcp_client_A")],
+        ] {
+            let r = post(&p, &settings, "alice@example.com", &admin_only);
+            assert!(matches!(r, Err(ConnectionsError::NotAdmin)), "{r:?}");
+        }
+        assert!(consented(&p, bob) && consented(&p, alice));
+        let own = post(
+            &p,
+            &settings,
+            "alice@example.com",
+            &[("action", "revoke"), ("pair", &alice.to_hex())],
+        )
+        .unwrap();
+        assert_eq!(own.status, 303);
+        assert_eq!(own.headers.get("location"), Some("/connections"));
+        assert!(!consented(&p, alice), "the consent went with the grant");
+        assert!(consented(&p, bob));
+    }
+
+    #[test]
+    fn an_admin_reaches_any_pair_and_blocks_clients() {
+        let (p, settings, _, bob) = world();
+        let r = post(
+            &p,
+            &settings,
+            "ADMIN@example.com",
+            &[("action", "revoke"), ("pair", &bob.to_hex())],
+        )
+        .unwrap();
+        assert_eq!(r.status, 303);
+        assert!(!consented(&p, bob));
+        let client = ClientId::parse("pmcp_client_A").unwrap();
+        let r = post(
+            &p,
+            &settings,
+            "admin@example.com",
+            &[
+                ("action", "block_client"),
+                ("client", "pmcp_client_A"),
+                ("view_client", "pmcp_client_A"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            r.headers.get("location"),
+            Some("/connections?client=pmcp_client_A")
+        );
+        assert!(
+            block_on(block::blocked_since(&p, &client))
+                .unwrap()
+                .is_some()
+        );
+        let r = post(
+            &p,
+            &settings,
+            "admin@example.com",
+            &[("action", "unblock_client"), ("client", "pmcp_client_A")],
+        )
+        .unwrap();
+        assert_eq!(r.status, 303);
+        assert!(
+            block_on(block::blocked_since(&p, &client))
+                .unwrap()
+                .is_none()
+        );
+    }
 
     fn params(pairs: &[(&str, &str)]) -> Params {
         pairs
