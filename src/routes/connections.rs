@@ -6,7 +6,6 @@ use crate::config::oauth::OAuthSettings;
 use crate::http::{Method, Request, Response};
 use crate::oauth::connections::endpoint::{self, ConnectionsError};
 use crate::oauth::server::{AuthServer, Platform};
-use crate::pages;
 use crate::ports::Log;
 
 fn reply<P: Log>(platform: &P, outcome: Result<Response, ConnectionsError>) -> Response {
@@ -26,7 +25,7 @@ pub fn landing(request: &Request) -> Response {
     if !matches!(request.method, Method::Get | Method::Head) {
         return refusal(Refusal::MethodNotAllowed("GET, HEAD"));
     }
-    pages::landing_page(&request.origin())
+    endpoint::landing(&request.origin())
 }
 
 /// `GET` or `POST /connections`.

@@ -148,6 +148,11 @@ fn keys<'a>(server: &AuthServer<'a>) -> Result<(&'a Keyring, &'a UserKeys), Conn
     ))
 }
 
+/// `GET /`: the landing page, which links here.
+pub fn landing(origin: &str) -> Response {
+    pages::landing_page(origin)
+}
+
 /// `GET /connections/login`: off to the upstream login, for this page.
 pub async fn login<P: Platform>(platform: &P, server: &AuthServer<'_>) -> Outcome {
     let (ring, _) = keys(server)?;
