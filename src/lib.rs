@@ -63,6 +63,8 @@ use routes::reply::{Refusal, refusal};
 /// Every route the worker serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route {
+    /// The landing page: what this server is and how to connect.
+    Landing,
     /// Liveness and build identity.
     Health,
     /// Crawlers are asked to stay out of everything.
@@ -87,6 +89,10 @@ enum Route {
     Token,
     /// RFC 7009 revocation endpoint.
     Revoke,
+    /// Connected applications: the page (GET) and its actions (POST).
+    Connections,
+    /// The connections page's sign-in.
+    ConnectionsLogin,
     /// The end-to-end tests' view of the listings (loopback with
     /// `TEST_IDENTITY_HOOK` only; elsewhere a 404 like any other path).
     /// The test build only: the release build has no such route.
@@ -98,6 +104,7 @@ enum Route {
 /// The route table. Paths match exactly: `/mcpx` is not `/mcp`.
 fn route(path: &str) -> Route {
     match path {
+        "/" => Route::Landing,
         "/health" => Route::Health,
         "/robots.txt" => Route::Robots,
         "/mcp" => Route::McpByok,
@@ -111,6 +118,8 @@ fn route(path: &str) -> Route {
         "/consent" => Route::Consent,
         "/token" => Route::Token,
         "/revoke" => Route::Revoke,
+        "/connections" => Route::Connections,
+        "/connections/login" => Route::ConnectionsLogin,
         #[cfg(feature = "test-hooks")]
         "/__test/listings" => Route::TestListings,
         _ => Route::NotFound,
@@ -137,6 +146,7 @@ async fn handle<P: Platform>(platform: &P, deployment: &Deployment, request: Req
         return response;
     }
     let mut response = match route {
+        Route::Landing => routes::connections::landing(&request),
         Route::Health => routes::health::handle(&request),
         Route::Robots => routes::health::robots(),
         Route::McpByok => routes::mcp::byok(platform, mcp, &request).await,
@@ -153,6 +163,8 @@ async fn handle<P: Platform>(platform: &P, deployment: &Deployment, request: Req
         Route::Consent => routes::oauth::consent(platform, oauth, &request).await,
         Route::Token => routes::oauth::token(platform, oauth, &request).await,
         Route::Revoke => routes::oauth::revoke(platform, oauth, &request).await,
+        Route::Connections => routes::connections::page(platform, oauth, &request).await,
+        Route::ConnectionsLogin => routes::connections::login(platform, oauth, &request).await,
         #[cfg(feature = "test-hooks")]
         Route::TestListings => routes::oauth::test_listings(platform, oauth, &request).await,
         Route::NotFound => refusal(Refusal::NotFound),
@@ -270,8 +282,24 @@ mod tests {
     }
 
     #[test]
+    fn the_root_is_the_landing_page_and_connections_has_its_routes() {
+        let resp = get("/");
+        assert_eq!(resp.status, 200);
+        let page = String::from_utf8(resp.body.clone()).unwrap();
+        assert!(page.contains("https://mcp.example.com/internal"));
+        assert!(page.contains("href=\"/connections\""));
+        assert!(
+            resp.headers
+                .get("content-security-policy")
+                .is_some_and(|c| c.contains("default-src 'none'"))
+        );
+        assert_eq!(route("/connections"), Route::Connections);
+        assert_eq!(route("/connections/login"), Route::ConnectionsLogin);
+    }
+
+    #[test]
     fn unknown_paths_are_json_404_with_security_headers() {
-        for path in ["/", "/healthz", "/mcpx", "/health/extra"] {
+        for path in ["/healthz", "/connectionsx", "/mcpx", "/health/extra"] {
             let resp = get(path);
             assert_eq!(resp.status, 404, "{path}");
             assert_eq!(resp.json_body()["error"], "not_found");

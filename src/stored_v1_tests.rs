@@ -879,7 +879,8 @@ fn ledger_messages_on_the_wire_keep_their_shape() {
             | Message::RevokeAccess(_)
             | Message::MarkListed(_)
             | Message::LegacyConsentUsers(_)
-            | Message::RevokeAll(_) => {
+            | Message::RevokeAll(_)
+            | Message::Summarize(_) => {
                 panic!("v1 never sent {message:?}")
             }
         }

@@ -45,6 +45,7 @@ const INPUTS: &[&str] = &[
     names::TOKENS_NOT_BEFORE,
     names::COOKIE_SECRET_PREVIOUS,
     names::CONSENT_TTL_DAYS,
+    names::ADMIN_EMAILS,
     names::DEV_ALLOW_LOOPBACK,
     #[cfg(feature = "test-hooks")]
     names::TEST_IDENTITY_HOOK,

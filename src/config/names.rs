@@ -40,6 +40,8 @@ pub const COOKIE_SECRET_PREVIOUS: &str = "COOKIE_SECRET_PREVIOUS";
 pub const TOKENS_NOT_BEFORE: &str = "TOKENS_NOT_BEFORE";
 /// Days a consent is honoured (default 90).
 pub const CONSENT_TTL_DAYS: &str = "CONSENT_TTL_DAYS";
+/// Comma-separated addresses of the connections page's admins.
+pub const ADMIN_EMAILS: &str = "ADMIN_EMAILS";
 /// Derives user keys, routing ids and token tags; never rotated.
 pub const USER_KEY_SECRET: &str = "USER_KEY_SECRET";
 pub const ACCESS_TOKEN_TTL: &str = "ACCESS_TOKEN_TTL";

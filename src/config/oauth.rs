@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::names;
 use super::source::{Source, bounded_secs, flag, non_empty, split_list};
 use crate::crypto::{Keyring, Keys, UserKeys};
+use crate::oauth::connections::admins::Admins;
 use crate::oidc::access::AccessApp;
 use crate::oidc::provider::{Upstream, UpstreamClient};
 use crate::secret::{ClientSecret, ServerSecret};
@@ -128,6 +129,8 @@ pub struct OAuthSettings {
     /// Cloudflare Access in front of `/internal`, when both
     /// `CF_ACCESS_TEAM_DOMAIN` and `CF_ACCESS_AUD` are set.
     pub access_app: Option<AccessApp>,
+    /// `ADMIN_EMAILS`: who administers the connections page.
+    pub admins: Admins,
     /// `DEV_ALLOW_LOOPBACK` as configured; it takes effect only for a
     /// request to a loopback host (see `oauth::server`).
     pub dev_allow_loopback: bool,
@@ -201,6 +204,7 @@ impl OAuthSettings {
                 }),
                 _ => None,
             },
+            admins: Admins::parse(source.get(names::ADMIN_EMAILS).as_deref()),
             dev_allow_loopback: flag(source, names::DEV_ALLOW_LOOPBACK),
             #[cfg(feature = "test-hooks")]
             test_identity_hook: flag(source, names::TEST_IDENTITY_HOOK),

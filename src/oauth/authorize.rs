@@ -29,6 +29,8 @@ pub enum PageError {
     MissingRedirectUri,
     /// Not registered for this client (exact match).
     UnregisteredRedirectUri,
+    /// An admin blocked this client (`/connections`).
+    BlockedClient,
 }
 
 impl PageError {
@@ -41,6 +43,7 @@ impl PageError {
             PageError::ClientMetadata(_) => "invalid_client_metadata",
             PageError::MissingRedirectUri => "missing_redirect_uri",
             PageError::UnregisteredRedirectUri => "unregistered_redirect_uri",
+            PageError::BlockedClient => "client_blocked",
         }
     }
 
@@ -52,6 +55,7 @@ impl PageError {
             PageError::ClientMetadata(reason) => format!("This application's metadata document could not be used: {reason}"),
             PageError::MissingRedirectUri => "The request has no redirect_uri and the application registered several.".into(),
             PageError::UnregisteredRedirectUri => "The redirect_uri is not one this application registered, so this server will not send you there.".into(),
+            PageError::BlockedClient => "An administrator of this server has blocked this application. Ask them if you need it.".into(),
         }
     }
 }

@@ -344,6 +344,22 @@ impl UserKey {
         Self(crypto::token_hash(&format!("user:{email}")))
     }
 
+    /// A key read back from storage (a consent's storage key) or from a
+    /// link on the connections page: 64 lowercase hex characters, the
+    /// shape of both kinds of key.
+    pub fn parse(text: &str) -> Option<Self> {
+        (text.len() == 64
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        .then(|| Self(text.to_owned()))
+    }
+
+    /// A key as stored, trusted as it is (the object wrote it).
+    pub fn from_stored(text: &str) -> Self {
+        Self(text.to_owned())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

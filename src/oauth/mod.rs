@@ -2,10 +2,12 @@
 //! protocol values, clients, the authorization request, the browser flow
 //! (login, consent, code), the ledger of grants and the listings that
 //! find them (a user's directory, a client's index), the token and revocation
-//! endpoints, and the resource server's check of its tokens.
+//! endpoints, the connections page (connected apps, for users and
+//! admins), and the resource server's check of its tokens.
 
 pub(crate) mod authorize;
 pub(crate) mod clients;
+pub(crate) mod connections;
 pub(crate) mod flow;
 pub(crate) mod ids;
 pub(crate) mod ledger;

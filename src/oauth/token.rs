@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use super::clients::record::{AuthMethod, ClientRecord};
 use super::clients::registry::{self, LookupError};
+use super::connections::block::blocked_since;
 use super::ids::{RoutingId, TokenHash, TokenKind};
 use super::ledger::client::Ledger;
 use super::ledger::protocol::{Issued as LedgerIssued, NewTokens, RedeemCode, Refresh, Refusal};
@@ -49,6 +50,9 @@ pub enum TokenError {
     NoUserKey,
     /// `TOKENS_NOT_BEFORE` is in the future or does not parse.
     NotBefore,
+    /// An admin blocked the client (RFC 6749 §5.2 `unauthorized_client`:
+    /// it is authenticated but may not use this grant any more).
+    UnauthorizedClient,
 }
 
 impl TokenError {
@@ -62,6 +66,7 @@ impl TokenError {
             TokenError::InvalidTarget => "invalid_target",
             TokenError::TemporarilyUnavailable(_) => "temporarily_unavailable",
             TokenError::NoUserKey | TokenError::NotBefore => "server_error",
+            TokenError::UnauthorizedClient => "unauthorized_client",
         }
     }
 
@@ -84,6 +89,7 @@ impl TokenError {
             TokenError::UnsupportedGrantType => "grant_type must be authorization_code or refresh_token".into(),
             TokenError::InvalidTarget => "resource does not name this server's protected resource".into(),
             TokenError::TemporarilyUnavailable(_) => "the server could not complete the request; retry shortly".into(),
+            TokenError::UnauthorizedClient => "an administrator of this server has blocked this client".into(),
             TokenError::NoUserKey => format!("the server is misconfigured: {} is missing or shorter than 32 characters", names::USER_KEY_SECRET),
             TokenError::NotBefore => NotBeforeMisconfigured.description(),
         }
@@ -301,6 +307,11 @@ pub async fn exchange<P: Platform>(
         Unroutable::NoUserKey => TokenError::NoUserKey,
     })?;
     let client = authenticate(platform, server, headers, &form).await?;
+    match blocked_since(platform, &client.client_id).await {
+        Ok(None) => {}
+        Ok(Some(_)) => return Err(TokenError::UnauthorizedClient),
+        Err(e) => return Err(TokenError::TemporarilyUnavailable(e.0)),
+    }
     let resource = resource_param(&form, server)?;
     let (ledger, minter) = match (located, user_keys) {
         (Located::Pair(routed), Some(keys)) => (

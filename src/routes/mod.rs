@@ -3,6 +3,7 @@
 //! rules live here, and the only JSON errors built here are in
 //! [`reply::refusal`].
 
+pub(crate) mod connections;
 pub(crate) mod health;
 pub(crate) mod mcp;
 pub(crate) mod oauth;

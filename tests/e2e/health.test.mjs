@@ -29,7 +29,8 @@ test('GET /health reports status, version and commit', async () => {
 });
 
 test('unknown paths get a JSON 404 with the security headers', async () => {
-  for (const p of ['/', '/nope', '/healthz', '/mcpx']) {
+  // `/` is the landing page (tests/e2e/connections.test.mjs).
+  for (const p of ['/nope', '/healthz', '/mcpx', '/connectionsx']) {
     const res = await fetch(`${BASE}${p}`);
     assert.equal(res.status, 404, p);
     assertSecurityHeaders(res);

@@ -16,7 +16,8 @@ if (!existsSync(path.join(ROOT, 'build-test/index.js'))) {
 }
 process.env.PLAUSIBLE_MCP_BUNDLE = 'build-test';
 const persistTo = mkdtempSync(path.join(tmpdir(), 'plausible-mcp-e2e-'));
-const stack = await startStack({ persistTo, vars: { TEST_IDENTITY_HOOK: 'enabled' } });
+// ADMIN_EMAILS in another case than the sign-in: the match ignores case.
+const stack = await startStack({ persistTo, vars: { TEST_IDENTITY_HOOK: 'enabled', ADMIN_EMAILS: 'Connections.Admin@Example.com' } });
 
 const files = readdirSync(here).filter((f) => f.endsWith('.test.mjs')).sort().map((f) => path.join(here, f));
 const only = process.argv.slice(2);

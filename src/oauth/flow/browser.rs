@@ -12,12 +12,14 @@ use super::consent::{self, AfterLogin, Consented, Decided};
 use super::error::{BackCause, BackToClient, FlowError};
 use super::issue::issue_code;
 use super::keys::FlowKeys;
-use super::login::{self, clear_login_cookie};
+use super::login::{self, SignedIn, clear_login_cookie};
 use crate::http::{Request, Response, single_params};
 #[cfg(feature = "test-hooks")]
 use crate::identity;
 use crate::oauth::authorize::{self, AuthorizeError, PageError, RedirectErrorCode};
 use crate::oauth::clients::registry::{self, LookupError};
+use crate::oauth::connections::block;
+use crate::oauth::connections::session::Session;
 use crate::oauth::server::{AuthServer, Platform};
 use crate::secret::SetCookie;
 
@@ -148,6 +150,18 @@ pub async fn authorize<P: Platform>(
                 });
             }
         };
+    // A blocked client is refused before anything else is looked at,
+    // with a page (its redirect URI is not one to trust any more).
+    match block::blocked_since(platform, &client.client_id).await {
+        Ok(None) => {}
+        Ok(Some(_)) => return Err(FlowError::Request(PageError::BlockedClient)),
+        Err(cause) => {
+            return Err(FlowError::Unavailable {
+                step: "authorize: block lookup",
+                cause,
+            });
+        }
+    }
     let auth_request = match authorize::validate(&params, &client, &server.resource) {
         Ok(r) => r,
         Err(AuthorizeError::Page(e)) => return Err(FlowError::Request(e)),
@@ -193,7 +207,7 @@ pub async fn authorize<P: Platform>(
         .upstream
         .as_ref()
         .ok_or(FlowError::NoUpstream)?;
-    let start = login::begin(platform, server, keys.ring, upstream, auth_request)
+    let start = login::begin(platform, server, keys.ring, upstream, Some(auth_request))
         .await
         .map_err(FlowError::LoginStart)?;
     Ok(Reply::Redirect {
@@ -217,7 +231,7 @@ pub async fn callback<P: Platform>(
     let query = request.url.query().unwrap_or("");
     let params = single_params(query.as_bytes())
         .map_err(|_| FlowError::Login(login::LoginError::BadState))?;
-    let logged_in = match login::finish(
+    let signed_in = match login::finish(
         platform,
         server,
         keys.ring,
@@ -255,6 +269,20 @@ pub async fn callback<P: Platform>(
             error,
             denied: None,
         }) => return Err(FlowError::Login(error)),
+    };
+    let logged_in = match signed_in {
+        SignedIn::Authorize(logged_in) => *logged_in,
+        SignedIn::Connections { identity, browser } => {
+            let (_, session) =
+                Session::start(keys.ring, platform, &identity, platform.now().as_secs())
+                    .map_err(|_| FlowError::Entropy)?;
+            let mut cookies = clear_login_cookie(&browser.cookie_name);
+            cookies.push(session);
+            return Ok(Reply::Redirect {
+                location: server.issuer.endpoint("/connections"),
+                cookies,
+            });
+        }
     };
     match consent::after_login(platform, server, keys, logged_in).await? {
         AfterLogin::Issue(consented, browser) => Ok(Reply::Redirect {

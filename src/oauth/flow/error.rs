@@ -132,8 +132,8 @@ impl FlowError {
                 BackCause::Request => 400,
                 BackCause::Login(e) => e.status(),
             },
+            FlowError::Request(PageError::BlockedClient) | FlowError::ForeignOrigin => 403,
             FlowError::Request(_) | FlowError::Consent(_) | FlowError::TicketUsed => 400,
-            FlowError::ForeignOrigin => 403,
             FlowError::NoServerKey | FlowError::NoUserKey => 500,
             FlowError::NoUpstream | FlowError::Entropy | FlowError::Unavailable { .. } => 503,
             FlowError::LoginStart(e) | FlowError::Login(e) => e.status(),
@@ -200,6 +200,9 @@ impl FlowError {
     /// request, which the page explains to the person who sent it.
     pub fn log_line(&self) -> Option<String> {
         match self {
+            FlowError::Request(PageError::BlockedClient) => {
+                Some("authorize: refused a blocked client".to_owned())
+            }
             FlowError::Request(_) => None,
             FlowError::BackToClient(b) => match &b.cause {
                 BackCause::Request => None,

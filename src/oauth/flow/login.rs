@@ -17,7 +17,7 @@
 //!
 //! A sealed request can exceed one cookie (a browser keeps at most 4096
 //! bytes of name and value, RFC 6265 §6.1): it is split over up to
-//! [`MAX_COOKIE_PARTS`] cookies of at most [`COOKIE_PART_LEN`] characters
+//! `MAX_COOKIE_PARTS` cookies of at most `COOKIE_PART_LEN` characters
 //! (`<name>`, `<name>_1`, `<name>_2`). Everything `/authorize` accepts
 //! (a client id and a redirect URI of 2048 characters each, a state of
 //! 1024, a resource of 512) fits; a request sealing larger than that
@@ -27,8 +27,6 @@
 //! A `state` of the previous release (its payload names a client and a
 //! login record in that client's ledger, and a hash of a random cookie)
 //! still finishes there, once.
-
-use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -47,35 +45,41 @@ use crate::oidc::provider::{self, Provider, ProviderError, Upstream, VerifyError
 use crate::oidc::verify::{Expected, TokenRejected};
 use crate::secret::{CookieValue, LoginNonce, PkceVerifier, SetCookie};
 
-/// How long a login may take, end to end.
-pub const LOGIN_LIFETIME: Duration = Duration::from_secs(600);
-/// The browser-binding cookies' name prefix. `__Host-` forces Secure,
-/// Path=/ and no Domain, so no subdomain can set or read them
-/// (RFC 6265bis §4.1.3.2).
-pub const LOGIN_COOKIE_PREFIX: &str = "__Host-pmcp_login_";
+use super::login_cookie::set_login_cookie;
+pub use super::login_cookie::{
+    LOGIN_LIFETIME, clear_cookie, clear_login_cookie, login_cookie_name, read_login_cookie,
+};
 
-/// The cookie of one login.
-pub fn login_cookie_name(login_id: &LoginId) -> String {
-    let tag: String = crypto::short_hash(login_id.as_str())
-        .chars()
-        .take(16)
-        .collect();
-    format!("{LOGIN_COOKIE_PREFIX}{tag}")
+/// What a sign-in is for. Each purpose signs its `state` and seals its
+/// cookie under its own label, so a sign-in started for the connections
+/// page can never finish an authorization (and yield a code), nor an
+/// authorization's sign-in open a connections session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// `/authorize`: the sealed cookie carries the authorization request.
+    Authorize,
+    /// `/connections`: the sealed cookie carries no request.
+    Connections,
 }
 
-/// A `Set-Cookie` value that deletes the named cookie.
-pub fn clear_cookie(name: &str) -> String {
-    format!("{name}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0")
-}
-const STATE_PURPOSE: &str = "login-state";
-/// Binds a sealed login cookie to its login id.
-const COOKIE_AAD: &str = "login-cookie";
-/// The longest cookie value part we set: with the name (at most 36
-/// characters) it stays under the 4096 bytes a browser keeps.
-pub const COOKIE_PART_LEN: usize = 3900;
-/// How many cookies one login may take.
-pub const MAX_COOKIE_PARTS: usize = 3;
+impl Purpose {
+    const ALL: [Purpose; 2] = [Purpose::Authorize, Purpose::Connections];
 
+    fn state_label(self) -> &'static str {
+        match self {
+            Purpose::Authorize => "login-state",
+            Purpose::Connections => "connections-login-state",
+        }
+    }
+
+    /// Binds a sealed login cookie to its login id and purpose.
+    fn cookie_label(self) -> &'static str {
+        match self {
+            Purpose::Authorize => "login-cookie",
+            Purpose::Connections => "connections-login-cookie",
+        }
+    }
+}
 /// The signed part of `state`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct StatePayload {
@@ -97,79 +101,41 @@ struct StatePayload {
 struct SealedLogin {
     l: LoginId,
     e: u64,
-    r: AuthorizationRequest,
+    /// The authorization request; none for a connections sign-in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    r: Option<AuthorizationRequest>,
     v: PkceVerifier,
     n: LoginNonce,
 }
 
-/// The names of a login's cookie parts, first to last.
-fn cookie_part_names(name: &str) -> impl Iterator<Item = String> + '_ {
-    (0..MAX_COOKIE_PARTS).map(move |i| match i {
-        0 => name.to_owned(),
-        i => format!("{name}_{i}"),
-    })
-}
-
-/// A login cookie's value: its parts, joined in order (a missing part
-/// ends it).
-pub fn read_login_cookie(headers: &Headers, name: &str) -> Option<String> {
-    let mut parts = cookie_part_names(name).map_while(|n| cookie(headers, &n));
-    let mut value = parts.next()?;
-    for part in parts {
-        value.push_str(&part);
-    }
-    Some(value)
-}
-
-/// `Set-Cookie` values that delete every part of a login's cookie.
-pub fn clear_login_cookie(name: &str) -> Vec<SetCookie> {
-    cookie_part_names(name)
-        .map(|n| SetCookie::new(clear_cookie(&n)))
-        .collect()
-}
-
-/// `Set-Cookie` values carrying `value` in parts, or `None` when it
-/// needs more than [`MAX_COOKIE_PARTS`].
-fn set_login_cookie(name: &str, value: &str) -> Option<Vec<SetCookie>> {
-    let parts: Vec<&str> = value
-        .as_bytes()
-        .chunks(COOKIE_PART_LEN)
-        .filter_map(|c| std::str::from_utf8(c).ok())
-        .collect();
-    if parts.is_empty() || parts.len() > MAX_COOKIE_PARTS || parts.concat() != value {
-        return None;
-    }
-    Some(
-        cookie_part_names(name)
-            .zip(parts)
-            .map(|(n, part)| {
-                SetCookie::new(format!(
-                    "{n}={part}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={}",
-                    LOGIN_LIFETIME.as_secs()
-                ))
-            })
-            .collect(),
-    )
-}
-
-fn cookie_aad(login_id: &LoginId) -> String {
-    format!("{COOKIE_AAD}:{}", login_id.as_str())
+fn cookie_aad(purpose: Purpose, login_id: &LoginId) -> String {
+    format!("{}:{}", purpose.cookie_label(), login_id.as_str())
 }
 
 fn seal_login(
     keys: &Keyring,
     entropy: &dyn crate::ports::Entropy,
+    purpose: Purpose,
     login: &SealedLogin,
 ) -> Option<String> {
     let json = serde_json::to_vec(login).ok()?;
-    keys.seal(entropy, &json, &cookie_aad(&login.l)).ok()
+    keys.seal(entropy, &json, &cookie_aad(purpose, &login.l))
+        .ok()
 }
 
-fn open_login(keys: &Keyring, login_id: &LoginId, value: &str) -> Option<SealedLogin> {
-    let json = keys.open(value, &cookie_aad(login_id))?;
+fn open_login(
+    keys: &Keyring,
+    purpose: Purpose,
+    login_id: &LoginId,
+    value: &str,
+) -> Option<SealedLogin> {
+    let json = keys.open(value, &cookie_aad(purpose, login_id))?;
     serde_json::from_slice::<SealedLogin>(&json)
         .ok()
         .filter(|l| &l.l == login_id)
+        // An authorization's cookie carries its request; a connections
+        // sign-in's carries none.
+        .filter(|l| l.r.is_some() == (purpose == Purpose::Authorize))
 }
 
 /// Where `/authorize` sends the browser, and the cookies to set.
@@ -288,15 +254,15 @@ fn legacy_cookie_hash(value: &str) -> String {
     crypto::token_hash(&format!("login-cookie:{value}"))
 }
 
-fn sign_state(keys: &Keyring, payload: &StatePayload) -> Option<String> {
+fn sign_state(keys: &Keyring, purpose: Purpose, payload: &StatePayload) -> Option<String> {
     let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(payload).ok()?);
-    let sig = keys.sign(STATE_PURPOSE, body.as_bytes());
+    let sig = keys.sign(purpose.state_label(), body.as_bytes());
     Some(format!("{body}.{sig}"))
 }
 
-fn open_state(keys: &Keyring, state: &str, now: u64) -> Option<StatePayload> {
+fn open_state(keys: &Keyring, purpose: Purpose, state: &str, now: u64) -> Option<StatePayload> {
     let (body, sig) = state.split_once('.')?;
-    if !keys.verify(STATE_PURPOSE, body.as_bytes(), sig) {
+    if !keys.verify(purpose.state_label(), body.as_bytes(), sig) {
         return None;
     }
     let payload: StatePayload = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(body).ok()?).ok()?;
@@ -311,8 +277,12 @@ pub async fn begin<P: Platform>(
     server: &AuthServer<'_>,
     keys: &Keyring,
     upstream: &Upstream,
-    request: AuthorizationRequest,
+    request: Option<AuthorizationRequest>,
 ) -> Result<LoginStart, LoginError> {
+    let purpose = match request {
+        Some(_) => Purpose::Authorize,
+        None => Purpose::Connections,
+    };
     let mint = |prefix| crypto::mint(platform, prefix).map_err(|_| LoginError::Unavailable);
     let login_id = LoginId::mint(platform).map_err(|_| LoginError::Unavailable)?;
     let verifier = PkceVerifier::new(mint("")?);
@@ -325,11 +295,12 @@ pub async fn begin<P: Platform>(
         v: verifier.clone(),
         n: nonce.clone(),
     };
-    let value = seal_login(keys, platform, &sealed).ok_or(LoginError::Unavailable)?;
+    let value = seal_login(keys, platform, purpose, &sealed).ok_or(LoginError::Unavailable)?;
     let set_cookies =
         set_login_cookie(&login_cookie_name(&login_id), &value).ok_or(LoginError::TooLarge)?;
     let state = sign_state(
         keys,
+        purpose,
         &StatePayload {
             l: login_id,
             e: expires_at,
@@ -364,7 +335,7 @@ pub async fn begin<P: Platform>(
 
 /// What a login carries to `/callback`.
 struct PendingLogin {
-    request: AuthorizationRequest,
+    request: Option<AuthorizationRequest>,
     upstream_verifier: PkceVerifier,
     nonce: LoginNonce,
 }
@@ -394,7 +365,7 @@ async fn legacy_login<P: Platform>(
     };
     Ok((
         PendingLogin {
-            request: record.request,
+            request: Some(record.request),
             upstream_verifier: record.upstream_verifier,
             nonce: record.nonce,
         },
@@ -447,6 +418,19 @@ impl From<LoginError> for LoginFailed {
     }
 }
 
+/// A sign-in that came back and passed every check, for what it was
+/// started for.
+#[derive(Debug)]
+pub enum SignedIn {
+    /// The authorization continues to consent.
+    Authorize(Box<LoggedIn>),
+    /// The connections page opens a session.
+    Connections {
+        identity: Identity,
+        browser: Browser,
+    },
+}
+
 /// Completes a login at `/callback`: state, browser, single use, then the
 /// upstream code exchange, the ID token and the email gate, in that order.
 pub async fn finish<P: Platform>(
@@ -456,21 +440,27 @@ pub async fn finish<P: Platform>(
     upstream: &Upstream,
     params: &Params,
     headers: &Headers,
-) -> Result<LoggedIn, LoginFailed> {
+) -> Result<SignedIn, LoginFailed> {
     let policy = server.fetch_policy();
     let now = platform.now().as_secs();
-    let state = params
+    let (state, purpose) = params
         .get("state")
-        .and_then(|s| open_state(keys, s, now))
+        .and_then(|s| {
+            Purpose::ALL
+                .into_iter()
+                .find_map(|p| open_state(keys, p, s, now).map(|st| (st, p)))
+        })
         .ok_or(LoginError::BadState)?;
     let cookie_name = login_cookie_name(&state.l);
     let (record, cookie_value) = match (&state.c, &state.b) {
-        (Some(client), Some(hash)) => {
+        // Only an authorization's state was ever of the previous release.
+        (Some(client), Some(hash)) if purpose == Purpose::Authorize => {
             legacy_login(platform, client, &state.l, hash, headers, &cookie_name).await?
         }
         _ => {
             let value = read_login_cookie(headers, &cookie_name).ok_or(LoginError::OtherBrowser)?;
-            let sealed = open_login(keys, &state.l, &value).ok_or(LoginError::OtherBrowser)?;
+            let sealed =
+                open_login(keys, purpose, &state.l, &value).ok_or(LoginError::OtherBrowser)?;
             if now >= sealed.e {
                 return Err(LoginError::BadState.into());
             }
@@ -494,10 +484,9 @@ pub async fn finish<P: Platform>(
         let upstream = LoginError::Upstream {
             denied: error == "access_denied",
         };
-        return Err(if error == "access_denied" {
-            LoginFailed::denied(upstream, record.request)
-        } else {
-            upstream.into()
+        return Err(match record.request {
+            Some(request) if error == "access_denied" => LoginFailed::denied(upstream, request),
+            _ => upstream.into(),
         });
     }
     let code = params
@@ -543,25 +532,32 @@ pub async fn finish<P: Platform>(
         });
     let identity = match admitted {
         Ok(identity) => identity,
+        // An authorization's client is told through the page's link; a
+        // connections sign-in has no client to tell.
         Err(refused) => {
-            return Err(LoginFailed::denied(
-                LoginError::Refused(refused),
-                record.request,
-            ));
+            return Err(match record.request {
+                Some(request) => LoginFailed::denied(LoginError::Refused(refused), request),
+                None => LoginError::Refused(refused).into(),
+            });
         }
     };
-    Ok(LoggedIn {
-        request: record.request,
-        identity,
-        browser: Browser {
-            cookie_name,
-            cookie_value,
-        },
+    let browser = Browser {
+        cookie_name,
+        cookie_value,
+    };
+    Ok(match record.request {
+        Some(request) => SignedIn::Authorize(Box::new(LoggedIn {
+            request,
+            identity,
+            browser,
+        })),
+        None => SignedIn::Connections { identity, browser },
     })
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::login_cookie::{COOKIE_PART_LEN, LOGIN_COOKIE_PREFIX, MAX_COOKIE_PARTS};
     use super::*;
     use crate::secret::ServerSecret;
     use crate::testing::keys;
@@ -578,18 +574,25 @@ mod tests {
     #[test]
     fn state_is_signed_and_expires() {
         let k = keys();
-        let state = sign_state(&k, &payload(1000)).unwrap();
-        assert_eq!(open_state(&k, &state, 999), Some(payload(1000)));
-        assert_eq!(open_state(&k, &state, 1000), None, "expired");
+        let state = sign_state(&k, Purpose::Authorize, &payload(1000)).unwrap();
+        assert_eq!(
+            open_state(&k, Purpose::Authorize, &state, 999),
+            Some(payload(1000))
+        );
+        assert_eq!(
+            open_state(&k, Purpose::Authorize, &state, 1000),
+            None,
+            "expired"
+        );
         let (body, sig) = state.split_once('.').unwrap();
         let forged_body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&payload(9_999_999)).unwrap());
         assert_eq!(
-            open_state(&k, &format!("{forged_body}.{sig}"), 999),
+            open_state(&k, Purpose::Authorize, &format!("{forged_body}.{sig}"), 999),
             None,
             "tampered payload"
         );
         assert_eq!(
-            open_state(&k, &format!("{body}.AAAA"), 999),
+            open_state(&k, Purpose::Authorize, &format!("{body}.AAAA"), 999),
             None,
             "bad signature"
         );
@@ -597,9 +600,13 @@ mod tests {
             crate::crypto::Keys::derive(&ServerSecret::new("ffffffffffffffffffffffffffffffff"))
                 .unwrap(),
         );
-        assert_eq!(open_state(&other, &state, 999), None, "other key");
+        assert_eq!(
+            open_state(&other, Purpose::Authorize, &state, 999),
+            None,
+            "other key"
+        );
         for junk in ["", ".", "abc", "a.b.c"] {
-            assert_eq!(open_state(&k, junk, 0), None, "{junk}");
+            assert_eq!(open_state(&k, Purpose::Authorize, junk, 0), None, "{junk}");
         }
     }
 
@@ -608,7 +615,7 @@ mod tests {
         SealedLogin {
             l: LoginId::fixed("l_0123456789012345678901234567890123456789012"),
             e: 1000,
-            r: AuthorizationRequest {
+            r: Some(AuthorizationRequest {
                 client_id: ClientId::parse(client).unwrap(),
                 redirect_uri: RedirectUri::parse(redirect).unwrap(),
                 redirect_uri_given: true,
@@ -620,7 +627,7 @@ mod tests {
                     "https://{}.example/internal",
                     "m".repeat(480)
                 )),
-            },
+            }),
             v: PkceVerifier::new("v".repeat(43)),
             n: LoginNonce::new("n".repeat(43)),
         }
@@ -634,7 +641,7 @@ mod tests {
         let redirect = format!("https://r.example/{}", "r".repeat(2048 - 18));
         // JSON escapes a quote: 2 bytes each.
         let login = sealed(&client, &redirect, &"\"".repeat(1024));
-        let value = seal_login(&k, &p, &login).unwrap();
+        let value = seal_login(&k, &p, Purpose::Authorize, &login).unwrap();
         let name = login_cookie_name(&login.l);
         let set = set_login_cookie(&name, &value).expect("fits");
         assert_eq!(set.len(), MAX_COOKIE_PARTS);
@@ -648,14 +655,20 @@ mod tests {
         jar.append("cookie", pairs.join("; "));
         let read = read_login_cookie(&jar, &name).unwrap();
         assert_eq!(read, value);
-        assert_eq!(open_login(&k, &login.l, &read), Some(login.clone()));
+        assert_eq!(
+            open_login(&k, Purpose::Authorize, &login.l, &read),
+            Some(login.clone())
+        );
         // Bound to its login id.
-        assert_eq!(open_login(&k, &LoginId::fixed("l_other"), &read), None);
+        assert_eq!(
+            open_login(&k, Purpose::Authorize, &LoginId::fixed("l_other"), &read),
+            None
+        );
         // A part missing: does not open.
         let mut partial = Headers::new();
         partial.append("cookie", pairs[..2].join("; "));
         let short = read_login_cookie(&partial, &name).unwrap();
-        assert_eq!(open_login(&k, &login.l, &short), None);
+        assert_eq!(open_login(&k, Purpose::Authorize, &login.l, &short), None);
         assert_eq!(clear_login_cookie(&name).len(), MAX_COOKIE_PARTS);
     }
 
@@ -667,15 +680,51 @@ mod tests {
         let redirect = format!("https://r.example/{}", "r".repeat(2048 - 18));
         // Control characters escape to six bytes each in JSON.
         let login = sealed(&client, &redirect, &"\u{1}".repeat(1024));
-        let value = seal_login(&k, &p, &login).unwrap();
+        let value = seal_login(&k, &p, Purpose::Authorize, &login).unwrap();
         assert!(value.len() > MAX_COOKIE_PARTS * COOKIE_PART_LEN);
         assert!(set_login_cookie("n", &value).is_none());
         // A small request takes one cookie.
         let small = sealed("pmcp_client_A", "https://app.example/cb", "s");
-        let value = seal_login(&k, &p, &small).unwrap();
+        let value = seal_login(&k, &p, Purpose::Authorize, &small).unwrap();
         assert_eq!(set_login_cookie("n", &value).unwrap().len(), 1);
         assert_eq!(LoginError::TooLarge.status(), 400);
         assert_eq!(LoginError::TooLarge.code(), "request_too_large");
+    }
+
+    #[test]
+    fn a_sign_in_cannot_change_its_purpose() {
+        let k = keys();
+        let p = crate::testing::FakePlatform::new();
+        let state = sign_state(&k, Purpose::Connections, &payload(1000)).unwrap();
+        assert_eq!(
+            open_state(&k, Purpose::Connections, &state, 999),
+            Some(payload(1000))
+        );
+        assert_eq!(open_state(&k, Purpose::Authorize, &state, 999), None);
+        let authorize = sealed("pmcp_client_A", "https://app.example/cb", "s");
+        let value = seal_login(&k, &p, Purpose::Authorize, &authorize).unwrap();
+        assert_eq!(
+            open_login(&k, Purpose::Connections, &authorize.l, &value),
+            None
+        );
+        let mut connections = authorize.clone();
+        connections.r = None;
+        let value = seal_login(&k, &p, Purpose::Connections, &connections).unwrap();
+        assert_eq!(
+            open_login(&k, Purpose::Connections, &connections.l, &value),
+            Some(connections.clone())
+        );
+        assert_eq!(
+            open_login(&k, Purpose::Authorize, &connections.l, &value),
+            None
+        );
+        // A cookie sealed for one purpose with the other's contents opens
+        // for neither.
+        let value = seal_login(&k, &p, Purpose::Connections, &authorize).unwrap();
+        assert_eq!(
+            open_login(&k, Purpose::Connections, &authorize.l, &value),
+            None
+        );
     }
 
     #[test]

@@ -15,3 +15,4 @@ pub(crate) mod error;
 pub(crate) mod issue;
 pub(crate) mod keys;
 pub(crate) mod login;
+pub(crate) mod login_cookie;

@@ -6,11 +6,12 @@
 
 use serde_json::Value;
 
+pub use super::protocol::PairSummary;
 use super::protocol::{
     AccessReply, CodeIssued, ConsentReply, ConsumeNonce, Done, FinishLogin, GetConsent, IssueCode,
     Issued, LegacyConsentUsers, LegacyConsentsReply, LoginReply, LookupAccess, MarkListed, Message,
     NonceReply, Operation, RecordConsent, RedeemCode, Refresh, Refused, RevokeAccess, RevokeAll,
-    RevokeRefresh, RevokedAll, TokensReply,
+    RevokeRefresh, RevokedAll, Summarize, TokensReply,
 };
 use super::records::{AccessRecord, CodeRecord, ConsentRecord, LoginRecord};
 use crate::crypto;
@@ -113,6 +114,12 @@ impl<'a, C: Coordinator + ?Sized> Ledger<'a, C> {
     pub async fn revoke_all(&self, before: u64) -> Result<u64, StorageError> {
         let RevokedAll::Revoked { grants } = self.send(RevokeAll { before }).await?;
         Ok(grants)
+    }
+
+    /// The pair's live grants and consents.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    pub async fn summary(&self) -> Result<PairSummary, StorageError> {
+        self.send(Summarize {}).await
     }
 
     pub async fn redeem_code(

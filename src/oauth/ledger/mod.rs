@@ -34,6 +34,7 @@ pub(crate) mod records;
 pub(crate) mod retire;
 pub(crate) mod revoke_all;
 pub(crate) mod store;
+pub(crate) mod summary;
 pub(crate) mod sweep;
 #[cfg(test)]
 pub(crate) mod test_world;

@@ -7,9 +7,9 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::records::{AccessRecord, CodeRecord, ConsentRecord, LoginRecord};
+use super::records::{AccessRecord, CodeRecord, ConsentRecord, LoginRecord, Subject};
 use crate::oauth::ids::{LoginId, TicketId, TokenHash, UserKey};
-use crate::oauth::types::{ClientId, CodeChallenge, Resource, ScopeSet};
+use crate::oauth::types::{ClientId, CodeChallenge, RedirectUri, Resource, ScopeSet};
 
 /// Hashes and lifetimes of tokens the worker minted for this transition.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -149,6 +149,10 @@ pub struct RecordConsent {
     pub record: ConsentRecord,
 }
 
+/// A pair object's live grants and consents, for the connections page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summarize {}
+
 /// A message to a ledger object: one operation, tagged by `op`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -167,6 +171,7 @@ pub enum Message {
     RevokeAccess(RevokeAccess),
     MarkListed(MarkListed),
     RevokeAll(RevokeAll),
+    Summarize(Summarize),
 }
 
 /// Why a transition was refused, in RFC 6749 §5.2 terms.
@@ -296,6 +301,40 @@ pub enum AccessReply {
     Access { record: Option<AccessRecord> },
 }
 
+/// A live grant, as the connections page shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantSummary {
+    pub client_id: Option<ClientId>,
+    pub scope: ScopeSet,
+    /// Whose it is; an admin's page opens the sealed email.
+    pub subject: Subject,
+    pub created_at: u64,
+    /// The absolute end: no refresh extends a grant past it.
+    pub expires_at: u64,
+    /// The expiry of its newest access token: when it was last refreshed
+    /// is this less the access-token lifetime (no write per refresh).
+    pub newest_access_expiry: Option<u64>,
+}
+
+/// A consent, as the connections page shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentSummary {
+    pub user_key: UserKey,
+    pub redirect_uri: RedirectUri,
+    pub scope: ScopeSet,
+    pub approved_at: u64,
+}
+
+/// The reply to [`Summarize`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum PairSummary {
+    Summary {
+        grants: Vec<GrantSummary>,
+        consents: Vec<ConsentSummary>,
+    },
+}
+
 /// An operation and the reply it gets.
 pub trait Operation: Into<Message> {
     type Reply: Serialize + DeserializeOwned;
@@ -331,6 +370,7 @@ operations! {
     RevokeAccess => Done,
     MarkListed => Done,
     RevokeAll => RevokedAll,
+    Summarize => PairSummary,
 }
 
 #[cfg(test)]

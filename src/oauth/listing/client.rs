@@ -2,9 +2,8 @@
 //! their typed clients (`Directory::list`, `Index::pairs`), listing a new
 //! pair, and the two revocations that span many objects.
 //!
-//! The readers and the revocations are called only by the test build's
-//! probe until the control issue's pages call them in every build; the
-//! release build allows them unused (`cfg_attr` on each).
+//! The readers and the revocations serve the connections page
+//! (`oauth::connections`) and the test build's probe.
 #![allow(async_fn_in_trait)]
 
 use serde_json::Value;
@@ -58,7 +57,6 @@ async fn send<L: Listings + ?Sized, O: Operation>(
 
 /// A page of listed pairs.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
 pub struct Page {
     pub pairs: Vec<ListedPair>,
     /// Pass as `after` for the next page; none at the end.
@@ -67,7 +65,6 @@ pub struct Page {
     pub revoking: Option<u64>,
 }
 
-#[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
 async fn page<L: Listings + ?Sized>(
     listings: &L,
     at: &Listing,
@@ -95,13 +92,11 @@ async fn page<L: Listings + ?Sized>(
 }
 
 /// One user's directory: the clients the user connected.
-#[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
 pub struct Directory<'a, L: ?Sized> {
     listings: &'a L,
     at: Listing,
 }
 
-#[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
 impl<'a, L: Listings + ?Sized> Directory<'a, L> {
     pub fn of(listings: &'a L, user: &UserKey) -> Self {
         Self {
@@ -126,13 +121,11 @@ impl<'a, L: Listings + ?Sized> Directory<'a, L> {
 }
 
 /// One client's index: the pairs of this client (one per user).
-#[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
 pub struct Index<'a, L: ?Sized> {
     listings: &'a L,
     at: Listing,
 }
 
-#[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
 impl<'a, L: Listings + ?Sized> Index<'a, L> {
     pub fn of(listings: &'a L, client: &ClientId) -> Self {
         Self {
@@ -170,7 +163,6 @@ pub async fn list_pair<P: Listings + Coordinator + ?Sized>(
 /// Ends every grant of `user`, with every client, created at or before
 /// `now` (seconds): one marker in the user's directory, whose alarm
 /// fans out to the pairs. Returns once the marker is written.
-#[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
 pub async fn revoke_all_for_user<L: Listings + ?Sized>(
     listings: &L,
     user: &UserKey,
@@ -184,7 +176,6 @@ pub async fn revoke_all_for_user<L: Listings + ?Sized>(
 /// Ends every grant of `client`, of every user, created at or before
 /// `now` (seconds), the previous release's included: one marker in the
 /// client's index, whose alarm fans out.
-#[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
 pub async fn revoke_all_for_client<L: Listings + ?Sized>(
     listings: &L,
     client: &ClientId,

@@ -1,0 +1,714 @@
+//! `/connections`: `GET` shows the page (signed out: a sign-in link;
+//! signed in: the person's connections, and for admins whatever user or
+//! client they look up), `GET /connections/login` starts the sign-in,
+//! and `POST` takes one action of the page's forms. Every POST needs the
+//! session and its CSRF token, and is refused from another origin.
+
+use futures_util::future::join_all;
+use std::collections::HashSet;
+
+use super::block;
+use super::listing::{Connection, EmailOpener, assemble, open_email};
+use super::session::{self, Session};
+use crate::crypto::{Keyring, UserKeys};
+use crate::http::{Method, Params, Request, Response, form, single_params};
+use crate::oauth::clients::registry;
+use crate::oauth::flow::login::{self, LoginError};
+use crate::oauth::ids::{RoutingId, UserKey};
+use crate::oauth::ledger::client::Ledger;
+use crate::oauth::listing::client::{
+    Directory, Index, MAX_PAGE, revoke_all_for_client, revoke_all_for_user,
+};
+use crate::oauth::listing::records::ListedPair;
+use crate::oauth::server::{AuthServer, Platform};
+use crate::oauth::types::ClientId;
+use crate::pages::{self, AdminView, ClientSection, ConnectionsView, UserSection};
+use crate::ports::StorageError;
+use crate::secret::SetCookie;
+
+/// Why the page answered no.
+#[derive(Debug)]
+pub enum ConnectionsError {
+    /// `COOKIE_SECRET` is missing or too short.
+    NoServerKey,
+    /// `USER_KEY_SECRET` is missing or too short.
+    NoUserKey,
+    /// No upstream provider is configured.
+    NoUpstream,
+    LoginStart(LoginError),
+    /// A POST without a live session (401).
+    SignedOut,
+    /// An admin's view or action asked by someone else (403).
+    NotAdmin,
+    /// A pair that is not the signed-in person's (404: whether it exists
+    /// is not theirs to learn).
+    UnknownPair,
+    /// A form or query that does not parse (400).
+    BadRequest(&'static str),
+    /// A missing or wrong CSRF token (403).
+    Csrf,
+    /// A POST from another origin (403).
+    ForeignOrigin,
+    Storage(StorageError),
+}
+
+impl ConnectionsError {
+    fn status(&self) -> u16 {
+        match self {
+            ConnectionsError::NoServerKey | ConnectionsError::NoUserKey => 500,
+            ConnectionsError::NoUpstream | ConnectionsError::Storage(_) => 503,
+            ConnectionsError::LoginStart(e) => e.status(),
+            ConnectionsError::SignedOut => 401,
+            ConnectionsError::NotAdmin
+            | ConnectionsError::Csrf
+            | ConnectionsError::ForeignOrigin => 403,
+            ConnectionsError::UnknownPair => 404,
+            ConnectionsError::BadRequest(_) => 400,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            ConnectionsError::NoServerKey | ConnectionsError::NoUserKey => "server_misconfigured",
+            ConnectionsError::NoUpstream => "sign_in_not_configured",
+            ConnectionsError::LoginStart(e) => e.code(),
+            ConnectionsError::SignedOut => "signed_out",
+            ConnectionsError::NotAdmin => "not_admin",
+            ConnectionsError::UnknownPair => "not_found",
+            ConnectionsError::BadRequest(_) => "bad_request",
+            ConnectionsError::Csrf => "csrf",
+            ConnectionsError::ForeignOrigin => "foreign_origin",
+            ConnectionsError::Storage(_) => "temporarily_unavailable",
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            ConnectionsError::NoServerKey => "COOKIE_SECRET is missing or shorter than 32 characters, so this server cannot sign anyone in.".into(),
+            ConnectionsError::NoUserKey => "USER_KEY_SECRET is missing or shorter than 32 characters, so this server cannot sign anyone in.".into(),
+            ConnectionsError::NoUpstream => "This server has no upstream identity provider configured (ACCESS_ISSUER, ACCESS_CLIENT_ID, ACCESS_CLIENT_SECRET).".into(),
+            ConnectionsError::LoginStart(e) => e.message().into(),
+            ConnectionsError::SignedOut => "Your session has ended. Sign in again at /connections.".into(),
+            ConnectionsError::NotAdmin => "Only this server's administrators can see or change other people's connections.".into(),
+            ConnectionsError::UnknownPair => "No such connection among yours.".into(),
+            ConnectionsError::BadRequest(why) => (*why).into(),
+            ConnectionsError::Csrf => "The form was not submitted from this server's page (missing or invalid CSRF token). Reload the page and try again.".into(),
+            ConnectionsError::ForeignOrigin => "This form must be submitted from this server's own page.".into(),
+            ConnectionsError::Storage(_) => "The server could not complete the request. Try again shortly.".into(),
+        }
+    }
+
+    /// What the operator is told; none for a plain bad request.
+    pub fn log_line(&self) -> Option<String> {
+        match self {
+            ConnectionsError::Storage(StorageError(why)) => {
+                Some(format!("connections: storage failed: {why}"))
+            }
+            ConnectionsError::LoginStart(e) => Some(format!(
+                "connections: cannot start the upstream login: {e:?}"
+            )),
+            ConnectionsError::NotAdmin
+            | ConnectionsError::UnknownPair
+            | ConnectionsError::Csrf
+            | ConnectionsError::ForeignOrigin => {
+                Some(format!("connections: refused: {}", self.code()))
+            }
+            ConnectionsError::BadRequest(_) | ConnectionsError::SignedOut => None,
+            other => Some(format!("connections: stopped: {}", other.code())),
+        }
+    }
+
+    pub fn response(&self) -> Response {
+        let heading = match self.status() {
+            401 => "Signed out",
+            403 => "Not allowed",
+            404 => "Not found",
+            400 => "Bad request",
+            500 => "Server misconfigured",
+            _ => "Temporarily unavailable",
+        };
+        pages::error_page(self.status(), heading, &self.message(), self.code())
+    }
+}
+
+type Outcome = Result<Response, ConnectionsError>;
+
+fn keys<'a>(server: &AuthServer<'a>) -> Result<(&'a Keyring, &'a UserKeys), ConnectionsError> {
+    Ok((
+        server
+            .settings
+            .keys
+            .as_ref()
+            .ok_or(ConnectionsError::NoServerKey)?,
+        server
+            .settings
+            .user_keys
+            .as_ref()
+            .ok_or(ConnectionsError::NoUserKey)?,
+    ))
+}
+
+/// `GET /`: the landing page, which links here.
+pub fn landing(origin: &str) -> Response {
+    pages::landing_page(origin)
+}
+
+/// `GET /connections/login`: off to the upstream login, for this page.
+pub async fn login<P: Platform>(platform: &P, server: &AuthServer<'_>) -> Outcome {
+    let (ring, _) = keys(server)?;
+    let upstream = server
+        .settings
+        .upstream
+        .as_ref()
+        .ok_or(ConnectionsError::NoUpstream)?;
+    let start = login::begin(platform, server, ring, upstream, None)
+        .await
+        .map_err(ConnectionsError::LoginStart)?;
+    Ok(redirect(302, &start.location, &start.set_cookies))
+}
+
+fn redirect(status: u16, location: &str, cookies: &[SetCookie]) -> Response {
+    let mut r = Response::new(status).with_header("location", location);
+    for c in cookies {
+        r.headers.append("set-cookie", c.secret());
+    }
+    r
+}
+
+/// The admin view a query asks for: `user=<user key>`, `client=<id>`.
+struct Wanted {
+    user: Option<UserKey>,
+    client: Option<ClientId>,
+}
+
+fn wanted(params: &Params) -> Result<Wanted, ConnectionsError> {
+    let user = match params.get("user").filter(|u| !u.is_empty()) {
+        Some(u) => Some(UserKey::parse(u).ok_or(ConnectionsError::BadRequest("not a user key"))?),
+        None => None,
+    };
+    let client = match params
+        .get("client")
+        .map(|c| c.trim())
+        .filter(|c| !c.is_empty())
+    {
+        Some(c) => Some(ClientId::parse(c).ok_or(ConnectionsError::BadRequest("not a client id"))?),
+        None => None,
+    };
+    Ok(Wanted { user, client })
+}
+
+/// The rows of listed pairs, each read from its own grant object (in
+/// parallel), with emails for admins.
+async fn rows_of<P: Platform>(
+    platform: &P,
+    server: &AuthServer<'_>,
+    ring: &Keyring,
+    pairs: &[ListedPair],
+    with_email: bool,
+) -> Result<Vec<Connection>, ConnectionsError> {
+    let access = server.settings.lifetimes.access.as_secs();
+    let open = |s: &crate::oauth::ledger::records::Subject| open_email(ring, s);
+    let rows = join_all(pairs.iter().map(|pair| async move {
+        let summary = Ledger::pair(platform, pair.routing).summary().await?;
+        // A client that is gone (its registration expired) is shown by id.
+        let client = registry::find(
+            platform,
+            server.fetch_policy(),
+            &server.reached,
+            &pair.client_id,
+        )
+        .await
+        .ok()
+        .flatten();
+        let email: Option<EmailOpener<'_>> = if with_email { Some(&open) } else { None };
+        Ok::<_, StorageError>(assemble(pair, summary, client.as_ref(), access, email))
+    }))
+    .await;
+    let mut out = Vec::new();
+    for row in rows {
+        if let Some(row) = row.map_err(ConnectionsError::Storage)? {
+            out.push(row);
+        }
+    }
+    Ok(out)
+}
+
+/// `GET /connections`.
+pub async fn show<P: Platform>(
+    platform: &P,
+    server: &AuthServer<'_>,
+    request: &Request,
+) -> Outcome {
+    let (ring, user_keys) = keys(server)?;
+    let now = platform.now().as_secs();
+    let Some(session) = Session::of(ring, &request.headers, now) else {
+        return Ok(pages::signed_out_page());
+    };
+    let params = single_params(request.url.query().unwrap_or("").as_bytes())
+        .map_err(|_| ConnectionsError::BadRequest("a parameter appears twice"))?;
+    let wanted = wanted(&params)?;
+    let admin = server.settings.admins.includes(session.email());
+    if !admin && (wanted.user.is_some() || wanted.client.is_some()) {
+        return Err(ConnectionsError::NotAdmin);
+    }
+    let me = UserKey::of_email(user_keys, session.email());
+    let mine = Directory::of(platform, &me)
+        .list()
+        .await
+        .map_err(ConnectionsError::Storage)?;
+    let own = rows_of(platform, server, ring, &mine.pairs, false).await?;
+    let admin_view = if admin {
+        let user = match &wanted.user {
+            Some(user) => {
+                let listed = Directory::of(platform, user)
+                    .list()
+                    .await
+                    .map_err(ConnectionsError::Storage)?;
+                Some(UserSection {
+                    user_key: user.as_str().to_owned(),
+                    rows: rows_of(platform, server, ring, &listed.pairs, true).await?,
+                    revoking: listed.revoking,
+                })
+            }
+            None => None,
+        };
+        let client = match &wanted.client {
+            Some(client) => {
+                let listed = Index::of(platform, client)
+                    .pairs(None, MAX_PAGE)
+                    .await
+                    .map_err(ConnectionsError::Storage)?;
+                let record =
+                    registry::find(platform, server.fetch_policy(), &server.reached, client)
+                        .await
+                        .ok()
+                        .flatten();
+                Some(ClientSection {
+                    client_id: client.as_str().to_owned(),
+                    name: record
+                        .map(|r| r.display_name().to_owned())
+                        .unwrap_or_else(|| client.as_str().to_owned()),
+                    blocked_since: block::blocked_since(platform, client)
+                        .await
+                        .map_err(ConnectionsError::Storage)?,
+                    rows: rows_of(platform, server, ring, &listed.pairs, true).await?,
+                    revoking: listed.revoking,
+                    more: listed.next.is_some(),
+                })
+            }
+            None => None,
+        };
+        Some(AdminView { user, client })
+    } else {
+        None
+    };
+    let csrf = session.csrf(ring);
+    Ok(pages::connections_page(&ConnectionsView {
+        email: session.email(),
+        csrf: &csrf,
+        session_ends: session.expires_at(),
+        own,
+        admin: admin_view,
+    }))
+}
+
+/// One action of the page's forms.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Ends one pair's grants, tokens, codes and consent.
+    Revoke(RoutingId),
+    SignOut,
+    /// Admins: a user's page, by email (kept out of URLs).
+    FindUser(String),
+    RevokeUser(UserKey),
+    RevokeClient(ClientId),
+    BlockClient(ClientId),
+    UnblockClient(ClientId),
+}
+
+impl Action {
+    pub fn parse(form: &Params) -> Result<Action, ConnectionsError> {
+        let field = |name: &str| form.get(name).map(String::as_str).unwrap_or("");
+        let client = || {
+            ClientId::parse(field("client").trim())
+                .ok_or(ConnectionsError::BadRequest("not a client id"))
+        };
+        Ok(match field("action") {
+            "revoke" => Action::Revoke(
+                RoutingId::from_hex(field("pair"))
+                    .ok_or(ConnectionsError::BadRequest("not a connection id"))?,
+            ),
+            "sign_out" => Action::SignOut,
+            "find_user" => {
+                let email = field("email").trim().to_ascii_lowercase();
+                if !email.contains('@') {
+                    return Err(ConnectionsError::BadRequest("not an email address"));
+                }
+                Action::FindUser(email)
+            }
+            "revoke_user" => Action::RevokeUser(
+                UserKey::parse(field("user"))
+                    .ok_or(ConnectionsError::BadRequest("not a user key"))?,
+            ),
+            "revoke_client" => Action::RevokeClient(client()?),
+            "block_client" => Action::BlockClient(client()?),
+            "unblock_client" => Action::UnblockClient(client()?),
+            _ => return Err(ConnectionsError::BadRequest("unknown action")),
+        })
+    }
+
+    /// Only admins may take it.
+    pub fn needs_admin(&self) -> bool {
+        !matches!(self, Action::Revoke(_) | Action::SignOut)
+    }
+}
+
+/// Where the page returns after an action: the admin's view it was
+/// taken from, rebuilt from parsed values only.
+fn back_to(form: &Params, action: &Action, user_keys: &UserKeys) -> String {
+    let mut url = url::form_urlencoded::Serializer::new(String::new());
+    match action {
+        Action::FindUser(email) => {
+            url.append_pair("user", UserKey::of_email(user_keys, email).as_str());
+        }
+        _ => {
+            if let Some(u) = form.get("view_user").and_then(|u| UserKey::parse(u)) {
+                url.append_pair("user", u.as_str());
+            }
+            if let Some(c) = form.get("view_client").and_then(|c| ClientId::parse(c)) {
+                url.append_pair("client", c.as_str());
+            }
+        }
+    }
+    let query = url.finish();
+    if query.is_empty() {
+        "/connections".to_owned()
+    } else {
+        format!("/connections?{query}")
+    }
+}
+
+/// `POST /connections`.
+pub async fn act<P: Platform>(platform: &P, server: &AuthServer<'_>, request: &Request) -> Outcome {
+    if request.method != Method::Post {
+        return Err(ConnectionsError::BadRequest("use GET or POST"));
+    }
+    let (ring, user_keys) = keys(server)?;
+    if request
+        .headers
+        .get("origin")
+        .is_some_and(|o| o != server.issuer.as_str())
+    {
+        return Err(ConnectionsError::ForeignOrigin);
+    }
+    let now = platform.now().as_secs();
+    let session = Session::of(ring, &request.headers, now).ok_or(ConnectionsError::SignedOut)?;
+    let form = form(&request.headers, &request.body)
+        .map_err(|_| ConnectionsError::BadRequest("the form could not be read"))?;
+    if !session.csrf_ok(ring, form.get("csrf").map(String::as_str)) {
+        return Err(ConnectionsError::Csrf);
+    }
+    let action = Action::parse(&form)?;
+    let admin = server.settings.admins.includes(session.email());
+    if action.needs_admin() && !admin {
+        return Err(ConnectionsError::NotAdmin);
+    }
+    let storage = ConnectionsError::Storage;
+    match &action {
+        Action::Revoke(pair) => {
+            if !admin {
+                let me = UserKey::of_email(user_keys, session.email());
+                let mine: HashSet<RoutingId> = Directory::of(platform, &me)
+                    .list()
+                    .await
+                    .map_err(storage)?
+                    .pairs
+                    .into_iter()
+                    .map(|p| p.routing)
+                    .collect();
+                if !mine.contains(pair) {
+                    return Err(ConnectionsError::UnknownPair);
+                }
+            }
+            Ledger::pair(platform, *pair)
+                .revoke_all(now)
+                .await
+                .map_err(storage)?;
+        }
+        Action::SignOut => return Ok(redirect(303, "/connections", &[session::clear()])),
+        Action::FindUser(_) => {}
+        Action::RevokeUser(user) => revoke_all_for_user(platform, user, now)
+            .await
+            .map_err(storage)?,
+        Action::RevokeClient(client) => revoke_all_for_client(platform, client, now)
+            .await
+            .map_err(storage)?,
+        Action::BlockClient(client) => {
+            // The block first: a failure after it leaves the client
+            // refused, never a revocation without the block.
+            block::block(platform, client, now).await.map_err(storage)?;
+            revoke_all_for_client(platform, client, now)
+                .await
+                .map_err(storage)?;
+        }
+        Action::UnblockClient(client) => block::unblock(platform, client).await.map_err(storage)?,
+    }
+    Ok(redirect(303, &back_to(&form, &action, user_keys), &[]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::oauth::OAuthSettings;
+    use crate::identity;
+    use crate::oauth::ledger::client::PairSummary;
+    use crate::oauth::ledger::records::ConsentRecord;
+    use crate::oauth::listing::client::list_pair;
+    use crate::oauth::types::{RedirectUri, ScopeSet};
+    use crate::ports::Clock;
+    use crate::testing::{FakePlatform, block_on, keys, source, user_keys};
+
+    /// Alice's and Bob's pairs with one client, each with a consent.
+    fn world() -> (FakePlatform, OAuthSettings, RoutingId, RoutingId) {
+        let p = FakePlatform::new();
+        let settings = OAuthSettings::load(&source(&[
+            ("COOKIE_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("USER_KEY_SECRET", "user-key-secret-for-tests-0123456789"),
+            ("ADMIN_EMAILS", "Admin@example.com"),
+        ]));
+        let client = ClientId::parse("pmcp_client_A").unwrap();
+        let mut pairs = Vec::new();
+        for who in ["alice@example.com", "bob@example.com"] {
+            let user = UserKey::of_email(&user_keys(), who);
+            let routing = RoutingId::of(&user_keys(), client.as_str(), &user);
+            block_on(list_pair(
+                &p,
+                &user,
+                ListedPair {
+                    client_id: client.clone(),
+                    routing,
+                    first_connected: p.now().as_secs(),
+                },
+            ))
+            .unwrap();
+            block_on(Ledger::pair(&p, routing).record_consent(
+                user,
+                ConsentRecord {
+                    redirect_uri: RedirectUri::parse("https://app.example/cb").unwrap(),
+                    scope: ScopeSet::parse(Some("mcp")).unwrap(),
+                    approved_at: p.now().as_secs(),
+                },
+            ))
+            .unwrap();
+            pairs.push(routing);
+        }
+        (p, settings, pairs[0], pairs[1])
+    }
+
+    fn consented(p: &FakePlatform, routing: RoutingId) -> bool {
+        let PairSummary::Summary { consents, .. } =
+            block_on(Ledger::pair(p, routing).summary()).unwrap();
+        !consents.is_empty()
+    }
+
+    /// A POST of the page's form, signed in as `who`.
+    fn post(
+        p: &FakePlatform,
+        settings: &OAuthSettings,
+        who: &str,
+        fields: &[(&str, &str)],
+    ) -> Outcome {
+        let identity = identity::admit(who, Some(true), &["example.com".into()]).unwrap();
+        let (session, cookie) = Session::start(&keys(), p, &identity, p.now().as_secs()).unwrap();
+        let mut request = Request::new(
+            Method::Post,
+            url::Url::parse("https://mcp.example.com/connections").unwrap(),
+        );
+        let pair = cookie.secret().split(';').next().unwrap().to_owned();
+        request.headers.set("cookie", pair);
+        request.headers.set("origin", "https://mcp.example.com");
+        request
+            .headers
+            .set("content-type", "application/x-www-form-urlencoded");
+        let csrf = session.csrf(&keys());
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        form.append_pair("csrf", &csrf);
+        for (k, v) in fields {
+            form.append_pair(k, v);
+        }
+        request.body = form.finish().into_bytes();
+        let server = AuthServer::new(settings, &request);
+        block_on(act(p, &server, &request))
+    }
+
+    #[test]
+    fn a_person_revokes_their_own_pair_and_no_one_else_s() {
+        let (p, settings, alice, bob) = world();
+        let forged = post(
+            &p,
+            &settings,
+            "alice@example.com",
+            &[("action", "revoke"), ("pair", &bob.to_hex())],
+        );
+        assert!(
+            matches!(forged, Err(ConnectionsError::UnknownPair)),
+            "{forged:?}"
+        );
+        assert!(consented(&p, bob), "nothing changed");
+        for admin_only in [
+            vec![("action", "revoke_client"), ("client", "pmcp_client_A")],
+            vec![("action", "block_client"), ("client", "pmcp_client_A")],
+        ] {
+            let r = post(&p, &settings, "alice@example.com", &admin_only);
+            assert!(matches!(r, Err(ConnectionsError::NotAdmin)), "{r:?}");
+        }
+        assert!(consented(&p, bob) && consented(&p, alice));
+        let own = post(
+            &p,
+            &settings,
+            "alice@example.com",
+            &[("action", "revoke"), ("pair", &alice.to_hex())],
+        )
+        .unwrap();
+        assert_eq!(own.status, 303);
+        assert_eq!(own.headers.get("location"), Some("/connections"));
+        assert!(!consented(&p, alice), "the consent went with the grant");
+        assert!(consented(&p, bob));
+    }
+
+    #[test]
+    fn an_admin_reaches_any_pair_and_blocks_clients() {
+        let (p, settings, _, bob) = world();
+        let r = post(
+            &p,
+            &settings,
+            "ADMIN@example.com",
+            &[("action", "revoke"), ("pair", &bob.to_hex())],
+        )
+        .unwrap();
+        assert_eq!(r.status, 303);
+        assert!(!consented(&p, bob));
+        let client = ClientId::parse("pmcp_client_A").unwrap();
+        let r = post(
+            &p,
+            &settings,
+            "admin@example.com",
+            &[
+                ("action", "block_client"),
+                ("client", "pmcp_client_A"),
+                ("view_client", "pmcp_client_A"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            r.headers.get("location"),
+            Some("/connections?client=pmcp_client_A")
+        );
+        assert!(
+            block_on(block::blocked_since(&p, &client))
+                .unwrap()
+                .is_some()
+        );
+        let r = post(
+            &p,
+            &settings,
+            "admin@example.com",
+            &[("action", "unblock_client"), ("client", "pmcp_client_A")],
+        )
+        .unwrap();
+        assert_eq!(r.status, 303);
+        assert!(
+            block_on(block::blocked_since(&p, &client))
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    fn params(pairs: &[(&str, &str)]) -> Params {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn actions_parse_and_say_who_may_take_them() {
+        let pair = "00112233445566778899aabbccddeeff";
+        let revoke = Action::parse(&params(&[("action", "revoke"), ("pair", pair)])).unwrap();
+        assert!(matches!(revoke, Action::Revoke(_)) && !revoke.needs_admin());
+        assert!(
+            !Action::parse(&params(&[("action", "sign_out")]))
+                .unwrap()
+                .needs_admin()
+        );
+        let key = "a".repeat(64);
+        for (fields, admin) in [
+            (
+                vec![("action", "revoke_user"), ("user", key.as_str())],
+                true,
+            ),
+            (
+                vec![("action", "revoke_client"), ("client", "pmcp_client_A")],
+                true,
+            ),
+            (
+                vec![("action", "block_client"), ("client", "pmcp_client_A")],
+                true,
+            ),
+            (
+                vec![("action", "unblock_client"), ("client", "pmcp_client_A")],
+                true,
+            ),
+            (
+                vec![("action", "find_user"), ("email", "A@Example.com")],
+                true,
+            ),
+        ] {
+            assert_eq!(
+                Action::parse(&params(&fields)).unwrap().needs_admin(),
+                admin
+            );
+        }
+        for bad in [
+            vec![("action", "revoke"), ("pair", "zz")],
+            vec![("action", "revoke")],
+            vec![("action", "revoke_user"), ("user", "ABC")],
+            vec![("action", "block_client"), ("client", "")],
+            vec![("action", "find_user"), ("email", "nobody")],
+            vec![("action", "drop_tables")],
+            vec![],
+        ] {
+            assert!(
+                matches!(
+                    Action::parse(&params(&bad)),
+                    Err(ConnectionsError::BadRequest(_))
+                ),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_way_back_is_rebuilt_from_parsed_values() {
+        let uk = crate::testing::user_keys();
+        let a = Action::SignOut;
+        assert_eq!(back_to(&params(&[]), &a, &uk), "/connections");
+        let key = "b".repeat(64);
+        let form = params(&[
+            ("view_user", key.as_str()),
+            ("view_client", "pmcp_client_A"),
+        ]);
+        assert_eq!(
+            back_to(&form, &a, &uk),
+            format!("/connections?user={key}&client=pmcp_client_A")
+        );
+        let evil = params(&[("view_user", "//evil.example"), ("view_client", "\r\nx")]);
+        assert_eq!(back_to(&evil, &a, &uk), "/connections");
+        let found = back_to(&params(&[]), &Action::FindUser("a@example.com".into()), &uk);
+        assert!(
+            !found.contains("example.com"),
+            "the email stays out of the URL"
+        );
+        assert!(found.starts_with("/connections?user="));
+    }
+}

@@ -1,0 +1,229 @@
+//! The rows of the connections page, assembled from a listed pair, its
+//! grant object's summary, the client's record and (for admins) the
+//! sealed email of the pair's subject. Pure: the endpoint does the reads.
+
+use crate::crypto::Keyring;
+use crate::oauth::clients::record::ClientRecord;
+use crate::oauth::ids::{RoutingId, UserKey};
+use crate::oauth::ledger::protocol::PairSummary;
+use crate::oauth::ledger::records::Subject;
+use crate::oauth::listing::records::ListedPair;
+use crate::oauth::types::ClientId;
+
+/// One connected application of one person.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Connection {
+    /// Names the pair in the page's revoke form.
+    pub pair: RoutingId,
+    pub client_id: ClientId,
+    /// The client's registered name, or its id.
+    pub name: String,
+    /// Where its consent sends the browser back.
+    pub redirect_host: Option<String>,
+    pub scopes: Vec<String>,
+    pub approved_at: Option<u64>,
+    /// When a token was last issued (the code's redemption or the latest
+    /// refresh): the newest access token's expiry less its lifetime.
+    pub last_refreshed: Option<u64>,
+    /// When the last of its grants ends at the latest.
+    pub ends_at: Option<u64>,
+    /// Live grants (one per device that connected).
+    pub grants: usize,
+    pub user: Option<UserKey>,
+    /// The person's email: filled in for admins only.
+    pub email: Option<String>,
+}
+
+/// Opens a subject's email (admins' pages only).
+pub type EmailOpener<'a> = &'a dyn Fn(&Subject) -> Option<String>;
+
+/// The email sealed in a grant's subject (`flow::issue::subject`).
+pub fn open_email(keys: &Keyring, subject: &Subject) -> Option<String> {
+    let json = keys.open(
+        &subject.sealed_props,
+        &format!("subject:{}", subject.user_key.as_str()),
+    )?;
+    let props: serde_json::Value = serde_json::from_slice(&json).ok()?;
+    props.get("email")?.as_str().map(str::to_owned)
+}
+
+/// The row for `pair`, or none when nothing of it is connected any more
+/// (no live grant and no consent: revoked, or ended and never renewed).
+/// `email` opens a subject's email; pass it for admins only.
+pub fn assemble(
+    pair: &ListedPair,
+    summary: PairSummary,
+    client: Option<&ClientRecord>,
+    access_lifetime_secs: u64,
+    email: Option<EmailOpener<'_>>,
+) -> Option<Connection> {
+    let PairSummary::Summary { grants, consents } = summary;
+    // A pair object holds only its own client's records; any other is
+    // ignored rather than shown under this client's name.
+    let grants: Vec<_> = grants
+        .into_iter()
+        .filter(|g| g.client_id.as_ref() == Some(&pair.client_id))
+        .collect();
+    if grants.is_empty() && consents.is_empty() {
+        return None;
+    }
+    let consent = consents.iter().max_by_key(|c| c.approved_at);
+    let scopes = match (consent, grants.first()) {
+        (Some(c), _) => c.scope.to_param(),
+        (None, Some(g)) => g.scope.to_param(),
+        (None, None) => String::new(),
+    };
+    let user = consent
+        .map(|c| c.user_key.clone())
+        .or_else(|| grants.first().map(|g| g.subject.user_key.clone()));
+    Some(Connection {
+        pair: pair.routing,
+        client_id: pair.client_id.clone(),
+        name: client
+            .map(|c| c.display_name().to_owned())
+            .unwrap_or_else(|| pair.client_id.as_str().to_owned()),
+        redirect_host: consent.map(|c| c.redirect_uri.host().to_owned()),
+        scopes: scopes.split_whitespace().map(str::to_owned).collect(),
+        approved_at: consent.map(|c| c.approved_at),
+        last_refreshed: grants
+            .iter()
+            .filter_map(|g| g.newest_access_expiry)
+            .max()
+            .map(|exp| exp.saturating_sub(access_lifetime_secs)),
+        ends_at: grants.iter().map(|g| g.expires_at).max(),
+        grants: grants.len(),
+        email: email.and_then(|open| grants.iter().find_map(|g| open(&g.subject))),
+        user,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oauth::clients::record::{AuthMethod, ClientSource};
+    use crate::oauth::ledger::protocol::{ConsentSummary, GrantSummary};
+    use crate::oauth::types::{RedirectUri, ScopeSet};
+    use crate::testing::{FakePlatform, keys, user_keys};
+
+    fn client() -> ClientId {
+        ClientId::parse("pmcp_client_A").unwrap()
+    }
+
+    fn pair() -> ListedPair {
+        let user = UserKey::of_email(&user_keys(), "a@example.com");
+        ListedPair {
+            client_id: client(),
+            routing: RoutingId::of(&user_keys(), client().as_str(), &user),
+            first_connected: 10,
+        }
+    }
+
+    fn record() -> ClientRecord {
+        ClientRecord {
+            client_id: client(),
+            client_name: Some("<b>Cursor</b>".into()),
+            client_uri: None,
+            redirect_uris: vec![],
+            auth_method: AuthMethod::None,
+            secret_hash: None,
+            source: ClientSource::Registered,
+            created_at: 0,
+            expires_at: u64::MAX,
+        }
+    }
+
+    fn subject() -> Subject {
+        let user = UserKey::of_email(&user_keys(), "a@example.com");
+        let sealed = keys()
+            .seal(
+                &FakePlatform::new(),
+                br#"{"email":"a@example.com"}"#,
+                &format!("subject:{}", user.as_str()),
+            )
+            .unwrap();
+        Subject {
+            user_key: user,
+            sealed_props: sealed,
+        }
+    }
+
+    fn grant(created: u64, newest: Option<u64>) -> GrantSummary {
+        GrantSummary {
+            client_id: Some(client()),
+            scope: ScopeSet::parse(Some("mcp")).unwrap(),
+            subject: subject(),
+            created_at: created,
+            expires_at: created + 7 * 86400,
+            newest_access_expiry: newest,
+        }
+    }
+
+    fn consent(at: u64) -> ConsentSummary {
+        ConsentSummary {
+            user_key: subject().user_key,
+            redirect_uri: RedirectUri::parse("https://claude.ai/api/mcp/auth_callback").unwrap(),
+            scope: ScopeSet::parse(Some("mcp")).unwrap(),
+            approved_at: at,
+        }
+    }
+
+    #[test]
+    fn a_row_says_what_the_pair_holds() {
+        let summary = PairSummary::Summary {
+            grants: vec![grant(100, Some(100 + 3600)), grant(500, Some(900 + 3600))],
+            consents: vec![consent(100)],
+        };
+        let row = assemble(&pair(), summary, Some(&record()), 3600, None).unwrap();
+        assert_eq!(
+            row.name, "<b>Cursor</b>",
+            "escaped by the template, not here"
+        );
+        assert_eq!(row.redirect_host.as_deref(), Some("claude.ai"));
+        assert_eq!(row.scopes, vec!["mcp"]);
+        assert_eq!(row.approved_at, Some(100));
+        assert_eq!(row.last_refreshed, Some(900));
+        assert_eq!(row.ends_at, Some(500 + 7 * 86400));
+        assert_eq!(row.grants, 2);
+        assert_eq!(row.email, None, "no email unless asked (admins)");
+        assert_eq!(row.user, Some(subject().user_key));
+    }
+
+    #[test]
+    fn admins_see_the_email_and_unknown_clients_show_their_id() {
+        let k = keys();
+        let open = |s: &Subject| open_email(&k, s);
+        let summary = PairSummary::Summary {
+            grants: vec![grant(100, None)],
+            consents: vec![],
+        };
+        let row = assemble(&pair(), summary, None, 3600, Some(&open)).unwrap();
+        assert_eq!(row.email.as_deref(), Some("a@example.com"));
+        assert_eq!(row.name, "pmcp_client_A");
+        assert_eq!(row.redirect_host, None);
+        assert_eq!(row.last_refreshed, None);
+    }
+
+    #[test]
+    fn nothing_left_is_no_row_and_other_clients_records_are_ignored() {
+        let empty = PairSummary::Summary {
+            grants: vec![],
+            consents: vec![],
+        };
+        assert!(assemble(&pair(), empty, None, 3600, None).is_none());
+        let mut foreign = grant(100, None);
+        foreign.client_id = ClientId::parse("pmcp_client_B");
+        let other = PairSummary::Summary {
+            grants: vec![foreign],
+            consents: vec![],
+        };
+        assert!(assemble(&pair(), other, None, 3600, None).is_none());
+    }
+
+    #[test]
+    fn a_subject_sealed_for_another_user_does_not_open() {
+        let mut s = subject();
+        assert_eq!(open_email(&keys(), &s).as_deref(), Some("a@example.com"));
+        s.user_key = UserKey::of_email(&user_keys(), "b@example.com");
+        assert_eq!(open_email(&keys(), &s), None);
+    }
+}

@@ -1,0 +1,25 @@
+//! Connected applications, for the people who connected them and for
+//! admins: the `/connections` page.
+//!
+//! A person signs in through the same upstream login as an authorization
+//! (its own purpose, see `flow::login::Purpose`), gets a short-lived
+//! session cookie ([`session`]), and sees every pair of their user
+//! directory with what its grant object holds ([`listing`]); one click
+//! ends a pair's grants, tokens and consent (the pair's own step of a
+//! revoke-all, `ledger::revoke_all`). Admins (`ADMIN_EMAILS`, [`admins`])
+//! also look up any user or client, revoke all of either (the listings'
+//! fan-out), and block a client ([`block`]). Nothing scans: the pages
+//! read a user's directory or a client's index, then one summary per
+//! listed pair.
+//!
+//! - [`session`]: the session cookie and the CSRF token bound to it;
+//! - [`admins`]: who is an admin;
+//! - [`block`]: blocked clients;
+//! - [`listing`]: the rows a page shows, assembled from the listings;
+//! - [`endpoint`]: the page's GET, its sign-in, and its POSTed actions.
+
+pub(crate) mod admins;
+pub(crate) mod block;
+pub(crate) mod endpoint;
+pub(crate) mod listing;
+pub(crate) mod session;
