@@ -12,13 +12,25 @@ import { registerClient } from '../e2e/oauth-helpers.mjs';
 import {
   CookieJar, beginLogin, call, callbackUrl, consentForm, csrfToken, deriveKeys, signState, splitState, statePayload,
 } from '../e2e/login-helpers.mjs';
-import { BASE, COOKIE_SECRET, UPSTREAM, assertOnly, assertPage, assertUnchanged, attack, snapshot } from './support/attack.mjs';
+import {
+  BASE, COOKIE_SECRET, UPSTREAM, assertBackToClientPage, assertOnly, assertPage, assertUnchanged, attack, snapshot,
+} from './support/attack.mjs';
 
 const USED_STATE = [/^do:UsedStates\//];
 const keys = deriveKeys(COOKIE_SECRET);
 let n = 0;
 const freshEmail = (label) => `${label}-${++n}-${randomBytes(3).toString('hex')}@example.com`;
-const newClient = () => registerClient({ client_name: 'attack: login', redirect_uris: ['http://127.0.0.1:9/cb'] });
+const CLIENT_NAME = 'attack: login';
+const newClient = () => registerClient({ client_name: CLIENT_NAME, redirect_uris: ['http://127.0.0.1:9/cb'] });
+
+/**
+ * A refused person's page (issue 10, RFC 9700 §4.11.2): 403 with `code`,
+ * and a plain link telling the client access_denied with its state and
+ * iss, so a connector waiting on its callback learns the outcome.
+ */
+const assertRefusedWithLink = (r, login, code, label) => assertBackToClientPage(r, {
+  status: 403, code, redirectUri: login.redirectUri, error: 'access_denied', state: login.state, clientName: CLIENT_NAME,
+}, label);
 
 /** The /callback URL the rogue provider sends the browser back to. */
 async function upstreamReturn(login, { scenario = 'good', email }) {
@@ -97,26 +109,27 @@ describe('email-domain bypasses (ALLOWED_EMAIL_DOMAIN=example.com): 403, nothing
   for (const [id, name, email, code] of emails) {
     attack(id, `${name} (${email}) → 403 ${code}`, async () => {
       client ??= await newClient();
-      const { url, jar } = await loginUpTo(client, { email });
+      const { url, jar, login } = await loginUpTo(client, { email });
       const snap = await snapshot();
-      assertPage(await call(url, { jar }), 403, code, name);
+      // Since issue 10 the refusal page also links back with access_denied.
+      assertRefusedWithLink(await call(url, { jar }), login, code, name);
       await assertOnly(snap, USED_STATE, name, { upstream: 'any' });
     });
   }
 
   attack('EM-10', 'an allowed address the provider marks unverified → 403 email_unverified', async () => {
     const client = await newClient();
-    const { url, jar } = await loginUpTo(client, { scenario: 'unverified-email' });
+    const { url, jar, login } = await loginUpTo(client, { scenario: 'unverified-email' });
     const snap = await snapshot();
-    assertPage(await call(url, { jar }), 403, 'email_unverified');
+    assertRefusedWithLink(await call(url, { jar }), login, 'email_unverified', 'unverified-email');
     await assertOnly(snap, USED_STATE, '', { upstream: 'any' });
   });
 
   attack('EM-11', 'an ID token without an email → 403 no_email', async () => {
     const client = await newClient();
-    const { url, jar } = await loginUpTo(client, { scenario: 'no-email' });
+    const { url, jar, login } = await loginUpTo(client, { scenario: 'no-email' });
     const snap = await snapshot();
-    assertPage(await call(url, { jar }), 403, 'no_email');
+    assertRefusedWithLink(await call(url, { jar }), login, 'no_email', 'no-email');
     await assertOnly(snap, USED_STATE, '', { upstream: 'any' });
   });
 });
