@@ -6,7 +6,9 @@
 // Nothing is stored, nothing reaches Plausible.
 import { before, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { IDENTITY, MCP_VERSION, authorizationParams, issueTokens, pkce, register, registerClient, tokenRequest } from '../e2e/oauth-helpers.mjs';
+import {
+  IDENTITY, MCP_VERSION, assertTokens, authorizationParams, authorizeCode, issueTokens, pkce, redeemForm, register, registerClient, tokenRequest,
+} from '../e2e/oauth-helpers.mjs';
 import {
   BASE, assertOAuthError, assertPage, assertRpcError, assertUnchanged, attack, rawRequest, request, snapshot,
 } from './support/attack.mjs';
@@ -50,6 +52,47 @@ describe('Host and Origin abuse on the MCP endpoints (DNS rebinding)', () => {
       await assertUnchanged(snap);
     });
   }
+});
+
+// Issue 10: every route answers only on MCP_ALLOWED_HOSTNAMES. The
+// issuer and endpoints are derived from the request's origin (RFC 8414
+// §3), so a foreign Host used to be reflected into the metadata.
+describe('Host abuse on the OAuth routes (issue 10)', () => {
+  attack('HO-10', '/.well-known/oauth-authorization-server (and the resource metadata) with Host evil.example → 403 forbidden_host, never reflected', async () => {
+    const snap = await snapshot();
+    for (const path of ['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration', '/.well-known/oauth-protected-resource/internal']) {
+      const r = await rawRequest(path, { method: 'GET', headers: { host: 'evil.example' } });
+      assert.equal(r.status, 403, `${path}: ${r.text}`);
+      assert.equal(r.json?.error, 'forbidden_host', path);
+      assert.ok(!r.text.includes('evil.example'), `${path}: reflected ${r.text}`);
+    }
+    await assertUnchanged(snap);
+  });
+
+  attack('HO-11', '/authorize, /register, /token and /revoke with a foreign Host → 403 forbidden_host; a valid code sent there is not consumed', async () => {
+    const client = await registerClient({ client_name: 'attack: foreign host' });
+    const grant = await authorizeCode(client);
+    const form = new URLSearchParams(redeemForm(client, grant)).toString();
+    const snap = await snapshot();
+    const attempts = [
+      ['GET', `/authorize?${new URLSearchParams(authorizationParams(client, { challenge: pkce().challenge, state: 's' }))}`, ''],
+      ['POST', '/register', JSON.stringify({ redirect_uris: ['https://app.example/cb'], token_endpoint_auth_method: 'none' })],
+      ['POST', '/token', form],
+      ['POST', '/revoke', `token=${grant.code}&client_id=${client.client_id}`],
+    ];
+    for (const host of ['evil.example', `evil.example:${new URL(BASE).port}`, '127.0.0.1.nip.io']) {
+      for (const [method, path, body] of attempts) {
+        const contentType = path === '/register' ? 'application/json' : 'application/x-www-form-urlencoded';
+        const r = await rawRequest(path, { method, headers: { host, 'x-test-identity': IDENTITY, 'content-type': contentType, 'content-length': Buffer.byteLength(body) }, body });
+        assert.equal(r.status, 403, `${host} ${path}: ${r.text}`);
+        assert.equal(r.json?.error, 'forbidden_host', `${host} ${path}`);
+        assert.equal(r.headers.location, undefined, `${host} ${path}: no redirect`);
+      }
+    }
+    await assertUnchanged(snap);
+    // The code was never looked at: its owner still redeems it.
+    assertTokens(await tokenRequest(redeemForm(client, grant)));
+  });
 });
 
 describe('malformed and oversized bodies', () => {
@@ -170,5 +213,37 @@ describe('header injection', () => {
     assertPage(r, 400, 'unregistered_redirect_uri');
     assert.ok(!r.text.includes('<script>alert(1)</script>'), 'no markup reflected');
     await assertUnchanged(snap);
+  });
+});
+
+// Issue 10: OAuth and MCP endpoints are not for search engines.
+describe('crawlers (issue 10)', () => {
+  attack('HD-07', 'X-Robots-Tag: noindex on OAuth and MCP answers, errors included; nothing stored', async () => {
+    const snap = await snapshot();
+    const answers = [
+      ['discovery', await request(`${BASE}/.well-known/oauth-authorization-server`)],
+      ['resource metadata', await request(`${BASE}/.well-known/oauth-protected-resource/internal`)],
+      ['authorize error page', await request(`${BASE}/authorize?client_id=pmcp_client_nope`)],
+      ['token error', await request(`${BASE}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=x' })],
+      ['register error', await request(`${BASE}/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })],
+      ['revoke error', await request(`${BASE}/revoke`, { method: 'POST' })],
+      ['callback error page', await request(`${BASE}/callback?state=x&code=y`)],
+      ['consent error page', await request(`${BASE}/consent`, { method: 'POST', headers: { origin: BASE, 'content-type': 'application/x-www-form-urlencoded' }, body: 'ticket=x' })],
+      ['/mcp without a key', await request(`${BASE}/mcp`, { method: 'POST', headers: mcpHeaders(), body: JSON.stringify(RPC) })],
+      ['/internal without a token', await request(`${BASE}/internal`, { method: 'POST', headers: mcpHeaders(), body: JSON.stringify(RPC) })],
+      ['/internal with a token', await request(`${BASE}/internal`, { method: 'POST', headers: mcpHeaders({ authorization: `Bearer ${access}` }), body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }) })],
+    ];
+    for (const [name, r] of answers) {
+      assert.ok(r.status < 500, `${name}: ${r.status}`);
+      assert.match(r.res.headers.get('x-robots-tag') ?? '', /\bnoindex\b/, `${name} (${r.status})`);
+    }
+    await assertUnchanged(snap);
+  });
+
+  attack('HD-08', '/robots.txt disallows every path (OAuth and MCP included)', async () => {
+    const r = await request(`${BASE}/robots.txt`);
+    assert.equal(r.status, 200);
+    assert.match(r.res.headers.get('content-type') ?? '', /^text\/plain/);
+    assert.equal(r.text, 'User-agent: *\nDisallow: /\n');
   });
 });

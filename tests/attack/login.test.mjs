@@ -7,18 +7,33 @@
 // code, no grant.
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { registerClient } from '../e2e/oauth-helpers.mjs';
+import { createHash, randomBytes } from 'node:crypto';
+import { register, registerClient } from '../e2e/oauth-helpers.mjs';
 import {
   CookieJar, beginLogin, call, callbackUrl, consentForm, csrfToken, deriveKeys, signState, splitState, statePayload,
 } from '../e2e/login-helpers.mjs';
-import { BASE, COOKIE_SECRET, UPSTREAM, assertOnly, assertPage, assertUnchanged, attack, snapshot } from './support/attack.mjs';
+import {
+  BASE, COOKIE_SECRET, UPSTREAM, assertBackToClientPage, assertOAuthError, assertOnly, assertPage, assertUnchanged, attack, callsSince,
+  changesSince, snapshot,
+} from './support/attack.mjs';
+import { dumpState } from './support/state.mjs';
 
 const USED_STATE = [/^do:UsedStates\//];
+const USED_TICKET = [/^do:UsedStates\/[^/]+\/_cf_KV\/ticket:/];
 const keys = deriveKeys(COOKIE_SECRET);
 let n = 0;
 const freshEmail = (label) => `${label}-${++n}-${randomBytes(3).toString('hex')}@example.com`;
-const newClient = () => registerClient({ client_name: 'attack: login', redirect_uris: ['http://127.0.0.1:9/cb'] });
+const CLIENT_NAME = 'attack: login';
+const newClient = () => registerClient({ client_name: CLIENT_NAME, redirect_uris: ['http://127.0.0.1:9/cb'] });
+
+/**
+ * A refused person's page (issue 10, RFC 9700 §4.11.2): 403 with `code`,
+ * and a plain link telling the client access_denied with its state and
+ * iss, so a connector waiting on its callback learns the outcome.
+ */
+const assertRefusedWithLink = (r, login, code, label) => assertBackToClientPage(r, {
+  status: 403, code, redirectUri: login.redirectUri, error: 'access_denied', state: login.state, clientName: CLIENT_NAME,
+}, label);
 
 /** The /callback URL the rogue provider sends the browser back to. */
 async function upstreamReturn(login, { scenario = 'good', email }) {
@@ -97,26 +112,27 @@ describe('email-domain bypasses (ALLOWED_EMAIL_DOMAIN=example.com): 403, nothing
   for (const [id, name, email, code] of emails) {
     attack(id, `${name} (${email}) → 403 ${code}`, async () => {
       client ??= await newClient();
-      const { url, jar } = await loginUpTo(client, { email });
+      const { url, jar, login } = await loginUpTo(client, { email });
       const snap = await snapshot();
-      assertPage(await call(url, { jar }), 403, code, name);
+      // Since issue 10 the refusal page also links back with access_denied.
+      assertRefusedWithLink(await call(url, { jar }), login, code, name);
       await assertOnly(snap, USED_STATE, name, { upstream: 'any' });
     });
   }
 
   attack('EM-10', 'an allowed address the provider marks unverified → 403 email_unverified', async () => {
     const client = await newClient();
-    const { url, jar } = await loginUpTo(client, { scenario: 'unverified-email' });
+    const { url, jar, login } = await loginUpTo(client, { scenario: 'unverified-email' });
     const snap = await snapshot();
-    assertPage(await call(url, { jar }), 403, 'email_unverified');
+    assertRefusedWithLink(await call(url, { jar }), login, 'email_unverified', 'unverified-email');
     await assertOnly(snap, USED_STATE, '', { upstream: 'any' });
   });
 
   attack('EM-11', 'an ID token without an email → 403 no_email', async () => {
     const client = await newClient();
-    const { url, jar } = await loginUpTo(client, { scenario: 'no-email' });
+    const { url, jar, login } = await loginUpTo(client, { scenario: 'no-email' });
     const snap = await snapshot();
-    assertPage(await call(url, { jar }), 403, 'no_email');
+    assertRefusedWithLink(await call(url, { jar }), login, 'no_email', 'no-email');
     await assertOnly(snap, USED_STATE, '', { upstream: 'any' });
   });
 });
@@ -249,5 +265,112 @@ describe('consent tampering at POST /consent: nothing approved, no code, no cons
     const snap = await snapshot();
     assertPage(await postConsent({ ...c.form, decision: 'approve' }, { cookie: c.cookie }), 400, 'ticket_used');
     await assertUnchanged(snap);
+  });
+});
+
+// Issue 10's protocol edges, through the real sign-in at the rogue
+// provider.
+describe('issue 10 edges through the real sign-in', () => {
+  let client;
+  const setup = async () => { client ??= await newClient(); return client; };
+
+  attack('RU-31', 'the upstream provider answers access_denied → 403 upstream_denied page linking back (no 302), no code redeemed upstream', async () => {
+    const { url, jar, login } = await loginUpTo(await setup(), { scenario: 'upstream-error:access_denied' });
+    const snap = await snapshot();
+    const r = await call(url, { jar });
+    // Was a 302 to the client before issue 10 (RFC 9700 §4.11.2).
+    assertRefusedWithLink(r, login, 'upstream_denied', 'access_denied');
+    await assertOnly(snap, USED_STATE);
+  });
+
+  attack('RU-32', 'Deny on the consent page (control) → still a 302 to the client with access_denied, state and iss; no code, no consent', async () => {
+    const c = await toConsent(await setup());
+    const snap = await snapshot();
+    const r = await postConsent({ ...c.form, decision: 'deny' }, { cookie: c.cookie });
+    assert.equal(r.status, 302, r.text.slice(0, 300));
+    const back = new URL(r.location);
+    assert.equal(`${back.origin}${back.pathname}`, c.login.redirectUri);
+    assert.equal(back.searchParams.get('error'), 'access_denied');
+    assert.equal(back.searchParams.get('state'), c.login.state);
+    assert.equal(back.searchParams.get('iss'), BASE);
+    assert.equal(back.searchParams.get('code'), null);
+    // The ticket is spent (CS-11); nothing else.
+    await assertOnly(snap, USED_TICKET);
+  });
+
+  attack('RU-37', 'client_name with U+200B → 400 invalid_client_metadata; an RTL name is isolated in <bdi> on the consent page', async () => {
+    const snap = await snapshot();
+    for (const name of ['Cla\u200Bude', '\u200DApp', 'App\uFEFF']) {
+      const r = await register({ client_name: name, redirect_uris: ['https://app.example.com/cb'], token_endpoint_auth_method: 'none' });
+      assertOAuthError(r, 400, 'invalid_client_metadata', JSON.stringify(name));
+      assert.match(r.json.error_description, /zero-width/, JSON.stringify(name));
+    }
+    await assertUnchanged(snap);
+    const rtl = 'שלום App';
+    const named = await registerClient({ client_name: rtl, redirect_uris: ['http://127.0.0.1:9/cb'] });
+    const { url, jar } = await loginUpTo(named);
+    const page = await call(url, { jar });
+    assert.equal(page.status, 200, page.text.slice(0, 300));
+    const shown = [...page.text.matchAll(new RegExp(rtl, 'g'))].length;
+    const isolated = [...page.text.matchAll(new RegExp(`<bdi>${rtl}</bdi>`, 'g'))].length;
+    assert.ok(shown > 0 && isolated === shown, `every mention of the name is in <bdi> (${isolated} of ${shown})`);
+  });
+
+  attack('RU-39', 'a loopback client\'s consent is asked once across ephemeral ports (RFC 8252 §7.3)', async () => {
+    const loop = await registerClient({ client_name: 'attack: loopback ports', redirect_uris: ['http://localhost/cb'] });
+    const email = freshEmail('ports');
+
+    const jar1 = new CookieJar();
+    const login1 = await beginLogin(BASE, loop, { jar: jar1, upstreamIssuer: UPSTREAM, redirectUri: 'http://localhost:50001/cb' });
+
+    const consentPage = await call(await upstreamReturn(login1, { email }), { jar: jar1 });
+    assert.equal(consentPage.status, 200, 'the first port asks for consent');
+    const approved = await postConsent({ ...consentForm(consentPage.text), decision: 'approve' }, { cookie: { name: login1.cookieName, value: jar1.get(login1.cookieName) } });
+    assert.equal(approved.status, 302, approved.text.slice(0, 300));
+    assert.ok(new URL(approved.location).searchParams.get('code'));
+    const jar2 = new CookieJar();
+    const login2 = await beginLogin(BASE, loop, { jar: jar2, upstreamIssuer: UPSTREAM, redirectUri: 'http://localhost:50002/cb' });
+    const r = await call(await upstreamReturn(login2, { email }), { jar: jar2 });
+    assert.equal(r.status, 302, `another port: no second consent page (${r.status})`);
+    const back = new URL(r.location);
+    assert.equal(`${back.origin}${back.pathname}`, 'http://localhost:50002/cb', 'the code goes to the new port');
+    assert.ok(back.searchParams.get('code'));
+    assert.equal(back.searchParams.get('state'), login2.state);
+  });
+
+  attack('ID-16', '20 ID tokens each naming another unknown kid → 403 id_token_rejected each; at most one key-set fetch a minute, nothing stored but used states', async () => {
+    await setup();
+    const logins = [];
+    for (let i = 0; i < 20; i++) logins.push(await loginUpTo(client, { scenario: `unknown-kid:${i}-${randomBytes(3).toString('hex')}` }));
+    const started = Date.now();
+    const snap = await snapshot();
+    for (const { url, jar } of logins) assertPage(await call(url, { jar }), 403, 'id_token_rejected');
+    const minutes = Math.floor((Date.now() - started) / 60_000);
+    await assertOnly(snap, USED_STATE, '', { upstream: 'any' });
+    const fetches = (await callsSince(snap)).upstream.filter((r) => r.path === '/jwks').length;
+    assert.ok(fetches <= 1 + minutes, `${fetches} key-set fetches for 20 unknown kids in ${minutes + 1} minute(s)`);
+  });
+
+  attack('SX-01', 'a signed-in person\'s email appears nowhere in the store, neither plain nor as a bare SHA-256 (a staff list would reverse it)', async () => {
+    const email = freshEmail('staff');
+    const snap = await snapshot();
+    const c = await toConsent(await setup(), email);
+    const approved = await postConsent({ ...c.form, decision: 'approve' }, { cookie: c.cookie });
+    assert.equal(approved.status, 302, approved.text.slice(0, 300));
+    // Control: the sign-in did store the person's consent, so the search below looks at real entries.
+    const added = changesSince(snap).added;
+    assert.ok(added.some((k) => /consent/i.test(k)), `a consent was stored: ${added.join(', ')}`);
+    const sha = (s) => createHash('sha256').update(s).digest();
+    const guesses = [email, email.toLowerCase()].flatMap((e) => [e, `user:${e}`]).flatMap((e) => [
+      e, sha(e).toString('hex'), sha(e).toString('base64url'), sha(e).toString('base64'),
+    ]);
+    const store = dumpState(process.env.ATTACK_PERSIST_DIR);
+    for (const [name, value] of store) {
+      for (const g of guesses) {
+        // A 16-character prefix catches truncated marks too.
+        const probe = g.includes('@') ? g : g.slice(0, 16);
+        assert.ok(!name.includes(probe) && !String(value).includes(probe), `${name} holds ${probe}`);
+      }
+    }
   });
 });

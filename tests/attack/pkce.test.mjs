@@ -8,23 +8,33 @@ import {
   IDENTITY, assertTokens, authorizationParams, authorizeCode, pkce, randomState, redeemForm, registerClient, s256, tokenRequest,
 } from '../e2e/oauth-helpers.mjs';
 import {
-  BASE, assertAuthorizeRedirectError, assertOAuthError, assertUnchanged, attack, request, snapshot,
+  BASE, assertAuthorizeErrorPage, assertOAuthError, assertUnchanged, attack, request, snapshot,
 } from './support/attack.mjs';
 
 const REDIRECT = 'http://127.0.0.1/cb';
+const CLIENT_NAME = 'attack: pkce';
 let client;
 before(async () => {
-  client = await registerClient({ client_name: 'attack: pkce', redirect_uris: [REDIRECT] });
+  client = await registerClient({ client_name: CLIENT_NAME, redirect_uris: [REDIRECT] });
 });
 
-function authorizeWith(change) {
-  const params = authorizationParams(client, { challenge: pkce().challenge, state: randomState() });
+/** /authorize with `change` applied to a good request; returns the answer and the state sent. */
+async function authorizeWith(change) {
+  const state = randomState();
+  const params = authorizationParams(client, { challenge: pkce().challenge, state });
   for (const [k, v] of Object.entries(change)) {
     if (v === undefined) delete params[k]; else params[k] = v;
   }
-  return request(`${BASE}/authorize?${new URLSearchParams(params)}`, { headers: { 'x-test-identity': IDENTITY } });
+  const r = await request(`${BASE}/authorize?${new URLSearchParams(params)}`, { headers: { 'x-test-identity': IDENTITY } });
+  return { r, state };
 }
 
+// PK-01…PK-11 asserted a 302 to the redirect URI with the error until
+// issue 10 ("Open redirector", RFC 9700 §4.11.2): an immediate redirect
+// before anyone signed in made /authorize a redirector to any URI anyone
+// can register. They now require the 400 page naming the application and
+// the redirect host, with one plain link carrying error, state and iss
+// (assertAuthorizeErrorPage), and still no code and nothing stored.
 describe('the challenge at /authorize: anything but a well-formed S256 challenge is refused, no code', () => {
   const verifier = pkce().verifier;
   const cases = [
@@ -41,10 +51,10 @@ describe('the challenge at /authorize: anything but a well-formed S256 challenge
     ['PK-11', 'an unknown method', { code_challenge_method: 'S512' }],
   ];
   for (const [id, name, change] of cases) {
-    attack(id, `${name} → invalid_request to the client, no code`, async () => {
+    attack(id, `${name} → 400 invalid_request page linking back to the client, no code`, async () => {
       const snap = await snapshot();
-      const r = await authorizeWith(change);
-      assertAuthorizeRedirectError(r, REDIRECT, 'invalid_request', name);
+      const { r, state } = await authorizeWith(change);
+      assertAuthorizeErrorPage(r, { redirectUri: REDIRECT, error: 'invalid_request', state, clientName: CLIENT_NAME }, name);
       await assertUnchanged(snap, name);
     });
   }

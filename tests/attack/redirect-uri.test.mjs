@@ -6,7 +6,9 @@
 import { before, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { authorizationParams, pkce, randomState, register, registerClient } from '../e2e/oauth-helpers.mjs';
-import { BASE, assertOAuthError, assertPage, assertUnchanged, attack, request, snapshot } from './support/attack.mjs';
+import {
+  BASE, assertAuthorizeErrorPage, assertOAuthError, assertPage, assertUnchanged, attack, request, snapshot,
+} from './support/attack.mjs';
 
 const REGISTERED = 'https://app.example.com/cb';
 const LOOPBACK = 'http://127.0.0.1/cb';
@@ -99,4 +101,80 @@ describe('redirect_uris at registration (RFC 7591 §2, §3.2.2): refused URIs cr
       await assertUnchanged(snap, name);
     });
   }
+});
+
+// Issue 10, "Open redirector" (RFC 9700 §4.11.2): anyone can register a
+// redirect URI, so an error after the URI matched must not send the
+// browser there by itself before anyone signed in.
+describe('open redirector: an error for a verified client is a page with a link, not a redirect', () => {
+  attack('RU-30', 'an attacker registers its own landing URI; a PKCE error → 400 page naming the application and host, one plain link with error, state and iss', async () => {
+    const landing = 'https://landing.evil.example/cb';
+    const name = 'Totally <b>Legit</b> App';
+    const own = await registerClient({ client_name: name, redirect_uris: [landing] });
+    const state = randomState();
+    const params = { ...authorizationParams(own, { challenge: pkce().challenge, state }), code_challenge_method: 'plain' };
+    const snap = await snapshot();
+    const r = await request(`${BASE}/authorize?${new URLSearchParams(params)}`, { headers: { 'x-test-identity': 'tester@example.com' } });
+    const link = assertAuthorizeErrorPage(r, { redirectUri: landing, error: 'invalid_request', state, clientName: name });
+    assert.ok(!r.text.includes('<b>Legit</b>'), 'the name is text, not markup');
+    assert.equal(link.host, 'landing.evil.example');
+    await assertUnchanged(snap);
+  });
+});
+
+// Issue 10, "Registration": a redirect URI's host is a DNS name or an IP
+// literal; no control characters or whitespace anywhere in the raw
+// string (RFC 3986 §2: they are not URI characters; RFC 9110 §5.5: CR/LF
+// in a Location would split the header).
+describe('redirect_uris at registration (issue 10): wildcards, control characters, whitespace', () => {
+  const refused = [
+    ['RU-33', 'a wildcard host (https://*.example.com/cb)', ['https://*.example.com/cb'], /DNS host name or an IP literal/],
+    ['RU-34', 'CR/LF and a header (\\r\\nSet-Cookie: x=1)', ['https://app.example.com/cb\r\nSet-Cookie: x=1'], /control characters or whitespace/],
+    ['RU-35', 'a space, a tab, a leading space, a NUL', ['https://app.example.com/c b', 'https://app.example.com/c\tb', ' https://app.example.com/cb', 'https://app.example.com/cb\u0000'], /control characters or whitespace/],
+  ];
+  for (const [id, name, uris, message] of refused) {
+    attack(id, `${name} → 400 invalid_redirect_uri, no client`, async () => {
+      const snap = await snapshot();
+      for (const uri of uris) {
+        const r = await register({ client_name: 'attack', redirect_uris: ['https://app.example.com/ok', uri], token_endpoint_auth_method: 'none' });
+        assertOAuthError(r, 400, 'invalid_redirect_uri', JSON.stringify(uri));
+        assert.match(r.json.error_description, message, JSON.stringify(uri));
+        assert.equal(r.json.client_id, undefined);
+        assert.equal(r.res.headers.get('set-cookie'), null, 'no header split');
+      }
+      await assertUnchanged(snap);
+    });
+  }
+
+  attack('RU-36', 'client_name with U+202E (right-to-left override) → 400 invalid_client_metadata, no client', async () => {
+    const snap = await snapshot();
+    for (const name of ['Claude\u202Etxt.exe', '\u2067evil\u2069', 'a\u200Fb']) {
+      const r = await register({ client_name: name, redirect_uris: ['https://app.example.com/cb'], token_endpoint_auth_method: 'none' });
+      assertOAuthError(r, 400, 'invalid_client_metadata', JSON.stringify(name));
+      assert.match(r.json.error_description, /bidirectional/, JSON.stringify(name));
+    }
+    await assertUnchanged(snap);
+  });
+});
+
+// RFC 8252 §7.3: a loopback redirect URI matches on any port, the host
+// compared exactly; `localhost` is a registrable loopback host (Claude
+// Code, Claude Desktop and MCP Inspector register http://localhost/…).
+describe('loopback localhost (issue 10; RFC 8252 §7.3)', () => {
+  attack('RU-38', 'http://localhost/cb registered: any port accepted; localhost.evil.example, 127.0.0.1 and another path refused (400 unregistered_redirect_uri)', async () => {
+    const loop = await registerClient({ client_name: 'attack: localhost', redirect_uris: ['http://localhost/cb'] });
+    const go = (redirectUri) => request(`${BASE}/authorize?${new URLSearchParams(authorizationParams(loop, { redirectUri, challenge: pkce().challenge, state: 's' }))}`, { headers: { 'x-test-identity': 'tester@example.com' } });
+    for (const port of [51234, 1]) {
+      const ok = await go(`http://localhost:${port}/cb`);
+      assert.equal(ok.status, 302, ok.text);
+      const back = new URL(ok.location);
+      assert.equal(`${back.origin}${back.pathname}`, `http://localhost:${port}/cb`, 'the code goes to the port asked for');
+      assert.ok(back.searchParams.get('code'), 'a code');
+    }
+    const snap = await snapshot();
+    for (const uri of ['http://localhost.evil.example:51234/cb', 'http://localhost.evil.example/cb', 'http://127.0.0.1:51234/cb', 'http://[::1]:51234/cb', 'http://localhost:51234/cb/x', 'https://localhost:51234/cb']) {
+      assertPage(await go(uri), 400, 'unregistered_redirect_uri', uri);
+    }
+    await assertUnchanged(snap);
+  });
 });

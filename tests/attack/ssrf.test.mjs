@@ -52,6 +52,17 @@ before(async () => {
       case '/impostor.json':
         res.writeHead(200, { 'content-type': 'application/json' });
         return res.end(JSON.stringify({ client_id: 'https://claude.ai/oauth/client.json', client_name: 'Claude', redirect_uris: [REDIRECT] }));
+      case '/plain.json':
+        // A valid document, served as text/plain.
+        res.writeHead(200, { 'content-type': 'text/plain' }); return res.end(doc);
+      case '/generic-500.json':
+        res.writeHead(500, { 'content-type': 'text/plain' }); return res.end('internal detail the page must not show');
+      case '/generic-302.json':
+        res.writeHead(302, { location: 'https://example.com/client.json' }); return res.end();
+      case '/generic-html.json':
+        res.writeHead(200, { 'content-type': 'text/html' }); return res.end(doc);
+      case '/generic-huge.json':
+        res.writeHead(200, { 'content-type': 'application/json' }); return res.end(`{"client_id":${JSON.stringify(self)},"x":"${'x'.repeat(64 * 1024)}"}`);
       default:
         res.writeHead(404); return res.end();
     }
@@ -117,4 +128,68 @@ describe('a document server that misbehaves: refused, nothing stored, redirects 
       assert.deepEqual(hits.slice(before), [path], `${name}: one fetch of the document, no redirect followed`);
     });
   }
+});
+
+// Issue 10, "Client metadata documents": served as JSON only, a failed
+// URL not fetched again for a minute (isolate memory, never KV), a
+// client_id on this worker's own host refused before any fetch, and one
+// generic sentence for every fetch failure (the status, timing or
+// network detail would make the page an oracle for what this server can
+// reach; the detail goes to the log).
+const GENERIC = /could not be fetched \(it must answer 200 with application\/json/;
+
+describe('client metadata documents: content type, negative cache, own host, one generic error', () => {
+  attack('SS-29', 'a valid document served as text/plain → 400 invalid_client_metadata, the generic page', async () => {
+    const before = hits.length;
+    const snap = await snapshot();
+    const r = await authorizeAs(`${origin}/plain.json`);
+    assertPage(r, 400, 'invalid_client_metadata');
+    assert.match(r.text, GENERIC);
+    await assertUnchanged(snap);
+    assert.deepEqual(hits.slice(before), ['/plain.json'], 'fetched once');
+  });
+
+  attack('SS-30', 'the same failing URL twice within a minute → one fetch (negative cache), the same page, nothing stored', async () => {
+    const before = hits.length;
+    const snap = await snapshot();
+    const first = await authorizeAs(`${origin}/missing-twice.json`);
+    assertPage(first, 400, 'invalid_client_metadata', 'first');
+    const second = await authorizeAs(`${origin}/missing-twice.json`);
+    assertPage(second, 400, 'invalid_client_metadata', 'second');
+    assert.equal(second.text, first.text, 'the remembered failure reads like the failure');
+    assert.deepEqual(hits.slice(before), ['/missing-twice.json'], 'the second attempt fetched nothing');
+    // The failure is remembered in the isolate, not in KV or an object.
+    await assertUnchanged(snap);
+  });
+
+  attack('SS-31', 'a client_id on this worker\'s own host → 400 invalid_client_metadata naming the rule, never fetched', async () => {
+    const snap = await snapshot();
+    for (const path of ['/.well-known/oauth-authorization-server', '/robots.txt', '/client.json']) {
+      const r = await authorizeAs(`${BASE}${path}`);
+      assertPage(r, 400, 'invalid_client_metadata', path);
+      // Refused as our own host, before any fetch: not the generic fetch failure.
+      assert.match(r.text, /names this server itself/, path);
+      assert.doesNotMatch(r.text, GENERIC, path);
+    }
+    await assertUnchanged(snap);
+  });
+
+  attack('SS-32', 'every fetch failure (404, 500, redirect, HTML, oversized, remembered) shows the same page, no detail', async () => {
+    const before = hits.length;
+    const snap = await snapshot();
+    const pages = [];
+    for (const path of ['/generic-404.json', '/generic-500.json', '/generic-302.json', '/generic-html.json', '/generic-huge.json', '/generic-404.json']) {
+      const r = await authorizeAs(`${origin}${path}`);
+      assertPage(r, 400, 'invalid_client_metadata', path);
+      pages.push([path, r.text]);
+    }
+    for (const [path, text] of pages) {
+      assert.equal(text, pages[0][1], `${path}: the same page as ${pages[0][0]}`);
+    }
+    const visible = pages[0][1].replace(/<style>.*<\/style>/s, '').replace(/<[^>]*>/g, ' ');
+    assert.match(visible, GENERIC);
+    assert.doesNotMatch(visible, /HTTP [0-9]{3}|\b(404|500|302)\b|redirect \(|text\/html|internal detail|too large|timed? ?out/i, 'no detail shown');
+    assert.deepEqual(hits.slice(before), ['/generic-404.json', '/generic-500.json', '/generic-302.json', '/generic-html.json', '/generic-huge.json'], 'each fetched once; the repeat not at all');
+    await assertUnchanged(snap);
+  });
 });

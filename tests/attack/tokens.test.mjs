@@ -6,7 +6,7 @@
 import { before, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  assertTokenRejected, assertTokenWorks, assertTokens, authorizeCode, basic, internalCall, issueTokens, redeemForm,
+  assertTokenRejected, assertTokenWorks, assertTokens, authorizeCode, basic, internalCall, issueTokens, pkce, redeemForm,
   refreshRequest, registerClient, resourceOf, revokeRequest, tokenRequest,
 } from '../e2e/oauth-helpers.mjs';
 import {
@@ -59,6 +59,18 @@ describe('code replay and races', () => {
     const snap = await snapshot();
     assertOAuthError(await tokenRequest(redeemForm(clientA, { ...grant, redirectUri: 'http://127.0.0.1/other' })), 400, 'invalid_grant');
     await assertUnchanged(snap);
+  });
+
+  attack('TK-24', 'a used code replayed with a wrong verifier (a leaked code, no verifier) → 400 invalid_grant, nothing changed, the grant keeps working', async () => {
+    const grant = await authorizeCode(clientA);
+    const first = assertTokens(await tokenRequest(redeemForm(clientA, grant)));
+    const snap = await snapshot();
+    // Issue 10: only the holder of the verifier can end the grant by
+    // replaying (RFC 9700 §4.5.3.1); a stranger with the code cannot.
+    assertOAuthError(await tokenRequest(redeemForm(clientA, { ...grant, verifier: pkce().verifier })), 400, 'invalid_grant');
+    await assertUnchanged(snap);
+    await assertTokenWorks(first.access_token, { label: 'the owner after the stranger\'s replay' });
+    assertTokens(await refreshRequest(clientA, first.refresh_token));
   });
 
   attack('TK-06', 'a made-up code → 400 invalid_grant, nothing stored', async () => {

@@ -13,8 +13,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { describeDiff, diffState, dumpState } from './state.mjs';
-import { send } from '../../e2e/support/http.mjs';
-import { pageErrorCode } from '../../e2e/support/http.mjs';
+import { backLink, pageErrorCode, send } from '../../e2e/support/http.mjs';
 
 export const BASE = process.env.WORKER_URL;
 export const UPSTREAM = process.env.ATTACK_UPSTREAM_URL;
@@ -138,19 +137,49 @@ export function assertOAuthError(r, status, error, label = '') {
 }
 
 /**
- * An /authorize error reported to the verified redirect URI (RFC 6749
- * §4.1.2.1): today a 302 carrying `error`, `state` and `iss` and no
- * code. Issue 10 ("Open redirector") turns these into a 400 page with a
- * link; when that lands, this one function changes.
+ * The page that stops a verified client's flow before anyone approved
+ * anything (issue 10, "Open redirector"; RFC 9700 §4.11.2). Until issue
+ * 10 these errors were an immediate 302 to the redirect URI, and anyone
+ * can register a redirect URI, so `/authorize` was an open redirector;
+ * now they are a page with the exact `status` (400 for a request error,
+ * 403 for a refused sign-in) and `<meta name="error">` = `code`, that
+ * names the application (isolated in `<bdi>`) and the redirect host, and
+ * offers one plain link (no meta refresh, no script, nothing that
+ * navigates by itself) back to `redirectUri` carrying `error`, `state`
+ * (when one is given) and `iss` (RFC 6749 §4.1.2.1, RFC 9207), and no
+ * code. Returns the link's URL.
  */
-export function assertAuthorizeRedirectError(r, redirectUri, error, label = '') {
-  assert.equal(r.status, 302, `${label}: ${r.status} ${r.text.slice(0, 300)}`);
-  const location = new URL(r.res.headers.get('location'));
-  assert.equal(`${location.origin}${location.pathname}`, new URL(redirectUri).href.replace(/\?.*$/, ''), label);
-  assert.equal(location.searchParams.get('error'), error, `${label}: ${location}`);
-  assert.equal(location.searchParams.get('code'), null, `${label}: no code`);
-  assert.equal(location.searchParams.get('iss'), BASE, label);
+export function assertBackToClientPage(r, { status, code, redirectUri, error, state, clientName }, label = '') {
+  assertPage(r, status, code, label);
+  assert.ok(!/http-equiv|<script|\bon[a-z]+=/i.test(r.text), `${label}: nothing on the page navigates by itself`);
+  assert.match(r.res.headers.get('content-security-policy') ?? '', /default-src 'none'/, `${label}: CSP`);
+  assert.match(r.res.headers.get('x-robots-tag') ?? '', /noindex/, `${label}: X-Robots-Tag`);
+  const target = new URL(redirectUri);
+  assert.ok(r.text.includes(`<code>${target.hostname}</code>`), `${label}: names the redirect host ${target.hostname}`);
+  if (clientName !== undefined) assert.ok(r.text.includes(`<bdi>${escapeHtml(clientName)}</bdi>`), `${label}: names the application`);
+  const links = [...r.text.matchAll(/<a [^>]*href="([^"]*)"/g)];
+  assert.equal(links.length, 1, `${label}: exactly one link`);
+  const href = backLink(r.text);
+  assert.ok(href, `${label}: a link back to the client`);
+  const link = new URL(href);
+  assert.equal(`${link.origin}${link.pathname}`, `${target.origin}${target.pathname}`, `${label}: the link goes to the registered redirect URI`);
+  assert.equal(link.searchParams.get('error'), error, `${label}: ${link}`);
+  assert.equal(link.searchParams.get('state'), state ?? null, `${label}: state`);
+  assert.equal(link.searchParams.get('iss'), BASE, `${label}: iss`);
+  assert.equal(link.searchParams.get('code'), null, `${label}: no code`);
+  return link;
 }
+
+/**
+ * An /authorize request error after the redirect URI matched: a 400
+ * page whose error code is the OAuth `error` its link carries (see
+ * `assertBackToClientPage`; was a 302 before issue 10).
+ */
+export function assertAuthorizeErrorPage(r, { redirectUri, error, state, clientName }, label = '') {
+  return assertBackToClientPage(r, { status: 400, code: error, redirectUri, error, state, clientName }, label);
+}
+
+const escapeHtml = (s) => s.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;');
 
 /** A JSON-RPC error answer: exact HTTP status and JSON-RPC code. */
 export function assertRpcError(r, status, code, label = '') {

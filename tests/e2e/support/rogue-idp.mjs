@@ -84,7 +84,7 @@ export async function startRogueIdp({ clientId, clientSecret }) {
     };
     let header = { alg: 'RS256', typ: 'JWT', kid };
     let signer = rs256(signing.privateKey);
-    switch (scenario) {
+    switch (scenario.startsWith('unknown-kid:') ? 'unknown-kid:*' : scenario) {
       case 'good': break;
       case 'alg-none': header = { alg: 'none', typ: 'JWT', kid }; signer = () => ''; break;
       // The classic confusion: HMAC keyed with the provider's public key.
@@ -94,6 +94,9 @@ export async function startRogueIdp({ clientId, clientSecret }) {
       // Our kid, someone else's key.
       case 'wrong-key': signer = rs256(other.privateKey); break;
       case 'unknown-kid': header = { ...header, kid: 'not-in-the-jwks' }; signer = rs256(other.privateKey); break;
+      // unknown-kid:<label>: a kid of the caller's choosing, so a flood
+      // can name a different unknown key every time.
+      case 'unknown-kid:*': header = { ...header, kid: `unknown-${scenario.slice('unknown-kid:'.length)}` }; signer = rs256(other.privateKey); break;
       case 'wrong-issuer': claims.iss = 'https://evil.example'; break;
       case 'wrong-audience': claims.aud = 'some-other-client'; break;
       case 'extra-audience-without-azp': claims.aud = [clientId, 'some-other-client']; break;
