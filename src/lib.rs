@@ -71,6 +71,10 @@ enum Route {
     /// The test build only: the release build has no such route.
     #[cfg(feature = "test-hooks")]
     TestListings,
+    /// The RS256 known-answer vectors run through the runtime's
+    /// WebCrypto (the same gate as `TestListings`; test build only).
+    #[cfg(feature = "test-hooks")]
+    TestKat,
     NotFound,
 }
 
@@ -91,6 +95,8 @@ fn route(path: &str) -> Route {
         "/revoke" => Route::Revoke,
         #[cfg(feature = "test-hooks")]
         "/__test/listings" => Route::TestListings,
+        #[cfg(feature = "test-hooks")]
+        "/__test/kat" => Route::TestKat,
         _ => Route::NotFound,
     }
 }
@@ -121,6 +127,8 @@ async fn handle<P: Platform>(platform: &P, deployment: &Deployment, request: Req
         Route::Revoke => routes::oauth::revoke(platform, oauth, &request).await,
         #[cfg(feature = "test-hooks")]
         Route::TestListings => routes::oauth::test_listings(platform, oauth, &request).await,
+        #[cfg(feature = "test-hooks")]
+        Route::TestKat => routes::oauth::test_kat(platform, oauth, &request).await,
         Route::NotFound => refusal(Refusal::NotFound),
     };
     http::apply_security_headers(&mut response);
