@@ -98,6 +98,10 @@ enum Route {
     /// The test build only: the release build has no such route.
     #[cfg(feature = "test-hooks")]
     TestListings,
+    /// The RS256 known-answer vectors run through the runtime's
+    /// WebCrypto (the same gate as `TestListings`; test build only).
+    #[cfg(feature = "test-hooks")]
+    TestKat,
     NotFound,
 }
 
@@ -122,6 +126,8 @@ fn route(path: &str) -> Route {
         "/connections/login" => Route::ConnectionsLogin,
         #[cfg(feature = "test-hooks")]
         "/__test/listings" => Route::TestListings,
+        #[cfg(feature = "test-hooks")]
+        "/__test/kat" => Route::TestKat,
         _ => Route::NotFound,
     }
 }
@@ -167,6 +173,8 @@ async fn handle<P: Platform>(platform: &P, deployment: &Deployment, request: Req
         Route::ConnectionsLogin => routes::connections::login(platform, oauth, &request).await,
         #[cfg(feature = "test-hooks")]
         Route::TestListings => routes::oauth::test_listings(platform, oauth, &request).await,
+        #[cfg(feature = "test-hooks")]
+        Route::TestKat => routes::oauth::test_kat(platform, oauth, &request).await,
         Route::NotFound => refusal(Refusal::NotFound),
     };
     http::apply_security_headers(&mut response);

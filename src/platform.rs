@@ -25,7 +25,7 @@ use crate::oauth::types::ClientId;
 use crate::oauth::used::{Spend, Spent, UsedStateShards};
 use crate::ports::{
     Clock, EdgeCache, Entropy, EntropyError, IsolateCache, KeyValue, Log, Outbound, OutboundError,
-    OutboundRequest, OutboundResponse, StorageError, UnixMillis,
+    OutboundRequest, OutboundResponse, RsaPublicKey, SignatureCheck, StorageError, UnixMillis,
 };
 use latency::StorageLatency;
 
@@ -33,6 +33,8 @@ use latency::StorageLatency;
 mod latency;
 // The Durable Object classes (exported to the runtime by their macro).
 mod objects;
+// RS256 through the runtime's WebCrypto.
+mod webcrypto;
 
 /// Per-request access to the Worker's bindings.
 pub struct WorkerPlatform {
@@ -105,6 +107,12 @@ impl Source for WorkerPlatform {
 impl Log for WorkerPlatform {
     fn warn(&self, message: &str) {
         worker::console_warn!("{message}");
+    }
+}
+
+impl SignatureCheck for WorkerPlatform {
+    async fn rs256_verify(&self, key: &RsaPublicKey, message: &[u8], signature: &[u8]) -> bool {
+        webcrypto::rs256_verify(key, message, signature).await
     }
 }
 

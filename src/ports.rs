@@ -136,3 +136,31 @@ pub trait IsolateCache {
     fn recall(&self, key: &str, now: UnixMillis) -> Option<Vec<u8>>;
     fn remember(&self, key: &str, value: &[u8], until: UnixMillis);
 }
+
+/// An RSA public key as a JWK carries it (RFC 7518 §6.3.1): the modulus
+/// and the public exponent, unsigned big-endian bytes. Only the key
+/// parser (`oidc::verify`) builds one, after checking its size.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct RsaPublicKey {
+    pub n: Vec<u8>,
+    pub e: Vec<u8>,
+}
+
+impl std::fmt::Debug for RsaPublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RsaPublicKey")
+            .field("bits", &self.n.len().saturating_mul(8))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Signature checks the runtime does for us: RS256, RSASSA-PKCS1-v1_5
+/// with SHA-256 (RFC 7518 §3.3, RFC 8017 §8.2.2). The Workers glue uses
+/// WebCrypto (`crypto.subtle`), which keeps RSA and big-number code out
+/// of the module; native tests use the `rsa` crate.
+pub trait SignatureCheck {
+    /// Whether `signature` is `key`'s RS256 signature of `message`. Any
+    /// failure (a key the runtime refuses, a signature of the wrong
+    /// length) is `false`: the caller refuses the token either way.
+    async fn rs256_verify(&self, key: &RsaPublicKey, message: &[u8], signature: &[u8]) -> bool;
+}

@@ -481,3 +481,47 @@ impl crate::ports::IsolateCache for FakePlatform {
             .insert(key.to_owned(), (value.to_vec(), until.0));
     }
 }
+
+/// RS256 natively, with the `rsa` crate (a dev-dependency only: the
+/// worker checks signatures through WebCrypto).
+impl crate::ports::SignatureCheck for FakePlatform {
+    async fn rs256_verify(
+        &self,
+        key: &crate::ports::RsaPublicKey,
+        message: &[u8],
+        signature: &[u8],
+    ) -> bool {
+        rs256_verify(key, message, signature)
+    }
+}
+
+/// Just the native signature check, for tests of the verifier alone.
+pub struct NativeCrypto;
+
+impl crate::ports::SignatureCheck for NativeCrypto {
+    async fn rs256_verify(
+        &self,
+        key: &crate::ports::RsaPublicKey,
+        message: &[u8],
+        signature: &[u8],
+    ) -> bool {
+        rs256_verify(key, message, signature)
+    }
+}
+
+pub fn rs256_verify(key: &crate::ports::RsaPublicKey, message: &[u8], signature: &[u8]) -> bool {
+    use rsa::{BigUint, Pkcs1v15Sign, RsaPublicKey};
+    use sha2::{Digest, Sha256};
+    let Ok(key) = RsaPublicKey::new(
+        BigUint::from_bytes_be(&key.n),
+        BigUint::from_bytes_be(&key.e),
+    ) else {
+        return false;
+    };
+    key.verify(
+        Pkcs1v15Sign::new::<Sha256>(),
+        &Sha256::digest(message),
+        signature,
+    )
+    .is_ok()
+}

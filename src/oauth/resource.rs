@@ -26,7 +26,7 @@ use crate::config::oauth::{NotBefore, NotBeforeMisconfigured, OAuthSettings};
 use crate::doc_cache::DocumentCache;
 use crate::http::{Request, Response};
 use crate::oidc::access::{self, AssertionRefused};
-use crate::ports::{Clock, KeyValue, Outbound, StorageError};
+use crate::ports::{Clock, KeyValue, Outbound, SignatureCheck, StorageError};
 
 /// How long after issue a KV miss is worth asking the grant object:
 /// Workers KV documents up to 60 s for a write to be visible everywhere;
@@ -75,7 +75,9 @@ impl Denied {
 
 /// Admits a call to `/internal`: Access's signed assertion when Access is
 /// configured and the header is present, else our bearer token.
-pub async fn admit<P: KeyValue + Outbound + DocumentCache + Coordinator + TokenMemory>(
+pub async fn admit<
+    P: KeyValue + Outbound + DocumentCache + Coordinator + TokenMemory + SignatureCheck,
+>(
     platform: &P,
     server: &AuthServer<'_>,
     request: &Request,

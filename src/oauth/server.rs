@@ -13,7 +13,9 @@ use super::types::{Issuer, Resource, SUPPORTED_SCOPES};
 use super::used::UsedStateShards;
 use crate::config::oauth::OAuthSettings;
 use crate::http::{Request, is_loopback};
-use crate::ports::{Clock, EdgeCache, Entropy, IsolateCache, KeyValue, Log, Outbound};
+use crate::ports::{
+    Clock, EdgeCache, Entropy, IsolateCache, KeyValue, Log, Outbound, SignatureCheck,
+};
 use crate::ssrf_guard::FetchPolicy;
 
 /// Every port the authorization server touches.
@@ -30,6 +32,7 @@ pub trait Platform:
     + EdgeCache
     + IsolateCache
     + TokenMemory
+    + SignatureCheck
 {
 }
 impl<
@@ -44,7 +47,8 @@ impl<
         + Log
         + EdgeCache
         + IsolateCache
-        + TokenMemory,
+        + TokenMemory
+        + SignatureCheck,
 > Platform for T
 {
 }

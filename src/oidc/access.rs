@@ -7,7 +7,7 @@
 use super::provider::{self, VerifyError};
 use super::verify::Expected;
 use crate::identity::{self, Identity};
-use crate::ports::Outbound;
+use crate::ports::{Outbound, SignatureCheck};
 use crate::ssrf_guard::FetchPolicy;
 
 pub const ASSERTION_HEADER: &str = "cf-access-jwt-assertion";
@@ -28,7 +28,7 @@ pub enum AssertionRefused {
     Identity(identity::Refused),
 }
 
-pub async fn verify<P: Outbound + crate::doc_cache::DocumentCache>(
+pub async fn verify<P: Outbound + crate::doc_cache::DocumentCache + SignatureCheck>(
     platform: &P,
     app: &AccessApp,
     assertion: &str,

@@ -6,3 +6,7 @@
 pub(crate) mod access;
 pub(crate) mod provider;
 pub(crate) mod verify;
+// RS256 known-answer vectors: native tests and the test build's
+// `/__test/kat` (run inside workerd through WebCrypto).
+#[cfg(any(test, feature = "test-hooks"))]
+pub(crate) mod kat;

@@ -17,7 +17,7 @@ use super::verify::{self, Expected, KeySet, TokenRejected, VerifiedClaims};
 use crate::crypto;
 use crate::doc_cache::{self, DocumentCache};
 use crate::http::{Headers, Method};
-use crate::ports::{Outbound, OutboundError, OutboundRequest};
+use crate::ports::{Outbound, OutboundError, OutboundRequest, SignatureCheck};
 use crate::secret::{ClientSecret, PkceVerifier};
 use crate::ssrf_guard::{self, FetchPolicy};
 
@@ -192,7 +192,7 @@ pub enum VerifyError {
 
 /// Verifies a token against the key set at `jwks_uri`, refetching the set
 /// once (at most once a minute) when the token names an unknown key.
-pub async fn verify_token<P: Outbound + DocumentCache>(
+pub async fn verify_token<P: Outbound + DocumentCache + SignatureCheck>(
     platform: &P,
     jwks_uri: &str,
     policy: FetchPolicy,
@@ -211,12 +211,14 @@ pub async fn verify_token<P: Outbound + DocumentCache>(
         // provider is down.
         None => fetch_keys(platform, &key, jwks_uri, policy, now).await?,
     };
-    match verify::verify(token, &set, expected) {
+    match verify::verify(platform, token, &set, expected).await {
         Err(TokenRejected::UnknownKey)
             if now >= fetched_at.saturating_add(REFETCH_INTERVAL.as_secs()) =>
         {
             let (fresh, _) = fetch_keys(platform, &key, jwks_uri, policy, now).await?;
-            verify::verify(token, &fresh, expected).map_err(VerifyError::Rejected)
+            verify::verify(platform, token, &fresh, expected)
+                .await
+                .map_err(VerifyError::Rejected)
         }
         other => other.map_err(VerifyError::Rejected),
     }

@@ -5,13 +5,19 @@
 //! attacker cannot choose `none`, an HMAC algorithm keyed with our public
 //! key, or anything else (RFC 8725 §3.1).
 
-use jwt_compact::alg::{Rsa, RsaPublicKey};
-use jwt_compact::jwk::JsonWebKey;
-use jwt_compact::{AlgorithmExt, UntrustedToken};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
+
+use crate::ports::{RsaPublicKey, SignatureCheck};
 
 /// Seconds of clock skew tolerated on `exp`, `nbf` and `iat`.
 pub const LEEWAY_SECS: i64 = 60;
+
+/// RFC 7518 §3.3: RS256 keys are at least 2048 bits. The upper bound
+/// keeps one verification's cost bounded (and is the `rsa` crate's).
+const MIN_MODULUS_BITS: usize = 2048;
+const MAX_MODULUS_BITS: usize = 4096;
 
 /// One key of a JWKS that can verify RS256.
 #[derive(Clone)]
@@ -33,33 +39,77 @@ impl std::fmt::Debug for KeySet {
 }
 
 #[derive(Deserialize)]
-struct RawSet<'a> {
-    #[serde(borrow)]
-    keys: Vec<RawKey<'a>>,
+struct RawSet {
+    keys: Vec<RawKey>,
 }
 
+/// The members of a JWK we read (RFC 7517 §4, RFC 7518 §6.3.1); others
+/// are ignored. A member of the wrong JSON type makes the whole set
+/// unreadable, as before.
 #[derive(Deserialize)]
-struct RawKey<'a> {
-    #[serde(flatten, borrow)]
-    jwk: JsonWebKey<'a>,
+struct RawKey {
+    kty: Option<String>,
+    n: Option<String>,
+    e: Option<String>,
     kid: Option<String>,
     alg: Option<String>,
     #[serde(rename = "use")]
     usage: Option<String>,
 }
 
+/// An unsigned big-endian integer without its leading zero bytes.
+fn unsigned(b64: &str) -> Option<Vec<u8>> {
+    let bytes = URL_SAFE_NO_PAD.decode(b64).ok()?;
+    let first = bytes.iter().position(|b| *b != 0)?;
+    bytes.get(first..).map(<[u8]>::to_vec)
+}
+
+/// Bits of a big-endian integer without leading zero bytes.
+fn bit_length(bytes: &[u8]) -> usize {
+    let lead = bytes.first().map_or(0, |b| 8 - b.leading_zeros() as usize);
+    bytes
+        .len()
+        .saturating_sub(1)
+        .saturating_mul(8)
+        .saturating_add(lead)
+}
+
+impl RawKey {
+    /// The RSA public key, if it is one RS256 may use: a modulus of
+    /// 2048 to 4096 bits, an odd public exponent of at least 3 and at
+    /// most 2^33 - 1 (the bounds the `rsa` crate and BoringSSL accept).
+    fn rsa(&self) -> Option<RsaPublicKey> {
+        if self.kty.as_deref() != Some("RSA") {
+            return None;
+        }
+        let n = unsigned(self.n.as_deref()?)?;
+        let e = unsigned(self.e.as_deref()?)?;
+        let bits = bit_length(&n);
+        if !(MIN_MODULUS_BITS..=MAX_MODULUS_BITS).contains(&bits) {
+            return None;
+        }
+        let exponent = e.iter().try_fold(0u64, |acc, b| {
+            acc.checked_mul(256).map(|a| a | u64::from(*b))
+        })?;
+        if !(3..1 << 33).contains(&exponent) || exponent % 2 == 0 {
+            return None;
+        }
+        Some(RsaPublicKey { n, e })
+    }
+}
+
 impl KeySet {
     /// Keeps the RSA signing keys usable for RS256; skips the rest.
     /// `None` when the document is not a JWKS at all.
     pub fn parse(json: &[u8]) -> Option<Self> {
-        let raw: RawSet<'_> = serde_json::from_slice(json).ok()?;
+        let raw: RawSet = serde_json::from_slice(json).ok()?;
         let keys = raw
             .keys
             .iter()
             .filter(|k| k.alg.as_deref().is_none_or(|a| a == "RS256"))
             .filter(|k| k.usage.as_deref().is_none_or(|u| u == "sig"))
             .filter_map(|k| {
-                RsaPublicKey::try_from(&k.jwk).ok().map(|key| Key {
+                k.rsa().map(|key| Key {
                     kid: k.kid.clone(),
                     key,
                 })
@@ -126,6 +176,11 @@ impl Audience {
 
 #[derive(Deserialize)]
 struct RawClaims {
+    // RFC 7519 §4.1.4–6: NumericDate, whole seconds here (what every
+    // provider we federate to sends).
+    exp: Option<i64>,
+    nbf: Option<i64>,
+    iat: Option<i64>,
     iss: Option<String>,
     sub: Option<String>,
     aud: Option<Audience>,
@@ -152,21 +207,69 @@ impl std::fmt::Debug for VerifiedClaims {
     }
 }
 
-/// Verifies a compact JWS ID token against `keys` and `expected`.
-pub fn verify(
+/// The JOSE header members we read (RFC 7515 §4.1).
+#[derive(Deserialize)]
+struct RawHeader {
+    alg: String,
+    kid: Option<String>,
+    crit: Option<serde_json::Value>,
+}
+
+/// A compact JWS split and decoded (RFC 7515 §7.1), nothing verified.
+struct Untrusted<'a> {
+    header: RawHeader,
+    /// `BASE64URL(header) || '.' || BASE64URL(payload)`: what is signed.
+    signing_input: &'a str,
+    payload: Vec<u8>,
+    signature: Vec<u8>,
+}
+
+impl<'a> Untrusted<'a> {
+    /// Exactly three base64url parts (no padding), a JSON header.
+    fn parse(token: &'a str) -> Result<Self, TokenRejected> {
+        let malformed = |_| TokenRejected::Malformed;
+        let (signing_input, signature) = token.rsplit_once('.').ok_or(TokenRejected::Malformed)?;
+        let (header, payload) = signing_input
+            .split_once('.')
+            .ok_or(TokenRejected::Malformed)?;
+        if payload.contains('.') {
+            return Err(TokenRejected::Malformed);
+        }
+        let header: RawHeader =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).map_err(malformed)?)
+                .map_err(|_| TokenRejected::Malformed)?;
+        Ok(Self {
+            header,
+            signing_input,
+            payload: URL_SAFE_NO_PAD.decode(payload).map_err(malformed)?,
+            signature: URL_SAFE_NO_PAD.decode(signature).map_err(malformed)?,
+        })
+    }
+}
+
+/// Verifies a compact JWS ID token against `keys` and `expected`; the
+/// signature itself is checked by `crypto` (WebCrypto in the worker).
+pub async fn verify<C: SignatureCheck>(
+    crypto: &C,
     token: &str,
     keys: &KeySet,
     expected: &Expected<'_>,
 ) -> Result<VerifiedClaims, TokenRejected> {
-    let untrusted = UntrustedToken::new(token).map_err(|_| TokenRejected::Malformed)?;
+    let untrusted = Untrusted::parse(token)?;
+    let header = &untrusted.header;
     // Step 6/7 (and RFC 8725 §3.1): the algorithm is ours to choose, not
     // the token's. Only RS256.
-    if untrusted.algorithm() != "RS256" {
+    if header.alg != "RS256" {
         return Err(TokenRejected::Algorithm(
-            untrusted.algorithm().chars().take(16).collect(),
+            header.alg.chars().take(16).collect(),
         ));
     }
-    let candidates: Vec<&Key> = match &untrusted.header().key_id {
+    // RFC 7515 §4.1.11: we understand no extension, so a token that
+    // marks any as critical is invalid.
+    if header.crit.is_some() {
+        return Err(TokenRejected::Malformed);
+    }
+    let candidates: Vec<&Key> = match &header.kid {
         Some(kid) => keys
             .0
             .iter()
@@ -178,22 +281,27 @@ pub fn verify(
         return Err(TokenRejected::UnknownKey);
     }
     // Step 6: the signature, with a key from the issuer's jwks_uri.
-    let rs256 = Rsa::rs256();
-    let token = candidates
-        .iter()
-        .find_map(|k| {
-            rs256
-                .validator::<RawClaims>(&k.key)
-                .validate(&untrusted)
-                .ok()
-        })
-        .ok_or(TokenRejected::Signature)?;
-    // jwt-compact parses exp/nbf/iat itself; the rest are ours.
-    let times = token.claims();
-    let exp = times.expiration.map(|t| t.timestamp());
-    let nbf = times.not_before.map(|t| t.timestamp());
-    let iat = times.issued_at.map(|t| t.timestamp());
-    let claims = &times.custom;
+    let mut verified = false;
+    for candidate in candidates {
+        if crypto
+            .rs256_verify(
+                &candidate.key,
+                untrusted.signing_input.as_bytes(),
+                &untrusted.signature,
+            )
+            .await
+        {
+            verified = true;
+            break;
+        }
+    }
+    if !verified {
+        return Err(TokenRejected::Signature);
+    }
+    // Only now is the payload read: it is what the issuer signed.
+    let claims: RawClaims =
+        serde_json::from_slice(&untrusted.payload).map_err(|_| TokenRejected::Malformed)?;
+    let (exp, nbf, iat) = (claims.exp, claims.nbf, claims.iat);
 
     // Step 2: iss exactly equals the issuer we discovered.
     if claims.iss.as_deref() != Some(expected.issuer) {

@@ -12,6 +12,8 @@ use crate::oauth::flow::error::FlowError;
 use crate::oauth::listing::probe;
 use crate::oauth::server::{AuthServer, Platform};
 use crate::oauth::{revoke, token};
+#[cfg(feature = "test-hooks")]
+use crate::oidc::kat;
 use crate::ports::Log;
 
 const JSON_METHODS: &str = "GET, OPTIONS";
@@ -126,6 +128,38 @@ pub async fn test_listings<P: Platform>(
             e.response().unwrap_or_else(|| refusal(Refusal::NotFound))
         }
     }
+}
+
+/// `/__test/kat`: the RS256 known-answer vectors (`oidc::kat`) through
+/// this runtime's signature check, WebCrypto inside workerd. With
+/// `?repeat=N` (at most 10,000) it also verifies the fixture ID token N
+/// more times, so a caller can time verification from outside (workerd's
+/// clock does not advance while a request computes). The test build only;
+/// a 404 wherever the test hook is off.
+#[cfg(feature = "test-hooks")]
+pub async fn test_kat<P: Platform>(
+    platform: &P,
+    settings: &OAuthSettings,
+    request: &Request,
+) -> Response {
+    if !AuthServer::new(settings, request).test_identity_hook() {
+        return refusal(Refusal::NotFound);
+    }
+    let repeat = request
+        .url
+        .query_pairs()
+        .find(|(k, _)| k == "repeat")
+        .and_then(|(_, v)| v.parse::<u32>().ok())
+        .unwrap_or(0)
+        .min(10_000);
+    let mut report = kat::rs256(platform).await;
+    if let Some(o) = report.as_object_mut() {
+        o.insert(
+            "repeated".into(),
+            kat::repeat(platform, repeat).await.into(),
+        );
+    }
+    Response::json(200, &report)
 }
 
 /// Maps a browser-flow step's outcome, logging what the operator should

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { ROOT, startStack } from '../../devstack/stack.mjs';
 
 /** Names only the test build may contain. */
-const HOOK_STRINGS = ['x-test-identity', 'TEST_IDENTITY_HOOK', 'TEST_STORAGE_LATENCY_MS', 'TEST_GRANT_LAYOUT', '/__test/listings'];
+const HOOK_STRINGS = ['x-test-identity', 'TEST_IDENTITY_HOOK', 'TEST_STORAGE_LATENCY_MS', 'TEST_GRANT_LAYOUT', '/__test/listings', '/__test/kat'];
 
 let stack;
 let persistTo;
@@ -122,4 +122,10 @@ test('/__test/listings is not served by the release build, even on loopback with
     assert.equal(res.status, 404, method);
     assert.equal((await res.json()).error, 'not_found', method);
   }
+});
+
+test('/__test/kat (the WebCrypto known-answer vectors) is not served by the release build', async () => {
+  const res = await fetch(`${base}/__test/kat?repeat=1`);
+  assert.equal(res.status, 404);
+  assert.equal((await res.json()).error, 'not_found');
 });

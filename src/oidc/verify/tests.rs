@@ -1,10 +1,12 @@
 //! Each verification rule, with tokens minted from fixed test keys.
 
 use super::*;
+use crate::testing::{NativeCrypto, block_on};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jwt_compact::alg::RsaPrivateKey;
-use jwt_compact::{Claims, Header};
+use jwt_compact::alg::{Rsa, RsaPrivateKey};
+use jwt_compact::jwk::JsonWebKey;
+use jwt_compact::{AlgorithmExt, Claims, Header};
 use serde_json::{Value, json};
 
 const ISSUER: &str = "https://team.cloudflareaccess.com/cdn-cgi/access/sso/oidc/client-1";
@@ -53,8 +55,17 @@ fn expected() -> Expected<'static> {
     }
 }
 
+/// The verifier with the native RS256 check (the worker's is WebCrypto).
+fn run(
+    token: &str,
+    keys: &KeySet,
+    expected: &Expected<'_>,
+) -> Result<VerifiedClaims, TokenRejected> {
+    block_on(verify(&NativeCrypto, token, keys, expected))
+}
+
 fn check(token: &str) -> Result<VerifiedClaims, TokenRejected> {
-    verify(token, &jwks(&["signing"]), &expected())
+    run(token, &jwks(&["signing"]), &expected())
 }
 
 fn with(change: &[(&str, Value)]) -> Value {
@@ -213,7 +224,7 @@ fn keys_and_algorithms() {
     // A kid we have never seen: the caller may refetch once.
     let unknown = mint(good_claims(), "other", Some("test-key-2"));
     assert_eq!(check(&unknown).unwrap_err(), TokenRejected::UnknownKey);
-    assert!(verify(&unknown, &jwks(&["signing", "other"]), &expected()).is_ok());
+    assert!(run(&unknown, &jwks(&["signing", "other"]), &expected()).is_ok());
     // alg none, HS256 keyed with the public key, RS512, PS256.
     let claims = good_claims();
     for alg in ["none", "HS256", "RS512", "PS256", "ES256"] {
@@ -272,37 +283,7 @@ fn email_verified_forms() {
 
 // Known-answer vectors from the RFCs (test data, quoted from the specs).
 
-/// RFC 7515 Appendix A.2: the RS256 example JWS and its RSA public key.
-const RFC7515_A2_JWS: &str = concat!(
-    "eyJhbGciOiJSUzI1NiJ9",
-    ".",
-    "eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFt",
-    "cGxlLmNvbS9pc19yb290Ijp0cnVlfQ",
-    ".",
-    "cC4hiUPoj9Eetdgtv3hF80EGrhuB__dzERat0XF9g2VtQgr9PJbu3XOiZj5RZmh7",
-    "AAuHIm4Bh-0Qc_lF5YKt_O8W2Fp5jujGbds9uJdbF9CUAr7t1dnZcAcQjbKBYNX4",
-    "BAynRFdiuB--f_nZLgrnbyTyWzO75vRK5h6xBArLIARNPvkSjtQBMHlb1L07Qe7K",
-    "0GarZRmB_eSN9383LcOLn6_dO--xi12jzDwusC-eOkHWEsqtFZESc6BfI7noOPqv",
-    "hJ1phCnvWh6IeYI2w9QOYEUipUTI8np6LbgGY9Fs98rqVt5AXLIhWkWywlVmtVrB",
-    "p0igcN_IoypGlUPQGe77Rw",
-);
-const RFC7515_A2_N: &str = concat!(
-    "ofgWCuLjybRlzo0tZWJjNiuSfb4p4fAkd_wWJcyQoTbji9k0l8W26mPddx",
-    "HmfHQp-Vaw-4qPCJrcS2mJPMEzP1Pt0Bm4d4QlL-yRT-SFd2lZS-pCgNMs",
-    "D1W_YpRPEwOWvG6b32690r2jZ47soMZo9wGzjb_7OMg0LOL-bSf63kpaSH",
-    "SXndS5z5rexMdbBYUsLA9e-KXBdQOS-UTo7WTBEMa2R2CapHg665xsmtdV",
-    "MTBQY4uDZlxvb3qCo5ZwKh9kG4LT6_I5IhlJH7aGhyxXFvUK-DWNmoudF8",
-    "NAco9_h9iaGNj8q2ethFkMLs91kzk2PAcDTW9gb54h4FRWyuXpoQ",
-);
-
-/// RFC 7517 Appendix A.1: the example public key set (an EC key for
-/// encryption, an RSA key for RS256).
-const RFC7517_A1_N: &str = concat!(
-    "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECP",
-    "ebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY",
-    "368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0f",
-    "M4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
-);
+use crate::oidc::kat::{RFC7515_A2_JWS, RFC7515_A2_N, RFC7517_A1_N};
 
 fn rfc7515_a2_keys() -> KeySet {
     KeySet::parse(
@@ -324,7 +305,7 @@ fn rfc7515_a2_signature_verifies_and_a_changed_bit_does_not() {
         now_secs: 1_300_819_000,
     };
     assert_eq!(
-        verify(RFC7515_A2_JWS, &rfc7515_a2_keys(), &expected).unwrap_err(),
+        run(RFC7515_A2_JWS, &rfc7515_a2_keys(), &expected).unwrap_err(),
         TokenRejected::Audience
     );
     let (input, signature) = RFC7515_A2_JWS.rsplit_once('.').unwrap();
@@ -332,12 +313,12 @@ fn rfc7515_a2_signature_verifies_and_a_changed_bit_does_not() {
     sig[0] ^= 1;
     let flipped = format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig));
     assert_eq!(
-        verify(&flipped, &rfc7515_a2_keys(), &expected).unwrap_err(),
+        run(&flipped, &rfc7515_a2_keys(), &expected).unwrap_err(),
         TokenRejected::Signature
     );
     // Under another key (RFC 7517's example), the same token is refused.
     assert_eq!(
-        verify(RFC7515_A2_JWS, &rfc7517_a1_keys(), &expected).unwrap_err(),
+        run(RFC7515_A2_JWS, &rfc7517_a1_keys(), &expected).unwrap_err(),
         TokenRejected::Signature
     );
 }
@@ -356,4 +337,65 @@ fn rfc7517_a1_key_set_keeps_only_the_rs256_key() {
     let set = rfc7517_a1_keys();
     assert!(set.has_kid("2011-04-29"));
     assert!(!set.has_kid("1"), "the EC encryption key is skipped");
+}
+
+#[test]
+fn critical_extensions_are_refused() {
+    // RFC 7515 §4.1.11: we understand no extension.
+    let token = forged(
+        json!({"alg": "RS256", "kid": "test-key-1", "crit": ["exp"], "exp": 1}),
+        &good_claims(),
+        b"sig",
+    );
+    assert_eq!(check(&token).unwrap_err(), TokenRejected::Malformed);
+}
+
+#[test]
+fn a_signed_payload_that_is_not_a_claims_object_is_malformed() {
+    use rsa::Pkcs1v15Sign;
+    use sha2::{Digest, Sha256};
+    let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256","kid":"test-key-1"}"#);
+    for payload in ["not json", "[1,2]", r#"{"exp":"tomorrow"}"#] {
+        let input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(payload));
+        let sig = private("signing")
+            .sign(
+                Pkcs1v15Sign::new::<Sha256>(),
+                &Sha256::digest(input.as_bytes()),
+            )
+            .unwrap();
+        let token = format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig));
+        assert_eq!(
+            check(&token).unwrap_err(),
+            TokenRejected::Malformed,
+            "{payload}"
+        );
+    }
+}
+
+#[test]
+fn key_sets_skip_keys_too_weak_or_odd_for_rs256() {
+    let b64 = |bytes: Vec<u8>| URL_SAFE_NO_PAD.encode(bytes);
+    let mut modulus_2048 = vec![0xff; 256];
+    modulus_2048[255] = 0xfd;
+    let doc = json!({"keys": [
+        // RFC 7518 §3.3: at least 2048 bits.
+        {"kty": "RSA", "kid": "1024", "n": b64(vec![0xff; 128]), "e": "AQAB"},
+        {"kty": "RSA", "kid": "2047", "n": b64([vec![0x7f], vec![0xff; 255]].concat()), "e": "AQAB"},
+        {"kty": "RSA", "kid": "4104", "n": b64(vec![0xff; 513]), "e": "AQAB"},
+        {"kty": "RSA", "kid": "even-e", "n": b64(modulus_2048.clone()), "e": "AAI"},
+        {"kty": "RSA", "kid": "e-1", "n": b64(modulus_2048.clone()), "e": "AQ"},
+        {"kty": "RSA", "kid": "padded", "n": format!("{}=", b64(modulus_2048.clone())), "e": "AQAB"},
+        {"kty": "RSA", "kid": "no-e", "n": b64(modulus_2048.clone())},
+        {"kid": "no-kty", "n": b64(modulus_2048.clone()), "e": "AQAB"},
+        {"kty": "oct", "kid": "oct", "k": "c2VjcmV0"},
+        // Leading zero bytes do not count towards the size.
+        {"kty": "RSA", "kid": "ok", "n": b64([vec![0], modulus_2048].concat()), "e": "AQAB"},
+    ]});
+    let set = KeySet::parse(doc.to_string().as_bytes()).unwrap();
+    for kid in [
+        "1024", "2047", "4104", "even-e", "e-1", "padded", "no-e", "no-kty", "oct",
+    ] {
+        assert!(!set.has_kid(kid), "{kid}");
+    }
+    assert!(set.has_kid("ok"));
 }
