@@ -117,7 +117,7 @@ impl Source for Snapshot {
 
 impl Deployment {
     /// Derives every setting from `source` (no caching: see [`current`]).
-    #[cfg(test)]
+    #[cfg(any(test, fuzzing))]
     pub fn load(source: &dyn Source) -> Self {
         let snapshot = Snapshot::read(source);
         let fingerprint = snapshot.fingerprint();
