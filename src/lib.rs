@@ -12,6 +12,7 @@
 //!    clock, randomness and the network through [`ports`].
 #![forbid(unsafe_code)]
 
+mod body;
 mod build_info;
 mod config;
 mod crypto;
@@ -19,6 +20,7 @@ mod doc_cache;
 mod guard;
 mod http;
 mod identity;
+mod limits;
 mod mcp;
 mod oauth;
 mod oidc;
@@ -38,9 +40,11 @@ mod testing;
 
 use config::mcp::McpSettings;
 use config::oauth::OAuthSettings;
-use http::{Request, Response};
+use http::{Method, Request, Response};
+use limits::{ClientAddress, RateLimits, Tier};
 use oauth::server::{AuthServer, Platform};
-use routes::reply::{Refusal, refusal};
+use ports::{Clock, IsolateCache};
+use routes::reply::{MAX_FORM_BODY_BYTES, Refusal, Surface, refusal};
 
 /// Every route the worker serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,46 +100,232 @@ fn route(path: &str) -> Route {
     }
 }
 
+impl Route {
+    /// Who reads this route's refusals.
+    fn surface(self) -> Surface {
+        match self {
+            Route::McpByok | Route::McpInternal => Surface::Mcp,
+            Route::Authorize | Route::Callback | Route::Consent => Surface::Browser,
+            _ => Surface::Api,
+        }
+    }
+
+    /// The most body bytes read for this route; past it, 413 before
+    /// routing. MCP messages carry tool arguments (1 MiB, as the
+    /// transport checks); every other route takes a small form or
+    /// registration document, or no body at all.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    fn body_cap(self) -> usize {
+        match self.surface() {
+            Surface::Mcp => mcp::MAX_BODY_BYTES,
+            Surface::Api | Surface::Browser => MAX_FORM_BODY_BYTES,
+        }
+    }
+}
+
+/// The most body bytes read for a request to `path`.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+fn body_cap(path: &str) -> usize {
+    route(path).body_cap()
+}
+
+/// The answer to a request whose body passed its route's ceiling.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+fn body_too_large(path: &str) -> Response {
+    let mut response = refusal(Refusal::TooLarge(route(path).surface()));
+    http::apply_security_headers(&mut response);
+    response
+}
+
 /// Handles one request end to end. (Natively only tests call it; the
 /// allowance keeps the compiler's dead-code search rooted here.)
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
-async fn handle<P: Platform>(
+async fn handle<P: Platform + RateLimits>(
     platform: &P,
     source: &dyn config::source::Source,
     request: Request,
+) -> Response {
+    let route = route(request.path());
+    let limits = Limits {
+        platform,
+        address: ClientAddress::of(&request.headers),
+        off: source.get(config::names::TEST_RATE_LIMITS_OFF),
+    };
+    if let Some(limited) = limits.before(route, &request, source).await {
+        let mut response = refusal(limited);
+        http::apply_security_headers(&mut response);
+        return response;
+    }
+    let mut response = serve(platform, source, route, &request).await;
+    if let Some(limited) = limits.after(route, &response).await {
+        response = refusal(limited);
+    }
+    http::apply_security_headers(&mut response);
+    response
+}
+
+/// The routes whose failures the strict tier counts, and what a failure
+/// looks like there: a 400 or 401 from `/token` and `/revoke` (invalid
+/// client, grant or request, RFC 6749 §5.2), a refused registration
+/// (RFC 7591 §3.2.2), a bad state or consent post at `/consent` (400/403).
+/// Our own 5xx are never the caller's failure.
+fn counts_failure(route: Route, status: u16) -> bool {
+    match route {
+        Route::Token | Route::Revoke => matches!(status, 400 | 401),
+        Route::Register => status == 400,
+        Route::Consent => matches!(status, 400 | 403),
+        _ => false,
+    }
+}
+
+/// One request's view of the rate limits.
+struct Limits<'a, P> {
+    platform: &'a P,
+    address: ClientAddress,
+    /// The test build's `TEST_RATE_LIMITS_OFF` (ignored by release builds).
+    off: Option<String>,
+}
+
+impl<P: RateLimits + IsolateCache + Clock> Limits<'_, P> {
+    async fn allow(&self, tier: Tier, key: &str) -> bool {
+        limits::switched_off(tier, self.off.as_deref()) || self.platform.allow(tier, key).await
+    }
+
+    fn limited(route: Route, tier: Tier) -> Refusal {
+        Refusal::Limited {
+            surface: route.surface(),
+            retry_after_secs: tier.period_secs(),
+        }
+    }
+
+    /// This isolate's note that the address passed the failures tier.
+    fn tripped_key(&self) -> String {
+        format!("limit-tripped/{}", self.address.as_str())
+    }
+
+    /// The tiers counted before the handler runs.
+    async fn before(
+        &self,
+        route: Route,
+        request: &Request,
+        source: &dyn config::source::Source,
+    ) -> Option<Refusal> {
+        if request.method != Method::Post {
+            return None;
+        }
+        // An address past the failures tier is refused at every counted
+        // route until the period ends (in this isolate; the binding
+        // catches it in others at its next failure), so it cannot keep
+        // guessing and read the answer of the one guess that succeeds.
+        if counts_failure(route, 400)
+            && self
+                .platform
+                .recall(&self.tripped_key(), self.platform.now())
+                .is_some()
+        {
+            return Some(Self::limited(route, Tier::Failures));
+        }
+        let address = self.address.as_str();
+        match route {
+            Route::Register => (!self.allow(Tier::Registrations, address).await)
+                .then(|| Self::limited(route, Tier::Registrations)),
+            Route::McpByok | Route::McpInternal => {
+                let surface = if route == Route::McpByok {
+                    "mcp"
+                } else {
+                    "internal"
+                };
+                if !self
+                    .allow(Tier::McpAddress, &format!("{surface}:{address}"))
+                    .await
+                {
+                    return Some(Self::limited(route, Tier::McpAddress));
+                }
+                let credential = request.headers.credentials("bearer")?;
+                let key = format!("{surface}:{}", limits::credential_key(credential));
+                (!self.allow(Tier::McpCredential, &key).await)
+                    .then(|| Self::limited(route, Tier::McpCredential))
+            }
+            Route::Token => {
+                let grant = refreshed_grant(request, source)?;
+                (!self.allow(Tier::Refreshes, &grant).await)
+                    .then(|| Self::limited(route, Tier::Refreshes))
+            }
+            _ => None,
+        }
+    }
+
+    /// The failures tier, counted once the handler has refused.
+    async fn after(&self, route: Route, response: &Response) -> Option<Refusal> {
+        if !counts_failure(route, response.status) {
+            return None;
+        }
+        if self.allow(Tier::Failures, self.address.as_str()).await {
+            return None;
+        }
+        let now = self.platform.now();
+        let until = now.plus(std::time::Duration::from_secs(Tier::Failures.period_secs()));
+        self.platform.remember(&self.tripped_key(), b"1", until);
+        Some(Self::limited(route, Tier::Failures))
+    }
+}
+
+/// The grant a refresh request names: the (client, user) pair its
+/// refresh token routes to, only once the token's tag verifies (a forged
+/// token must not spend someone else's allowance). Anything else
+/// (another grant type, a legacy or garbled token) is left to the token
+/// endpoint and, when refused, to the failures tier.
+fn refreshed_grant(request: &Request, source: &dyn config::source::Source) -> Option<String> {
+    let form = http::form(&request.headers, &request.body).ok()?;
+    if form.get("grant_type").map(String::as_str) != Some("refresh_token") {
+        return None;
+    }
+    let token = form.get("refresh_token")?;
+    let oauth::ids::Format::Routed(unverified) =
+        oauth::ids::TokenKind::RefreshToken.parse(token)?
+    else {
+        return None;
+    };
+    let keys = OAuthSettings::load(source).user_keys?;
+    Some(unverified.verify(&keys)?.routing.to_hex())
+}
+
+async fn serve<P: Platform>(
+    platform: &P,
+    source: &dyn config::source::Source,
+    route: Route,
+    request: &Request,
 ) -> Response {
     // Settings are read per request (Workers vars can change on deploy)
     // and only for the routes that use them; they depend on the source
     // alone, the request-dependent part (`AuthServer`) is built apart.
     let oauth = || OAuthSettings::load(source);
     let mcp = || McpSettings::load(source);
-    let mut response = match route(request.path()) {
-        Route::Health => routes::health::handle(&request),
-        Route::McpByok => routes::mcp::byok(platform, &mcp(), &request).await,
+    match route {
+        Route::Health => routes::health::handle(request),
+        Route::McpByok => routes::mcp::byok(platform, &mcp(), request).await,
         Route::McpInternal => {
             let settings = oauth();
-            let server = AuthServer::new(&settings, &request);
+            let server = AuthServer::new(&settings, request);
             let shared_key = config::mcp::shared_key(source);
-            routes::mcp::internal(platform, &mcp(), &server, shared_key, &request).await
+            routes::mcp::internal(platform, &mcp(), &server, shared_key, request).await
         }
         Route::AuthorizationServerMetadata => {
-            routes::oauth::authorization_server_metadata(&request, &oauth())
+            routes::oauth::authorization_server_metadata(request, &oauth())
         }
         Route::ProtectedResourceMetadata => {
-            routes::oauth::protected_resource_metadata(&request, &oauth())
+            routes::oauth::protected_resource_metadata(request, &oauth())
         }
-        Route::Register => routes::oauth::register(platform, &request).await,
-        Route::Authorize => routes::oauth::authorize(platform, &oauth(), &request).await,
-        Route::Callback => routes::oauth::callback(platform, &oauth(), &request).await,
-        Route::Consent => routes::oauth::consent(platform, &oauth(), &request).await,
-        Route::Token => routes::oauth::token(platform, &oauth(), &request).await,
-        Route::Revoke => routes::oauth::revoke(platform, &oauth(), &request).await,
+        Route::Register => routes::oauth::register(platform, request).await,
+        Route::Authorize => routes::oauth::authorize(platform, &oauth(), request).await,
+        Route::Callback => routes::oauth::callback(platform, &oauth(), request).await,
+        Route::Consent => routes::oauth::consent(platform, &oauth(), request).await,
+        Route::Token => routes::oauth::token(platform, &oauth(), request).await,
+        Route::Revoke => routes::oauth::revoke(platform, &oauth(), request).await,
         #[cfg(feature = "test-hooks")]
-        Route::TestListings => routes::oauth::test_listings(platform, &oauth(), &request).await,
+        Route::TestListings => routes::oauth::test_listings(platform, &oauth(), request).await,
         Route::NotFound => refusal(Refusal::NotFound),
-    };
-    http::apply_security_headers(&mut response);
-    response
+    }
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -146,9 +336,10 @@ async fn fetch(
     _ctx: worker::Context,
 ) -> worker::Result<worker::Response> {
     let platform = platform::WorkerPlatform::new(env);
-    let response = match platform::to_core_request(req).await {
+    let response = match platform::to_core_request(req, body_cap).await {
         Ok(request) => handle(&platform, &platform, request).await,
-        Err(_) => {
+        Err(platform::Inbound::TooLarge(path)) => body_too_large(&path),
+        Err(platform::Inbound::Unreadable) => {
             let mut r = Response::json(400, &serde_json::json!({"error": "invalid_request"}));
             http::apply_security_headers(&mut r);
             r
@@ -185,6 +376,89 @@ mod tests {
         assert_eq!(body["status"], "ok");
         assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
         assert!(body["commit"].as_str().is_some_and(|c| !c.is_empty()));
+    }
+
+    fn post(platform: &FakePlatform, path: &str, headers: &[(&str, &str)], body: &str) -> Response {
+        let url = url::Url::parse("https://mcp.example.com")
+            .unwrap()
+            .join(path)
+            .unwrap();
+        let mut request = Request::new(Method::Post, url);
+        for (n, v) in headers {
+            request.headers.set(n, *v);
+        }
+        request.body = body.as_bytes().to_vec();
+        block_on(handle(platform, &HashMap::new(), request))
+    }
+
+    const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
+
+    #[test]
+    fn failures_past_the_strict_tier_are_429_and_then_refused_up_front() {
+        let p = FakePlatform::new();
+        p.rate_limits
+            .borrow_mut()
+            .insert(Tier::Failures.binding(), 2);
+        let from = |ip| [FORM, ("cf-connecting-ip", ip)];
+        let bad = "grant_type=refresh_token&refresh_token=pmcp_rt_x&client_id=pmcp_client_x";
+        for _ in 0..2 {
+            assert_eq!(post(&p, "/token", &from("198.51.100.7"), bad).status, 401);
+        }
+        let third = post(&p, "/token", &from("198.51.100.7"), bad);
+        assert_eq!(third.status, 429);
+        assert_eq!(third.headers.get("retry-after"), Some("60"));
+        assert_eq!(third.json_body()["error"], "temporarily_unavailable");
+        // Now refused before the handler, at every counted route.
+        let revoke = post(&p, "/revoke", &from("198.51.100.7"), "token=x");
+        assert_eq!(revoke.status, 429);
+        // Another address, and the same address a period later, are not.
+        assert_eq!(post(&p, "/token", &from("198.51.100.8"), bad).status, 401);
+        p.now.set(p.now.get() + 61_000);
+        assert_eq!(post(&p, "/token", &from("198.51.100.7"), bad).status, 401);
+    }
+
+    #[test]
+    fn registrations_and_mcp_requests_are_limited_per_address_and_credential() {
+        let p = FakePlatform::new();
+        p.rate_limits
+            .borrow_mut()
+            .insert(Tier::Registrations.binding(), 1);
+        p.rate_limits
+            .borrow_mut()
+            .insert(Tier::McpCredential.binding(), 1);
+        let json = ("content-type", "application/json");
+        let doc =
+            r#"{"redirect_uris":["https://app.example/cb"],"token_endpoint_auth_method":"none"}"#;
+        assert_eq!(post(&p, "/register", &[json], doc).status, 201);
+        let second = post(&p, "/register", &[json], doc);
+        assert_eq!(second.status, 429);
+        assert_eq!(second.json_body()["error"], "temporarily_unavailable");
+        let mcp = |key: &str| {
+            let auth = format!("Bearer {key}");
+            post(&p, "/mcp", &[("authorization", auth.as_str())], "{}")
+        };
+        assert_ne!(mcp("plausible-key-1").status, 429);
+        let limited = mcp("plausible-key-1");
+        assert_eq!(limited.status, 429);
+        assert_eq!(limited.json_body()["error"]["code"], -32600);
+        assert_ne!(mcp("plausible-key-2").status, 429, "another credential");
+    }
+
+    #[test]
+    fn body_caps_per_route() {
+        assert_eq!(body_cap("/mcp"), 1024 * 1024);
+        assert_eq!(body_cap("/internal"), 1024 * 1024);
+        for path in ["/token", "/revoke", "/register", "/consent", "/nowhere"] {
+            assert_eq!(body_cap(path), 32 * 1024, "{path}");
+        }
+        assert_eq!(body_too_large("/mcp").json_body()["error"]["code"], -32600);
+        assert_eq!(
+            body_too_large("/token").json_body()["error"],
+            "invalid_request"
+        );
+        let page = body_too_large("/consent");
+        assert_eq!(page.status, 413);
+        assert_eq!(page.headers.get("x-frame-options"), Some("DENY"));
     }
 
     #[test]
