@@ -9,8 +9,75 @@
 
 use std::net::IpAddr;
 
+use serde_json::json;
+
 use crate::crypto;
-use crate::http::Headers;
+use crate::http::{Headers, Response};
+use crate::{mcp, pages};
+
+/// Who reads a route's refusals, and so in what form they are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Surface {
+    /// MCP clients: JSON-RPC errors.
+    Mcp,
+    /// OAuth clients and everything else machine-facing: RFC 6749 §5.2
+    /// style JSON errors.
+    Api,
+    /// A person's browser (the sign-in flow): an HTML page.
+    Browser,
+}
+
+/// The largest body an OAuth or other non-MCP route reads. Registration
+/// metadata is capped lower (10 KiB, refused with its own error); forms
+/// at `/token`, `/revoke` and `/consent` are a few hundred bytes.
+pub const MAX_FORM_BODY_BYTES: usize = 32 * 1024;
+
+/// 413: a body past its route's ceiling, in its surface's form.
+pub fn too_large(surface: Surface) -> Response {
+    match surface {
+        Surface::Mcp => mcp::body_too_large(),
+        Surface::Api => Response::json(
+            413,
+            &json!({
+                "error": "invalid_request",
+                "error_description": format!("The request body exceeds {MAX_FORM_BODY_BYTES} bytes."),
+            }),
+        ),
+        Surface::Browser => pages::error_page(
+            413,
+            "Request too large",
+            "The form sent more data than a sign-in step ever needs.",
+            "invalid_request",
+        ),
+    }
+}
+
+/// 429 with `Retry-After` (RFC 6585 §4; RFC 9110 §10.2.3) in the
+/// surface's form. OAuth routes answer `temporarily_unavailable`, the
+/// registered OAuth code for a transient refusal (RFC 6749 §4.1.2.1), so
+/// a client that knows only RFC codes retries later rather than starting
+/// over; 429 and `Retry-After` say why and when.
+pub fn limited(surface: Surface, retry_after_secs: u64) -> Response {
+    let response = match surface {
+        Surface::Mcp => return mcp::rate_limited(retry_after_secs),
+        Surface::Api => Response::json(
+            429,
+            &json!({
+                "error": "temporarily_unavailable",
+                "error_description": format!("Too many requests: rate limit exceeded. Retry after {retry_after_secs} seconds."),
+            }),
+        ),
+        Surface::Browser => pages::error_page(
+            429,
+            "Too many attempts",
+            &format!(
+                "Too many sign-in attempts came from your network. Wait {retry_after_secs} seconds, then try connecting again."
+            ),
+            "temporarily_unavailable",
+        ),
+    };
+    response.with_header("retry-after", retry_after_secs.to_string())
+}
 
 /// One rate-limit tier: a binding of its own, so each has its own limit
 /// and period.

@@ -7,24 +7,9 @@ use serde_json::json;
 
 use crate::config::mcp::Misconfigured;
 use crate::http::Response;
-use crate::{mcp, pages};
+use crate::limits;
 
-/// Who reads a route's refusals, and so in what form they are written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Surface {
-    /// MCP clients: JSON-RPC errors.
-    Mcp,
-    /// OAuth clients and everything else machine-facing: RFC 6749 §5.2
-    /// style JSON errors.
-    Api,
-    /// A person's browser (the sign-in flow): an HTML page.
-    Browser,
-}
-
-/// The largest body an OAuth or other non-MCP route reads. Registration
-/// metadata is capped lower (10 KiB, refused with its own error); forms
-/// at `/token`, `/revoke` and `/consent` are a few hundred bytes.
-pub const MAX_FORM_BODY_BYTES: usize = 32 * 1024;
+pub use crate::limits::{MAX_FORM_BODY_BYTES, Surface};
 
 /// Why `/mcp` refused the credentials (RFC 6750 §3.1 error codes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,44 +49,11 @@ pub enum Refusal {
 
 pub fn refusal(refusal: Refusal) -> Response {
     match refusal {
-        Refusal::TooLarge(Surface::Mcp) => mcp::body_too_large(),
-        Refusal::TooLarge(Surface::Api) => Response::json(
-            413,
-            &json!({
-                "error": "invalid_request",
-                "error_description": format!("The request body exceeds {MAX_FORM_BODY_BYTES} bytes."),
-            }),
-        ),
-        Refusal::TooLarge(Surface::Browser) => pages::error_page(
-            413,
-            "Request too large",
-            "The form sent more data than a sign-in step ever needs.",
-            "invalid_request",
-        ),
+        Refusal::TooLarge(surface) => limits::too_large(surface),
         Refusal::Limited {
             surface,
             retry_after_secs,
-        } => {
-            let response = match surface {
-                Surface::Mcp => return mcp::rate_limited(retry_after_secs),
-                Surface::Api => Response::json(
-                    429,
-                    &json!({
-                        "error": "temporarily_unavailable",
-                        "error_description": format!("Too many requests: rate limit exceeded. Retry after {retry_after_secs} seconds."),
-                    }),
-                ),
-                Surface::Browser => pages::error_page(
-                    429,
-                    "Too many attempts",
-                    &format!(
-                        "Too many sign-in attempts came from your network. Wait {retry_after_secs} seconds, then try connecting again."
-                    ),
-                    "temporarily_unavailable",
-                ),
-            };
-            response.with_header("retry-after", retry_after_secs.to_string())
-        }
+        } => limits::limited(surface, retry_after_secs),
         Refusal::MethodNotAllowed(allow) => Response::json(
             405,
             &json!({
