@@ -62,11 +62,13 @@ const ports = { us: await freePort(), cached: await freePort(), peer: await free
 const plausible = await startPlausibleStub({ apiKeys: ['plausible-test-key', 'plausible-shared-key'], hourlyLimit: Number.MAX_SAFE_INTEGER });
 const idp = await startIdp({ ...upstream, redirectUris: () => [`http://127.0.0.1:${ports.us}/callback`, `http://127.0.0.1:${ports.cached}/callback`] });
 const base = Object.fromEntries(Object.entries(ports).map(([k, p]) => [k, `http://127.0.0.1:${p}`]));
-// Two instances of our worker: `us` with the upstream cache off, so every
-// tools/call reaches the Plausible stand-in (the path the 2 ms CPU target
-// is about), and `us+cache` as deployed by default (PLAUSIBLE_CACHE_TTL
-// unset: 60 s), whose repeated tools/call are cache hits.
-const ours = (port = ports.us) => ourWorker({ port, plausibleUrl: plausible.url, idp, upstream, vars: { PLAUSIBLE_CACHE_TTL: '0' } });
+// Two instances of our worker: `us` with the upstream cache and the token
+// memory off, so every tools/call reaches the Plausible stand-in (the path
+// the 2 ms CPU target is about) and every /internal request reads its
+// token record, and `us+cache` as deployed by default (PLAUSIBLE_CACHE_TTL
+// and TOKEN_CACHE_SECONDS unset: 60 s each), whose repeated tools/call are
+// cache hits and whose token records come from the isolate's memory.
+const ours = (port = ports.us) => ourWorker({ port, plausibleUrl: plausible.url, idp, upstream, vars: { PLAUSIBLE_CACHE_TTL: '0', TOKEN_CACHE_SECONDS: '0' } });
 const oursCached = (port = ports.cached) => ourWorker({ name: 'us-cache', port, plausibleUrl: plausible.url, idp, upstream });
 const mcpHeaders = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-11-25' };
 const toolsList = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' });
@@ -113,6 +115,7 @@ const bearer = (t) => ({ authorization: `Bearer ${t}` });
 /** Every measured request; `expect` is filled in from a first answer. */
 const scenarios = [
   { target: 'us', name: 'POST /internal tools/list', url: `${base.us}/internal`, method: 'POST', headers: { ...mcpHeaders, ...bearer(usGrant.accessToken) }, body: toolsList, status: 200, same: true },
+  { target: 'us+cache', name: 'POST /internal tools/list', url: `${base.cached}/internal`, method: 'POST', headers: { ...mcpHeaders, ...bearer(cachedGrant.accessToken) }, body: toolsList, status: 200, same: true },
   { target: 'us', name: 'POST /internal tools/call get_breakdown', url: `${base.us}/internal`, method: 'POST', headers: { ...mcpHeaders, ...bearer(usGrant.accessToken) }, body: breakdown, status: 200 },
   { target: 'us+cache', name: 'POST /internal tools/call get_breakdown', url: `${base.cached}/internal`, method: 'POST', headers: { ...mcpHeaders, ...bearer(cachedGrant.accessToken) }, body: breakdown, status: 200, lengthSlack: 4 },
   { target: 'us', name: 'POST /mcp tools/list (own key)', url: `${base.us}/mcp`, method: 'POST', headers: { ...mcpHeaders, ...bearer('plausible-test-key') }, body: toolsList, status: 200 },
@@ -328,7 +331,8 @@ p();
 const find = (target, name) => scenarios.find((s) => s.target === target && s.name.startsWith(name));
 const ratio = (a, b, c) => (a && b ? `${(median(a.runs[c].map((r) => r.rps)) / median(b.runs[c].map((r) => r.rps))).toFixed(2)}×` : 'n/a');
 for (const c of CONNECTIONS) {
-  p(`Ratios at c=${c}: /internal tools/list us ÷ peer ${ratio(find('us', 'POST /internal tools/list'), find('peer', 'POST /internal tools/list'), c)}; `
+  p(`Ratios at c=${c}: /internal tools/list us ÷ peer ${ratio(find('us', 'POST /internal tools/list'), find('peer', 'POST /internal tools/list'), c)} `
+    + `(with the token memory ${ratio(find('us+cache', 'POST /internal tools/list'), find('peer', 'POST /internal tools/list'), c)}); `
     + `malformed token us ÷ peer ${ratio(find('us', '/internal malformed'), find('peer', '/internal malformed'), c)}; `
     + `unknown token us ÷ peer ${ratio(find('us', '/internal unknown'), find('peer', '/internal unknown'), c)}; `
     + `/mcp tools/list us ÷ limit ${ratio(find('us', 'POST /mcp tools/list'), find('limit', 'POST tools/list'), c)}.`);

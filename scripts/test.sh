@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check: formatting, lints, native unit tests, the release wasm
 # build and its smoke test, the test build (cargo feature test-hooks), and
-# the end-to-end suite against the test build in workerd.
+# the end-to-end suite and the attack suite against the test build in workerd.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 log "setup"
@@ -50,5 +50,8 @@ log "Plausible stand-in self-test"
 
 log "end-to-end tests in workerd (the test build)"
 "$NODE22" tests/e2e/run.mjs
+
+log "attack suite in workerd (the test build; tests/attack/CASES.md)"
+"$NODE22" tests/attack/run.mjs
 
 log "all checks passed in $(elapsed)"

@@ -26,6 +26,54 @@ fn forbidden(message: String) -> Response {
     )
 }
 
+/// Why a request's Host is refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HostRefusal {
+    /// `MCP_ALLOWED_HOSTNAMES` is empty: a deployment error.
+    Unconfigured,
+    /// Not one of `MCP_ALLOWED_HOSTNAMES` (lowercased, brackets removed).
+    Foreign(String),
+}
+
+impl HostRefusal {
+    /// The JSON answer of a non-MCP route: 500 naming the setting, or
+    /// 403. The OAuth metadata is derived from the request's origin
+    /// (RFC 8414 §3), so a foreign Host must never reach it.
+    pub fn response(&self) -> Response {
+        match self {
+            HostRefusal::Unconfigured => unconfigured(),
+            HostRefusal::Foreign(_) => Response::json(
+                403,
+                &json!({"error": "forbidden_host", "error_description": "This hostname is not served here (MCP_ALLOWED_HOSTNAMES)."}),
+            ),
+        }
+    }
+}
+
+fn unconfigured() -> Response {
+    Response::json(
+        500,
+        &json!({"error": "server_misconfigured", "error_description": "MCP_ALLOWED_HOSTNAMES is not set; list the hostnames this worker serves."}),
+    )
+}
+
+/// Whether the request's Host is one this deployment serves. Every route
+/// answers only there: the issuer and resource are the request's origin,
+/// so a foreign Host would otherwise be reflected into discovery
+/// documents (issue 10) and DNS rebinding would reach every endpoint.
+pub fn host_allowed(request: &Request, allowed_hosts: &[String]) -> Result<(), HostRefusal> {
+    if allowed_hosts.is_empty() {
+        return Err(HostRefusal::Unconfigured);
+    }
+    let host = request.url.host_str().unwrap_or("").to_ascii_lowercase();
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if allowed_hosts.iter().any(|h| h == host) {
+        Ok(())
+    } else {
+        Err(HostRefusal::Foreign(host.to_owned()))
+    }
+}
+
 /// Rejects a request whose Host is not one this deployment serves, or
 /// whose Origin is present and not allowed (MCP 2025-11-25 and 2026-07-28
 /// Streamable HTTP, "Security": invalid Origin → 403).
@@ -34,19 +82,15 @@ pub fn check(
     allowed_hosts: &[String],
     origins: OriginPolicy<'_>,
 ) -> Result<(), Response> {
-    if allowed_hosts.is_empty() {
-        return Err(Response::json(
-            500,
-            &json!({"error": "server_misconfigured", "error_description": "MCP_ALLOWED_HOSTNAMES is not set; list the hostnames this worker serves."}),
-        ));
-    }
-    let host = request.url.host_str().unwrap_or("").to_ascii_lowercase();
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if !allowed_hosts.iter().any(|h| h == host) {
-        return Err(forbidden(format!(
-            "Forbidden: host '{}' is not served here",
-            host.escape_default()
-        )));
+    match host_allowed(request, allowed_hosts) {
+        Ok(()) => {}
+        Err(HostRefusal::Unconfigured) => return Err(unconfigured()),
+        Err(HostRefusal::Foreign(host)) => {
+            return Err(forbidden(format!(
+                "Forbidden: host '{}' is not served here",
+                host.escape_default()
+            )));
+        }
     }
     let Some(origin) = request.headers.get("origin") else {
         return Ok(());

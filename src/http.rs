@@ -313,6 +313,9 @@ pub fn apply_security_headers(response: &mut Response) {
         "max-age=31536000; includeSubDomains",
     );
     h.set_default("cache-control", "no-store");
+    // Nothing this worker serves is a page to index: OAuth endpoints,
+    // consent and error pages, MCP (issue 10).
+    h.set_default("x-robots-tag", "noindex, nofollow");
 }
 
 #[cfg(test)]

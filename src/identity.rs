@@ -42,8 +42,12 @@ pub fn admit(email: &str, verified: Option<bool>, allowed: &[String]) -> Result<
     let Some((local, domain)) = email.rsplit_once('@') else {
         return Err(Refused::NoEmail);
     };
+    // A second `@` (RFC 5322 §3.4.1 allows one only inside a quoted local
+    // part, which no provider we federate to issues) makes the address
+    // read as two domains: refused, whichever side a reader would pick.
     if local.is_empty()
         || domain.is_empty()
+        || local.contains('@')
         || email.chars().any(|c| c.is_whitespace() || c.is_control())
     {
         return Err(Refused::NoEmail);
@@ -85,6 +89,8 @@ mod tests {
             ("example.com", None, Err(Refused::NoEmail)),
             ("@example.com", None, Err(Refused::NoEmail)),
             ("a b@example.com", None, Err(Refused::NoEmail)),
+            ("a@evil.io@example.com", None, Err(Refused::NoEmail)),
+            ("\"a@evil.io\"@example.com", None, Err(Refused::NoEmail)),
             ("", None, Err(Refused::NoEmail)),
         ];
         for (email, verified, expected) in cases {

@@ -38,11 +38,10 @@ mod stored_v1_tests;
 #[cfg(test)]
 mod testing;
 
-use config::mcp::McpSettings;
-use config::oauth::OAuthSettings;
+use config::deployment::Deployment;
 use http::{Method, Request, Response};
 use limits::{ClientAddress, RateLimits, Tier};
-use oauth::server::{AuthServer, Platform};
+use oauth::server::Platform;
 use ports::{Clock, IsolateCache};
 use routes::reply::{MAX_FORM_BODY_BYTES, Refusal, Surface, refusal};
 
@@ -51,6 +50,8 @@ use routes::reply::{MAX_FORM_BODY_BYTES, Refusal, Surface, refusal};
 enum Route {
     /// Liveness and build identity.
     Health,
+    /// Crawlers are asked to stay out of everything.
+    Robots,
     /// MCP with the caller's own Plausible key as the bearer token.
     McpByok,
     /// MCP behind our OAuth access tokens, with the shared key.
@@ -83,6 +84,7 @@ enum Route {
 fn route(path: &str) -> Route {
     match path {
         "/health" => Route::Health,
+        "/robots.txt" => Route::Robots,
         "/mcp" => Route::McpByok,
         "/internal" => Route::McpInternal,
         "/.well-known/oauth-authorization-server" => Route::AuthorizationServerMetadata,
@@ -142,21 +144,31 @@ fn body_too_large(path: &str) -> Response {
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 async fn handle<P: Platform + RateLimits>(
     platform: &P,
-    source: &dyn config::source::Source,
+    deployment: &Deployment,
     request: Request,
 ) -> Response {
     let route = route(request.path());
+    // The MCP endpoints check Host together with Origin and answer in
+    // JSON-RPC; every other route is checked here, before it reads the
+    // request's origin into an issuer (and before it spends any limit).
+    if !matches!(route, Route::McpByok | Route::McpInternal)
+        && let Err(refused) = guard::host_allowed(&request, &deployment.mcp.allowed_hosts)
+    {
+        let mut response = refused.response();
+        http::apply_security_headers(&mut response);
+        return response;
+    }
     let limits = Limits {
         platform,
         address: ClientAddress::of(&request.headers),
-        off: source.get(config::names::TEST_RATE_LIMITS_OFF),
+        off: deployment.rate_limits_off.as_deref(),
     };
-    if let Some(limited) = limits.before(route, &request, source).await {
+    if let Some(limited) = limits.before(route, &request, deployment).await {
         let mut response = refusal(limited);
         http::apply_security_headers(&mut response);
         return response;
     }
-    let mut response = serve(platform, source, route, &request).await;
+    let mut response = serve(platform, deployment, route, &request).await;
     if let Some(limited) = limits.after(route, &response).await {
         response = refusal(limited);
     }
@@ -183,12 +195,12 @@ struct Limits<'a, P> {
     platform: &'a P,
     address: ClientAddress,
     /// The test build's `TEST_RATE_LIMITS_OFF` (ignored by release builds).
-    off: Option<String>,
+    off: Option<&'a str>,
 }
 
 impl<P: RateLimits + IsolateCache + Clock> Limits<'_, P> {
     async fn allow(&self, tier: Tier, key: &str) -> bool {
-        limits::switched_off(tier, self.off.as_deref()) || self.platform.allow(tier, key).await
+        limits::switched_off(tier, self.off) || self.platform.allow(tier, key).await
     }
 
     fn limited(route: Route, tier: Tier) -> Refusal {
@@ -208,7 +220,7 @@ impl<P: RateLimits + IsolateCache + Clock> Limits<'_, P> {
         &self,
         route: Route,
         request: &Request,
-        source: &dyn config::source::Source,
+        deployment: &Deployment,
     ) -> Option<Refusal> {
         if request.method != Method::Post {
             return None;
@@ -247,7 +259,7 @@ impl<P: RateLimits + IsolateCache + Clock> Limits<'_, P> {
                     .then(|| Self::limited(route, Tier::McpCredential))
             }
             Route::Token => {
-                let grant = refreshed_grant(request, source)?;
+                let grant = refreshed_grant(request, deployment)?;
                 (!self.allow(Tier::Refreshes, &grant).await)
                     .then(|| Self::limited(route, Tier::Refreshes))
             }
@@ -275,7 +287,7 @@ impl<P: RateLimits + IsolateCache + Clock> Limits<'_, P> {
 /// token must not spend someone else's allowance). Anything else
 /// (another grant type, a legacy or garbled token) is left to the token
 /// endpoint and, when refused, to the failures tier.
-fn refreshed_grant(request: &Request, source: &dyn config::source::Source) -> Option<String> {
+fn refreshed_grant(request: &Request, deployment: &Deployment) -> Option<String> {
     let form = http::form(&request.headers, &request.body).ok()?;
     if form.get("grant_type").map(String::as_str) != Some("refresh_token") {
         return None;
@@ -286,44 +298,39 @@ fn refreshed_grant(request: &Request, source: &dyn config::source::Source) -> Op
     else {
         return None;
     };
-    let keys = OAuthSettings::load(source).user_keys?;
-    Some(unverified.verify(&keys)?.routing.to_hex())
+    let keys = deployment.oauth.user_keys.as_ref()?;
+    Some(unverified.verify(keys)?.routing.to_hex())
 }
 
 async fn serve<P: Platform>(
     platform: &P,
-    source: &dyn config::source::Source,
+    deployment: &Deployment,
     route: Route,
     request: &Request,
 ) -> Response {
-    // Settings are read per request (Workers vars can change on deploy)
-    // and only for the routes that use them; they depend on the source
-    // alone, the request-dependent part (`AuthServer`) is built apart.
-    let oauth = || OAuthSettings::load(source);
-    let mcp = || McpSettings::load(source);
+    // The settings were derived once per isolate (`config::deployment`);
+    // the request-dependent part (`AuthServer`) is built per request.
+    let oauth = &deployment.oauth;
+    let mcp = &deployment.mcp;
     match route {
         Route::Health => routes::health::handle(request),
-        Route::McpByok => routes::mcp::byok(platform, &mcp(), request).await,
-        Route::McpInternal => {
-            let settings = oauth();
-            let server = AuthServer::new(&settings, request);
-            let shared_key = config::mcp::shared_key(source);
-            routes::mcp::internal(platform, &mcp(), &server, shared_key, request).await
-        }
+        Route::Robots => routes::health::robots(),
+        Route::McpByok => routes::mcp::byok(platform, mcp, request).await,
+        Route::McpInternal => routes::mcp::internal(platform, deployment, request).await,
         Route::AuthorizationServerMetadata => {
-            routes::oauth::authorization_server_metadata(request, &oauth())
+            routes::oauth::authorization_server_metadata(request, oauth)
         }
         Route::ProtectedResourceMetadata => {
-            routes::oauth::protected_resource_metadata(request, &oauth())
+            routes::oauth::protected_resource_metadata(request, oauth)
         }
         Route::Register => routes::oauth::register(platform, request).await,
-        Route::Authorize => routes::oauth::authorize(platform, &oauth(), request).await,
-        Route::Callback => routes::oauth::callback(platform, &oauth(), request).await,
-        Route::Consent => routes::oauth::consent(platform, &oauth(), request).await,
-        Route::Token => routes::oauth::token(platform, &oauth(), request).await,
-        Route::Revoke => routes::oauth::revoke(platform, &oauth(), request).await,
+        Route::Authorize => routes::oauth::authorize(platform, oauth, request).await,
+        Route::Callback => routes::oauth::callback(platform, oauth, request).await,
+        Route::Consent => routes::oauth::consent(platform, oauth, request).await,
+        Route::Token => routes::oauth::token(platform, oauth, request).await,
+        Route::Revoke => routes::oauth::revoke(platform, oauth, request).await,
         #[cfg(feature = "test-hooks")]
-        Route::TestListings => routes::oauth::test_listings(platform, &oauth(), request).await,
+        Route::TestListings => routes::oauth::test_listings(platform, oauth, request).await,
         Route::NotFound => refusal(Refusal::NotFound),
     }
 }
@@ -337,7 +344,7 @@ async fn fetch(
 ) -> worker::Result<worker::Response> {
     let platform = platform::WorkerPlatform::new(env);
     let response = match platform::to_core_request(req, body_cap).await {
-        Ok(request) => handle(&platform, &platform, request).await,
+        Ok(request) => handle(&platform, &platform.deployment(), request).await,
         Err(platform::Inbound::TooLarge(path)) => body_too_large(&path),
         Err(platform::Inbound::Unreadable) => {
             let mut r = Response::json(400, &serde_json::json!({"error": "invalid_request"}));
@@ -360,12 +367,71 @@ mod tests {
             .unwrap()
             .join(path)
             .unwrap();
+        get_url(url)
+    }
+
+    fn get_url(url: url::Url) -> Response {
         let platform = FakePlatform::new();
+        let source: HashMap<String, String> = [(
+            "MCP_ALLOWED_HOSTNAMES".to_owned(),
+            "mcp.example.com".to_owned(),
+        )]
+        .into();
         block_on(handle(
             &platform,
-            &HashMap::new(),
+            &Deployment::load(&source),
             Request::new(Method::Get, url),
         ))
+    }
+
+    /// Issue 10: a foreign Host was reflected into the issuer of the
+    /// discovery documents; now no route answers on it.
+    #[test]
+    fn no_route_answers_on_a_foreign_host() {
+        for path in [
+            "/.well-known/oauth-authorization-server",
+            "/.well-known/oauth-protected-resource/internal",
+            "/authorize?client_id=x",
+            "/register",
+            "/token",
+            "/health",
+            "/robots.txt",
+            "/mcp",
+            "/nowhere",
+        ] {
+            let url = url::Url::parse("https://evil.example")
+                .unwrap()
+                .join(path)
+                .unwrap();
+            let resp = get_url(url);
+            assert_eq!(resp.status, 403, "{path}");
+            let body = String::from_utf8_lossy(&resp.body).into_owned();
+            assert!(!body.contains("https://evil.example"), "{path}: {body}");
+        }
+        let ok = get("/.well-known/oauth-authorization-server");
+        assert_eq!(ok.json_body()["issuer"], "https://mcp.example.com");
+    }
+
+    #[test]
+    fn robots_are_kept_out_of_every_endpoint() {
+        let robots = get("/robots.txt");
+        assert_eq!(robots.status, 200);
+        assert_eq!(
+            String::from_utf8(robots.body).unwrap(),
+            "User-agent: *\nDisallow: /\n"
+        );
+        for path in [
+            "/authorize",
+            "/token",
+            "/.well-known/oauth-authorization-server",
+            "/health",
+        ] {
+            assert_eq!(
+                get(path).headers.get("x-robots-tag"),
+                Some("noindex, nofollow"),
+                "{path}"
+            );
+        }
     }
 
     #[test]
@@ -388,7 +454,12 @@ mod tests {
             request.headers.set(n, *v);
         }
         request.body = body.as_bytes().to_vec();
-        block_on(handle(platform, &HashMap::new(), request))
+        let source: HashMap<String, String> = [(
+            "MCP_ALLOWED_HOSTNAMES".to_owned(),
+            "mcp.example.com".to_owned(),
+        )]
+        .into();
+        block_on(handle(platform, &Deployment::load(&source), request))
     }
 
     const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");

@@ -81,6 +81,50 @@ pub fn error_page(status: u16, heading: &str, message: &str, code: &str) -> Resp
     )
 }
 
+/// What a page that stops a verified client's flow shows: who asked,
+/// where the link goes, and the link itself.
+pub struct BackToClientView<'a> {
+    pub status: u16,
+    pub heading: &'a str,
+    pub message: &'a str,
+    /// The machine-readable reason for `<meta name="error">`.
+    pub code: &'a str,
+    pub client_name: &'a str,
+    pub redirect_host: &'a str,
+    /// The client's redirect URI carrying `error`, `state` and `iss`.
+    pub link: &'a str,
+}
+
+/// An error page for a client whose redirect URI is verified: instead of
+/// redirecting at once (which would make `/authorize` an open redirector
+/// to any URI anyone can register, RFC 9700 §4.11.2), it names the
+/// application and where the link goes, and offers a plain link carrying
+/// the error response (RFC 6749 §4.1.2.1, RFC 9207 `iss`), so a client
+/// waiting on its callback still learns the outcome when the person
+/// follows it. No meta refresh and no script: only the person navigates.
+pub fn back_to_client_page(view: &BackToClientView<'_>) -> Response {
+    page(
+        view.status,
+        view.heading,
+        Some(view.code),
+        html! {
+            h1 { (view.heading) }
+            div.box {
+                p { (view.message) }
+                dl {
+                    dt { "Application" }
+                    dd { bdi { (view.client_name) } }
+                    dt { "The link below goes to" }
+                    dd { code { (view.redirect_host) } }
+                }
+            }
+            p { a href=(view.link) rel="noreferrer" { "Return to " bdi { (view.client_name) } } }
+            p.muted { "Plausible Analytics MCP server. Follow the link only if you started connecting this application yourself." }
+        },
+        &[],
+    )
+}
+
 /// What the consent page shows and carries. Every field is text; the
 /// template escapes all of it.
 pub struct ConsentView<'a> {
@@ -102,12 +146,12 @@ pub struct ConsentView<'a> {
 /// do, and as whom.
 pub fn consent_page(view: &ConsentView<'_>) -> Response {
     let body = html! {
-        h1 { "Allow " (view.client_name) " to access Plausible Analytics?" }
+        h1 { "Allow " bdi { (view.client_name) } " to access Plausible Analytics?" }
         div.box {
             dl {
                 dt { "Application" }
                 dd {
-                    (view.client_name) " "
+                    bdi { (view.client_name) } " "
                     span.muted { "(client id " code { (view.client_id) } "; it " (view.client_source) ")" }
                 }
                 dt { "After approval you will be sent to" }
@@ -179,6 +223,40 @@ mod tests {
         assert!(html.contains("Bad &lt;request&gt;") && !html.contains("<b>"));
         assert!(
             html.contains("<meta name=\"error\" content=\"x&quot;y\">"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn the_back_to_client_page_links_without_navigating_by_itself() {
+        let r = back_to_client_page(&BackToClientView {
+            status: 400,
+            heading: "Cannot continue",
+            message: "scope \"admin\" is not offered",
+            code: "invalid_scope",
+            client_name: "Evil \u{202e}<b>",
+            redirect_host: "app.example",
+            link: "https://app.example/cb?error=invalid_scope&state=a%22b&iss=https%3A%2F%2Fmcp.example.com",
+        });
+        assert_eq!(r.status, 400);
+        let html = String::from_utf8(r.body).unwrap();
+        assert!(html.contains("<meta name=\"error\" content=\"invalid_scope\">"));
+        assert!(html.contains("<bdi>Evil \u{202e}&lt;b&gt;</bdi>"), "{html}");
+        assert!(html.contains(
+            "href=\"https://app.example/cb?error=invalid_scope&amp;state=a%22b&amp;iss=https%3A%2F%2Fmcp.example.com\""
+        ));
+        assert!(!html.contains("http-equiv") && !html.contains("<script"));
+        assert!(r.headers.get("location").is_none());
+        let csp = r.headers.get("content-security-policy").unwrap();
+        assert!(!csp.contains("script-src") && csp.contains("default-src 'none'"));
+    }
+
+    #[test]
+    fn the_consent_page_isolates_the_name() {
+        let html =
+            String::from_utf8(consent_page(&view("App\u{202e}", "a@example.com")).body).unwrap();
+        assert!(
+            html.contains("Allow <bdi>App\u{202e}</bdi> to access"),
             "{html}"
         );
     }

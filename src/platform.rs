@@ -4,14 +4,16 @@
 //! ports with KV, `fetch`, `Date` and `crypto.getRandomValues`. It holds no
 //! protocol rules. The Durable Object classes are in `objects`.
 
+use std::cell::RefCell;
 use std::time::Duration;
 
 use futures_util::future::{Either, select};
 use worker::wasm_bindgen::JsValue;
 
 use crate::body::{BodyError, read_capped};
-use crate::config::names;
+use crate::config::deployment::Deployment;
 use crate::config::source::Source;
+use crate::config::{self, names};
 use crate::doc_cache::Memory;
 use crate::http::{self, Headers, Method};
 use crate::limits::{RateLimits, Tier};
@@ -20,6 +22,7 @@ use crate::oauth::ledger::legacy_consents::{LegacyConsentCache, LegacyConsentMem
 use crate::oauth::ledger::protocol::Message;
 use crate::oauth::listing::client::{Listing, Listings};
 use crate::oauth::listing::protocol::ListingMessage;
+use crate::oauth::token_cache::{TokenCache, TokenMemory};
 use crate::oauth::types::ClientId;
 use crate::oauth::used::{Spend, Spent, UsedStateShards};
 use crate::ports::{
@@ -38,12 +41,18 @@ pub struct WorkerPlatform {
     env: worker::Env,
     latency: StorageLatency,
     legacy_consents: std::rc::Rc<LegacyConsentCache>,
+    token_memory: std::rc::Rc<RefCell<TokenCache>>,
 }
 
 std::thread_local! {
     /// The isolate's legacy consent sets, by client (one thread per
     /// isolate, so shared by every request it serves).
     static LEGACY_CONSENTS: std::rc::Rc<LegacyConsentCache> = std::rc::Rc::default();
+    /// The isolate's verified access-token records (`oauth::token_cache`).
+    static TOKEN_MEMORY: std::rc::Rc<RefCell<TokenCache>> = std::rc::Rc::default();
+    /// The `env` object the settings were last derived from, and them.
+    static DEPLOYMENT: RefCell<Option<(JsValue, std::rc::Rc<Deployment>)>> =
+        const { RefCell::new(None) };
 }
 
 impl WorkerPlatform {
@@ -51,8 +60,30 @@ impl WorkerPlatform {
         Self {
             latency: StorageLatency::of(&env),
             legacy_consents: LEGACY_CONSENTS.with(std::rc::Rc::clone),
+            token_memory: TOKEN_MEMORY.with(std::rc::Rc::clone),
             env,
         }
+    }
+
+    /// This deployment's settings. The runtime hands every request of an
+    /// isolate the same `env` object (bindings, vars and secrets fixed
+    /// for its life); when it is that very object (`===`), the settings
+    /// derived from it are reused without reading a value. Any other
+    /// object goes through `config::deployment::current`, which reads
+    /// every value and re-derives only if their hash changed.
+    pub fn deployment(&self) -> std::rc::Rc<Deployment> {
+        let env: &JsValue = self.env.as_ref();
+        let known = DEPLOYMENT.with_borrow(|d| {
+            d.as_ref()
+                .filter(|(seen, _)| seen == env)
+                .map(|(_, deployment)| std::rc::Rc::clone(deployment))
+        });
+        if let Some(deployment) = known {
+            return deployment;
+        }
+        let deployment = config::deployment::current(self);
+        DEPLOYMENT.set(Some((env.clone(), std::rc::Rc::clone(&deployment))));
+        deployment
     }
 
     fn kv(&self) -> Result<worker::KvStore, StorageError> {
@@ -224,6 +255,12 @@ std::thread_local! {
     /// thread, so this is shared by every request it serves.
     static ISOLATE_CACHE: std::cell::RefCell<Memory> =
         std::cell::RefCell::new(Memory::new(Memory::CAPACITY));
+}
+
+impl TokenMemory for WorkerPlatform {
+    fn token_memory(&self) -> &RefCell<TokenCache> {
+        &self.token_memory
+    }
 }
 
 impl LegacyConsentMemory for WorkerPlatform {

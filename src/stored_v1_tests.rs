@@ -194,7 +194,8 @@ impl World {
             request.headers.append(k, *v);
         }
         request.body = body.as_bytes().to_vec();
-        block_on(crate::handle(&self.p, &self.source, request))
+        let deployment = crate::config::deployment::current(&self.source);
+        block_on(crate::handle(&self.p, &deployment, request))
     }
 
     fn register(&self, metadata: Value) -> Value {
@@ -1026,6 +1027,59 @@ fn two_devices_keep_separate_grants() {
     assert_eq!(w.internal(&a1b), 401);
     assert_eq!(w.internal(&a2b), 200);
     tokens_of(&w.refresh(&client, &r2b, None));
+}
+
+/// Issue 12's token memory, through the whole worker (on by default):
+/// a hit costs no storage read, and a revocation made through this
+/// isolate is refused at the very next request.
+#[test]
+fn the_token_memory_saves_the_read_and_forgets_local_revocations_at_once() {
+    let (w, client) = fresh_world();
+    let revoke = |token: &str| {
+        let body = format!("client_id={client}&token={token}");
+        let r = w.send(
+            Method::Post,
+            "/revoke",
+            &[("content-type", "application/x-www-form-urlencoded")],
+            &body,
+        );
+        assert_eq!(r.status, 200);
+    };
+    let grant = |tag: &str| {
+        let v = verifier(tag);
+        let code = sign_in(&w, &client, "https://app.example/cb", &v, tag);
+        tokens_of(&w.redeem(&client, &code, &v, "https://app.example/cb"))
+    };
+
+    let (access, _) = grant("mem-1");
+    w.p.reads.set(0);
+    assert_eq!(w.internal(&access), 200);
+    assert_eq!(w.p.reads.get(), 1, "the first request reads");
+    assert_eq!(w.internal(&access), 200);
+    assert_eq!(w.p.reads.get(), 1, "the second is remembered");
+    revoke(&access);
+    assert_eq!(w.internal(&access), 401, "an access token revoked here");
+
+    // A refresh token revoked here ends its grant's access tokens too.
+    let (access, refresh) = grant("mem-2");
+    assert_eq!((w.internal(&access), w.internal(&access)), (200, 200));
+    revoke(&refresh);
+    assert_eq!(
+        w.internal(&access),
+        401,
+        "its grant's refresh token revoked here"
+    );
+
+    // Past the window the record is read again (and, deleted from KV
+    // by a revocation elsewhere, refused).
+    let (access, _) = grant("mem-3");
+    assert_eq!(w.internal(&access), 200);
+    drop_kv(&w, &access);
+    w.p.reads.set(0);
+    assert_eq!(w.internal(&access), 200, "within 60 s: remembered");
+    assert_eq!(w.p.reads.get(), 0);
+    w.advance(121);
+    assert_eq!(w.internal(&access), 401, "past the window: read, and gone");
 }
 
 fn drop_kv(w: &World, token: &str) {

@@ -61,6 +61,8 @@ pub struct FakePlatform {
     /// clock as the binding's are.
     pub rate_limits: RefCell<HashMap<&'static str, u32>>,
     pub rate_counts: RefCell<HashMap<(&'static str, String, u64), u32>>,
+    /// This "isolate's" memory of verified access-token records.
+    pub token_memory: RefCell<crate::oauth::token_cache::TokenCache>,
 }
 
 impl Default for FakePlatform {
@@ -84,6 +86,7 @@ impl Default for FakePlatform {
             legacy_consents: Default::default(),
             rate_limits: RefCell::default(),
             rate_counts: RefCell::default(),
+            token_memory: RefCell::default(),
         }
     }
 }
@@ -457,6 +460,12 @@ impl crate::ports::EdgeCache for FakePlatform {
 impl crate::oauth::ledger::legacy_consents::LegacyConsentMemory for FakePlatform {
     fn legacy_consents(&self) -> &crate::oauth::ledger::legacy_consents::LegacyConsentCache {
         &self.legacy_consents
+    }
+}
+
+impl crate::oauth::token_cache::TokenMemory for FakePlatform {
+    fn token_memory(&self) -> &RefCell<crate::oauth::token_cache::TokenCache> {
+        &self.token_memory
     }
 }
 

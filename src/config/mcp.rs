@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::plausible::args::{InputError, SiteId};
 use crate::plausible::client::{BaseUrlError, PlausibleBaseUrl};
 use crate::plausible::context::ToolContext;
-use crate::plausible::sites::{self, AllowedSites};
+use crate::plausible::sites::{self, AllowedSites, SiteEntry};
 use crate::secret::PlausibleKey;
 
 /// Identical Stats API answers within this time come from the edge cache.
@@ -24,10 +24,11 @@ pub struct McpSettings {
     pub allowed_origins: Vec<String>,
     pub base_url: Result<PlausibleBaseUrl, BaseUrlError>,
     pub default_site: Result<Option<SiteId>, InputError>,
-    /// `PLAUSIBLE_SITES`, as written; parsed where it is used.
-    pub configured_sites: Option<String>,
-    /// `PLAUSIBLE_CACHE_TTL`, as written; parsed where it is used.
-    pub cache_ttl: Option<String>,
+    /// `PLAUSIBLE_SITES`, parsed (empty when unset). A bad value is
+    /// reported where it matters, by `/internal` alone.
+    pub configured_sites: Result<Vec<SiteEntry>, Misconfigured>,
+    /// `PLAUSIBLE_CACHE_TTL`, parsed.
+    pub cache_ttl: Result<Duration, Misconfigured>,
 }
 
 /// A setting the MCP endpoints cannot work without is missing or wrong.
@@ -48,7 +49,7 @@ pub enum Misconfigured {
 impl McpSettings {
     pub fn load(source: &dyn Source) -> Self {
         Self {
-            allowed_hosts: split_list(source.get(names::MCP_ALLOWED_HOSTNAMES)),
+            allowed_hosts: allowed_hosts(source),
             allowed_origins: split_list(source.get(names::MCP_ALLOWED_ORIGIN_HOSTNAMES)),
             base_url: PlausibleBaseUrl::parse(
                 &non_empty(source, names::PLAUSIBLE_BASE_URL)
@@ -57,18 +58,28 @@ impl McpSettings {
             default_site: non_empty(source, names::PLAUSIBLE_DEFAULT_SITE_ID)
                 .map(|s| SiteId::parse(names::PLAUSIBLE_DEFAULT_SITE_ID, &s))
                 .transpose(),
-            configured_sites: non_empty(source, names::PLAUSIBLE_SITES),
-            cache_ttl: non_empty(source, names::PLAUSIBLE_CACHE_TTL),
+            configured_sites: non_empty(source, names::PLAUSIBLE_SITES).map_or_else(
+                || Ok(Vec::new()),
+                |raw| {
+                    sites::parse_list(names::PLAUSIBLE_SITES, &raw)
+                        .map_err(|_| Misconfigured::ConfiguredSites)
+                },
+            ),
+            cache_ttl: match non_empty(source, names::PLAUSIBLE_CACHE_TTL)
+                .as_deref()
+                .map(str::parse::<u64>)
+            {
+                None => Ok(DEFAULT_CACHE_TTL),
+                Some(Ok(secs)) if secs <= MAX_CACHE_TTL_SECS => Ok(Duration::from_secs(secs)),
+                Some(_) => Err(Misconfigured::CacheTtl),
+            },
         }
     }
 
-    /// The tool context for a key.
+    /// The tool context for a key: copies of what `load` parsed, nothing
+    /// parsed per request.
     pub fn tool_context(&self, key: PlausibleKey) -> Result<ToolContext, Misconfigured> {
-        let cache_ttl = match self.cache_ttl.as_deref().map(str::parse::<u64>) {
-            None => DEFAULT_CACHE_TTL,
-            Some(Ok(secs)) if secs <= MAX_CACHE_TTL_SECS => Duration::from_secs(secs),
-            Some(_) => return Err(Misconfigured::CacheTtl),
-        };
+        let cache_ttl = self.cache_ttl?;
         Ok(ToolContext {
             base_url: self.base_url.clone().map_err(|_| Misconfigured::BaseUrl)?,
             key,
@@ -88,12 +99,15 @@ impl McpSettings {
         &self,
         mut ctx: ToolContext,
     ) -> Result<ToolContext, Misconfigured> {
-        if let Some(raw) = &self.configured_sites {
-            ctx.configured_sites = sites::parse_list(names::PLAUSIBLE_SITES, raw)
-                .map_err(|_| Misconfigured::ConfiguredSites)?;
-        }
+        ctx.configured_sites
+            .clone_from(self.configured_sites.as_ref().map_err(|e| *e)?);
         Ok(ctx)
     }
+}
+
+/// `MCP_ALLOWED_HOSTNAMES` alone: every route checks it.
+pub fn allowed_hosts(source: &dyn Source) -> Vec<String> {
+    split_list(source.get(names::MCP_ALLOWED_HOSTNAMES))
 }
 
 /// `PLAUSIBLE_API_KEY`, the key `/internal` queries with.

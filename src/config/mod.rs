@@ -5,6 +5,7 @@
 //! the request (the issuer, from its origin) is built per request
 //! elsewhere (`oauth::server`).
 
+pub(crate) mod deployment;
 pub(crate) mod mcp;
 pub(crate) mod names;
 pub(crate) mod oauth;

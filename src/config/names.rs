@@ -37,6 +37,10 @@ pub const USER_KEY_SECRET: &str = "USER_KEY_SECRET";
 pub const ACCESS_TOKEN_TTL: &str = "ACCESS_TOKEN_TTL";
 pub const REFRESH_TOKEN_TTL: &str = "REFRESH_TOKEN_TTL";
 pub const AUTHORIZATION_CODE_TTL: &str = "AUTHORIZATION_CODE_TTL";
+/// Seconds a verified access-token record is kept in the isolate's
+/// memory for `/internal` (default and most 60, KV's propagation window;
+/// 0 turns the memory off).
+pub const TOKEN_CACHE_SECONDS: &str = "TOKEN_CACHE_SECONDS";
 /// Set only by the local development configuration: permits plain-http
 /// loopback targets for client metadata documents and the upstream IdP.
 pub const DEV_ALLOW_LOOPBACK: &str = "DEV_ALLOW_LOOPBACK";
@@ -64,5 +68,6 @@ pub const PLAUSIBLE_CACHE_TTL: &str = "PLAUSIBLE_CACHE_TTL";
 /// The test build only: a comma-separated list of rate-limit tiers to
 /// skip (`refreshes`, `mcp-credential`, …), for the storage issue's
 /// 1,000-refresh test and the benchmark's credential. The release build
-/// has no code that reads it (see `limits::switched_off`).
+/// has no such name (see `limits::switched_off`).
+#[cfg(feature = "test-hooks")]
 pub const TEST_RATE_LIMITS_OFF: &str = "TEST_RATE_LIMITS_OFF";

@@ -26,6 +26,13 @@ pub struct Lifetimes {
     /// sent back through the email-domain gate weekly, so offboarding
     /// takes effect without anyone revoking anything.
     pub grant: Duration,
+    /// `TOKEN_CACHE_SECONDS`, 0 to 60 s, default 60: how long `/internal`
+    /// may answer from the isolate's memory of a verified access-token
+    /// record (`oauth::token_cache`). Never more than 60 s, Workers KV's
+    /// documented propagation window: a token revoked in another location
+    /// is refused here no later than KV itself would refuse it. 0 turns
+    /// the memory off (the benchmark's uncached run).
+    pub token_cache: Duration,
 }
 
 impl Lifetimes {
@@ -35,6 +42,7 @@ impl Lifetimes {
             refresh: bounded_secs(source, names::REFRESH_TOKEN_TTL, 86400, 3600, 7 * 86400),
             code: bounded_secs(source, names::AUTHORIZATION_CODE_TTL, 600, 60, 600),
             grant: Duration::from_secs(7 * 86400),
+            token_cache: bounded_secs(source, names::TOKEN_CACHE_SECONDS, 60, 0, 60),
         }
     }
 }
@@ -142,6 +150,11 @@ mod tests {
         assert_eq!(l.code, Duration::from_secs(600));
         let l = Lifetimes::load(&source(&[(names::ACCESS_TOKEN_TTL, "900")]));
         assert_eq!(l.access, Duration::from_secs(900));
+        assert_eq!(l.token_cache, Duration::from_secs(60));
+        for (raw, secs) in [("0", 0), ("15", 15), ("3600", 60), ("x", 60)] {
+            let l = Lifetimes::load(&source(&[(names::TOKEN_CACHE_SECONDS, raw)]));
+            assert_eq!(l.token_cache, Duration::from_secs(secs), "{raw}");
+        }
     }
 
     #[test]

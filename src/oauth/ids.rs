@@ -99,6 +99,21 @@ impl TokenKind {
         tag
     }
 
+    /// Whether `value` has a shape this server ever minted for this kind:
+    /// the prefix, then the 43 base64url characters of the previous
+    /// release ([`crypto::mint`]) or the 70 of the routed format. Nothing
+    /// else can match a stored record, so anything else is refused before
+    /// a key is used or storage is read (issue 12: a malformed token costs
+    /// next to nothing).
+    pub fn has_minted_shape(self, value: &str) -> bool {
+        value.strip_prefix(self.prefix()).is_some_and(|body| {
+            matches!(body.len(), LEGACY_CHARS | ROUTED_CHARS)
+                && body
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+    }
+
     /// Which format `value` is in, if it is of this kind. Reads nothing
     /// and checks no tag: see [`Format::Routed`].
     pub fn parse(self, value: &str) -> Option<Format> {
@@ -147,6 +162,8 @@ const TAG_BYTES: usize = 8;
 const ROUTED_BYTES: usize = ROUTING_BYTES + 4 + RANDOM_BYTES + TAG_BYTES;
 /// base64url of [`ROUTED_BYTES`], unpadded.
 const ROUTED_CHARS: usize = 70;
+/// base64url of the previous release's [`crypto::TOKEN_BYTES`], unpadded.
+const LEGACY_CHARS: usize = 43;
 
 /// The format of a presented token or code.
 #[derive(Debug)]
@@ -356,6 +373,32 @@ mod tests {
             }
         }
         assert!(!TokenKind::is_ours("plausible-key-1"));
+    }
+
+    #[test]
+    fn only_minted_shapes_pass_the_shape_check() {
+        let p = FakePlatform::new();
+        let k = user_keys();
+        let routing = RoutingId::of(&k, "c", &UserKey::of_email(&k, "a@example.com"));
+        let legacy = TokenKind::AccessToken.mint(&p).unwrap();
+        let routed = TokenKind::AccessToken
+            .mint_routed(&p, &k, &routing, 7)
+            .unwrap();
+        assert!(TokenKind::AccessToken.has_minted_shape(&legacy));
+        assert!(TokenKind::AccessToken.has_minted_shape(&routed));
+        let refused = [
+            "not-a-token".to_owned(),
+            "pmcp_at_".to_owned(),
+            "pmcp_at_good".to_owned(),
+            format!("{legacy}A"),
+            legacy.replacen("pmcp_at_", "pmcp_rt_", 1),
+            format!("{}=", &legacy[..legacy.len() - 1]),
+            format!("{}é", &routed[..routed.len() - 2]),
+            format!(" {legacy}"),
+        ];
+        for value in &refused {
+            assert!(!TokenKind::AccessToken.has_minted_shape(value), "{value}");
+        }
     }
 
     #[test]

@@ -15,5 +15,6 @@ pub(crate) mod revoke;
 pub(crate) mod routing;
 pub(crate) mod server;
 pub(crate) mod token;
+pub(crate) mod token_cache;
 pub(crate) mod types;
 pub(crate) mod used;

@@ -1,7 +1,9 @@
 //! The resource server: who may call `/internal`. Either Cloudflare
 //! Access in front vouches for the caller (a verified assertion, then the
 //! email gate), or the caller presents one of our bearer tokens (RFC 6750,
-//! RFC 9728 §5.1): one KV read on the hot path.
+//! RFC 9728 §5.1): at most one KV read on the hot path, none when the
+//! isolate remembers the record (`token_cache`) or the value has no shape
+//! we mint.
 //!
 //! A routed token's tag is checked before that read (a forged one costs
 //! none). When the read misses a well-tagged token issued within the last
@@ -17,9 +19,10 @@ use super::ledger::client::{Coordinator, Ledger};
 use super::ledger::records::{AccessRecord, access_key};
 use super::routing::{Located, Unroutable, locate};
 use super::server::AuthServer;
+use super::token_cache::TokenMemory;
 use super::types::{DEFAULT_SCOPE, Resource};
 use crate::config::names;
-use crate::crypto::UserKeys;
+use crate::config::oauth::OAuthSettings;
 use crate::doc_cache::DocumentCache;
 use crate::http::{Request, Response};
 use crate::oidc::access::{self, AssertionRefused};
@@ -66,7 +69,7 @@ impl Denied {
 
 /// Admits a call to `/internal`: Access's signed assertion when Access is
 /// configured and the header is present, else our bearer token.
-pub async fn admit<P: KeyValue + Outbound + DocumentCache + Coordinator>(
+pub async fn admit<P: KeyValue + Outbound + DocumentCache + Coordinator + TokenMemory>(
     platform: &P,
     server: &AuthServer<'_>,
     request: &Request,
@@ -81,14 +84,7 @@ pub async fn admit<P: KeyValue + Outbound + DocumentCache + Coordinator>(
             .map(|_identity| ())
             .map_err(Denied::Assertion);
     }
-    authorize(
-        platform,
-        request,
-        &server.resource,
-        settings.user_keys.as_ref(),
-    )
-    .await
-    .map(|_record| ())
+    authorize(platform, server, request).await.map(|_record| ())
 }
 
 fn bearer(request: &Request) -> Option<&str> {
@@ -101,41 +97,112 @@ fn bearer(request: &Request) -> Option<&str> {
 /// Checks the bearer token against the access record, the resource it
 /// was issued for (RFC 8707; MCP: tokens for other resources MUST be
 /// refused), its expiry and its scope.
-pub async fn authorize<P: KeyValue + Clock + Coordinator>(
+///
+/// The order is the cost order: a value of no shape we mint is refused
+/// before any key is used; a remembered record (`token_cache`) saves the
+/// one storage read; a routed token's tag is checked before that read.
+/// Every check of the record runs on every request, remembered or read.
+pub async fn authorize<P: KeyValue + Clock + Coordinator + TokenMemory>(
     platform: &P,
+    server: &AuthServer<'_>,
     request: &Request,
-    resource: &Resource,
-    user_keys: Option<&UserKeys>,
 ) -> Result<AccessRecord, Denied> {
     let token = bearer(request).ok_or(Denied::NoToken)?;
-    let located = locate(TokenKind::AccessToken, token, user_keys).map_err(|e| match e {
-        Unroutable::Forged => Denied::InvalidToken,
-        Unroutable::NoUserKey => Denied::NoUserKey,
-    })?;
+    if !TokenKind::AccessToken.has_minted_shape(token) {
+        return Err(Denied::InvalidToken);
+    }
+    let settings = server.settings;
     let hash = TokenHash::of(token);
-    let now = platform.now().as_secs();
+    let now = platform.now();
+    let window = settings.lifetimes.token_cache;
+    let memory = platform.token_memory();
+    let remembered = if window.is_zero() {
+        None
+    } else {
+        memory.borrow_mut().recall(&hash, now)
+    };
+    let (record, read_under) = match remembered {
+        Some(record) => (record, None),
+        None => {
+            let epoch = memory.borrow().epoch();
+            let record = read(platform, token, &hash, now.as_secs(), settings).await?;
+            (record, Some(epoch))
+        }
+    };
+    admits(&record, now.as_secs(), &server.resource, settings)?;
+    if let Some(epoch) = read_under
+        && !window.is_zero()
+    {
+        memory
+            .borrow_mut()
+            .remember(hash, record.clone(), now, window, epoch);
+    }
+    Ok(record)
+}
+
+/// The token's record from storage: one KV read, or (a fresh routed
+/// token KV does not show yet) its grant object instead.
+async fn read<P: KeyValue + Coordinator>(
+    platform: &P,
+    token: &str,
+    hash: &TokenHash,
+    now: u64,
+    settings: &OAuthSettings,
+) -> Result<AccessRecord, Denied> {
+    let located = locate(TokenKind::AccessToken, token, settings.user_keys.as_ref()).map_err(
+        |e| match e {
+            Unroutable::Forged => Denied::InvalidToken,
+            Unroutable::NoUserKey => Denied::NoUserKey,
+        },
+    )?;
     let stored = platform
-        .get(&access_key(&hash))
+        .get(&access_key(hash))
         .await
         .map_err(Denied::Unavailable)?;
-    let record: AccessRecord = match (stored, located) {
-        (Some(bytes), _) => serde_json::from_slice(&bytes).map_err(|_| Denied::InvalidToken)?,
+    match (stored, located) {
+        (Some(bytes), _) => serde_json::from_slice(&bytes).map_err(|_| Denied::InvalidToken),
         (None, Located::Pair(routed)) if routed.issued_at.abs_diff(now) <= KV_LAG_SECS => {
             Ledger::pair(platform, routed.routing)
-                .lookup_access(hash)
+                .lookup_access(hash.clone())
                 .await
                 .map_err(Denied::Unavailable)?
-                .ok_or(Denied::InvalidToken)?
+                .ok_or(Denied::InvalidToken)
         }
-        (None, _) => return Err(Denied::InvalidToken),
-    };
-    if now >= record.expires_at || &record.resource != resource {
+        (None, _) => Err(Denied::InvalidToken),
+    }
+}
+
+/// Whether a record admits a call to this resource now.
+fn admits(
+    record: &AccessRecord,
+    now: u64,
+    resource: &Resource,
+    settings: &OAuthSettings,
+) -> Result<(), Denied> {
+    if now >= record.expires_at
+        || &record.resource != resource
+        || tokens_not_before_refuses(record, settings)
+    {
         return Err(Denied::InvalidToken);
     }
     if !record.scope.contains(DEFAULT_SCOPE) {
         return Err(Denied::InsufficientScope);
     }
-    Ok(record)
+    Ok(())
+}
+
+/// Issue 11's `TOKENS_NOT_BEFORE`: whether the record's grant was
+/// created before the configured time (a record without a creation time
+/// counts as older). The one place `/internal` applies it, on every
+/// request, whether the record was read or remembered, so the token
+/// memory cannot outlive the cut-off.
+///
+/// Not configurable yet: issue 11 (branch `rev`) adds the setting and the
+/// grant-creation time copied into every `AccessRecord`, and fills in
+/// this body when it is merged.
+fn tokens_not_before_refuses(record: &AccessRecord, settings: &OAuthSettings) -> bool {
+    let _ = (record, settings);
+    false
 }
 
 /// The response for a refusal, with the RFC 6750 §3 challenge pointing at
@@ -191,7 +258,7 @@ mod tests {
     use crate::oauth::ids::{GrantId, UserKey};
     use crate::oauth::ledger::records::Subject;
     use crate::oauth::types::{ClientId, ScopeSet};
-    use crate::testing::{FakePlatform, block_on, resource};
+    use crate::testing::{FakePlatform, block_on};
     use std::time::Duration;
 
     const RESOURCE: &str = "https://mcp.example.com/internal";
@@ -216,55 +283,190 @@ mod tests {
         .unwrap();
     }
 
-    fn call(p: &FakePlatform, auth: Option<&str>) -> Result<AccessRecord, Denied> {
+    /// An access token of the previous release's shape, named for the test.
+    fn tok(name: &str) -> String {
+        format!("pmcp_at_{name:A<43}")
+    }
+
+    fn settings(cache_secs: &str) -> OAuthSettings {
+        OAuthSettings::load(&crate::testing::source(&[(
+            names::TOKEN_CACHE_SECONDS,
+            cache_secs,
+        )]))
+    }
+
+    fn call_with(
+        p: &FakePlatform,
+        settings: &OAuthSettings,
+        auth: Option<&str>,
+    ) -> Result<AccessRecord, Denied> {
         let mut r = Request::new(Method::Post, url::Url::parse(RESOURCE).unwrap());
         if let Some(a) = auth {
             r.headers.set("authorization", a);
         }
-        block_on(authorize(p, &r, &resource(RESOURCE), None))
+        let server = AuthServer::new(settings, &r);
+        block_on(authorize(p, &server, &r))
+    }
+
+    fn call(p: &FakePlatform, auth: Option<&str>) -> Result<AccessRecord, Denied> {
+        call_with(p, &settings("0"), auth)
     }
 
     #[test]
     fn bearer_checks() {
         let p = FakePlatform::new();
-        store(&p, "pmcp_at_good", "mcp", RESOURCE, 3600);
+        let good = tok("good");
+        store(&p, &good, "mcp", RESOURCE, 3600);
         store(
             &p,
-            "pmcp_at_other_resource",
+            &tok("otherresource"),
             "mcp",
             "https://other.example/internal",
             3600,
         );
-        store(&p, "pmcp_at_noscope", "other", RESOURCE, 3600);
+        store(&p, &tok("noscope"), "other", RESOURCE, 3600);
+        // Stored, but of no shape we mint: never even looked up.
+        store(&p, "pmcp_at_good", "mcp", RESOURCE, 3600);
         assert_eq!(
-            call(&p, Some("Bearer pmcp_at_good")).unwrap().grant_id,
+            call(&p, Some(&format!("Bearer {good}"))).unwrap().grant_id,
             GrantId::fixed("g1")
         );
         assert_eq!(
-            call(&p, Some("bearer  pmcp_at_good ")).unwrap().grant_id,
+            call(&p, Some(&format!("bearer  {good} ")))
+                .unwrap()
+                .grant_id,
             GrantId::fixed("g1")
         );
         let cases = [
             (None, Denied::NoToken),
-            (Some("Basic abc"), Denied::NoToken),
-            (Some("Bearer "), Denied::NoToken),
-            (Some("Bearer pmcp_at_unknown"), Denied::InvalidToken),
-            (Some("Bearer pmcp_at_other_resource"), Denied::InvalidToken),
-            (Some("Bearer pmcp_at_noscope"), Denied::InsufficientScope),
+            (Some("Basic abc".to_owned()), Denied::NoToken),
+            (Some("Bearer ".to_owned()), Denied::NoToken),
+            (Some("Bearer pmcp_at_good".to_owned()), Denied::InvalidToken),
+            (
+                Some(format!("Bearer {}", tok("unknown"))),
+                Denied::InvalidToken,
+            ),
+            (
+                Some(format!("Bearer {}", tok("otherresource"))),
+                Denied::InvalidToken,
+            ),
+            (
+                Some(format!("Bearer {}", tok("noscope"))),
+                Denied::InsufficientScope,
+            ),
         ];
         for (auth, expected) in cases {
-            assert_eq!(call(&p, auth).unwrap_err(), expected, "{auth:?}");
+            assert_eq!(call(&p, auth.as_deref()).unwrap_err(), expected, "{auth:?}");
         }
+        let bearer_good = format!("Bearer {good}");
         p.advance(Duration::from_secs(3600));
         assert_eq!(
-            call(&p, Some("Bearer pmcp_at_good")).unwrap_err(),
+            call(&p, Some(&bearer_good)).unwrap_err(),
             Denied::InvalidToken
         );
         p.fail_storage.set(true);
         assert!(matches!(
-            call(&p, Some("Bearer pmcp_at_good")),
+            call(&p, Some(&bearer_good)),
             Err(Denied::Unavailable(_))
         ));
+    }
+
+    #[test]
+    fn a_token_of_no_minted_shape_costs_no_read() {
+        let p = FakePlatform::new();
+        let keys = crate::testing::user_keys();
+        let routing = crate::oauth::ids::RoutingId::of(
+            &keys,
+            "c",
+            &UserKey::of_email(&keys, "a@example.com"),
+        );
+        let routed = TokenKind::AccessToken
+            .mint_routed(&p, &keys, &routing, 7)
+            .unwrap();
+        let garbled = format!("{}!!", &routed[..routed.len() - 2]);
+        for token in [
+            "not-a-token",
+            "pmcp_at_unknown",
+            "pmcp_rt_x",
+            garbled.as_str(),
+        ] {
+            assert_eq!(
+                call(&p, Some(&format!("Bearer {token}"))).unwrap_err(),
+                Denied::InvalidToken,
+                "{token}"
+            );
+        }
+        assert_eq!(p.reads.get(), 0);
+    }
+
+    /// Issue 12: at most one storage read per authenticated request.
+    #[test]
+    fn one_storage_read_per_authenticated_request_without_the_memory() {
+        let p = FakePlatform::new();
+        let good = format!("Bearer {}", tok("good"));
+        store(&p, &tok("good"), "mcp", RESOURCE, 3600);
+        for n in 1..=3 {
+            call(&p, Some(&good)).unwrap();
+            assert_eq!(p.reads.get(), n);
+        }
+        assert_eq!(p.token_memory.borrow().len(), 0, "0 turns it off");
+    }
+
+    #[test]
+    fn the_memory_saves_the_read_for_at_most_60_s() {
+        let p = FakePlatform::new();
+        let on = settings("60");
+        let good = format!("Bearer {}", tok("good"));
+        store(&p, &tok("good"), "mcp", RESOURCE, 3600);
+        call_with(&p, &on, Some(&good)).unwrap();
+        assert_eq!(p.reads.get(), 1);
+        p.advance(Duration::from_secs(59));
+        call_with(&p, &on, Some(&good)).unwrap();
+        assert_eq!(p.reads.get(), 1, "a hit");
+        // Revoked in another location: KV no longer has it, but this
+        // isolate may still answer from memory, never from 60 s on.
+        block_on(p.delete(&access_key(&TokenHash::of(&tok("good"))))).unwrap();
+        call_with(&p, &on, Some(&good)).unwrap();
+        p.advance(Duration::from_secs(1));
+        assert_eq!(
+            call_with(&p, &on, Some(&good)).unwrap_err(),
+            Denied::InvalidToken
+        );
+        assert_eq!(p.reads.get(), 2);
+    }
+
+    #[test]
+    fn every_check_runs_on_a_hit() {
+        let p = FakePlatform::new();
+        let on = settings("60");
+        let good = format!("Bearer {}", tok("good"));
+        store(&p, &tok("good"), "mcp", RESOURCE, 30);
+        call_with(&p, &on, Some(&good)).unwrap();
+        // Remembered for 60 s, but the token itself ends at 30 s.
+        p.advance(Duration::from_secs(30));
+        assert_eq!(
+            call_with(&p, &on, Some(&good)).unwrap_err(),
+            Denied::InvalidToken
+        );
+        // Refused records are never remembered.
+        store(&p, &tok("noscope"), "other", RESOURCE, 3600);
+        let noscope = format!("Bearer {}", tok("noscope"));
+        call_with(&p, &on, Some(&noscope)).unwrap_err();
+        assert_eq!(p.token_memory.borrow().len(), 0);
+        // Another resource's request never takes this resource's record.
+        let fresh = format!("Bearer {}", tok("fresh"));
+        store(&p, &tok("fresh"), "mcp", RESOURCE, 3600);
+        call_with(&p, &on, Some(&fresh)).unwrap();
+        let mut r = Request::new(
+            Method::Post,
+            url::Url::parse("https://other.example/internal").unwrap(),
+        );
+        r.headers.set("authorization", &fresh);
+        let elsewhere = AuthServer::new(&on, &r);
+        assert_eq!(
+            block_on(authorize(&p, &elsewhere, &r)).unwrap_err(),
+            Denied::InvalidToken
+        );
     }
 
     #[test]

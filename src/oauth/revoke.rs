@@ -6,6 +6,7 @@ use super::ledger::records::{AccessRecord, access_key};
 use super::routing::{Located, Unroutable, locate};
 use super::server::{AuthServer, Platform};
 use super::token::{self, TokenError};
+use super::types::ClientId;
 use crate::http::Headers;
 
 /// Handles `POST /revoke`. The client authenticates as at the token
@@ -43,25 +44,47 @@ pub async fn revoke<P: Platform>(
     };
     let client = token::authenticate(platform, server, headers, &form).await?;
     let hash = TokenHash::of(presented);
+    let done = end(platform, kind, located, &hash, &client.client_id).await;
+    // This isolate forgets what it remembered at once, whatever storage
+    // answered (a failed call may still have revoked): an access token by
+    // its hash; a refresh token ends its grant, whose access tokens this
+    // isolate cannot name, so the client's entries go (`token_cache`).
+    let mut memory = platform.token_memory().borrow_mut();
+    match kind {
+        TokenKind::AccessToken => memory.forget_token(&hash),
+        _ => memory.forget_client(&client.client_id),
+    }
+    done
+}
+
+/// Ends the token in storage, if it is the presenting client's.
+async fn end<P: Platform>(
+    platform: &P,
+    kind: TokenKind,
+    located: Located,
+    hash: &TokenHash,
+    client_id: &ClientId,
+) -> Result<(), TokenError> {
+    let hash = hash.clone();
     let unavailable = |e: crate::ports::StorageError| TokenError::TemporarilyUnavailable(e.0);
     match (kind, located) {
         (TokenKind::RefreshToken, Located::Legacy) => {
             // The legacy ledger is per client: another client's token is
             // unknown there.
-            Ledger::of(platform, &client.client_id)
-                .revoke_refresh(hash, &client.client_id)
+            Ledger::of(platform, client_id)
+                .revoke_refresh(hash, client_id)
                 .await
                 .map_err(unavailable)?;
         }
         (TokenKind::RefreshToken, Located::Pair(routed)) => {
             Ledger::pair(platform, routed.routing)
-                .revoke_refresh(hash, &client.client_id)
+                .revoke_refresh(hash, client_id)
                 .await
                 .map_err(unavailable)?;
         }
         (_, Located::Pair(routed)) => {
             Ledger::pair(platform, routed.routing)
-                .revoke_access(hash, &client.client_id)
+                .revoke_access(hash, client_id)
                 .await
                 .map_err(unavailable)?;
         }
@@ -70,7 +93,7 @@ pub async fn revoke<P: Platform>(
             let record = platform.get(&key).await.map_err(unavailable)?;
             let owned = record
                 .and_then(|bytes| serde_json::from_slice::<AccessRecord>(&bytes).ok())
-                .is_some_and(|r| r.client_id == client.client_id);
+                .is_some_and(|r| &r.client_id == client_id);
             if owned {
                 platform.delete(&key).await.map_err(unavailable)?;
             }

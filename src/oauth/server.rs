@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use super::ledger::client::Coordinator;
 use super::ledger::legacy_consents::LegacyConsentMemory;
 use super::listing::client::Listings;
+use super::token_cache::TokenMemory;
 use super::types::{Issuer, Resource, SUPPORTED_SCOPES};
 use super::used::UsedStateShards;
 use crate::config::oauth::OAuthSettings;
@@ -28,6 +29,7 @@ pub trait Platform:
     + Log
     + EdgeCache
     + IsolateCache
+    + TokenMemory
 {
 }
 impl<
@@ -41,7 +43,8 @@ impl<
         + UsedStateShards
         + Log
         + EdgeCache
-        + IsolateCache,
+        + IsolateCache
+        + TokenMemory,
 > Platform for T
 {
 }
@@ -59,6 +62,9 @@ pub struct AuthServer<'a> {
     /// never for a deployed worker, whose requests are routed by public
     /// hostname.
     local: bool,
+    /// The URL the request reached (its host and port are this server's;
+    /// a client metadata URL there is refused).
+    pub reached: url::Url,
 }
 
 impl<'a> AuthServer<'a> {
@@ -69,6 +75,7 @@ impl<'a> AuthServer<'a> {
             resource: Resource::of(&issuer),
             issuer,
             local: is_loopback(&request.url),
+            reached: request.url.clone(),
         }
     }
 

@@ -178,7 +178,7 @@ pub async fn authenticate<P: Platform>(
         Presented::Post(id, s) => (id, Some(s), AuthMethod::ClientSecretPost, false),
         Presented::Public(id) => (id, None, AuthMethod::None, false),
     };
-    let client = match registry::find(platform, server.fetch_policy(), id).await {
+    let client = match registry::find(platform, server.fetch_policy(), &server.reached, id).await {
         Ok(Some(c)) => c,
         Ok(None) | Err(LookupError::Metadata(_)) => {
             return Err(TokenError::InvalidClient { basic });
@@ -354,6 +354,17 @@ pub async fn exchange<P: Platform>(
                 .await
         }
     };
+    if let Ok(Err(refused)) = &outcome
+        && matches!(refused.refusal, Refusal::InvalidGrant)
+    {
+        // The ledger may just have ended a grant (a reused code or
+        // rotated-out refresh token, RFC 9700 §4.14.2): the client's
+        // remembered access tokens go with it (`token_cache`).
+        platform
+            .token_memory()
+            .borrow_mut()
+            .forget_client(&client.client_id);
+    }
     match outcome {
         Ok(Ok(LedgerIssued {
             scope,

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-use crate::http::{Request, is_loopback};
+use crate::http::Request;
 
 /// This authorization server's issuer identifier (RFC 8414 §2): the
 /// origin the deployment is reached at, `https://host[:port]`, with no
@@ -125,6 +125,44 @@ pub enum RedirectUriError {
     /// Credentials in a redirect URI are a phishing vector.
     UserInfo,
     TooLong,
+    /// A control character or whitespace anywhere in the string (a URL
+    /// parser silently drops tabs and newlines, so `…\r\nSet-Cookie: …`
+    /// would otherwise be accepted and kept).
+    ControlOrSpace,
+    /// The host is neither a DNS name (letters, digits and hyphens in
+    /// dot-separated labels) nor an IP literal: `*` wildcards and other
+    /// characters a URL parser lets through are refused.
+    Host,
+    /// A non-ASCII host: this build's URL parser has no Unicode IDNA
+    /// tables (see Cargo.toml, `idna_adapter`), so an internationalized
+    /// name must be written in Punycode (`xn--…`).
+    NonAsciiHost,
+}
+
+/// The hosts an `http` redirect URI may name (RFC 8252 §7.3, §8.3): the
+/// two loopback literals and `localhost`, which Claude Code, Claude
+/// Desktop and MCP Inspector register. Not the rest of 127.0.0.0/8.
+fn is_loopback_redirect_host(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip == std::net::Ipv4Addr::LOCALHOST,
+        Some(url::Host::Ipv6(ip)) => ip == std::net::Ipv6Addr::LOCALHOST,
+        None => false,
+    }
+}
+
+/// Whether a host the URL parser accepted as a domain is a DNS name
+/// (RFC 1123 §2.1 LDH labels; IDNs arrive here as their A-labels).
+fn is_dns_name(domain: &str) -> bool {
+    domain.len() <= 253
+        && domain.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
 }
 
 /// A redirection endpoint (RFC 6749 §3.1.2), kept as given.
@@ -140,11 +178,21 @@ impl RedirectUri {
         if raw.len() > 2048 {
             return Err(RedirectUriError::TooLong);
         }
-        let url = Url::parse(raw).map_err(|_| RedirectUriError::NotAbsolute)?;
+        if raw.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(RedirectUriError::ControlOrSpace);
+        }
+        let url = Url::parse(raw).map_err(|e| match e {
+            url::ParseError::IdnaError => RedirectUriError::NonAsciiHost,
+            _ => RedirectUriError::NotAbsolute,
+        })?;
         match url.scheme() {
             "https" if url.host().is_some() => {}
-            "http" if is_loopback(&url) => {}
+            "http" if is_loopback_redirect_host(&url) => {}
             _ => return Err(RedirectUriError::Scheme),
+        }
+        match url.host() {
+            Some(url::Host::Domain(d)) if !is_dns_name(d) => return Err(RedirectUriError::Host),
+            _ => {}
         }
         if url.fragment().is_some() || raw.contains('#') {
             return Err(RedirectUriError::Fragment);
@@ -188,14 +236,22 @@ impl RedirectUri {
     /// string comparison). For loopback URIs the port may differ
     /// (RFC 8252 §7.3): native apps bind an ephemeral port.
     pub fn matches_registered(&self, registered: &[RedirectUri]) -> bool {
-        registered.iter().any(|r| {
-            r.raw == self.raw
-                || (is_loopback(&self.url)
-                    && r.url.scheme() == self.url.scheme()
-                    && r.url.host_str() == self.url.host_str()
-                    && r.url.path() == self.url.path()
-                    && r.url.query() == self.url.query())
-        })
+        registered.iter().any(|r| r.same_endpoint(self))
+    }
+
+    /// The same redirection endpoint: the exact string, or for an http
+    /// loopback URI the same host (compared exactly: `localhost` is not
+    /// `127.0.0.1`), path and query on any port (RFC 8252 §7.3). Consent
+    /// uses it too, so a native client is not asked again for every
+    /// ephemeral port it binds.
+    pub fn same_endpoint(&self, other: &RedirectUri) -> bool {
+        self.raw == other.raw
+            || (self.url.scheme() == "http"
+                && is_loopback_redirect_host(&self.url)
+                && other.url.scheme() == "http"
+                && self.url.host() == other.url.host()
+                && self.url.path() == other.url.path()
+                && self.url.query() == other.url.query())
     }
 }
 
@@ -336,6 +392,35 @@ mod tests {
             ("https://user:pw@a.example/cb", Err(UserInfo)),
             ("/relative/cb", Err(NotAbsolute)),
             ("", Err(NotAbsolute)),
+            // Issue 10: only the loopback literals and `localhost`.
+            ("http://127.0.0.2/cb", Err(Scheme)),
+            ("http://0.0.0.0/cb", Err(Scheme)),
+            ("http://LOCALHOST:8080/cb", Ok(())),
+            // Issue 10: hosts are DNS names or IP literals.
+            ("https://*.example.com/cb", Err(Host)),
+            ("https://*/cb", Err(Host)),
+            ("https://a_b.example/cb", Err(Host)),
+            ("https://-a.example/cb", Err(Host)),
+            ("https://a.example./cb", Err(Host)),
+            ("https://a..example/cb", Err(Host)),
+            ("https://a$b.example/cb", Err(Host)),
+            ("https://203.0.113.9/cb", Ok(())),
+            ("https://[2001:db8::1]/cb", Ok(())),
+            ("https://münchen.example/cb", Err(NonAsciiHost)),
+            ("https://m%C3%BCnchen.example/cb", Err(NonAsciiHost)),
+            ("https://xn--mnchen-3ya.example/cb", Ok(())),
+            // Issue 10: no control characters or whitespace anywhere.
+            (
+                "https://a.example/cb\r\nSet-Cookie: x=1",
+                Err(ControlOrSpace),
+            ),
+            ("https://a.example/c\tb", Err(ControlOrSpace)),
+            (" https://a.example/cb", Err(ControlOrSpace)),
+            ("https://a.example/cb ", Err(ControlOrSpace)),
+            ("https://a.example/c b", Err(ControlOrSpace)),
+            ("https://a.example/cb\u{0}", Err(ControlOrSpace)),
+            ("https://a.example/cb\u{85}", Err(ControlOrSpace)),
+            ("https://a.example/cb\u{3000}", Err(ControlOrSpace)),
         ];
         for (raw, expected) in cases {
             assert_eq!(RedirectUri::parse(raw).map(|_| ()), expected, "{raw}");
@@ -360,6 +445,8 @@ mod tests {
             ("http://127.0.0.1:51234/callback", true),
             ("http://127.0.0.1:51234/other", false),
             ("http://localhost:51234/callback", false),
+            ("http://[::1]:51234/callback", false),
+            ("http://127.0.0.1:51234/callback?x=1", false),
         ];
         for (raw, expected) in cases {
             assert_eq!(reg(raw).matches_registered(&registered), expected, "{raw}");

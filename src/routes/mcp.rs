@@ -2,6 +2,7 @@
 //! Plausible key; `/internal` (see `oauth`) with our access tokens.
 
 use super::reply::{KeyError, Refusal, refusal};
+use crate::config::deployment::Deployment;
 use crate::config::mcp::{McpSettings, Misconfigured};
 use crate::guard::{self, OriginPolicy};
 use crate::http::{Method, Request, Response};
@@ -68,11 +69,10 @@ pub async fn byok<P: Outbound + Clock + EdgeCache>(
 /// front); queries use the shared key.
 pub async fn internal<P: Platform>(
     platform: &P,
-    settings: &McpSettings,
-    server: &AuthServer<'_>,
-    shared_key: Option<PlausibleKey>,
+    deployment: &Deployment,
     request: &Request,
 ) -> Response {
+    let settings = &deployment.mcp;
     let origins = OriginPolicy::Hostnames(&settings.allowed_origins);
     if let Err(denied) = guard::check(request, &settings.allowed_hosts, origins) {
         return guard::with_cors(denied, METHODS);
@@ -80,7 +80,8 @@ pub async fn internal<P: Platform>(
     if request.method == Method::Options {
         return guard::preflight(METHODS);
     }
-    let response = match resource::admit(platform, server, request).await {
+    let server = AuthServer::new(&deployment.oauth, request);
+    let response = match resource::admit(platform, &server, request).await {
         Err(denied) => {
             if let Some(line) = denied.log_line() {
                 platform.warn(&line);
@@ -88,7 +89,9 @@ pub async fn internal<P: Platform>(
             resource::challenge(&denied, &server.resource_metadata_url())
         }
         Ok(()) => {
-            let context = shared_key
+            let context = deployment
+                .shared_key
+                .clone()
                 .ok_or(Misconfigured::SharedKey)
                 .and_then(|key| settings.tool_context(key))
                 .and_then(|ctx| settings.with_configured_sites(ctx));

@@ -240,6 +240,62 @@ mod tests {
         );
     }
 
+    /// Issue 10 (RFC 9700 §4.11.2): an error after the redirect URI
+    /// matched is a page with a link back, never a redirect.
+    #[test]
+    fn authorize_errors_after_the_redirect_matched_are_pages_with_a_link() {
+        let p = FakePlatform::new();
+        let (client, _) = block_on(register::register(
+            &p,
+            ClientMetadata {
+                client_name: Some("Example App".into()),
+                client_uri: None,
+                redirect_uris: vec![RedirectUri::parse("https://app.example/cb").unwrap()],
+                auth_method: AuthMethod::None,
+            },
+            p.now(),
+        ))
+        .unwrap();
+        let settings = OAuthSettings::load(&source(&[]));
+        let url = url::Url::parse_with_params(
+            "https://mcp.example.com/authorize",
+            [
+                ("response_type", "code"),
+                ("client_id", client.client_id.as_str()),
+                ("redirect_uri", "https://app.example/cb"),
+                (
+                    "code_challenge",
+                    "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+                ),
+                ("code_challenge_method", "S256"),
+                ("scope", "admin"),
+                ("state", "s&t"),
+            ],
+        )
+        .unwrap();
+        let response = block_on(authorize(&p, &settings, &Request::new(Method::Get, url)));
+        assert_eq!(response.status, 400);
+        assert_eq!(response.headers.get("location"), None);
+        let page = String::from_utf8(response.body).unwrap();
+        assert!(page.contains("<meta name=\"error\" content=\"invalid_scope\">"));
+        assert!(
+            page.contains("<bdi>Example App</bdi>") && page.contains("<code>app.example</code>")
+        );
+        assert!(
+            page.contains(
+                "href=\"https://app.example/cb?error=invalid_scope&amp;error_description="
+            )
+        );
+        assert!(
+            page.contains("&amp;state=s%26t&amp;iss=https%3A%2F%2Fmcp.example.com\""),
+            "{page}"
+        );
+        assert!(
+            p.logs.borrow().is_empty(),
+            "a bad request is not the operator's problem"
+        );
+    }
+
     #[test]
     fn storage_failures_in_the_browser_flow_are_logged() {
         let p = FakePlatform::new();

@@ -28,6 +28,7 @@ import {
   deriveKeys, pageText, retrying, signState, splitState, statePayload,
 } from './login-helpers.mjs';
 import { startRogueIdp } from './support/rogue-idp.mjs';
+import { backLink } from './support/http.mjs';
 
 const COOKIE_SECRET = `login-negative-${randomBytes(24).toString('hex')}`;
 const UPSTREAM_CLIENT_ID = 'plausible-mcp-rogue-test';
@@ -191,6 +192,25 @@ describe('forged or defective ID tokens are refused (403)', () => {
   }
 });
 
+/**
+ * A refused person's page also links back to the client with
+ * access_denied, its state and iss (issue 10, RFC 9700 §4.11.2: a page
+ * with a plain link, not a redirect, so a connector waiting on its
+ * callback still learns the outcome when the person follows it).
+ */
+function assertLinksBack(r, login, label) {
+  assert.match(r.text, /<bdi>login-negative client<\/bdi>/, `${label}: names the application`);
+  assert.match(r.text, /<code>127\.0\.0\.1<\/code>/, `${label}: names the redirect host`);
+  const link = backLink(r.text);
+  assert.ok(link, `${label}: a link back`);
+  const u = new URL(link);
+  assert.equal(`${u.origin}${u.pathname}`, login.redirectUri, label);
+  assert.equal(u.searchParams.get('error'), 'access_denied', label);
+  assert.equal(u.searchParams.get('state'), login.state, label);
+  assert.equal(u.searchParams.get('iss'), BASE, label);
+  assert.equal(u.searchParams.get('code'), null, label);
+}
+
 describe('people who are not admitted are refused (403)', () => {
   const cases = [
     ['another domain', 'good', 'mallory@evil.example', MESSAGES.domain],
@@ -206,6 +226,7 @@ describe('people who are not admitted are refused (403)', () => {
     test(label, retrying(async () => {
       const { r, login, jar } = await loginThrough(client, { scenario, email: email ?? freshEmail(label) });
       assertRefused(r, 403, message, label);
+      assertLinksBack(r, login, label);
       // The login is used up: a valid token for an allowed user cannot
       // finish it now.
       const retry = await call(await upstreamReturn(login, { scenario: 'good', email: freshEmail('late') }), { jar });
@@ -223,7 +244,9 @@ describe('upstream errors and provider failures', () => {
     const login = await beginLogin(BASE, client, { jar, upstreamIssuer: rogue.issuer });
     const url = await upstreamReturn(login, { scenario: 'upstream-error:access_denied' });
     assert.equal(new URL(url).searchParams.get('code'), null);
-    assertRefused(await call(url, { jar }), 403, MESSAGES.upstreamDenied, 'access_denied');
+    const denied = await call(url, { jar });
+    assertRefused(denied, 403, MESSAGES.upstreamDenied, 'access_denied');
+    assertLinksBack(denied, login, 'access_denied');
     await assertNoGrantAfter({ client, login, jar, email: freshEmail('denied') }, 'access_denied');
   }));
 
@@ -231,7 +254,9 @@ describe('upstream errors and provider failures', () => {
     const jar = new CookieJar();
     const login = await beginLogin(BASE, client, { jar, upstreamIssuer: rogue.issuer });
     const url = await upstreamReturn(login, { scenario: 'upstream-error:server_error' });
-    assertRefused(await call(url, { jar }), 502, MESSAGES.upstreamError, 'server_error');
+    const failed = await call(url, { jar });
+    assertRefused(failed, 502, MESSAGES.upstreamError, 'server_error');
+    assert.equal(backLink(failed.text), null, 'a provider failure is not a refusal: no link back');
     await assertNoGrantAfter({ client, login, jar, email: freshEmail('server-error') }, 'server_error');
   }));
 

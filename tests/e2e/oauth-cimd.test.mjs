@@ -81,12 +81,13 @@ function documentHandler(hits, origin) {
       res.writeHead(302, { location: `${origin()}/target.json` }).end();
       return;
     }
-    const doc = docs[req.url] ?? (req.url === '/nostore.json' ? { client_id: self } : undefined);
+    const doc = docs[req.url] ?? (['/nostore.json', '/as-html.json', '/loopback-uri.json'].includes(req.url) ? { client_id: self } : undefined);
+    if (req.url === '/loopback-uri.json') doc.client_uri = `${origin()}/`;
     if (!doc) {
       res.writeHead(404).end();
       return;
     }
-    const headers = { 'content-type': 'application/json' };
+    const headers = { 'content-type': req.url === '/as-html.json' ? 'text/html' : 'application/json' };
     if (req.url === '/nostore.json') headers['cache-control'] = 'no-store';
     res.writeHead(200, headers);
     res.end(JSON.stringify({
@@ -261,24 +262,38 @@ describe('Client ID Metadata Documents', () => {
     assert.equal(hitsFor(httpHits, '/nostore.json'), 2, 'the token endpoint fetched it again');
   });
 
-  test('a document URL that redirects or is missing gets a 400 error page; the redirect is not followed', async () => {
-    const cases = [
-      ['/moved.json', /redirect \(HTTP 302\)/],
-      ['/missing.json', /HTTP 404/],
-    ];
-    for (const [p, message] of cases) {
+  // Changed by issue 10: the page used to name the status ("HTTP 404",
+  // "redirect (HTTP 302)"), which tells a stranger about hosts this
+  // server can reach. Every fetch failure now shows one sentence (the
+  // detail goes to the log), a failed URL is not fetched again for a
+  // minute (isolate memory, never KV), and a document must be served as
+  // JSON.
+  test('a document URL that redirects, is missing or is not JSON gets one generic 400 page; the redirect is not followed; no refetch within a minute', async () => {
+    const generic = /could not be fetched \(it must answer 200 with application\/json/;
+    for (const p of ['/moved.json', '/missing.json', '/as-html.json']) {
       const docUrl = `${origin(httpServer, 'http')}${p}`;
-      const r = await authorizeRaw(
-        authorizationParams({ client_id: docUrl, redirect_uris: [REDIRECT_URL] }, { challenge: pkce().challenge, state: randomState(), base }),
-        { base },
-      );
-      assert.equal(r.status, 400, `${p}: ${r.text}`);
-      assert.equal(r.res.headers.get('location'), null, p);
-      assert.match(r.res.headers.get('content-type'), /^text\/html/, p);
-      assert.equal(pageErrorCode(r.text), 'invalid_client_metadata', p);
-      assert.match(r.text, message, p);
-      assert.equal(hitsFor(httpHits, p), 1, p);
+      for (let i = 1; i <= 2; i++) {
+        const r = await authorizeRaw(
+          authorizationParams({ client_id: docUrl, redirect_uris: [REDIRECT_URL] }, { challenge: pkce().challenge, state: randomState(), base }),
+          { base },
+        );
+        assert.equal(r.status, 400, `${p}: ${r.text}`);
+        assert.equal(r.res.headers.get('location'), null, p);
+        assert.match(r.res.headers.get('content-type'), /^text\/html/, p);
+        assert.equal(pageErrorCode(r.text), 'invalid_client_metadata', p);
+        assert.match(r.text, generic, p);
+        assert.ok(!/HTTP [0-9]{3}|redirect \(|text\/html/.test(r.text.replace(/<[^>]*>/g, ' ')), `${p}: no detail shown`);
+        assert.equal(hitsFor(httpHits, p), 1, `${p}: attempt ${i} fetched once in all`);
+      }
     }
     assert.equal(hitsFor(httpHits, '/target.json'), 0, 'the redirect target was never fetched');
+  });
+
+  test('under the development policy a loopback document may name a loopback client_uri (issue 10)', async () => {
+    const docUrl = `${origin(httpServer, 'http')}/loopback-uri.json`;
+    const client = { client_id: docUrl, redirect_uris: ['http://127.0.0.1:40125/cb'] };
+    const r = await authorizeRaw(authorizationParams(client, { challenge: pkce().challenge, state: randomState(), base }), { base });
+    assert.equal(r.status, 302, r.text);
+    assert.ok(locationParams(r.res.headers.get('location')).code);
   });
 });

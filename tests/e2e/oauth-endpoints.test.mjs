@@ -10,7 +10,7 @@ import {
   redeemForm, refreshRequest, register, registerClient, resourceOf, revokeRequest, send, tokenRequest,
   withoutQuery,
 } from './oauth-helpers.mjs';
-import { pageErrorCode } from './support/http.mjs';
+import { backLink, pageErrorCode } from './support/http.mjs';
 
 const RESOURCE = resourceOf();
 
@@ -244,14 +244,32 @@ describe('/authorize', () => {
     ['foreign resource', { resource: 'https://other.example/internal' }, 'invalid_target'],
     ['this server\'s other endpoint as resource', { resource: `${BASE}/mcp` }, 'invalid_target'],
   ];
+  // These used to be immediate 302s to the redirect URI. Issue 10 (RFC
+  // 9700 §4.11.2): anyone can register a redirect URI, and nobody has
+  // signed in yet, so an immediate redirect made /authorize an open
+  // redirector. Now a 400 page names the application and its redirect
+  // host and offers a plain link carrying error, state and iss.
+  /** Asserts the page that stops a verified client's flow, and returns its link's parameters. */
+  function assertBackPage(r, status, pageCode, label) {
+    assert.equal(r.status, status, `${label}: ${r.text}`);
+    assert.equal(r.res.headers.get('location'), null, `${label}: no redirect`);
+    assert.match(r.res.headers.get('content-type'), /^text\/html/);
+    assert.equal(pageErrorCode(r.text), pageCode, label);
+    assert.ok(!/http-equiv|<script/i.test(r.text), `${label}: no refresh, no script`);
+    assert.match(r.res.headers.get('content-security-policy'), /default-src 'none'/);
+    assert.match(r.res.headers.get('x-robots-tag') ?? '', /noindex/);
+    assert.match(r.text, /<code>app\.example<\/code>/, `${label}: names the redirect host`);
+    const link = backLink(r.text);
+    assert.ok(link, `${label}: a link back`);
+    assert.equal(withoutQuery(link), 'https://app.example/cb', label);
+    return locationParams(link);
+  }
+
   for (const [name, change, error] of redirectCases) {
-    test(`redirected error: ${name} → ${error}, with state and iss`, async () => {
+    test(`error after the redirect URI matched: ${name} → 400 page linking back with ${error}, state and iss`, async () => {
       const r = await authorizeRaw(params(client, change));
-      assert.equal(r.status, 302, r.text);
-      const location = r.res.headers.get('location');
-      assert.equal(withoutQuery(location), 'https://app.example/cb');
-      const q = locationParams(location);
-      assert.equal(q.error, error, location);
+      const q = assertBackPage(r, 400, error, name);
+      assert.equal(q.error, error);
       assert.equal(typeof q.error_description, 'string');
       assert.equal(q.state, 'state-123');
       assert.equal(q.iss, BASE);
@@ -259,20 +277,20 @@ describe('/authorize', () => {
     });
   }
 
-  test('a state longer than 1024 characters → invalid_request, redirected without the state', async () => {
+  test('a state longer than 1024 characters → invalid_request page, its link without the state', async () => {
     const r = await authorizeRaw(params(client, { state: 's'.repeat(1025) }));
-    assert.equal(r.status, 302, r.text);
-    const q = locationParams(r.res.headers.get('location'));
+    const q = assertBackPage(r, 400, 'invalid_request', 'long state');
     assert.equal(q.error, 'invalid_request');
     assert.equal(q.state, undefined);
     assert.equal(q.iss, BASE);
   });
 
-  test('an identity outside the allowed domain → access_denied to the redirect URI', async () => {
+  // Was a 302 with access_denied: a refused sign-in now stops on a 403
+  // page (as the provider's access_denied at /callback does), whose link
+  // tells the client (issue 10, RFC 9700 §4.11.2).
+  test('an identity outside the allowed domain → 403 page linking back with access_denied', async () => {
     const r = await authorizeRaw(params(client), { identity: 'someone@evil.example' });
-    assert.equal(r.status, 302, r.text);
-    const q = locationParams(r.res.headers.get('location'));
-    assert.equal(withoutQuery(r.res.headers.get('location')), 'https://app.example/cb');
+    const q = assertBackPage(r, 403, 'domain_not_allowed', 'domain');
     assert.equal(q.error, 'access_denied');
     assert.equal(q.state, 'state-123');
     assert.equal(q.iss, BASE);

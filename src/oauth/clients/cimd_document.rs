@@ -6,7 +6,7 @@
 
 use serde_json::{Map, Value};
 
-use super::metadata::{MetadataError, Profile, validate};
+use super::metadata::{MetadataError, validate_document};
 use super::record::{ClientRecord, ClientSource};
 use crate::oauth::types::ClientId;
 use crate::ports::UnixMillis;
@@ -49,6 +49,7 @@ pub fn parse(
     client_id: &ClientId,
     now: UnixMillis,
     fresh_until: u64,
+    allow_loopback_client_uri: bool,
 ) -> Result<ClientRecord, DocumentError> {
     let meta: Map<String, Value> = match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(m)) => m,
@@ -76,7 +77,8 @@ pub fn parse(
     if leaked {
         return Err(DocumentError::PrivateKey);
     }
-    let metadata = validate(&meta, Profile::Document).map_err(DocumentError::Metadata)?;
+    let metadata =
+        validate_document(&meta, allow_loopback_client_uri).map_err(DocumentError::Metadata)?;
     Ok(ClientRecord {
         client_id: client_id.clone(),
         client_name: metadata.client_name,

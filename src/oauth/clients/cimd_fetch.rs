@@ -58,6 +58,9 @@ pub enum FetchError {
     Status(u16),
     /// The body exceeded [`MAX_DOCUMENT_BYTES`].
     TooLarge,
+    /// A 200 whose `Content-Type` is not `application/json` or a `+json`
+    /// type (CIMD §4: the document is a JSON object served as JSON).
+    ContentType,
 }
 
 /// Why a URL `client_id` cannot be resolved to a client.
@@ -68,6 +71,13 @@ pub enum FetchError {
 pub enum CimdError {
     /// The `client_id` is not a valid Client Identifier URL (CIMD §3).
     InvalidClientId(ClientIdUrlError),
+    /// The URL names this server itself: it would fetch its own pages
+    /// (and a stranger could pick any of our paths as a "document").
+    OwnHost,
+    /// This URL failed to fetch within the last [`NEGATIVE_FRESHNESS`];
+    /// not tried again (CIMD "Server Side Request Forgery (SSRF)
+    /// Attacks": bound what a stranger's URL can make us fetch).
+    RecentlyFailed,
     /// The URL names a host the server will not fetch (CIMD "Server Side
     /// Request Forgery (SSRF) Attacks").
     Blocked(TargetError),
@@ -91,26 +101,17 @@ impl CimdError {
                 "The client_id URL cannot be fetched by this server: {}.",
                 e.describe()
             ),
-            CimdError::Fetch(e) => {
-                let why = match e {
-                    FetchError::Timeout => {
-                        format!("no answer within {} seconds", FETCH_TIMEOUT.as_secs())
-                    }
-                    FetchError::Network(_) => "the host could not be reached".to_owned(),
-                    FetchError::Redirect(status) => {
-                        format!(
-                            "the server answered with a redirect (HTTP {status}); redirects are not followed"
-                        )
-                    }
-                    FetchError::Status(status) => {
-                        format!("the server answered HTTP {status} instead of 200")
-                    }
-                    FetchError::TooLarge => {
-                        format!("the document is larger than {MAX_DOCUMENT_BYTES} bytes")
-                    }
-                };
-                format!("The client metadata document could not be fetched: {why}.")
+            CimdError::OwnHost => {
+                "The client_id URL names this server itself, which serves no client metadata documents.".into()
             }
+            // One sentence for every fetch failure: the status, timing or
+            // network detail would tell a stranger about hosts this server
+            // can reach (an SSRF oracle). The detail goes to the log
+            // ([`CimdError::log_detail`]).
+            CimdError::Fetch(_) | CimdError::RecentlyFailed => format!(
+                "The client metadata document could not be fetched (it must answer 200 with application/json within {} seconds, without redirects, and be at most {MAX_DOCUMENT_BYTES} bytes).",
+                FETCH_TIMEOUT.as_secs()
+            ),
             CimdError::InvalidDocument(reason) => {
                 format!(
                     "The client metadata document is invalid: {}.",
@@ -121,8 +122,48 @@ impl CimdError {
     }
 }
 
+impl CimdError {
+    /// What the operator's log gets: the fetch failure's detail, which
+    /// the page does not show. Never the document.
+    pub fn log_detail(&self) -> String {
+        match self {
+            CimdError::Fetch(e) => format!("client metadata document fetch failed: {e:?}"),
+            other => format!("client metadata document refused: {other:?}"),
+        }
+    }
+}
+
+/// How long a URL whose fetch failed is not tried again, in this isolate.
+pub const NEGATIVE_FRESHNESS: Duration = Duration::from_secs(60);
+
 fn cache_key(client_id: &ClientId) -> String {
     format!("cimd/{}", crypto::short_hash(client_id.as_str()))
+}
+
+fn failure_key(client_id: &ClientId) -> String {
+    format!("cimd-failed/{}", crypto::short_hash(client_id.as_str()))
+}
+
+/// Whether `url` is this server itself: the same host and port as the
+/// origin the request reached (`own`).
+fn is_own_host(url: &Url, own: &Url) -> bool {
+    url.host() == own.host() && url.port_or_known_default() == own.port_or_known_default()
+}
+
+/// CIMD §4: `application/json`, or a structured `+json` type, with any
+/// parameters (`; charset=utf-8`).
+fn is_json_media_type(value: Option<&str>) -> bool {
+    let Some(value) = value else { return false };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match essence.split_once('/') {
+        Some(("application", sub)) => sub == "json" || (sub.ends_with("+json") && sub.len() > 5),
+        _ => false,
+    }
 }
 
 /// The client named by a URL `client_id`, from cache or by fetching its
@@ -137,8 +178,12 @@ pub async fn resolve<P: Outbound + DocumentCache>(
     platform: &P,
     client_id: &ClientId,
     policy: FetchPolicy,
+    own_origin: &Url,
 ) -> Result<ClientRecord, CimdError> {
     let url = cimd_url::parse(client_id, policy).map_err(CimdError::InvalidClientId)?;
+    if is_own_host(&url, own_origin) {
+        return Err(CimdError::OwnHost);
+    }
     ssrf_guard::check(&url, policy).map_err(CimdError::Blocked)?;
 
     let key = cache_key(client_id);
@@ -151,10 +196,30 @@ pub async fn resolve<P: Outbound + DocumentCache>(
         return Ok(entry.value);
     }
 
-    let (body, freshness) = fetch(platform, url).await?;
+    // A URL that just failed is not fetched again for a minute: in
+    // this isolate's memory only, so a stranger's URL never costs a
+    // storage write (not KV, issue 10).
+    let failed = failure_key(client_id);
+    if platform.recall(&failed, now).is_some() {
+        return Err(CimdError::RecentlyFailed);
+    }
+    let (body, freshness) = match fetch(platform, url).await {
+        Ok(fetched) => fetched,
+        Err(e) => {
+            platform.remember(&failed, b"1", now.plus(NEGATIVE_FRESHNESS));
+            return Err(e);
+        }
+    };
     let fresh_until = now.plus(freshness.unwrap_or(MIN_FRESHNESS)).as_secs();
-    let record = cimd_document::parse(&body, client_id, now, fresh_until)
-        .map_err(CimdError::InvalidDocument)?;
+    let allow_loopback_client_uri = policy.allow_loopback_http;
+    let record = cimd_document::parse(
+        &body,
+        client_id,
+        now,
+        fresh_until,
+        allow_loopback_client_uri,
+    )
+    .map_err(CimdError::InvalidDocument)?;
 
     // CIMD §5.2: only valid documents are cached, and never against the
     // origin's `no-store`/`no-cache`. In memory and the edge cache only:
@@ -197,6 +262,9 @@ async fn fetch<P: Outbound>(
     // The platform enforces the limit; checking again costs nothing.
     if response.body.len() > MAX_DOCUMENT_BYTES {
         return Err(CimdError::Fetch(FetchError::TooLarge));
+    }
+    if !is_json_media_type(response.headers.get("content-type")) {
+        return Err(CimdError::Fetch(FetchError::ContentType));
     }
     Ok((response.body, freshness(&response.headers)))
 }
@@ -285,7 +353,8 @@ mod tests {
         raw: &str,
         policy: FetchPolicy,
     ) -> Result<ClientRecord, CimdError> {
-        block_on(resolve(p, &id(raw), policy))
+        let own = Url::parse("https://mcp.example.com/authorize").unwrap();
+        block_on(resolve(p, &id(raw), policy, &own))
     }
 
     /// How long the edge cache keeps the entry (memory keeps it as long).
@@ -675,15 +744,136 @@ mod tests {
                 Err(OutboundError::Network("dns".into())),
                 FetchError::Network("dns".into()),
             ),
+            // Issue 10: the document must be served as JSON.
+            (
+                "text/html",
+                Ok(with_type(Some("text/html"))),
+                FetchError::ContentType,
+            ),
+            (
+                "no content type",
+                Ok(with_type(None)),
+                FetchError::ContentType,
+            ),
+            (
+                "application/jsonp",
+                Ok(with_type(Some("application/jsonp"))),
+                FetchError::ContentType,
+            ),
+            (
+                "bare +json",
+                Ok(with_type(Some("application/+json"))),
+                FetchError::ContentType,
+            ),
+            (
+                "text/json",
+                Ok(with_type(Some("text/json"))),
+                FetchError::ContentType,
+            ),
         ];
+        let generic = CimdError::Fetch(FetchError::Timeout).description();
         for (name, answer, expected) in cases {
             let p = FakePlatform::new();
             p.respond_with(move |_| answer.clone());
             let err = resolve_with(&p, ID, FetchPolicy::PRODUCTION).unwrap_err();
             assert_eq!(err, CimdError::Fetch(expected), "{name}");
+            assert_eq!(err.description(), generic, "{name}: one sentence for all");
             assert_eq!(p.sent_count(), 1, "{name}");
-            assert!(nothing_cached(&p), "{name}: errors are not cached");
+            assert!(p.edge.borrow().is_empty(), "{name}: errors are not cached");
+            assert_eq!(p.storage_writes(), 0, "{name}: nor written to KV");
+            // Negative cache: in this isolate, for a minute.
+            let again = resolve_with(&p, ID, FetchPolicy::PRODUCTION).unwrap_err();
+            assert_eq!(again, CimdError::RecentlyFailed, "{name}");
+            assert_eq!(again.description(), generic, "{name}");
+            assert_eq!(p.sent_count(), 1, "{name}: not fetched again");
+            p.advance(NEGATIVE_FRESHNESS);
+            let _ = resolve_with(&p, ID, FetchPolicy::PRODUCTION);
+            assert_eq!(p.sent_count(), 2, "{name}: tried again after a minute");
         }
+    }
+
+    fn with_type(content_type: Option<&str>) -> OutboundResponse {
+        let mut r = response(200, None, good_doc().to_string().into_bytes());
+        r.headers = Headers::new();
+        if let Some(t) = content_type {
+            r.headers.set("content-type", t);
+        }
+        r
+    }
+
+    /// Issue 10: under the development policy a loopback document may
+    /// name a loopback client_uri, as it may loopback redirect URIs;
+    /// in production it may not.
+    #[test]
+    fn a_loopback_document_may_name_a_loopback_client_uri_in_development() {
+        let raw = "http://127.0.0.1:4000/client.json";
+        let doc = json!({
+            "client_id": raw,
+            "client_uri": "http://127.0.0.1:4000/",
+            "redirect_uris": ["http://127.0.0.1:4000/cb", "http://localhost/cb"],
+        });
+        let p = serving(doc.clone(), None);
+        let record = resolve_with(&p, raw, FetchPolicy::DEVELOPMENT).unwrap();
+        assert_eq!(record.client_uri.as_deref(), Some("http://127.0.0.1:4000/"));
+        let mut public = doc;
+        public["client_id"] = json!(ID);
+        let p = serving(public, None);
+        assert_eq!(
+            resolve_with(&p, ID, FetchPolicy::PRODUCTION),
+            Err(CimdError::InvalidDocument(DocumentError::Metadata(
+                crate::oauth::clients::metadata::MetadataError::ClientUriNotHttps
+            )))
+        );
+    }
+
+    #[test]
+    fn json_media_types() {
+        for t in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "Application/JSON",
+            "application/oauth-client-metadata+json",
+        ] {
+            assert!(is_json_media_type(Some(t)), "{t}");
+            let p = FakePlatform::new();
+            let t = t.to_owned();
+            p.respond_with(move |_| {
+                let mut r = with_type(None);
+                r.headers.set("content-type", &t);
+                Ok(r)
+            });
+            assert!(resolve_with(&p, ID, FetchPolicy::PRODUCTION).is_ok());
+        }
+    }
+
+    /// Issue 10: a client_id on this server's own host and port is
+    /// refused before anything is fetched; another port of the same
+    /// loopback host is not us.
+    #[test]
+    fn a_client_id_on_this_server_is_refused() {
+        let p = serving(good_doc(), None);
+        for raw in [
+            "https://mcp.example.com/.well-known/oauth-authorization-server",
+            "https://MCP.example.com:443/x.json",
+        ] {
+            assert_eq!(
+                resolve_with(&p, raw, FetchPolicy::PRODUCTION),
+                Err(CimdError::OwnHost),
+                "{raw}"
+            );
+        }
+        assert_eq!(p.sent_count(), 0);
+        let own = Url::parse("http://127.0.0.1:8787/authorize").unwrap();
+        let raw = "http://127.0.0.1:8787/client.json";
+        assert_eq!(
+            block_on(resolve(&p, &id(raw), FetchPolicy::DEVELOPMENT, &own)),
+            Err(CimdError::OwnHost)
+        );
+        let other = "http://127.0.0.1:9999/client.json";
+        assert_ne!(
+            block_on(resolve(&p, &id(other), FetchPolicy::DEVELOPMENT, &own)),
+            Err(CimdError::OwnHost)
+        );
     }
 
     #[test]
@@ -708,8 +898,13 @@ mod tests {
         use TargetError::{LocalName, PrivateAddress};
         let prod = FetchPolicy::PRODUCTION;
         let dev = FetchPolicy::DEVELOPMENT;
-        let cases: [(&str, FetchPolicy, Option<CimdError>); 31] = [
+        let cases: [(&str, FetchPolicy, Option<CimdError>); 32] = [
             ("https://client.example.com/client.json", prod, None),
+            (
+                "https://m%C3%BCnchen.example/client.json",
+                prod,
+                Some(CimdError::InvalidClientId(NonAsciiHost)),
+            ),
             ("https://client.example.com/a/b?v=1", prod, None),
             ("https://client.example.com:8443/c", prod, None),
             ("https://client.example.com/.well-known/client", prod, None),
@@ -895,7 +1090,11 @@ mod tests {
         p.respond_with(move |_| Ok(response(404, None, marker.as_bytes().to_vec())));
         let err = resolve_with(&p, ID, FetchPolicy::PRODUCTION).unwrap_err();
         assert!(!err.description().contains(marker) && !format!("{err:?}").contains(marker));
-        assert!(err.description().contains("404"));
+        assert!(
+            !err.description().contains("404"),
+            "the status is not shown"
+        );
+        assert!(err.log_detail().contains("404") && !err.log_detail().contains(marker));
     }
 
     #[test]

@@ -15,6 +15,9 @@ pub enum ClientIdUrlError {
     /// Not an absolute URL, or written in a way that parsers disagree on
     /// (backslashes).
     Malformed,
+    /// A non-ASCII host (percent-encoded in the id): this build's URL
+    /// parser has no Unicode IDNA tables, so the name must be Punycode.
+    NonAsciiHost,
     /// "MUST use the https URL scheme" (plain http is accepted for a
     /// loopback host under the development policy only).
     Scheme,
@@ -34,6 +37,9 @@ impl ClientIdUrlError {
     pub fn describe(self) -> &'static str {
         match self {
             ClientIdUrlError::Malformed => "it is not an absolute URL",
+            ClientIdUrlError::NonAsciiHost => {
+                "its host is not ASCII; write an internationalized domain name in Punycode (xn--…)"
+            }
             ClientIdUrlError::Scheme => "it must use https",
             ClientIdUrlError::UserInfo => "it must not contain a username or password",
             ClientIdUrlError::NoPath => {
@@ -54,7 +60,10 @@ pub fn parse(client_id: &ClientId, policy: FetchPolicy) -> Result<Url, ClientIdU
     if raw.contains('\\') {
         return Err(ClientIdUrlError::Malformed);
     }
-    let url = Url::parse(raw).map_err(|_| ClientIdUrlError::Malformed)?;
+    let url = Url::parse(raw).map_err(|e| match e {
+        url::ParseError::IdnaError => ClientIdUrlError::NonAsciiHost,
+        _ => ClientIdUrlError::Malformed,
+    })?;
     match url.scheme() {
         "https" => {}
         "http" if policy.allow_loopback_http && is_loopback(&url) => {}

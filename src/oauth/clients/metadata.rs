@@ -80,6 +80,12 @@ pub enum MetadataError {
         field: &'static str,
         max: usize,
     },
+    /// A display field with a bidirectional control or an invisible
+    /// (zero-width) character, which could make the consent page show a
+    /// name other than the one stored (Unicode TR #36 §2.1, §2.4).
+    DisplayInvisible {
+        field: &'static str,
+    },
     /// A display field that is not a string.
     DisplayNotString {
         field: &'static str,
@@ -120,11 +126,20 @@ impl MetadataError {
                 let why = match rule {
                     RedirectUriError::NotAbsolute => "is not an absolute URL",
                     RedirectUriError::Scheme => {
-                        "must be https, or http on a loopback host (127.0.0.1, [::1], localhost)"
+                        "must be https, or http on 127.0.0.1, [::1] or localhost"
                     }
                     RedirectUriError::Fragment => "must not contain a fragment",
                     RedirectUriError::UserInfo => "must not contain credentials",
                     RedirectUriError::TooLong => "is longer than 2048 characters",
+                    RedirectUriError::ControlOrSpace => {
+                        "must not contain control characters or whitespace"
+                    }
+                    RedirectUriError::Host => {
+                        "must name a DNS host name or an IP literal (no wildcards)"
+                    }
+                    RedirectUriError::NonAsciiHost => {
+                        "has a non-ASCII host; write an internationalized domain name in Punycode (xn--…)"
+                    }
                 };
                 match quoted {
                     Some(raw) => format!("{}: {why}", raw.escape_default()),
@@ -157,6 +172,9 @@ impl MetadataError {
             MetadataError::DisplayText { field, max } => {
                 format!("{field} must be at most {max} printable characters")
             }
+            MetadataError::DisplayInvisible { field } => format!(
+                "{field} must not contain bidirectional controls or zero-width characters"
+            ),
             MetadataError::DisplayNotString { field } => format!("{field} must be a string"),
             MetadataError::ClientUriNotHttps => "client_uri must be an https URL".into(),
         }
@@ -168,13 +186,37 @@ pub fn validate(
     meta: &Map<String, Value>,
     profile: Profile,
 ) -> Result<ClientMetadata, MetadataError> {
+    validate_with(meta, profile, false)
+}
+
+/// [`validate`] for a metadata document fetched under the development
+/// policy (`DEV_ALLOW_LOOPBACK` on a loopback host): a document that may
+/// itself live on plain-http loopback may also name a loopback
+/// `client_uri`, as its redirect URIs already may (RFC 8252 §7.3).
+pub fn validate_document(
+    meta: &Map<String, Value>,
+    allow_loopback_client_uri: bool,
+) -> Result<ClientMetadata, MetadataError> {
+    validate_with(meta, Profile::Document, allow_loopback_client_uri)
+}
+
+fn validate_with(
+    meta: &Map<String, Value>,
+    profile: Profile,
+    allow_loopback_client_uri: bool,
+) -> Result<ClientMetadata, MetadataError> {
     let redirect_uris = redirect_uris(meta.get("redirect_uris"), profile)?;
     let auth_method = auth_method(meta.get("token_endpoint_auth_method"), profile)?;
     grant_and_response_types(meta, profile)?;
     let client_uri = display_text("client_uri", meta.get("client_uri"), MAX_CLIENT_URI)?;
+    let client_uri_ok = |u: &url::Url| match u.scheme() {
+        "https" => true,
+        "http" => allow_loopback_client_uri && crate::http::is_loopback(u),
+        _ => false,
+    };
     if client_uri
         .as_ref()
-        .is_some_and(|u| !url::Url::parse(u).is_ok_and(|u| u.scheme() == "https"))
+        .is_some_and(|u| !url::Url::parse(u).is_ok_and(|u| client_uri_ok(&u)))
     {
         return Err(MetadataError::ClientUriNotHttps);
     }
@@ -301,12 +343,33 @@ fn display_text(
                 Ok(None)
             } else if s.chars().count() > max || s.chars().any(char::is_control) {
                 Err(MetadataError::DisplayText { field, max })
+            } else if s.chars().any(is_invisible) {
+                Err(MetadataError::DisplayInvisible { field })
             } else {
                 Ok(Some(s.to_owned()))
             }
         }
         Some(_) => Err(MetadataError::DisplayNotString { field }),
     }
+}
+
+/// Bidirectional controls (Unicode UAX #9 §2: embeddings, overrides,
+/// isolates and marks) and zero-width or invisible format characters.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{3164}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+    )
 }
 
 #[cfg(test)]
@@ -416,6 +479,30 @@ mod tests {
                 DisplayText {
                     field: "client_name",
                     max: MAX_NAME,
+                },
+            ),
+            (
+                json!({"redirect_uris": [CB], "client_name": "Claude\u{202E}tiah"}),
+                DisplayInvisible {
+                    field: "client_name",
+                },
+            ),
+            (
+                json!({"redirect_uris": [CB], "client_name": "Cla\u{200B}ude"}),
+                DisplayInvisible {
+                    field: "client_name",
+                },
+            ),
+            (
+                json!({"redirect_uris": [CB], "client_name": "\u{2067}x\u{2069}"}),
+                DisplayInvisible {
+                    field: "client_name",
+                },
+            ),
+            (
+                json!({"redirect_uris": [CB], "client_name": "Cla\u{FEFF}ude"}),
+                DisplayInvisible {
+                    field: "client_name",
                 },
             ),
             (

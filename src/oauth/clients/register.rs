@@ -244,6 +244,23 @@ mod tests {
                 "invalid_client_metadata",
             ),
             (json!([1]), "invalid_client_metadata"),
+            // Issue 10 findings (RFC 7591 §3.2.2 codes).
+            (
+                json!({"redirect_uris": ["https://*.a.example/cb"]}),
+                "invalid_redirect_uri",
+            ),
+            (
+                json!({"redirect_uris": ["https://a.example/cb\r\nSet-Cookie: x=1"]}),
+                "invalid_redirect_uri",
+            ),
+            (
+                json!({"redirect_uris": ["http://127.0.0.2/cb"]}),
+                "invalid_redirect_uri",
+            ),
+            (
+                json!({"redirect_uris": ["https://a.example/cb"], "client_name": "Claude\u{202E}"}),
+                "invalid_client_metadata",
+            ),
         ];
         for (body, code) in cases {
             assert_eq!(parse_json(body.clone()).unwrap_err().code(), code, "{body}");

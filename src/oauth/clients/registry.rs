@@ -1,6 +1,8 @@
 //! Finding a client by id: a registered one in KV, or a client ID
 //! metadata document fetched by URL.
 
+use url::Url;
+
 use super::cimd_fetch::{self, CimdError};
 use super::record::{ClientRecord, lookup_registered};
 use crate::doc_cache::DocumentCache;
@@ -16,13 +18,16 @@ pub enum LookupError {
 }
 
 /// The client, `None` when no such client exists (or it expired).
+/// `own_origin` is where the request reached us: a metadata URL there is
+/// refused.
 pub async fn find<P: KeyValue + Outbound + DocumentCache>(
     platform: &P,
     policy: FetchPolicy,
+    own_origin: &Url,
     id: &ClientId,
 ) -> Result<Option<ClientRecord>, LookupError> {
     if id.is_metadata_document() {
-        return cimd_fetch::resolve(platform, id, policy)
+        return cimd_fetch::resolve(platform, id, policy, own_origin)
             .await
             .map(Some)
             .map_err(LookupError::Metadata);

@@ -9,7 +9,7 @@
 //!   or denies (an error to the client).
 
 use super::consent::{self, AfterLogin, Consented, Decided};
-use super::error::FlowError;
+use super::error::{BackCause, BackToClient, FlowError};
 use super::issue::issue_code;
 use super::keys::FlowKeys;
 use super::login::{self, clear_login_cookie};
@@ -39,6 +39,7 @@ pub enum Reply {
 }
 
 impl Reply {
+    #[cfg(feature = "test-hooks")]
     fn to(location: String) -> Self {
         Reply::Redirect {
             location,
@@ -97,6 +98,28 @@ async fn complete<P: Platform>(
     }
 }
 
+fn back_to_client(
+    server: &AuthServer<'_>,
+    cause: BackCause,
+    client_name: &str,
+    error: &authorize::RedirectError,
+) -> FlowError {
+    FlowError::BackToClient(Box::new(BackToClient::new(
+        cause,
+        client_name,
+        error,
+        &server.issuer,
+    )))
+}
+
+/// The error a refused sign-in reports to its client.
+fn denied(request: &authorize::AuthorizationRequest) -> authorize::RedirectError {
+    request.error(
+        RedirectErrorCode::AccessDenied,
+        "the person signing in was refused",
+    )
+}
+
 /// `GET /authorize` (RFC 6749 §4.1.1).
 pub async fn authorize<P: Platform>(
     platform: &P,
@@ -107,25 +130,37 @@ pub async fn authorize<P: Platform>(
     let params = single_params(query.as_bytes())
         .map_err(|r| FlowError::Request(PageError::DuplicateParameter(r.0)))?;
     let client_id = authorize::client_id_of(&params).map_err(FlowError::Request)?;
-    let client = match registry::find(platform, server.fetch_policy(), &client_id).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return Err(FlowError::Request(PageError::UnknownClient)),
-        Err(LookupError::Metadata(e)) => {
-            return Err(FlowError::Request(PageError::ClientMetadata(
-                e.description(),
-            )));
-        }
-        Err(LookupError::Storage(cause)) => {
-            return Err(FlowError::Unavailable {
-                step: "authorize: client lookup",
-                cause,
-            });
-        }
-    };
+    let client =
+        match registry::find(platform, server.fetch_policy(), &server.reached, &client_id).await {
+            Ok(Some(c)) => c,
+            Ok(None) => return Err(FlowError::Request(PageError::UnknownClient)),
+            Err(LookupError::Metadata(e)) => {
+                // The page says what a stranger may know; the log says why.
+                platform.warn(&format!("authorize: {}", e.log_detail()));
+                return Err(FlowError::Request(PageError::ClientMetadata(
+                    e.description(),
+                )));
+            }
+            Err(LookupError::Storage(cause)) => {
+                return Err(FlowError::Unavailable {
+                    step: "authorize: client lookup",
+                    cause,
+                });
+            }
+        };
     let auth_request = match authorize::validate(&params, &client, &server.resource) {
         Ok(r) => r,
         Err(AuthorizeError::Page(e)) => return Err(FlowError::Request(e)),
-        Err(AuthorizeError::Redirect(e)) => return Ok(Reply::to(e.location(&server.issuer))),
+        // RFC 9700 §4.11.2: not an immediate redirect, since anyone can
+        // register the URI and nobody has signed in yet.
+        Err(AuthorizeError::Redirect(e)) => {
+            return Err(back_to_client(
+                server,
+                BackCause::Request,
+                client.display_name(),
+                &e,
+            ));
+        }
     };
     let keys = keys(server)?;
 
@@ -136,19 +171,21 @@ pub async fn authorize<P: Platform>(
     if server.test_identity_hook()
         && let Some(email) = request.headers.get(TEST_IDENTITY_HEADER)
     {
-        let admitted = identity::admit(email, Some(true), &server.settings.allowed_email_domains);
-        let consented = admitted
-            .ok()
-            .and_then(|id| Consented::by_test_identity(server, auth_request.clone(), id));
-        return Ok(Reply::to(match consented {
-            Some(c) => complete(platform, server, keys, &c).await,
-            None => auth_request
-                .error(
-                    RedirectErrorCode::AccessDenied,
-                    "this account is not allowed to use this server",
-                )
-                .location(&server.issuer),
-        }));
+        // A refused identity stands for a sign-in the email gate refused
+        // at `/callback`, and is answered as that is.
+        let identity = identity::admit(email, Some(true), &server.settings.allowed_email_domains)
+            .map_err(|refused| {
+            back_to_client(
+                server,
+                BackCause::Login(login::LoginError::Refused(refused)),
+                client.display_name(),
+                &denied(&auth_request),
+            )
+        })?;
+        if let Some(c) = Consented::by_test_identity(server, auth_request, identity) {
+            return Ok(Reply::to(complete(platform, server, keys, &c).await));
+        }
+        return Err(FlowError::NoUpstream);
     }
 
     let upstream = server
@@ -180,7 +217,7 @@ pub async fn callback<P: Platform>(
     let query = request.url.query().unwrap_or("");
     let params = single_params(query.as_bytes())
         .map_err(|_| FlowError::Login(login::LoginError::BadState))?;
-    let logged_in = login::finish(
+    let logged_in = match login::finish(
         platform,
         server,
         keys.ring,
@@ -189,7 +226,36 @@ pub async fn callback<P: Platform>(
         &request.headers,
     )
     .await
-    .map_err(FlowError::Login)?;
+    {
+        Ok(l) => l,
+        Err(login::LoginFailed {
+            error,
+            denied: Some(auth_request),
+        }) => {
+            // Only for the page's wording: the client's name, else its id.
+            let name = match registry::find(
+                platform,
+                server.fetch_policy(),
+                &server.reached,
+                &auth_request.client_id,
+            )
+            .await
+            {
+                Ok(Some(c)) => c.display_name().to_owned(),
+                _ => auth_request.client_id.as_str().to_owned(),
+            };
+            return Err(back_to_client(
+                server,
+                BackCause::Login(error),
+                &name,
+                &denied(&auth_request),
+            ));
+        }
+        Err(login::LoginFailed {
+            error,
+            denied: None,
+        }) => return Err(FlowError::Login(error)),
+    };
     match consent::after_login(platform, server, keys, logged_in).await? {
         AfterLogin::Issue(consented, browser) => Ok(Reply::Redirect {
             location: complete(platform, server, keys, &consented).await,

@@ -290,7 +290,14 @@ pub async fn after_login<P: Platform>(
         return Ok(AfterLogin::Issue(Consented { request, identity }, browser));
     }
     let keys = keys.ring;
-    let client = match registry::find(platform, server.fetch_policy(), &request.client_id).await {
+    let client = match registry::find(
+        platform,
+        server.fetch_policy(),
+        &server.reached,
+        &request.client_id,
+    )
+    .await
+    {
         Ok(Some(c)) => c,
         Ok(None) | Err(registry::LookupError::Metadata(_)) => {
             return Err(FlowError::Request(PageError::UnknownClient));

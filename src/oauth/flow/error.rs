@@ -5,8 +5,9 @@
 
 use super::login::LoginError;
 use crate::http::Response;
-use crate::oauth::authorize::PageError;
-use crate::pages;
+use crate::oauth::authorize::{PageError, RedirectError};
+use crate::oauth::types::Issuer;
+use crate::pages::{self, BackToClientView};
 use crate::ports::StorageError;
 
 /// Why a consent form post is refused (all 400 pages, nothing stored).
@@ -48,8 +49,54 @@ impl ConsentError {
     }
 }
 
+/// Why a verified client's flow stopped before consent.
+#[derive(Debug)]
+pub enum BackCause {
+    /// The authorization request itself is wrong (RFC 6749 §4.1.2.1).
+    Request,
+    /// The sign-in refused the person: the provider's `access_denied`, or
+    /// the email gate.
+    Login(LoginError),
+}
+
+/// An error for a client whose redirect URI is verified, stopped before
+/// the person approved anything: shown on a page with a link back
+/// instead of an automatic redirect (RFC 9700 §4.11.2).
+#[derive(Debug)]
+pub struct BackToClient {
+    pub cause: BackCause,
+    pub client_name: String,
+    pub redirect_host: String,
+    /// The redirect URI with `error`, `error_description`, `state`, `iss`.
+    pub link: String,
+    /// The OAuth error code the link carries.
+    pub oauth_code: &'static str,
+    pub description: String,
+}
+
+impl BackToClient {
+    pub fn new(
+        cause: BackCause,
+        client_name: &str,
+        error: &RedirectError,
+        issuer: &Issuer,
+    ) -> Self {
+        Self {
+            cause,
+            client_name: client_name.to_owned(),
+            redirect_host: error.redirect_uri.host().to_owned(),
+            link: error.location(issuer),
+            oauth_code: error.code.as_str(),
+            description: error.description.clone(),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub enum FlowError {
+    /// A verified client's request or sign-in failed before consent; a
+    /// page with a link back to the client (RFC 9700 §4.11.2).
+    BackToClient(Box<BackToClient>),
     /// The authorization request cannot be used; shown, never redirected
     /// to an unverified redirect URI (RFC 6749 §4.1.2.1).
     Request(PageError),
@@ -81,6 +128,10 @@ pub enum FlowError {
 impl FlowError {
     pub fn status(&self) -> u16 {
         match self {
+            FlowError::BackToClient(b) => match &b.cause {
+                BackCause::Request => 400,
+                BackCause::Login(e) => e.status(),
+            },
             FlowError::Request(_) | FlowError::Consent(_) | FlowError::TicketUsed => 400,
             FlowError::ForeignOrigin => 403,
             FlowError::NoServerKey | FlowError::NoUserKey => 500,
@@ -92,6 +143,10 @@ impl FlowError {
     /// The machine-readable reason, as `<meta name="error" content="…">`.
     pub fn code(&self) -> &'static str {
         match self {
+            FlowError::BackToClient(b) => match &b.cause {
+                BackCause::Request => b.oauth_code,
+                BackCause::Login(e) => e.code(),
+            },
             FlowError::Request(e) => e.code(),
             FlowError::NoServerKey | FlowError::NoUserKey => "server_misconfigured",
             FlowError::NoUpstream => "sign_in_not_configured",
@@ -105,6 +160,10 @@ impl FlowError {
 
     fn heading(&self) -> &'static str {
         match self {
+            FlowError::BackToClient(b) => match &b.cause {
+                BackCause::Request => "This sign-in request cannot be completed",
+                BackCause::Login(_) => "Sign-in failed",
+            },
             FlowError::Request(_) => "This sign-in request cannot be completed",
             FlowError::NoServerKey | FlowError::NoUserKey => "Server misconfigured",
             FlowError::NoUpstream => "Sign-in is not configured",
@@ -118,6 +177,13 @@ impl FlowError {
 
     fn message(&self) -> String {
         match self {
+            FlowError::BackToClient(b) => match &b.cause {
+                BackCause::Request => format!(
+                    "The application sent a request this server cannot accept: {}.",
+                    b.description
+                ),
+                BackCause::Login(e) => e.message().into(),
+            },
             FlowError::Request(e) => e.message(),
             FlowError::NoServerKey => "COOKIE_SECRET is missing or shorter than 32 characters, so this server cannot sign anyone in.".into(),
             FlowError::NoUserKey => "USER_KEY_SECRET is missing or shorter than 32 characters, so this server cannot sign anyone in.".into(),
@@ -135,6 +201,10 @@ impl FlowError {
     pub fn log_line(&self) -> Option<String> {
         match self {
             FlowError::Request(_) => None,
+            FlowError::BackToClient(b) => match &b.cause {
+                BackCause::Request => None,
+                BackCause::Login(e) => Some(format!("callback refused: {e:?}")),
+            },
             FlowError::LoginStart(e) => {
                 Some(format!("authorize: cannot start the upstream login: {e:?}"))
             }
@@ -148,7 +218,18 @@ impl FlowError {
     }
 
     pub fn response(&self) -> Response {
-        pages::error_page(self.status(), self.heading(), &self.message(), self.code())
+        match self {
+            FlowError::BackToClient(b) => pages::back_to_client_page(&BackToClientView {
+                status: self.status(),
+                heading: self.heading(),
+                message: &self.message(),
+                code: self.code(),
+                client_name: &b.client_name,
+                redirect_host: &b.redirect_host,
+                link: &b.link,
+            }),
+            _ => pages::error_page(self.status(), self.heading(), &self.message(), self.code()),
+        }
     }
 }
 

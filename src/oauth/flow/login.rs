@@ -419,6 +419,34 @@ pub struct LoggedIn {
     pub browser: Browser,
 }
 
+/// A failed `/callback`. When the person was refused (the provider's
+/// `access_denied`, the email gate), the state has been verified, so the
+/// authorization request is known and its client can be told
+/// (`access_denied`, RFC 6749 §4.1.2.1) through a link on the page.
+#[derive(Debug)]
+pub struct LoginFailed {
+    pub error: LoginError,
+    pub denied: Option<Box<AuthorizationRequest>>,
+}
+
+impl LoginFailed {
+    fn denied(error: LoginError, request: AuthorizationRequest) -> Self {
+        Self {
+            error,
+            denied: Some(Box::new(request)),
+        }
+    }
+}
+
+impl From<LoginError> for LoginFailed {
+    fn from(error: LoginError) -> Self {
+        Self {
+            error,
+            denied: None,
+        }
+    }
+}
+
 /// Completes a login at `/callback`: state, browser, single use, then the
 /// upstream code exchange, the ID token and the email gate, in that order.
 pub async fn finish<P: Platform>(
@@ -428,7 +456,7 @@ pub async fn finish<P: Platform>(
     upstream: &Upstream,
     params: &Params,
     headers: &Headers,
-) -> Result<LoggedIn, LoginError> {
+) -> Result<LoggedIn, LoginFailed> {
     let policy = server.fetch_policy();
     let now = platform.now().as_secs();
     let state = params
@@ -444,15 +472,15 @@ pub async fn finish<P: Platform>(
             let value = read_login_cookie(headers, &cookie_name).ok_or(LoginError::OtherBrowser)?;
             let sealed = open_login(keys, &state.l, &value).ok_or(LoginError::OtherBrowser)?;
             if now >= sealed.e {
-                return Err(LoginError::BadState);
+                return Err(LoginError::BadState.into());
             }
             // Spent here, after every check a stranger could fail, and
             // before anything that can fail later: a refused callback
             // cannot be retried.
             match used::spend(platform, &Once::Login(&state.l), sealed.e).await {
                 Ok(true) => {}
-                Ok(false) => return Err(LoginError::Replayed),
-                Err(_) => return Err(LoginError::Unavailable),
+                Ok(false) => return Err(LoginError::Replayed.into()),
+                Err(_) => return Err(LoginError::Unavailable.into()),
             }
             let record = PendingLogin {
                 request: sealed.r,
@@ -463,8 +491,13 @@ pub async fn finish<P: Platform>(
         }
     };
     if let Some(error) = params.get("error") {
-        return Err(LoginError::Upstream {
+        let upstream = LoginError::Upstream {
             denied: error == "access_denied",
+        };
+        return Err(if error == "access_denied" {
+            LoginFailed::denied(upstream, record.request)
+        } else {
+            upstream.into()
         });
     }
     let code = params
@@ -497,16 +530,26 @@ pub async fn finish<P: Platform>(
             VerifyError::Provider(p) => LoginError::Provider(p),
             VerifyError::Rejected(r) => LoginError::Token(r),
         })?;
-    let email = claims
+    let admitted = claims
         .email
         .as_deref()
-        .ok_or(LoginError::Refused(Refused::NoEmail))?;
-    let identity = identity::admit(
-        email,
-        claims.email_verified,
-        &server.settings.allowed_email_domains,
-    )
-    .map_err(LoginError::Refused)?;
+        .ok_or(Refused::NoEmail)
+        .and_then(|email| {
+            identity::admit(
+                email,
+                claims.email_verified,
+                &server.settings.allowed_email_domains,
+            )
+        });
+    let identity = match admitted {
+        Ok(identity) => identity,
+        Err(refused) => {
+            return Err(LoginFailed::denied(
+                LoginError::Refused(refused),
+                record.request,
+            ));
+        }
+    };
     Ok(LoggedIn {
         request: record.request,
         identity,

@@ -62,9 +62,22 @@ pub async fn redeem<S: LedgerStore, K: KeyValue + Clock>(
             "code issued to another client",
         ));
     }
+    let pkce_ok = crate::secret::ct_eq(
+        code.code_challenge.as_str().as_bytes(),
+        m.computed_challenge.as_str().as_bytes(),
+    );
     if code.redeemed {
         // RFC 6749 §4.1.2 / §10.5: a replayed code revokes every token
-        // issued from it.
+        // issued from it, but only when the replay proves possession of
+        // the PKCE verifier (RFC 9700 §4.5.3.1 ties the code to it).
+        // Otherwise a used code that leaked (logs, history, a referrer)
+        // would let anyone end its owner's session; refused either way.
+        if !pkce_ok {
+            return Ok(refused(
+                Refusal::InvalidGrant,
+                "code replayed without its PKCE verifier; grant kept",
+            ));
+        }
         revoke_grant(store, kv, &code.grant_id).await?;
         return Ok(refused(
             Refusal::InvalidGrant,
@@ -84,10 +97,7 @@ pub async fn redeem<S: LedgerStore, K: KeyValue + Clock>(
             "redirect_uri missing or differs from the authorization request",
         ));
     }
-    if !crate::secret::ct_eq(
-        code.code_challenge.as_str().as_bytes(),
-        m.computed_challenge.as_str().as_bytes(),
-    ) {
+    if !pkce_ok {
         return Ok(refused(Refusal::InvalidGrant, "PKCE verification failed"));
     }
     if m.resource.as_ref().is_some_and(|r| r != &code.resource) {
@@ -229,6 +239,26 @@ mod tests {
         assert!(!w.has_access("at2"), "no token for the replay");
         assert!(w.grant("g1").revoked);
         assert_eq!(refusal(&w.refresh("rt1", 3)), Some(Refusal::InvalidGrant));
+    }
+
+    /// Issue 10 finding: a leaked, already used code must not let a
+    /// stranger (who lacks the verifier) end its owner's session.
+    #[test]
+    fn a_replay_without_the_verifier_is_refused_and_keeps_the_grant() {
+        let w = World::new();
+        assert!(refusal(&w.redeem(|_| {})).is_none());
+        let replay = w.redeem(|m| {
+            m.tokens = tokens(2);
+            m.computed_challenge = CodeChallenge::parse(&"x".repeat(43)).unwrap();
+        });
+        assert_eq!(refusal(&replay), Some(Refusal::InvalidGrant));
+        assert!(w.has_access("at1"), "the owner's token lives on");
+        assert!(!w.has_access("at2"), "no token for the replay");
+        assert!(!w.grant("g1").revoked);
+        assert!(
+            refusal(&w.refresh("rt1", 3)).is_none(),
+            "refresh still works"
+        );
     }
 
     #[test]

@@ -162,4 +162,34 @@ mod tests {
         moved.redirect_uri = RedirectUri::parse("https://a.example/other").unwrap();
         assert!(!consent.covers(&moved));
     }
+
+    /// Issue 10: a loopback client's consent does not depend on the
+    /// ephemeral port it bound (RFC 8252 §7.3); host, path and query
+    /// still must match exactly.
+    #[test]
+    fn a_loopback_consent_covers_every_port() {
+        let consent = ConsentRecord {
+            redirect_uri: RedirectUri::parse("http://127.0.0.1:49152/cb").unwrap(),
+            scope: ScopeSet::parse(None).unwrap(),
+            approved_at: 1,
+        };
+        let mut request = login_record(0).request;
+        for (uri, covered) in [
+            ("http://127.0.0.1:61234/cb", true),
+            ("http://127.0.0.1/cb", true),
+            ("http://localhost:61234/cb", false),
+            ("http://[::1]:61234/cb", false),
+            ("http://127.0.0.1:61234/other", false),
+            ("http://127.0.0.1:61234/cb?x=1", false),
+        ] {
+            request.redirect_uri = RedirectUri::parse(uri).unwrap();
+            assert_eq!(consent.covers(&request), covered, "{uri}");
+        }
+        let https = ConsentRecord {
+            redirect_uri: RedirectUri::parse("https://a.example:8443/cb").unwrap(),
+            ..consent
+        };
+        request.redirect_uri = RedirectUri::parse("https://a.example:9443/cb").unwrap();
+        assert!(!https.covers(&request), "ports matter off loopback");
+    }
 }

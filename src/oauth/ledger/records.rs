@@ -128,10 +128,12 @@ pub struct ConsentRecord {
 }
 
 impl ConsentRecord {
-    /// Consent covers a request only for the same redirect URI and no
-    /// scope beyond what was approved; anything else is asked again.
+    /// Consent covers a request only for the same redirect endpoint and
+    /// no scope beyond what was approved; anything else is asked again.
+    /// A loopback endpoint is the same on any port (RFC 8252 §7.3): a
+    /// native client binds a new ephemeral port for every sign-in.
     pub fn covers(&self, request: &AuthorizationRequest) -> bool {
-        self.redirect_uri.as_str() == request.redirect_uri.as_str()
+        self.redirect_uri.same_endpoint(&request.redirect_uri)
             && request.scope.is_subset_of(&self.scope)
     }
 }

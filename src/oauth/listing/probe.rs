@@ -89,6 +89,10 @@ pub async fn probe<P: Platform>(
                 revoke_all_for_user(platform, &user, now)
                     .await
                     .map_err(storage)?;
+                // The fan-out runs in the objects, elsewhere: this
+                // isolate forgets now, other isolates within 60 s
+                // (`token_cache`).
+                platform.token_memory().borrow_mut().forget_user(&user);
                 Ok(json!({"marked_at": now}))
             }
             _ => Err(ProbeError::BadRequest("GET or POST")),
@@ -108,6 +112,7 @@ pub async fn probe<P: Platform>(
             revoke_all_for_client(platform, &client, now)
                 .await
                 .map_err(storage)?;
+            platform.token_memory().borrow_mut().forget_client(&client);
             Ok(json!({"marked_at": now}))
         }
         _ => Err(ProbeError::BadRequest("GET or POST")),

@@ -326,3 +326,36 @@ fn code_exchange_failures_never_carry_the_upstream_body() {
         Err(ProviderError::Invalid("the token response has no id_token"))
     );
 }
+
+/// Issue 10: forged assertions naming unknown kids, a flood of them over
+/// several minutes, cost at most one key-set fetch a minute per isolate
+/// and never a KV write (the set lives in isolate memory and the edge
+/// cache only).
+#[test]
+fn a_flood_of_unknown_kids_fetches_at_most_once_a_minute_and_writes_no_kv() {
+    let p = FakePlatform::new();
+    let now = || i64::try_from(p.now().as_secs()).unwrap();
+    let idp = idp(&p, discovery(), &["signing"]);
+    let jwks = "https://idp.example.com/jwks";
+    let mut minutes = 0;
+    for i in 0..180u32 {
+        // One forged assertion every 1.5 s, four and a half minutes.
+        if i > 0 && i % 40 == 0 {
+            minutes += 1;
+        }
+        p.advance(std::time::Duration::from_millis(1500));
+        let forged = token("other", &format!("forged-{i}"), now());
+        assert_eq!(
+            block_on(verify_token(&p, jwks, PROD, &forged, &expected(now()))),
+            Err(VerifyError::Rejected(TokenRejected::UnknownKey))
+        );
+    }
+    let fetches = idp.hits.borrow().len();
+    assert!(
+        fetches <= 1 + minutes,
+        "{fetches} key-set fetches in {} minutes",
+        minutes + 1
+    );
+    assert!(fetches >= 2, "an unknown kid does refetch after a minute");
+    assert_eq!(p.storage_writes(), 0, "no KV write");
+}

@@ -80,3 +80,13 @@ export function retrying(body, tries = 3) {
 export function pageErrorCode(html) {
   return /<meta name="error" content="([^"]*)">/.exec(html ?? '')?.[1] ?? null;
 }
+
+/**
+ * The link back to the client on a page that stops a verified client's
+ * flow (RFC 9700 §4.11.2), with `&amp;` decoded; null when there is none.
+ * Our pages are maud output with one such link, so a pattern suffices.
+ */
+export function backLink(html) {
+  const href = /<a href="([^"]*)" rel="noreferrer">Return to /.exec(html ?? '')?.[1];
+  return href === undefined ? null : href.replaceAll('&amp;', '&').replaceAll('&quot;', '"');
+}

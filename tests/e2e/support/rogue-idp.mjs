@@ -63,6 +63,12 @@ export async function startRogueIdp({ clientId, clientSecret }) {
   const tokenRequests = [];
   /** Every request to /authorize, for assertions. */
   const authorizeRequests = [];
+  /**
+   * Every request this provider received, in order ({ method, path,
+   * refused? }), also served as JSON at GET /__log for tests in another
+   * process (the attack suite's upstream log).
+   */
+  const requests = [];
 
   function idToken(scenario, grant) {
     const now = Math.floor(Date.now() / 1000);
@@ -115,6 +121,8 @@ export async function startRogueIdp({ clientId, clientSecret }) {
 
   async function handle(req, res) {
     const url = new URL(req.url, issuer);
+    if (req.method === 'GET' && url.pathname === '/__log') return json(res, 200, { requests });
+    requests.push({ method: req.method, path: url.pathname });
     if (req.method === 'GET' && url.pathname === '/.well-known/openid-configuration') {
       return json(res, 200, {
         issuer,
@@ -171,6 +179,7 @@ export async function startRogueIdp({ clientId, clientSecret }) {
       let presented = null;
       try { presented = colon > 0 ? [formDecode(pair.slice(0, colon)), formDecode(pair.slice(colon + 1))] : null; } catch { /* bad escape */ }
       entry.presented = presented;
+      requests[requests.length - 1].token = entry;
       if (!presented || presented[0] !== clientId || presented[1] !== clientSecret) {
         entry.refused = 'client authentication';
         return json(res, 401, { error: 'invalid_client' });
@@ -218,6 +227,7 @@ export async function startRogueIdp({ clientId, clientSecret }) {
     kid,
     tokenRequests,
     authorizeRequests,
+    requests,
     /** Stops answering: the port is closed and open connections dropped. */
     close: () => new Promise((resolve) => {
       for (const s of sockets) s.destroy();

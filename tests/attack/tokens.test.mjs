@@ -1,0 +1,204 @@
+// Code and refresh replay and races (RFC 6749 §4.1.2, §10.5; OAuth 2.1
+// §4.3.1 and RFC 9700 §4.14 refresh rotation with reuse detection), and
+// token audience confusion (RFC 8707 §2; RFC 6749 §4.1.3, §6; RFC 7009
+// §2.1; MCP authorization "Token Audience Binding"). Each refusal issues
+// nothing: no access record, refresh token or grant appears.
+import { before, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  assertTokenRejected, assertTokenWorks, assertTokens, authorizeCode, basic, internalCall, issueTokens, redeemForm,
+  refreshRequest, registerClient, resourceOf, revokeRequest, tokenRequest,
+} from '../e2e/oauth-helpers.mjs';
+import {
+  BASE, assertNothingIssued, assertOAuthError, assertUnchanged, attack, changesSince, request, snapshot,
+} from './support/attack.mjs';
+
+let clientA;
+let clientB;
+before(async () => {
+  clientA = await registerClient({ client_name: 'attack: client A' });
+  clientB = await registerClient({ client_name: 'attack: client B' });
+});
+
+describe('code replay and races', () => {
+  attack('TK-01', 'a code redeemed twice → 400 invalid_grant, and the first redemption\'s tokens are revoked', async () => {
+    const grant = await authorizeCode(clientA);
+    const first = assertTokens(await tokenRequest(redeemForm(clientA, grant)));
+    const snap = await snapshot();
+    assertOAuthError(await tokenRequest(redeemForm(clientA, grant)), 400, 'invalid_grant');
+    const diff = changesSince(snap);
+    assertNothingIssued(diff, 'replay');
+    await assertTokenRejected(first.access_token, { label: 'after the replay' });
+    assertOAuthError(await refreshRequest(clientA, first.refresh_token), 400, 'invalid_grant', 'refresh after the replay');
+  });
+
+  for (const [id, n] of [['TK-02', 2], ['TK-03', 6]]) {
+    attack(id, `${n} concurrent redemptions of one code → at most one succeeds; one grant at most, the rest 400 invalid_grant`, async () => {
+      const grant = await authorizeCode(clientA);
+      const snap = await snapshot();
+      const answers = await Promise.all(Array.from({ length: n }, () => tokenRequest(redeemForm(clientA, grant))));
+      const ok = answers.filter((r) => r.status === 200);
+      assert.ok(ok.length <= 1, `${ok.length} redemptions succeeded`);
+      for (const r of answers.filter((a) => a.status !== 200)) assertOAuthError(r, 400, 'invalid_grant');
+      const grants = changesSince(snap).added.filter((k) => /\/_cf_KV\/grant:/.test(k));
+      assert.ok(grants.length <= 1, `grants created: ${grants.length}`);
+      // A race is a replay: whatever the winner got does not outlive it.
+      for (const r of ok) await assertTokenRejected(r.json.access_token, { label: 'the race winner' });
+    });
+  }
+
+  attack('TK-04', 'client B redeems client A\'s code → 400 invalid_grant, nothing issued', async () => {
+    const grant = await authorizeCode(clientA);
+    const snap = await snapshot();
+    assertOAuthError(await tokenRequest(redeemForm(clientB, grant)), 400, 'invalid_grant');
+    await assertUnchanged(snap);
+  });
+
+  attack('TK-05', 'a code redeemed with another redirect_uri → 400 invalid_grant, nothing issued', async () => {
+    const grant = await authorizeCode(clientA);
+    const snap = await snapshot();
+    assertOAuthError(await tokenRequest(redeemForm(clientA, { ...grant, redirectUri: 'http://127.0.0.1/other' })), 400, 'invalid_grant');
+    await assertUnchanged(snap);
+  });
+
+  attack('TK-06', 'a made-up code → 400 invalid_grant, nothing stored', async () => {
+    const snap = await snapshot();
+    const grant = { code: `pmcp_ac_${'A'.repeat(43)}`, verifier: 'v'.repeat(43), redirectUri: clientA.redirect_uris[0] };
+    assertOAuthError(await tokenRequest(redeemForm(clientA, grant)), 400, 'invalid_grant');
+    await assertUnchanged(snap);
+  });
+});
+
+describe('refresh replay and races', () => {
+  attack('TK-07', 'a rotated-out refresh token → 400 invalid_grant, and the whole grant is revoked (reuse detection)', async () => {
+    const { tokens } = await issueTokens({ client: clientA });
+    const next = assertTokens(await refreshRequest(clientA, tokens.refresh_token));
+    const snap = await snapshot();
+    assertOAuthError(await refreshRequest(clientA, tokens.refresh_token), 400, 'invalid_grant');
+    assertNothingIssued(changesSince(snap), 'reuse');
+    await assertTokenRejected(next.access_token, { label: 'the current access token after reuse' });
+    assertOAuthError(await refreshRequest(clientA, next.refresh_token), 400, 'invalid_grant', 'the current refresh token after reuse');
+  });
+
+  attack('TK-08', '5 concurrent refreshes with one token → at most one new pair survives', async () => {
+    const { tokens } = await issueTokens({ client: clientA });
+    const answers = await Promise.all(Array.from({ length: 5 }, () => refreshRequest(clientA, tokens.refresh_token)));
+    const ok = answers.filter((r) => r.status === 200);
+    for (const r of answers.filter((a) => a.status !== 200)) assertOAuthError(r, 400, 'invalid_grant');
+    let working = 0;
+    for (const r of ok) {
+      const c = await internalCall(r.json.access_token);
+      if (c.status === 200) working += 1;
+    }
+    assert.ok(working <= 1, `${working} of ${ok.length} refreshed access tokens work`);
+  });
+
+  attack('TK-09', 'client B refreshes client A\'s refresh token → 400 invalid_grant, nothing stored', async () => {
+    const { tokens } = await issueTokens({ client: clientA });
+    const snap = await snapshot();
+    assertOAuthError(await refreshRequest(clientB, tokens.refresh_token), 400, 'invalid_grant');
+    await assertUnchanged(snap);
+    await assertTokenWorks(tokens.access_token, { label: 'A\'s token still works' });
+  });
+
+  attack('TK-10', 'an access token presented as a refresh token → 400 invalid_grant, nothing stored', async () => {
+    const { tokens } = await issueTokens({ client: clientA });
+    const snap = await snapshot();
+    assertOAuthError(await refreshRequest(clientA, tokens.access_token), 400, 'invalid_grant');
+    await assertUnchanged(snap);
+  });
+
+  attack('TK-11', 'a revoked refresh token → 400 invalid_grant, nothing issued', async () => {
+    const { tokens } = await issueTokens({ client: clientA });
+    assert.equal((await revokeRequest(clientA, tokens.refresh_token)).status, 200);
+    const snap = await snapshot();
+    assertOAuthError(await refreshRequest(clientA, tokens.refresh_token), 400, 'invalid_grant');
+    await assertUnchanged(snap);
+  });
+
+  attack('TK-12', 'a refresh asking for a wider scope → 400 invalid_scope, nothing issued', async () => {
+    const { tokens } = await issueTokens({ client: clientA });
+    const snap = await snapshot();
+    assertOAuthError(await refreshRequest(clientA, tokens.refresh_token, { extra: { scope: 'mcp admin' } }), 400, 'invalid_scope');
+    await assertUnchanged(snap);
+  });
+});
+
+describe('audience confusion', () => {
+  attack('TK-13', 'a refresh token as the bearer at /internal → 401 invalid_token', async () => {
+    const { tokens } = await issueTokens({ client: clientA });
+    const snap = await snapshot();
+    await assertTokenRejected(tokens.refresh_token, { label: 'refresh token as bearer' });
+    await assertUnchanged(snap, '', { plausible: 0 });
+  });
+
+  attack('TK-14', 'an authorization code as the bearer at /internal → 401 invalid_token', async () => {
+    const grant = await authorizeCode(clientA);
+    const snap = await snapshot();
+    await assertTokenRejected(grant.code, { label: 'code as bearer' });
+    await assertUnchanged(snap);
+  });
+
+  for (const [id, name, resource] of [
+    ['TK-15', 'the /mcp endpoint', `${BASE}/mcp`],
+    ['TK-16', 'another server', 'https://evil.example/internal'],
+    ['TK-17', '/internal on another port', `${new URL(BASE).protocol}//127.0.0.1:1/internal`],
+    ['TK-18', '/internal with a fragment', `${resourceOf()}#x`],
+  ]) {
+    attack(id, `redeeming a code for ${name} (RFC 8707 §2) → 400 invalid_target, nothing issued`, async () => {
+      const grant = await authorizeCode(clientA);
+      const snap = await snapshot();
+      assertOAuthError(await tokenRequest({ ...redeemForm(clientA, grant), resource }), 400, 'invalid_target', name);
+      await assertUnchanged(snap, name);
+    });
+  }
+
+  attack('TK-19', 'a refresh for another resource (RFC 8707 §2) → 400 invalid_target, nothing issued', async () => {
+    const { tokens } = await issueTokens({ client: clientA });
+    const snap = await snapshot();
+    assertOAuthError(await refreshRequest(clientA, tokens.refresh_token, { extra: { resource: `${BASE}/mcp` } }), 400, 'invalid_target');
+    await assertUnchanged(snap);
+  });
+
+  attack('TK-20', 'client B revokes client A\'s tokens (RFC 7009 §2.1) → 200, and they keep working', async () => {
+    const { tokens } = await issueTokens({ client: clientA });
+    const snap = await snapshot();
+    assert.equal((await revokeRequest(clientB, tokens.refresh_token)).status, 200);
+    assert.equal((await revokeRequest(clientB, tokens.access_token)).status, 200);
+    await assertUnchanged(snap);
+    await assertTokenWorks(tokens.access_token, { label: 'A\'s token after B\'s revocation' });
+  });
+
+  attack('TK-21', 'a confidential client\'s code redeemed with a wrong secret → 401 invalid_client, nothing issued', async () => {
+    const conf = await registerClient({ client_name: 'attack: confidential', token_endpoint_auth_method: 'client_secret_basic' });
+    const grant = await authorizeCode(conf);
+    const snap = await snapshot();
+    const form = redeemForm(conf, grant);
+    delete form.client_id;
+    const r = await tokenRequest(form, { auth: basic(conf.client_id, `${conf.client_secret}x`) });
+    assertOAuthError(r, 401, 'invalid_client');
+    assert.match(r.res.headers.get('www-authenticate') ?? '', /^Basic /);
+    await assertUnchanged(snap);
+  });
+
+  attack('TK-22', 'a confidential client\'s code redeemed as a public client (no secret) → 401 invalid_client', async () => {
+    const conf = await registerClient({ client_name: 'attack: confidential 2', token_endpoint_auth_method: 'client_secret_post' });
+    const grant = await authorizeCode(conf);
+    const snap = await snapshot();
+    assertOAuthError(await tokenRequest(redeemForm(conf, grant)), 401, 'invalid_client');
+    await assertUnchanged(snap);
+  });
+
+  attack('TK-23', 'an /internal access token sent to /mcp → 401 invalid_token, never forwarded to Plausible', async () => {
+    const { tokens } = await issueTokens({ client: clientA });
+    const snap = await snapshot();
+    const r = await request(`${BASE}/mcp`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-11-25', authorization: `Bearer ${tokens.access_token}` },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'get_timeseries', arguments: { site_id: 'example.com', date_range: '2024-03-01,2024-03-07' } } }),
+    });
+    // Recognised as ours and refused: never forwarded to Plausible as a key.
+    assertOAuthError(r, 401, 'invalid_token');
+    await assertUnchanged(snap, '', { plausible: 0 });
+  });
+});
