@@ -14,7 +14,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { describeDiff, diffState, dumpState } from './state.mjs';
 import { send } from '../../e2e/support/http.mjs';
-import { pageErrorCode } from '../../e2e/support/http.mjs';
+import { backLink, pageErrorCode } from '../../e2e/support/http.mjs';
 
 export const BASE = process.env.WORKER_URL;
 export const UPSTREAM = process.env.ATTACK_UPSTREAM_URL;
@@ -138,14 +138,20 @@ export function assertOAuthError(r, status, error, label = '') {
 }
 
 /**
- * An /authorize error reported to the verified redirect URI (RFC 6749
- * §4.1.2.1): today a 302 carrying `error`, `state` and `iss` and no
- * code. Issue 10 ("Open redirector") turns these into a 400 page with a
- * link; when that lands, this one function changes.
+ * An /authorize error after the redirect URI matched (issue 10, "Open
+ * redirector", RFC 9700 §4.11.2): not a 302 to a URI anyone can register,
+ * but a 400 page with a plain link back carrying `error`, `state` and
+ * `iss` (RFC 6749 §4.1.2.1, RFC 9207) and no code; no meta refresh, no
+ * script.
  */
 export function assertAuthorizeRedirectError(r, redirectUri, error, label = '') {
-  assert.equal(r.status, 302, `${label}: ${r.status} ${r.text.slice(0, 300)}`);
-  const location = new URL(r.res.headers.get('location'));
+  assert.equal(r.status, 400, `${label}: ${r.status} ${r.text.slice(0, 300)}`);
+  assert.equal(r.res.headers.get('location'), null, `${label}: no redirect`);
+  assert.equal(pageErrorCode(r.text), error, `${label}: page error code`);
+  assert.ok(!/<script|http-equiv/i.test(r.text), `${label}: no script, no meta refresh`);
+  const link = backLink(r.text);
+  assert.ok(link, `${label}: a link back`);
+  const location = new URL(link);
   assert.equal(`${location.origin}${location.pathname}`, new URL(redirectUri).href.replace(/\?.*$/, ''), label);
   assert.equal(location.searchParams.get('error'), error, `${label}: ${location}`);
   assert.equal(location.searchParams.get('code'), null, `${label}: no code`);
