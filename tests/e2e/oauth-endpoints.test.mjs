@@ -189,8 +189,17 @@ describe('/register (RFC 7591)', () => {
   // metadata (400 invalid_client_metadata); the 20 KiB case above stays
   // under the ceiling and is still refused by the metadata's own limit.
   test('refused: huge body (1 MiB) → 413 invalid_request, before it is read', async () => {
-    const r = await register({ ...good, padding: 'x'.repeat(1024 * 1024) });
-    assert.equal(r.status, 413, r.text);
+    // The worker answers 413 by Content-Length and does not read the rest;
+    // the local dev proxy then sometimes resets the connection while the
+    // client is still uploading, which can lose the answer's body (or it
+    // answers its own "restarted" 503, retried by register()). Such a lost
+    // body is sent again, at most twice; the status never is.
+    let r;
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      r = await register({ ...good, padding: 'x'.repeat(1024 * 1024) });
+      assert.equal(r.status, 413, r.text);
+      if (r.text !== '') break;
+    }
     assert.equal(r.json?.error, 'invalid_request', `body: ${JSON.stringify(r.text)}`);
     assert.equal(r.json.client_id, undefined);
   });
