@@ -183,27 +183,13 @@ describe('/register (RFC 7591)', () => {
     });
   }
 
-  // Issue 10 ("Bounded inputs"): a body past the OAuth routes' 32 KiB
-  // ceiling is refused by its length, before it is read or parsed, with
-  // 413 (RFC 9110 §15.5.14). It used to be read whole and refused as
-  // metadata (400 invalid_client_metadata); the 20 KiB case above stays
-  // under the ceiling and is still refused by the metadata's own limit.
-  test('refused: huge body (1 MiB) → 413 invalid_request, before it is read', async () => {
-    // The worker answers 413 by Content-Length and does not read the rest;
-    // the local dev proxy then sometimes resets the connection while the
-    // client is still uploading, which can lose the answer's body (or it
-    // answers its own "restarted" 503, retried by register()). Such a lost
-    // body is sent again, at most twice; the status never is.
-    let r;
-    for (let attempt = 1; attempt <= 3; attempt++) {
-      r = await register({ ...good, padding: 'x'.repeat(1024 * 1024) });
-      assert.equal(r.status, 413, r.text);
-      if (r.text !== '') break;
-    }
-    assert.equal(r.json?.error, 'invalid_request', `body: ${JSON.stringify(r.text)}`);
-    assert.equal(r.json.client_id, undefined);
-  });
-
+  // A 1 MiB body used to be read whole and refused here as metadata (400
+  // invalid_client_metadata). Issue 10 ("Bounded inputs") refuses it by
+  // its length before reading, with 413: that case lives in
+  // bounded-bodies.test.mjs (and the attack suite's BD-06), not here,
+  // because in local runs wrangler dev's proxy may take the refused
+  // upload's reset for a worker restart and hold the next GET through it
+  // (seen: GET /register unanswered for 300 s right after).
   test('GET /register → 405', async () => {
     const r = await send(`${BASE}/register`);
     assert.equal(r.status, 405);

@@ -29,12 +29,15 @@ const file = process.argv[1] ?? '';
 /** This process's source address, or undefined outside a test file. */
 export const SOURCE_ADDRESS = file.endsWith('.test.mjs') ? sourceAddressFor(path.basename(file)) : undefined;
 
-if (SOURCE_ADDRESS) {
+/** A dispatcher sending from this file's address (a fresh pool each call). */
+export function sourceDispatcher() {
   const connect = buildConnector({});
-  setGlobalDispatcher(new Agent({
+  return new Agent({
     connect(opts, callback) {
-      const localAddress = isIPv4(opts.hostname) && opts.hostname.startsWith('127.') ? SOURCE_ADDRESS : undefined;
+      const localAddress = SOURCE_ADDRESS && isIPv4(opts.hostname) && opts.hostname.startsWith('127.') ? SOURCE_ADDRESS : undefined;
       return connect({ ...opts, localAddress }, callback);
     },
-  }));
+  });
 }
+
+if (SOURCE_ADDRESS) setGlobalDispatcher(sourceDispatcher());
