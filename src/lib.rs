@@ -12,6 +12,7 @@
 //!    clock, randomness and the network through [`ports`].
 #![forbid(unsafe_code)]
 
+mod body;
 mod build_info;
 mod config;
 mod crypto;
@@ -19,6 +20,7 @@ mod doc_cache;
 mod guard;
 mod http;
 mod identity;
+mod limits;
 mod mcp;
 mod oauth;
 mod oidc;
@@ -56,9 +58,11 @@ pub fn fuzz_run(name: &str, data: &[u8]) {
 }
 
 use config::deployment::Deployment;
-use http::{Request, Response};
+use http::{Method, Request, Response};
+use limits::{ClientAddress, RateLimits, Tier};
 use oauth::server::Platform;
-use routes::reply::{Refusal, refusal};
+use ports::{Clock, IsolateCache};
+use routes::reply::{MAX_FORM_BODY_BYTES, Refusal, Surface, refusal};
 
 /// Every route the worker serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,53 +136,242 @@ fn route(path: &str) -> Route {
     }
 }
 
+impl Route {
+    /// Who reads this route's refusals.
+    fn surface(self) -> Surface {
+        match self {
+            Route::McpByok | Route::McpInternal => Surface::Mcp,
+            Route::Authorize | Route::Callback | Route::Consent => Surface::Browser,
+            _ => Surface::Api,
+        }
+    }
+
+    /// The most body bytes read for this route; past it, 413 before
+    /// routing. MCP messages carry tool arguments (1 MiB, as the
+    /// transport checks); every other route takes a small form or
+    /// registration document, or no body at all.
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    fn body_cap(self) -> usize {
+        match self.surface() {
+            Surface::Mcp => mcp::MAX_BODY_BYTES,
+            Surface::Api | Surface::Browser => MAX_FORM_BODY_BYTES,
+        }
+    }
+}
+
+/// The most body bytes read for a request to `path`.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+fn body_cap(path: &str) -> usize {
+    route(path).body_cap()
+}
+
+/// The answer to a request whose body passed its route's ceiling.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+fn body_too_large(path: &str) -> Response {
+    let mut response = refusal(Refusal::TooLarge(route(path).surface()));
+    http::apply_security_headers(&mut response);
+    response
+}
+
 /// Handles one request end to end. (Natively only tests call it; the
 /// allowance keeps the compiler's dead-code search rooted here.)
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
-async fn handle<P: Platform>(platform: &P, deployment: &Deployment, request: Request) -> Response {
-    // The settings were derived once per isolate (`config::deployment`);
-    // the request-dependent part (`AuthServer`) is built per request.
-    let oauth = &deployment.oauth;
-    let mcp = &deployment.mcp;
+async fn handle<P: Platform + RateLimits>(
+    platform: &P,
+    deployment: &Deployment,
+    request: Request,
+) -> Response {
     let route = route(request.path());
     // The MCP endpoints check Host together with Origin and answer in
     // JSON-RPC; every other route is checked here, before it reads the
-    // request's origin into an issuer.
+    // request's origin into an issuer (and before it spends any limit).
     if !matches!(route, Route::McpByok | Route::McpInternal)
-        && let Err(refused) = guard::host_allowed(&request, &mcp.allowed_hosts)
+        && let Err(refused) = guard::host_allowed(&request, &deployment.mcp.allowed_hosts)
     {
         let mut response = refused.response();
         http::apply_security_headers(&mut response);
         return response;
     }
-    let mut response = match route {
-        Route::Landing => routes::connections::landing(&request),
-        Route::Health => routes::health::handle(&request),
-        Route::Robots => routes::health::robots(),
-        Route::McpByok => routes::mcp::byok(platform, mcp, &request).await,
-        Route::McpInternal => routes::mcp::internal(platform, deployment, &request).await,
-        Route::AuthorizationServerMetadata => {
-            routes::oauth::authorization_server_metadata(&request, oauth)
-        }
-        Route::ProtectedResourceMetadata => {
-            routes::oauth::protected_resource_metadata(&request, oauth)
-        }
-        Route::Register => routes::oauth::register(platform, &request).await,
-        Route::Authorize => routes::oauth::authorize(platform, oauth, &request).await,
-        Route::Callback => routes::oauth::callback(platform, oauth, &request).await,
-        Route::Consent => routes::oauth::consent(platform, oauth, &request).await,
-        Route::Token => routes::oauth::token(platform, oauth, &request).await,
-        Route::Revoke => routes::oauth::revoke(platform, oauth, &request).await,
-        Route::Connections => routes::connections::page(platform, oauth, &request).await,
-        Route::ConnectionsLogin => routes::connections::login(platform, oauth, &request).await,
-        #[cfg(feature = "test-hooks")]
-        Route::TestListings => routes::oauth::test_listings(platform, oauth, &request).await,
-        #[cfg(feature = "test-hooks")]
-        Route::TestKat => routes::oauth::test_kat(platform, oauth, &request).await,
-        Route::NotFound => refusal(Refusal::NotFound),
+    let limits = Limits {
+        platform,
+        address: ClientAddress::of(&request.headers),
+        off: deployment.rate_limits_off.as_deref(),
     };
+    if let Some(limited) = limits.before(route, &request, deployment).await {
+        let mut response = refusal(limited);
+        http::apply_security_headers(&mut response);
+        return response;
+    }
+    let mut response = serve(platform, deployment, route, &request).await;
+    if let Some(limited) = limits.after(route, &response).await {
+        response = refusal(limited);
+    }
     http::apply_security_headers(&mut response);
     response
+}
+
+/// The routes whose failures the strict tier counts, and what a failure
+/// looks like there: a 400 or 401 from `/token` and `/revoke` (invalid
+/// client, grant or request, RFC 6749 §5.2), a refused registration
+/// (RFC 7591 §3.2.2), a bad state or consent post at `/consent` (400/403).
+/// Our own 5xx are never the caller's failure.
+fn counts_failure(route: Route, status: u16) -> bool {
+    match route {
+        Route::Token | Route::Revoke => matches!(status, 400 | 401),
+        Route::Register => status == 400,
+        Route::Consent => matches!(status, 400 | 403),
+        _ => false,
+    }
+}
+
+/// One request's view of the rate limits.
+struct Limits<'a, P> {
+    platform: &'a P,
+    address: ClientAddress,
+    /// The test build's `TEST_RATE_LIMITS_OFF` (ignored by release builds).
+    off: Option<&'a str>,
+}
+
+impl<P: RateLimits + IsolateCache + Clock> Limits<'_, P> {
+    async fn allow(&self, tier: Tier, key: &str) -> bool {
+        limits::switched_off(tier, self.off) || self.platform.allow(tier, key).await
+    }
+
+    fn limited(route: Route, tier: Tier) -> Refusal {
+        Refusal::Limited {
+            surface: route.surface(),
+            retry_after_secs: tier.period_secs(),
+        }
+    }
+
+    /// This isolate's note that the address passed the failures tier.
+    fn tripped_key(&self) -> String {
+        format!("limit-tripped/{}", self.address.as_str())
+    }
+
+    /// The tiers counted before the handler runs.
+    async fn before(
+        &self,
+        route: Route,
+        request: &Request,
+        deployment: &Deployment,
+    ) -> Option<Refusal> {
+        if request.method != Method::Post {
+            return None;
+        }
+        // An address past the failures tier is refused at every counted
+        // route until the period ends (in this isolate; the binding
+        // catches it in others at its next failure), so it cannot keep
+        // guessing and read the answer of the one guess that succeeds.
+        if counts_failure(route, 400)
+            && self
+                .platform
+                .recall(&self.tripped_key(), self.platform.now())
+                .is_some()
+        {
+            return Some(Self::limited(route, Tier::Failures));
+        }
+        let address = self.address.as_str();
+        match route {
+            Route::Register => (!self.allow(Tier::Registrations, address).await)
+                .then(|| Self::limited(route, Tier::Registrations)),
+            Route::McpByok | Route::McpInternal => {
+                let surface = if route == Route::McpByok {
+                    "mcp"
+                } else {
+                    "internal"
+                };
+                if !self
+                    .allow(Tier::McpAddress, &format!("{surface}:{address}"))
+                    .await
+                {
+                    return Some(Self::limited(route, Tier::McpAddress));
+                }
+                let credential = request.headers.credentials("bearer")?;
+                let key = format!("{surface}:{}", limits::credential_key(credential));
+                (!self.allow(Tier::McpCredential, &key).await)
+                    .then(|| Self::limited(route, Tier::McpCredential))
+            }
+            Route::Token => {
+                let grant = refreshed_grant(request, deployment)?;
+                (!self.allow(Tier::Refreshes, &grant).await)
+                    .then(|| Self::limited(route, Tier::Refreshes))
+            }
+            _ => None,
+        }
+    }
+
+    /// The failures tier, counted once the handler has refused.
+    async fn after(&self, route: Route, response: &Response) -> Option<Refusal> {
+        if !counts_failure(route, response.status) {
+            return None;
+        }
+        if self.allow(Tier::Failures, self.address.as_str()).await {
+            return None;
+        }
+        let now = self.platform.now();
+        let until = now.plus(std::time::Duration::from_secs(Tier::Failures.period_secs()));
+        self.platform.remember(&self.tripped_key(), b"1", until);
+        Some(Self::limited(route, Tier::Failures))
+    }
+}
+
+/// The grant a refresh request names: the (client, user) pair its
+/// refresh token routes to, only once the token's tag verifies (a forged
+/// token must not spend someone else's allowance). Anything else
+/// (another grant type, a legacy or garbled token) is left to the token
+/// endpoint and, when refused, to the failures tier.
+fn refreshed_grant(request: &Request, deployment: &Deployment) -> Option<String> {
+    let form = http::form(&request.headers, &request.body).ok()?;
+    if form.get("grant_type").map(String::as_str) != Some("refresh_token") {
+        return None;
+    }
+    let token = form.get("refresh_token")?;
+    let oauth::ids::Format::Routed(unverified) =
+        oauth::ids::TokenKind::RefreshToken.parse(token)?
+    else {
+        return None;
+    };
+    let keys = deployment.oauth.user_keys.as_ref()?;
+    Some(unverified.verify(keys)?.routing.to_hex())
+}
+
+async fn serve<P: Platform>(
+    platform: &P,
+    deployment: &Deployment,
+    route: Route,
+    request: &Request,
+) -> Response {
+    // The settings were derived once per isolate (`config::deployment`);
+    // the request-dependent part (`AuthServer`) is built per request.
+    let oauth = &deployment.oauth;
+    let mcp = &deployment.mcp;
+    match route {
+        Route::Landing => routes::connections::landing(request),
+        Route::Health => routes::health::handle(request),
+        Route::Robots => routes::health::robots(),
+        Route::McpByok => routes::mcp::byok(platform, mcp, request).await,
+        Route::McpInternal => routes::mcp::internal(platform, deployment, request).await,
+        Route::AuthorizationServerMetadata => {
+            routes::oauth::authorization_server_metadata(request, oauth)
+        }
+        Route::ProtectedResourceMetadata => {
+            routes::oauth::protected_resource_metadata(request, oauth)
+        }
+        Route::Register => routes::oauth::register(platform, request).await,
+        Route::Authorize => routes::oauth::authorize(platform, oauth, request).await,
+        Route::Callback => routes::oauth::callback(platform, oauth, request).await,
+        Route::Consent => routes::oauth::consent(platform, oauth, request).await,
+        Route::Token => routes::oauth::token(platform, oauth, request).await,
+        Route::Revoke => routes::oauth::revoke(platform, oauth, request).await,
+        Route::Connections => routes::connections::page(platform, oauth, request).await,
+        Route::ConnectionsLogin => routes::connections::login(platform, oauth, request).await,
+        #[cfg(feature = "test-hooks")]
+        Route::TestListings => routes::oauth::test_listings(platform, oauth, request).await,
+        #[cfg(feature = "test-hooks")]
+        Route::TestKat => routes::oauth::test_kat(platform, oauth, request).await,
+        Route::NotFound => refusal(Refusal::NotFound),
+    }
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -189,9 +382,10 @@ async fn fetch(
     _ctx: worker::Context,
 ) -> worker::Result<worker::Response> {
     let platform = platform::WorkerPlatform::new(env);
-    let response = match platform::to_core_request(req).await {
+    let response = match platform::to_core_request(req, body_cap).await {
         Ok(request) => handle(&platform, &platform.deployment(), request).await,
-        Err(_) => {
+        Err(platform::Inbound::TooLarge(path)) => body_too_large(&path),
+        Err(platform::Inbound::Unreadable) => {
             let mut r = Response::json(400, &serde_json::json!({"error": "invalid_request"}));
             http::apply_security_headers(&mut r);
             r
@@ -287,6 +481,94 @@ mod tests {
         assert_eq!(body["status"], "ok");
         assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
         assert!(body["commit"].as_str().is_some_and(|c| !c.is_empty()));
+    }
+
+    fn post(platform: &FakePlatform, path: &str, headers: &[(&str, &str)], body: &str) -> Response {
+        let url = url::Url::parse("https://mcp.example.com")
+            .unwrap()
+            .join(path)
+            .unwrap();
+        let mut request = Request::new(Method::Post, url);
+        for (n, v) in headers {
+            request.headers.set(n, *v);
+        }
+        request.body = body.as_bytes().to_vec();
+        let source: HashMap<String, String> = [(
+            "MCP_ALLOWED_HOSTNAMES".to_owned(),
+            "mcp.example.com".to_owned(),
+        )]
+        .into();
+        block_on(handle(platform, &Deployment::load(&source), request))
+    }
+
+    const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
+
+    #[test]
+    fn failures_past_the_strict_tier_are_429_and_then_refused_up_front() {
+        let p = FakePlatform::new();
+        p.rate_limits
+            .borrow_mut()
+            .insert(Tier::Failures.binding(), 2);
+        let from = |ip| [FORM, ("cf-connecting-ip", ip)];
+        let bad = "grant_type=refresh_token&refresh_token=pmcp_rt_x&client_id=pmcp_client_x";
+        for _ in 0..2 {
+            assert_eq!(post(&p, "/token", &from("198.51.100.7"), bad).status, 401);
+        }
+        let third = post(&p, "/token", &from("198.51.100.7"), bad);
+        assert_eq!(third.status, 429);
+        assert_eq!(third.headers.get("retry-after"), Some("60"));
+        assert_eq!(third.json_body()["error"], "temporarily_unavailable");
+        // Now refused before the handler, at every counted route.
+        let revoke = post(&p, "/revoke", &from("198.51.100.7"), "token=x");
+        assert_eq!(revoke.status, 429);
+        // Another address, and the same address a period later, are not.
+        assert_eq!(post(&p, "/token", &from("198.51.100.8"), bad).status, 401);
+        p.now.set(p.now.get() + 61_000);
+        assert_eq!(post(&p, "/token", &from("198.51.100.7"), bad).status, 401);
+    }
+
+    #[test]
+    fn registrations_and_mcp_requests_are_limited_per_address_and_credential() {
+        let p = FakePlatform::new();
+        p.rate_limits
+            .borrow_mut()
+            .insert(Tier::Registrations.binding(), 1);
+        p.rate_limits
+            .borrow_mut()
+            .insert(Tier::McpCredential.binding(), 1);
+        let json = ("content-type", "application/json");
+        let doc =
+            r#"{"redirect_uris":["https://app.example/cb"],"token_endpoint_auth_method":"none"}"#;
+        assert_eq!(post(&p, "/register", &[json], doc).status, 201);
+        let second = post(&p, "/register", &[json], doc);
+        assert_eq!(second.status, 429);
+        assert_eq!(second.json_body()["error"], "temporarily_unavailable");
+        let mcp = |key: &str| {
+            let auth = format!("Bearer {key}");
+            post(&p, "/mcp", &[("authorization", auth.as_str())], "{}")
+        };
+        assert_ne!(mcp("plausible-key-1").status, 429);
+        let limited = mcp("plausible-key-1");
+        assert_eq!(limited.status, 429);
+        assert_eq!(limited.json_body()["error"]["code"], -32600);
+        assert_ne!(mcp("plausible-key-2").status, 429, "another credential");
+    }
+
+    #[test]
+    fn body_caps_per_route() {
+        assert_eq!(body_cap("/mcp"), 1024 * 1024);
+        assert_eq!(body_cap("/internal"), 1024 * 1024);
+        for path in ["/token", "/revoke", "/register", "/consent", "/nowhere"] {
+            assert_eq!(body_cap(path), 32 * 1024, "{path}");
+        }
+        assert_eq!(body_too_large("/mcp").json_body()["error"]["code"], -32600);
+        assert_eq!(
+            body_too_large("/token").json_body()["error"],
+            "invalid_request"
+        );
+        let page = body_too_large("/consent");
+        assert_eq!(page.status, 413);
+        assert_eq!(page.headers.get("x-frame-options"), Some("DENY"));
     }
 
     #[test]

@@ -10,11 +10,13 @@ use std::time::Duration;
 use futures_util::future::{Either, select};
 use worker::wasm_bindgen::JsValue;
 
+use crate::body::{BodyError, read_capped};
 use crate::config::deployment::Deployment;
 use crate::config::source::Source;
 use crate::config::{self, names};
 use crate::doc_cache::Memory;
 use crate::http::{self, Headers, Method};
+use crate::limits::{RateLimits, Tier};
 use crate::oauth::ledger::client::{Address, Coordinator};
 use crate::oauth::ledger::legacy_consents::{LegacyConsentCache, LegacyConsentMemory};
 use crate::oauth::ledger::protocol::Message;
@@ -173,34 +175,56 @@ impl Outbound for WorkerPlatform {
                 .send_with_signal(&signal)
                 .await
                 .map_err(|e| OutboundError::Network(e.to_string()))?;
-            let declared = resp
-                .headers()
-                .get("content-length")
-                .ok()
-                .flatten()
-                .and_then(|v| v.parse::<usize>().ok());
-            if declared.is_some_and(|n| n > limit) {
-                return Err(OutboundError::TooLarge);
-            }
-            let body = resp
-                .bytes()
-                .await
-                .map_err(|e| OutboundError::Network(e.to_string()))?;
-            if body.len() > limit {
-                return Err(OutboundError::TooLarge);
-            }
+            let headers = from_worker_headers(resp.headers());
+            // Read as a stream with a running count: a chunked answer with
+            // no Content-Length is refused at the ceiling, not buffered
+            // whole first. (Leaving the loop cancels the rest.)
+            let body = match resp.stream() {
+                Err(_) => Vec::new(), // no body at all (204, 304, HEAD)
+                Ok(stream) => read_capped(Box::pin(stream), headers.get("content-length"), limit)
+                    .await
+                    .map_err(|e| match e {
+                        BodyError::TooLarge => OutboundError::TooLarge,
+                        BodyError::Stream(e) => OutboundError::Network(e.to_string()),
+                    })?,
+            };
             Ok(OutboundResponse {
                 status: resp.status_code(),
-                headers: from_worker_headers(resp.headers()),
+                headers,
                 body,
             })
         });
         let deadline = Box::pin(worker::Delay::from(timeout));
         match select(exchange, deadline).await {
-            Either::Left((result, _)) => result,
+            Either::Left((result, _)) => {
+                // A refused body (too large, broken) is not read further:
+                // abort so the runtime drops the connection now.
+                if result.is_err() {
+                    controller.abort();
+                }
+                result
+            }
             Either::Right(((), _)) => {
                 controller.abort();
                 Err(OutboundError::Timeout)
+            }
+        }
+    }
+}
+
+/// The Rate Limiting binding, one per tier. A missing or failing binding
+/// lets the request through (see [`RateLimits`]) and says so in the log.
+impl RateLimits for WorkerPlatform {
+    async fn allow(&self, tier: Tier, key: &str) -> bool {
+        let outcome = match self.env.rate_limiter(tier.binding()) {
+            Ok(limiter) => limiter.limit(key.to_owned()).await,
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(outcome) => outcome.success,
+            Err(e) => {
+                worker::console_warn!("rate limiter {}: {e}", tier.binding());
+                true
             }
         }
     }
@@ -301,15 +325,43 @@ fn from_worker_headers(headers: &worker::Headers) -> Headers {
     headers.entries().collect()
 }
 
-/// Converts the incoming request. Failure here means the runtime handed us
-/// something unreadable; the caller answers 400.
-pub async fn to_core_request(mut req: worker::Request) -> worker::Result<http::Request> {
-    let url = req.url()?;
+/// Why an incoming request was not converted.
+pub enum Inbound {
+    /// The runtime handed us something unreadable (the caller answers 400).
+    Unreadable,
+    /// The body passed its route's ceiling (the path, for the answer).
+    TooLarge(String),
+}
+
+/// Converts the incoming request, reading at most `body_cap(path)` body
+/// bytes: by `Content-Length` before reading, then by a running count.
+pub async fn to_core_request(
+    mut req: worker::Request,
+    body_cap: impl Fn(&str) -> usize,
+) -> Result<http::Request, Inbound> {
+    let url = req.url().map_err(|_| Inbound::Unreadable)?;
     let method = Method::parse(req.method().as_ref());
     let headers = from_worker_headers(req.headers());
+    let has_body = req.inner().body().is_some();
     let body = match method {
         Method::Get | Method::Head | Method::Options => Vec::new(),
-        _ => req.bytes().await?,
+        _ if !has_body => Vec::new(),
+        _ => {
+            let stream = req.stream().map_err(|_| Inbound::Unreadable)?;
+            let cap = body_cap(url.path());
+            match read_capped(Box::pin(stream), headers.get("content-length"), cap).await {
+                Ok(body) => body,
+                Err(BodyError::TooLarge) => {
+                    // Cancel the rest so the sender sees a clean end of
+                    // the exchange rather than a reset mid-upload.
+                    if let Some(rest) = req.inner().body() {
+                        let _ = worker::wasm_bindgen_futures::JsFuture::from(rest.cancel()).await;
+                    }
+                    return Err(Inbound::TooLarge(url.path().to_owned()));
+                }
+                Err(BodyError::Stream(_)) => return Err(Inbound::Unreadable),
+            }
+        }
     };
     Ok(http::Request {
         method,

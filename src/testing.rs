@@ -58,6 +58,11 @@ pub struct FakePlatform {
     pub failing: RefCell<std::collections::HashSet<String>>,
     /// This "isolate's" legacy consent sets.
     pub legacy_consents: crate::oauth::ledger::legacy_consents::LegacyConsentCache,
+    /// The rate limiter: each tier's limit (unlimited unless a test sets
+    /// one) and its counts per (tier, key, window), windows fixed to the
+    /// clock as the binding's are.
+    pub rate_limits: RefCell<HashMap<&'static str, u32>>,
+    pub rate_counts: RefCell<HashMap<(&'static str, String, u64), u32>>,
     /// This "isolate's" memory of verified access-token records.
     pub token_memory: RefCell<crate::oauth::token_cache::TokenCache>,
 }
@@ -82,6 +87,8 @@ impl Default for FakePlatform {
             isolate: RefCell::default(),
             failing: RefCell::default(),
             legacy_consents: Default::default(),
+            rate_limits: RefCell::default(),
+            rate_counts: RefCell::default(),
             token_memory: RefCell::default(),
         }
     }
@@ -139,6 +146,23 @@ impl FakePlatform {
             .collect();
         names.sort();
         names
+    }
+}
+
+impl crate::limits::RateLimits for FakePlatform {
+    async fn allow(&self, tier: crate::limits::Tier, key: &str) -> bool {
+        let limit = self.rate_limits.borrow().get(tier.binding()).copied();
+        let Some(limit) = limit else { return true };
+        let window = self.now.get() / (tier.period_secs() * 1000);
+        let mut counts = self.rate_counts.borrow_mut();
+        let count = counts
+            .entry((tier.binding(), key.to_owned(), window))
+            .or_default();
+        if *count >= limit {
+            return false;
+        }
+        *count += 1;
+        true
     }
 }
 

@@ -51,6 +51,8 @@ const INPUTS: &[&str] = &[
     names::TEST_IDENTITY_HOOK,
     #[cfg(feature = "test-hooks")]
     names::TEST_GRANT_LAYOUT,
+    #[cfg(feature = "test-hooks")]
+    names::TEST_RATE_LIMITS_OFF,
 ];
 
 /// Everything the request handlers read from configuration.
@@ -59,6 +61,9 @@ pub struct Deployment {
     pub mcp: McpSettings,
     /// `PLAUSIBLE_API_KEY`, the key `/internal` queries with.
     pub shared_key: Option<PlausibleKey>,
+    /// The test build's `TEST_RATE_LIMITS_OFF` (tiers switched off by
+    /// name); always `None` in the release build, which never reads it.
+    pub rate_limits_off: Option<String>,
     /// SHA-256 of the raw inputs these were derived from.
     fingerprint: [u8; 32],
 }
@@ -129,8 +134,21 @@ impl Deployment {
             oauth: OAuthSettings::load(snapshot),
             mcp: McpSettings::load(snapshot),
             shared_key: mcp::shared_key(snapshot),
+            rate_limits_off: rate_limits_off(snapshot),
             fingerprint,
         }
+    }
+}
+
+fn rate_limits_off(source: &dyn Source) -> Option<String> {
+    #[cfg(feature = "test-hooks")]
+    {
+        source.get(names::TEST_RATE_LIMITS_OFF)
+    }
+    #[cfg(not(feature = "test-hooks"))]
+    {
+        let _ = source;
+        None
     }
 }
 
@@ -192,6 +210,7 @@ mod tests {
             let _ = OAuthSettings::load(&recording);
             let _ = McpSettings::load(&recording);
             let _ = mcp::shared_key(&recording);
+            let _ = rate_limits_off(&recording);
             read.extend(recording.0.into_inner());
         }
         let listed: BTreeSet<String> = INPUTS.iter().map(|n| (*n).to_owned()).collect();

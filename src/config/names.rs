@@ -75,3 +75,9 @@ pub const PLAUSIBLE_SITES: &str = "PLAUSIBLE_SITES";
 /// Seconds identical Stats API answers are served from the edge cache
 /// (default 60; 0 turns it off).
 pub const PLAUSIBLE_CACHE_TTL: &str = "PLAUSIBLE_CACHE_TTL";
+/// The test build only: a comma-separated list of rate-limit tiers to
+/// skip (`refreshes`, `mcp-credential`, …), for the storage issue's
+/// 1,000-refresh test and the benchmark's credential. The release build
+/// has no such name (see `limits::switched_off`).
+#[cfg(feature = "test-hooks")]
+pub const TEST_RATE_LIMITS_OFF: &str = "TEST_RATE_LIMITS_OFF";

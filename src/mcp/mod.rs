@@ -18,7 +18,7 @@ mod shared;
 mod transport;
 mod version;
 
-pub(crate) use transport::serve;
+pub(crate) use transport::{MAX_BODY_BYTES, body_too_large, rate_limited, serve};
 
 #[cfg(test)]
 mod tests;

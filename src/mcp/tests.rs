@@ -299,6 +299,22 @@ fn batches_under_2025_03_26() {
 }
 
 #[test]
+fn batches_are_capped_at_twenty_messages() {
+    let pings = |n: usize| {
+        (0..n)
+            .map(|i| json!({"jsonrpc": "2.0", "id": i, "method": "ping"}))
+            .collect::<Vec<_>>()
+    };
+    let at_cap = run(post(&[JSON, ACCEPT], json!(pings(20))));
+    assert_eq!(at_cap.status, 200);
+    assert_eq!(at_cap.json_body().as_array().unwrap().len(), 20);
+    let over = run(post(&[JSON, ACCEPT], json!(pings(21))));
+    assert_eq!(over.status, 400);
+    assert_eq!(over.json_body()["error"]["code"], -32600);
+    assert_eq!(over.json_body()["id"], serde_json::Value::Null);
+}
+
+#[test]
 fn modern_discover_and_list() {
     let resp = run(modern("server/discover", None, json!({})));
     assert_eq!(resp.status, 200);

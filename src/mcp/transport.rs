@@ -44,6 +44,31 @@ fn protocol_error(status: u16, code: ErrorCode, message: impl Into<String>) -> R
     error_response(status, None, RpcError::new(code, message))
 }
 
+/// 413 for a body past [`MAX_BODY_BYTES`], from here or from the edge,
+/// which stops reading at the ceiling.
+pub(crate) fn body_too_large() -> Response {
+    protocol_error(
+        413,
+        ErrorCode::InvalidRequest,
+        format!("Request body exceeds {MAX_BODY_BYTES} bytes"),
+    )
+}
+
+/// 429 for a caller past a rate limit (RFC 6585 §4), as a JSON-RPC error
+/// with no id: the request was not read.
+pub(crate) fn rate_limited(retry_after_secs: u64) -> Response {
+    error_response(
+        429,
+        None,
+        RpcError::new(
+            ErrorCode::InvalidRequest,
+            format!("Rate limit exceeded: retry after {retry_after_secs} seconds"),
+        )
+        .with_data(json!({"retryAfter": retry_after_secs})),
+    )
+    .with_header("retry-after", retry_after_secs.to_string())
+}
+
 fn unsupported_version(requested: &str) -> RpcError {
     RpcError::new(
         ErrorCode::UnsupportedProtocolVersion,
@@ -72,11 +97,7 @@ pub(crate) async fn serve<P: Outbound + Clock + EdgeCache>(
         return response;
     }
     if request.body.len() > MAX_BODY_BYTES {
-        return protocol_error(
-            413,
-            ErrorCode::InvalidRequest,
-            format!("Request body exceeds {MAX_BODY_BYTES} bytes"),
-        );
+        return body_too_large();
     }
     let Ok(body) = serde_json::from_slice::<Value>(&request.body) else {
         return protocol_error(
@@ -162,6 +183,12 @@ fn check_media_types(request: &Request) -> Option<Response> {
     None
 }
 
+/// The most messages one batch may carry. A batch fans out to one
+/// Plausible query per tool call, so an uncapped batch would turn one
+/// rate-limited request into any number of upstream calls; clients send
+/// a handful at most (an `initialized` notification beside a request).
+pub(crate) const MAX_BATCH_ITEMS: usize = 20;
+
 /// JSON-RPC batches: only under 2025-03-26 (the revision assumed without a
 /// version header); removed from 2025-06-18 on.
 async fn serve_batch<P: Outbound + Clock + EdgeCache>(
@@ -186,6 +213,13 @@ async fn serve_batch<P: Outbound + Clock + EdgeCache>(
             400,
             ErrorCode::InvalidRequest,
             "Invalid request: empty batch",
+        );
+    }
+    if items.len() > MAX_BATCH_ITEMS {
+        return protocol_error(
+            400,
+            ErrorCode::InvalidRequest,
+            format!("Invalid request: a batch holds at most {MAX_BATCH_ITEMS} messages"),
         );
     }
     let mut out = Vec::new();

@@ -7,6 +7,9 @@ use serde_json::json;
 
 use crate::config::mcp::Misconfigured;
 use crate::http::Response;
+use crate::limits;
+
+pub use crate::limits::{MAX_FORM_BODY_BYTES, Surface};
 
 /// Why `/mcp` refused the credentials (RFC 6750 §3.1 error codes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,10 +34,26 @@ pub enum Refusal {
     Key(KeyError),
     /// 500 naming the setting to fix.
     Misconfigured(Misconfigured),
+    /// 413: the body passed the route's ceiling (declared or counted).
+    TooLarge(Surface),
+    /// 429 with `Retry-After` (RFC 6585 §4; RFC 9110 §10.2.3): a rate
+    /// limit held. OAuth routes answer `temporarily_unavailable`, the
+    /// registered OAuth code for a transient refusal (RFC 6749
+    /// §4.1.2.1), so a client that knows only RFC codes retries later
+    /// rather than starting over; 429 and `Retry-After` say why and when.
+    Limited {
+        surface: Surface,
+        retry_after_secs: u64,
+    },
 }
 
 pub fn refusal(refusal: Refusal) -> Response {
     match refusal {
+        Refusal::TooLarge(surface) => limits::too_large(surface),
+        Refusal::Limited {
+            surface,
+            retry_after_secs,
+        } => limits::limited(surface, retry_after_secs),
         Refusal::MethodNotAllowed(allow) => Response::json(
             405,
             &json!({
@@ -123,6 +142,51 @@ mod tests {
                 .unwrap()
                 .contains("invalid_token")
         );
+    }
+
+    #[test]
+    fn each_surface_gets_its_own_413() {
+        let mcp = refusal(Refusal::TooLarge(Surface::Mcp));
+        assert_eq!(mcp.status, 413);
+        assert_eq!(mcp.json_body()["error"]["code"], -32600);
+        let api = refusal(Refusal::TooLarge(Surface::Api));
+        assert_eq!(api.status, 413);
+        assert_eq!(api.json_body()["error"], "invalid_request");
+        let page = refusal(Refusal::TooLarge(Surface::Browser));
+        assert_eq!(page.status, 413);
+        assert!(
+            page.headers
+                .get("content-type")
+                .unwrap()
+                .starts_with("text/html")
+        );
+    }
+
+    #[test]
+    fn each_surface_gets_its_own_429_with_retry_after() {
+        let limited = |surface| {
+            refusal(Refusal::Limited {
+                surface,
+                retry_after_secs: 60,
+            })
+        };
+        for surface in [Surface::Mcp, Surface::Api, Surface::Browser] {
+            let r = limited(surface);
+            assert_eq!(r.status, 429, "{surface:?}");
+            assert_eq!(r.headers.get("retry-after"), Some("60"), "{surface:?}");
+        }
+        let mcp = limited(Surface::Mcp).json_body();
+        assert_eq!(mcp["jsonrpc"], "2.0");
+        assert_eq!(mcp["id"], serde_json::Value::Null);
+        assert_eq!(mcp["error"]["code"], -32600);
+        assert_eq!(mcp["error"]["data"]["retryAfter"], 60);
+        assert_eq!(
+            limited(Surface::Api).json_body()["error"],
+            "temporarily_unavailable"
+        );
+        let page = String::from_utf8(limited(Surface::Browser).body).unwrap();
+        assert!(page.contains("<meta name=\"error\" content=\"temporarily_unavailable\">"));
+        assert!(page.contains("Wait 60 seconds"));
     }
 
     #[test]

@@ -41,7 +41,11 @@ const stack = await startStack({
 const files = readdirSync(here).filter((f) => f.endsWith('.test.mjs')).sort().map((f) => path.join(here, f));
 const only = process.argv.slice(2);
 const tap = path.join(persistTo, 'results.tap');
+// Each file sends from a loopback address of its own (see
+// tests/e2e/support/source-address.mjs): a client of its own to the
+// per-address rate limits, which run at their production settings.
 const runner = spawn(process.execPath, [
+  '--import', path.join(ROOT, 'tests/e2e/support/source-address.mjs'),
   '--test', '--test-concurrency=1',
   '--test-reporter=spec', '--test-reporter-destination=stdout',
   '--test-reporter=tap', `--test-reporter-destination=${tap}`,

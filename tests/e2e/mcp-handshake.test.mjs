@@ -112,6 +112,18 @@ describe('JSON-RPC batches', () => {
     });
   }
 
+  test('hold at most 20 messages: 21 pings are refused with 400 / -32600', async () => {
+    const pings = (n) => Array.from({ length: n }, () => rpc('ping'));
+    const ok = await post(pings(20));
+    assert.equal(ok.res.status, 200);
+    assert.equal(ok.json.length, 20);
+    const { res, json } = await post(pings(21));
+    assert.equal(res.status, 400);
+    assert.equal(json.id, null);
+    assert.equal(json.error.code, -32600);
+    assert.match(json.error.message, /at most 20 messages/);
+  });
+
   test('a batch of only notifications is accepted with 202', async () => {
     const { res, text } = await post([{ jsonrpc: '2.0', method: 'notifications/initialized' }]);
     assert.equal(res.status, 202);

@@ -5,6 +5,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { send } from './support/http.mjs';
+import { SOURCE_ADDRESS } from './support/source-address.mjs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const BASE = process.env.WORKER_URL;
@@ -113,7 +114,8 @@ export function resultText(result) {
 export function rawHttp({ method = 'POST', path: p = '/mcp', headers = {}, body } = {}) {
   const url = new URL(BASE);
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: url.hostname, port: url.port, method, path: p, headers }, (res) => {
+    // From this file's own source address, as its fetches are.
+    const req = http.request({ host: url.hostname, port: url.port, localAddress: SOURCE_ADDRESS, method, path: p, headers }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => {

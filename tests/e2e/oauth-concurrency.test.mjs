@@ -76,9 +76,11 @@ describe('token endpoint races', () => {
   });
 
   test(`${N} concurrent refreshes with one refresh token: every success carries the same pair, and exactly one chain lives on`, async () => {
-    const { client } = await issueTokens();
     await rounds(async (i) => {
-      const { tokens: original } = await issueTokens({ client });
+      // A client of its own per round: its grant's refresh allowance
+      // (LIMIT_REFRESHES, per (client, user) pair) holds one round's race
+      // and follow-up, not four.
+      const { client, tokens: original } = await issueTokens();
       await assertTokenWorks(original.access_token, { label: `round ${i}: before the race` });
       const result = await race(() => refreshRequest(client, original.refresh_token));
       if (!result) return false;

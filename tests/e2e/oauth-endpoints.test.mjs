@@ -171,7 +171,6 @@ describe('/register (RFC 7591)', () => {
     ['non-JSON content type', JSON.stringify(good), 'invalid_client_metadata', 'text/plain'],
     ['form content type', new URLSearchParams({ redirect_uris: 'https://app.example/cb' }).toString(), 'invalid_client_metadata', 'application/x-www-form-urlencoded'],
     ['huge body (over 16 KiB)', { ...good, padding: 'x'.repeat(20 * 1024) }, 'invalid_client_metadata'],
-    ['huge body (1 MiB)', { ...good, padding: 'x'.repeat(1024 * 1024) }, 'invalid_client_metadata'],
   ];
   for (const [name, body, error, contentType] of bad) {
     test(`refused: ${name} → 400 ${error}`, async () => {
@@ -184,6 +183,13 @@ describe('/register (RFC 7591)', () => {
     });
   }
 
+  // A 1 MiB body used to be read whole and refused here as metadata (400
+  // invalid_client_metadata). Issue 10 ("Bounded inputs") refuses it by
+  // its length before reading, with 413: that case lives in
+  // bounded-bodies.test.mjs (and the attack suite's BD-06), not here,
+  // because in local runs wrangler dev's proxy may take the refused
+  // upload's reset for a worker restart and hold the next GET through it
+  // (seen: GET /register unanswered for 300 s right after).
   test('GET /register → 405', async () => {
     const r = await send(`${BASE}/register`);
     assert.equal(r.status, 405);

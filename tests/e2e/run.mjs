@@ -23,7 +23,11 @@ const files = readdirSync(here).filter((f) => f.endsWith('.test.mjs')).sort().ma
 const only = process.argv.slice(2);
 // spec for people, TAP to a file for the closing count.
 const tap = path.join(persistTo, 'results.tap');
+// Each file sends from a loopback address of its own (see
+// tests/e2e/support/source-address.mjs): a client of its own to the
+// per-address rate limits, which run at their production settings.
 const runner = spawn(process.execPath, [
+  '--import', path.join(ROOT, 'tests/e2e/support/source-address.mjs'),
   '--test', '--test-concurrency=1',
   '--test-reporter=spec', '--test-reporter-destination=stdout',
   '--test-reporter=tap', `--test-reporter-destination=${tap}`,
