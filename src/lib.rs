@@ -12,6 +12,7 @@
 //!    clock, randomness and the network through [`ports`].
 #![forbid(unsafe_code)]
 
+mod audit;
 mod build_info;
 mod config;
 mod crypto;

@@ -2,6 +2,8 @@
 //! (RFC 6749 §2.3), also used by revocation (RFC 7009).
 
 use base64::Engine;
+
+use crate::audit::{Actor, Event, Outcome, Record};
 use serde_json::{Value, json};
 
 use super::clients::record::{AuthMethod, ClientRecord};
@@ -92,6 +94,15 @@ impl TokenError {
             TokenError::UnauthorizedClient => "an administrator of this server has blocked this client".into(),
             TokenError::NoUserKey => format!("the server is misconfigured: {} is missing or shorter than 32 characters", names::USER_KEY_SECRET),
             TokenError::NotBefore => NotBeforeMisconfigured.description(),
+        }
+    }
+
+    /// The variable whose misconfiguration this is, if it is one.
+    pub fn misconfigured(&self) -> Option<&'static str> {
+        match self {
+            TokenError::NoUserKey => Some(names::USER_KEY_SECRET),
+            TokenError::NotBefore => Some(names::TOKENS_NOT_BEFORE),
+            _ => None,
         }
     }
 
@@ -391,6 +402,20 @@ pub async fn exchange<P: Platform>(
         // §4.14.2): the client's remembered access tokens go with it.
         forget_client_tokens(platform, &client.client_id);
     }
+    match &outcome {
+        Ok(Ok(_)) => server.audit(
+            platform,
+            Record::new(Event::CodeRedeemed, Outcome::Success).client(&client.client_id),
+        ),
+        Ok(Err(refused)) => audit_refusal(
+            platform,
+            server,
+            &client.client_id,
+            refused,
+            Event::CodeRedeemed,
+        ),
+        Err(_) => {}
+    }
     match outcome {
         Ok(Ok(LedgerIssued {
             scope,
@@ -459,9 +484,18 @@ async fn refresh_grant<P: Platform>(
         })
         .await
         .map_err(|e| TokenError::TemporarilyUnavailable(e.0))?;
-    let (issued, access, refresh) = match reply {
-        TokensReply::Tokens(issued) => (issued, access, refresh),
-        TokensReply::Refused(refused) => return Err(refusal(refused)),
+    let (issued, access, refresh, event) = match reply {
+        TokensReply::Tokens(issued) => (issued, access, refresh, Event::TokenRefreshed),
+        TokensReply::Refused(refused) => {
+            audit_refusal(
+                platform,
+                server,
+                refreshing.client,
+                &refused,
+                Event::TokenRefreshed,
+            );
+            return Err(refusal(refused));
+        }
         TokensReply::Again(Again {
             sealed_pair,
             issued,
@@ -474,14 +508,10 @@ async fn refresh_grant<P: Platform>(
                 .ok_or_else(|| {
                     TokenError::InvalidGrant("a retry's sealed pair does not open".into())
                 })?;
-            // For now a warning line; issue 11's audit trail makes it
-            // an event.
-            platform.warn(
-                "token endpoint: a rotated-out refresh token was presented again within the grace period; the same pair was sent again (a lost response's retry)",
-            );
-            (issued, access, refresh)
+            (issued, access, refresh, Event::RefreshRetry)
         }
     };
+    let user = issued.subject.as_ref().map(|s| &s.user_key);
     if let Some(subject) = &issued.subject
         && let Err(reason) = readmit(server, subject)
     {
@@ -490,8 +520,21 @@ async fn refresh_grant<P: Platform>(
         let _ = ledger
             .revoke_refresh(TokenHash::of(refresh.secret()), refreshing.client, false)
             .await;
+        let mut record = Record::new(Event::GrantRevoked, Outcome::Success)
+            .reason(reason)
+            .client(refreshing.client)
+            .by(Actor::EmailGate);
+        if let Some(u) = user {
+            record = record.user(u);
+        }
+        server.audit(platform, record);
         return Err(TokenError::InvalidGrant(reason.into()));
     }
+    let mut record = Record::new(event, Outcome::Success).client(refreshing.client);
+    if let Some(u) = user {
+        record = record.user(u);
+    }
+    server.audit(platform, record);
     Ok(Issued {
         access_token: access,
         refresh_token: refresh,
@@ -499,6 +542,71 @@ async fn refresh_grant<P: Platform>(
         scope: issued.scope,
         resource: issued.resource,
     })
+}
+
+/// The ledger's refusal reasons the audit trail names, as fixed text
+/// (a reason on the wire is a `String`; only one of these reaches a line).
+const LEDGER_REASONS: &[&str] = &[
+    CODE_REPLAY,
+    REFRESH_REPLAY,
+    "code replayed without its PKCE verifier; grant kept",
+    "unknown code",
+    "code issued to another client",
+    "code expired",
+    "redirect_uri missing or differs from the authorization request",
+    "PKCE verification failed",
+    "resource differs from the authorization request",
+    "unknown refresh token",
+    "grant not found",
+    "refresh token issued to another client",
+    "grant revoked",
+    KILL_SWITCH,
+    "refresh token expired",
+    "scope exceeds the grant",
+    "resource differs from the grant",
+];
+const CODE_REPLAY: &str = "code replayed; grant revoked";
+const REFRESH_REPLAY: &str = "rotated-out refresh token reused; grant revoked";
+const KILL_SWITCH: &str = "grant created before TOKENS_NOT_BEFORE";
+
+/// Audits a ledger refusal: a replay (RFC 9700 §4.14.2) is its own event
+/// and ends the grant; the kill switch says so; the rest are refusals of
+/// `event` with the ledger's reason.
+fn audit_refusal<P: Platform>(
+    platform: &P,
+    server: &AuthServer<'_>,
+    client: &ClientId,
+    refused: &super::ledger::protocol::Refused,
+    event: Event,
+) {
+    let reason = LEDGER_REASONS
+        .iter()
+        .find(|r| **r == refused.reason)
+        .copied()
+        .unwrap_or("refused");
+    if reason == CODE_REPLAY || reason == REFRESH_REPLAY {
+        server.audit(
+            platform,
+            Record::new(Event::ReplayDetected, Outcome::Refused)
+                .reason(reason)
+                .client(client),
+        );
+        server.audit(
+            platform,
+            Record::new(Event::GrantRevoked, Outcome::Success)
+                .reason(reason)
+                .client(client)
+                .by(Actor::Replay),
+        );
+        return;
+    }
+    let mut record = Record::new(event, Outcome::Refused)
+        .reason(reason)
+        .client(client);
+    if reason == KILL_SWITCH {
+        record = record.by(Actor::KillSwitch);
+    }
+    server.audit(platform, record);
 }
 
 fn refusal(refused: super::ledger::protocol::Refused) -> TokenError {
