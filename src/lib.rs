@@ -12,6 +12,7 @@
 //!    clock, randomness and the network through [`ports`].
 #![forbid(unsafe_code)]
 
+mod audit;
 mod body;
 mod build_info;
 mod config;
@@ -197,14 +198,16 @@ async fn handle<P: Platform + RateLimits>(
         address: ClientAddress::of(&request.headers),
         off: deployment.rate_limits_off.as_deref(),
     };
-    if let Some(limited) = limits.before(route, &request, deployment).await {
-        let mut response = refusal(limited);
+    if let Some(tier) = limits.before(route, &request, deployment).await {
+        audit_limited(platform, deployment, &request, tier);
+        let mut response = refusal(Limits::<P>::limited(route, tier));
         http::apply_security_headers(&mut response);
         return response;
     }
     let mut response = serve(platform, deployment, route, &request).await;
-    if let Some(limited) = limits.after(route, &response).await {
-        response = refusal(limited);
+    if let Some(tier) = limits.after(route, &response).await {
+        audit_limited(platform, deployment, &request, tier);
+        response = refusal(Limits::<P>::limited(route, tier));
     }
     http::apply_security_headers(&mut response);
     response
@@ -255,7 +258,7 @@ impl<P: RateLimits + IsolateCache + Clock> Limits<'_, P> {
         route: Route,
         request: &Request,
         deployment: &Deployment,
-    ) -> Option<Refusal> {
+    ) -> Option<Tier> {
         if request.method != Method::Post {
             return None;
         }
@@ -269,12 +272,13 @@ impl<P: RateLimits + IsolateCache + Clock> Limits<'_, P> {
                 .recall(&self.tripped_key(), self.platform.now())
                 .is_some()
         {
-            return Some(Self::limited(route, Tier::Failures));
+            return Some(Tier::Failures);
         }
         let address = self.address.as_str();
         match route {
-            Route::Register => (!self.allow(Tier::Registrations, address).await)
-                .then(|| Self::limited(route, Tier::Registrations)),
+            Route::Register => {
+                (!self.allow(Tier::Registrations, address).await).then_some(Tier::Registrations)
+            }
             Route::McpByok | Route::McpInternal => {
                 let surface = if route == Route::McpByok {
                     "mcp"
@@ -285,24 +289,22 @@ impl<P: RateLimits + IsolateCache + Clock> Limits<'_, P> {
                     .allow(Tier::McpAddress, &format!("{surface}:{address}"))
                     .await
                 {
-                    return Some(Self::limited(route, Tier::McpAddress));
+                    return Some(Tier::McpAddress);
                 }
                 let credential = request.headers.credentials("bearer")?;
                 let key = format!("{surface}:{}", limits::credential_key(credential));
-                (!self.allow(Tier::McpCredential, &key).await)
-                    .then(|| Self::limited(route, Tier::McpCredential))
+                (!self.allow(Tier::McpCredential, &key).await).then_some(Tier::McpCredential)
             }
             Route::Token => {
                 let grant = refreshed_grant(request, deployment)?;
-                (!self.allow(Tier::Refreshes, &grant).await)
-                    .then(|| Self::limited(route, Tier::Refreshes))
+                (!self.allow(Tier::Refreshes, &grant).await).then_some(Tier::Refreshes)
             }
             _ => None,
         }
     }
 
     /// The failures tier, counted once the handler has refused.
-    async fn after(&self, route: Route, response: &Response) -> Option<Refusal> {
+    async fn after(&self, route: Route, response: &Response) -> Option<Tier> {
         if !counts_failure(route, response.status) {
             return None;
         }
@@ -312,8 +314,20 @@ impl<P: RateLimits + IsolateCache + Clock> Limits<'_, P> {
         let now = self.platform.now();
         let until = now.plus(std::time::Duration::from_secs(Tier::Failures.period_secs()));
         self.platform.remember(&self.tripped_key(), b"1", until);
-        Some(Self::limited(route, Tier::Failures))
+        Some(Tier::Failures)
     }
+}
+
+/// The audit line of a limited request (issue 11): the tier's binding
+/// name as the reason, the client address as the auditor truncates it.
+fn audit_limited<P: Platform>(
+    platform: &P,
+    deployment: &Deployment,
+    request: &Request,
+    tier: Tier,
+) {
+    let auditor = audit::Auditor::of(deployment.oauth.audit, &request.headers);
+    audit::rate_limited(platform, &auditor, tier.binding(), None);
 }
 
 /// The grant a refresh request names: the (client, user) pair its

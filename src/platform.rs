@@ -110,6 +110,10 @@ impl Log for WorkerPlatform {
     fn warn(&self, message: &str) {
         worker::console_warn!("{message}");
     }
+
+    fn audit(&self, line: &str) {
+        worker::console_log!("{line}");
+    }
 }
 
 impl SignatureCheck for WorkerPlatform {

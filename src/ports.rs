@@ -118,6 +118,13 @@ pub trait Outbound {
 /// never a token, code, key, secret or email.
 pub trait Log {
     fn warn(&self, message: &str);
+
+    /// One line of the audit trail (`audit`), a JSON object. Its own
+    /// level so operators can keep it apart from warnings; by default
+    /// a warning like any other.
+    fn audit(&self, line: &str) {
+        self.warn(line);
+    }
 }
 
 /// A short-lived, best-effort cache local to one data centre (the Workers

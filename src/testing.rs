@@ -41,6 +41,8 @@ pub struct FakePlatform {
     /// Storage reads a request made: KV gets and ledger messages.
     pub reads: Cell<usize>,
     pub logs: RefCell<Vec<String>>,
+    /// Audit lines written so far.
+    pub audits: RefCell<Vec<String>>,
     /// When set, entropy is a deterministic stream (seed, draws so far),
     /// so fixtures written from it are reproducible.
     pub seed: Cell<Option<(u64, u64)>>,
@@ -79,6 +81,7 @@ impl Default for FakePlatform {
             ledgers: RefCell::default(),
             reads: Cell::new(0),
             logs: RefCell::default(),
+            audits: RefCell::default(),
             seed: Cell::new(None),
             wire: RefCell::default(),
             edge: RefCell::default(),
@@ -323,6 +326,10 @@ impl UsedStateShards for FakePlatform {
 impl crate::ports::Log for FakePlatform {
     fn warn(&self, message: &str) {
         self.logs.borrow_mut().push(message.to_owned());
+    }
+
+    fn audit(&self, line: &str) {
+        self.audits.borrow_mut().push(line.to_owned());
     }
 }
 

@@ -47,6 +47,8 @@ const INPUTS: &[&str] = &[
     names::CONSENT_TTL_DAYS,
     names::ADMIN_EMAILS,
     names::DEV_ALLOW_LOOPBACK,
+    names::AUDIT_LOG_EMAILS,
+    names::AUDIT_IP_FULL,
     #[cfg(feature = "test-hooks")]
     names::TEST_IDENTITY_HOOK,
     #[cfg(feature = "test-hooks")]
@@ -54,6 +56,13 @@ const INPUTS: &[&str] = &[
     #[cfg(feature = "test-hooks")]
     names::TEST_RATE_LIMITS_OFF,
 ];
+
+/// Every variable or secret the settings read (the README test checks
+/// each is documented).
+#[cfg(test)]
+pub fn inputs() -> &'static [&'static str] {
+    INPUTS
+}
 
 /// Everything the request handlers read from configuration.
 pub struct Deployment {

@@ -42,6 +42,11 @@ pub const TOKENS_NOT_BEFORE: &str = "TOKENS_NOT_BEFORE";
 pub const CONSENT_TTL_DAYS: &str = "CONSENT_TTL_DAYS";
 /// Comma-separated addresses of the connections page's admins.
 pub const ADMIN_EMAILS: &str = "ADMIN_EMAILS";
+/// `true`: audit lines carry the person's email beside its keyed hash.
+pub const AUDIT_LOG_EMAILS: &str = "AUDIT_LOG_EMAILS";
+/// `true`: audit lines carry whole client addresses instead of their
+/// /24 (IPv4) or /48 (IPv6).
+pub const AUDIT_IP_FULL: &str = "AUDIT_IP_FULL";
 /// Derives user keys, routing ids and token tags; never rotated.
 pub const USER_KEY_SECRET: &str = "USER_KEY_SECRET";
 pub const ACCESS_TOKEN_TTL: &str = "ACCESS_TOKEN_TTL";
@@ -81,3 +86,29 @@ pub const PLAUSIBLE_CACHE_TTL: &str = "PLAUSIBLE_CACHE_TTL";
 /// has no such name (see `limits::switched_off`).
 #[cfg(feature = "test-hooks")]
 pub const TEST_RATE_LIMITS_OFF: &str = "TEST_RATE_LIMITS_OFF";
+
+#[cfg(test)]
+mod tests {
+    /// Every variable the worker reads is documented: the README's
+    /// configuration table names each one (issue 11). The list is the
+    /// deployment's input list, which its own test ties to the loaders.
+    #[test]
+    fn every_variable_read_is_in_the_readme_configuration_table() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+            .expect("README.md at the crate root");
+        let table: Vec<&str> = readme
+            .lines()
+            .filter(|l| l.starts_with('|'))
+            .collect::<Vec<_>>();
+        let missing: Vec<&str> = crate::config::deployment::inputs()
+            .iter()
+            .copied()
+            .filter(|name| !name.starts_with("TEST_"))
+            .filter(|name| !table.iter().any(|row| row.contains(&format!("`{name}`"))))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "missing from the README's table: {missing:?}"
+        );
+    }
+}

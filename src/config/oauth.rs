@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::names;
 use super::source::{Source, bounded_secs, flag, non_empty, split_list};
+use crate::audit::AuditSettings;
 use crate::crypto::{Keyring, Keys, UserKeys};
 use crate::oauth::connections::admins::Admins;
 use crate::oidc::access::AccessApp;
@@ -134,6 +135,8 @@ pub struct OAuthSettings {
     /// `DEV_ALLOW_LOOPBACK` as configured; it takes effect only for a
     /// request to a loopback host (see `oauth::server`).
     pub dev_allow_loopback: bool,
+    /// `AUDIT_LOG_EMAILS`, `AUDIT_IP_FULL`.
+    pub audit: AuditSettings,
     /// `TEST_IDENTITY_HOOK` as configured; likewise loopback only. The
     /// test build only.
     #[cfg(feature = "test-hooks")]
@@ -206,6 +209,10 @@ impl OAuthSettings {
             },
             admins: Admins::parse(source.get(names::ADMIN_EMAILS).as_deref()),
             dev_allow_loopback: flag(source, names::DEV_ALLOW_LOOPBACK),
+            audit: AuditSettings {
+                log_emails: flag(source, names::AUDIT_LOG_EMAILS),
+                full_ip: flag(source, names::AUDIT_IP_FULL),
+            },
             #[cfg(feature = "test-hooks")]
             test_identity_hook: flag(source, names::TEST_IDENTITY_HOOK),
         }

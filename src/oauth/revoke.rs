@@ -7,6 +7,7 @@ use super::routing::{Located, Unroutable, locate};
 use super::server::{AuthServer, Platform};
 use super::token::{self, TokenError};
 use super::types::ClientId;
+use crate::audit::{Actor, Event, Outcome, Record};
 use crate::http::Headers;
 
 /// Handles `POST /revoke`. The client authenticates as at the token
@@ -45,6 +46,17 @@ pub async fn revoke<P: Platform>(
     let client = token::authenticate(platform, server, headers, &form).await?;
     let hash = TokenHash::of(presented);
     let done = end(platform, kind, located, &hash, &client.client_id).await;
+    if done.is_ok() && kind == TokenKind::RefreshToken {
+        // RFC 7009 §2.2 answers 200 whether or not the token was live;
+        // the line says the client asked, and its grant (if any) ended.
+        server.audit(
+            platform,
+            Record::new(Event::GrantRevoked, Outcome::Success)
+                .reason("refresh token revoked at /revoke")
+                .client(&client.client_id)
+                .by(Actor::Client),
+        );
+    }
     // This isolate forgets what it remembered at once, whatever storage
     // answered (a failed call may still have revoked): an access token by
     // its hash; a refresh token ends its grant, whose access tokens this

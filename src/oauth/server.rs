@@ -11,6 +11,7 @@ use super::listing::client::Listings;
 use super::token_cache::TokenMemory;
 use super::types::{Issuer, Resource, SUPPORTED_SCOPES};
 use super::used::UsedStateShards;
+use crate::audit::{Auditor, Record};
 use crate::config::oauth::OAuthSettings;
 use crate::http::{Request, is_loopback};
 use crate::ports::{
@@ -69,6 +70,8 @@ pub struct AuthServer<'a> {
     /// The URL the request reached (its host and port are this server's;
     /// a client metadata URL there is refused).
     pub reached: url::Url,
+    /// This request's audit context (its client's address).
+    pub audit: Auditor,
 }
 
 impl<'a> AuthServer<'a> {
@@ -80,7 +83,13 @@ impl<'a> AuthServer<'a> {
             issuer,
             local: is_loopback(&request.url),
             reached: request.url.clone(),
+            audit: Auditor::of(settings.audit, &request.headers),
         }
+    }
+
+    /// Writes one audit line for this request.
+    pub fn audit<P: Log + Clock>(&self, platform: &P, record: Record<'_>) {
+        self.audit.emit(platform, record);
     }
 
     /// Where server-side fetches may go: loopback only when developing

@@ -1,7 +1,11 @@
 //! The token endpoint (RFC 6749 §3.2) and client authentication
 //! (RFC 6749 §2.3), also used by revocation (RFC 7009).
 
+use self::audit::audit_refusal;
+use self::retry::{open_pair, seal_pair};
 use base64::Engine;
+
+use crate::audit::{Actor, Event, Outcome, Record};
 use serde_json::{Value, json};
 
 use super::clients::record::{AuthMethod, ClientRecord};
@@ -92,6 +96,15 @@ impl TokenError {
             TokenError::UnauthorizedClient => "an administrator of this server has blocked this client".into(),
             TokenError::NoUserKey => format!("the server is misconfigured: {} is missing or shorter than 32 characters", names::USER_KEY_SECRET),
             TokenError::NotBefore => NotBeforeMisconfigured.description(),
+        }
+    }
+
+    /// The variable whose misconfiguration this is, if it is one.
+    pub fn misconfigured(&self) -> Option<&'static str> {
+        match self {
+            TokenError::NoUserKey => Some(names::USER_KEY_SECRET),
+            TokenError::NotBefore => Some(names::TOKENS_NOT_BEFORE),
+            _ => None,
         }
     }
 
@@ -391,6 +404,20 @@ pub async fn exchange<P: Platform>(
         // §4.14.2): the client's remembered access tokens go with it.
         forget_client_tokens(platform, &client.client_id);
     }
+    match &outcome {
+        Ok(Ok(_)) => server.audit(
+            platform,
+            Record::new(Event::CodeRedeemed, Outcome::Success).client(&client.client_id),
+        ),
+        Ok(Err(refused)) => audit_refusal(
+            platform,
+            server,
+            &client.client_id,
+            refused,
+            Event::CodeRedeemed,
+        ),
+        Err(_) => {}
+    }
     match outcome {
         Ok(Ok(LedgerIssued {
             scope,
@@ -459,9 +486,18 @@ async fn refresh_grant<P: Platform>(
         })
         .await
         .map_err(|e| TokenError::TemporarilyUnavailable(e.0))?;
-    let (issued, access, refresh) = match reply {
-        TokensReply::Tokens(issued) => (issued, access, refresh),
-        TokensReply::Refused(refused) => return Err(refusal(refused)),
+    let (issued, access, refresh, event) = match reply {
+        TokensReply::Tokens(issued) => (issued, access, refresh, Event::TokenRefreshed),
+        TokensReply::Refused(refused) => {
+            audit_refusal(
+                platform,
+                server,
+                refreshing.client,
+                &refused,
+                Event::TokenRefreshed,
+            );
+            return Err(refusal(refused));
+        }
         TokensReply::Again(Again {
             sealed_pair,
             issued,
@@ -474,14 +510,10 @@ async fn refresh_grant<P: Platform>(
                 .ok_or_else(|| {
                     TokenError::InvalidGrant("a retry's sealed pair does not open".into())
                 })?;
-            // For now a warning line; issue 11's audit trail makes it
-            // an event.
-            platform.warn(
-                "token endpoint: a rotated-out refresh token was presented again within the grace period; the same pair was sent again (a lost response's retry)",
-            );
-            (issued, access, refresh)
+            (issued, access, refresh, Event::RefreshRetry)
         }
     };
+    let user = issued.subject.as_ref().map(|s| &s.user_key);
     if let Some(subject) = &issued.subject
         && let Err(reason) = readmit(server, subject)
     {
@@ -490,8 +522,21 @@ async fn refresh_grant<P: Platform>(
         let _ = ledger
             .revoke_refresh(TokenHash::of(refresh.secret()), refreshing.client, false)
             .await;
+        let mut record = Record::new(Event::GrantRevoked, Outcome::Success)
+            .reason(reason)
+            .client(refreshing.client)
+            .by(Actor::EmailGate);
+        if let Some(u) = user {
+            record = record.user(u);
+        }
+        server.audit(platform, record);
         return Err(TokenError::InvalidGrant(reason.into()));
     }
+    let mut record = Record::new(event, Outcome::Success).client(refreshing.client);
+    if let Some(u) = user {
+        record = record.user(u);
+    }
+    server.audit(platform, record);
     Ok(Issued {
         access_token: access,
         refresh_token: refresh,
@@ -507,41 +552,6 @@ fn refusal(refused: super::ledger::protocol::Refused) -> TokenError {
         Refusal::InvalidScope => TokenError::InvalidScope("scope exceeds what was granted".into()),
         Refusal::InvalidTarget => TokenError::InvalidTarget,
     }
-}
-
-/// The additional data a sealed pair is bound to: the refresh token it
-/// answers, so a pair cannot be replayed for another.
-fn pair_aad(presented: &TokenHash) -> String {
-    format!("pair:{}", presented.as_str())
-}
-
-/// The new pair, sealed for the grant object to keep during the retry
-/// grace period (it cannot open it; only a worker holding the keyring
-/// can).
-fn seal_pair<P: Platform>(
-    platform: &P,
-    keys: &Keyring,
-    presented: &TokenHash,
-    access: &AccessToken,
-    refresh: &RefreshToken,
-) -> Result<String, crate::ports::EntropyError> {
-    let plain = json!({"a": access.secret(), "r": refresh.secret()}).to_string();
-    keys.seal(platform, plain.as_bytes(), &pair_aad(presented))
-}
-
-fn open_pair(
-    keys: &Keyring,
-    presented: &TokenHash,
-    sealed: &str,
-) -> Option<(AccessToken, RefreshToken)> {
-    let plain = keys.open(sealed, &pair_aad(presented))?;
-    let value: Value = serde_json::from_slice(&plain).ok()?;
-    let access = value.get("a")?.as_str()?;
-    let refresh = value.get("r")?.as_str()?;
-    Some((
-        AccessToken::new(access.to_owned()),
-        RefreshToken::new(refresh.to_owned()),
-    ))
 }
 
 /// Each refresh applies the email gate as it is now (issue 11): the
@@ -570,5 +580,7 @@ fn readmit(server: &AuthServer<'_>, subject: &Subject) -> Result<(), &'static st
         .map_err(|_| "the email gate refuses the grant's user now; grant revoked")
 }
 
+mod audit;
+mod retry;
 #[cfg(test)]
 mod tests;

@@ -2,6 +2,7 @@
 //! browser flow (authorize, callback, consent), token and revocation.
 
 use super::reply::{Refusal, refusal};
+use crate::audit;
 use crate::config::oauth::OAuthSettings;
 use crate::guard;
 use crate::http::{Method, Request, Response};
@@ -14,7 +15,7 @@ use crate::oauth::server::{AuthServer, Platform};
 use crate::oauth::{revoke, token};
 #[cfg(feature = "test-hooks")]
 use crate::oidc::kat;
-use crate::ports::Log;
+use crate::ports::{Clock, Log};
 
 const JSON_METHODS: &str = "GET, OPTIONS";
 const POST_METHODS: &str = "POST, OPTIONS";
@@ -82,6 +83,9 @@ pub async fn token<P: Platform>(
     let response = match token::exchange(platform, &server, &request.headers, &request.body).await {
         Ok(issued) => issued.response(),
         Err(e) => {
+            if let Some(variable) = e.misconfigured() {
+                audit::misconfiguration(platform, &server.audit, variable);
+            }
             platform.warn(&format!("token endpoint refused: {}", e.log_line()));
             e.response()
         }
@@ -102,6 +106,9 @@ pub async fn revoke<P: Platform>(
     let response = match revoke::revoke(platform, &server, &request.headers, &request.body).await {
         Ok(()) => Response::new(200),
         Err(e) => {
+            if let Some(variable) = e.misconfigured() {
+                audit::misconfiguration(platform, &server.audit, variable);
+            }
             platform.warn(&format!("revocation refused: {}", e.log_line()));
             e.response()
         }
@@ -164,10 +171,17 @@ pub async fn test_kat<P: Platform>(
 
 /// Maps a browser-flow step's outcome, logging what the operator should
 /// know.
-fn flow_reply<P: Log>(platform: &P, outcome: Result<Reply, FlowError>) -> Response {
+fn flow_reply<P: Log + Clock>(
+    platform: &P,
+    server: &AuthServer<'_>,
+    outcome: Result<Reply, FlowError>,
+) -> Response {
     match outcome {
         Ok(reply) => reply.response(),
         Err(e) => {
+            if let Some(variable) = e.misconfigured() {
+                audit::misconfiguration(platform, &server.audit, variable);
+            }
             if let Some(line) = e.log_line() {
                 platform.warn(&line);
             }
@@ -188,6 +202,7 @@ pub async fn authorize<P: Platform>(
     let server = AuthServer::new(settings, request);
     flow_reply(
         platform,
+        &server,
         browser::authorize(platform, &server, request).await,
     )
 }
@@ -204,6 +219,7 @@ pub async fn callback<P: Platform>(
     let server = AuthServer::new(settings, request);
     flow_reply(
         platform,
+        &server,
         browser::callback(platform, &server, request).await,
     )
 }
@@ -218,7 +234,11 @@ pub async fn consent<P: Platform>(
         return refusal(Refusal::MethodNotAllowed("POST"));
     }
     let server = AuthServer::new(settings, request);
-    flow_reply(platform, browser::consent(platform, &server, request).await)
+    flow_reply(
+        platform,
+        &server,
+        browser::consent(platform, &server, request).await,
+    )
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! and `POST` takes one action of the page's forms. Every POST needs the
 //! session and its CSRF token, and is refused from another origin.
 
+use crate::audit::{self, Actor, AdminAction, Event, Record};
 use futures_util::future::join_all;
 use std::collections::HashSet;
 
@@ -453,7 +454,40 @@ pub async fn act<P: Platform>(platform: &P, server: &AuthServer<'_>, request: &R
         }
         Action::UnblockClient(client) => block::unblock(platform, client).await.map_err(storage)?,
     }
+    audit_action(platform, server, &action, admin);
     Ok(redirect(303, &back_to(&form, &action, user_keys), &[]))
+}
+
+/// The audit line of a done action: a person's own revocation, or an
+/// admin's act (`ADMIN_EMAILS`).
+fn audit_action<P: Platform>(platform: &P, server: &AuthServer<'_>, action: &Action, admin: bool) {
+    let by = if admin { Actor::Admin } else { Actor::User };
+    let record = match action {
+        Action::Revoke(_) if !admin => Record::new(Event::GrantRevoked, audit::Outcome::Success)
+            .reason("revoked on the connections page")
+            .by(by),
+        Action::Revoke(_) => Record::new(Event::AdminAction, audit::Outcome::Success)
+            .action(AdminAction::RevokeGrant)
+            .by(by),
+        Action::RevokeUser(user) => Record::new(Event::AdminAction, audit::Outcome::Success)
+            .action(AdminAction::RevokeUser)
+            .user(user)
+            .by(by),
+        Action::RevokeClient(client) => Record::new(Event::AdminAction, audit::Outcome::Success)
+            .action(AdminAction::RevokeClient)
+            .client(client)
+            .by(by),
+        Action::BlockClient(client) => Record::new(Event::AdminAction, audit::Outcome::Success)
+            .action(AdminAction::BlockClient)
+            .client(client)
+            .by(by),
+        Action::UnblockClient(client) => Record::new(Event::AdminAction, audit::Outcome::Success)
+            .action(AdminAction::UnblockClient)
+            .client(client)
+            .by(by),
+        Action::SignOut | Action::FindUser(_) => return,
+    };
+    server.audit(platform, record);
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use super::error::{BackCause, BackToClient, FlowError};
 use super::issue::issue_code;
 use super::keys::FlowKeys;
 use super::login::{self, SignedIn, clear_login_cookie};
+use crate::audit::{Event, Outcome, Record};
 use crate::http::{Request, Response, single_params};
 #[cfg(feature = "test-hooks")]
 use crate::identity;
@@ -20,6 +21,7 @@ use crate::oauth::authorize::{self, AuthorizeError, PageError, RedirectErrorCode
 use crate::oauth::clients::registry::{self, LookupError};
 use crate::oauth::connections::block;
 use crate::oauth::connections::session::Session;
+use crate::oauth::ids::UserKey;
 use crate::oauth::server::{AuthServer, Platform};
 use crate::secret::SetCookie;
 
@@ -189,6 +191,12 @@ pub async fn authorize<P: Platform>(
         // at `/callback`, and is answered as that is.
         let identity = identity::admit(email, Some(true), &server.settings.allowed_email_domains)
             .map_err(|refused| {
+            server.audit(
+                platform,
+                login::LoginError::Refused(refused)
+                    .audit_record()
+                    .client(&auth_request.client_id),
+            );
             back_to_client(
                 server,
                 BackCause::Login(login::LoginError::Refused(refused)),
@@ -196,6 +204,15 @@ pub async fn authorize<P: Platform>(
                 &denied(&auth_request),
             )
         })?;
+        let user = UserKey::of_email(keys.user, identity.email());
+        server.audit(
+            platform,
+            Record::new(Event::SignIn, Outcome::Success)
+                .reason("test identity hook")
+                .client(&auth_request.client_id)
+                .user(&user)
+                .email(&identity),
+        );
         if let Some(c) = Consented::by_test_identity(server, auth_request, identity) {
             return Ok(Reply::to(complete(platform, server, keys, &c).await));
         }
@@ -246,6 +263,10 @@ pub async fn callback<P: Platform>(
             error,
             denied: Some(auth_request),
         }) => {
+            server.audit(
+                platform,
+                error.audit_record().client(&auth_request.client_id),
+            );
             // Only for the page's wording: the client's name, else its id.
             let name = match registry::find(
                 platform,
@@ -268,8 +289,28 @@ pub async fn callback<P: Platform>(
         Err(login::LoginFailed {
             error,
             denied: None,
-        }) => return Err(FlowError::Login(error)),
+        }) => {
+            server.audit(platform, error.audit_record());
+            return Err(FlowError::Login(error));
+        }
     };
+    let identity = match &signed_in {
+        SignedIn::Authorize(logged_in) => &logged_in.identity,
+        SignedIn::Connections { identity, .. } => identity,
+    };
+    let user = UserKey::of_email(keys.user, identity.email());
+    let signed_in_record = Record::new(Event::SignIn, Outcome::Success)
+        .user(&user)
+        .email(identity);
+    server.audit(
+        platform,
+        match &signed_in {
+            SignedIn::Authorize(logged_in) => signed_in_record
+                .client(&logged_in.request.client_id)
+                .reason("authorize"),
+            SignedIn::Connections { .. } => signed_in_record.reason("connections"),
+        },
+    );
     let logged_in = match signed_in {
         SignedIn::Authorize(logged_in) => *logged_in,
         SignedIn::Connections { identity, browser } => {

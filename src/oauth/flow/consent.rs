@@ -9,6 +9,7 @@
 //! carries a CSRF token: an HMAC over the ticket and the cookie value,
 //! which a cross-site page cannot compute.
 
+use crate::audit::{Event, Outcome, Record};
 use serde::{Deserialize, Serialize};
 
 use super::error::{ConsentError, FlowError};
@@ -393,27 +394,39 @@ pub async fn decide<P: Platform>(
             });
         }
     }
+    let user = UserKey::of_email(flow_keys.user, post.identity.email());
+    let (event, outcome) = match post.decision {
+        Decision::Deny => (Event::ConsentDenied, Outcome::Refused),
+        Decision::Approve => (Event::ConsentGiven, Outcome::Success),
+    };
+    let audited = Record::new(event, outcome)
+        .client(&ticket.request.client_id)
+        .user(&user)
+        .email(&post.identity);
     let decided = match post.decision {
-        Decision::Deny => Decided::Deny(Box::new(
-            ticket
-                .request
-                .error(RedirectErrorCode::AccessDenied, "the user denied access"),
-        )),
+        Decision::Deny => {
+            server.audit(platform, audited);
+            Decided::Deny(Box::new(
+                ticket
+                    .request
+                    .error(RedirectErrorCode::AccessDenied, "the user denied access"),
+            ))
+        }
         Decision::Approve => {
             let record = ConsentRecord {
                 redirect_uri: ticket.request.redirect_uri.clone(),
                 scope: ticket.request.scope.clone(),
                 approved_at: now,
             };
-            let user = UserKey::of_email(flow_keys.user, post.identity.email());
             let routing = RoutingId::of(flow_keys.user, ticket.request.client_id.as_str(), &user);
             Ledger::pair(platform, routing)
-                .record_consent(user, record)
+                .record_consent(user.clone(), record)
                 .await
                 .map_err(|e| FlowError::Unavailable {
                     step: "consent record",
                     cause: e,
                 })?;
+            server.audit(platform, audited);
             Decided::Approve(Box::new(Consented {
                 request: ticket.request,
                 identity: post.identity,

@@ -140,6 +140,18 @@ impl FlowError {
         }
     }
 
+    /// The variable whose misconfiguration stopped the flow, if that is
+    /// what did (a 500 naming it; issue 11).
+    pub fn misconfigured(&self) -> Option<&'static str> {
+        use crate::config::names;
+        match self {
+            FlowError::NoServerKey => Some(names::COOKIE_SECRET),
+            FlowError::NoUserKey => Some(names::USER_KEY_SECRET),
+            FlowError::LoginStart(e) | FlowError::Login(e) => e.misconfigured(),
+            _ => None,
+        }
+    }
+
     /// The machine-readable reason, as `<meta name="error" content="…">`.
     pub fn code(&self) -> &'static str {
         match self {
@@ -167,6 +179,7 @@ impl FlowError {
             FlowError::Request(_) => "This sign-in request cannot be completed",
             FlowError::NoServerKey | FlowError::NoUserKey => "Server misconfigured",
             FlowError::NoUpstream => "Sign-in is not configured",
+            FlowError::LoginStart(e) if e.misconfigured().is_some() => "Server misconfigured",
             FlowError::LoginStart(_) => "Sign-in is unavailable",
             FlowError::Login(_) => "Sign-in failed",
             FlowError::Consent(_) | FlowError::TicketUsed => "Approval failed",

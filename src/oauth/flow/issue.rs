@@ -5,6 +5,7 @@
 use serde_json::json;
 
 use super::consent::Consented;
+use crate::audit::{Event, Outcome, Record};
 use crate::crypto::{Keyring, UserKeys};
 use crate::identity::Identity;
 use crate::oauth::ids::{GrantId, RoutingId, TokenHash, TokenKind, UserKey};
@@ -73,6 +74,7 @@ pub async fn issue_code<P: Platform>(
             .map_err(|_| IssueError::Entropy)?,
     );
     let grant_id = GrantId::mint(platform).map_err(|_| IssueError::Entropy)?;
+    let audited_grant = grant_id.clone();
     let record = CodeRecord {
         client_id: Some(request.client_id.clone()),
         grant_id,
@@ -114,6 +116,14 @@ pub async fn issue_code<P: Platform>(
             .await
             .map_err(IssueError::Storage)?;
     }
+    server.audit(
+        platform,
+        Record::new(Event::CodeIssued, Outcome::Success)
+            .client(&request.client_id)
+            .user(&user_key)
+            .email(consented.identity())
+            .grant(&audited_grant),
+    );
     let mut params = vec![("code", code.secret())];
     if let Some(state) = &request.state {
         params.push(("state", state.as_str()));

@@ -28,6 +28,7 @@
 //! login record in that client's ledger, and a hash of a random cookie)
 //! still finishes there, once.
 
+use crate::audit::{Event, Outcome, Record};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
@@ -173,6 +174,29 @@ pub enum LoginError {
 }
 
 impl LoginError {
+    /// The audit event of a failed sign-in: the email gate's refusal of
+    /// a domain is its own event; everything else is a failed sign-in,
+    /// its page code the reason.
+    pub fn audit_record(&self) -> Record<'static> {
+        match self {
+            LoginError::Refused(Refused::Domain) => {
+                Record::new(Event::DomainRefused, Outcome::Refused).reason(self.code())
+            }
+            LoginError::Refused(_)
+            | LoginError::Upstream { denied: true }
+            | LoginError::Token(_) => {
+                Record::new(Event::SignIn, Outcome::Refused).reason(self.code())
+            }
+            _ => Record::new(Event::SignIn, Outcome::Failure).reason(self.code()),
+        }
+    }
+
+    /// The variable a misconfiguration names.
+    pub fn misconfigured(&self) -> Option<&'static str> {
+        matches!(self, LoginError::Provider(ProviderError::Misconfigured(_)))
+            .then_some(crate::config::names::ACCESS_ISSUER)
+    }
+
     /// The machine-readable code shown on the page.
     pub fn code(&self) -> &'static str {
         match self {
@@ -183,6 +207,7 @@ impl LoginError {
             LoginError::Upstream { denied: true } => "upstream_denied",
             LoginError::Upstream { denied: false } => "upstream_error",
             LoginError::MissingCode => "missing_code",
+            LoginError::Provider(ProviderError::Misconfigured(_)) => "server_misconfigured",
             LoginError::Provider(_) => "provider_unavailable",
             LoginError::Token(_) => "id_token_rejected",
             LoginError::Refused(Refused::Domain) => "domain_not_allowed",
@@ -202,6 +227,8 @@ impl LoginError {
             LoginError::Upstream { denied: true }
             | LoginError::Token(_)
             | LoginError::Refused(_) => 403,
+            // Our own setting, not the provider's fault: a 500 naming it.
+            LoginError::Provider(ProviderError::Misconfigured(_)) => 500,
             LoginError::Upstream { denied: false } | LoginError::Provider(_) => 502,
             LoginError::Unavailable => 503,
         }
@@ -229,6 +256,9 @@ impl LoginError {
             }
             LoginError::MissingCode => {
                 "The identity provider did not return an authorization code."
+            }
+            LoginError::Provider(ProviderError::Misconfigured(_)) => {
+                "The server is misconfigured: ACCESS_ISSUER must be an https URL."
             }
             LoginError::Provider(_) => {
                 "The identity provider could not be reached or gave an unexpected answer. Try again later."

@@ -461,21 +461,70 @@ impl World {
 }
 
 #[test]
-fn a_lost_refresh_response_gets_the_identical_pair_and_a_warning() {
+fn a_lost_refresh_response_gets_the_identical_pair_and_an_audit_line() {
     let w = World::new(AuthMethod::None);
     let issued = w.exchange_with(|_, _| {}).unwrap();
     let sent = w.refresh_token(issued.refresh_token.secret()).unwrap();
     let retried = w.refresh_token(issued.refresh_token.secret()).unwrap();
     assert_eq!(retried.access_token, sent.access_token);
     assert_eq!(retried.refresh_token, sent.refresh_token);
-    assert!(w.p.logs.borrow().iter().any(|l| l.contains("retry")));
-    // No log line holds a token.
-    for line in w.p.logs.borrow().iter() {
-        assert!(
-            !line.contains(sent.refresh_token.secret())
-                && !line.contains(sent.access_token.secret())
-        );
+    let events: Vec<String> =
+        w.p.audits
+            .borrow()
+            .iter()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["event"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+    assert_eq!(
+        events,
+        ["code_redeemed", "token_refreshed", "refresh_retry"]
+    );
+    // No log or audit line holds a token.
+    let tokens = [
+        issued.access_token.secret(),
+        issued.refresh_token.secret(),
+        sent.refresh_token.secret(),
+        sent.access_token.secret(),
+    ];
+    for line in w.p.logs.borrow().iter().chain(w.p.audits.borrow().iter()) {
+        for t in tokens {
+            assert!(!line.contains(t), "{line}");
+        }
     }
+}
+
+#[test]
+fn a_reused_rotated_out_refresh_token_is_audited_as_a_replay_that_revokes() {
+    let w = World::new(AuthMethod::None);
+    let issued = w.exchange_with(|_, _| {}).unwrap();
+    let first = w.refresh_token(issued.refresh_token.secret()).unwrap();
+    // Using the new token clears the retry grace; the old one is now a replay.
+    let _second = w.refresh_token(first.refresh_token.secret()).unwrap();
+    assert!(w.refresh_token(issued.refresh_token.secret()).is_err());
+    let lines: Vec<Value> =
+        w.p.audits
+            .borrow()
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+    let replay = lines
+        .iter()
+        .find(|l| l["event"] == "replay_detected")
+        .unwrap();
+    assert_eq!(
+        replay["reason"],
+        "rotated-out refresh token reused; grant revoked"
+    );
+    let revoked = lines
+        .iter()
+        .find(|l| l["event"] == "grant_revoked")
+        .unwrap();
+    assert_eq!(revoked["by"], "replay");
+    assert!(revoked["client_id"].is_string());
 }
 
 #[test]
