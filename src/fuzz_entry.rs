@@ -292,7 +292,11 @@ pub fn jws(data: &[u8]) {
                 Some(kid) => jwt_compact::Header::empty().with_key_id(kid.as_str()),
                 None => jwt_compact::Header::empty(),
             };
-            let token = world::sign(&h, &claims);
+            // Only a claim set jwt-compact can serialise is signed (an
+            // integer is not: found by this target, a harness bug).
+            let Some(token) = world::try_sign(&h, &claims) else {
+                return;
+            };
             match verify_now(&token, &fixture_keys(), &expected) {
                 Ok(_) => check_accepted_claims(&claims),
                 Err(TokenRejected::Signature | TokenRejected::Malformed) => {

@@ -82,17 +82,23 @@ pub fn signing_key() -> &'static RsaPrivateKey {
 /// cached by content: the world is deterministic, so one signature serves
 /// every run.
 pub fn sign(header: &Header, claims: &Value) -> String {
+    try_sign(header, claims).unwrap()
+}
+
+/// As [`sign`], or `None` for claims jwt-compact cannot serialise as a
+/// claim set (not an object, found by the `jws` target).
+pub fn try_sign(header: &Header, claims: &Value) -> Option<String> {
     static CACHE: OnceLock<std::sync::Mutex<HashMap<String, String>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
     let key = format!("{:?}|{claims}", header.key_id);
     if let Some(t) = cache.lock().unwrap().get(&key) {
-        return t.clone();
+        return Some(t.clone());
     }
     let token = Rsa::rs256()
         .token(header, &Claims::new(claims.clone()), signing_key())
-        .unwrap();
+        .ok()?;
     cache.lock().unwrap().insert(key, token.clone());
-    token
+    Some(token)
 }
 
 fn plausible_answer(url: &url::Url) -> Option<Value> {
