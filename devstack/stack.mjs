@@ -74,6 +74,9 @@ async function waitForHealth(url, child, deadlineMs) {
  *   `bundleConfig`); default: $PLAUSIBLE_MCP_BUNDLE, which the
  *   end-to-end harness sets to build-test for every stack it starts
  * @param {'inherit'|'pipe'} [opts.stdio]
+ * @param {string} [opts.logLevel] wrangler's --log-level; default `warn`
+ *   when piped. The worker's `console.log` (the audit trail) shows only
+ *   at `log` or `debug`: a test reading audit lines asks for `log`.
  */
 export async function startStack(options = {}) {
   // A port found free can be taken by another process before wrangler
@@ -89,7 +92,7 @@ export async function startStack(options = {}) {
 }
 
 async function startStackOnce({
-  port = 0, persistTo, vars = {}, build = false, stdio = 'pipe',
+  port = 0, persistTo, vars = {}, build = false, stdio = 'pipe', logLevel,
   config, bundle = config ? undefined : process.env.PLAUSIBLE_MCP_BUNDLE || undefined,
 } = {}) {
   const ownConfig = bundle ? bundleConfig(bundle) : undefined;
@@ -135,7 +138,7 @@ async function startStackOnce({
     '--persist-to', persistTo,
     ...(config ? ['--config', config] : []),
     '--show-interactive-dev-session=false',
-    '--log-level', stdio === 'inherit' ? 'info' : 'warn',
+    '--log-level', logLevel ?? (stdio === 'inherit' ? 'info' : 'warn'),
   ];
   for (const [k, v] of Object.entries(allVars)) args.push('--var', `${k}:${v}`);
   const child = spawn(process.execPath, args, {
@@ -174,5 +177,5 @@ async function startStackOnce({
     err.message += `\n--- wrangler output ---\n${output}`;
     throw err;
   }
-  return { workerUrl, plausible, idp, stop, output: () => output };
+  return { workerUrl, plausible, idp, upstream, stop, output: () => output };
 }

@@ -364,7 +364,7 @@ async fn serve<P: Platform>(
         Route::Landing => routes::connections::landing(request),
         Route::Health => routes::health::handle(request),
         Route::Robots => routes::health::robots(),
-        Route::McpByok => routes::mcp::byok(platform, mcp, request).await,
+        Route::McpByok => routes::mcp::byok(platform, mcp, oauth.audit, request).await,
         Route::McpInternal => routes::mcp::internal(platform, deployment, request).await,
         Route::AuthorizationServerMetadata => {
             routes::oauth::authorization_server_metadata(request, oauth)

@@ -46,6 +46,20 @@ pub enum Misconfigured {
     ConfiguredSites,
 }
 
+impl Misconfigured {
+    /// The variable at fault, for the answer and the audit line (its
+    /// name, never its value).
+    pub fn variable(self) -> &'static str {
+        match self {
+            Misconfigured::BaseUrl => names::PLAUSIBLE_BASE_URL,
+            Misconfigured::DefaultSite => names::PLAUSIBLE_DEFAULT_SITE_ID,
+            Misconfigured::SharedKey => names::PLAUSIBLE_API_KEY,
+            Misconfigured::CacheTtl => names::PLAUSIBLE_CACHE_TTL,
+            Misconfigured::ConfiguredSites => names::PLAUSIBLE_SITES,
+        }
+    }
+}
+
 impl McpSettings {
     pub fn load(source: &dyn Source) -> Self {
         Self {

@@ -53,6 +53,16 @@ pub enum Denied {
 }
 
 impl Denied {
+    /// The variable a refusal blames, for the audit trail's
+    /// misconfiguration line (issue 11).
+    pub fn misconfigured(&self) -> Option<&'static str> {
+        match self {
+            Denied::NoUserKey => Some(names::USER_KEY_SECRET),
+            Denied::NotBefore => Some(names::TOKENS_NOT_BEFORE),
+            _ => None,
+        }
+    }
+
     /// What the operator is told, for refusals worth telling.
     pub fn log_line(&self) -> Option<String> {
         match self {

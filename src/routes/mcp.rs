@@ -2,6 +2,7 @@
 //! Plausible key; `/internal` (see `oauth`) with our access tokens.
 
 use super::reply::{KeyError, Refusal, refusal};
+use crate::audit::{self, AuditSettings, Auditor};
 use crate::config::deployment::Deployment;
 use crate::config::mcp::{McpSettings, Misconfigured};
 use crate::guard::{self, OriginPolicy};
@@ -10,7 +11,7 @@ use crate::mcp;
 use crate::oauth::ids::TokenKind;
 use crate::oauth::resource;
 use crate::oauth::server::{AuthServer, Platform};
-use crate::ports::{Clock, EdgeCache, Outbound};
+use crate::ports::{Clock, EdgeCache, Log, Outbound};
 use crate::secret::PlausibleKey;
 
 const METHODS: &str = "POST, OPTIONS";
@@ -39,10 +40,22 @@ pub fn plausible_key(request: &Request) -> Result<PlausibleKey, KeyError> {
     }
 }
 
+/// The answer to a misconfigured deployment: a 500 naming the variable,
+/// and (once per isolate) its audit line.
+fn misconfigured<P: Log + Clock>(
+    platform: &P,
+    auditor: &Auditor,
+    misconfigured: Misconfigured,
+) -> Response {
+    audit::misconfiguration(platform, auditor, misconfigured.variable());
+    refusal(Refusal::Misconfigured(misconfigured))
+}
+
 /// `/mcp`: bring your own key.
-pub async fn byok<P: Outbound + Clock + EdgeCache>(
+pub async fn byok<P: Outbound + Clock + EdgeCache + Log>(
     platform: &P,
     settings: &McpSettings,
+    audit: AuditSettings,
     request: &Request,
 ) -> Response {
     if let Err(denied) = guard::check(
@@ -59,7 +72,7 @@ pub async fn byok<P: Outbound + Clock + EdgeCache>(
         Err(e) => refusal(Refusal::Key(e)),
         Ok(key) => match settings.tool_context(key) {
             Ok(ctx) => mcp::serve(platform, &ctx, request).await,
-            Err(misconfigured) => refusal(Refusal::Misconfigured(misconfigured)),
+            Err(e) => misconfigured(platform, &Auditor::of(audit, &request.headers), e),
         },
     };
     guard::with_cors(response, METHODS)
@@ -83,6 +96,9 @@ pub async fn internal<P: Platform>(
     let server = AuthServer::new(&deployment.oauth, request);
     let response = match resource::admit(platform, &server, request).await {
         Err(denied) => {
+            if let Some(variable) = denied.misconfigured() {
+                audit::misconfiguration(platform, &server.audit, variable);
+            }
             if let Some(line) = denied.log_line() {
                 platform.warn(&line);
             }
@@ -97,7 +113,7 @@ pub async fn internal<P: Platform>(
                 .and_then(|ctx| settings.with_configured_sites(ctx));
             match context {
                 Ok(ctx) => mcp::serve(platform, &ctx, request).await,
-                Err(misconfigured) => refusal(Refusal::Misconfigured(misconfigured)),
+                Err(e) => misconfigured(platform, &server.audit, e),
             }
         }
     };
@@ -107,7 +123,133 @@ pub async fn internal<P: Platform>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::names;
+    use crate::testing::{FakePlatform, block_on, source};
     use url::Url;
+
+    fn post(path: &str, authorization: &str) -> Request {
+        let mut r = Request::new(
+            Method::Post,
+            Url::parse(&format!("https://mcp.example.com{path}")).unwrap(),
+        );
+        r.headers.set("authorization", authorization);
+        r.headers.set("content-type", "application/json");
+        r.headers.set("cf-connecting-ip", "203.0.113.77");
+        r.body = br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#.to_vec();
+        r
+    }
+
+    fn deployment(extra: &[(&str, &str)]) -> Deployment {
+        let mut pairs = vec![(names::MCP_ALLOWED_HOSTNAMES, "mcp.example.com")];
+        pairs.extend_from_slice(extra);
+        Deployment::load(&source(&pairs))
+    }
+
+    /// The audit lines of `p`, parsed.
+    fn audits(p: &FakePlatform) -> Vec<serde_json::Value> {
+        p.audits
+            .borrow()
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// Issue 11: a misconfigured variable met at `/internal` answers a
+    /// 500 naming it and writes one audit line per isolate (each test
+    /// thread is its own isolate), never the value.
+    #[test]
+    fn internal_misconfigurations_are_audited_once_per_isolate() {
+        let keys = crate::testing::user_keys();
+        let p = FakePlatform::new();
+        let routing = crate::oauth::ids::RoutingId::of(
+            &keys,
+            "c",
+            &crate::oauth::ids::UserKey::of_email(&keys, "a@example.com"),
+        );
+        let routed = TokenKind::AccessToken
+            .mint_routed(&p, &keys, &routing, 7)
+            .unwrap();
+        // The kill switch in the future, then USER_KEY_SECRET missing
+        // while a routed token is presented.
+        let cases = [
+            (
+                deployment(&[(names::TOKENS_NOT_BEFORE, "2999-01-01T00:00:00Z")]),
+                format!("pmcp_at_{:A<43}", "x"),
+                names::TOKENS_NOT_BEFORE,
+                "2999",
+            ),
+            (
+                deployment(&[]),
+                routed.clone(),
+                names::USER_KEY_SECRET,
+                "pmcp_at_",
+            ),
+        ];
+        for (d, token, variable, value) in &cases {
+            let before = p.audits.borrow().len();
+            for _ in 0..3 {
+                let r = block_on(internal(
+                    &p,
+                    d,
+                    &post("/internal", &format!("Bearer {token}")),
+                ));
+                assert_eq!(r.status, 500, "{variable}");
+                let body = String::from_utf8(r.body).unwrap();
+                assert!(body.contains(variable) && !body.contains(value), "{body}");
+            }
+            let lines = audits(&p);
+            assert_eq!(lines.len(), before + 1, "once per isolate: {lines:?}");
+            let line = &lines[before];
+            assert_eq!(line["event"], "misconfiguration");
+            assert_eq!(line["outcome"], "failure");
+            assert_eq!(line["variable"], *variable);
+            assert_eq!(line["ip"], "203.0.113.0/24");
+            assert!(!line.to_string().contains(value), "{line}");
+        }
+    }
+
+    /// Issue 11: `/mcp`'s own settings (here `PLAUSIBLE_CACHE_TTL`) are
+    /// audited the same way when a request meets them.
+    #[test]
+    fn byok_misconfigurations_are_audited_once_per_isolate() {
+        let p = FakePlatform::new();
+        let d = deployment(&[(names::PLAUSIBLE_CACHE_TTL, "forever")]);
+        for _ in 0..2 {
+            let r = block_on(byok(
+                &p,
+                &d.mcp,
+                d.oauth.audit,
+                &post("/mcp", "Bearer plausible-key-secret-1"),
+            ));
+            assert_eq!(r.status, 500);
+            let body = String::from_utf8(r.body).unwrap();
+            assert!(body.contains(names::PLAUSIBLE_CACHE_TTL) && !body.contains("forever"));
+        }
+        let lines = audits(&p);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert_eq!(lines[0]["event"], "misconfiguration");
+        assert_eq!(lines[0]["variable"], names::PLAUSIBLE_CACHE_TTL);
+        let all = p.audits.borrow().concat() + &p.logs.borrow().concat();
+        assert!(!all.contains("plausible-key-secret-1") && !all.contains("forever"));
+    }
+
+    #[test]
+    fn every_mcp_misconfiguration_names_a_variable_the_worker_reads() {
+        for m in [
+            Misconfigured::BaseUrl,
+            Misconfigured::DefaultSite,
+            Misconfigured::SharedKey,
+            Misconfigured::CacheTtl,
+            Misconfigured::ConfiguredSites,
+        ] {
+            assert!(
+                crate::config::deployment::inputs().contains(&m.variable()),
+                "{m:?}"
+            );
+            let r = refusal(Refusal::Misconfigured(m));
+            assert!(String::from_utf8(r.body).unwrap().contains(m.variable()));
+        }
+    }
 
     fn with_auth(value: Option<&str>) -> Request {
         let mut r = Request::new(Method::Post, Url::parse("https://a.example/mcp").unwrap());
