@@ -113,6 +113,8 @@ impl NotBefore {
 /// Everything the authorization server reads from configuration.
 #[derive(Clone, Debug)]
 pub struct OAuthSettings {
+    /// `MCP_ALLOWED_HOSTNAMES`: every hostname this server answers on.
+    pub allowed_hosts: Vec<String>,
     pub lifetimes: Lifetimes,
     /// `None` when `COOKIE_SECRET` is missing or shorter than 32 bytes.
     pub keys: Option<Keyring>,
@@ -172,6 +174,7 @@ fn keyring(source: &dyn Source) -> Option<Keyring> {
 impl OAuthSettings {
     pub fn load(source: &dyn Source) -> Self {
         Self {
+            allowed_hosts: super::mcp::allowed_hosts(source),
             lifetimes: Lifetimes::load(source),
             keys: keyring(source),
             not_before: NotBefore::load(source),

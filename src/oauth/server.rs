@@ -3,6 +3,7 @@
 //! its origin, and whether development switches apply on this host); the
 //! ports it uses; and its two metadata documents.
 
+use crate::oauth::clients::cimd_fetch::OwnOrigin;
 use serde_json::{Value, json};
 
 use super::ledger::client::Coordinator;
@@ -67,9 +68,9 @@ pub struct AuthServer<'a> {
     /// never for a deployed worker, whose requests are routed by public
     /// hostname.
     local: bool,
-    /// The URL the request reached (its host and port are this server's;
-    /// a client metadata URL there is refused).
-    pub reached: url::Url,
+    /// The URL the request reached and every hostname this server
+    /// answers on: a client metadata URL there is refused.
+    pub reached: OwnOrigin,
     /// This request's audit context (its client's address).
     pub audit: Auditor,
 }
@@ -82,7 +83,10 @@ impl<'a> AuthServer<'a> {
             resource: Resource::of(&issuer),
             issuer,
             local: is_loopback(&request.url),
-            reached: request.url.clone(),
+            reached: OwnOrigin {
+                reached: request.url.clone(),
+                hosts: settings.allowed_hosts.clone(),
+            },
             audit: Auditor::of(settings.audit, &request.headers),
         }
     }

@@ -144,10 +144,29 @@ fn failure_key(client_id: &ClientId) -> String {
     format!("cimd-failed/{}", crypto::short_hash(client_id.as_str()))
 }
 
-/// Whether `url` is this server itself: the same host and port as the
-/// origin the request reached (`own`).
-fn is_own_host(url: &Url, own: &Url) -> bool {
-    url.host() == own.host() && url.port_or_known_default() == own.port_or_known_default()
+/// Where this server is: the URL a request reached, and every hostname
+/// it answers on (`MCP_ALLOWED_HOSTNAMES`), so a client metadata URL on
+/// any of them (a `workers.dev` name beside a custom domain) is refused,
+/// not fetched from ourselves.
+#[derive(Clone, Debug)]
+pub struct OwnOrigin {
+    pub reached: Url,
+    pub hosts: Vec<String>,
+}
+
+/// Whether `url` is this server itself: the port the request reached,
+/// on its host or on any hostname this server answers on. (Another port
+/// of the same loopback host is another program, e.g. a local document
+/// server in development.)
+fn is_own_host(url: &Url, own: &OwnOrigin) -> bool {
+    if url.port_or_known_default() != own.reached.port_or_known_default() {
+        return false;
+    }
+    url.host() == own.reached.host()
+        || url.host_str().is_some_and(|host| {
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            own.hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
+        })
 }
 
 /// CIMD §4: `application/json`, or a structured `+json` type, with any
@@ -178,7 +197,7 @@ pub async fn resolve<P: Outbound + DocumentCache>(
     platform: &P,
     client_id: &ClientId,
     policy: FetchPolicy,
-    own_origin: &Url,
+    own_origin: &OwnOrigin,
 ) -> Result<ClientRecord, CimdError> {
     let url = cimd_url::parse(client_id, policy).map_err(CimdError::InvalidClientId)?;
     if is_own_host(&url, own_origin) {
@@ -353,7 +372,10 @@ mod tests {
         raw: &str,
         policy: FetchPolicy,
     ) -> Result<ClientRecord, CimdError> {
-        let own = Url::parse("https://mcp.example.com/authorize").unwrap();
+        let own = OwnOrigin {
+            reached: Url::parse("https://mcp.example.com/authorize").unwrap(),
+            hosts: vec!["mcp.example.com".into(), "mcp.example.workers.dev".into()],
+        };
         block_on(resolve(p, &id(raw), policy, &own))
     }
 
@@ -855,6 +877,9 @@ mod tests {
         for raw in [
             "https://mcp.example.com/.well-known/oauth-authorization-server",
             "https://MCP.example.com:443/x.json",
+            // Another hostname this server answers on (the attack suite's
+            // SS-33: it was fetched from ourselves).
+            "https://mcp.example.workers.dev/.well-known/oauth-authorization-server",
         ] {
             assert_eq!(
                 resolve_with(&p, raw, FetchPolicy::PRODUCTION),
@@ -863,11 +888,24 @@ mod tests {
             );
         }
         assert_eq!(p.sent_count(), 0);
-        let own = Url::parse("http://127.0.0.1:8787/authorize").unwrap();
+        let own = OwnOrigin {
+            reached: Url::parse("http://127.0.0.1:8787/authorize").unwrap(),
+            hosts: vec!["localhost".into(), "127.0.0.1".into()],
+        };
         let raw = "http://127.0.0.1:8787/client.json";
         assert_eq!(
             block_on(resolve(&p, &id(raw), FetchPolicy::DEVELOPMENT, &own)),
             Err(CimdError::OwnHost)
+        );
+        assert_eq!(
+            block_on(resolve(
+                &p,
+                &id("http://localhost:8787/.well-known/oauth-authorization-server"),
+                FetchPolicy::DEVELOPMENT,
+                &own
+            )),
+            Err(CimdError::OwnHost),
+            "the other allowed hostname on the port reached"
         );
         let other = "http://127.0.0.1:9999/client.json";
         assert_ne!(

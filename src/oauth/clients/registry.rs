@@ -1,8 +1,6 @@
 //! Finding a client by id: a registered one in KV, or a client ID
 //! metadata document fetched by URL.
 
-use url::Url;
-
 use super::cimd_fetch::{self, CimdError};
 use super::record::{ClientRecord, lookup_registered};
 use crate::doc_cache::DocumentCache;
@@ -18,12 +16,12 @@ pub enum LookupError {
 }
 
 /// The client, `None` when no such client exists (or it expired).
-/// `own_origin` is where the request reached us: a metadata URL there is
-/// refused.
+/// `own_origin` is where the request reached us and every hostname we
+/// answer on: a metadata URL there is refused.
 pub async fn find<P: KeyValue + Outbound + DocumentCache>(
     platform: &P,
     policy: FetchPolicy,
-    own_origin: &Url,
+    own_origin: &cimd_fetch::OwnOrigin,
     id: &ClientId,
 ) -> Result<Option<ClientRecord>, LookupError> {
     if id.is_metadata_document() {
