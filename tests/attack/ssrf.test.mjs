@@ -17,6 +17,9 @@ const REDIRECT = 'http://127.0.0.1:9/cb';
 let server;
 let origin;
 const hits = [];
+/** Whether the worker cut the stalled chunked answer short (SS-28). */
+let cutNoted;
+const stalled = { cut: new Promise((resolve) => { cutNoted = resolve; }) };
 
 before(async () => {
   server = http.createServer((req, res) => {
@@ -40,6 +43,18 @@ before(async () => {
         const chunk = 'x'.repeat(64 * 1024);
         for (let i = 0; i < 16; i++) res.write(chunk);
         return res.end('"}');
+      }
+      case '/stalled-chunked.json': {
+        // No Content-Length: 16 KiB (past the 10 KiB cap), then nothing,
+        // ever. A reader that buffers the whole body waits for an end
+        // that never comes (until its 5 s deadline); a reader that counts
+        // as it reads refuses at the cap and drops the connection.
+        res.writeHead(200, { 'content-type': 'application/json' });
+        const head = `{"client_id":${JSON.stringify(self)},"client_name":"`;
+        res.write(head);
+        res.write('x'.repeat(16 * 1024 - head.length));
+        req.socket.on('close', () => cutNoted(!res.writableEnded));
+        return undefined;
       }
       case '/slow.json':
         // Headers never come; the worker's fetch timeout (5 s) must end it.
@@ -139,6 +154,23 @@ describe('a document server that misbehaves: refused, nothing stored, redirects 
 const GENERIC = /could not be fetched \(it must answer 200 with application\/json/;
 
 describe('client metadata documents: content type, negative cache, own host, one generic error', () => {
+  attack('SS-28', 'a chunked document that passes the cap and then stalls → 400 invalid_client_metadata at the cap, before the fetch deadline; the connection is cut', async () => {
+    const before = hits.length;
+    const snap = await snapshot();
+    const started = Date.now();
+    const r = await authorizeAs(`${origin}/stalled-chunked.json`);
+    const elapsed = Date.now() - started;
+    assertPage(r, 400, 'invalid_client_metadata', 'ss-28');
+    assert.match(r.text, GENERIC);
+    // Not a speed goal: the one way to tell the streaming cap from the
+    // 5 s fetch deadline (which refuses the same way) is which came first.
+    assert.ok(elapsed < 5000, `answered after ${elapsed} ms: the worker waited for the body's end (its deadline), not the cap`);
+    assert.deepEqual(hits.slice(before), ['/stalled-chunked.json']);
+    // The worker aborted the fetch: the server sees its unfinished answer cut.
+    assert.equal(await stalled.cut, true, 'the connection closed with the answer unfinished');
+    await assertUnchanged(snap, 'ss-28');
+  });
+
   attack('SS-29', 'a valid document served as text/plain → 400 invalid_client_metadata, the generic page', async () => {
     const before = hits.length;
     const snap = await snapshot();

@@ -12,6 +12,7 @@ import {
 import {
   BASE, assertNothingIssued, assertOAuthError, assertUnchanged, attack, changesSince, request, snapshot,
 } from './support/attack.mjs';
+import { assertOAuthLimited, untilLimited } from './support/limits.mjs';
 
 let clientA;
 let clientB;
@@ -217,5 +218,32 @@ describe('audience confusion', () => {
     // Recognised as ours and refused: never forwarded to Plausible as a key.
     assertOAuthError(r, 401, 'invalid_token');
     await assertUnchanged(snap, '', { plausible: 0 });
+  });
+});
+
+// Last in the suite's last file: every refresh arms its grant's alarm to
+// forget the sealed previous pair after the rotation grace (30 s), a
+// change to the store no later case should see in its snapshot diff.
+describe('rate limits: refreshes per grant (LIMIT_REFRESHES)', () => {
+  attack('RL-07', 'one grant refreshing beyond the limit → 429; the limited refresh rotates nothing', async () => {
+    const { client, tokens } = await issueTokens();
+    let refresh = tokens.refresh_token;
+    const { r } = await untilLimited('LIMIT_REFRESHES', async () => {
+      const got = await refreshRequest(client, refresh);
+      if (got.status === 200) refresh = got.json.refresh_token;
+      else assert.equal(got.status, 429, got.text);
+      return { ...got, headers: got.res.headers };
+    });
+    assertOAuthLimited(r, 'LIMIT_REFRESHES', 'rl-07');
+    const snap = await snapshot();
+    const again = await refreshRequest(client, refresh);
+    assertOAuthLimited({ ...again, headers: again.res.headers }, 'LIMIT_REFRESHES', 'again');
+    // No new pair, the current refresh token not spent or revoked.
+    await assertUnchanged(snap, 'rl-07');
+    // Another grant (another client: a grant is a (client, user) pair)
+    // refreshes as usual.
+    const other = await issueTokens();
+    const fresh = await refreshRequest(other.client, other.tokens.refresh_token);
+    assert.equal(fresh.status, 200, fresh.text);
   });
 });
