@@ -206,6 +206,19 @@ describe('client metadata documents: content type, negative cache, own host, one
     await assertUnchanged(snap);
   });
 
+  attack('SS-33', 'a client_id on another of this worker\'s allowed hostnames (localhost beside 127.0.0.1) → 400 naming the rule, never fetched', async () => {
+    const snap = await snapshot();
+    const other = new URL(BASE);
+    other.hostname = other.hostname === 'localhost' ? '127.0.0.1' : 'localhost';
+    for (const path of ['/.well-known/oauth-authorization-server', '/client.json']) {
+      const r = await authorizeAs(`${other.origin}${path}`);
+      assertPage(r, 400, 'invalid_client_metadata', path);
+      assert.match(r.text, /names this server itself/, path);
+      assert.doesNotMatch(r.text, GENERIC, path);
+    }
+    await assertUnchanged(snap);
+  });
+
   attack('SS-32', 'every fetch failure (404, 500, redirect, HTML, oversized, remembered) shows the same page, no detail', async () => {
     const before = hits.length;
     const snap = await snapshot();
