@@ -1,11 +1,23 @@
 // The load test of issue 10 ("Proof"; not part of `npm test`):
-// `npm run bench:load` starts the test build's stack (production rate
-// limits from wrangler.toml, the test identity hook on), then runs FLOWS
-// (default 200) OAuth flows at once, each a client machine of its own
-// (its sockets bound to its own loopback address in 127.100.0.0/16, so the
-// per-address tiers count 200 machines; Miniflare puts the socket's
-// address into CF-Connecting-IP, as Cloudflare's edge does; no request
-// names an address in a header):
+// `npm run bench:load` runs the test build (build-test/) in workerd through
+// Miniflare directly, as the benchmark does (bench/targets.mjs: wrangler.toml's
+// bindings, KV and Durable Objects, but the production rate limits; the test
+// identity hook on; the local IdP and the Plausible stand-in of devstack/),
+// with no `wrangler dev` and no proxy of its own in front. Then it runs FLOWS
+// (default 200) OAuth flows at once, each a client machine of its own (its
+// sockets bound to its own loopback address in 127.100.0.0/16, so the
+// per-address tiers count 200 machines; no request names an address in a
+// header).
+//
+// Which socket: a direct socket (`unsafeDirectSockets`, the benchmark's)
+// hands the worker the request as workerd read it, with no
+// CF-Connecting-IP at all, so every flow would share the `unknown` bucket
+// of the per-address tiers (src/limits.rs) and the test would measure a
+// deployment nobody has. Miniflare's own entry socket, inside the same
+// workerd, sets CF-Connecting-IP from the TCP peer's address, as
+// Cloudflare's edge sets it from the visitor's; the flows use that
+// socket. The test checks that the worker saw one address per machine
+// (from its audit lines, with AUDIT_IP_FULL on) rather than trusting it.
 //
 //   DCR → /authorize (test identity hook) → /token → REFRESHES refreshes
 //   (each chained on the last) → CALLS tool calls at /internal against
@@ -28,8 +40,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { Agent, buildConnector } from 'undici';
-import { ROOT, startStack } from '../devstack/stack.mjs';
+import { Miniflare } from 'miniflare';
+import { ROOT, freePort } from '../devstack/stack.mjs';
+import { startPlausibleStub } from '../devstack/plausible.mjs';
+import { startIdp } from '../devstack/idp.mjs';
 import { dumpState } from '../tests/attack/support/state.mjs';
+import { ourWorker } from './targets.mjs';
 
 const FLOWS = Number(process.env.LOAD_FLOWS ?? 200);
 const REFRESHES = Number(process.env.LOAD_REFRESHES ?? 3);
@@ -39,6 +55,10 @@ const REDIRECT = 'http://127.0.0.1:9/cb';
 const LIMITS = Object.fromEntries([...readFileSync(path.join(ROOT, 'wrangler.toml'), 'utf8')
   .matchAll(/name = "(LIMIT_\w+)"[\s\S]*?simple = \{ limit = (\d+), period = (\d+) \}/g)]
   .map((m) => [m[1], { limit: Number(m[2]), period: Number(m[3]) }]));
+
+/** Flow i's machine, and the abuser's: loopback addresses of their own. */
+const address = (i) => `127.100.${Math.floor(i / 250)}.${1 + (i % 250)}`;
+const ABUSER = '127.100.250.1';
 
 /** Every request: route label, status, latency in ms, who sent it. */
 const log = [];
@@ -60,13 +80,13 @@ function machine(address) {
         res = await fetch(url, { ...init, redirect: 'manual', dispatcher: agent });
         text = await res.text();
       } catch (err) {
-        log.push({ who, label, status: 0, ms: performance.now() - started });
-        throw new Error(`${label}: ${err.message}`);
+        const ms = performance.now() - started;
+        log.push({ who, label, status: 0, ms, at: performance.now() });
+        // undici's "fetch failed" names the socket's error in its cause.
+        const cause = err.cause ? ` (${err.cause.code ?? ''} ${err.cause.message ?? err.cause})` : '';
+        throw new Error(`${label}: ${err.message}${cause} after ${Math.round(ms / 100) / 10} s`);
       }
-      // wrangler dev's proxy answers with a 503 of its own when its link
-      // to the runtime drops a request; told apart, still a failure.
-      const proxy = res.status === 503 && text.startsWith('Your worker restarted mid-request');
-      log.push({ who, label, status: res.status, ms: performance.now() - started, proxy });
+      log.push({ who, label, status: res.status, ms: performance.now() - started });
       let json = null;
       try { json = JSON.parse(text); } catch { /* not JSON */ }
       return { status: res.status, headers: res.headers, text, json };
@@ -85,7 +105,7 @@ function expect(cond, message) {
 
 async function flow(base, i) {
   const who = 'flow';
-  const m = machine(`127.100.${Math.floor(i / 250)}.${1 + (i % 250)}`);
+  const m = machine(address(i));
   try {
     const reg = await m.send(who, 'POST /register', `${base}/register`, {
       method: 'POST', headers: { 'content-type': 'application/json' },
@@ -141,17 +161,25 @@ async function flow(base, i) {
 
 /** One address registering as fast as it can, twice its tier's limit. */
 async function abuser(base) {
-  const m = machine('127.100.250.1');
+  const m = machine(ABUSER);
   const { limit, period } = LIMITS.LIMIT_REGISTRATIONS;
   const window = Math.floor(Date.now() / (period * 1000));
   const out = { created: 0, limited: 0, other: 0, retryAfter: new Set(), firstLimitedAt: null };
   const n = 2 * limit + 20;
   await Promise.all(Array.from({ length: 4 }, async (_, lane) => {
     for (let k = lane; k < n; k += 4) {
-      const r = await m.send('abuser', 'POST /register (abuser)', `${base}/register`, {
-        method: 'POST', headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ client_name: `abuse ${k}`, redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none' }),
-      });
+      let r;
+      try {
+        r = await m.send('abuser', 'POST /register (abuser)', `${base}/register`, {
+          method: 'POST', headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ client_name: `abuse ${k}`, redirect_uris: [REDIRECT], token_endpoint_auth_method: 'none' }),
+        });
+      } catch (err) {
+        // A dropped connection: logged as status 0 (a failure), and on.
+        failures.push(`abuser: ${err.message}`);
+        out.other++;
+        continue;
+      }
       if (r.status === 201) out.created++;
       else if (r.status === 429) { out.limited++; out.retryAfter.add(r.headers.get('retry-after')); }
       else out.other++;
@@ -174,15 +202,39 @@ async function main() {
   if (!existsSync(path.join(ROOT, 'build-test/index.js'))) {
     execFileSync('bash', [path.join(ROOT, 'scripts/build.sh'), '--test'], { cwd: ROOT, stdio: 'inherit' });
   }
-  process.env.PLAUSIBLE_MCP_BUNDLE = 'build-test';
   const persistTo = mkdtempSync(path.join(os.tmpdir(), 'plausible-mcp-load-'));
-  // LOAD_STACK_LOGS=1 shows wrangler's and the worker's own output.
-  const stack = await startStack({ persistTo, vars: { TEST_IDENTITY_HOOK: 'enabled' }, ...(process.env.LOAD_STACK_LOGS ? { stdio: 'inherit' } : {}) });
-  const base = stack.workerUrl;
+  const plausible = await startPlausibleStub({ apiKeys: ['plausible-test-key', 'plausible-shared-key'] });
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const upstream = { clientId: 'plausible-mcp-load', clientSecret: 'load-upstream-client-secret' };
+  const idp = await startIdp({ ...upstream, redirectUris: () => [`${base}/callback`] });
+  // The worker's output: its audit lines (one per request, with the client
+  // address) are read after the run; LOAD_STACK_LOGS=1 also prints them.
+  let stdout = '';
+  let stderr = '';
+  const mf = new Miniflare({
+    host: '127.0.0.1',
+    port,
+    // As `wrangler dev --persist-to` lays the files out, for dumpState.
+    defaultPersistRoot: path.join(persistTo, 'v3'),
+    handleRuntimeStdio(out, err) {
+      out.on('data', (d) => { stdout += d; if (process.env.LOAD_STACK_LOGS) process.stdout.write(d); });
+      err.on('data', (d) => { stderr += d; if (process.env.LOAD_STACK_LOGS) process.stderr.write(d); });
+    },
+    workers: [ourWorker({
+      // wrangler.toml's name: the Durable Objects' files are named after it.
+      name: 'plausible-mcp',
+      plausibleUrl: plausible.url, idp, upstream,
+      bundleDir: 'build-test', rateLimits: 'production', directSocket: false,
+      vars: { TEST_IDENTITY_HOOK: 'enabled', AUDIT_IP_FULL: 'true' },
+    })],
+  });
+  await mf.ready;
   let code = 0;
   try {
     // Warm the isolate (the first request compiles the module).
     await fetch(`${base}/health`).then((r) => r.text());
+    const loadBefore = os.loadavg()[0];
     const started = performance.now();
     const [results, abuse] = await Promise.all([
       Promise.all(Array.from({ length: FLOWS }, (_, i) => flow(base, i))),
@@ -222,8 +274,15 @@ async function main() {
     const allMs = log.map((e) => e.ms).sort((a, b) => a - b);
     rows.push(['all', log.length, statuses(log), pct(allMs, 50).toFixed(1), pct(allMs, 99).toFixed(1), allMs.at(-1).toFixed(1)]);
 
-    console.log(`\nLoad test: ${FLOWS} concurrent OAuth flows (DCR → authorize → token → ${REFRESHES} refreshes → ${CALLS} tool calls at /internal), each from its own loopback address, + 1 abusive registrar; production limits.`);
-    console.log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, load average before/after ${os.loadavg()[0].toFixed(2)}; node ${process.version}\n`);
+    // The addresses the worker saw: every 127.100/16 address its audit
+    // lines name (the flows' and the abuser's; nothing else uses that range).
+    const seen = new Set(stdout.match(/127\.100\.\d+\.\d+/g) ?? []);
+    const expected = new Set([...Array.from({ length: FLOWS }, (_, i) => address(i)), ABUSER]);
+    const strangers = [...seen].filter((a) => !expected.has(a));
+    const unseen = [...expected].filter((a) => !seen.has(a));
+
+    console.log(`\nLoad test: ${FLOWS} concurrent OAuth flows (DCR → authorize → token → ${REFRESHES} refreshes → ${CALLS} tool calls at /internal), each from its own loopback address, + 1 abusive registrar; production limits; the test build in workerd through Miniflare (no wrangler dev).`);
+    console.log(`machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, load average (1 min) before/after ${loadBefore.toFixed(2)} / ${os.loadavg()[0].toFixed(2)}; node ${process.version}\n`);
     console.log(table(rows, ['route', 'requests', 'statuses', 'p50 ms', 'p99 ms', 'max ms']));
     console.log('');
     console.log(table([
@@ -231,8 +290,8 @@ async function main() {
       ['requests (all)', log.length],
       ['duration', `${seconds.toFixed(1)} s`],
       ['throughput', `${(log.length / seconds).toFixed(0)} req/s`],
-      ['5xx from the worker', log.filter((e) => (e.status >= 500 && !e.proxy) || e.status === 0).length],
-      ['503 from wrangler dev\'s proxy ("restarted mid-request")', log.filter((e) => e.proxy).length],
+      ['5xx (or a dropped connection)', log.filter((e) => e.status >= 500 || e.status === 0).length],
+      ['client addresses the worker saw', `${seen.size} (machines: ${expected.size}; unseen ${unseen.length}, others ${strangers.length})`],
       ['429 seen by the flows', flowLog.filter((e) => e.status === 429).length],
       ['abuser: 201 / 429 / other', `${abuse.created} / ${abuse.limited} / ${abuse.other} (limit ${LIMITS.LIMIT_REGISTRATIONS.limit} per ${LIMITS.LIMIT_REGISTRATIONS.period} s; one window: ${abuse.sameWindow})`],
       ['stored clients', `${clients} (201 answers: ${created})`],
@@ -244,6 +303,7 @@ async function main() {
     const problems = [...failures];
     if (log.some((e) => e.status >= 500 || e.status === 0)) problems.push('a 5xx or a dropped connection');
     if (okFlows !== FLOWS) problems.push(`${FLOWS - okFlows} flows failed`);
+    if (unseen.length || strangers.length) problems.push(`the worker saw ${seen.size} client addresses, not the ${expected.size} machines`);
     if (flowLog.some((e) => e.status === 429)) problems.push('a flow was rate limited');
     const { limit, period } = LIMITS.LIMIT_REGISTRATIONS;
     if (abuse.sameWindow ? abuse.created !== limit : abuse.created > 2 * limit || abuse.created < limit) problems.push(`the abuser created ${abuse.created} clients`);
@@ -254,13 +314,22 @@ async function main() {
     if (chainLinks !== redeemed + refreshed) problems.push(`stored refresh-chain links ${chainLinks}, answered ${redeemed + refreshed}`);
     if (problems.length) {
       code = 1;
-      const distinct = [...new Set(problems.map((p) => p.replace(/^flow \d+: /, 'flow N: ')))];
+      const distinct = [...new Set(problems.map((p) => p.replace(/^flow \d+: /, 'flow N: ').replace(/ after [\d.]+ s$/, '')))];
+      const drops = log.filter((e) => e.status === 0).map((e) => e.ms / 1000).sort((a, b) => a - b);
+      if (drops.length) {
+        // When they ended, from the start of the run: one moment, or spread.
+        const ends = log.filter((e) => e.status === 0).map((e) => (e.at - started) / 1000).sort((a, b) => a - b);
+        console.log(`\ndropped connections: in flight for ${drops[0].toFixed(1)}–${drops.at(-1).toFixed(1)} s (median ${drops[drops.length >> 1].toFixed(1)}), ended ${ends[0].toFixed(2)}–${ends.at(-1).toFixed(2)} s into the run`);
+      }
       console.log(`\nFAILED (${problems.length} problems; distinct):\n  ${distinct.slice(0, 20).join('\n  ')}`);
+      if (stderr.trim()) console.log(`\nworkerd's stderr (last 2000 characters):\n${stderr.slice(-2000)}`);
     } else {
       console.log('\nOK: zero 5xx, every flow and grant accounted for, the registration tier held for the abuser and never touched the flows.');
     }
   } finally {
-    await stack.stop();
+    await mf.dispose();
+    await plausible.close();
+    await idp.close();
     rmSync(persistTo, { recursive: true, force: true });
   }
   process.exit(code);

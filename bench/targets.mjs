@@ -44,21 +44,32 @@ function ourVars({ plausibleUrl, idp, upstream }) {
   };
 }
 
-/** Our release build (build/), configured from wrangler.toml. */
-export function ourWorker({ name = 'us', port, plausibleUrl, idp, upstream, vars = {} }) {
+/**
+ * Our worker, configured from wrangler.toml: the release build (build/) by
+ * default, or another bundle directory (the load test runs the test build,
+ * build-test/). `rateLimits: 'bench'` (the default) gives every binding
+ * BENCH_RATE_LIMIT; `'production'` keeps wrangler.toml's own limits.
+ * `directSocket: false` leaves the worker on Miniflare's entry socket only.
+ */
+export function ourWorker({
+  name = 'us', port, plausibleUrl, idp, upstream, vars = {},
+  bundleDir = 'build', rateLimits = 'bench', directSocket = true,
+}) {
   const { workerOptions } = unstable_getMiniflareWorkerOptions(path.join(ROOT, 'wrangler.toml'));
-  const ratelimits = Object.fromEntries(
-    Object.keys(workerOptions.ratelimits ?? {}).map((binding) => [binding, { simple: { ...BENCH_RATE_LIMIT } }]),
-  );
+  const ratelimits = rateLimits === 'production'
+    ? workerOptions.ratelimits
+    : Object.fromEntries(
+      Object.keys(workerOptions.ratelimits ?? {}).map((binding) => [binding, { simple: { ...BENCH_RATE_LIMIT } }]),
+    );
   return {
     ...workerOptions,
     name,
     modules: true,
-    scriptPath: path.join(ROOT, 'build/index.js'),
-    modulesRoot: path.join(ROOT, 'build'),
+    scriptPath: path.join(ROOT, bundleDir, 'index.js'),
+    modulesRoot: path.join(ROOT, bundleDir),
     bindings: { ...workerOptions.bindings, ...ourVars({ plausibleUrl, idp, upstream }), ...vars },
     ratelimits,
-    unsafeDirectSockets: [{ host: '127.0.0.1', port }],
+    ...(directSocket ? { unsafeDirectSockets: [{ host: '127.0.0.1', port }] } : {}),
   };
 }
 
