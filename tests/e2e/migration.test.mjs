@@ -43,6 +43,8 @@ let stack;
 let base;
 /** One origin before and after: tokens are bound to the resource `<origin>/internal`. */
 let port;
+/** Whether a stack ran on `port` already (then the port is fixed). */
+let started = false;
 
 /** The release bundle, unpacked and checked against its recorded hashes. */
 function unpackRelease() {
@@ -60,13 +62,26 @@ function unpackRelease() {
 }
 
 async function start(config, bundle) {
-  stack = await startStack({
+  const options = () => ({
     port,
     persistTo,
     config,
     bundle,
     vars: { ACCESS_ISSUER: rogue.issuer, ACCESS_CLIENT_ID: UPSTREAM.clientId, ACCESS_CLIENT_SECRET: UPSTREAM.clientSecret },
   });
+  // The port found free can be taken by another process before wrangler
+  // binds it. Only the first start may move to another port: tokens are
+  // bound to the origin, so the upgrade must come up where the release ran.
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      stack = await startStack(options());
+      started = true;
+      break;
+    } catch (err) {
+      if (started || attempt >= 3 || !/EADDRINUSE|Address already in use/.test(err.message)) throw err;
+      port = await freePort();
+    }
+  }
   base = stack.workerUrl;
 }
 
