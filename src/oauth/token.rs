@@ -21,7 +21,6 @@ use super::types::{
 };
 use crate::config::names;
 use crate::config::oauth::NotBeforeMisconfigured;
-use crate::crypto::Keyring;
 use crate::crypto::UserKeys;
 use crate::http::{FormError, Headers, Params, Response, form_decode};
 use crate::identity;

@@ -1,7 +1,8 @@
 //! The audit lines of the token endpoint's refusals (issue 11).
 
-#[allow(clippy::wildcard_imports)]
-use super::*;
+use crate::audit::{Actor, Event, Outcome, Record};
+use crate::oauth::server::{AuthServer, Platform};
+use crate::oauth::types::ClientId;
 
 /// The ledger's refusal reasons the audit trail names, as fixed text
 /// (a reason on the wire is a `String`; only one of these reaches a line).

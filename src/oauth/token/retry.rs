@@ -1,8 +1,12 @@
 //! A refresh's new pair, sealed for the grant object to hand back to a
 //! lost response's retry (issue 11) and opened again here.
 
-#[allow(clippy::wildcard_imports)]
-use super::*;
+use serde_json::{Value, json};
+
+use crate::crypto::Keyring;
+use crate::oauth::ids::TokenHash;
+use crate::oauth::server::Platform;
+use crate::secret::{AccessToken, RefreshToken};
 
 /// The additional data a sealed pair is bound to: the refresh token it
 /// answers, so a pair cannot be replayed for another.

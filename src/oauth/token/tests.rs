@@ -5,6 +5,7 @@
 
 use super::*;
 use crate::config::oauth::OAuthSettings;
+use crate::crypto::Keyring;
 use crate::http::Method;
 use crate::oauth::clients::metadata::ClientMetadata;
 use crate::oauth::clients::register::register;
