@@ -34,3 +34,51 @@ pub async fn record<S: LedgerStore>(
     store.commit(vec![put(&grant_key, &grant)?]).await?;
     Ok(Done::Done)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oauth::ledger::test_world::{World, client, h};
+    use crate::oauth::types::ClientId;
+    use crate::testing::block_on;
+
+    fn checked(w: &World, refresh: &str, by: &ClientId, at: u64) {
+        let m = KeyChecked {
+            refresh_hash: h(refresh),
+            client_id: by.clone(),
+            at,
+        };
+        block_on(record(&w.store, Home::Client(&client()), m)).unwrap();
+    }
+
+    #[test]
+    fn only_the_grants_own_client_records_a_later_check_on_a_live_grant() {
+        let w = World::new();
+        w.redeem(|_| {});
+        assert_eq!(w.grant("g1").key_checked_at, None);
+        checked(&w, "rt1", &client(), 100);
+        assert_eq!(w.grant("g1").key_checked_at, Some(100));
+        checked(&w, "rt1", &client(), 50);
+        assert_eq!(w.grant("g1").key_checked_at, Some(100), "never backwards");
+        let other = ClientId::parse("pmcp_client_other").unwrap();
+        checked(&w, "rt1", &other, 200);
+        assert_eq!(
+            w.grant("g1").key_checked_at,
+            Some(100),
+            "another client's word"
+        );
+        checked(&w, "unknown", &client(), 300);
+        let mut revoked = w.grant("g1");
+        revoked.revoked = true;
+        w.store.entries.borrow_mut().insert(
+            StorageKey::Grant(GrantId::fixed("g1")).encode(),
+            serde_json::to_value(&revoked).unwrap(),
+        );
+        checked(&w, "rt1", &client(), 400);
+        assert_eq!(
+            w.grant("g1").key_checked_at,
+            Some(100),
+            "a revoked grant stays as it is"
+        );
+    }
+}

@@ -748,3 +748,39 @@ fn refresh_rechecks_the_key_at_most_hourly() {
     assert!(audits.contains("plausible_key_check"), "{audits}");
     assert!(!audits.contains(GOOD_KEY));
 }
+
+/// `TOKENS_NOT_BEFORE` applies to key grants as to any: their tokens are
+/// refused at `/mcp` and their refresh at `/token`.
+#[test]
+fn the_kill_switch_ends_key_grants_too() {
+    let p = FakePlatform::new();
+    plausible(&p);
+    let d = deployment(&[]);
+    let client = register(&p, &d, REDIRECT);
+    let form = open_form(&p, &d, &client);
+    let consent = post_form(&p, &d, &form, GOOD_KEY, "example.com");
+    let tokens = approve_and_redeem(&p, &d, &client, &form, &consent);
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(tool_call(&p, &d, "/mcp", access, "example.com").status, 200);
+    p.advance(std::time::Duration::from_secs(5));
+    let cut = time::OffsetDateTime::from_unix_timestamp(i64::try_from(p.now.get() / 1000).unwrap())
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let killed = deployment(&[("TOKENS_NOT_BEFORE", &cut)]);
+    let r = tool_call(&p, &killed, "/mcp", access, "example.com");
+    assert_eq!(r.status, 401, "{}", text(&r));
+    assert!(
+        r.headers
+            .get("www-authenticate")
+            .unwrap()
+            .contains("oauth-protected-resource/mcp")
+    );
+    let r = refresh(
+        &p,
+        &killed,
+        &client,
+        tokens["refresh_token"].as_str().unwrap(),
+    );
+    assert_eq!(r.json_body()["error"], "invalid_grant");
+}
