@@ -44,7 +44,7 @@ use crate::oauth::server::{AuthServer, Platform};
 use crate::oauth::types::RedirectUri;
 use crate::pages::{self, KeyFormView};
 use crate::plausible::args::SiteId;
-use crate::plausible::client::{self, Endpoint, PlausibleBaseUrl, PlausibleError};
+use crate::plausible::client::{PlausibleBaseUrl, PlausibleError};
 use crate::ports::{Clock, Entropy, EntropyError, Outbound};
 use crate::secret::{CookieValue, PlausibleKey, SetCookie, ct_eq};
 
@@ -278,17 +278,10 @@ async fn check_with_plausible<P: Outbound + Clock>(
     sites: &[SiteId],
 ) -> Result<(), Problem> {
     for (i, site) in sites.iter().enumerate() {
-        let body = serde_json::json!({
-            "site_id": site.as_str(),
-            "metrics": ["visitors"],
-            "date_range": "day",
-        });
-        let body = serde_json::to_vec(&body).map_err(|_| Problem::Unavailable)?;
-        let sent = std::cell::Cell::new(0);
-        let answer = client::send(platform, base, key, Endpoint::Query, &[], body, &sent).await;
+        let answer = key_grant::probe(platform, base, key, site.as_str()).await;
         let name = site.as_str().to_owned();
         match answer {
-            Ok(_) => {}
+            Ok(()) => {}
             Err(PlausibleError::Unauthorized(_)) if i == 0 => return Err(Problem::Refused(name)),
             Err(PlausibleError::Unauthorized(_)) => return Err(Problem::Unreadable(name)),
             Err(PlausibleError::PaymentRequired) => return Err(Problem::PaymentRequired(name)),
