@@ -31,6 +31,7 @@ use super::error::{ConsentError, FlowError};
 use super::keys::FlowKeys;
 use super::login::{Browser, LOGIN_LIFETIME, read_login_cookie};
 use super::reply::Reply;
+use crate::audit::{Event, Outcome, Record};
 use crate::config::mcp::McpSettings;
 use crate::crypto::{self, Keyring};
 use crate::http::{Request, Response, form};
@@ -38,7 +39,7 @@ use crate::oauth::authorize::{AuthorizationRequest, PageError};
 use crate::oauth::clients::record::ClientRecord;
 use crate::oauth::clients::registry;
 use crate::oauth::connections::block;
-use crate::oauth::ids::{TicketId, TokenKind};
+use crate::oauth::ids::{TicketId, TokenKind, UserKey};
 use crate::oauth::key_grant;
 use crate::oauth::server::{AuthServer, Platform};
 use crate::oauth::types::RedirectUri;
@@ -398,9 +399,34 @@ pub async fn submit<P: Platform>(
     let Ok(base) = mcp.base_url.as_ref() else {
         return Err(FlowError::PlausibleMisconfigured);
     };
+    let user = UserKey::of_plausible_key(keys.user, &key);
     if let Err(problem) = check_with_plausible(platform, base, &key, &sites).await {
+        // A key Plausible refused is a failed sign-in (and a key-guessing
+        // pattern shows as many of them from one address); the tried key
+        // is nobody, so no user is named.
+        let refused = match problem {
+            Problem::Refused(_) => Some(Record::new(Event::SignIn, Outcome::Refused)),
+            Problem::Unreadable(_) => {
+                Some(Record::new(Event::SignIn, Outcome::Refused).user(&user))
+            }
+            _ => None,
+        };
+        if let Some(record) = refused {
+            let reason = match problem {
+                Problem::Refused(_) => "plausible refused the key",
+                _ => "plausible key cannot read a named site",
+            };
+            server.audit(platform, record.reason(reason).client(&client.client_id));
+        }
         return again(problem);
     }
+    server.audit(
+        platform,
+        Record::new(Event::SignIn, Outcome::Success)
+            .reason("plausible key form")
+            .client(&client.client_id)
+            .user(&user),
+    );
     let who = Who::Key(KeyHolder {
         key,
         sites: sites.iter().map(|s| s.as_str().to_owned()).collect(),

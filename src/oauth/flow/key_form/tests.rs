@@ -442,6 +442,15 @@ fn the_form_says_what_to_fix() {
         assert_eq!(hidden(&page, "ticket"), form.ticket);
         assert!(!page.contains("value=\"wrong-plausible") && !page.contains(GOOD_KEY));
     }
+    // Refusals by Plausible are audited as refused sign-ins, never with
+    // the key.
+    let audits = p.audits.borrow().concat();
+    assert!(
+        audits.contains("\"reason\":\"plausible refused the key\""),
+        "{audits}"
+    );
+    assert!(audits.contains("\"reason\":\"plausible key cannot read a named site\""));
+    assert!(!audits.contains("wrong-plausible-key") && !audits.contains(GOOD_KEY));
     // A refused first site costs one query and says nothing more.
     p.sent.borrow_mut().clear();
     post_form(
