@@ -312,6 +312,8 @@ fn the_whole_key_flow_ends_in_tool_calls_with_the_persons_key() {
     );
     assert!(page.contains("name=\"decision\" value=\"approve\""));
     assert!(page.contains("…0001") && page.contains("<code>shop.example.com</code>"));
+    assert!(page.contains("read the statistics of the sites below with your Plausible API key"));
+    assert!(!page.contains("organisation") && !page.contains("Signed in as"));
     assert!(!page.contains(GOOD_KEY), "the key is never shown");
     // Nothing was written before the consent.
     assert_eq!(p.storage_writes(), writes_before);
