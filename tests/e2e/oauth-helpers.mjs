@@ -103,10 +103,10 @@ export function authorizationParams(client, { redirectUri = client.redirect_uris
  * Runs an authorization through the test identity hook and returns the
  * code with everything needed to redeem it.
  */
-export async function authorizeCode(client, { redirectUri = client.redirect_uris[0], base = BASE, identity = IDENTITY } = {}) {
+export async function authorizeCode(client, { redirectUri = client.redirect_uris[0], base = BASE, identity = IDENTITY, scope } = {}) {
   const { verifier, challenge } = pkce();
   const state = randomState();
-  const r = await authorizeRaw(authorizationParams(client, { redirectUri, challenge, state, base }), { base, identity });
+  const r = await authorizeRaw(authorizationParams(client, { redirectUri, challenge, state, base, scope }), { base, identity });
   assert.equal(r.status, 302, r.text);
   const location = r.res.headers.get('location');
   assert.equal(withoutQuery(location), withoutQuery(redirectUri));
@@ -172,12 +172,12 @@ export function assertTokenError(r, status, error, label = '') {
   assert.equal(r.res.headers.get('cache-control'), 'no-store', label);
 }
 
-/** Registers a public client, authorizes, redeems: a full grant. */
-export async function issueTokens({ base = BASE, client } = {}) {
+/** Registers a public client, authorizes (for `scope`), redeems: a full grant. */
+export async function issueTokens({ base = BASE, client, scope = 'mcp' } = {}) {
   const c = client ?? (await registerClient({}, { base }));
-  const grant = await authorizeCode(c, { base });
+  const grant = await authorizeCode(c, { base, scope });
   const r = await tokenRequest(redeemForm(c, grant, base), { base });
-  return { client: c, grant, tokens: assertTokens(r, base) };
+  return { client: c, grant, tokens: assertTokens(r, base, scope) };
 }
 
 /** A refresh by a public client. */
