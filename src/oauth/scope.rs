@@ -46,11 +46,11 @@ impl Scope {
     pub fn meaning(self) -> &'static str {
         match self {
             Scope::Mcp => {
-                "everything below: see which sites you can read and query their statistics"
+                "list the Plausible Analytics sites available through this server and query their statistics (every tool)"
             }
-            Scope::SitesRead => "see which Plausible Analytics sites you can read",
+            Scope::SitesRead => "list the Plausible Analytics sites available through this server",
             Scope::StatsRead => {
-                "query the statistics, goals and realtime visitors of the sites you can read"
+                "query the statistics, goals and realtime visitors of the sites available through this server"
             }
         }
     }

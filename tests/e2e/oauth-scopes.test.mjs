@@ -132,7 +132,7 @@ describe('scopes and step-up on /internal', () => {
     const first = await signIn(client, email, 'sites:read');
     assert.deepEqual(first.page?.asked, ['sites:read'], 'the first page asks for what was requested');
     assert.deepEqual(first.page.allowed, []);
-    assert.ok(first.page.text.includes('see which Plausible Analytics sites you can read'), first.page.text);
+    assert.ok(first.page.text.includes('sites:read — list the Plausible Analytics sites available through this server'), first.page.text);
     assertWorks(await listSites(first.tokens.access_token), 'list_sites with sites:read');
     const refused = await breakdown(first.tokens.access_token);
     assertStepUp(refused, 'stats:read', 'sites:read stats:read', 'get_breakdown with sites:read');
