@@ -296,13 +296,18 @@ pub fn insufficient_scope(shortfall: &Shortfall, metadata_url: &str) -> Response
         .map(|s| s.as_str())
         .collect::<Vec<_>>()
         .join(" and ");
+    let noun = if shortfall.missing.len() > 1 {
+        "scopes"
+    } else {
+        "scope"
+    };
     let description = format!(
-        "This call needs the {missing} scope, which the access token lacks; authorize again with scope \"{scope}\""
+        "This call needs the {missing} {noun}, which the access token lacks; authorize again with scope \"{scope}\""
     );
     // Scope tokens are NQCHAR (no quote, no backslash), and the
     // description is ours: nothing here needs quoting (RFC 6750 §3).
     let header = format!(
-        "Bearer realm=\"plausible-mcp\", resource_metadata=\"{metadata_url}\", scope=\"{scope}\", error=\"insufficient_scope\", error_description=\"This call needs the {missing} scope\""
+        "Bearer realm=\"plausible-mcp\", resource_metadata=\"{metadata_url}\", scope=\"{scope}\", error=\"insufficient_scope\", error_description=\"This call needs the {missing} {noun}\""
     );
     Response::json(
         403,
@@ -619,6 +624,29 @@ mod tests {
         assert_eq!(
             challenge(&Denied::Unavailable(StorageError("x".into())), meta).status,
             503
+        );
+        // Issue 15's step-up challenge, for `/mcp`'s metadata as well.
+        let mcp_meta = "https://mcp.example.com/.well-known/oauth-protected-resource/mcp";
+        let both = Shortfall {
+            missing: vec![Scope::SitesRead, Scope::StatsRead],
+            challenge: ScopeSet::of(&[Scope::SitesRead, Scope::StatsRead]),
+        };
+        let r = insufficient_scope(&both, mcp_meta);
+        assert_eq!(r.status, 403);
+        assert_eq!(
+            r.headers.get("www-authenticate").unwrap(),
+            format!(
+                "Bearer realm=\"plausible-mcp\", resource_metadata=\"{mcp_meta}\", scope=\"sites:read stats:read\", error=\"insufficient_scope\", error_description=\"This call needs the sites:read and stats:read scopes\""
+            )
+        );
+        let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "error": "insufficient_scope",
+                "error_description": "This call needs the sites:read and stats:read scopes, which the access token lacks; authorize again with scope \"sites:read stats:read\"",
+                "scope": "sites:read stats:read",
+            })
         );
     }
 }
