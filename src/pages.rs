@@ -146,6 +146,45 @@ pub struct ConsentView<'a> {
     pub email: &'a str,
     pub ticket: &'a str,
     pub csrf: &'a str,
+    /// The site chooser (issue 15).
+    pub sites: SiteChooser<'a>,
+}
+
+/// The consent page's site choices: "all sites" (preselected) when
+/// offered, and the sites to check from.
+pub struct SiteChooser<'a> {
+    pub all_offered: bool,
+    pub listed: &'a [String],
+    /// Sites left off the list (too many to show).
+    pub cut: usize,
+}
+
+/// The chooser's fields, inside the consent form: a radio `all_sites`
+/// (`1`, preselected; `0`: only the checked sites) and one `site`
+/// checkbox per offered site. Without "all sites" (a key grant) the
+/// boxes are all there is, every one checked to start with: the person
+/// named them a moment ago.
+fn site_chooser(c: &SiteChooser<'_>) -> Markup {
+    html! {
+        fieldset.sites {
+            legend { "Sites it may read" }
+            @if c.all_offered {
+                div { label { input type="radio" name="all_sites" value="1" checked; " All sites (including sites added later)" } }
+                @if !c.listed.is_empty() {
+                    div { label { input type="radio" name="all_sites" value="0"; " Only the sites checked below (at most 20)" } }
+                }
+            } @else {
+                input type="hidden" name="all_sites" value="0";
+                p { "Check the sites this connection may read (at most 20)." }
+            }
+            @for site in c.listed {
+                div { label { input type="checkbox" name="site" value=(site) checked[!c.all_offered]; " " code { (site) } } }
+            }
+            @if c.cut > 0 {
+                p.muted { (c.cut) " more sites are not listed; choose all sites to include them." }
+            }
+        }
+    }
 }
 
 /// The consent page: who is asking, where it will send you, what it may
@@ -177,6 +216,7 @@ pub fn consent_page(view: &ConsentView<'_>) -> Response {
         form method="post" action="/consent" {
             input type="hidden" name="ticket" value=(view.ticket);
             input type="hidden" name="csrf" value=(view.csrf);
+            (site_chooser(&view.sites))
             div.actions {
                 button.primary type="submit" name="decision" value="approve" { "Approve" }
                 button type="submit" name="decision" value="deny" { "Deny" }
@@ -208,6 +248,11 @@ mod tests {
             email,
             ticket: "T\"><script>",
             csrf: "C",
+            sites: SiteChooser {
+                all_offered: true,
+                listed: &[],
+                cut: 0,
+            },
         }
     }
 
@@ -255,6 +300,44 @@ mod tests {
         assert!(r.headers.get("location").is_none());
         let csp = r.headers.get("content-security-policy").unwrap();
         assert!(!csp.contains("script-src") && csp.contains("default-src 'none'"));
+    }
+
+    /// Issue 15: "all sites" preselected beside the offered sites; for a
+    /// grant that must name its sites, the boxes alone, all checked.
+    #[test]
+    fn the_site_chooser_in_both_modes() {
+        let listed = ["a.example".to_owned(), "<b>.example".to_owned()];
+        let mut v = view("App", "a@example.com");
+        v.sites = SiteChooser {
+            all_offered: true,
+            listed: &listed,
+            cut: 3,
+        };
+        let html = String::from_utf8(consent_page(&v).body).unwrap();
+        assert!(html.contains(r#"<input type="radio" name="all_sites" value="1" checked>"#));
+        assert!(html.contains(r#"<input type="radio" name="all_sites" value="0">"#));
+        assert!(html.contains(r#"<input type="checkbox" name="site" value="a.example">"#));
+        assert!(html.contains(r#"value="&lt;b&gt;.example""#) && !html.contains("<b>"));
+        assert!(html.contains("3 more sites are not listed"));
+        let form = &html[html.find("<form").unwrap()..html.find("</form>").unwrap()];
+        assert!(form.contains("name=\"site\""), "inside the form");
+        v.sites = SiteChooser {
+            all_offered: false,
+            listed: &listed,
+            cut: 0,
+        };
+        let html = String::from_utf8(consent_page(&v).body).unwrap();
+        assert!(!html.contains(r#"type="radio""#), "{html}");
+        assert!(html.contains(r#"<input type="hidden" name="all_sites" value="0">"#));
+        assert!(html.contains(r#"<input type="checkbox" name="site" value="a.example" checked>"#));
+        // Only "all sites" when nothing can be listed.
+        v.sites = SiteChooser {
+            all_offered: true,
+            listed: &[],
+            cut: 0,
+        };
+        let html = String::from_utf8(consent_page(&v).body).unwrap();
+        assert!(html.contains(r#"value="1" checked"#) && !html.contains(r#"value="0""#));
     }
 
     #[test]

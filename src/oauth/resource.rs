@@ -84,14 +84,15 @@ impl Denied {
 }
 
 /// Admits a call to `/internal`: Access's signed assertion when Access is
-/// configured and the header is present, else our bearer token.
+/// configured and the header is present (no record: every site), else
+/// our bearer token (its record: the grant's sites and scope).
 pub async fn admit<
     P: KeyValue + Outbound + DocumentCache + Coordinator + TokenMemory + SignatureCheck,
 >(
     platform: &P,
     server: &AuthServer<'_>,
     request: &Request,
-) -> Result<(), Denied> {
+) -> Result<Option<AccessRecord>, Denied> {
     let settings = server.settings;
     if let (Some(app), Some(assertion)) = (
         &settings.access_app,
@@ -99,10 +100,10 @@ pub async fn admit<
     ) {
         return access::verify(platform, app, assertion, &settings.allowed_email_domains)
             .await
-            .map(|_identity| ())
+            .map(|_identity| None)
             .map_err(Denied::Assertion);
     }
-    authorize(platform, server, request).await.map(|_record| ())
+    authorize(platform, server, request).await.map(Some)
 }
 
 fn bearer(request: &Request) -> Option<&str> {
@@ -286,6 +287,7 @@ mod tests {
 
     fn store(p: &FakePlatform, token: &str, scope: &str, resource_uri: &str, ttl: u64) {
         let record = AccessRecord {
+            sites: None,
             client_id: ClientId::parse("pmcp_client_A").unwrap(),
             grant_id: GrantId::fixed("g1"),
             scope: serde_json::from_value::<ScopeSet>(json!([scope])).unwrap(),
@@ -422,13 +424,13 @@ mod tests {
             let mut r = Request::new(Method::Post, url::Url::parse(RESOURCE).unwrap());
             r.headers.set("authorization", format!("Bearer {token}"));
             let server = AuthServer::new(&settings, &r);
-            block_on(admit(&p, &server, &r))
+            block_on(admit(&p, &server, &r)).map(|record| record.is_some())
         };
-        assert_eq!(admit_with(None, &tok("good")), Ok(()));
-        assert_eq!(admit_with(None, &tok("legacy")), Ok(()));
+        assert_eq!(admit_with(None, &tok("good")), Ok(true));
+        assert_eq!(admit_with(None, &tok("legacy")), Ok(true));
         assert_eq!(
             admit_with(Some("1970-01-01T00:00:00Z"), &tok("good")),
-            Ok(())
+            Ok(true)
         );
         assert_eq!(
             admit_with(Some("1970-01-01T00:00:00Z"), &tok("legacy")),

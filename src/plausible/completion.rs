@@ -81,6 +81,14 @@ async fn site_names<P: Outbound + Clock + EdgeCache>(
     cached.cache_ttl = ctx.cache_ttl.max(SITE_LIST_FLOOR);
     let listed: Vec<String> = match Upstream::new(platform, &cached).sites().await {
         Ok(sites) => sites.into_iter().map(|s| s.domain).collect(),
+        // A grant limited to chosen sites knows them without a listing.
+        Err(_) if ctx.allowed_sites.listed().is_some() => ctx
+            .allowed_sites
+            .listed()
+            .unwrap_or_default()
+            .iter()
+            .map(|s| s.as_str().to_owned())
+            .collect(),
         Err(_) if !ctx.configured_sites.is_empty() => ctx
             .configured_sites
             .iter()
@@ -94,10 +102,7 @@ async fn site_names<P: Outbound + Clock + EdgeCache>(
     };
     listed
         .into_iter()
-        .filter(|name| {
-            super::args::SiteId::parse("site", name)
-                .is_ok_and(|site| ctx.allowed_sites.check(&site).is_ok())
-        })
+        .filter(|name| ctx.allowed_sites.allows(name))
         .collect()
 }
 

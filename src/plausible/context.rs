@@ -21,3 +21,13 @@ pub struct ToolContext {
     /// The sites this caller may query (issue 15's seam).
     pub(crate) allowed_sites: AllowedSites,
 }
+
+impl ToolContext {
+    /// Narrows the context to a grant's sites (issue 15): the default
+    /// site becomes one the grant allows, or none.
+    pub(crate) fn restricted_to(mut self, allowed: AllowedSites) -> Self {
+        self.default_site = allowed.default_site(self.default_site.take());
+        self.allowed_sites = allowed;
+        self
+    }
+}

@@ -15,9 +15,10 @@ use serde::{Deserialize, Serialize};
 use super::error::{ConsentError, FlowError};
 use super::keys::FlowKeys;
 use super::login::{Browser, LOGIN_LIFETIME, LoggedIn, read_login_cookie};
+use super::sites::{AllSites, GrantSites, SiteOffer};
 use crate::crypto::UserKeys;
 use crate::crypto::{self, Keyring};
-use crate::http::{Headers, Params, Response, form};
+use crate::http::{Headers, Params, Response, form_with_list};
 use crate::identity::{self, Identity};
 use crate::oauth::authorize::{AuthorizationRequest, PageError, RedirectError, RedirectErrorCode};
 use crate::oauth::clients::record::{ClientRecord, ClientSource};
@@ -28,7 +29,8 @@ use crate::oauth::ledger::legacy_consents::legacy_users;
 use crate::oauth::ledger::records::ConsentRecord;
 use crate::oauth::server::{AuthServer, Platform};
 use crate::oauth::used::{self, Once};
-use crate::pages::{self, ConsentView};
+use crate::pages::{self, ConsentView, SiteChooser};
+use crate::plausible::context::ToolContext;
 use crate::ports::{Entropy, EntropyError, StorageError};
 use crate::secret::{Email, ct_eq};
 
@@ -44,6 +46,8 @@ const CSRF_PURPOSE: &str = "consent-csrf";
 pub struct Consented {
     request: AuthorizationRequest,
     identity: Identity,
+    /// The sites the person chose, or a recorded consent's (issue 15).
+    sites: GrantSites,
 }
 
 impl Consented {
@@ -55,6 +59,11 @@ impl Consented {
         &self.identity
     }
 
+    /// The sites the grant may read (`None`: all).
+    pub fn sites(&self) -> Option<&[String]> {
+        self.sites.as_deref()
+    }
+
     /// The test-only identity hook's proof (`X-Test-Identity`, loopback
     /// hosts only): it stands for a person who signed in and approved.
     #[cfg(feature = "test-hooks")]
@@ -63,9 +72,11 @@ impl Consented {
         request: AuthorizationRequest,
         identity: Identity,
     ) -> Option<Self> {
-        server
-            .test_identity_hook()
-            .then_some(Self { request, identity })
+        server.test_identity_hook().then_some(Self {
+            request,
+            identity,
+            sites: None,
+        })
     }
 }
 
@@ -80,6 +91,19 @@ pub struct Ticket {
     /// The login cookie the ticket is bound to, and a hash of its value.
     pub cookie_name: String,
     pub browser: String,
+    /// The sites the chooser offered (issue 15; `None`: only "all
+    /// sites"). Sealed with the rest, so a post can choose only these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offered_sites: Option<Vec<String>>,
+}
+
+impl Ticket {
+    /// What this ticket's page offered, and so what its post may choose.
+    /// A key grant's ticket (`/mcp`) is the one place that passes
+    /// [`AllSites::NotOffered`].
+    pub fn site_offer(&self) -> SiteOffer {
+        SiteOffer::new(AllSites::Offered, self.offered_sites.clone())
+    }
 }
 
 fn browser_hash(cookie: &str) -> String {
@@ -94,6 +118,7 @@ pub fn seal(
     identity: &Identity,
     browser: &Browser,
     expires_at: u64,
+    offered_sites: Option<Vec<String>>,
 ) -> Result<String, EntropyError> {
     let ticket = Ticket {
         id: TicketId::mint(entropy)?,
@@ -102,6 +127,7 @@ pub fn seal(
         expires_at,
         cookie_name: browser.cookie_name.clone(),
         browser: browser_hash(browser.cookie_value.secret()),
+        offered_sites,
     };
     let json = serde_json::to_vec(&ticket).map_err(|_| EntropyError)?;
     keys.seal(entropy, &json, TICKET_AAD)
@@ -127,13 +153,17 @@ pub struct ConsentPost {
     pub legacy: bool,
     pub identity: Identity,
     pub decision: Decision,
+    /// The sites chosen, when approving (`None`: all sites).
+    pub sites: GrantSites,
 }
 
-/// Opens and checks a posted form (`ticket`, `csrf`, `decision`) against
-/// the ticket's login cookie in `headers`.
+/// Opens and checks a posted form (`ticket`, `csrf`, `decision`, and the
+/// site choice: `all_sites` and the `site` fields, `picked_sites`)
+/// against the ticket's login cookie in `headers`.
 pub fn check(
     keys: &Keyring,
     form: &Params,
+    picked_sites: &[String],
     headers: &Headers,
     now: u64,
     allowed_domains: &[String],
@@ -160,6 +190,14 @@ pub fn check(
         Some("deny") => Decision::Deny,
         _ => return Err(ConsentError::NoDecision),
     };
+    // Refused before anything is spent: the person can go back and
+    // choose again on the same page.
+    let sites = match decision {
+        Decision::Approve => ticket
+            .site_offer()
+            .choose(form.get("all_sites").map(String::as_str), picked_sites)?,
+        Decision::Deny => None,
+    };
     // The email was admitted at login; re-admitting re-checks the gate
     // against the current configuration.
     let identity = identity::admit(ticket.email.secret(), Some(true), allowed_domains)
@@ -169,6 +207,7 @@ pub fn check(
         legacy: !sealed.contains('.'),
         identity,
         decision,
+        sites,
     })
 }
 
@@ -180,6 +219,8 @@ pub struct ConsentPage {
     pub identity: Identity,
     pub ticket: String,
     pub csrf: String,
+    /// The site chooser's choices (as sealed in the ticket).
+    pub sites: SiteOffer,
 }
 
 impl ConsentPage {
@@ -212,6 +253,11 @@ impl ConsentPage {
             email: self.identity.email(),
             ticket: &self.ticket,
             csrf: &self.csrf,
+            sites: SiteChooser {
+                all_offered: self.sites.all_offered(),
+                listed: self.sites.listed(),
+                cut: self.sites.cut(),
+            },
         })
     }
 }
@@ -225,7 +271,7 @@ pub enum AfterLogin {
     Ask(ConsentPage),
 }
 
-/// Whether this person's recorded consent covers the request. It is
+/// This person's recorded consent, when it covers the request. It is
 /// looked up in the pair's grant object; when that holds none and the
 /// client's legacy ledger may hold one of this person's, once, in that
 /// ledger under the previous release's user key, and
@@ -238,7 +284,7 @@ pub async fn consent_covers<P: Platform>(
     request: &AuthorizationRequest,
     email: &str,
     consent_ttl_secs: u64,
-) -> Result<bool, StorageError> {
+) -> Result<Option<ConsentRecord>, StorageError> {
     let now = platform.now().as_secs();
     let covers =
         |record: &ConsentRecord| record.covers(request) && record.is_current(now, consent_ttl_secs);
@@ -248,7 +294,7 @@ pub async fn consent_covers<P: Platform>(
         RoutingId::of(user_keys, request.client_id.as_str(), &user),
     );
     if let Some(record) = pair.consent(user.clone()).await? {
-        return Ok(covers(&record));
+        return Ok(covers(&record).then_some(record));
     }
     // The legacy ledger only for a user it may hold a consent of: its set
     // is asked once per isolate, not once per sign-in (see
@@ -258,27 +304,30 @@ pub async fn consent_covers<P: Platform>(
         .await
         .may_hold(&legacy_user)
     {
-        return Ok(false);
+        return Ok(None);
     }
     let legacy = Ledger::of(platform, &request.client_id)
         .consent(legacy_user)
         .await?;
     match legacy {
         Some(record) if covers(&record) => {
-            pair.record_consent(user, record).await?;
-            Ok(true)
+            pair.record_consent(user, record.clone()).await?;
+            Ok(Some(record))
         }
-        _ => Ok(false),
+        _ => Ok(None),
     }
 }
 
 /// Consent once per user and client, again when the redirect URI or
-/// scopes change.
+/// scopes change. A recorded consent's sites go to the new grant as
+/// chosen then; the page offers the sites `directory` (the shared key's
+/// context on `/internal`) lists, asked only when the page is shown.
 pub async fn after_login<P: Platform>(
     platform: &P,
     server: &AuthServer<'_>,
     keys: FlowKeys<'_>,
     logged_in: LoggedIn,
+    directory: Option<&ToolContext>,
 ) -> Result<AfterLogin, FlowError> {
     let LoggedIn {
         request,
@@ -297,8 +346,16 @@ pub async fn after_login<P: Platform>(
         step: "consent lookup",
         cause: e,
     })?;
-    if covered {
-        return Ok(AfterLogin::Issue(Consented { request, identity }, browser));
+    let offer = SiteOffer::new(AllSites::Offered, None);
+    if let Some(sites) = covered.and_then(|record| offer.reuse(record.sites.as_deref())) {
+        return Ok(AfterLogin::Issue(
+            Consented {
+                request,
+                identity,
+                sites,
+            },
+            browser,
+        ));
     }
     let keys = keys.ring;
     let client = match registry::find(
@@ -320,6 +377,11 @@ pub async fn after_login<P: Platform>(
             });
         }
     };
+    let offered = match directory {
+        Some(ctx) => crate::plausible::sites::offerable(platform, ctx).await,
+        None => None,
+    };
+    let sites = SiteOffer::new(AllSites::Offered, offered);
     let expires_at = platform.now().plus(LOGIN_LIFETIME).as_secs();
     let ticket = seal(
         keys,
@@ -328,6 +390,7 @@ pub async fn after_login<P: Platform>(
         &identity,
         &browser,
         expires_at,
+        Some(sites.listed().to_vec()).filter(|l| !l.is_empty()),
     )
     .map_err(|_| FlowError::Entropy)?;
     let csrf = csrf_token(keys, &ticket, browser.cookie_value.secret());
@@ -337,6 +400,7 @@ pub async fn after_login<P: Platform>(
         identity,
         ticket,
         csrf,
+        sites,
     }))
 }
 
@@ -365,11 +429,13 @@ pub async fn decide<P: Platform>(
     {
         return Err(FlowError::ForeignOrigin);
     }
-    let form = form(headers, body).map_err(|_| FlowError::Consent(ConsentError::BadTicket))?;
+    let (form, picked_sites) = form_with_list(headers, body, "site")
+        .map_err(|_| FlowError::Consent(ConsentError::BadTicket))?;
     let now = platform.now().as_secs();
     let post = check(
         keys,
         &form,
+        &picked_sites,
         headers,
         now,
         &server.settings.allowed_email_domains,
@@ -417,6 +483,7 @@ pub async fn decide<P: Platform>(
                 redirect_uri: ticket.request.redirect_uri.clone(),
                 scope: ticket.request.scope.clone(),
                 approved_at: now,
+                sites: post.sites.clone(),
             };
             let routing = RoutingId::of(flow_keys.user, ticket.request.client_id.as_str(), &user);
             Ledger::pair(platform, routing)
@@ -430,6 +497,7 @@ pub async fn decide<P: Platform>(
             Decided::Approve(Box::new(Consented {
                 request: ticket.request,
                 identity: post.identity,
+                sites: post.sites,
             }))
         }
     };
@@ -496,6 +564,7 @@ mod tests {
             &id,
             &browser("cookie-1"),
             1000,
+            None,
         )
         .unwrap();
         assert!(!ticket.contains("alice"));
@@ -503,6 +572,7 @@ mod tests {
         let ok = check(
             &k,
             &form(&ticket, &csrf, "approve"),
+            &[],
             &jar(Some("cookie-1")),
             999,
             &domains(),
@@ -513,6 +583,7 @@ mod tests {
         let deny = check(
             &k,
             &form(&ticket, &csrf, "deny"),
+            &[],
             &jar(Some("cookie-1")),
             999,
             &domains(),
@@ -533,6 +604,7 @@ mod tests {
             &id,
             &browser("cookie-1"),
             1000,
+            None,
         )
         .unwrap();
         let csrf = csrf_token(&k, &ticket, "cookie-1");
@@ -611,7 +683,7 @@ mod tests {
         ];
         for (name, f, cookie, now, allowed, expected) in cases {
             assert_eq!(
-                check(&k, &f, &jar(cookie), now, &allowed).unwrap_err(),
+                check(&k, &f, &[], &jar(cookie), now, &allowed).unwrap_err(),
                 expected,
                 "{name}"
             );
@@ -628,6 +700,7 @@ mod tests {
             identity: identity::admit("alice@example.com", None, &domains()).unwrap(),
             ticket: "T".into(),
             csrf: "C".into(),
+            sites: SiteOffer::new(AllSites::Offered, None),
         };
         let r = page.response();
         let html = String::from_utf8(r.body).unwrap();
@@ -658,12 +731,14 @@ mod tests {
             &id,
             &browser("cookie-1"),
             1000,
+            None,
         )
         .unwrap();
         let csrf = csrf_token(&k, &sealed, "cookie-1");
         let post = check(
             &k,
             &form(&sealed, &csrf, "approve"),
+            &[],
             &jar(Some("cookie-1")),
             999,
             &domains(),
@@ -689,6 +764,7 @@ mod tests {
                 redirect_uri: request().redirect_uri,
                 scope: request().scope,
                 approved_at: p.now().as_secs(),
+                sites: None,
             },
         ))
         .unwrap();
@@ -696,10 +772,10 @@ mod tests {
             crate::testing::block_on(consent_covers(&p, &user_keys, &request(), email, ttl))
                 .unwrap()
         };
-        assert!(covers());
+        assert!(covers().is_some());
         p.advance(std::time::Duration::from_secs(ttl - 1));
-        assert!(covers());
+        assert!(covers().is_some());
         p.advance(std::time::Duration::from_secs(1));
-        assert!(!covers(), "asked again after CONSENT_TTL_DAYS");
+        assert!(covers().is_none(), "asked again after CONSENT_TTL_DAYS");
     }
 }

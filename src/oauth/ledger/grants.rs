@@ -294,6 +294,7 @@ pub(super) async fn write_access<K: KeyValue + Clock>(
         subject: grant.subject.clone(),
         expires_at,
         grant_created_at: Some(grant.created_at),
+        sites: grant.sites.clone(),
     };
     let bytes = serde_json::to_vec(&record).map_err(|e| StorageError(format!("encode: {e}")))?;
     kv.put(

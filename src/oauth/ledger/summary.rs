@@ -78,6 +78,7 @@ mod tests {
         w.store.entries.borrow_mut().insert(
             StorageKey::Consent(subject().user_key).encode(),
             serde_json::to_value(ConsentRecord {
+                sites: None,
                 redirect_uri: RedirectUri::parse("https://a.example/cb").unwrap(),
                 scope: ScopeSet::parse(Some("mcp")).unwrap(),
                 approved_at: approved,
