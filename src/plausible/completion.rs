@@ -205,6 +205,26 @@ mod tests {
         assert_eq!(sites(&p, &only_default, "").values, ["default.example"]);
     }
 
+    /// Issue 15: a grant limited to chosen sites completes only those,
+    /// from the listing or, when the key cannot list, from the grant.
+    #[test]
+    fn a_limited_grant_completes_only_its_sites() {
+        use crate::plausible::sites::AllowedSites;
+        let only = |sites: &[&str]| {
+            AllowedSites::of_grant(Some(
+                &sites.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>(),
+            ))
+        };
+        let listed = ctx(None).restricted_to(only(&["site007.example", "gone.example"]));
+        assert_eq!(sites(&sites_api(), &listed, "").values, ["site007.example"]);
+        let unlisted =
+            ctx(Some("default.example")).restricted_to(only(&["a.example", "b.example"]));
+        assert_eq!(
+            sites(&varied_platform(), &unlisted, "").values,
+            ["a.example", "b.example"]
+        );
+    }
+
     #[test]
     fn choices_templates_and_unknown_arguments() {
         let p = varied_platform();
