@@ -720,6 +720,70 @@ mod tests {
         );
     }
 
+    /// Issue 15: the fullest offer still makes a post inside the form
+    /// ceiling, and a chosen site the ticket does not offer is refused
+    /// (nothing spent: `check` runs before the ticket is used).
+    #[test]
+    fn a_full_offer_fits_the_form_and_binds_the_choice() {
+        use super::super::sites::{MAX_CHOSEN_SITES, MAX_OFFERED_BYTES};
+        let k = keys();
+        let id = identity::admit("alice@example.com", None, &domains()).unwrap();
+        let names: Vec<String> = (0..MAX_OFFERED_BYTES / 256)
+            .map(|i| format!("{i:03}{}.example", "x".repeat(245)))
+            .collect();
+        let offer = SiteOffer::new(AllSites::Offered, Some(names.clone()));
+        assert_eq!(offer.listed().len(), names.len());
+        let ticket = seal(
+            &k,
+            &FakePlatform::new(),
+            request(),
+            &id,
+            &browser("cookie-1"),
+            1000,
+            Some(offer.listed().to_vec()),
+        )
+        .unwrap();
+        let csrf = csrf_token(&k, &ticket, "cookie-1");
+        let picked: Vec<String> = names[..MAX_CHOSEN_SITES].to_vec();
+        let mut body = url::form_urlencoded::Serializer::new(String::new());
+        body.extend_pairs([
+            ("ticket", &ticket),
+            ("csrf", &csrf),
+            ("decision", &"approve".to_owned()),
+        ]);
+        for site in &picked {
+            body.append_pair("site", site);
+        }
+        assert!(
+            body.finish().len() < crate::limits::MAX_FORM_BODY_BYTES,
+            "a full post fits the form ceiling"
+        );
+        let mut f = form(&ticket, &csrf, "approve");
+        f.insert("all_sites".into(), "0".into());
+        let ok = check(&k, &f, &picked, &jar(Some("cookie-1")), 999, &domains()).unwrap();
+        assert_eq!(ok.sites, Some(picked));
+        assert_eq!(
+            check(
+                &k,
+                &f,
+                &["other.example".to_owned()],
+                &jar(Some("cookie-1")),
+                999,
+                &domains()
+            )
+            .unwrap_err(),
+            ConsentError::SiteNotOffered
+        );
+        // Deny needs no choice.
+        let deny = form(&ticket, &csrf, "deny");
+        assert_eq!(
+            check(&k, &deny, &[], &jar(Some("cookie-1")), 999, &domains())
+                .unwrap()
+                .sites,
+            None
+        );
+    }
+
     #[test]
     fn tickets_and_posts_never_print_the_email() {
         let id = identity::admit("alice@example.com", None, &domains()).unwrap();

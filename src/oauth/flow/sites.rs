@@ -20,6 +20,12 @@ pub const MAX_CHOSEN_SITES: usize = 20;
 /// (the page says so) and "all sites" stays the way to reach the rest.
 pub const MAX_OFFERED_SITES: usize = 200;
 
+/// At most this many bytes of site names on the page: they travel sealed
+/// in the ticket, and the post (ticket, 20 chosen names, CSRF token) must
+/// stay well inside the 32 KiB form ceiling (`limits::MAX_FORM_BODY_BYTES`)
+/// whatever the names' lengths.
+pub const MAX_OFFERED_BYTES: usize = 12 * 1024;
+
 /// Whether "all sites" is one of the choices.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AllSites {
@@ -50,17 +56,22 @@ fn same(a: &str, b: &str) -> bool {
 impl SiteOffer {
     /// `listed` as offered (`None`: no list, e.g. a key that cannot list
     /// sites), without repeats (ASCII case ignored), at most
-    /// [`MAX_OFFERED_SITES`].
+    /// [`MAX_OFFERED_SITES`] and [`MAX_OFFERED_BYTES`].
     pub fn new(all: AllSites, listed: Option<Vec<String>>) -> Self {
         let mut unique: Vec<String> = Vec::new();
+        let (mut bytes, mut cut) = (0usize, 0usize);
         for site in listed.into_iter().flatten() {
             let site = site.trim().to_owned();
-            if !site.is_empty() && !unique.iter().any(|u| same(u, &site)) {
+            if site.is_empty() || unique.iter().any(|u| same(u, &site)) {
+                continue;
+            }
+            bytes = bytes.saturating_add(site.len());
+            if unique.len() >= MAX_OFFERED_SITES || bytes > MAX_OFFERED_BYTES {
+                cut += 1;
+            } else {
                 unique.push(site);
             }
         }
-        let cut = unique.len().saturating_sub(MAX_OFFERED_SITES);
-        unique.truncate(MAX_OFFERED_SITES);
         Self {
             all,
             listed: unique,
@@ -180,6 +191,13 @@ mod tests {
         let big = SiteOffer::new(AllSites::Offered, Some(many));
         assert_eq!((big.listed().len(), big.cut()), (MAX_OFFERED_SITES, 5));
         assert!(SiteOffer::new(AllSites::Offered, None).listed().is_empty());
+        // Long names: cut by bytes, so the sealed ticket stays small.
+        let long = (0..100)
+            .map(|i| format!("{i:03}{}", "x".repeat(250)))
+            .collect();
+        let cut = SiteOffer::new(AllSites::Offered, Some(long));
+        assert_eq!(cut.listed().len(), MAX_OFFERED_BYTES / 253);
+        assert_eq!(cut.listed().len() + cut.cut(), 100);
     }
 
     #[test]
