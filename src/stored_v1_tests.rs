@@ -1655,11 +1655,21 @@ fn a_grant_limited_to_one_site_refuses_the_others_through_refresh_and_reuse() {
         assert_eq!(listed["structuredContent"]["source"], "grant");
     };
     refused_exactly(&access);
-    // The grant's one site is the default site: no site_id needed.
-    let defaulted = w.call_tool(&access, "list_goals", json!({}));
+    // The granted site is read (the fake Plausible answers 404, so the
+    // call fails upstream, not at the grant).
+    let before = w.plausible_requests();
+    let granted = w.call_tool(
+        &access,
+        "list_goals",
+        json!({"site_id": "shop.example.com"}),
+    );
     assert!(
-        !tool_text(&defaulted).contains("is not a site this connection may read"),
-        "{defaulted}"
+        !tool_text(&granted).contains("is not a site this connection may read"),
+        "{granted}"
+    );
+    assert!(
+        w.plausible_requests() > before,
+        "the granted site reached Plausible"
     );
     // A refreshed token carries the grant's sites.
     let (refreshed, _) = tokens_of(&w.refresh(&client, &refresh, None));

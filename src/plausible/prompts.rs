@@ -778,7 +778,7 @@ mod tests {
     }
 
     /// Issue 15: a prompt for a site the grant does not allow is refused
-    /// naming it; the grant's one site is the default.
+    /// naming the allowed one, the deployment's default site included.
     #[test]
     fn a_limited_grant_prompts_only_for_its_sites() {
         let limited = ctx(Some("default.example")).restricted_to(
@@ -795,11 +795,18 @@ mod tests {
         );
         let defaulted = Prompt::WeeklyReport
             .render(&limited, &Map::new(), NOW)
-            .unwrap();
+            .unwrap_err();
         assert!(
-            defaulted.text.contains("shop.example.com"),
+            defaulted
+                .message
+                .contains("\"default.example\" is not a site"),
             "{}",
-            defaulted.text
+            defaulted.message
+        );
+        assert!(
+            Prompt::WeeklyReport
+                .render(&limited, &args(json!({"site": "shop.example.com"})), NOW)
+                .is_ok()
         );
     }
 }

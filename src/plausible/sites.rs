@@ -100,22 +100,6 @@ impl AllowedSites {
             ),
         ))
     }
-
-    /// The default site a grant can use: the configured one if allowed,
-    /// else the grant's only site, else none (then `site_id` is required,
-    /// and the tool definitions say so).
-    pub(crate) fn default_site(&self, configured: Option<SiteId>) -> Option<SiteId> {
-        match self {
-            AllowedSites::Any => configured,
-            AllowedSites::Only(list) => match configured {
-                Some(site) if self.allows(site.as_str()) => Some(site),
-                _ => match list.as_slice() {
-                    [only] => Some(only.clone()),
-                    _ => None,
-                },
-            },
-        }
-    }
 }
 
 /// The sites a consent page may offer for a context's key (issue 15):
@@ -182,30 +166,5 @@ mod tests {
         let broken = AllowedSites::of_grant(Some(&["a b".to_owned()]));
         assert_eq!(broken, AllowedSites::Only(vec![]));
         assert!(broken.check(&site("a")).is_err());
-    }
-
-    #[test]
-    fn the_default_site_follows_the_grant() {
-        let one = AllowedSites::Only(vec![site("shop.example.com")]);
-        let two = AllowedSites::Only(vec![site("a.example"), site("b.example")]);
-        let cases = [
-            (AllowedSites::Any, Some("x.example"), Some("x.example")),
-            (AllowedSites::Any, None, None),
-            (one.clone(), Some("x.example"), Some("shop.example.com")),
-            (one, None, Some("shop.example.com")),
-            (two.clone(), Some("b.example"), Some("b.example")),
-            (two.clone(), Some("x.example"), None),
-            (two, None, None),
-        ];
-        for (allowed, configured, expected) in cases {
-            assert_eq!(
-                allowed
-                    .default_site(configured.map(site))
-                    .as_ref()
-                    .map(SiteId::as_str),
-                expected,
-                "{allowed:?} {configured:?}"
-            );
-        }
     }
 }
