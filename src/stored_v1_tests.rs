@@ -1636,6 +1636,16 @@ fn a_grant_limited_to_one_site_refuses_the_others_through_refresh_and_reuse() {
         &[base.as_slice(), &[("site", "shop.example.com")]].concat(),
     ));
     let (access, refresh) = tokens_of(&w.redeem(&client, &code, &v, "https://app.example/cb"));
+    let consents: Vec<Value> =
+        w.p.audits
+            .borrow()
+            .iter()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|l| l["event"] == "consent_given")
+            .collect();
+    assert_eq!(consents.len(), 1);
+    assert_eq!(consents[0]["reason"], "chosen sites");
+    assert!(!consents[0].to_string().contains("shop.example.com"));
 
     let refused_exactly = |token: &str| {
         let before = w.plausible_requests();

@@ -465,10 +465,18 @@ pub async fn decide<P: Platform>(
         Decision::Deny => (Event::ConsentDenied, Outcome::Refused),
         Decision::Approve => (Event::ConsentGiven, Outcome::Success),
     };
-    let audited = Record::new(event, outcome)
+    let mut audited = Record::new(event, outcome)
         .client(&ticket.request.client_id)
         .user(&user)
         .email(&post.identity);
+    if post.decision == Decision::Approve {
+        // Which kind of grant was approved (issue 15); the sites
+        // themselves are on `/connections`, not in the log.
+        audited = audited.reason(match post.sites {
+            None => "all sites",
+            Some(_) => "chosen sites",
+        });
+    }
     let decided = match post.decision {
         Decision::Deny => {
             server.audit(platform, audited);
