@@ -167,4 +167,34 @@ mod tests {
         assert_eq!(broken, AllowedSites::Only(vec![]));
         assert!(broken.check(&site("a")).is_err());
     }
+
+    /// What the consent page offers: `PLAUSIBLE_SITES` without asking
+    /// Plausible, else the Sites API listing, else nothing to list.
+    #[test]
+    fn the_offer_comes_from_the_configuration_or_one_listing() {
+        use crate::plausible::tools::tests::{ctx, respond, varied_platform};
+        use crate::testing::{FakePlatform, block_on};
+        let mut configured = ctx(None);
+        configured.configured_sites =
+            parse_list("PLAUSIBLE_SITES", "a.example:UTC, b.example").unwrap();
+        let p = FakePlatform::new();
+        assert_eq!(
+            block_on(offerable(&p, &configured)),
+            Some(vec!["a.example".to_owned(), "b.example".to_owned()])
+        );
+        assert_eq!(p.sent_count(), 0);
+        p.respond_with(|_| {
+            respond(
+                200,
+                serde_json::json!({"sites": [{"domain": "x.example", "timezone": "UTC"}, {"domain": "bad domain"}], "meta": {"after": null}}),
+            )
+        });
+        assert_eq!(
+            block_on(offerable(&p, &ctx(None))),
+            Some(vec!["x.example".to_owned()])
+        );
+        assert_eq!(p.sent_count(), 1);
+        // A Stats API key: the Sites API refuses, nothing to offer.
+        assert_eq!(block_on(offerable(&varied_platform(), &ctx(None))), None);
+    }
 }
