@@ -374,7 +374,7 @@ async fn serve<P: Platform>(
         }
         Route::Register => routes::oauth::register(platform, request).await,
         Route::Authorize => routes::oauth::authorize(platform, oauth, request).await,
-        Route::Callback => routes::oauth::callback(platform, oauth, request).await,
+        Route::Callback => routes::oauth::callback(platform, deployment, request).await,
         Route::Consent => routes::oauth::consent(platform, oauth, request).await,
         Route::Token => routes::oauth::token(platform, oauth, request).await,
         Route::Revoke => routes::oauth::revoke(platform, oauth, request).await,

@@ -86,8 +86,8 @@ impl Denied {
 }
 
 /// Admits a call to `/internal`: Access's signed assertion when Access is
-/// configured and the header is present (`None`: no token, no scopes),
-/// else our bearer token (its record).
+/// configured and the header is present (no record: no token scopes, every site), else
+/// our bearer token (its record: the grant's sites and scope).
 pub async fn admit<
     P: KeyValue + Outbound + DocumentCache + Coordinator + TokenMemory + SignatureCheck,
 >(
@@ -330,6 +330,7 @@ mod tests {
 
     fn store(p: &FakePlatform, token: &str, scope: &str, resource_uri: &str, ttl: u64) {
         let record = AccessRecord {
+            sites: None,
             client_id: ClientId::parse("pmcp_client_A").unwrap(),
             grant_id: GrantId::fixed("g1"),
             scope: serde_json::from_value::<ScopeSet>(json!([scope])).unwrap(),

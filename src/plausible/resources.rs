@@ -310,6 +310,26 @@ mod tests {
         assert_eq!(goals.uri, "plausible://sites/shop.example.com/goals");
     }
 
+    /// Issue 15: the goals of a site the grant does not allow are not
+    /// found, before any request; the sites resource lists the grant's.
+    #[test]
+    fn a_limited_grant_reads_only_its_sites() {
+        let p = varied_platform();
+        let c = ctx(None).restricted_to(crate::plausible::sites::AllowedSites::of_grant(Some(&[
+            "shop.example.com".to_owned(),
+        ])));
+        let got = block_on(read(&p, &c, "plausible://sites/example.com/goals"));
+        assert!(matches!(got, Err(ReadError::NotFound(_))), "{got:?}");
+        assert_eq!(p.sent_count(), 0);
+        assert!(block_on(read(&p, &c, "plausible://sites/shop.example.com/goals")).is_ok());
+        let sites = block_on(read(&p, &c, "plausible://sites")).unwrap();
+        let body: Value = serde_json::from_str(&sites.text).unwrap();
+        assert_eq!(
+            body["sites"],
+            serde_json::json!([{"site_id": "shop.example.com", "timezone": null}])
+        );
+    }
+
     #[test]
     fn unknown_or_malformed_uris_are_not_found_before_any_request() {
         let p = varied_platform();

@@ -11,6 +11,7 @@ use crate::mcp::{self, Authority};
 use crate::oauth::ids::TokenKind;
 use crate::oauth::resource;
 use crate::oauth::server::{AuthServer, Platform};
+use crate::plausible::sites::AllowedSites;
 use crate::ports::{Clock, EdgeCache, Log, Outbound};
 use crate::secret::PlausibleKey;
 
@@ -113,12 +114,16 @@ pub async fn internal<P: Platform>(
                     resource_metadata: &metadata_url,
                 },
             };
+            // A grant limited to chosen sites (issue 15) narrows every
+            // tool, prompt, resource and completion to them.
+            let allowed = AllowedSites::of_grant(record.as_ref().and_then(|r| r.sites.as_deref()));
             let context = deployment
                 .shared_key
                 .clone()
                 .ok_or(Misconfigured::SharedKey)
                 .and_then(|key| settings.tool_context(key))
-                .and_then(|ctx| settings.with_configured_sites(ctx));
+                .and_then(|ctx| settings.with_configured_sites(ctx))
+                .map(|ctx| ctx.restricted_to(allowed));
             match context {
                 Ok(ctx) => mcp::serve(platform, &ctx, authority, request).await,
                 Err(e) => misconfigured(platform, &server.audit, e),

@@ -15,9 +15,10 @@ use serde::{Deserialize, Serialize};
 use super::error::{ConsentError, FlowError};
 use super::keys::FlowKeys;
 use super::login::{Browser, LOGIN_LIFETIME, LoggedIn, read_login_cookie};
+use super::sites::{AllSites, GrantSites, SiteOffer};
 use crate::crypto::UserKeys;
 use crate::crypto::{self, Keyring};
-use crate::http::{Headers, Params, Response, form};
+use crate::http::{Headers, Params, Response, form_with_list};
 use crate::identity::{self, Identity};
 use crate::oauth::authorize::{AuthorizationRequest, PageError, RedirectError, RedirectErrorCode};
 use crate::oauth::clients::record::{ClientRecord, ClientSource};
@@ -29,7 +30,8 @@ use crate::oauth::ledger::records::ConsentRecord;
 use crate::oauth::scope::{Scope, ScopeSet};
 use crate::oauth::server::{AuthServer, Platform};
 use crate::oauth::used::{self, Once};
-use crate::pages::{self, ConsentView};
+use crate::pages::{self, ConsentView, SiteChooser};
+use crate::plausible::context::ToolContext;
 use crate::ports::{Entropy, EntropyError, StorageError};
 use crate::secret::{Email, ct_eq};
 
@@ -45,6 +47,8 @@ const CSRF_PURPOSE: &str = "consent-csrf";
 pub struct Consented {
     request: AuthorizationRequest,
     identity: Identity,
+    /// The sites the person chose, or a recorded consent's (issue 15).
+    sites: GrantSites,
 }
 
 impl Consented {
@@ -56,6 +60,11 @@ impl Consented {
         &self.identity
     }
 
+    /// The sites the grant may read (`None`: all).
+    pub fn sites(&self) -> Option<&[String]> {
+        self.sites.as_deref()
+    }
+
     /// The test-only identity hook's proof (`X-Test-Identity`, loopback
     /// hosts only): it stands for a person who signed in and approved.
     #[cfg(feature = "test-hooks")]
@@ -64,9 +73,11 @@ impl Consented {
         request: AuthorizationRequest,
         identity: Identity,
     ) -> Option<Self> {
-        server
-            .test_identity_hook()
-            .then_some(Self { request, identity })
+        server.test_identity_hook().then_some(Self {
+            request,
+            identity,
+            sites: None,
+        })
     }
 }
 
@@ -81,6 +92,19 @@ pub struct Ticket {
     /// The login cookie the ticket is bound to, and a hash of its value.
     pub cookie_name: String,
     pub browser: String,
+    /// The sites the chooser offered (issue 15; `None`: only "all
+    /// sites"). Sealed with the rest, so a post can choose only these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offered_sites: Option<Vec<String>>,
+}
+
+impl Ticket {
+    /// What this ticket's page offered, and so what its post may choose.
+    /// A key grant's ticket (`/mcp`) is the one place that passes
+    /// [`AllSites::NotOffered`].
+    pub fn site_offer(&self) -> SiteOffer {
+        SiteOffer::new(AllSites::Offered, self.offered_sites.clone())
+    }
 }
 
 fn browser_hash(cookie: &str) -> String {
@@ -95,6 +119,7 @@ pub fn seal(
     identity: &Identity,
     browser: &Browser,
     expires_at: u64,
+    offered_sites: Option<Vec<String>>,
 ) -> Result<String, EntropyError> {
     let ticket = Ticket {
         id: TicketId::mint(entropy)?,
@@ -103,6 +128,7 @@ pub fn seal(
         expires_at,
         cookie_name: browser.cookie_name.clone(),
         browser: browser_hash(browser.cookie_value.secret()),
+        offered_sites,
     };
     let json = serde_json::to_vec(&ticket).map_err(|_| EntropyError)?;
     keys.seal(entropy, &json, TICKET_AAD)
@@ -128,13 +154,17 @@ pub struct ConsentPost {
     pub legacy: bool,
     pub identity: Identity,
     pub decision: Decision,
+    /// The sites chosen, when approving (`None`: all sites).
+    pub sites: GrantSites,
 }
 
-/// Opens and checks a posted form (`ticket`, `csrf`, `decision`) against
-/// the ticket's login cookie in `headers`.
+/// Opens and checks a posted form (`ticket`, `csrf`, `decision`, and the
+/// site choice: `all_sites` and the `site` fields, `picked_sites`)
+/// against the ticket's login cookie in `headers`.
 pub fn check(
     keys: &Keyring,
     form: &Params,
+    picked_sites: &[String],
     headers: &Headers,
     now: u64,
     allowed_domains: &[String],
@@ -161,6 +191,14 @@ pub fn check(
         Some("deny") => Decision::Deny,
         _ => return Err(ConsentError::NoDecision),
     };
+    // Refused before anything is spent: the person can go back and
+    // choose again on the same page.
+    let sites = match decision {
+        Decision::Approve => ticket
+            .site_offer()
+            .choose(form.get("all_sites").map(String::as_str), picked_sites)?,
+        Decision::Deny => None,
+    };
     // The email was admitted at login; re-admitting re-checks the gate
     // against the current configuration.
     let identity = identity::admit(ticket.email.secret(), Some(true), allowed_domains)
@@ -170,6 +208,7 @@ pub fn check(
         legacy: !sealed.contains('.'),
         identity,
         decision,
+        sites,
     })
 }
 
@@ -185,6 +224,8 @@ pub struct ConsentPage {
     /// redirect endpoint: the page asks only for the rest (incremental
     /// consent, MCP 2025-11-25 "Step-Up Authorization Flow").
     pub approved_before: Option<ScopeSet>,
+    /// The site chooser's choices (as sealed in the ticket).
+    pub sites: SiteOffer,
 }
 
 impl ConsentPage {
@@ -209,6 +250,11 @@ impl ConsentPage {
             email: self.identity.email(),
             ticket: &self.ticket,
             csrf: &self.csrf,
+            sites: SiteChooser {
+                all_offered: self.sites.all_offered(),
+                listed: self.sites.listed(),
+                cut: self.sites.cut(),
+            },
         })
     }
 }
@@ -287,12 +333,15 @@ pub async fn current_consent<P: Platform>(
 }
 
 /// Consent once per user and client, again when the redirect URI or
-/// scopes change.
+/// scopes change. A recorded consent's sites go to the new grant as
+/// chosen then; the page offers the sites `directory` (the shared key's
+/// context on `/internal`) lists, asked only when the page is shown.
 pub async fn after_login<P: Platform>(
     platform: &P,
     server: &AuthServer<'_>,
     keys: FlowKeys<'_>,
     logged_in: LoggedIn,
+    directory: Option<&ToolContext>,
 ) -> Result<AfterLogin, FlowError> {
     let LoggedIn {
         request,
@@ -311,8 +360,20 @@ pub async fn after_login<P: Platform>(
         step: "consent lookup",
         cause: e,
     })?;
-    if prior.as_ref().is_some_and(|record| record.covers(&request)) {
-        return Ok(AfterLogin::Issue(Consented { request, identity }, browser));
+    let offer = SiteOffer::new(AllSites::Offered, None);
+    if let Some(sites) = prior
+        .as_ref()
+        .filter(|record| record.covers(&request))
+        .and_then(|record| offer.reuse(record.sites.as_deref()))
+    {
+        return Ok(AfterLogin::Issue(
+            Consented {
+                request,
+                identity,
+                sites,
+            },
+            browser,
+        ));
     }
     let approved_before = prior
         .filter(|record| record.redirect_uri.same_endpoint(&request.redirect_uri))
@@ -337,6 +398,11 @@ pub async fn after_login<P: Platform>(
             });
         }
     };
+    let offered = match directory {
+        Some(ctx) => crate::plausible::sites::offerable(platform, ctx).await,
+        None => None,
+    };
+    let sites = SiteOffer::new(AllSites::Offered, offered);
     let expires_at = platform.now().plus(LOGIN_LIFETIME).as_secs();
     let ticket = seal(
         keys,
@@ -345,6 +411,7 @@ pub async fn after_login<P: Platform>(
         &identity,
         &browser,
         expires_at,
+        Some(sites.listed().to_vec()).filter(|l| !l.is_empty()),
     )
     .map_err(|_| FlowError::Entropy)?;
     let csrf = csrf_token(keys, &ticket, browser.cookie_value.secret());
@@ -355,6 +422,7 @@ pub async fn after_login<P: Platform>(
         ticket,
         csrf,
         approved_before,
+        sites,
     }))
 }
 
@@ -383,11 +451,13 @@ pub async fn decide<P: Platform>(
     {
         return Err(FlowError::ForeignOrigin);
     }
-    let form = form(headers, body).map_err(|_| FlowError::Consent(ConsentError::BadTicket))?;
+    let (form, picked_sites) = form_with_list(headers, body, "site")
+        .map_err(|_| FlowError::Consent(ConsentError::BadTicket))?;
     let now = platform.now().as_secs();
     let post = check(
         keys,
         &form,
+        &picked_sites,
         headers,
         now,
         &server.settings.allowed_email_domains,
@@ -417,10 +487,18 @@ pub async fn decide<P: Platform>(
         Decision::Deny => (Event::ConsentDenied, Outcome::Refused),
         Decision::Approve => (Event::ConsentGiven, Outcome::Success),
     };
-    let audited = Record::new(event, outcome)
+    let mut audited = Record::new(event, outcome)
         .client(&ticket.request.client_id)
         .user(&user)
         .email(&post.identity);
+    if post.decision == Decision::Approve {
+        // Which kind of grant was approved (issue 15); the sites
+        // themselves are on `/connections`, not in the log.
+        audited = audited.reason(match post.sites {
+            None => "all sites",
+            Some(_) => "chosen sites",
+        });
+    }
     let decided = match post.decision {
         Decision::Deny => {
             server.audit(platform, audited);
@@ -456,6 +534,7 @@ pub async fn decide<P: Platform>(
                 redirect_uri: ticket.request.redirect_uri.clone(),
                 scope,
                 approved_at: now,
+                sites: post.sites.clone(),
             };
             pair.record_consent(user.clone(), record)
                 .await
@@ -464,6 +543,7 @@ pub async fn decide<P: Platform>(
             Decided::Approve(Box::new(Consented {
                 request: ticket.request,
                 identity: post.identity,
+                sites: post.sites,
             }))
         }
     };
@@ -530,6 +610,7 @@ mod tests {
             &id,
             &browser("cookie-1"),
             1000,
+            None,
         )
         .unwrap();
         assert!(!ticket.contains("alice"));
@@ -537,6 +618,7 @@ mod tests {
         let ok = check(
             &k,
             &form(&ticket, &csrf, "approve"),
+            &[],
             &jar(Some("cookie-1")),
             999,
             &domains(),
@@ -547,6 +629,7 @@ mod tests {
         let deny = check(
             &k,
             &form(&ticket, &csrf, "deny"),
+            &[],
             &jar(Some("cookie-1")),
             999,
             &domains(),
@@ -567,6 +650,7 @@ mod tests {
             &id,
             &browser("cookie-1"),
             1000,
+            None,
         )
         .unwrap();
         let csrf = csrf_token(&k, &ticket, "cookie-1");
@@ -645,7 +729,7 @@ mod tests {
         ];
         for (name, f, cookie, now, allowed, expected) in cases {
             assert_eq!(
-                check(&k, &f, &jar(cookie), now, &allowed).unwrap_err(),
+                check(&k, &f, &[], &jar(cookie), now, &allowed).unwrap_err(),
                 expected,
                 "{name}"
             );
@@ -663,6 +747,7 @@ mod tests {
             ticket: "T".into(),
             csrf: "C".into(),
             approved_before: None,
+            sites: SiteOffer::new(AllSites::Offered, None),
         };
         let r = page.response();
         let html = String::from_utf8(r.body).unwrap();
@@ -698,6 +783,7 @@ mod tests {
                     ticket: "T".into(),
                     csrf: "C".into(),
                     approved_before: before.map(|b| ScopeSet::parse(Some(b)).unwrap()),
+                    sites: SiteOffer::new(AllSites::Offered, None),
                 }
                 .response()
                 .body,
@@ -730,6 +816,70 @@ mod tests {
         assert_eq!((asked, allowed), (vec!["mcp".to_owned()], vec![]));
     }
 
+    /// Issue 15: the fullest offer still makes a post inside the form
+    /// ceiling, and a chosen site the ticket does not offer is refused
+    /// (nothing spent: `check` runs before the ticket is used).
+    #[test]
+    fn a_full_offer_fits_the_form_and_binds_the_choice() {
+        use super::super::sites::{MAX_CHOSEN_SITES, MAX_OFFERED_BYTES};
+        let k = keys();
+        let id = identity::admit("alice@example.com", None, &domains()).unwrap();
+        let names: Vec<String> = (0..MAX_OFFERED_BYTES / 256)
+            .map(|i| format!("{i:03}{}.example", "x".repeat(245)))
+            .collect();
+        let offer = SiteOffer::new(AllSites::Offered, Some(names.clone()));
+        assert_eq!(offer.listed().len(), names.len());
+        let ticket = seal(
+            &k,
+            &FakePlatform::new(),
+            request(),
+            &id,
+            &browser("cookie-1"),
+            1000,
+            Some(offer.listed().to_vec()),
+        )
+        .unwrap();
+        let csrf = csrf_token(&k, &ticket, "cookie-1");
+        let picked: Vec<String> = names[..MAX_CHOSEN_SITES].to_vec();
+        let mut body = url::form_urlencoded::Serializer::new(String::new());
+        body.extend_pairs([
+            ("ticket", &ticket),
+            ("csrf", &csrf),
+            ("decision", &"approve".to_owned()),
+        ]);
+        for site in &picked {
+            body.append_pair("site", site);
+        }
+        assert!(
+            body.finish().len() < crate::limits::MAX_FORM_BODY_BYTES,
+            "a full post fits the form ceiling"
+        );
+        let mut f = form(&ticket, &csrf, "approve");
+        f.insert("all_sites".into(), "0".into());
+        let ok = check(&k, &f, &picked, &jar(Some("cookie-1")), 999, &domains()).unwrap();
+        assert_eq!(ok.sites, Some(picked));
+        assert_eq!(
+            check(
+                &k,
+                &f,
+                &["other.example".to_owned()],
+                &jar(Some("cookie-1")),
+                999,
+                &domains()
+            )
+            .unwrap_err(),
+            ConsentError::SiteNotOffered
+        );
+        // Deny needs no choice.
+        let deny = form(&ticket, &csrf, "deny");
+        assert_eq!(
+            check(&k, &deny, &[], &jar(Some("cookie-1")), 999, &domains())
+                .unwrap()
+                .sites,
+            None
+        );
+    }
+
     #[test]
     fn tickets_and_posts_never_print_the_email() {
         let id = identity::admit("alice@example.com", None, &domains()).unwrap();
@@ -741,12 +891,14 @@ mod tests {
             &id,
             &browser("cookie-1"),
             1000,
+            None,
         )
         .unwrap();
         let csrf = csrf_token(&k, &sealed, "cookie-1");
         let post = check(
             &k,
             &form(&sealed, &csrf, "approve"),
+            &[],
             &jar(Some("cookie-1")),
             999,
             &domains(),
@@ -772,6 +924,7 @@ mod tests {
                 redirect_uri: request().redirect_uri,
                 scope: request().scope,
                 approved_at: p.now().as_secs(),
+                sites: None,
             },
         ))
         .unwrap();

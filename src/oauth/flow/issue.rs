@@ -90,6 +90,7 @@ pub async fn issue_code<P: Platform>(
             .as_secs(),
         redeemed: false,
         issued_at: Some(platform.now().as_secs()),
+        sites: consented.sites().map(<[String]>::to_vec),
     };
     let user_key = record.subject.user_key.clone();
     let unlisted = Ledger::pair(platform, routing)

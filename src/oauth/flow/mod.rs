@@ -16,3 +16,4 @@ pub(crate) mod issue;
 pub(crate) mod keys;
 pub(crate) mod login;
 pub(crate) mod login_cookie;
+pub(crate) mod sites;

@@ -121,6 +121,7 @@ pub async fn redeem<S: LedgerStore, K: KeyValue + Clock>(
         access: Vec::new(),
         revoked: false,
         rotation: None,
+        sites: code.sites.clone(),
     };
     code.redeemed = true;
     let (grant, expires_in, access) = write_access(kv, &m.client_id, grant, &m.tokens, now).await?;

@@ -100,6 +100,7 @@ mod tests {
         use super::super::legacy_consents::mark;
         let w = World::new();
         let consent = ConsentRecord {
+            sites: None,
             redirect_uri: RedirectUri::parse("https://a.example/cb").unwrap(),
             scope: ScopeSet::parse(None).unwrap(),
             approved_at: 1,
@@ -138,6 +139,7 @@ mod tests {
         };
         assert_eq!(lookup(), ConsentReply::Consent { record: None });
         let consent = ConsentRecord {
+            sites: None,
             redirect_uri: RedirectUri::parse("https://a.example/cb").unwrap(),
             scope: ScopeSet::parse(None).unwrap(),
             approved_at: 1,
@@ -169,6 +171,7 @@ mod tests {
     #[test]
     fn a_loopback_consent_covers_every_port() {
         let consent = ConsentRecord {
+            sites: None,
             redirect_uri: RedirectUri::parse("http://127.0.0.1:49152/cb").unwrap(),
             scope: ScopeSet::parse(None).unwrap(),
             approved_at: 1,
@@ -186,6 +189,7 @@ mod tests {
             assert_eq!(consent.covers(&request), covered, "{uri}");
         }
         let https = ConsentRecord {
+            sites: None,
             redirect_uri: RedirectUri::parse("https://a.example:8443/cb").unwrap(),
             ..consent
         };
@@ -196,6 +200,7 @@ mod tests {
     #[test]
     fn consents_expire_after_their_lifetime() {
         let consent = ConsentRecord {
+            sites: None,
             redirect_uri: RedirectUri::parse("https://a.example/cb").unwrap(),
             scope: ScopeSet::parse(None).unwrap(),
             approved_at: 1000,

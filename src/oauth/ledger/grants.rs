@@ -294,6 +294,7 @@ pub(super) async fn write_access<K: KeyValue + Clock>(
         subject: grant.subject.clone(),
         expires_at,
         grant_created_at: Some(grant.created_at),
+        sites: grant.sites.clone(),
     };
     let bytes = serde_json::to_vec(&record).map_err(|e| StorageError(format!("encode: {e}")))?;
     kv.put(
@@ -561,6 +562,39 @@ pub(super) mod tests {
             Some(Refusal::InvalidGrant)
         );
         assert!(w.grant("g1").revoked);
+    }
+
+    /// Issue 15: a grant's sites go from its code to the grant, to every
+    /// access token its refreshes write, and to the pair a lost
+    /// response's retry gets again (its access record is the one the
+    /// rotation wrote).
+    #[test]
+    fn the_sites_of_a_grant_reach_every_access_token() {
+        let w = World::new();
+        let sites = Some(vec!["shop.example.com".to_owned()]);
+        let code_key = StorageKey::Code(h("c1")).encode();
+        let mut code: crate::oauth::ledger::records::CodeRecord =
+            serde_json::from_value(w.store.entries.borrow()[&code_key].clone()).unwrap();
+        code.sites.clone_from(&sites);
+        w.store
+            .entries
+            .borrow_mut()
+            .insert(code_key, serde_json::to_value(&code).unwrap());
+        w.redeem(|_| {});
+        assert_eq!(w.grant("g1").sites, sites);
+        assert_eq!(w.access_record("at1").sites, sites);
+        assert!(refusal(&sealed_refresh(&w, "rt1", 2)).is_none());
+        assert_eq!(w.access_record("at2").sites, sites);
+        assert_eq!(
+            again(&sealed_refresh(&w, "rt1", 3)).as_deref(),
+            Some("pair2")
+        );
+        assert_eq!(
+            w.access_record("at2").sites,
+            sites,
+            "the retried pair's token"
+        );
+        assert_eq!(w.grant("g1").sites, sites, "kept by every rotation");
     }
 
     #[test]

@@ -314,6 +314,9 @@ pub struct GrantSummary {
     /// The expiry of its newest access token: when it was last refreshed
     /// is this less the access-token lifetime (no write per refresh).
     pub newest_access_expiry: Option<u64>,
+    /// The sites it may read (issue 15; absent: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sites: Option<Vec<String>>,
 }
 
 /// A consent, as the connections page shows it.
@@ -323,6 +326,9 @@ pub struct ConsentSummary {
     pub redirect_uri: RedirectUri,
     pub scope: ScopeSet,
     pub approved_at: u64,
+    /// The sites approved (issue 15; absent: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sites: Option<Vec<String>>,
 }
 
 /// The reply to [`Summarize`].

@@ -84,6 +84,7 @@ impl World {
 
     fn issue_code(&self, code: &str) {
         let record = CodeRecord {
+            sites: None,
             client_id: None,
             grant_id: GrantId::fixed(&format!("g-{code}")),
             redirect_uri: RedirectUri::parse(REDIRECT).unwrap(),
