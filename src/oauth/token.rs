@@ -404,10 +404,10 @@ pub async fn exchange<P: Platform>(
         forget_client_tokens(platform, &client.client_id);
     }
     match &outcome {
-        Ok(Ok(_)) => server.audit(
-            platform,
-            Record::new(Event::CodeRedeemed, Outcome::Success).client(&client.client_id),
-        ),
+        Ok(Ok(issued)) => {
+            let record = Record::new(Event::CodeRedeemed, Outcome::Success);
+            server.audit(platform, of_grant(record, issued).client(&client.client_id));
+        }
         Ok(Err(refused)) => audit_refusal(
             platform,
             server,
@@ -512,7 +512,6 @@ async fn refresh_grant<P: Platform>(
             (issued, access, refresh, Event::RefreshRetry)
         }
     };
-    let user = issued.subject.as_ref().map(|s| &s.user_key);
     if let Some(subject) = &issued.subject
         && let Err(reason) = readmit(server, subject)
     {
@@ -521,21 +520,19 @@ async fn refresh_grant<P: Platform>(
         let _ = ledger
             .revoke_refresh(TokenHash::of(refresh.secret()), refreshing.client, false)
             .await;
-        let mut record = Record::new(Event::GrantRevoked, Outcome::Success)
-            .reason(reason)
-            .client(refreshing.client)
-            .by(Actor::EmailGate);
-        if let Some(u) = user {
-            record = record.user(u);
-        }
-        server.audit(platform, record);
+        server.audit(
+            platform,
+            of_grant(Record::new(Event::GrantRevoked, Outcome::Success), &issued)
+                .reason(reason)
+                .client(refreshing.client)
+                .by(Actor::EmailGate),
+        );
         return Err(TokenError::InvalidGrant(reason.into()));
     }
-    let mut record = Record::new(event, Outcome::Success).client(refreshing.client);
-    if let Some(u) = user {
-        record = record.user(u);
-    }
-    server.audit(platform, record);
+    server.audit(
+        platform,
+        of_grant(Record::new(event, Outcome::Success), &issued).client(refreshing.client),
+    );
     Ok(Issued {
         access_token: access,
         refresh_token: refresh,
@@ -545,9 +542,20 @@ async fn refresh_grant<P: Platform>(
     })
 }
 
+/// An audit line's grant and user, as far as the object named them.
+fn of_grant<'a>(mut record: Record<'a>, issued: &'a LedgerIssued) -> Record<'a> {
+    if let Some(subject) = &issued.subject {
+        record = record.user(&subject.user_key);
+    }
+    if let Some(grant) = &issued.grant_id {
+        record = record.grant(grant);
+    }
+    record
+}
+
 fn refusal(refused: super::ledger::protocol::Refused) -> TokenError {
     match refused.refusal {
-        Refusal::InvalidGrant => TokenError::InvalidGrant(refused.reason),
+        Refusal::InvalidGrant => TokenError::InvalidGrant(refused.reason.text().into()),
         Refusal::InvalidScope => TokenError::InvalidScope("scope exceeds what was granted".into()),
         Refusal::InvalidTarget => TokenError::InvalidTarget,
     }
