@@ -73,7 +73,7 @@ export async function startRogueIdp({ clientId, clientSecret }) {
   const requests = [];
 
   function idToken(scenario, grant) {
-    const now = Math.floor(Date.now() / 1000) + grant.clockOffset;
+    const now = Math.floor(Date.now() / 1000) + (grant.clockOffset ?? 0);
     const claims = {
       iss: issuer,
       sub: `rogue|${grant.email}`,
