@@ -222,6 +222,7 @@ async function adminSession() {
   const jar = new CookieJar();
   const start = await call(`${BASE}/connections/login`, { jar });
   assert.equal(start.status, 302, `connections login: ${pageText(start.text).slice(0, 300)}`);
+  for (const [name, value] of jar.cookies) hold(`the cookie ${name}`, value);
   const back = await call(await atProvider(new URL(start.location), ADMIN), { jar });
   assert.ok([302, 303].includes(back.status), `callback: ${back.status} ${pageText(back.text).slice(0, 300)}`);
   const session = jar.get('__Host-pmcp_connections');
