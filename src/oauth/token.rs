@@ -1,7 +1,8 @@
 //! The token endpoint (RFC 6749 §3.2) and client authentication
 //! (RFC 6749 §2.3), also used by revocation (RFC 7009).
 
-use self::audit::audit_refusal;
+use self::audit::{AuditedUsers, audit_refusal, of_grant};
+use self::readmit::readmit;
 use self::retry::{open_pair, seal_pair};
 use base64::Engine;
 
@@ -23,9 +24,7 @@ use crate::config::names;
 use crate::config::oauth::NotBeforeMisconfigured;
 use crate::crypto::UserKeys;
 use crate::http::{FormError, Headers, Params, Response, form_decode};
-use crate::identity;
 use crate::oauth::ledger::protocol::{Again, TokensReply};
-use crate::oauth::ledger::records::Subject;
 use crate::secret::{AccessToken, ClientSecret, PkceVerifier, RefreshToken};
 
 /// Token endpoint errors (RFC 6749 §5.2), each with its own status.
@@ -325,6 +324,10 @@ pub async fn exchange<P: Platform>(
         Err(e) => return Err(TokenError::TemporarilyUnavailable(e.0)),
     }
     let resource = resource_param(&form, server)?;
+    // A legacy ledger's user keys are the previous release's bare
+    // SHA-256 of the email, which a list of addresses could match: its
+    // audit lines name no user.
+    let users = AuditedUsers::of(&located);
     let (ledger, minter) = match (located, user_keys) {
         (Located::Pair(routed), Some(keys)) => (
             Ledger::pair(platform, routed.routing),
@@ -380,6 +383,7 @@ pub async fn exchange<P: Platform>(
                 &ledger,
                 Refreshing {
                     client: &client.client_id,
+                    users,
                     presented,
                     scope,
                     resource,
@@ -406,7 +410,10 @@ pub async fn exchange<P: Platform>(
     match &outcome {
         Ok(Ok(issued)) => {
             let record = Record::new(Event::CodeRedeemed, Outcome::Success);
-            server.audit(platform, of_grant(record, issued).client(&client.client_id));
+            server.audit(
+                platform,
+                of_grant(record, issued, users).client(&client.client_id),
+            );
         }
         Ok(Err(refused)) => audit_refusal(
             platform,
@@ -414,6 +421,7 @@ pub async fn exchange<P: Platform>(
             &client.client_id,
             refused,
             Event::CodeRedeemed,
+            users,
         ),
         Err(_) => {}
     }
@@ -444,6 +452,7 @@ fn forget_client_tokens<P: Platform>(platform: &P, client: &ClientId) {
 /// What a refresh request presents, once parsed.
 struct Refreshing<'a> {
     client: &'a ClientId,
+    users: AuditedUsers,
     presented: &'a str,
     scope: Option<ScopeSet>,
     resource: Option<Resource>,
@@ -494,6 +503,7 @@ async fn refresh_grant<P: Platform>(
                 refreshing.client,
                 &refused,
                 Event::TokenRefreshed,
+                refreshing.users,
             );
             return Err(refusal(refused));
         }
@@ -522,16 +532,25 @@ async fn refresh_grant<P: Platform>(
             .await;
         server.audit(
             platform,
-            of_grant(Record::new(Event::GrantRevoked, Outcome::Success), &issued)
-                .reason(reason)
-                .client(refreshing.client)
-                .by(Actor::EmailGate),
+            of_grant(
+                Record::new(Event::GrantRevoked, Outcome::Success),
+                &issued,
+                refreshing.users,
+            )
+            .reason(reason)
+            .client(refreshing.client)
+            .by(Actor::EmailGate),
         );
         return Err(TokenError::InvalidGrant(reason.into()));
     }
     server.audit(
         platform,
-        of_grant(Record::new(event, Outcome::Success), &issued).client(refreshing.client),
+        of_grant(
+            Record::new(event, Outcome::Success),
+            &issued,
+            refreshing.users,
+        )
+        .client(refreshing.client),
     );
     Ok(Issued {
         access_token: access,
@@ -542,17 +561,6 @@ async fn refresh_grant<P: Platform>(
     })
 }
 
-/// An audit line's grant and user, as far as the object named them.
-fn of_grant<'a>(mut record: Record<'a>, issued: &'a LedgerIssued) -> Record<'a> {
-    if let Some(subject) = &issued.subject {
-        record = record.user(&subject.user_key);
-    }
-    if let Some(grant) = &issued.grant_id {
-        record = record.grant(grant);
-    }
-    record
-}
-
 fn refusal(refused: super::ledger::protocol::Refused) -> TokenError {
     match refused.refusal {
         Refusal::InvalidGrant => TokenError::InvalidGrant(refused.reason.text().into()),
@@ -561,33 +569,8 @@ fn refusal(refused: super::ledger::protocol::Refused) -> TokenError {
     }
 }
 
-/// Each refresh applies the email gate as it is now (issue 11): the
-/// grant's sealed identity is opened and the person admitted again. A
-/// domain removed from `ALLOWED_EMAIL_DOMAIN`, or an identity that no
-/// longer opens (`COOKIE_SECRET` rotated without
-/// `COOKIE_SECRET_PREVIOUS`), ends the grant.
-fn readmit(server: &AuthServer<'_>, subject: &Subject) -> Result<(), &'static str> {
-    let keys = server
-        .settings
-        .keys
-        .as_ref()
-        .ok_or("no COOKIE_SECRET to open the grant's identity")?;
-    let plain = keys
-        .open(
-            &subject.sealed_props,
-            &format!("subject:{}", subject.user_key.as_str()),
-        )
-        .ok_or("the grant's identity does not open under the configured keys")?;
-    let email = serde_json::from_slice::<Value>(&plain)
-        .ok()
-        .and_then(|v| v.get("email").and_then(Value::as_str).map(str::to_owned))
-        .ok_or("the grant's identity holds no email")?;
-    identity::admit(&email, None, &server.settings.allowed_email_domains)
-        .map(|_| ())
-        .map_err(|_| "the email gate refuses the grant's user now; grant revoked")
-}
-
 mod audit;
+mod readmit;
 mod retry;
 #[cfg(test)]
 mod tests;

@@ -1,9 +1,48 @@
-//! The audit lines of the token endpoint's refusals (issue 11).
+//! The token endpoint's audit lines (issue 11): which grant and user a
+//! line names, and the lines of the ledger's refusals.
 
 use crate::audit::{Actor, Event, Outcome, Record};
-use crate::oauth::ledger::protocol::{Reason, Refused};
+use crate::oauth::ledger::protocol::{Issued, Reason, Refused};
+use crate::oauth::routing::Located;
 use crate::oauth::server::{AuthServer, Platform};
 use crate::oauth::types::ClientId;
+
+/// Whether a ledger's user keys may be named on an audit line: a pair
+/// object's are keyed hashes (HMAC under `USER_KEY_SECRET`); a legacy
+/// ledger's are the previous release's bare SHA-256 of the email, which
+/// anyone holding a list of addresses could match, so they are left out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum AuditedUsers {
+    Keyed,
+    Legacy,
+}
+
+impl AuditedUsers {
+    /// A pair object's keys are keyed hashes; a legacy ledger's are not.
+    pub(super) fn of(located: &Located) -> Self {
+        match located {
+            Located::Pair(_) => AuditedUsers::Keyed,
+            Located::Legacy => AuditedUsers::Legacy,
+        }
+    }
+}
+
+/// An audit line's grant and user, as far as the object named them.
+pub(super) fn of_grant<'a>(
+    mut record: Record<'a>,
+    issued: &'a Issued,
+    users: AuditedUsers,
+) -> Record<'a> {
+    if let Some(subject) = &issued.subject
+        && users == AuditedUsers::Keyed
+    {
+        record = record.user(&subject.user_key);
+    }
+    if let Some(grant) = &issued.grant_id {
+        record = record.grant(grant);
+    }
+    record
+}
 
 /// Audits a ledger refusal: a replay (RFC 9700 §4.14.2) is its own event
 /// and ends the grant; the kill switch says so; the rest are refusals of
@@ -15,8 +54,9 @@ pub(super) fn audit_refusal<P: Platform>(
     client: &ClientId,
     refused: &Refused,
     event: Event,
+    users: AuditedUsers,
 ) {
-    for record in refusal_records(client, refused, event) {
+    for record in refusal_records(client, refused, event, users) {
         server.audit(platform, record);
     }
 }
@@ -26,11 +66,15 @@ fn refusal_records<'a>(
     client: &'a ClientId,
     refused: &'a Refused,
     event: Event,
+    users: AuditedUsers,
 ) -> Vec<Record<'a>> {
     let reason = refused.reason;
     let of_grant = |mut record: Record<'a>| {
         if let Some(grant) = &refused.grant {
-            record = record.grant(&grant.grant_id).user(&grant.user_key);
+            record = record.grant(&grant.grant_id);
+            if users == AuditedUsers::Keyed {
+                record = record.user(&grant.user_key);
+            }
         }
         record.reason(reason.text()).client(client)
     };
@@ -57,9 +101,13 @@ mod tests {
     use serde_json::Value;
 
     fn lines(refused: &Refused, event: Event) -> Vec<Value> {
+        lines_of(refused, event, AuditedUsers::Keyed)
+    }
+
+    fn lines_of(refused: &Refused, event: Event, users: AuditedUsers) -> Vec<Value> {
         let client = ClientId::parse("pmcp_client_A").unwrap();
         let auditor = Auditor::detached(AuditSettings::default());
-        refusal_records(&client, refused, event)
+        refusal_records(&client, refused, event, users)
             .iter()
             .map(|r| serde_json::from_str(&auditor.line(r, UnixMillis(0))).unwrap())
             .collect()
@@ -111,6 +159,21 @@ mod tests {
         match event {
             Event::CodeRedeemed => "code_redeemed",
             _ => "token_refreshed",
+        }
+    }
+
+    /// A legacy ledger's key is a bare SHA-256 of the email: never logged.
+    #[test]
+    fn a_legacy_ledgers_lines_name_the_grant_but_no_user() {
+        for reason in [Reason::RefreshReplayed, Reason::KillSwitch] {
+            for line in lines_of(
+                &of_grant(reason),
+                Event::TokenRefreshed,
+                AuditedUsers::Legacy,
+            ) {
+                assert_eq!(line["grant"], "g_1", "{reason:?}");
+                assert!(line["user"].is_null(), "{reason:?}: {line}");
+            }
         }
     }
 
