@@ -141,8 +141,11 @@ pub struct ConsentView<'a> {
     pub redirect_host: &'a str,
     /// The redirect URI's origin, allowed as a form target.
     pub redirect_origin: &'a str,
-    /// Each scope and what it lets the client do.
+    /// Each scope asked for and what it lets the client do.
     pub scopes: Vec<(&'a str, &'a str)>,
+    /// Scopes of the request this person already allowed this client
+    /// (incremental consent): shown apart, not asked again.
+    pub already_allowed: Vec<(&'a str, &'a str)>,
     pub email: &'a str,
     pub ticket: &'a str,
     pub csrf: &'a str,
@@ -162,11 +165,23 @@ pub fn consent_page(view: &ConsentView<'_>) -> Response {
                 }
                 dt { "After approval you will be sent to" }
                 dd { code { (view.redirect_host) } }
-                dt { "It will be able to" }
-                dd {
-                    ul {
-                        @for (scope, meaning) in &view.scopes {
-                            li { code { (scope) } " — " (meaning) }
+                @if !view.scopes.is_empty() {
+                    dt { @if view.already_allowed.is_empty() { "It will be able to" } @else { "It asks to also" } }
+                    dd {
+                        ul #scopes-asked {
+                            @for (scope, meaning) in &view.scopes {
+                                li { code { (scope) } " — " (meaning) }
+                            }
+                        }
+                    }
+                }
+                @if !view.already_allowed.is_empty() {
+                    dt { "Already allowed" }
+                    dd {
+                        ul #scopes-allowed {
+                            @for (scope, meaning) in &view.already_allowed {
+                                li { code { (scope) } " — " (meaning) }
+                            }
                         }
                     }
                 }
@@ -205,6 +220,7 @@ mod tests {
             redirect_host: "app.example",
             redirect_origin: "https://app.example",
             scopes: vec![("mcp", "read statistics")],
+            already_allowed: vec![],
             email,
             ticket: "T\"><script>",
             csrf: "C",

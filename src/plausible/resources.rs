@@ -59,7 +59,7 @@ impl Resource {
         }
     }
 
-    fn parse(uri: &str) -> Option<Self> {
+    pub(crate) fn parse(uri: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|r| r.uri() == uri)
     }
 
@@ -230,7 +230,7 @@ pub(crate) async fn read<P: Outbound + Clock + EdgeCache>(
 }
 
 /// The site of `plausible://sites/{site_id}/goals`, percent-decoded.
-fn goals_site(uri: &str) -> Result<SiteId, ReadError> {
+pub(crate) fn goals_site(uri: &str) -> Result<SiteId, ReadError> {
     let not_found =
         || ReadError::NotFound(format!("no resource has the URI {}", uri.escape_default()));
     let url = url::Url::parse(uri).map_err(|_| not_found())?;

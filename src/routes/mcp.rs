@@ -7,7 +7,7 @@ use crate::config::deployment::Deployment;
 use crate::config::mcp::{McpSettings, Misconfigured};
 use crate::guard::{self, OriginPolicy};
 use crate::http::{Method, Request, Response};
-use crate::mcp;
+use crate::mcp::{self, Authority};
 use crate::oauth::ids::TokenKind;
 use crate::oauth::resource;
 use crate::oauth::server::{AuthServer, Platform};
@@ -71,7 +71,7 @@ pub async fn byok<P: Outbound + Clock + EdgeCache + Log>(
     let response = match plausible_key(request) {
         Err(e) => refusal(Refusal::Key(e)),
         Ok(key) => match settings.tool_context(key) {
-            Ok(ctx) => mcp::serve(platform, &ctx, request).await,
+            Ok(ctx) => mcp::serve(platform, &ctx, Authority::Unscoped, request).await,
             Err(e) => misconfigured(platform, &Auditor::of(audit, &request.headers), e),
         },
     };
@@ -104,7 +104,15 @@ pub async fn internal<P: Platform>(
             }
             resource::challenge(&denied, &server.resource_metadata_url())
         }
-        Ok(()) => {
+        Ok(record) => {
+            let metadata_url = server.resource_metadata_url();
+            let authority = match &record {
+                None => Authority::Unscoped,
+                Some(r) => Authority::Token {
+                    scope: &r.scope,
+                    resource_metadata: &metadata_url,
+                },
+            };
             let context = deployment
                 .shared_key
                 .clone()
@@ -112,7 +120,7 @@ pub async fn internal<P: Platform>(
                 .and_then(|key| settings.tool_context(key))
                 .and_then(|ctx| settings.with_configured_sites(ctx));
             match context {
-                Ok(ctx) => mcp::serve(platform, &ctx, request).await,
+                Ok(ctx) => mcp::serve(platform, &ctx, authority, request).await,
                 Err(e) => misconfigured(platform, &server.audit, e),
             }
         }

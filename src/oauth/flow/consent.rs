@@ -26,6 +26,7 @@ use crate::oauth::ids::{RoutingId, TicketId, UserKey};
 use crate::oauth::ledger::client::Ledger;
 use crate::oauth::ledger::legacy_consents::legacy_users;
 use crate::oauth::ledger::records::ConsentRecord;
+use crate::oauth::scope::{Scope, ScopeSet};
 use crate::oauth::server::{AuthServer, Platform};
 use crate::oauth::used::{self, Once};
 use crate::pages::{self, ConsentView};
@@ -180,23 +181,18 @@ pub struct ConsentPage {
     pub identity: Identity,
     pub ticket: String,
     pub csrf: String,
+    /// The scopes this person already approved for this client and
+    /// redirect endpoint: the page asks only for the rest (incremental
+    /// consent, MCP 2025-11-25 "Step-Up Authorization Flow").
+    pub approved_before: Option<ScopeSet>,
 }
 
 impl ConsentPage {
     pub fn response(&self) -> Response {
-        let scopes = self
-            .request
-            .scope
-            .to_param()
-            .split(' ')
-            .map(|s| {
-                let meaning = match s {
-                    "mcp" => "read your organisation's Plausible Analytics statistics through this server's tools",
-                    _ => "",
-                };
-                (s.to_owned(), meaning)
-            })
-            .collect::<Vec<_>>();
+        let (new, granted) = self.request.scope.split_by(self.approved_before.as_ref());
+        let described = |list: &[Scope]| -> Vec<(&'static str, &'static str)> {
+            list.iter().map(|s| (s.as_str(), s.meaning())).collect()
+        };
         let source = match self.client.source {
             ClientSource::Registered => "registered itself with this server",
             ClientSource::MetadataDocument => "is identified by its published metadata document",
@@ -208,7 +204,8 @@ impl ConsentPage {
             client_source: source,
             redirect_host: self.request.redirect_uri.host(),
             redirect_origin: &redirect_origin,
-            scopes: scopes.iter().map(|(s, m)| (s.as_str(), *m)).collect(),
+            scopes: described(&new),
+            already_allowed: described(&granted),
             email: self.identity.email(),
             ticket: &self.ticket,
             csrf: &self.csrf,
@@ -225,13 +222,8 @@ pub enum AfterLogin {
     Ask(ConsentPage),
 }
 
-/// Whether this person's recorded consent covers the request. It is
-/// looked up in the pair's grant object; when that holds none and the
-/// client's legacy ledger may hold one of this person's, once, in that
-/// ledger under the previous release's user key, and
-/// a covering record found there is copied forward into the pair's
-/// object (so the legacy object is asked at most until the pair has a
-/// consent of its own).
+/// Whether this person's recorded consent covers the request.
+#[cfg(test)]
 pub async fn consent_covers<P: Platform>(
     platform: &P,
     user_keys: &UserKeys,
@@ -239,16 +231,38 @@ pub async fn consent_covers<P: Platform>(
     email: &str,
     consent_ttl_secs: u64,
 ) -> Result<bool, StorageError> {
+    Ok(
+        current_consent(platform, user_keys, request, email, consent_ttl_secs)
+            .await?
+            .is_some_and(|record| record.covers(request)),
+    )
+}
+
+/// This person's current (unexpired) consent for the request's client,
+/// covering the request or not (the consent page shows what it already
+/// allows). It is looked up in the pair's grant object; when that holds
+/// none and the client's legacy ledger may hold one of this person's,
+/// once, in that ledger under the previous release's user key, and a
+/// covering record found there is copied forward into the pair's object
+/// (so the legacy object is asked at most until the pair has a consent of
+/// its own).
+pub async fn current_consent<P: Platform>(
+    platform: &P,
+    user_keys: &UserKeys,
+    request: &AuthorizationRequest,
+    email: &str,
+    consent_ttl_secs: u64,
+) -> Result<Option<ConsentRecord>, StorageError> {
     let now = platform.now().as_secs();
-    let covers =
-        |record: &ConsentRecord| record.covers(request) && record.is_current(now, consent_ttl_secs);
+    let current = |record: &ConsentRecord| record.is_current(now, consent_ttl_secs);
+    let covers = |record: &ConsentRecord| record.covers(request) && current(record);
     let user = UserKey::of_email(user_keys, email);
     let pair = Ledger::pair(
         platform,
         RoutingId::of(user_keys, request.client_id.as_str(), &user),
     );
     if let Some(record) = pair.consent(user.clone()).await? {
-        return Ok(covers(&record));
+        return Ok(current(&record).then_some(record));
     }
     // The legacy ledger only for a user it may hold a consent of: its set
     // is asked once per isolate, not once per sign-in (see
@@ -258,17 +272,17 @@ pub async fn consent_covers<P: Platform>(
         .await
         .may_hold(&legacy_user)
     {
-        return Ok(false);
+        return Ok(None);
     }
     let legacy = Ledger::of(platform, &request.client_id)
         .consent(legacy_user)
         .await?;
     match legacy {
         Some(record) if covers(&record) => {
-            pair.record_consent(user, record).await?;
-            Ok(true)
+            pair.record_consent(user, record.clone()).await?;
+            Ok(Some(record))
         }
-        _ => Ok(false),
+        _ => Ok(None),
     }
 }
 
@@ -285,7 +299,7 @@ pub async fn after_login<P: Platform>(
         identity,
         browser,
     } = logged_in;
-    let covered = consent_covers(
+    let prior = current_consent(
         platform,
         keys.user,
         &request,
@@ -297,9 +311,12 @@ pub async fn after_login<P: Platform>(
         step: "consent lookup",
         cause: e,
     })?;
-    if covered {
+    if prior.as_ref().is_some_and(|record| record.covers(&request)) {
         return Ok(AfterLogin::Issue(Consented { request, identity }, browser));
     }
+    let approved_before = prior
+        .filter(|record| record.redirect_uri.same_endpoint(&request.redirect_uri))
+        .map(|record| record.scope);
     let keys = keys.ring;
     let client = match registry::find(
         platform,
@@ -337,6 +354,7 @@ pub async fn after_login<P: Platform>(
         identity,
         ticket,
         csrf,
+        approved_before,
     }))
 }
 
@@ -413,19 +431,35 @@ pub async fn decide<P: Platform>(
             ))
         }
         Decision::Approve => {
+            let routing = RoutingId::of(flow_keys.user, ticket.request.client_id.as_str(), &user);
+            let pair = Ledger::pair(platform, routing);
+            let unavailable = |e| FlowError::Unavailable {
+                step: "consent record",
+                cause: e,
+            };
+            // Incremental consent: what this person still allows this
+            // client at this endpoint stays allowed beside what they just
+            // approved (the page showed it as already allowed).
+            let before = pair
+                .consent(user.clone())
+                .await
+                .map_err(unavailable)?
+                .filter(|r| {
+                    r.redirect_uri.same_endpoint(&ticket.request.redirect_uri)
+                        && r.is_current(now, server.settings.lifetimes.consent.as_secs())
+                });
+            let scope = match before {
+                Some(r) => ticket.request.scope.union(&r.scope),
+                None => ticket.request.scope.clone(),
+            };
             let record = ConsentRecord {
                 redirect_uri: ticket.request.redirect_uri.clone(),
-                scope: ticket.request.scope.clone(),
+                scope,
                 approved_at: now,
             };
-            let routing = RoutingId::of(flow_keys.user, ticket.request.client_id.as_str(), &user);
-            Ledger::pair(platform, routing)
-                .record_consent(user.clone(), record)
+            pair.record_consent(user.clone(), record)
                 .await
-                .map_err(|e| FlowError::Unavailable {
-                    step: "consent record",
-                    cause: e,
-                })?;
+                .map_err(unavailable)?;
             server.audit(platform, audited);
             Decided::Approve(Box::new(Consented {
                 request: ticket.request,
@@ -628,6 +662,7 @@ mod tests {
             identity: identity::admit("alice@example.com", None, &domains()).unwrap(),
             ticket: "T".into(),
             csrf: "C".into(),
+            approved_before: None,
         };
         let r = page.response();
         let html = String::from_utf8(r.body).unwrap();
@@ -645,6 +680,54 @@ mod tests {
                 .unwrap()
                 .contains("frame-ancestors 'none'")
         );
+    }
+
+    /// Incremental consent: a wider request from a client this person
+    /// already allowed asks only for what is new, and lists the rest as
+    /// already allowed; each scope says what it lets the client do.
+    #[test]
+    fn a_wider_request_asks_only_for_what_is_new() {
+        let page = |scope: &str, before: Option<&str>| {
+            let mut request = request();
+            request.scope = ScopeSet::parse(Some(scope)).unwrap();
+            let html = String::from_utf8(
+                ConsentPage {
+                    client: client_record("pmcp_client_A", &[]),
+                    request,
+                    identity: identity::admit("alice@example.com", None, &domains()).unwrap(),
+                    ticket: "T".into(),
+                    csrf: "C".into(),
+                    approved_before: before.map(|b| ScopeSet::parse(Some(b)).unwrap()),
+                }
+                .response()
+                .body,
+            )
+            .unwrap();
+            let list = |id: &str| -> Vec<String> {
+                let Some(start) = html.find(&format!("<ul id=\"{id}\">")) else {
+                    return Vec::new();
+                };
+                let end = start + html[start..].find("</ul>").unwrap();
+                html[start..end]
+                    .split("<code>")
+                    .skip(1)
+                    .map(|c| c[..c.find("</code>").unwrap()].to_owned())
+                    .collect()
+            };
+            (list("scopes-asked"), list("scopes-allowed"), html.clone())
+        };
+        let (asked, allowed, html) = page("sites:read stats:read", Some("sites:read"));
+        assert_eq!(
+            (asked, allowed),
+            (vec!["stats:read".to_owned()], vec!["sites:read".to_owned()])
+        );
+        assert!(html.contains("It asks to also") && html.contains(Scope::StatsRead.meaning()));
+        let (asked, allowed, html) = page("sites:read stats:read", None);
+        assert_eq!(asked, ["sites:read", "stats:read"]);
+        assert!(allowed.is_empty() && html.contains("It will be able to"));
+        assert!(!html.contains("Already allowed"));
+        let (asked, allowed, _) = page("mcp", Some("stats:read"));
+        assert_eq!((asked, allowed), (vec!["mcp".to_owned()], vec![]));
     }
 
     #[test]
