@@ -31,6 +31,10 @@ mod ports;
 mod routes;
 mod secret;
 mod ssrf_guard;
+// The test build's clock and storage-fault hooks (absent from the release
+// build).
+#[cfg(feature = "test-hooks")]
+mod test_hooks;
 
 #[cfg(target_arch = "wasm32")]
 mod platform;
@@ -397,7 +401,12 @@ async fn fetch(
 ) -> worker::Result<worker::Response> {
     let platform = platform::WorkerPlatform::new(env);
     let response = match platform::to_core_request(req, body_cap).await {
-        Ok(request) => handle(&platform, &platform.deployment(), request).await,
+        Ok(request) => {
+            let deployment = platform.deployment();
+            #[cfg(feature = "test-hooks")]
+            platform.run_clock_ahead(&deployment.oauth, &request);
+            handle(&platform, &deployment, request).await
+        }
         Err(platform::Inbound::TooLarge(path)) => body_too_large(&path),
         Err(platform::Inbound::Unreadable) => {
             let mut r = Response::json(400, &serde_json::json!({"error": "invalid_request"}));

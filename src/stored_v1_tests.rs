@@ -966,6 +966,49 @@ fn codes_and_tokens_are_routed_to_the_pair_object() {
     );
 }
 
+/// Issue 11: a pair object's token lines name the grant and the keyed
+/// user (the one `code_issued` names); a replay names whose grant it
+/// ended.
+#[test]
+fn a_pair_objects_token_lines_name_the_grant_and_the_keyed_user() {
+    let (w, client) = fresh_world();
+    let v = verifier("audit");
+    let code = sign_in(&w, &client, "https://app.example/cb", &v, "a1");
+    let (_, first) = tokens_of(&w.redeem(&client, &code, &v, "https://app.example/cb"));
+    let (_, second) = tokens_of(&w.refresh(&client, &first, None));
+    let _third = tokens_of(&w.refresh(&client, &second, None));
+    assert_eq!(w.refresh(&client, &first, None).status, 400, "a replay");
+    let lines: Vec<Value> =
+        w.p.audits
+            .borrow()
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+    let find =
+        |event: &str| -> Vec<&Value> { lines.iter().filter(|l| l["event"] == event).collect() };
+    let issued = find("code_issued")[0];
+    let (user, grant) = (&issued["user"], &issued["grant"]);
+    assert_eq!(user.as_str().unwrap().len(), 64);
+    assert_ne!(
+        user.as_str().unwrap(),
+        crate::oauth::ids::UserKey::legacy_of_email("alice@example.com").as_str(),
+        "the keyed hash, not the bare one"
+    );
+    assert_eq!(&find("code_redeemed")[0]["grant"], grant);
+    let refreshed = find("token_refreshed");
+    assert_eq!(refreshed.len(), 2);
+    for line in refreshed
+        .into_iter()
+        .chain(find("replay_detected"))
+        .chain(find("grant_revoked"))
+    {
+        assert_eq!(&line["user"], user, "{line}");
+        assert_eq!(&line["grant"], grant, "{line}");
+    }
+    assert_eq!(find("replay_detected").len(), 1);
+    assert_eq!(find("grant_revoked")[0]["by"], "replay");
+}
+
 #[test]
 fn a_forged_tag_costs_no_storage_read() {
     let (w, client) = fresh_world();

@@ -1,7 +1,8 @@
 //! The token endpoint (RFC 6749 §3.2) and client authentication
 //! (RFC 6749 §2.3), also used by revocation (RFC 7009).
 
-use self::audit::audit_refusal;
+use self::audit::{AuditedUsers, audit_refusal, of_grant};
+use self::readmit::readmit;
 use self::retry::{open_pair, seal_pair};
 use base64::Engine;
 
@@ -23,9 +24,7 @@ use crate::config::names;
 use crate::config::oauth::NotBeforeMisconfigured;
 use crate::crypto::UserKeys;
 use crate::http::{FormError, Headers, Params, Response, form_decode};
-use crate::identity;
 use crate::oauth::ledger::protocol::{Again, TokensReply};
-use crate::oauth::ledger::records::Subject;
 use crate::secret::{AccessToken, ClientSecret, PkceVerifier, RefreshToken};
 
 /// Token endpoint errors (RFC 6749 §5.2), each with its own status.
@@ -325,6 +324,10 @@ pub async fn exchange<P: Platform>(
         Err(e) => return Err(TokenError::TemporarilyUnavailable(e.0)),
     }
     let resource = resource_param(&form, server)?;
+    // A legacy ledger's user keys are the previous release's bare
+    // SHA-256 of the email, which a list of addresses could match: its
+    // audit lines name no user.
+    let users = AuditedUsers::of(&located);
     let (ledger, minter) = match (located, user_keys) {
         (Located::Pair(routed), Some(keys)) => (
             Ledger::pair(platform, routed.routing),
@@ -380,6 +383,7 @@ pub async fn exchange<P: Platform>(
                 &ledger,
                 Refreshing {
                     client: &client.client_id,
+                    users,
                     presented,
                     scope,
                     resource,
@@ -404,16 +408,20 @@ pub async fn exchange<P: Platform>(
         forget_client_tokens(platform, &client.client_id);
     }
     match &outcome {
-        Ok(Ok(_)) => server.audit(
-            platform,
-            Record::new(Event::CodeRedeemed, Outcome::Success).client(&client.client_id),
-        ),
+        Ok(Ok(issued)) => {
+            let record = Record::new(Event::CodeRedeemed, Outcome::Success);
+            server.audit(
+                platform,
+                of_grant(record, issued, users).client(&client.client_id),
+            );
+        }
         Ok(Err(refused)) => audit_refusal(
             platform,
             server,
             &client.client_id,
             refused,
             Event::CodeRedeemed,
+            users,
         ),
         Err(_) => {}
     }
@@ -444,6 +452,7 @@ fn forget_client_tokens<P: Platform>(platform: &P, client: &ClientId) {
 /// What a refresh request presents, once parsed.
 struct Refreshing<'a> {
     client: &'a ClientId,
+    users: AuditedUsers,
     presented: &'a str,
     scope: Option<ScopeSet>,
     resource: Option<Resource>,
@@ -494,6 +503,7 @@ async fn refresh_grant<P: Platform>(
                 refreshing.client,
                 &refused,
                 Event::TokenRefreshed,
+                refreshing.users,
             );
             return Err(refusal(refused));
         }
@@ -512,7 +522,6 @@ async fn refresh_grant<P: Platform>(
             (issued, access, refresh, Event::RefreshRetry)
         }
     };
-    let user = issued.subject.as_ref().map(|s| &s.user_key);
     if let Some(subject) = &issued.subject
         && let Err(reason) = readmit(server, subject)
     {
@@ -521,21 +530,28 @@ async fn refresh_grant<P: Platform>(
         let _ = ledger
             .revoke_refresh(TokenHash::of(refresh.secret()), refreshing.client, false)
             .await;
-        let mut record = Record::new(Event::GrantRevoked, Outcome::Success)
+        server.audit(
+            platform,
+            of_grant(
+                Record::new(Event::GrantRevoked, Outcome::Success),
+                &issued,
+                refreshing.users,
+            )
             .reason(reason)
             .client(refreshing.client)
-            .by(Actor::EmailGate);
-        if let Some(u) = user {
-            record = record.user(u);
-        }
-        server.audit(platform, record);
+            .by(Actor::EmailGate),
+        );
         return Err(TokenError::InvalidGrant(reason.into()));
     }
-    let mut record = Record::new(event, Outcome::Success).client(refreshing.client);
-    if let Some(u) = user {
-        record = record.user(u);
-    }
-    server.audit(platform, record);
+    server.audit(
+        platform,
+        of_grant(
+            Record::new(event, Outcome::Success),
+            &issued,
+            refreshing.users,
+        )
+        .client(refreshing.client),
+    );
     Ok(Issued {
         access_token: access,
         refresh_token: refresh,
@@ -547,39 +563,14 @@ async fn refresh_grant<P: Platform>(
 
 fn refusal(refused: super::ledger::protocol::Refused) -> TokenError {
     match refused.refusal {
-        Refusal::InvalidGrant => TokenError::InvalidGrant(refused.reason),
+        Refusal::InvalidGrant => TokenError::InvalidGrant(refused.reason.text().into()),
         Refusal::InvalidScope => TokenError::InvalidScope("scope exceeds what was granted".into()),
         Refusal::InvalidTarget => TokenError::InvalidTarget,
     }
 }
 
-/// Each refresh applies the email gate as it is now (issue 11): the
-/// grant's sealed identity is opened and the person admitted again. A
-/// domain removed from `ALLOWED_EMAIL_DOMAIN`, or an identity that no
-/// longer opens (`COOKIE_SECRET` rotated without
-/// `COOKIE_SECRET_PREVIOUS`), ends the grant.
-fn readmit(server: &AuthServer<'_>, subject: &Subject) -> Result<(), &'static str> {
-    let keys = server
-        .settings
-        .keys
-        .as_ref()
-        .ok_or("no COOKIE_SECRET to open the grant's identity")?;
-    let plain = keys
-        .open(
-            &subject.sealed_props,
-            &format!("subject:{}", subject.user_key.as_str()),
-        )
-        .ok_or("the grant's identity does not open under the configured keys")?;
-    let email = serde_json::from_slice::<Value>(&plain)
-        .ok()
-        .and_then(|v| v.get("email").and_then(Value::as_str).map(str::to_owned))
-        .ok_or("the grant's identity holds no email")?;
-    identity::admit(&email, None, &server.settings.allowed_email_domains)
-        .map(|_| ())
-        .map_err(|_| "the email gate refuses the grant's user now; grant revoked")
-}
-
 mod audit;
+mod readmit;
 mod retry;
 #[cfg(test)]
 mod tests;

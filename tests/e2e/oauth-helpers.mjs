@@ -38,10 +38,10 @@ export function send(url, init = {}) {
 }
 
 /** POST /register with a JSON body (or a raw string / custom content type). */
-export async function register(metadata, { base = BASE, contentType = 'application/json' } = {}) {
+export async function register(metadata, { base = BASE, contentType = 'application/json', headers = {} } = {}) {
   const init = {
     method: 'POST',
-    headers: { 'content-type': contentType },
+    headers: { 'content-type': contentType, ...headers },
     body: typeof metadata === 'string' ? metadata : JSON.stringify(metadata),
   };
   // A registration interrupted by a wrangler reload may be sent again: an

@@ -3,7 +3,7 @@
 use super::legacy_consents::MARK_LEN;
 use super::protocol::{
     ConsentReply, ConsumeNonce, Done, GetConsent, LegacyConsentUsers, LegacyConsentsReply,
-    NonceReply, RecordConsent, Refusal, Refused,
+    NonceReply, Reason, RecordConsent, Refusal, Refused,
 };
 use super::records::{KeyKind, StorageKey};
 use super::store::{LedgerStore, load, put};
@@ -23,10 +23,10 @@ pub async fn consume_nonce<S: LedgerStore>(
     };
     let key = StorageKey::Nonce(m.nonce);
     if load::<u64, _>(store, &key).await?.is_some() {
-        return refused("ticket replayed");
+        return refused(Reason::TicketReplayed);
     }
     if now >= m.expires_at {
-        return refused("ticket expired");
+        return refused(Reason::TicketExpired);
     }
     store.commit(vec![put(&key, &m.expires_at)?]).await?;
     Ok(NonceReply::Done)

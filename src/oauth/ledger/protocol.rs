@@ -7,8 +7,9 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+pub use super::reason::Reason;
 use super::records::{AccessRecord, CodeRecord, ConsentRecord, LoginRecord, Subject};
-use crate::oauth::ids::{LoginId, TicketId, TokenHash, UserKey};
+use crate::oauth::ids::{GrantId, LoginId, TicketId, TokenHash, UserKey};
 use crate::oauth::types::{ClientId, CodeChallenge, RedirectUri, Resource, ScopeSet};
 
 /// Hashes and lifetimes of tokens the worker minted for this transition.
@@ -192,16 +193,39 @@ pub enum Refusal {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Refused {
     pub refusal: Refusal,
-    pub reason: String,
+    /// Typed, so the worker's audit never matches on wording; on the
+    /// wire, v1's text ([`Reason`]).
+    pub reason: Reason,
+    /// The grant the refused code or token belongs to, once it is known
+    /// to be the presenting client's: for the audit line (a replay names
+    /// the grant it ended and whose it was). Absent from v1's replies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<GrantRef>,
 }
 
 impl Refused {
-    pub fn new(refusal: Refusal, reason: &str) -> Self {
+    pub fn new(refusal: Refusal, reason: Reason) -> Self {
         Self {
             refusal,
-            reason: reason.to_owned(),
+            reason,
+            grant: None,
         }
     }
+
+    pub fn of_grant(mut self, grant_id: &GrantId, user_key: &UserKey) -> Self {
+        self.grant = Some(GrantRef {
+            grant_id: grant_id.clone(),
+            user_key: user_key.clone(),
+        });
+        self
+    }
+}
+
+/// Which grant, and whose: public ids the audit trail may carry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantRef {
+    pub grant_id: GrantId,
+    pub user_key: UserKey,
 }
 
 /// The reply of an operation that cannot be refused.
@@ -239,6 +263,10 @@ pub struct Issued {
     /// (absent from code redemptions and older objects).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<super::records::Subject>,
+    /// The grant, for the audit line of a redemption or refresh (absent
+    /// from older objects' replies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_id: Option<GrantId>,
 }
 
 /// A lost refresh response's retry: the pair issued at the rotation,
@@ -404,10 +432,11 @@ mod tests {
             serde_json::to_string(&Done::Done).unwrap(),
             r#"{"result":"done"}"#
         );
-        let refused = TokensReply::Refused(Refused::new(Refusal::InvalidGrant, "why"));
+        let refused =
+            TokensReply::Refused(Refused::new(Refusal::InvalidGrant, Reason::CodeExpired));
         assert_eq!(
             serde_json::to_string(&refused).unwrap(),
-            r#"{"result":"refused","refusal":"invalid_grant","reason":"why"}"#
+            r#"{"result":"refused","refusal":"invalid_grant","reason":"code expired"}"#
         );
         assert_eq!(
             serde_json::from_str::<NonceReply>(r#"{"result":"done"}"#).unwrap(),
