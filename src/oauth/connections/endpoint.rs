@@ -528,6 +528,7 @@ mod tests {
             block_on(Ledger::pair(&p, routing).record_consent(
                 user,
                 ConsentRecord {
+                    sites: None,
                     redirect_uri: RedirectUri::parse("https://app.example/cb").unwrap(),
                     scope: ScopeSet::parse(Some("mcp")).unwrap(),
                     approved_at: p.now().as_secs(),
