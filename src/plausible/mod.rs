@@ -12,6 +12,7 @@ pub(crate) mod prompts;
 pub(crate) mod query;
 pub(crate) mod render;
 pub(crate) mod resources;
+pub(crate) mod site_offer;
 pub(crate) mod sites;
 pub(crate) mod stats;
 pub(crate) mod tools;

@@ -280,7 +280,7 @@ pub async fn after_login<P: Platform>(
         }
     };
     let offered = match directory {
-        Some(ctx) => crate::plausible::sites::offerable(platform, ctx).await,
+        Some(ctx) => crate::plausible::site_offer::offerable(platform, ctx).await,
         None => None,
     };
     let sites = SiteOffer::new(AllSites::Offered, offered);
