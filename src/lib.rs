@@ -62,6 +62,7 @@ use config::deployment::Deployment;
 use http::{Method, Request, Response};
 use limits::{ClientAddress, RateLimits, Tier};
 use oauth::server::Platform;
+use oauth::types::Audience;
 use ports::{Clock, IsolateCache};
 use routes::reply::{MAX_FORM_BODY_BYTES, Refusal, Surface, refusal};
 
@@ -80,12 +81,17 @@ enum Route {
     McpInternal,
     /// RFC 8414 authorization server metadata.
     AuthorizationServerMetadata,
-    /// RFC 9728 protected resource metadata (root and path forms).
+    /// RFC 9728 protected resource metadata of `/internal` (root and
+    /// path forms).
     ProtectedResourceMetadata,
+    /// RFC 9728 protected resource metadata of `/mcp` (path form).
+    ProtectedResourceMetadataMcp,
     /// RFC 7591 dynamic client registration.
     Register,
     /// RFC 6749 §4.1.1 authorization endpoint.
     Authorize,
+    /// The key form's post (`/mcp` authorizations, issue 15).
+    AuthorizeKey,
     /// The upstream provider's redirect back (OIDC Core §3.1.2.5).
     Callback,
     /// The consent form's Approve/Deny post.
@@ -121,8 +127,10 @@ fn route(path: &str) -> Route {
         "/.well-known/oauth-authorization-server" => Route::AuthorizationServerMetadata,
         "/.well-known/oauth-protected-resource"
         | "/.well-known/oauth-protected-resource/internal" => Route::ProtectedResourceMetadata,
+        "/.well-known/oauth-protected-resource/mcp" => Route::ProtectedResourceMetadataMcp,
         "/register" => Route::Register,
         "/authorize" => Route::Authorize,
+        "/authorize/key" => Route::AuthorizeKey,
         "/callback" => Route::Callback,
         "/consent" => Route::Consent,
         "/token" => Route::Token,
@@ -142,7 +150,9 @@ impl Route {
     fn surface(self) -> Surface {
         match self {
             Route::McpByok | Route::McpInternal => Surface::Mcp,
-            Route::Authorize | Route::Callback | Route::Consent => Surface::Browser,
+            Route::Authorize | Route::AuthorizeKey | Route::Callback | Route::Consent => {
+                Surface::Browser
+            }
             _ => Surface::Api,
         }
     }
@@ -295,6 +305,13 @@ impl<P: RateLimits + IsolateCache + Clock> Limits<'_, P> {
                 let key = format!("{surface}:{}", limits::credential_key(credential));
                 (!self.allow(Tier::McpCredential, &key).await).then_some(Tier::McpCredential)
             }
+            // Every post of the key form, whatever its outcome, per
+            // address (never per client: a shared client id must not let
+            // one person lock everyone out): each may cost a Plausible
+            // query, and the form must not become a fast key checker.
+            Route::AuthorizeKey => {
+                (!self.allow(Tier::KeyForm, address).await).then_some(Tier::KeyForm)
+            }
             Route::Token => {
                 let grant = refreshed_grant(request, deployment)?;
                 (!self.allow(Tier::Refreshes, &grant).await).then_some(Tier::Refreshes)
@@ -359,21 +376,24 @@ async fn serve<P: Platform>(
     // The settings were derived once per isolate (`config::deployment`);
     // the request-dependent part (`AuthServer`) is built per request.
     let oauth = &deployment.oauth;
-    let mcp = &deployment.mcp;
     match route {
         Route::Landing => routes::connections::landing(request),
         Route::Health => routes::health::handle(request),
         Route::Robots => routes::health::robots(),
-        Route::McpByok => routes::mcp::byok(platform, mcp, oauth.audit, request).await,
+        Route::McpByok => routes::mcp::byok(platform, deployment, request).await,
         Route::McpInternal => routes::mcp::internal(platform, deployment, request).await,
         Route::AuthorizationServerMetadata => {
             routes::oauth::authorization_server_metadata(request, oauth)
         }
         Route::ProtectedResourceMetadata => {
-            routes::oauth::protected_resource_metadata(request, oauth)
+            routes::oauth::protected_resource_metadata(request, oauth, Audience::Internal)
+        }
+        Route::ProtectedResourceMetadataMcp => {
+            routes::oauth::protected_resource_metadata(request, oauth, Audience::Mcp)
         }
         Route::Register => routes::oauth::register(platform, request).await,
         Route::Authorize => routes::oauth::authorize(platform, oauth, request).await,
+        Route::AuthorizeKey => routes::oauth::authorize_key(platform, deployment, request).await,
         Route::Callback => routes::oauth::callback(platform, oauth, request).await,
         Route::Consent => routes::oauth::consent(platform, oauth, request).await,
         Route::Token => routes::oauth::token(platform, oauth, request).await,

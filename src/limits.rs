@@ -95,16 +95,19 @@ pub enum Tier {
     McpCredential,
     /// MCP requests per address.
     McpAddress,
+    /// Posts of the `/mcp` key form per address (issue 15).
+    KeyForm,
 }
 
 impl Tier {
     #[cfg(test)]
-    pub const ALL: [Tier; 5] = [
+    pub const ALL: [Tier; 6] = [
         Tier::Failures,
         Tier::Registrations,
         Tier::Refreshes,
         Tier::McpCredential,
         Tier::McpAddress,
+        Tier::KeyForm,
     ];
 
     /// The binding's name in `wrangler.toml`.
@@ -116,6 +119,7 @@ impl Tier {
             Tier::Refreshes => "LIMIT_REFRESHES",
             Tier::McpCredential => "LIMIT_MCP_CREDENTIAL",
             Tier::McpAddress => "LIMIT_MCP_ADDRESS",
+            Tier::KeyForm => "LIMIT_KEY_FORM",
         }
     }
 
@@ -124,7 +128,7 @@ impl Tier {
     pub fn period_secs(self) -> u64 {
         match self {
             Tier::Failures | Tier::Registrations | Tier::Refreshes => 60,
-            Tier::McpCredential | Tier::McpAddress => 60,
+            Tier::McpCredential | Tier::McpAddress | Tier::KeyForm => 60,
         }
     }
 
@@ -137,6 +141,7 @@ impl Tier {
             Tier::Refreshes => "refreshes",
             Tier::McpCredential => "mcp-credential",
             Tier::McpAddress => "mcp-address",
+            Tier::KeyForm => "key-form",
         }
     }
 }

@@ -144,8 +144,17 @@ pub struct ConsentView<'a> {
     /// Each scope and what it lets the client do.
     pub scopes: Vec<(&'a str, &'a str)>,
     pub email: &'a str,
+    /// A key grant of `/mcp`: shown instead of the email.
+    pub key: Option<KeyView<'a>>,
     pub ticket: &'a str,
     pub csrf: &'a str,
+}
+
+/// How the consent page names a Plausible key: never the key, at most
+/// its last four characters; and the sites the key form checked.
+pub struct KeyView<'a> {
+    pub tail: &'a str,
+    pub sites: &'a [String],
 }
 
 /// The consent page: who is asking, where it will send you, what it may
@@ -170,8 +179,21 @@ pub fn consent_page(view: &ConsentView<'_>) -> Response {
                         }
                     }
                 }
-                dt { "Signed in as" }
-                dd { (view.email) }
+                @if let Some(key) = &view.key {
+                    dt { "With" }
+                    dd.key { "your Plausible API key ending in " code { "…" (key.tail) } }
+                    dt { "Sites it may read" }
+                    dd.sites {
+                        ul {
+                            @for site in key.sites {
+                                li { code { (site) } }
+                            }
+                        }
+                    }
+                } @else {
+                    dt { "Signed in as" }
+                    dd { (view.email) }
+                }
             }
         }
         form method="post" action="/consent" {
@@ -193,6 +215,75 @@ pub fn consent_page(view: &ConsentView<'_>) -> Response {
     )
 }
 
+/// What the `/mcp` key form shows and carries. Every field is text; the
+/// template escapes all of it.
+pub struct KeyFormView<'a> {
+    pub status: u16,
+    /// The machine-readable reason when the form comes back with a
+    /// problem, as `<meta name="error">`.
+    pub code: Option<&'a str>,
+    pub client_name: &'a str,
+    pub client_id: &'a str,
+    pub redirect_host: &'a str,
+    /// What to fix, when the form comes back.
+    pub problem: Option<&'a str>,
+    /// The sites as the person typed them (never the key).
+    pub sites: &'a str,
+    pub max_sites: usize,
+    pub ticket: &'a str,
+    pub csrf: &'a str,
+}
+
+/// The key form of a `/mcp` authorization: which application asks, the
+/// key field (never pre-filled, `autocomplete="off"`), the sites, and
+/// what happens to the key. It posts only to this server.
+pub fn key_form_page(view: &KeyFormView<'_>) -> Response {
+    let body = html! {
+        h1 { "Connect " bdi { (view.client_name) } " with your Plausible API key" }
+        div.box {
+            dl {
+                dt { "Application" }
+                dd {
+                    bdi { (view.client_name) } " "
+                    span.muted { "(client id " code { (view.client_id) } ")" }
+                }
+                dt { "After approval you will be sent to" }
+                dd { code { (view.redirect_host) } }
+            }
+        }
+        @if let Some(problem) = view.problem {
+            p.notice role="alert" { (problem) }
+        }
+        form method="post" action="/authorize/key" autocomplete="off" {
+            input type="hidden" name="ticket" value=(view.ticket);
+            input type="hidden" name="csrf" value=(view.csrf);
+            p {
+                label for="api_key" { "Plausible API key" } br;
+                input #api_key type="password" name="api_key" required autocomplete="off" spellcheck="false" autocapitalize="off" size="48";
+                br;
+                span.muted { "Create one in Plausible under Account settings → API keys (a Stats API key)." }
+            }
+            p {
+                label for="sites" { "Sites this connection may read" } br;
+                textarea #sites name="sites" rows="4" cols="48" required spellcheck="false" autocapitalize="off" { (view.sites) }
+                br;
+                span.muted { "Each site's domain as Plausible shows it, one per line or separated by commas; at most " (view.max_sites) ". Each is checked with one query." }
+            }
+            div.actions {
+                button.primary type="submit" { "Continue" }
+            }
+        }
+        p.muted { "Your key is checked with Plausible, then kept encrypted on this server for this connection only. It is never shown again. You can revoke the connection at " a href="/connections" { "Connected applications" } ", or delete the key in Plausible." }
+    };
+    page(
+        view.status,
+        "Connect with your Plausible API key",
+        view.code,
+        body,
+        &["'self'"],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,6 +297,7 @@ mod tests {
             redirect_origin: "https://app.example",
             scopes: vec![("mcp", "read statistics")],
             email,
+            key: None,
             ticket: "T\"><script>",
             csrf: "C",
         }

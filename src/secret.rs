@@ -60,8 +60,8 @@ macro_rules! secret_string {
 
 secret_string!(
     /// A Plausible Stats API key (the caller's on `/mcp`, the shared one on
-    /// `/internal`).
-    PlausibleKey
+    /// `/internal`). Serialised only into sealed consent tickets.
+    stored PlausibleKey
 );
 
 secret_string!(

@@ -45,6 +45,7 @@ const INPUTS: &[&str] = &[
     names::TOKENS_NOT_BEFORE,
     names::COOKIE_SECRET_PREVIOUS,
     names::CONSENT_TTL_DAYS,
+    names::BYOK_REDIRECT_HOSTS,
     names::ADMIN_EMAILS,
     names::DEV_ALLOW_LOOPBACK,
     names::AUDIT_LOG_EMAILS,

@@ -104,6 +104,7 @@ impl McpSettings {
             cache_ttl,
             configured_sites: Vec::new(),
             allowed_sites: AllowedSites::Any,
+            granted: false,
         })
     }
 

@@ -38,6 +38,10 @@ pub const COOKIE_SECRET_PREVIOUS: &str = "COOKIE_SECRET_PREVIOUS";
 /// The kill switch: an RFC 3339 time; grants created before it are
 /// refused (their tokens at `/internal`, their refresh at `/token`).
 pub const TOKENS_NOT_BEFORE: &str = "TOKENS_NOT_BEFORE";
+/// Redirect hosts of clients offered the `/mcp` key form (issue 15):
+/// comma-separated hostnames, default `claude.ai,claude.com`; loopback
+/// hosts always.
+pub const BYOK_REDIRECT_HOSTS: &str = "BYOK_REDIRECT_HOSTS";
 /// Days a consent is honoured (default 90).
 pub const CONSENT_TTL_DAYS: &str = "CONSENT_TTL_DAYS";
 /// Comma-separated addresses of the connections page's admins.

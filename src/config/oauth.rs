@@ -110,6 +110,10 @@ impl NotBefore {
     }
 }
 
+/// The redirect hosts offered the `/mcp` key form when
+/// `BYOK_REDIRECT_HOSTS` is unset: Claude.ai's and Claude's connectors.
+pub const DEFAULT_BYOK_REDIRECT_HOSTS: [&str; 2] = ["claude.ai", "claude.com"];
+
 /// Everything the authorization server reads from configuration.
 #[derive(Clone, Debug)]
 pub struct OAuthSettings {
@@ -137,6 +141,10 @@ pub struct OAuthSettings {
     /// `DEV_ALLOW_LOOPBACK` as configured; it takes effect only for a
     /// request to a loopback host (see `oauth::server`).
     pub dev_allow_loopback: bool,
+    /// `BYOK_REDIRECT_HOSTS`: the redirect hosts of clients that are
+    /// offered the `/mcp` key form (lower-case hostnames, exact match);
+    /// loopback redirect hosts are always offered it.
+    pub byok_redirect_hosts: Vec<String>,
     /// `AUDIT_LOG_EMAILS`, `AUDIT_IP_FULL`.
     pub audit: AuditSettings,
     /// `TEST_IDENTITY_HOOK` as configured; likewise loopback only. The
@@ -212,6 +220,15 @@ impl OAuthSettings {
             },
             admins: Admins::parse(source.get(names::ADMIN_EMAILS).as_deref()),
             dev_allow_loopback: flag(source, names::DEV_ALLOW_LOOPBACK),
+            // Unset: Claude's two web hosts. Set: exactly the list (an
+            // operator who adds a host repeats the defaults they keep).
+            byok_redirect_hosts: match source.get(names::BYOK_REDIRECT_HOSTS) {
+                None => DEFAULT_BYOK_REDIRECT_HOSTS
+                    .iter()
+                    .map(|h| (*h).to_owned())
+                    .collect(),
+                raw @ Some(_) => split_list(raw),
+            },
             audit: AuditSettings {
                 log_emails: flag(source, names::AUDIT_LOG_EMAILS),
                 full_ip: flag(source, names::AUDIT_IP_FULL),

@@ -24,6 +24,7 @@ fn ctx() -> ToolContext {
         cache_ttl: std::time::Duration::from_secs(60),
         configured_sites: Vec::new(),
         allowed_sites: crate::plausible::sites::AllowedSites::Any,
+        granted: false,
     }
 }
 

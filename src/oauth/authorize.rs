@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::clients::record::ClientRecord;
 use super::types::{
-    ClientId, CodeChallenge, Issuer, MAX_STATE, RedirectUri, Resource, ScopeError, ScopeSet, State,
+    Audience, ClientId, CodeChallenge, Issuer, MAX_STATE, RedirectUri, Resource, ScopeError,
+    ScopeSet, State,
 };
 use crate::http::Params;
 
@@ -129,7 +130,7 @@ pub struct AuthorizationRequest {
     pub state: Option<State>,
     pub scope: ScopeSet,
     pub code_challenge: CodeChallenge,
-    /// The canonical URI of `/internal` (RFC 8707).
+    /// The canonical URI of `/internal` or `/mcp` (RFC 8707).
     pub resource: Resource,
 }
 
@@ -157,7 +158,7 @@ pub fn client_id_of(params: &Params) -> Result<ClientId, PageError> {
 pub fn validate(
     params: &Params,
     client: &ClientRecord,
-    resource: &Resource,
+    issuer: &Issuer,
 ) -> Result<AuthorizationRequest, AuthorizeError> {
     let redirect_uri = match params.get("redirect_uri") {
         Some(raw) => RedirectUri::parse(raw)
@@ -245,16 +246,21 @@ pub fn validate(
             );
         }
     };
-    // RFC 8707 §2: the resource must name our protected resource. An
-    // omitted resource means it (MCP clients send it; older ones may not).
-    if let Some(requested) = params.get("resource")
-        && !resource.is_named_by(requested)
-    {
+    // RFC 8707 §2: the resource must name one of our protected
+    // resources. An omitted resource means `/internal` (MCP clients send
+    // it; older ones may not).
+    let Some(audience) = Audience::of_param(issuer, params.get("resource").map(String::as_str))
+    else {
         return fail(
             RedirectErrorCode::InvalidTarget,
-            &format!("resource must be {resource}"),
+            &format!(
+                "resource must be {} or {}",
+                Resource::for_audience(issuer, Audience::Internal),
+                Resource::for_audience(issuer, Audience::Mcp)
+            ),
         );
-    }
+    };
+    let resource = Resource::for_audience(issuer, audience);
     Ok(AuthorizationRequest {
         client_id: client.client_id.clone(),
         redirect_uri,
@@ -262,14 +268,14 @@ pub fn validate(
         state,
         scope,
         code_challenge,
-        resource: resource.clone(),
+        resource,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{client_record, resource};
+    use crate::testing::client_record;
     use std::collections::HashMap;
 
     const RESOURCE: &str = "https://mcp.example.com/internal";
@@ -300,7 +306,11 @@ mod tests {
     fn run(params: Vec<(&'static str, String)>) -> Result<AuthorizationRequest, AuthorizeError> {
         let map: HashMap<String, String> =
             params.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-        validate(&map, &client(), &resource(RESOURCE))
+        validate(
+            &map,
+            &client(),
+            &crate::testing::issuer("https://mcp.example.com"),
+        )
     }
 
     fn with(change: &[(&'static str, Option<&str>)]) -> Vec<(&'static str, String)> {
@@ -346,6 +356,14 @@ mod tests {
             )]))
             .is_ok()
         );
+        // Issue 15: `/mcp` is a resource of this server too.
+        for named in [
+            "https://mcp.example.com/mcp",
+            "https://mcp.example.com/mcp/",
+        ] {
+            let r = run(with(&[("resource", Some(named))])).unwrap();
+            assert_eq!(r.resource.as_str(), "https://mcp.example.com/mcp");
+        }
     }
 
     #[test]
@@ -408,7 +426,7 @@ mod tests {
                 InvalidTarget,
             ),
             (
-                with(&[("resource", Some("https://mcp.example.com/mcp"))]),
+                with(&[("resource", Some("https://mcp.example.com/mcpx"))]),
                 InvalidTarget,
             ),
         ];

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::crypto::{self, UserKeys};
 use crate::ports::{Entropy, EntropyError};
+use crate::secret::PlausibleKey;
 
 /// Every kind of value we mint and hand out, and its prefix. A prefix
 /// names the kind, so a leaked value is recognisable (secret scanners)
@@ -338,6 +339,25 @@ impl UserKey {
         ))
     }
 
+    /// The user of a Plausible API key on `/mcp`: the same HMAC, over
+    /// `plausible-key:<key>`, so no key can collide with an email's
+    /// `user:<email>` (domain separation). Everyone holding the key is
+    /// this one user: teammates who share a key share its consents and
+    /// connections.
+    pub fn of_plausible_key(keys: &UserKeys, key: &PlausibleKey) -> Self {
+        Self(hex::encode(keys.user_mac(
+            format!("plausible-key:{}", key.secret()).as_bytes(),
+        )))
+    }
+
+    /// The short fingerprint admins see for a key's user: its first
+    /// eight hex characters (a keyed hash, so it says nothing about the
+    /// key to anyone without `USER_KEY_SECRET`).
+    #[allow(dead_code)] // read by the connections page (byok2)
+    pub fn fingerprint(&self) -> &str {
+        self.0.get(..8).unwrap_or(&self.0)
+    }
+
     /// The key the previous release stored people under (a bare SHA-256),
     /// still computed to find its consents.
     pub fn legacy_of_email(email: &str) -> Self {
@@ -369,6 +389,30 @@ impl UserKey {
 mod tests {
     use super::*;
     use crate::testing::{FakePlatform, user_keys};
+
+    /// A key's user is keyed (no `USER_KEY_SECRET`, no match), stable,
+    /// and domain-separated from emails: the key `x@example.com` is not
+    /// the person `x@example.com`.
+    #[test]
+    fn plausible_key_users_are_keyed_and_apart_from_emails() {
+        let k = user_keys();
+        let key = PlausibleKey::new("x@example.com");
+        let user = UserKey::of_plausible_key(&k, &key);
+        assert_eq!(user, UserKey::of_plausible_key(&k, &key));
+        assert_ne!(user, UserKey::of_email(&k, "x@example.com"));
+        assert_ne!(
+            user,
+            UserKey::of_plausible_key(&k, &PlausibleKey::new("x@example.con"))
+        );
+        assert!(UserKey::parse(user.as_str()).is_some(), "64 hex characters");
+        assert_eq!(user.fingerprint(), &user.as_str()[..8]);
+        assert!(!user.as_str().contains("example"));
+        let other = crate::crypto::UserKeys::derive(&crate::secret::ServerSecret::new(
+            "another-user-key-secret-of-32-characters",
+        ))
+        .unwrap();
+        assert_ne!(user, UserKey::of_plausible_key(&other, &key));
+    }
 
     #[test]
     fn each_kind_mints_under_its_own_prefix() {

@@ -10,6 +10,7 @@ pub(crate) mod clients;
 pub(crate) mod connections;
 pub(crate) mod flow;
 pub(crate) mod ids;
+pub(crate) mod key_grant;
 pub(crate) mod ledger;
 pub(crate) mod listing;
 pub(crate) mod resource;

@@ -20,7 +20,7 @@ use super::ledger::records::{AccessRecord, access_key};
 use super::routing::{Located, Unroutable, locate};
 use super::server::AuthServer;
 use super::token_cache::TokenMemory;
-use super::types::{DEFAULT_SCOPE, Resource};
+use super::types::{Audience, DEFAULT_SCOPE, Resource};
 use crate::config::names;
 use crate::config::oauth::{NotBefore, NotBeforeMisconfigured, OAuthSettings};
 use crate::doc_cache::DocumentCache;
@@ -125,6 +125,18 @@ pub async fn authorize<P: KeyValue + Clock + Coordinator + TokenMemory>(
     server: &AuthServer<'_>,
     request: &Request,
 ) -> Result<AccessRecord, Denied> {
+    authorize_for(platform, server, request, Audience::Internal).await
+}
+
+/// [`authorize`] for either endpoint: the record must have been issued
+/// for `audience`'s resource, so a token of `/internal` is refused at
+/// `/mcp` and the reverse (RFC 8707; MCP "Token Audience Binding").
+pub async fn authorize_for<P: KeyValue + Clock + Coordinator + TokenMemory>(
+    platform: &P,
+    server: &AuthServer<'_>,
+    request: &Request,
+    audience: Audience,
+) -> Result<AccessRecord, Denied> {
     let token = bearer(request).ok_or(Denied::NoToken)?;
     if !TokenKind::AccessToken.has_minted_shape(token) {
         return Err(Denied::InvalidToken);
@@ -153,7 +165,12 @@ pub async fn authorize<P: KeyValue + Clock + Coordinator + TokenMemory>(
             (record, Some(epoch))
         }
     };
-    admits(&record, now.as_secs(), &server.resource, not_before)?;
+    admits(
+        &record,
+        now.as_secs(),
+        &server.resource_for(audience),
+        not_before,
+    )?;
     if let Some(epoch) = read_under
         && !window.is_zero()
     {

@@ -10,7 +10,7 @@ use super::ledger::client::Coordinator;
 use super::ledger::legacy_consents::LegacyConsentMemory;
 use super::listing::client::Listings;
 use super::token_cache::TokenMemory;
-use super::types::{Issuer, Resource, SUPPORTED_SCOPES};
+use super::types::{Audience, Issuer, Resource, SUPPORTED_SCOPES};
 use super::used::UsedStateShards;
 use crate::audit::{Auditor, Record};
 use crate::config::oauth::OAuthSettings;
@@ -118,8 +118,24 @@ impl<'a> AuthServer<'a> {
 
     /// RFC 9728 metadata URL for `/internal` (path-inserted form, §3.1).
     pub fn resource_metadata_url(&self) -> String {
-        self.issuer
-            .endpoint("/.well-known/oauth-protected-resource/internal")
+        self.resource_metadata_url_for(Audience::Internal)
+    }
+
+    /// RFC 9728 §3.1 metadata URL of either endpoint: the well-known
+    /// path with the resource's path appended.
+    pub fn resource_metadata_url_for(&self, audience: Audience) -> String {
+        self.issuer.endpoint(&format!(
+            "/.well-known/oauth-protected-resource{}",
+            audience.path()
+        ))
+    }
+
+    /// The resource URI of either endpoint.
+    pub fn resource_for(&self, audience: Audience) -> Resource {
+        match audience {
+            Audience::Internal => self.resource.clone(),
+            Audience::Mcp => Resource::for_audience(&self.issuer, audience),
+        }
     }
 
     /// RFC 8414 §2 authorization server metadata.
@@ -144,14 +160,21 @@ impl<'a> AuthServer<'a> {
         })
     }
 
-    /// RFC 9728 §2 protected resource metadata.
-    pub fn protected_resource_metadata(&self) -> Value {
+    /// RFC 9728 §2 protected resource metadata of either endpoint: one
+    /// authorization server for both; the `resource` (which RFC 9728 §3.3
+    /// requires to equal the URL the document was fetched for, minus the
+    /// well-known part) tells them apart.
+    pub fn protected_resource_metadata_for(&self, audience: Audience) -> Value {
+        let name = match audience {
+            Audience::Internal => "Plausible Analytics (internal)",
+            Audience::Mcp => "Plausible Analytics (your own API key)",
+        };
         json!({
-            "resource": self.resource,
+            "resource": self.resource_for(audience),
             "authorization_servers": [self.issuer],
             "scopes_supported": SUPPORTED_SCOPES,
             "bearer_methods_supported": ["header"],
-            "resource_name": "Plausible Analytics (internal)",
+            "resource_name": name,
         })
     }
 }
@@ -198,6 +221,17 @@ mod tests {
         assert_eq!(s.issuer.as_str(), "https://mcp.example.com");
         assert_eq!(s.resource.as_str(), "https://mcp.example.com/internal");
         assert_eq!(s.callback_url(), "https://mcp.example.com/callback");
+        let mcp = s.protected_resource_metadata_for(Audience::Mcp);
+        assert_eq!(mcp["resource"], "https://mcp.example.com/mcp");
+        assert_eq!(mcp["authorization_servers"][0], "https://mcp.example.com");
+        assert_eq!(
+            s.resource_metadata_url_for(Audience::Mcp),
+            "https://mcp.example.com/.well-known/oauth-protected-resource/mcp"
+        );
+        assert_eq!(
+            s.protected_resource_metadata_for(Audience::Internal)["resource"],
+            "https://mcp.example.com/internal"
+        );
         assert_eq!(
             s.authorization_server_metadata()["token_endpoint"],
             "https://mcp.example.com/token"

@@ -2,6 +2,7 @@
 //! (RFC 6749 §2.3), also used by revocation (RFC 7009).
 
 use self::audit::audit_refusal;
+use self::readmit::readmit;
 use self::retry::{open_pair, seal_pair};
 use base64::Engine;
 
@@ -17,15 +18,13 @@ use super::ledger::protocol::{Issued as LedgerIssued, NewTokens, RedeemCode, Ref
 use super::routing::{Located, Unroutable, locate};
 use super::server::{AuthServer, Platform};
 use super::types::{
-    ClientId, CodeChallenge, Resource, ScopeError, ScopeSet, is_valid_verifier, s256,
+    Audience, ClientId, CodeChallenge, Resource, ScopeError, ScopeSet, is_valid_verifier, s256,
 };
 use crate::config::names;
 use crate::config::oauth::NotBeforeMisconfigured;
 use crate::crypto::UserKeys;
 use crate::http::{FormError, Headers, Params, Response, form_decode};
-use crate::identity;
 use crate::oauth::ledger::protocol::{Again, TokensReply};
-use crate::oauth::ledger::records::Subject;
 use crate::secret::{AccessToken, ClientSecret, PkceVerifier, RefreshToken};
 
 /// Token endpoint errors (RFC 6749 §5.2), each with its own status.
@@ -90,7 +89,7 @@ impl TokenError {
             TokenError::InvalidClient { .. } => "client authentication failed (unknown client, wrong secret, or not the registered token_endpoint_auth_method)".into(),
             TokenError::InvalidGrant(_) => "the authorization code or refresh token is invalid, expired, revoked, or was issued to another client or redirect URI".into(),
             TokenError::UnsupportedGrantType => "grant_type must be authorization_code or refresh_token".into(),
-            TokenError::InvalidTarget => "resource does not name this server's protected resource".into(),
+            TokenError::InvalidTarget => "resource does not name this grant's protected resource (tokens for /internal and /mcp come from separate authorizations)".into(),
             TokenError::TemporarilyUnavailable(_) => "the server could not complete the request; retry shortly".into(),
             TokenError::UnauthorizedClient => "an administrator of this server has blocked this client".into(),
             TokenError::NoUserKey => format!("the server is misconfigured: {} is missing or shorter than 32 characters", names::USER_KEY_SECRET),
@@ -288,12 +287,16 @@ fn mint_pair<P: Platform>(
     Ok((access, refresh, hashes))
 }
 
-/// `resource`, if given, must name our protected resource.
+/// `resource`, if given, must name one of our protected resources
+/// (RFC 8707 §2); the ledger then requires it to be the grant's own, so
+/// a code or refresh token of `/mcp` never yields a token for
+/// `/internal`, nor the reverse.
 fn resource_param(form: &Params, server: &AuthServer<'_>) -> Result<Option<Resource>, TokenError> {
     match form.get("resource") {
         None => Ok(None),
-        Some(r) if server.resource.is_named_by(r) => Ok(Some(server.resource.clone())),
-        Some(_) => Err(TokenError::InvalidTarget),
+        Some(r) => Audience::of_param(&server.issuer, Some(r))
+            .map(|a| Some(server.resource_for(a)))
+            .ok_or(TokenError::InvalidTarget),
     }
 }
 
@@ -513,9 +516,8 @@ async fn refresh_grant<P: Platform>(
         }
     };
     let user = issued.subject.as_ref().map(|s| &s.user_key);
-    if let Some(subject) = &issued.subject
-        && let Err(reason) = readmit(server, subject)
-    {
+    let readmitted = issued.subject.as_ref().map(|s| readmit(server, s));
+    if let Some(Err(reason)) = readmitted {
         // The grant ends: the person is no longer admitted. Its
         // newest refresh token names it.
         let _ = ledger
@@ -553,33 +555,8 @@ fn refusal(refused: super::ledger::protocol::Refused) -> TokenError {
     }
 }
 
-/// Each refresh applies the email gate as it is now (issue 11): the
-/// grant's sealed identity is opened and the person admitted again. A
-/// domain removed from `ALLOWED_EMAIL_DOMAIN`, or an identity that no
-/// longer opens (`COOKIE_SECRET` rotated without
-/// `COOKIE_SECRET_PREVIOUS`), ends the grant.
-fn readmit(server: &AuthServer<'_>, subject: &Subject) -> Result<(), &'static str> {
-    let keys = server
-        .settings
-        .keys
-        .as_ref()
-        .ok_or("no COOKIE_SECRET to open the grant's identity")?;
-    let plain = keys
-        .open(
-            &subject.sealed_props,
-            &format!("subject:{}", subject.user_key.as_str()),
-        )
-        .ok_or("the grant's identity does not open under the configured keys")?;
-    let email = serde_json::from_slice::<Value>(&plain)
-        .ok()
-        .and_then(|v| v.get("email").and_then(Value::as_str).map(str::to_owned))
-        .ok_or("the grant's identity holds no email")?;
-    identity::admit(&email, None, &server.settings.allowed_email_domains)
-        .map(|_| ())
-        .map_err(|_| "the email gate refuses the grant's user now; grant revoked")
-}
-
 mod audit;
+mod readmit;
 mod retry;
 #[cfg(test)]
 mod tests;

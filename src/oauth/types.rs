@@ -40,8 +40,44 @@ impl std::fmt::Display for Issuer {
     }
 }
 
-/// The protected resource's canonical URI (RFC 8707 §2, RFC 9728 §2):
-/// `<issuer>/internal`, as stored in codes, grants and access records.
+/// Which of this deployment's two protected resources a grant or token
+/// is for. Tokens of one are never accepted by the other (RFC 8707 §2;
+/// MCP authorization: a server MUST refuse tokens issued for another
+/// resource).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Audience {
+    /// `/internal`: the organisation's shared key, behind company sign-in.
+    Internal,
+    /// `/mcp`: the person's own Plausible key, pasted on the key form.
+    Mcp,
+}
+
+impl Audience {
+    /// The endpoint's path, which is also the resource URI's path.
+    pub fn path(self) -> &'static str {
+        match self {
+            Audience::Internal => "/internal",
+            Audience::Mcp => "/mcp",
+        }
+    }
+
+    /// The audience a `resource` parameter names (RFC 8707 §2): absent
+    /// means `/internal` (older clients omit it); either resource URI,
+    /// with or without a trailing slash, names its endpoint; anything
+    /// else is no resource of ours (`invalid_target`).
+    pub fn of_param(issuer: &Issuer, requested: Option<&str>) -> Option<Self> {
+        let Some(requested) = requested else {
+            return Some(Audience::Internal);
+        };
+        [Audience::Internal, Audience::Mcp]
+            .into_iter()
+            .find(|a| Resource::for_audience(issuer, *a).is_named_by(requested))
+    }
+}
+
+/// A protected resource's canonical URI (RFC 8707 §2, RFC 9728 §2):
+/// `<issuer>/internal` or `<issuer>/mcp`, as stored in codes, grants and
+/// access records (records of earlier releases all hold `/internal`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Resource(String);
@@ -49,7 +85,19 @@ pub struct Resource(String);
 impl Resource {
     /// `/internal` of this deployment.
     pub fn of(issuer: &Issuer) -> Self {
-        Self(issuer.endpoint("/internal"))
+        Self::for_audience(issuer, Audience::Internal)
+    }
+
+    /// The resource URI of `audience` on this deployment.
+    pub fn for_audience(issuer: &Issuer, audience: Audience) -> Self {
+        Self(issuer.endpoint(audience.path()))
+    }
+
+    /// Which endpoint of this deployment the resource is, if any.
+    pub fn audience(&self, issuer: &Issuer) -> Option<Audience> {
+        [Audience::Internal, Audience::Mcp]
+            .into_iter()
+            .find(|a| Self::for_audience(issuer, *a) == *self)
     }
 
     pub fn as_str(&self) -> &str {
@@ -493,6 +541,35 @@ mod tests {
             ("https://mcp.example.com/internal/x", false),
         ] {
             assert_eq!(resource.is_named_by(raw), named, "{raw}");
+        }
+        let mcp = Resource::for_audience(&issuer, Audience::Mcp);
+        assert_eq!(mcp.as_str(), "https://mcp.example.com/mcp");
+        assert_eq!(mcp.audience(&issuer), Some(Audience::Mcp));
+        assert_eq!(resource.audience(&issuer), Some(Audience::Internal));
+        let elsewhere = Issuer::of(&Request::new(
+            crate::http::Method::Get,
+            Url::parse("https://other.example/").unwrap(),
+        ));
+        assert_eq!(mcp.audience(&elsewhere), None);
+        for (raw, audience) in [
+            (None, Some(Audience::Internal)),
+            (
+                Some("https://mcp.example.com/internal"),
+                Some(Audience::Internal),
+            ),
+            (
+                Some("https://mcp.example.com/internal/"),
+                Some(Audience::Internal),
+            ),
+            (Some("https://mcp.example.com/mcp"), Some(Audience::Mcp)),
+            (Some("https://mcp.example.com/mcp/"), Some(Audience::Mcp)),
+            (Some("https://mcp.example.com/mcpx"), None),
+            (Some("https://mcp.example.com/"), None),
+            (Some("https://mcp.example.com"), None),
+            (Some("https://other.example/mcp"), None),
+            (Some(""), None),
+        ] {
+            assert_eq!(Audience::of_param(&issuer, raw), audience, "{raw:?}");
         }
         assert!(State::parse(&"s".repeat(MAX_STATE)).is_some());
         assert!(State::parse(&"s".repeat(MAX_STATE + 1)).is_none());

@@ -20,4 +20,7 @@ pub struct ToolContext {
     pub(crate) configured_sites: Vec<SiteEntry>,
     /// The sites this caller may query (issue 15's seam).
     pub(crate) allowed_sites: AllowedSites,
+    /// The key came from an OAuth grant of `/mcp` (issue 15): when
+    /// Plausible stops accepting it, the person must reconnect.
+    pub(crate) granted: bool,
 }

@@ -1,25 +1,25 @@
 //! The MCP endpoints. `/mcp` authenticates with the caller's own
-//! Plausible key; `/internal` (see `oauth`) with our access tokens.
+//! Plausible key, either as the bearer value itself or carried in one of
+//! our access tokens issued for `/mcp` (the key form, issue 15);
+//! `/internal` (see `oauth`) with our access tokens for it.
 
 use super::reply::{KeyError, Refusal, refusal};
-use crate::audit::{self, AuditSettings, Auditor};
+use crate::audit::{self, Auditor};
 use crate::config::deployment::Deployment;
-use crate::config::mcp::{McpSettings, Misconfigured};
+use crate::config::mcp::Misconfigured;
+use crate::config::names;
 use crate::guard::{self, OriginPolicy};
 use crate::http::{Method, Request, Response};
 use crate::mcp;
 use crate::oauth::ids::TokenKind;
-use crate::oauth::resource;
+use crate::oauth::key_grant::{self, Holder};
+use crate::oauth::resource::{self, Denied};
 use crate::oauth::server::{AuthServer, Platform};
-use crate::ports::{Clock, EdgeCache, Log, Outbound};
+use crate::oauth::types::Audience;
+use crate::ports::{Clock, Log};
 use crate::secret::PlausibleKey;
 
 const METHODS: &str = "POST, OPTIONS";
-
-/// Plausible keys are long random strings; anything shorter than this is
-/// a paste error, refused before it reaches Plausible.
-const MIN_KEY_LEN: usize = 8;
-const MAX_KEY_LEN: usize = 512;
 
 /// The caller's Plausible key from `Authorization: Bearer <key>`. The
 /// scheme is case-insensitive (RFC 9110 §11.1).
@@ -31,9 +31,7 @@ pub fn plausible_key(request: &Request) -> Result<PlausibleKey, KeyError> {
     if TokenKind::is_ours(key) {
         return Err(KeyError::OurToken);
     }
-    let well_formed = (MIN_KEY_LEN..=MAX_KEY_LEN).contains(&key.len())
-        && key.bytes().all(|b| b.is_ascii_graphic());
-    if well_formed {
+    if key_grant::well_formed(key) {
         Ok(PlausibleKey::new(key))
     } else {
         Err(KeyError::Malformed)
@@ -51,13 +49,13 @@ fn misconfigured<P: Log + Clock>(
     refusal(Refusal::Misconfigured(misconfigured))
 }
 
-/// `/mcp`: bring your own key.
-pub async fn byok<P: Outbound + Clock + EdgeCache + Log>(
+/// `/mcp`: bring your own key, as the bearer value or through OAuth.
+pub async fn byok<P: Platform>(
     platform: &P,
-    settings: &McpSettings,
-    audit: AuditSettings,
+    deployment: &Deployment,
     request: &Request,
 ) -> Response {
+    let settings = &deployment.mcp;
     if let Err(denied) = guard::check(
         request,
         &settings.allowed_hosts,
@@ -68,14 +66,77 @@ pub async fn byok<P: Outbound + Clock + EdgeCache + Log>(
     if request.method == Method::Options {
         return guard::preflight(METHODS);
     }
-    let response = match plausible_key(request) {
-        Err(e) => refusal(Refusal::Key(e)),
-        Ok(key) => match settings.tool_context(key) {
-            Ok(ctx) => mcp::serve(platform, &ctx, request).await,
-            Err(e) => misconfigured(platform, &Auditor::of(audit, &request.headers), e),
-        },
+    let server = AuthServer::new(&deployment.oauth, request);
+    let ours = request
+        .headers
+        .credentials("bearer")
+        .is_some_and(TokenKind::is_ours);
+    let response = if ours {
+        granted(platform, deployment, &server, request).await
+    } else {
+        match plausible_key(request) {
+            // RFC 9728 §5.1: no credentials at all is a bare challenge
+            // pointing at this resource's metadata, so an OAuth client
+            // (Claude.ai's connectors) finds the key form from here.
+            Err(KeyError::Missing) => resource::challenge(
+                &Denied::NoToken,
+                &server.resource_metadata_url_for(Audience::Mcp),
+            ),
+            Err(e) => refusal(Refusal::Key(e)),
+            Ok(key) => match settings.tool_context(key) {
+                Ok(ctx) => mcp::serve(platform, &ctx, request).await,
+                Err(e) => misconfigured(platform, &server.audit, e),
+            },
+        }
     };
     guard::with_cors(response, METHODS)
+}
+
+/// `/mcp` with one of our access tokens: the same check as `/internal`
+/// (one KV read or the token memory, `TOKENS_NOT_BEFORE`), for a token
+/// issued for `/mcp` only; then the tools run with the key sealed in the
+/// grant. Never the token itself to Plausible (MCP: no token
+/// passthrough).
+async fn granted<P: Platform>(
+    platform: &P,
+    deployment: &Deployment,
+    server: &AuthServer<'_>,
+    request: &Request,
+) -> Response {
+    let metadata_url = server.resource_metadata_url_for(Audience::Mcp);
+    let record = match resource::authorize_for(platform, server, request, Audience::Mcp).await {
+        Ok(record) => record,
+        Err(denied) => {
+            if let Some(variable) = denied.misconfigured() {
+                audit::misconfiguration(platform, &server.audit, variable);
+            }
+            if let Some(line) = denied.log_line() {
+                platform.warn(&line.replacen("internal:", "mcp:", 1));
+            }
+            return resource::challenge(&denied, &metadata_url);
+        }
+    };
+    let Some(keys) = deployment.oauth.keys.as_ref() else {
+        audit::misconfiguration(platform, &server.audit, names::COOKIE_SECRET);
+        return refusal(Refusal::NoServerKey);
+    };
+    let key = match key_grant::holder(keys, &record.subject) {
+        Holder::Key(key) => key,
+        // A grant of `/mcp` always holds a key; one that does not open
+        // (COOKIE_SECRET rotated without COOKIE_SECRET_PREVIOUS) must be
+        // authorized again.
+        Holder::Person | Holder::Unreadable => {
+            platform.warn("mcp: an access token's grant holds no readable Plausible key");
+            return resource::challenge(&Denied::InvalidToken, &metadata_url);
+        }
+    };
+    match deployment.mcp.tool_context(key) {
+        Ok(mut ctx) => {
+            ctx.granted = true;
+            mcp::serve(platform, &ctx, request).await
+        }
+        Err(e) => misconfigured(platform, &server.audit, e),
+    }
 }
 
 /// `/internal`: our OAuth access tokens (or Cloudflare Access in
@@ -215,12 +276,7 @@ mod tests {
         let p = FakePlatform::new();
         let d = deployment(&[(names::PLAUSIBLE_CACHE_TTL, "forever")]);
         for _ in 0..2 {
-            let r = block_on(byok(
-                &p,
-                &d.mcp,
-                d.oauth.audit,
-                &post("/mcp", "Bearer plausible-key-secret-1"),
-            ));
+            let r = block_on(byok(&p, &d, &post("/mcp", "Bearer plausible-key-secret-1")));
             assert_eq!(r.status, 500);
             let body = String::from_utf8(r.body).unwrap();
             assert!(body.contains(names::PLAUSIBLE_CACHE_TTL) && !body.contains("forever"));

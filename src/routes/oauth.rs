@@ -3,15 +3,18 @@
 
 use super::reply::{Refusal, refusal};
 use crate::audit;
+use crate::config::deployment::Deployment;
 use crate::config::oauth::OAuthSettings;
 use crate::guard;
 use crate::http::{Method, Request, Response};
 use crate::oauth::clients::register;
 use crate::oauth::flow::browser::{self, Reply};
 use crate::oauth::flow::error::FlowError;
+use crate::oauth::flow::key_form;
 #[cfg(feature = "test-hooks")]
 use crate::oauth::listing::probe;
 use crate::oauth::server::{AuthServer, Platform};
+use crate::oauth::types::Audience;
 use crate::oauth::{revoke, token};
 #[cfg(feature = "test-hooks")]
 use crate::oidc::kat;
@@ -45,12 +48,17 @@ pub fn authorization_server_metadata(request: &Request, settings: &OAuthSettings
     guard::with_cors(Response::json(200, &body), JSON_METHODS)
 }
 
-/// `GET /.well-known/oauth-protected-resource[/internal]` (RFC 9728 §3).
-pub fn protected_resource_metadata(request: &Request, settings: &OAuthSettings) -> Response {
+/// `GET /.well-known/oauth-protected-resource[/internal]` and
+/// `…/mcp` (RFC 9728 §3).
+pub fn protected_resource_metadata(
+    request: &Request,
+    settings: &OAuthSettings,
+    audience: Audience,
+) -> Response {
     if let Some(r) = only_get(request) {
         return r;
     }
-    let body = AuthServer::new(settings, request).protected_resource_metadata();
+    let body = AuthServer::new(settings, request).protected_resource_metadata_for(audience);
     guard::with_cors(Response::json(200, &body), JSON_METHODS)
 }
 
@@ -205,6 +213,23 @@ pub async fn authorize<P: Platform>(
         &server,
         browser::authorize(platform, &server, request).await,
     )
+}
+
+/// `POST /authorize/key`: the `/mcp` key form (issue 15).
+pub async fn authorize_key<P: Platform>(
+    platform: &P,
+    deployment: &Deployment,
+    request: &Request,
+) -> Response {
+    if request.method != Method::Post {
+        return refusal(Refusal::MethodNotAllowed("POST"));
+    }
+    let server = AuthServer::new(&deployment.oauth, request);
+    let outcome = match browser::keys(&server) {
+        Ok(keys) => key_form::submit(platform, &server, keys, &deployment.mcp, request).await,
+        Err(e) => Err(e),
+    };
+    flow_reply(platform, &server, outcome)
 }
 
 /// `GET /callback`: the upstream provider's redirect back to us.

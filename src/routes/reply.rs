@@ -34,6 +34,9 @@ pub enum Refusal {
     Key(KeyError),
     /// 500 naming the setting to fix.
     Misconfigured(Misconfigured),
+    /// 500: `COOKIE_SECRET` is missing, so a grant's sealed key cannot be
+    /// opened (`/mcp` with one of our tokens).
+    NoServerKey,
     /// 413: the body passed the route's ceiling (declared or counted).
     TooLarge(Surface),
     /// 429 with `Retry-After` (RFC 6585 §4; RFC 9110 §10.2.3): a rate
@@ -93,6 +96,10 @@ pub fn refusal(refusal: Refusal) -> Response {
                 format!("Bearer realm=\"plausible-mcp\", error=\"{code}\""),
             )
         }
+        Refusal::NoServerKey => Response::json(
+            500,
+            &json!({"error": "server_misconfigured", "error_description": format!("{} is missing or shorter than 32 characters.", crate::config::names::COOKIE_SECRET)}),
+        ),
         Refusal::Misconfigured(what) => {
             let description = match what {
                 Misconfigured::BaseUrl => {

@@ -11,10 +11,12 @@
 use super::consent::{self, AfterLogin, Consented, Decided};
 use super::error::{BackCause, BackToClient, FlowError};
 use super::issue::issue_code;
+use super::key_form;
 use super::keys::FlowKeys;
 use super::login::{self, SignedIn, clear_login_cookie};
+pub use super::reply::Reply;
 use crate::audit::{Event, Outcome, Record};
-use crate::http::{Request, Response, single_params};
+use crate::http::{Request, single_params};
 #[cfg(feature = "test-hooks")]
 use crate::identity;
 use crate::oauth::authorize::{self, AuthorizeError, PageError, RedirectErrorCode};
@@ -23,49 +25,14 @@ use crate::oauth::connections::block;
 use crate::oauth::connections::session::Session;
 use crate::oauth::ids::UserKey;
 use crate::oauth::server::{AuthServer, Platform};
-use crate::secret::SetCookie;
+use crate::oauth::types::Audience;
 
 /// The header the test-only identity hook reads (see
 /// `AuthServer::test_identity_hook`); the test build only.
 #[cfg(feature = "test-hooks")]
 pub const TEST_IDENTITY_HEADER: &str = "x-test-identity";
 
-/// Where the browser goes next.
-#[derive(Debug)]
-pub enum Reply {
-    /// A 302, with cookies to set or clear.
-    Redirect {
-        location: String,
-        cookies: Vec<SetCookie>,
-    },
-    /// The consent page.
-    Ask(Box<consent::ConsentPage>),
-}
-
-impl Reply {
-    #[cfg(feature = "test-hooks")]
-    fn to(location: String) -> Self {
-        Reply::Redirect {
-            location,
-            cookies: Vec::new(),
-        }
-    }
-
-    pub fn response(&self) -> Response {
-        match self {
-            Reply::Redirect { location, cookies } => {
-                let mut r = Response::redirect(location);
-                for c in cookies {
-                    r.headers.append("set-cookie", c.secret());
-                }
-                r
-            }
-            Reply::Ask(page) => page.response(),
-        }
-    }
-}
-
-fn keys<'a>(server: &AuthServer<'a>) -> Result<FlowKeys<'a>, FlowError> {
+pub(crate) fn keys<'a>(server: &AuthServer<'a>) -> Result<FlowKeys<'a>, FlowError> {
     Ok(FlowKeys {
         ring: server
             .settings
@@ -164,7 +131,7 @@ pub async fn authorize<P: Platform>(
             });
         }
     }
-    let auth_request = match authorize::validate(&params, &client, &server.resource) {
+    let auth_request = match authorize::validate(&params, &client, &server.issuer) {
         Ok(r) => r,
         Err(AuthorizeError::Page(e)) => return Err(FlowError::Request(e)),
         // RFC 9700 §4.11.2: not an immediate redirect, since anyone can
@@ -179,6 +146,11 @@ pub async fn authorize<P: Platform>(
         }
     };
     let keys = keys(server)?;
+
+    // `/mcp`: the person's own key instead of a company sign-in.
+    if auth_request.resource.audience(&server.issuer) == Some(Audience::Mcp) {
+        return key_form::offer(platform, server, keys, &client, auth_request);
+    }
 
     // Test-only identity hook: compiled into the test build only, and
     // even there only on a loopback host (see

@@ -18,7 +18,7 @@ use super::login::{Browser, LOGIN_LIFETIME, LoggedIn, read_login_cookie};
 use crate::crypto::UserKeys;
 use crate::crypto::{self, Keyring};
 use crate::http::{Headers, Params, Response, form};
-use crate::identity::{self, Identity};
+use crate::identity;
 use crate::oauth::authorize::{AuthorizationRequest, PageError, RedirectError, RedirectErrorCode};
 use crate::oauth::clients::record::{ClientRecord, ClientSource};
 use crate::oauth::clients::registry;
@@ -28,9 +28,11 @@ use crate::oauth::ledger::legacy_consents::legacy_users;
 use crate::oauth::ledger::records::ConsentRecord;
 use crate::oauth::server::{AuthServer, Platform};
 use crate::oauth::used::{self, Once};
-use crate::pages::{self, ConsentView};
+use crate::pages::{self, ConsentView, KeyView};
 use crate::ports::{Entropy, EntropyError, StorageError};
-use crate::secret::{Email, ct_eq};
+use crate::secret::ct_eq;
+
+pub use super::principal::{KeyHolder, Principal, Who};
 
 const TICKET_AAD: &str = "consent-ticket";
 const CSRF_PURPOSE: &str = "consent-csrf";
@@ -43,7 +45,7 @@ const CSRF_PURPOSE: &str = "consent-csrf";
 #[derive(Debug)]
 pub struct Consented {
     request: AuthorizationRequest,
-    identity: Identity,
+    who: Who,
 }
 
 impl Consented {
@@ -51,8 +53,8 @@ impl Consented {
         &self.request
     }
 
-    pub fn identity(&self) -> &Identity {
-        &self.identity
+    pub fn who(&self) -> &Who {
+        &self.who
     }
 
     /// The test-only identity hook's proof (`X-Test-Identity`, loopback
@@ -61,11 +63,12 @@ impl Consented {
     pub(super) fn by_test_identity(
         server: &AuthServer<'_>,
         request: AuthorizationRequest,
-        identity: Identity,
+        identity: identity::Identity,
     ) -> Option<Self> {
-        server
-            .test_identity_hook()
-            .then_some(Self { request, identity })
+        server.test_identity_hook().then_some(Self {
+            request,
+            who: Who::Person(identity),
+        })
     }
 }
 
@@ -74,10 +77,12 @@ impl Consented {
 pub struct Ticket {
     pub id: TicketId,
     pub request: AuthorizationRequest,
-    /// The signed-in email (sealed inside the ticket).
-    pub email: Email,
+    /// Who approves, sealed inside the ticket (see [`Principal`]).
+    #[serde(flatten)]
+    pub principal: Principal,
     pub expires_at: u64,
-    /// The login cookie the ticket is bound to, and a hash of its value.
+    /// The browser-binding cookie the ticket is bound to (the login's,
+    /// or the key form's), and a hash of its value.
     pub cookie_name: String,
     pub browser: String,
 }
@@ -91,14 +96,14 @@ pub fn seal(
     keys: &Keyring,
     entropy: &dyn Entropy,
     request: AuthorizationRequest,
-    identity: &Identity,
+    principal: Principal,
     browser: &Browser,
     expires_at: u64,
 ) -> Result<String, EntropyError> {
     let ticket = Ticket {
         id: TicketId::mint(entropy)?,
         request,
-        email: Email::new(identity.email()),
+        principal,
         expires_at,
         cookie_name: browser.cookie_name.clone(),
         browser: browser_hash(browser.cookie_value.secret()),
@@ -125,7 +130,7 @@ pub struct ConsentPost {
     /// Sealed by the previous release (no key id): its single use is
     /// recorded in the client's legacy ledger, as it was then.
     pub legacy: bool,
-    pub identity: Identity,
+    pub who: Who,
     pub decision: Decision,
 }
 
@@ -160,14 +165,24 @@ pub fn check(
         Some("deny") => Decision::Deny,
         _ => return Err(ConsentError::NoDecision),
     };
-    // The email was admitted at login; re-admitting re-checks the gate
-    // against the current configuration.
-    let identity = identity::admit(ticket.email.secret(), Some(true), allowed_domains)
-        .map_err(|_| ConsentError::BadTicket)?;
+    let who = match &ticket.principal {
+        // The email was admitted at login; re-admitting re-checks the
+        // gate against the current configuration.
+        Principal::Person { email } => Who::Person(
+            identity::admit(email.secret(), Some(true), allowed_domains)
+                .map_err(|_| ConsentError::BadTicket)?,
+        ),
+        // Plausible accepted the key moments ago, on the key form; the
+        // email gate is not for key holders.
+        Principal::Key { key, sites } => Who::Key(KeyHolder {
+            key: key.clone(),
+            sites: sites.clone(),
+        }),
+    };
     Ok(ConsentPost {
         ticket,
         legacy: !sealed.contains('.'),
-        identity,
+        who,
         decision,
     })
 }
@@ -177,7 +192,7 @@ pub fn check(
 pub struct ConsentPage {
     pub client: ClientRecord,
     pub request: AuthorizationRequest,
-    pub identity: Identity,
+    pub who: Who,
     pub ticket: String,
     pub csrf: String,
 }
@@ -202,6 +217,20 @@ impl ConsentPage {
             ClientSource::MetadataDocument => "is identified by its published metadata document",
         };
         let redirect_origin = self.request.redirect_uri.origin();
+        // At most the key's last four characters: enough for a person to
+        // tell which of their keys this is, never enough to matter.
+        let (email, key) = match &self.who {
+            Who::Person(identity) => (identity.email(), None),
+            Who::Key(holder) => {
+                let secret = holder.key.secret();
+                let tail = secret
+                    .char_indices()
+                    .rev()
+                    .nth(3)
+                    .map_or("", |(at, _)| secret.get(at..).unwrap_or(""));
+                ("", Some((tail, holder.sites.as_slice())))
+            }
+        };
         pages::consent_page(&ConsentView {
             client_name: self.client.display_name(),
             client_id: self.client.client_id.as_str(),
@@ -209,7 +238,8 @@ impl ConsentPage {
             redirect_host: self.request.redirect_uri.host(),
             redirect_origin: &redirect_origin,
             scopes: scopes.iter().map(|(s, m)| (s.as_str(), *m)).collect(),
-            email: self.identity.email(),
+            email,
+            key: key.map(|(tail, sites)| KeyView { tail, sites }),
             ticket: &self.ticket,
             csrf: &self.csrf,
         })
@@ -298,7 +328,13 @@ pub async fn after_login<P: Platform>(
         cause: e,
     })?;
     if covered {
-        return Ok(AfterLogin::Issue(Consented { request, identity }, browser));
+        return Ok(AfterLogin::Issue(
+            Consented {
+                request,
+                who: Who::Person(identity),
+            },
+            browser,
+        ));
     }
     let keys = keys.ring;
     let client = match registry::find(
@@ -321,23 +357,40 @@ pub async fn after_login<P: Platform>(
         }
     };
     let expires_at = platform.now().plus(LOGIN_LIFETIME).as_secs();
+    let who = Who::Person(identity);
+    Ok(AfterLogin::Ask(ask(
+        keys, platform, client, request, who, &browser, expires_at,
+    )?))
+}
+
+/// The consent page for `request`, its ticket sealed for `who` and bound
+/// to `browser` (the login's cookie, or the key form's).
+pub fn ask(
+    keys: &Keyring,
+    entropy: &dyn Entropy,
+    client: ClientRecord,
+    request: AuthorizationRequest,
+    who: Who,
+    browser: &Browser,
+    expires_at: u64,
+) -> Result<ConsentPage, FlowError> {
     let ticket = seal(
         keys,
-        platform,
+        entropy,
         request.clone(),
-        &identity,
-        &browser,
+        who.principal(),
+        browser,
         expires_at,
     )
     .map_err(|_| FlowError::Entropy)?;
     let csrf = csrf_token(keys, &ticket, browser.cookie_value.secret());
-    Ok(AfterLogin::Ask(ConsentPage {
+    Ok(ConsentPage {
         client,
         request,
-        identity,
+        who,
         ticket,
         csrf,
-    }))
+    })
 }
 
 /// The person's answer, checked and recorded.
@@ -394,15 +447,17 @@ pub async fn decide<P: Platform>(
             });
         }
     }
-    let user = UserKey::of_email(flow_keys.user, post.identity.email());
+    let user = post.who.user(flow_keys.user);
     let (event, outcome) = match post.decision {
         Decision::Deny => (Event::ConsentDenied, Outcome::Refused),
         Decision::Approve => (Event::ConsentGiven, Outcome::Success),
     };
-    let audited = Record::new(event, outcome)
+    let mut audited = Record::new(event, outcome)
         .client(&ticket.request.client_id)
-        .user(&user)
-        .email(&post.identity);
+        .user(&user);
+    if let Some(identity) = post.who.identity() {
+        audited = audited.email(identity);
+    }
     let decided = match post.decision {
         Decision::Deny => {
             server.audit(platform, audited);
@@ -429,7 +484,7 @@ pub async fn decide<P: Platform>(
             server.audit(platform, audited);
             Decided::Approve(Box::new(Consented {
                 request: ticket.request,
-                identity: post.identity,
+                who: post.who,
             }))
         }
     };
@@ -493,7 +548,7 @@ mod tests {
             &k,
             &FakePlatform::new(),
             request(),
-            &id,
+            Principal::person(&id),
             &browser("cookie-1"),
             1000,
         )
@@ -521,6 +576,62 @@ mod tests {
         assert_eq!(deny.decision, Decision::Deny);
     }
 
+    /// Issue 15: a key holder's ticket carries the key and sites sealed,
+    /// passes no email gate, and a person's ticket keeps the shape the
+    /// previous release sealed (a bare `email`).
+    #[test]
+    fn key_tickets_carry_the_key_sealed_and_person_tickets_keep_their_shape() {
+        let k = keys();
+        let principal = Principal::Key {
+            key: crate::secret::PlausibleKey::new("plausible-key-9876"),
+            sites: vec!["example.com".into()],
+        };
+        let sealed = seal(
+            &k,
+            &FakePlatform::new(),
+            request(),
+            principal,
+            &browser("cookie-1"),
+            1000,
+        )
+        .unwrap();
+        let csrf = csrf_token(&k, &sealed, "cookie-1");
+        let post = check(
+            &k,
+            &form(&sealed, &csrf, "approve"),
+            &jar(Some("cookie-1")),
+            999,
+            &[],
+        )
+        .unwrap();
+        match &post.who {
+            Who::Key(holder) => {
+                assert_eq!(holder.key.secret(), "plausible-key-9876");
+                assert_eq!(holder.sites, ["example.com"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(!format!("{post:?}").contains("plausible-key-9876"));
+        let opened = k.open(&sealed, TICKET_AAD).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&opened).unwrap();
+        assert_eq!(json["key"]["sites"][0], "example.com");
+        assert!(json.get("email").is_none());
+        let id = identity::admit("alice@example.com", None, &domains()).unwrap();
+        let person = seal(
+            &k,
+            &FakePlatform::new(),
+            request(),
+            Principal::person(&id),
+            &browser("cookie-1"),
+            1000,
+        )
+        .unwrap();
+        let json: serde_json::Value =
+            serde_json::from_slice(&k.open(&person, TICKET_AAD).unwrap()).unwrap();
+        assert_eq!(json["email"], "alice@example.com");
+        assert!(json.get("key").is_none());
+    }
+
     #[test]
     #[allow(clippy::type_complexity)]
     fn forged_or_foreign_posts_are_refused() {
@@ -530,7 +641,7 @@ mod tests {
             &k,
             &FakePlatform::new(),
             request(),
-            &id,
+            Principal::person(&id),
             &browser("cookie-1"),
             1000,
         )
@@ -625,7 +736,7 @@ mod tests {
         let page = ConsentPage {
             client,
             request: request(),
-            identity: identity::admit("alice@example.com", None, &domains()).unwrap(),
+            who: Who::Person(identity::admit("alice@example.com", None, &domains()).unwrap()),
             ticket: "T".into(),
             csrf: "C".into(),
         };
@@ -655,7 +766,7 @@ mod tests {
             &k,
             &FakePlatform::new(),
             request(),
-            &id,
+            Principal::person(&id),
             &browser("cookie-1"),
             1000,
         )

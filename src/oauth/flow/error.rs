@@ -118,6 +118,11 @@ pub enum FlowError {
     TicketUsed,
     /// The platform's randomness failed.
     Entropy,
+    /// A `/mcp` authorization from a client whose redirect host is not
+    /// in `BYOK_REDIRECT_HOSTS`: no key form (issue 15).
+    UnverifiedRedirectHost { host: String },
+    /// `PLAUSIBLE_BASE_URL` is unusable, so no key can be checked.
+    PlausibleMisconfigured,
     /// Storage failed at `step`.
     Unavailable {
         step: &'static str,
@@ -132,9 +137,13 @@ impl FlowError {
                 BackCause::Request => 400,
                 BackCause::Login(e) => e.status(),
             },
-            FlowError::Request(PageError::BlockedClient) | FlowError::ForeignOrigin => 403,
+            FlowError::Request(PageError::BlockedClient)
+            | FlowError::ForeignOrigin
+            | FlowError::UnverifiedRedirectHost { .. } => 403,
             FlowError::Request(_) | FlowError::Consent(_) | FlowError::TicketUsed => 400,
-            FlowError::NoServerKey | FlowError::NoUserKey => 500,
+            FlowError::NoServerKey | FlowError::NoUserKey | FlowError::PlausibleMisconfigured => {
+                500
+            }
             FlowError::NoUpstream | FlowError::Entropy | FlowError::Unavailable { .. } => 503,
             FlowError::LoginStart(e) | FlowError::Login(e) => e.status(),
         }
@@ -147,6 +156,7 @@ impl FlowError {
         match self {
             FlowError::NoServerKey => Some(names::COOKIE_SECRET),
             FlowError::NoUserKey => Some(names::USER_KEY_SECRET),
+            FlowError::PlausibleMisconfigured => Some(names::PLAUSIBLE_BASE_URL),
             FlowError::LoginStart(e) | FlowError::Login(e) => e.misconfigured(),
             _ => None,
         }
@@ -160,7 +170,10 @@ impl FlowError {
                 BackCause::Login(e) => e.code(),
             },
             FlowError::Request(e) => e.code(),
-            FlowError::NoServerKey | FlowError::NoUserKey => "server_misconfigured",
+            FlowError::NoServerKey | FlowError::NoUserKey | FlowError::PlausibleMisconfigured => {
+                "server_misconfigured"
+            }
+            FlowError::UnverifiedRedirectHost { .. } => "unverified_redirect_host",
             FlowError::NoUpstream => "sign_in_not_configured",
             FlowError::LoginStart(e) | FlowError::Login(e) => e.code(),
             FlowError::Consent(e) => e.code(),
@@ -177,7 +190,10 @@ impl FlowError {
                 BackCause::Login(_) => "Sign-in failed",
             },
             FlowError::Request(_) => "This sign-in request cannot be completed",
-            FlowError::NoServerKey | FlowError::NoUserKey => "Server misconfigured",
+            FlowError::NoServerKey | FlowError::NoUserKey | FlowError::PlausibleMisconfigured => {
+                "Server misconfigured"
+            }
+            FlowError::UnverifiedRedirectHost { .. } => "This application is not verified",
             FlowError::NoUpstream => "Sign-in is not configured",
             FlowError::LoginStart(e) if e.misconfigured().is_some() => "Server misconfigured",
             FlowError::LoginStart(_) => "Sign-in is unavailable",
@@ -206,6 +222,10 @@ impl FlowError {
             FlowError::ForeignOrigin => "This form must be submitted from this server's own page.".into(),
             FlowError::TicketUsed => "This approval form was already used.".into(),
             FlowError::Entropy | FlowError::Unavailable { .. } => LoginError::Unavailable.message().into(),
+            FlowError::UnverifiedRedirectHost { host } => format!(
+                "This application would send you back to {host}, which this server has not verified for connecting with your own Plausible API key, so no key form is shown: a page that asks for your key must only hand the connection to an application you can trust. If you run this server and trust that host, add it to BYOK_REDIRECT_HOSTS."
+            ),
+            FlowError::PlausibleMisconfigured => "PLAUSIBLE_BASE_URL is not a usable https URL, so this server cannot check Plausible keys.".into(),
         }
     }
 
@@ -216,7 +236,7 @@ impl FlowError {
             FlowError::Request(PageError::BlockedClient) => {
                 Some("authorize: refused a blocked client".to_owned())
             }
-            FlowError::Request(_) => None,
+            FlowError::Request(_) | FlowError::UnverifiedRedirectHost { .. } => None,
             FlowError::BackToClient(b) => match &b.cause {
                 BackCause::Request => None,
                 BackCause::Login(e) => Some(format!("callback refused: {e:?}")),

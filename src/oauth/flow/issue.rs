@@ -4,11 +4,12 @@
 
 use serde_json::json;
 
-use super::consent::Consented;
+use super::consent::{Consented, Who};
 use crate::audit::{Event, Outcome, Record};
 use crate::crypto::{Keyring, UserKeys};
 use crate::identity::Identity;
 use crate::oauth::ids::{GrantId, RoutingId, TokenHash, TokenKind, UserKey};
+use crate::oauth::key_grant;
 use crate::oauth::ledger::client::Ledger;
 use crate::oauth::ledger::records::{CodeRecord, Subject};
 use crate::oauth::listing::client::list_pair;
@@ -65,8 +66,11 @@ pub async fn issue_code<P: Platform>(
     consented: &Consented,
 ) -> Result<String, IssueError> {
     let request = consented.request();
-    let subject = subject(consented.identity(), keys, user_keys, platform)
-        .map_err(|_| IssueError::Entropy)?;
+    let subject = match consented.who() {
+        Who::Person(identity) => subject(identity, keys, user_keys, platform),
+        Who::Key(holder) => key_grant::subject(&holder.key, keys, user_keys, platform),
+    }
+    .map_err(|_| IssueError::Entropy)?;
     let routing = RoutingId::of(user_keys, request.client_id.as_str(), &subject.user_key);
     let code = AuthorizationCode::new(
         TokenKind::AuthorizationCode
@@ -116,14 +120,14 @@ pub async fn issue_code<P: Platform>(
             .await
             .map_err(IssueError::Storage)?;
     }
-    server.audit(
-        platform,
-        Record::new(Event::CodeIssued, Outcome::Success)
-            .client(&request.client_id)
-            .user(&user_key)
-            .email(consented.identity())
-            .grant(&audited_grant),
-    );
+    let mut audited = Record::new(Event::CodeIssued, Outcome::Success)
+        .client(&request.client_id)
+        .user(&user_key)
+        .grant(&audited_grant);
+    if let Some(identity) = consented.who().identity() {
+        audited = audited.email(identity);
+    }
+    server.audit(platform, audited);
     let mut params = vec![("code", code.secret())];
     if let Some(state) = &request.state {
         params.push(("state", state.as_str()));

@@ -176,6 +176,15 @@ pub(crate) async fn call<P: Outbound + Clock + EdgeCache>(
         }
         Ok(failure) => failure,
         Err(CallError::Input(e)) => Outcome::Failure(e.to_string()),
+        // A key from an OAuth grant of `/mcp` that Plausible refuses was
+        // most likely revoked there: the person must reconnect, which only
+        // their MCP client can start (issue 15).
+        Err(CallError::Plausible(PlausibleError::Unauthorized(status), site)) if ctx.granted => {
+            Outcome::Failure(format!(
+                "Plausible no longer accepts the API key of this connection for the site \"{}\" ({status}): the key was probably revoked or deleted in Plausible. Reconnect this server in your MCP client and enter a current key.",
+                site.as_str()
+            ))
+        }
         Err(CallError::Plausible(e, site)) => Outcome::Failure(e.message(site.as_str())),
         Err(CallError::Message(m)) => Outcome::Failure(m),
     }
@@ -433,6 +442,7 @@ pub(crate) mod tests {
             cache_ttl: std::time::Duration::from_secs(60),
             configured_sites: Vec::new(),
             allowed_sites: AllowedSites::Any,
+            granted: false,
         }
     }
 

@@ -1,0 +1,432 @@
+//! The key form of `/mcp` authorizations (issue 15): a person pastes their
+//! Plausible API key and names the sites this connection may read; each
+//! site is read once with the key; then the consent page, then the code.
+//! No company sign-in: the key is the credential.
+//!
+//! validated request for `/mcp` → [`offer`] (the form, or a page naming
+//! an unverified redirect host) → `POST /authorize/key` ([`submit`]):
+//! the form again with what to fix, or the consent page
+//! ([`consent::ask`]) for [`Who::Key`].
+//!
+//! Defences, each for a reason:
+//! - Phishing: only clients whose redirect host an operator trusts
+//!   (`BYOK_REDIRECT_HOSTS`, loopback always) are offered the form; any
+//!   other sees its host named as unverified and no form, so a lookalike
+//!   client cannot collect keys through our page.
+//! - CSRF and binding: the pending request travels sealed (AES-256-GCM)
+//!   in the form, bound to a random `__Host-` cookie set with the form
+//!   (`SameSite=Strict`: only our own page posts it), with an HMAC of
+//!   both as CSRF token (the same construction as the consent form). The
+//!   consent ticket that follows is bound to the same cookie.
+//! - Oracle: every post counts against a per-address rate limit (in
+//!   `lib.rs`, tier `KeyForm`), and a refused key and an unreadable first
+//!   site get one answer, as Plausible gives one answer for both.
+//! - Nothing is written before the key validates; the key is never
+//!   logged, never echoed back into the form, never shown again.
+
+use serde::{Deserialize, Serialize};
+
+use super::consent::{self, KeyHolder, Who};
+use super::error::{ConsentError, FlowError};
+use super::keys::FlowKeys;
+use super::login::{Browser, LOGIN_LIFETIME, read_login_cookie};
+use super::reply::Reply;
+use crate::config::mcp::McpSettings;
+use crate::crypto::{self, Keyring};
+use crate::http::{Request, Response, form};
+use crate::oauth::authorize::{AuthorizationRequest, PageError};
+use crate::oauth::clients::record::ClientRecord;
+use crate::oauth::clients::registry;
+use crate::oauth::connections::block;
+use crate::oauth::ids::{TicketId, TokenKind};
+use crate::oauth::key_grant;
+use crate::oauth::server::{AuthServer, Platform};
+use crate::oauth::types::RedirectUri;
+use crate::pages::{self, KeyFormView};
+use crate::plausible::args::SiteId;
+use crate::plausible::client::{self, Endpoint, PlausibleBaseUrl, PlausibleError};
+use crate::ports::{Clock, Entropy, EntropyError, Outbound};
+use crate::secret::{CookieValue, PlausibleKey, SetCookie, ct_eq};
+
+const TICKET_AAD: &str = "key-form-ticket";
+const CSRF_PURPOSE: &str = "key-form-csrf";
+/// The key form's browser-binding cookie, named per form.
+pub const KEY_COOKIE_PREFIX: &str = "__Host-pmcp_key_";
+/// The most sites one connection may name (issue 15).
+pub const MAX_SITES: usize = 20;
+
+/// What the form carries, sealed.
+#[derive(Debug, Serialize, Deserialize)]
+struct FormTicket {
+    id: TicketId,
+    request: AuthorizationRequest,
+    expires_at: u64,
+    cookie_name: String,
+    /// A hash of the cookie's value.
+    browser: String,
+}
+
+fn browser_hash(cookie: &str) -> String {
+    crypto::token_hash(&format!("key-form-browser:{cookie}"))
+}
+
+fn csrf_token(keys: &Keyring, ticket: &str, cookie: &str) -> String {
+    keys.sign(CSRF_PURPOSE, format!("{ticket}\n{cookie}").as_bytes())
+}
+
+/// Whether a client redirecting to `redirect` is offered the form: its
+/// host is one the operator listed (exact, case-insensitive), or a
+/// loopback host (a native client on this machine, RFC 8252 §7.3).
+pub fn offered_to(trusted: &[String], redirect: &RedirectUri) -> bool {
+    let host = redirect.host().to_ascii_lowercase();
+    let loopback = matches!(host.as_str(), "localhost" | "127.0.0.1" | "[::1]");
+    loopback || trusted.contains(&host)
+}
+
+/// A fresh form for `request`: its sealed ticket, CSRF token and cookie.
+struct Fresh {
+    ticket: String,
+    csrf: String,
+    set_cookie: SetCookie,
+}
+
+fn fresh(
+    keys: &Keyring,
+    entropy: &dyn Entropy,
+    request: AuthorizationRequest,
+    now: u64,
+) -> Result<Fresh, EntropyError> {
+    let id = TicketId::mint(entropy)?;
+    let tag: String = crypto::short_hash(id.as_str()).chars().take(16).collect();
+    let cookie_name = format!("{KEY_COOKIE_PREFIX}{tag}");
+    let cookie_value = crypto::mint(entropy, "")?;
+    let ticket = FormTicket {
+        id,
+        request,
+        expires_at: now.saturating_add(LOGIN_LIFETIME.as_secs()),
+        browser: browser_hash(&cookie_value),
+        cookie_name: cookie_name.clone(),
+    };
+    let json = serde_json::to_vec(&ticket).map_err(|_| EntropyError)?;
+    let sealed = keys.seal(entropy, &json, TICKET_AAD)?;
+    let csrf = csrf_token(keys, &sealed, &cookie_value);
+    // Strict: the form and the consent form are posted from our own
+    // pages only, never reached by a cross-site navigation.
+    let set_cookie = SetCookie::new(format!(
+        "{cookie_name}={cookie_value}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={}",
+        LOGIN_LIFETIME.as_secs()
+    ));
+    Ok(Fresh {
+        ticket: sealed,
+        csrf,
+        set_cookie,
+    })
+}
+
+/// What the form page shows besides its hidden fields.
+struct Shown<'a> {
+    client: &'a ClientRecord,
+    request: &'a AuthorizationRequest,
+    sites: &'a str,
+    problem: Option<&'a Problem>,
+}
+
+fn page(shown: &Shown<'_>, ticket: &str, csrf: &str) -> Response {
+    let problem = shown.problem.map(Problem::message);
+    pages::key_form_page(&KeyFormView {
+        status: shown.problem.map_or(200, Problem::status),
+        code: shown.problem.map(Problem::code),
+        client_name: shown.client.display_name(),
+        client_id: shown.client.client_id.as_str(),
+        redirect_host: shown.request.redirect_uri.host(),
+        problem: problem.as_deref(),
+        sites: shown.sites,
+        max_sites: MAX_SITES,
+        ticket,
+        csrf,
+    })
+}
+
+/// `GET /authorize` for `/mcp`: the key form, for a client whose redirect
+/// host is trusted.
+pub fn offer<P: Platform>(
+    platform: &P,
+    server: &AuthServer<'_>,
+    keys: FlowKeys<'_>,
+    client: &ClientRecord,
+    request: AuthorizationRequest,
+) -> Result<Reply, FlowError> {
+    if !offered_to(&server.settings.byok_redirect_hosts, &request.redirect_uri) {
+        return Err(FlowError::UnverifiedRedirectHost {
+            host: request.redirect_uri.host().to_owned(),
+        });
+    }
+    let shown_request = request.clone();
+    let f = fresh(keys.ring, platform, request, platform.now().as_secs())
+        .map_err(|_| FlowError::Entropy)?;
+    let shown = Shown {
+        client,
+        request: &shown_request,
+        sites: "",
+        problem: None,
+    };
+    let mut response = page(&shown, &f.ticket, &f.csrf);
+    response.headers.append("set-cookie", f.set_cookie.secret());
+    Ok(Reply::Page(Box::new(response)))
+}
+
+/// What the person must fix, or why the key could not be checked. Each
+/// message says what to do; none repeats the key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Problem {
+    NoKey,
+    /// Not 8 to 512 visible characters, or one of this server's tokens.
+    KeyShape,
+    NoSites,
+    TooManySites(usize),
+    BadSite(String),
+    /// Plausible refused the key for the first site named: a wrong key
+    /// or an unreadable site, which its answer does not tell apart.
+    Refused(String),
+    /// Plausible accepted the key for an earlier site but not this one.
+    Unreadable(String),
+    /// 402 for this site: no Stats API on the plan, or a locked site.
+    PaymentRequired(String),
+    /// Plausible's hourly limit for this key is spent.
+    RateLimited {
+        retry_after_secs: u64,
+    },
+    /// Plausible could not be asked (5xx, timeout, network, a wrong
+    /// `PLAUSIBLE_BASE_URL`).
+    Unavailable,
+}
+
+impl Problem {
+    pub fn status(&self) -> u16 {
+        match self {
+            Problem::RateLimited { .. } | Problem::Unavailable => 503,
+            _ => 400,
+        }
+    }
+
+    /// The machine-readable reason, as `<meta name="error">`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Problem::NoKey | Problem::KeyShape => "invalid_key",
+            Problem::NoSites | Problem::TooManySites(_) | Problem::BadSite(_) => "invalid_sites",
+            Problem::Refused(_) => "key_refused",
+            Problem::Unreadable(_) => "site_unreadable",
+            Problem::PaymentRequired(_) => "stats_api_unavailable",
+            Problem::RateLimited { .. } => "plausible_rate_limited",
+            Problem::Unavailable => "plausible_unavailable",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            Problem::NoKey => "Paste your Plausible API key.".into(),
+            Problem::KeyShape => "That is not a Plausible API key: a key is 8 to 512 characters without spaces. Copy it again from Plausible (Account settings → API keys).".into(),
+            Problem::NoSites => "Name at least one site, by its domain exactly as Plausible shows it (for example example.com).".into(),
+            Problem::TooManySites(n) => format!("Name at most {MAX_SITES} sites for one connection (you named {n})."),
+            Problem::BadSite(s) => format!("\"{s}\" is not a site domain: write each site's domain as Plausible shows it (for example example.com), one per line or separated by commas."),
+            Problem::Refused(site) => format!("Plausible did not accept this key for the site \"{site}\". Check that you copied the whole key, and that the site's domain is written exactly as in Plausible."),
+            Problem::Unreadable(site) => format!("Plausible accepted this key, but it cannot read the site \"{site}\". Remove that site, or check its spelling."),
+            Problem::PaymentRequired(site) => format!("Plausible refused to query the site \"{site}\" (402): the account behind this key has no Stats API access on its plan, or the site is locked."),
+            Problem::RateLimited { retry_after_secs } => format!("Plausible's hourly request limit for this key is used up. Try again in about {} minutes.", retry_after_secs.div_ceil(60).max(1)),
+            Problem::Unavailable => "Plausible could not be reached to check the key. Try again in a few minutes.".into(),
+        }
+    }
+}
+
+/// The key and sites as typed, checked for shape only.
+fn parse(
+    form_key: Option<&str>,
+    form_sites: Option<&str>,
+) -> Result<(PlausibleKey, Vec<SiteId>), Problem> {
+    let raw = form_key.map(str::trim).unwrap_or("");
+    if raw.is_empty() {
+        return Err(Problem::NoKey);
+    }
+    if !key_grant::well_formed(raw) || TokenKind::is_ours(raw) {
+        return Err(Problem::KeyShape);
+    }
+    let mut sites: Vec<SiteId> = Vec::new();
+    let named = form_sites
+        .unwrap_or("")
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty());
+    for item in named {
+        let site = SiteId::parse("sites", item)
+            .map_err(|_| Problem::BadSite(item.chars().take(80).collect()))?;
+        if !sites.contains(&site) {
+            sites.push(site);
+        }
+    }
+    match sites.len() {
+        0 => Err(Problem::NoSites),
+        n if n > MAX_SITES => Err(Problem::TooManySites(n)),
+        _ => Ok((PlausibleKey::new(raw), sites)),
+    }
+}
+
+/// One cheap Stats API query per site (today's visitors), in order,
+/// stopping at the first refusal: a wrong key costs one query.
+async fn check_with_plausible<P: Outbound + Clock>(
+    platform: &P,
+    base: &PlausibleBaseUrl,
+    key: &PlausibleKey,
+    sites: &[SiteId],
+) -> Result<(), Problem> {
+    for (i, site) in sites.iter().enumerate() {
+        let body = serde_json::json!({
+            "site_id": site.as_str(),
+            "metrics": ["visitors"],
+            "date_range": "day",
+        });
+        let body = serde_json::to_vec(&body).map_err(|_| Problem::Unavailable)?;
+        let sent = std::cell::Cell::new(0);
+        let answer = client::send(platform, base, key, Endpoint::Query, &[], body, &sent).await;
+        let name = site.as_str().to_owned();
+        match answer {
+            Ok(_) => {}
+            Err(PlausibleError::Unauthorized(_)) if i == 0 => return Err(Problem::Refused(name)),
+            Err(PlausibleError::Unauthorized(_)) => return Err(Problem::Unreadable(name)),
+            Err(PlausibleError::PaymentRequired) => return Err(Problem::PaymentRequired(name)),
+            Err(PlausibleError::RateLimited { retry_after_secs }) => {
+                return Err(Problem::RateLimited { retry_after_secs });
+            }
+            // A 400 for this minimal query means Plausible does not know
+            // the site as written.
+            Err(PlausibleError::Rejected | PlausibleError::RejectedBecause(_)) if i == 0 => {
+                return Err(Problem::Refused(name));
+            }
+            Err(PlausibleError::Rejected | PlausibleError::RejectedBecause(_)) => {
+                return Err(Problem::Unreadable(name));
+            }
+            Err(_) => return Err(Problem::Unavailable),
+        }
+    }
+    Ok(())
+}
+
+/// `POST /authorize/key`: the form again with what to fix, or the
+/// consent page.
+pub async fn submit<P: Platform>(
+    platform: &P,
+    server: &AuthServer<'_>,
+    keys: FlowKeys<'_>,
+    mcp: &McpSettings,
+    request: &Request,
+) -> Result<Reply, FlowError> {
+    // A post from any other origin is refused outright (beside the
+    // CSRF token, as at /consent).
+    if request
+        .headers
+        .get("origin")
+        .is_some_and(|o| o != server.issuer.as_str())
+    {
+        return Err(FlowError::ForeignOrigin);
+    }
+    let ring = keys.ring;
+    let fields = form(&request.headers, &request.body)
+        .map_err(|_| FlowError::Consent(ConsentError::BadTicket))?;
+    let sealed = fields
+        .get("ticket")
+        .ok_or(FlowError::Consent(ConsentError::BadTicket))?;
+    let now = platform.now().as_secs();
+    let ticket: FormTicket = ring
+        .open(sealed, TICKET_AAD)
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .filter(|t: &FormTicket| now < t.expires_at)
+        .ok_or(FlowError::Consent(ConsentError::BadTicket))?;
+    let cookie = read_login_cookie(&request.headers, &ticket.cookie_name)
+        .ok_or(FlowError::Consent(ConsentError::OtherBrowser))?;
+    if !ct_eq(browser_hash(&cookie).as_bytes(), ticket.browser.as_bytes()) {
+        return Err(FlowError::Consent(ConsentError::OtherBrowser));
+    }
+    let csrf = fields.get("csrf").map(String::as_str).unwrap_or("");
+    if !ring.verify(CSRF_PURPOSE, format!("{sealed}\n{cookie}").as_bytes(), csrf) {
+        return Err(FlowError::Consent(ConsentError::Csrf));
+    }
+    // The client as it is now: still known, not blocked since, its
+    // redirect host still trusted.
+    let client = match registry::find(
+        platform,
+        server.fetch_policy(),
+        &server.reached,
+        &ticket.request.client_id,
+    )
+    .await
+    {
+        Ok(Some(c)) => c,
+        Ok(None) | Err(registry::LookupError::Metadata(_)) => {
+            return Err(FlowError::Request(PageError::UnknownClient));
+        }
+        Err(registry::LookupError::Storage(cause)) => {
+            return Err(FlowError::Unavailable {
+                step: "key form: client lookup",
+                cause,
+            });
+        }
+    };
+    match block::blocked_since(platform, &client.client_id).await {
+        Ok(None) => {}
+        Ok(Some(_)) => return Err(FlowError::Request(PageError::BlockedClient)),
+        Err(cause) => {
+            return Err(FlowError::Unavailable {
+                step: "key form: block lookup",
+                cause,
+            });
+        }
+    }
+    if !offered_to(
+        &server.settings.byok_redirect_hosts,
+        &ticket.request.redirect_uri,
+    ) {
+        return Err(FlowError::UnverifiedRedirectHost {
+            host: ticket.request.redirect_uri.host().to_owned(),
+        });
+    }
+    let typed_sites = fields.get("sites").map(String::as_str).unwrap_or("");
+    let again = |problem: Problem| {
+        let shown = Shown {
+            client: &client,
+            request: &ticket.request,
+            sites: typed_sites,
+            problem: Some(&problem),
+        };
+        // The same ticket and token: the person fixes and posts again.
+        Ok(Reply::Page(Box::new(page(&shown, sealed, csrf))))
+    };
+    let (key, sites) = match parse(fields.get("api_key").map(String::as_str), Some(typed_sites)) {
+        Ok(parsed) => parsed,
+        Err(problem) => return again(problem),
+    };
+    let Ok(base) = mcp.base_url.as_ref() else {
+        return Err(FlowError::PlausibleMisconfigured);
+    };
+    if let Err(problem) = check_with_plausible(platform, base, &key, &sites).await {
+        return again(problem);
+    }
+    let who = Who::Key(KeyHolder {
+        key,
+        sites: sites.iter().map(|s| s.as_str().to_owned()).collect(),
+    });
+    let browser = Browser {
+        cookie_name: ticket.cookie_name.clone(),
+        cookie_value: CookieValue::new(cookie),
+    };
+    let page = consent::ask(
+        ring,
+        platform,
+        client,
+        ticket.request,
+        who,
+        &browser,
+        ticket.expires_at,
+    )?;
+    Ok(Reply::Ask(Box::new(page)))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,663 @@
+//! The key form natively, through the worker's own request handler: the
+//! whole `/mcp` authorization (form, Plausible check, consent, code,
+//! token, a tool call with the person's key), and its refusals.
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::config::deployment::Deployment;
+use crate::http::Method;
+use crate::limits::Tier;
+use crate::ports::{OutboundRequest, OutboundResponse};
+use crate::testing::{FakePlatform, block_on};
+
+const ORIGIN: &str = "https://mcp.example.com";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+const GOOD_KEY: &str = "good-plausible-key-0001";
+const REDIRECT: &str = "http://127.0.0.1:4567/cb";
+
+fn deployment(extra: &[(&str, &str)]) -> Deployment {
+    let mut pairs = vec![
+        ("MCP_ALLOWED_HOSTNAMES", "mcp.example.com"),
+        ("COOKIE_SECRET", "0123456789abcdef0123456789abcdef"),
+        ("USER_KEY_SECRET", "user-key-secret-for-tests-0123456789"),
+        ("PLAUSIBLE_BASE_URL", "https://plausible.example"),
+        ("PLAUSIBLE_API_KEY", "shared-key-000000"),
+    ];
+    pairs.extend_from_slice(extra);
+    Deployment::load(&crate::testing::source(&pairs))
+}
+
+/// A Plausible that knows one key, which reads two sites, and answers
+/// every other key or site with its 401.
+fn plausible(p: &FakePlatform) {
+    p.respond_with(|req: &OutboundRequest| {
+        let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+        let key_ok = req.headers.get("authorization") == Some(&*format!("Bearer {GOOD_KEY}"));
+        let site = body["site_id"].as_str().unwrap_or("");
+        let readable = ["example.com", "shop.example.com"].contains(&site);
+        let (status, answer) = if key_ok && readable {
+            (
+                200,
+                json!({"results": [{"metrics": [3], "dimensions": []}], "meta": {}, "query": body}),
+            )
+        } else {
+            (401, json!({"error": "Invalid API key or site ID."}))
+        };
+        Ok(OutboundResponse {
+            status,
+            headers: crate::http::Headers::new(),
+            body: answer.to_string().into_bytes(),
+        })
+    });
+}
+
+fn send(
+    p: &FakePlatform,
+    d: &Deployment,
+    method: Method,
+    path_and_query: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Response {
+    let url = url::Url::parse(ORIGIN)
+        .unwrap()
+        .join(path_and_query)
+        .unwrap();
+    let mut request = Request::new(method, url);
+    request.headers.set("cf-connecting-ip", "198.51.100.20");
+    for (n, v) in headers {
+        request.headers.append(n, *v);
+    }
+    request.body = body.as_bytes().to_vec();
+    block_on(crate::handle(p, d, request))
+}
+
+fn text(r: &Response) -> String {
+    String::from_utf8(r.body.clone()).unwrap()
+}
+
+/// The value of the hidden field `name` on a page.
+fn hidden(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let at = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("{name} in {page}"))
+        + marker.len();
+    page[at..at + page[at..].find('"').unwrap()].to_owned()
+}
+
+fn enc(pairs: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+fn register(p: &FakePlatform, d: &Deployment, redirect: &str) -> String {
+    let r = send(
+        p,
+        d,
+        Method::Post,
+        "/register",
+        &[("content-type", "application/json")],
+        &json!({"redirect_uris": [redirect], "token_endpoint_auth_method": "none", "client_name": "Key App"})
+            .to_string(),
+    );
+    assert_eq!(r.status, 201, "{}", text(&r));
+    r.json_body()["client_id"].as_str().unwrap().to_owned()
+}
+
+fn authorize_url(client: &str, redirect: &str, resource: &str) -> String {
+    format!(
+        "/authorize?{}",
+        enc(&[
+            ("response_type", "code"),
+            ("client_id", client),
+            ("redirect_uri", redirect),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+            ("state", "st"),
+            ("resource", resource),
+        ])
+    )
+}
+
+/// The key form of a fresh authorization: its page and its cookie.
+struct Form {
+    ticket: String,
+    csrf: String,
+    cookie: String,
+}
+
+fn open_form(p: &FakePlatform, d: &Deployment, client: &str) -> Form {
+    let r = send(
+        p,
+        d,
+        Method::Get,
+        &authorize_url(client, REDIRECT, &format!("{ORIGIN}/mcp")),
+        &[],
+        "",
+    );
+    let page = text(&r);
+    assert_eq!(r.status, 200, "{page}");
+    assert!(page.contains("name=\"api_key\"") && page.contains("autocomplete=\"off\""));
+    assert!(
+        r.headers
+            .get("content-security-policy")
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+    assert_eq!(r.headers.get("cache-control"), Some("no-store"));
+    let set = r.headers.get("set-cookie").unwrap().to_owned();
+    assert!(set.starts_with(KEY_COOKIE_PREFIX) && set.contains("SameSite=Strict"));
+    Form {
+        ticket: hidden(&page, "ticket"),
+        csrf: hidden(&page, "csrf"),
+        cookie: set.split(';').next().unwrap().to_owned(),
+    }
+}
+
+fn post_form(p: &FakePlatform, d: &Deployment, form: &Form, key: &str, sites: &str) -> Response {
+    send(
+        p,
+        d,
+        Method::Post,
+        "/authorize/key",
+        &[
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("cookie", &form.cookie),
+            ("origin", ORIGIN),
+        ],
+        &enc(&[
+            ("ticket", &form.ticket),
+            ("csrf", &form.csrf),
+            ("api_key", key),
+            ("sites", sites),
+        ]),
+    )
+}
+
+fn error_code(r: &Response) -> String {
+    let page = text(r);
+    let marker = "<meta name=\"error\" content=\"";
+    page.find(marker)
+        .map(|at| {
+            let rest = &page[at + marker.len()..];
+            rest[..rest.find('"').unwrap()].to_owned()
+        })
+        .unwrap_or_default()
+}
+
+fn queries_sent(p: &FakePlatform) -> Vec<(String, String)> {
+    p.sent
+        .borrow()
+        .iter()
+        .map(|r| {
+            let body: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+            (
+                r.headers.get("authorization").unwrap_or("").to_owned(),
+                body["site_id"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Approves on the consent page that `response` is, redeems the code,
+/// and returns the token response.
+fn approve_and_redeem(
+    p: &FakePlatform,
+    d: &Deployment,
+    client: &str,
+    form: &Form,
+    consent: &Response,
+) -> Value {
+    let page = text(consent);
+    let r = send(
+        p,
+        d,
+        Method::Post,
+        "/consent",
+        &[
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("cookie", &form.cookie),
+            ("origin", ORIGIN),
+        ],
+        &enc(&[
+            ("ticket", &hidden(&page, "ticket")),
+            ("csrf", &hidden(&page, "csrf")),
+            ("decision", "approve"),
+        ]),
+    );
+    assert_eq!(r.status, 302, "{}", text(&r));
+    let location = url::Url::parse(r.headers.get("location").unwrap()).unwrap();
+    let q: HashMap<String, String> = location.query_pairs().into_owned().collect();
+    let token = send(
+        p,
+        d,
+        Method::Post,
+        "/token",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        &enc(&[
+            ("grant_type", "authorization_code"),
+            ("code", &q["code"]),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+            ("client_id", client),
+            ("resource", &format!("{ORIGIN}/mcp")),
+        ]),
+    );
+    assert_eq!(token.status, 200, "{}", text(&token));
+    token.json_body()
+}
+
+fn tool_call(p: &FakePlatform, d: &Deployment, path: &str, bearer: &str, site: &str) -> Response {
+    send(
+        p,
+        d,
+        Method::Post,
+        path,
+        &[
+            ("content-type", "application/json"),
+            ("accept", "application/json, text/event-stream"),
+            ("mcp-protocol-version", "2025-06-18"),
+            ("authorization", &format!("Bearer {bearer}")),
+        ],
+        &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+            "name": "query_stats",
+            "arguments": {"site_id": site, "metrics": ["visitors"], "date_range": "day"},
+        }})
+        .to_string(),
+    )
+}
+
+#[test]
+fn the_whole_key_flow_ends_in_tool_calls_with_the_persons_key() {
+    let p = FakePlatform::new();
+    plausible(&p);
+    let d = deployment(&[]);
+    let client = register(&p, &d, REDIRECT);
+    let form = open_form(&p, &d, &client);
+    assert!(p.sent.borrow().is_empty(), "nothing asked before the post");
+    let writes_before = p.storage_writes();
+    let consent = post_form(
+        &p,
+        &d,
+        &form,
+        GOOD_KEY,
+        "example.com\nshop.example.com, example.com",
+    );
+    let page = text(&consent);
+    assert_eq!(consent.status, 200, "{page}");
+    // One query per distinct site, with the key.
+    assert_eq!(
+        queries_sent(&p),
+        vec![
+            (format!("Bearer {GOOD_KEY}"), "example.com".to_owned()),
+            (format!("Bearer {GOOD_KEY}"), "shop.example.com".to_owned()),
+        ]
+    );
+    assert!(page.contains("name=\"decision\" value=\"approve\""));
+    assert!(page.contains("…0001") && page.contains("<code>shop.example.com</code>"));
+    assert!(!page.contains(GOOD_KEY), "the key is never shown");
+    // Nothing was written before the consent.
+    assert_eq!(p.storage_writes(), writes_before);
+    let tokens = approve_and_redeem(&p, &d, &client, &form, &consent);
+    assert_eq!(tokens["resource"], format!("{ORIGIN}/mcp"));
+    let access = tokens["access_token"].as_str().unwrap();
+    p.sent.borrow_mut().clear();
+    let r = tool_call(&p, &d, "/mcp", access, "example.com");
+    assert_eq!(r.status, 200, "{}", text(&r));
+    let body = text(&r);
+    assert!(!body.contains("\"isError\":true"), "{body}");
+    assert_eq!(
+        queries_sent(&p),
+        vec![(format!("Bearer {GOOD_KEY}"), "example.com".to_owned())],
+        "the person's key, never our token, reaches Plausible"
+    );
+    // The same token is no credential at /internal.
+    let r = tool_call(&p, &d, "/internal", access, "example.com");
+    assert_eq!(r.status, 401);
+    assert!(
+        r.headers
+            .get("www-authenticate")
+            .unwrap()
+            .contains("error=\"invalid_token\"")
+    );
+    // Refresh keeps the grant on /mcp.
+    let refreshed = send(
+        &p,
+        &d,
+        Method::Post,
+        "/token",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        &enc(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ("client_id", &client),
+        ]),
+    );
+    assert_eq!(refreshed.status, 200, "{}", text(&refreshed));
+    assert_eq!(refreshed.json_body()["resource"], format!("{ORIGIN}/mcp"));
+    // Nothing the key touched holds it in the clear.
+    let objects: Vec<String> = p
+        .ledgers
+        .borrow()
+        .values()
+        .map(|l| format!("{:?}", l.entries.borrow()))
+        .collect();
+    let kv: Vec<String> =
+        p.kv.borrow()
+            .values()
+            .map(|(v, _)| String::from_utf8_lossy(v).into_owned())
+            .collect();
+    let stored = format!("{objects:?}{kv:?}");
+    assert!(!stored.contains(GOOD_KEY));
+    let logged = p.logs.borrow().concat() + &p.audits.borrow().concat();
+    assert!(!logged.contains(GOOD_KEY), "{logged}");
+}
+
+#[test]
+fn the_form_says_what_to_fix() {
+    let p = FakePlatform::new();
+    plausible(&p);
+    let d = deployment(&[]);
+    let client = register(&p, &d, REDIRECT);
+    let form = open_form(&p, &d, &client);
+    let many: Vec<String> = (0..21).map(|i| format!("s{i}.example")).collect();
+    let cases: Vec<(&str, String, u16, &str, &str)> = vec![
+        (
+            "",
+            "example.com".into(),
+            400,
+            "invalid_key",
+            "Paste your Plausible API key",
+        ),
+        (
+            "short",
+            "example.com".into(),
+            400,
+            "invalid_key",
+            "8 to 512 characters",
+        ),
+        (
+            "pmcp_at_AAAAAAAAAAAAAAAAAAAA",
+            "example.com".into(),
+            400,
+            "invalid_key",
+            "not a Plausible API key",
+        ),
+        (
+            GOOD_KEY,
+            " ,\n".into(),
+            400,
+            "invalid_sites",
+            "at least one site",
+        ),
+        (
+            GOOD_KEY,
+            many.join(","),
+            400,
+            "invalid_sites",
+            "(you named 21)",
+        ),
+        (
+            "wrong-plausible-key-1",
+            "example.com".into(),
+            400,
+            "key_refused",
+            "did not accept this key for the site &quot;example.com&quot;",
+        ),
+        (
+            GOOD_KEY,
+            "example.com other.example".into(),
+            400,
+            "site_unreadable",
+            "cannot read the site &quot;other.example&quot;",
+        ),
+    ];
+    for (key, sites, status, code, says) in cases {
+        let r = post_form(&p, &d, &form, key, &sites);
+        let page = text(&r);
+        assert_eq!(
+            (r.status, error_code(&r).as_str()),
+            (status, code),
+            "{key} {sites}"
+        );
+        assert!(page.contains(says), "{code}: {page}");
+        // The form again, with the same ticket, the sites kept, the key not.
+        assert_eq!(hidden(&page, "ticket"), form.ticket);
+        assert!(!page.contains("value=\"wrong-plausible") && !page.contains(GOOD_KEY));
+    }
+    // A refused first site costs one query and says nothing more.
+    p.sent.borrow_mut().clear();
+    post_form(
+        &p,
+        &d,
+        &form,
+        "wrong-plausible-key-1",
+        "example.com,shop.example.com",
+    );
+    assert_eq!(p.sent.borrow().len(), 1);
+}
+
+#[test]
+fn forged_or_foreign_posts_are_refused_before_plausible_is_asked() {
+    let p = FakePlatform::new();
+    plausible(&p);
+    let d = deployment(&[]);
+    let client = register(&p, &d, REDIRECT);
+    let form = open_form(&p, &d, &client);
+    let other = open_form(&p, &d, &client);
+    let cases = [
+        (
+            Form {
+                csrf: String::new(),
+                ..open_form(&p, &d, &client)
+            },
+            "bad_csrf",
+        ),
+        (
+            Form {
+                csrf: other.csrf.clone(),
+                ticket: form.ticket.clone(),
+                cookie: form.cookie.clone(),
+            },
+            "bad_csrf",
+        ),
+        (
+            Form {
+                cookie: other.cookie.clone(),
+                ticket: form.ticket.clone(),
+                csrf: form.csrf.clone(),
+            },
+            "ticket_other_browser",
+        ),
+        (
+            Form {
+                ticket: "garbage".into(),
+                csrf: form.csrf.clone(),
+                cookie: form.cookie.clone(),
+            },
+            "bad_ticket",
+        ),
+    ];
+    for (f, code) in cases {
+        let r = post_form(&p, &d, &f, GOOD_KEY, "example.com");
+        assert_eq!(error_code(&r), code);
+        assert!(matches!(r.status, 400 | 403), "{code}: {}", r.status);
+    }
+    // From another origin.
+    let r = send(
+        &p,
+        &d,
+        Method::Post,
+        "/authorize/key",
+        &[
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("cookie", &form.cookie),
+            ("origin", "https://evil.example"),
+        ],
+        &enc(&[
+            ("ticket", &form.ticket),
+            ("csrf", &form.csrf),
+            ("api_key", GOOD_KEY),
+            ("sites", "example.com"),
+        ]),
+    );
+    assert_eq!((r.status, error_code(&r).as_str()), (403, "foreign_origin"));
+    // Expired.
+    p.advance(LOGIN_LIFETIME);
+    let r = post_form(&p, &d, &form, GOOD_KEY, "example.com");
+    assert_eq!(error_code(&r), "bad_ticket");
+    assert!(p.sent.borrow().is_empty());
+}
+
+#[test]
+fn only_trusted_redirect_hosts_get_the_form() {
+    let p = FakePlatform::new();
+    let d = deployment(&[]);
+    for (redirect, offered) in [
+        ("https://claude.ai/api/mcp/auth_callback", true),
+        ("https://claude.com/api/mcp/auth_callback", true),
+        ("http://localhost:5555/cb", true),
+        ("https://app.example/cb", false),
+        ("https://claude.ai.evil.example/cb", false),
+        ("https://evil.claude.ai/cb", false),
+    ] {
+        let client = register(&p, &d, redirect);
+        let r = send(
+            &p,
+            &d,
+            Method::Get,
+            &authorize_url(&client, redirect, &format!("{ORIGIN}/mcp")),
+            &[],
+            "",
+        );
+        let page = text(&r);
+        if offered {
+            assert_eq!(r.status, 200, "{redirect}");
+            assert!(page.contains("name=\"api_key\""));
+        } else {
+            assert_eq!(
+                (r.status, error_code(&r).as_str()),
+                (403, "unverified_redirect_host")
+            );
+            let host = url::Url::parse(redirect)
+                .unwrap()
+                .host_str()
+                .unwrap()
+                .to_owned();
+            assert!(
+                page.contains(&host) && page.contains("BYOK_REDIRECT_HOSTS"),
+                "{page}"
+            );
+            assert!(
+                !page.contains("api_key") && !page.contains("<form"),
+                "no form"
+            );
+            assert!(r.headers.get("set-cookie").is_none());
+        }
+    }
+    // An operator adds a host; the defaults are then whatever they list.
+    let d = deployment(&[("BYOK_REDIRECT_HOSTS", "app.example")]);
+    let client = register(&p, &d, "https://app.example/cb");
+    let r = send(
+        &p,
+        &d,
+        Method::Get,
+        &authorize_url(&client, "https://app.example/cb", &format!("{ORIGIN}/mcp")),
+        &[],
+        "",
+    );
+    assert_eq!(r.status, 200);
+}
+
+#[test]
+fn every_post_counts_against_the_address_limit() {
+    let p = FakePlatform::new();
+    plausible(&p);
+    p.rate_limits
+        .borrow_mut()
+        .insert(Tier::KeyForm.binding(), 2);
+    let d = deployment(&[]);
+    let client = register(&p, &d, REDIRECT);
+    let form = open_form(&p, &d, &client);
+    for _ in 0..2 {
+        assert_eq!(
+            post_form(&p, &d, &form, "wrong-plausible-key-1", "example.com").status,
+            400
+        );
+    }
+    let limited = post_form(&p, &d, &form, GOOD_KEY, "example.com");
+    assert_eq!(limited.status, 429);
+    assert_eq!(limited.headers.get("retry-after"), Some("60"));
+    assert_eq!(
+        p.sent.borrow().len(),
+        2,
+        "a limited post asks Plausible nothing"
+    );
+}
+
+#[test]
+fn the_mcp_endpoint_challenges_toward_its_own_metadata() {
+    let p = FakePlatform::new();
+    let d = deployment(&[]);
+    let r = send(
+        &p,
+        &d,
+        Method::Post,
+        "/mcp",
+        &[("content-type", "application/json")],
+        r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#,
+    );
+    assert_eq!(r.status, 401);
+    let challenge = r.headers.get("www-authenticate").unwrap();
+    assert!(
+        challenge.contains(&format!(
+            "resource_metadata=\"{ORIGIN}/.well-known/oauth-protected-resource/mcp\""
+        )) && !challenge.contains("error="),
+        "{challenge}"
+    );
+    let prm = send(
+        &p,
+        &d,
+        Method::Get,
+        "/.well-known/oauth-protected-resource/mcp",
+        &[],
+        "",
+    );
+    assert_eq!(prm.status, 200);
+    assert_eq!(prm.json_body()["resource"], format!("{ORIGIN}/mcp"));
+    assert_eq!(prm.json_body()["authorization_servers"], json!([ORIGIN]));
+    // A raw key keeps working as the bearer value.
+    plausible(&p);
+    let r = tool_call(&p, &d, "/mcp", GOOD_KEY, "example.com");
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        queries_sent(&p),
+        vec![(format!("Bearer {GOOD_KEY}"), "example.com".to_owned())]
+    );
+}
+
+#[test]
+fn site_lists_parse() {
+    let ok = parse(Some(" key-123456 "), Some("a.com, b.com\n\na.com\tc.com")).unwrap();
+    assert_eq!(ok.0.secret(), "key-123456");
+    let sites: Vec<&str> = ok.1.iter().map(SiteId::as_str).collect();
+    assert_eq!(sites, ["a.com", "b.com", "c.com"]);
+    assert_eq!(parse(None, Some("a.com")).unwrap_err(), Problem::NoKey);
+    assert_eq!(
+        parse(Some("key-123456"), None).unwrap_err(),
+        Problem::NoSites
+    );
+    let twenty: Vec<String> = (0..20).map(|i| format!("s{i}.com")).collect();
+    assert!(parse(Some("key-123456"), Some(&twenty.join(","))).is_ok());
+    let long = "x".repeat(300);
+    assert!(matches!(
+        parse(Some("key-123456"), Some(&long)).unwrap_err(),
+        Problem::BadSite(s) if s.len() == 80
+    ));
+}

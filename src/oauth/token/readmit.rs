@@ -1,0 +1,50 @@
+//! What a refresh re-checks about the grant's holder (issue 11, issue
+//! 15): a person against the email gate as configured now; a key grant
+//! of `/mcp` is handed back for its check with Plausible.
+
+use serde_json::Value;
+
+use crate::identity;
+use crate::oauth::key_grant::{self, Holder};
+use crate::oauth::ledger::records::Subject;
+use crate::oauth::server::AuthServer;
+use crate::secret::PlausibleKey;
+
+/// Each refresh applies the email gate as it is now (issue 11): the
+/// grant's sealed identity is opened and the person admitted again. A
+/// domain removed from `ALLOWED_EMAIL_DOMAIN`, or an identity that no
+/// longer opens (`COOKIE_SECRET` rotated without
+/// `COOKIE_SECRET_PREVIOUS`), ends the grant.
+///
+/// A key grant of `/mcp` is not a person's: the email gate does not
+/// apply, and its key is returned for the hourly check with Plausible.
+pub(super) fn readmit(
+    server: &AuthServer<'_>,
+    subject: &Subject,
+) -> Result<Option<PlausibleKey>, &'static str> {
+    let keys = server
+        .settings
+        .keys
+        .as_ref()
+        .ok_or("no COOKIE_SECRET to open the grant's identity")?;
+    match key_grant::holder(keys, subject) {
+        Holder::Key(key) => return Ok(Some(key)),
+        Holder::Unreadable => {
+            return Err("the grant's identity does not open under the configured keys");
+        }
+        Holder::Person => {}
+    }
+    let plain = keys
+        .open(
+            &subject.sealed_props,
+            &format!("subject:{}", subject.user_key.as_str()),
+        )
+        .ok_or("the grant's identity does not open under the configured keys")?;
+    let email = serde_json::from_slice::<Value>(&plain)
+        .ok()
+        .and_then(|v| v.get("email").and_then(Value::as_str).map(str::to_owned))
+        .ok_or("the grant's identity holds no email")?;
+    identity::admit(&email, None, &server.settings.allowed_email_domains)
+        .map(|_| None)
+        .map_err(|_| "the email gate refuses the grant's user now; grant revoked")
+}
