@@ -104,6 +104,8 @@ enum Route {
     Connections,
     /// The connections page's sign-in.
     ConnectionsLogin,
+    /// The connections page's Plausible key, entered again (issue 15).
+    ConnectionsKey,
     /// The end-to-end tests' view of the listings (loopback with
     /// `TEST_IDENTITY_HOOK` only; elsewhere a 404 like any other path).
     /// The test build only: the release build has no such route.
@@ -137,6 +139,7 @@ fn route(path: &str) -> Route {
         "/revoke" => Route::Revoke,
         "/connections" => Route::Connections,
         "/connections/login" => Route::ConnectionsLogin,
+        "/connections/key" => Route::ConnectionsKey,
         #[cfg(feature = "test-hooks")]
         "/__test/listings" => Route::TestListings,
         #[cfg(feature = "test-hooks")]
@@ -150,9 +153,11 @@ impl Route {
     fn surface(self) -> Surface {
         match self {
             Route::McpByok | Route::McpInternal => Surface::Mcp,
-            Route::Authorize | Route::AuthorizeKey | Route::Callback | Route::Consent => {
-                Surface::Browser
-            }
+            Route::Authorize
+            | Route::AuthorizeKey
+            | Route::Callback
+            | Route::Consent
+            | Route::ConnectionsKey => Surface::Browser,
             _ => Surface::Api,
         }
     }
@@ -309,7 +314,9 @@ impl<P: RateLimits + IsolateCache + Clock> Limits<'_, P> {
             // address (never per client: a shared client id must not let
             // one person lock everyone out): each may cost a Plausible
             // query, and the form must not become a fast key checker.
-            Route::AuthorizeKey => {
+            // The connections page's key form shares the key form's
+            // allowance: both take a pasted key (issue 15).
+            Route::AuthorizeKey | Route::ConnectionsKey => {
                 (!self.allow(Tier::KeyForm, address).await).then_some(Tier::KeyForm)
             }
             Route::Token => {
@@ -400,6 +407,7 @@ async fn serve<P: Platform>(
         Route::Revoke => routes::oauth::revoke(platform, oauth, request).await,
         Route::Connections => routes::connections::page(platform, oauth, request).await,
         Route::ConnectionsLogin => routes::connections::login(platform, oauth, request).await,
+        Route::ConnectionsKey => routes::connections::key(platform, oauth, request).await,
         #[cfg(feature = "test-hooks")]
         Route::TestListings => routes::oauth::test_listings(platform, oauth, request).await,
         #[cfg(feature = "test-hooks")]
@@ -619,6 +627,7 @@ mod tests {
         );
         assert_eq!(route("/connections"), Route::Connections);
         assert_eq!(route("/connections/login"), Route::ConnectionsLogin);
+        assert_eq!(route("/connections/key"), Route::ConnectionsKey);
     }
 
     #[test]

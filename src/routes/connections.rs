@@ -56,3 +56,19 @@ pub async fn login<P: Platform>(
     let server = AuthServer::new(settings, request);
     reply(platform, endpoint::login(platform, &server).await)
 }
+
+/// `POST /connections/key`.
+pub async fn key<P: Platform>(
+    platform: &P,
+    settings: &OAuthSettings,
+    request: &Request,
+) -> Response {
+    if !matches!(request.method, Method::Post) {
+        return refusal(Refusal::MethodNotAllowed("POST"));
+    }
+    let server = AuthServer::new(settings, request);
+    reply(
+        platform,
+        endpoint::enter_key(platform, &server, request).await,
+    )
+}

@@ -20,9 +20,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freePort } from '../../devstack/stack.mjs';
-import { ROOT } from './mcp-helpers.mjs';
+import { KEY, ROOT } from './mcp-helpers.mjs';
 import { BASE, IDENTITY, registerClient } from './oauth-helpers.mjs';
 import { runAuthorizationScenarios, runConformance, scenarioChecks } from './support/conformance.mjs';
+import { KeyFlowBrowser } from './support/key-flow.mjs';
 
 const outRoot = mkdtempSync(path.join(tmpdir(), 'plausible-mcp-e2e-conformance-'));
 after(() => rmSync(outRoot, { recursive: true, force: true }));
@@ -96,6 +97,35 @@ describe('MCP conformance suite: authorization server', () => {
     const checks = assertAllPassed(outDir, run.output);
     const grant = checks['authorization-code-grant'][0];
     assert.equal(grant.id, 'authorization-code-grant');
+    assert.equal(new URL(grant.details.authorizationResponseUrl).searchParams.get('iss'), BASE);
+  });
+
+  test('both scenarios pass for /mcp, the person pasting a Plausible key on the key page and approving', async () => {
+    const port = await freePort();
+    const callback = `http://127.0.0.1:${port}/callback`;
+    const client = await registerClient({ client_name: 'conformance suite on /mcp', redirect_uris: [callback] });
+    const outDir = path.join(outRoot, 'mcp');
+    const browsers = [];
+    const run = await runAuthorizationScenarios(ROOT, {
+      issuer: BASE, clientId: client.client_id, resource: `${BASE}/mcp`, port, outDir,
+      async visit(url) {
+        const browser = new KeyFlowBrowser({ base: BASE, key: KEY, sites: ['example.com'] });
+        browsers.push(browser);
+        return (await browser.authorize(url)).location;
+      },
+    });
+    assert.equal(run.visitError, undefined, `${run.visitError?.stack}\n${run.output}`);
+    assert.equal(run.signal, null, run.output);
+    assert.equal(run.code, 0, run.output);
+    assert.equal(browsers.length, 1, run.output);
+    // The person went through the key page and the consent page, no company sign-in.
+    assert.deepEqual(browsers[0].steps.map((s) => `${s.step} ${s.status}`), ['authorize 200', 'key 200', 'consent 302']);
+    const asked = new URL(run.authorizationUrl).searchParams;
+    assert.equal(asked.get('resource'), `${BASE}/mcp`);
+    assert.equal(asked.get('code_challenge_method'), 'S256');
+    assert.equal(run.callbackStatus, 200);
+    const checks = assertAllPassed(outDir, run.output);
+    const grant = checks['authorization-code-grant'][0];
     assert.equal(new URL(grant.details.authorizationResponseUrl).searchParams.get('iss'), BASE);
   });
 });

@@ -1,14 +1,18 @@
-//! `/connections`: `GET` shows the page (signed out: a sign-in link;
-//! signed in: the person's connections, and for admins whatever user or
-//! client they look up), `GET /connections/login` starts the sign-in,
-//! and `POST` takes one action of the page's forms. Every POST needs the
-//! session and its CSRF token, and is refused from another origin.
+//! `/connections`: `GET` shows the page (signed out: a sign-in link and
+//! the Plausible key form; signed in: the person's connections, and for
+//! admins whatever user or client they look up; with a key session: what
+//! that key connected on `/mcp`), `GET /connections/login` starts the
+//! sign-in, `POST /connections/key` opens a key session from the key
+//! entered again, and `POST` takes one action of the page's forms. Every
+//! POST needs a session (or, for the key, the signed-out form's cookie)
+//! and its CSRF token, and is refused from another origin.
 
 use crate::audit::{self, Actor, AdminAction, Event, Record};
 use futures_util::future::join_all;
 use std::collections::HashSet;
 
 use super::block;
+use super::key_session::{self, KeyEntry, KeySession};
 use super::listing::{Connection, EmailOpener, assemble, open_email};
 use super::session::{self, Session};
 use crate::crypto::{Keyring, UserKeys};
@@ -16,6 +20,7 @@ use crate::http::{Method, Params, Request, Response, form, single_params};
 use crate::oauth::clients::registry;
 use crate::oauth::flow::login::{self, LoginError};
 use crate::oauth::ids::{RoutingId, UserKey};
+use crate::oauth::key_grant;
 use crate::oauth::ledger::client::Ledger;
 use crate::oauth::listing::client::{
     Directory, Index, MAX_PAGE, revoke_all_for_client, revoke_all_for_user,
@@ -23,9 +28,11 @@ use crate::oauth::listing::client::{
 use crate::oauth::listing::records::ListedPair;
 use crate::oauth::server::{AuthServer, Platform};
 use crate::oauth::types::ClientId;
-use crate::pages::{self, AdminView, ClientSection, ConnectionsView, UserSection};
+use crate::pages::{
+    self, AdminView, ClientSection, ConnectionsView, KeySection, PersonSection, UserSection,
+};
 use crate::ports::StorageError;
-use crate::secret::SetCookie;
+use crate::secret::{PlausibleKey, SetCookie};
 
 /// Why the page answered no.
 #[derive(Debug)]
@@ -50,6 +57,10 @@ pub enum ConnectionsError {
     Csrf,
     /// A POST from another origin (403).
     ForeignOrigin,
+    /// What was entered as a Plausible key cannot be one (400).
+    NotAKey,
+    /// No randomness for a session or form cookie (503).
+    Entropy,
     Storage(StorageError),
 }
 
@@ -57,14 +68,16 @@ impl ConnectionsError {
     fn status(&self) -> u16 {
         match self {
             ConnectionsError::NoServerKey | ConnectionsError::NoUserKey => 500,
-            ConnectionsError::NoUpstream | ConnectionsError::Storage(_) => 503,
+            ConnectionsError::NoUpstream
+            | ConnectionsError::Storage(_)
+            | ConnectionsError::Entropy => 503,
             ConnectionsError::LoginStart(e) => e.status(),
             ConnectionsError::SignedOut => 401,
             ConnectionsError::NotAdmin
             | ConnectionsError::Csrf
             | ConnectionsError::ForeignOrigin => 403,
             ConnectionsError::UnknownPair => 404,
-            ConnectionsError::BadRequest(_) => 400,
+            ConnectionsError::BadRequest(_) | ConnectionsError::NotAKey => 400,
         }
     }
 
@@ -79,7 +92,8 @@ impl ConnectionsError {
             ConnectionsError::BadRequest(_) => "bad_request",
             ConnectionsError::Csrf => "csrf",
             ConnectionsError::ForeignOrigin => "foreign_origin",
-            ConnectionsError::Storage(_) => "temporarily_unavailable",
+            ConnectionsError::NotAKey => "not_a_key",
+            ConnectionsError::Storage(_) | ConnectionsError::Entropy => "temporarily_unavailable",
         }
     }
 
@@ -95,7 +109,8 @@ impl ConnectionsError {
             ConnectionsError::BadRequest(why) => (*why).into(),
             ConnectionsError::Csrf => "The form was not submitted from this server's page (missing or invalid CSRF token). Reload the page and try again.".into(),
             ConnectionsError::ForeignOrigin => "This form must be submitted from this server's own page.".into(),
-            ConnectionsError::Storage(_) => "The server could not complete the request. Try again shortly.".into(),
+            ConnectionsError::NotAKey => "That is not a Plausible API key. Paste the whole key, as Plausible showed it when you created it.".into(),
+            ConnectionsError::Storage(_) | ConnectionsError::Entropy => "The server could not complete the request. Try again shortly.".into(),
         }
     }
 
@@ -114,7 +129,9 @@ impl ConnectionsError {
             | ConnectionsError::ForeignOrigin => {
                 Some(format!("connections: refused: {}", self.code()))
             }
-            ConnectionsError::BadRequest(_) | ConnectionsError::SignedOut => None,
+            ConnectionsError::BadRequest(_)
+            | ConnectionsError::SignedOut
+            | ConnectionsError::NotAKey => None,
             other => Some(format!("connections: stopped: {}", other.code())),
         }
     }
@@ -234,6 +251,66 @@ async fn rows_of<P: Platform>(
     Ok(out)
 }
 
+/// The sessions a request carries: a signed-in person's, a key's, or both.
+struct Viewer {
+    person: Option<Session>,
+    key: Option<KeySession>,
+}
+
+impl Viewer {
+    fn of(ring: &Keyring, request: &Request, now: u64) -> Option<Viewer> {
+        let person = Session::of(ring, &request.headers, now);
+        let key = KeySession::of(ring, &request.headers, now);
+        (person.is_some() || key.is_some()).then_some(Viewer { person, key })
+    }
+
+    /// The one CSRF token of the page's forms: the person's session's if
+    /// signed in, else the key session's.
+    fn csrf(&self, ring: &Keyring) -> String {
+        match (&self.person, &self.key) {
+            (Some(p), _) => p.csrf(ring),
+            (None, Some(k)) => k.csrf(ring),
+            (None, None) => String::new(),
+        }
+    }
+
+    fn csrf_ok(&self, ring: &Keyring, presented: Option<&str>) -> bool {
+        self.person
+            .as_ref()
+            .is_some_and(|p| p.csrf_ok(ring, presented))
+            || self
+                .key
+                .as_ref()
+                .is_some_and(|k| k.csrf_ok(ring, presented))
+    }
+
+    fn admin(&self, server: &AuthServer<'_>) -> bool {
+        self.person
+            .as_ref()
+            .is_some_and(|p| server.settings.admins.includes(p.email()))
+    }
+
+    /// The user keys whose pairs this viewer may revoke.
+    fn users(&self, user_keys: &UserKeys) -> Vec<UserKey> {
+        let mut out = Vec::new();
+        if let Some(p) = &self.person {
+            out.push(UserKey::of_email(user_keys, p.email()));
+        }
+        if let Some(k) = &self.key {
+            out.push(k.user().clone());
+        }
+        out
+    }
+}
+
+/// The signed-out page, with a fresh key form bound to this browser.
+fn signed_out<P: Platform>(platform: &P, ring: &Keyring) -> Outcome {
+    let (entry, cookie) = KeyEntry::start(platform).map_err(|_| ConnectionsError::Entropy)?;
+    let mut page = pages::signed_out_page(&entry.csrf(ring));
+    page.headers.append("set-cookie", cookie.secret());
+    Ok(page)
+}
+
 /// `GET /connections`.
 pub async fn show<P: Platform>(
     platform: &P,
@@ -242,22 +319,45 @@ pub async fn show<P: Platform>(
 ) -> Outcome {
     let (ring, user_keys) = keys(server)?;
     let now = platform.now().as_secs();
-    let Some(session) = Session::of(ring, &request.headers, now) else {
-        return Ok(pages::signed_out_page());
+    let Some(viewer) = Viewer::of(ring, request, now) else {
+        return signed_out(platform, ring);
     };
     let params = single_params(request.url.query().unwrap_or("").as_bytes())
         .map_err(|_| ConnectionsError::BadRequest("a parameter appears twice"))?;
     let wanted = wanted(&params)?;
-    let admin = server.settings.admins.includes(session.email());
+    let admin = viewer.admin(server);
     if !admin && (wanted.user.is_some() || wanted.client.is_some()) {
         return Err(ConnectionsError::NotAdmin);
     }
-    let me = UserKey::of_email(user_keys, session.email());
-    let mine = Directory::of(platform, &me)
-        .list()
-        .await
-        .map_err(ConnectionsError::Storage)?;
-    let own = rows_of(platform, server, ring, &mine.pairs, false).await?;
+    let person = match &viewer.person {
+        Some(session) => {
+            let me = UserKey::of_email(user_keys, session.email());
+            let mine = Directory::of(platform, &me)
+                .list()
+                .await
+                .map_err(ConnectionsError::Storage)?;
+            Some(PersonSection {
+                email: session.email(),
+                session_ends: session.expires_at(),
+                own: rows_of(platform, server, ring, &mine.pairs, false).await?,
+            })
+        }
+        None => None,
+    };
+    let key = match &viewer.key {
+        Some(session) => {
+            let listed = Directory::of(platform, session.user())
+                .list()
+                .await
+                .map_err(ConnectionsError::Storage)?;
+            Some(KeySection {
+                fingerprint: session.user().fingerprint().to_owned(),
+                session_ends: session.expires_at(),
+                rows: rows_of(platform, server, ring, &listed.pairs, false).await?,
+            })
+        }
+        None => None,
+    };
     let admin_view = if admin {
         let user = match &wanted.user {
             Some(user) => {
@@ -303,14 +403,63 @@ pub async fn show<P: Platform>(
     } else {
         None
     };
-    let csrf = session.csrf(ring);
+    let csrf = viewer.csrf(ring);
     Ok(pages::connections_page(&ConnectionsView {
-        email: session.email(),
         csrf: &csrf,
-        session_ends: session.expires_at(),
-        own,
+        person,
+        key,
         admin: admin_view,
     }))
+}
+
+/// `POST /connections/key`: the Plausible key entered again opens a key
+/// session. The key is not sent to Plausible and not kept: its keyed hash
+/// (the user key its grants were made under) is all the page needs, and
+/// matching it is the proof of holding the key. So the form tells nobody
+/// whether a key is valid at Plausible (no key checker), and a key already
+/// revoked there can still end what it left connected here. Counted by
+/// the key form's per-address rate limit (`lib.rs`).
+pub async fn enter_key<P: Platform>(
+    platform: &P,
+    server: &AuthServer<'_>,
+    request: &Request,
+) -> Outcome {
+    if request.method != Method::Post {
+        return Err(ConnectionsError::BadRequest("use POST"));
+    }
+    let (ring, user_keys) = keys(server)?;
+    if request
+        .headers
+        .get("origin")
+        .is_some_and(|o| o != server.issuer.as_str())
+    {
+        return Err(ConnectionsError::ForeignOrigin);
+    }
+    let form = form(&request.headers, &request.body)
+        .map_err(|_| ConnectionsError::BadRequest("the form could not be read"))?;
+    let entry = KeyEntry::of(&request.headers).ok_or(ConnectionsError::Csrf)?;
+    if !entry.csrf_ok(ring, form.get("csrf").map(String::as_str)) {
+        return Err(ConnectionsError::Csrf);
+    }
+    let raw = form.get("api_key").map(|k| k.trim()).unwrap_or("");
+    if !key_grant::well_formed(raw) {
+        return Err(ConnectionsError::NotAKey);
+    }
+    let user = UserKey::of_plausible_key(user_keys, &PlausibleKey::new(raw));
+    let now = platform.now().as_secs();
+    let (_, cookie) =
+        KeySession::start(ring, platform, &user, now).map_err(|_| ConnectionsError::Entropy)?;
+    server.audit(
+        platform,
+        Record::new(Event::SignIn, audit::Outcome::Success)
+            .reason("connections: plausible key entered")
+            .user(&user),
+    );
+    Ok(redirect(
+        303,
+        "/connections",
+        &[cookie, key_session::clear_form()],
+    ))
 }
 
 /// One action of the page's forms.
@@ -403,14 +552,14 @@ pub async fn act<P: Platform>(platform: &P, server: &AuthServer<'_>, request: &R
         return Err(ConnectionsError::ForeignOrigin);
     }
     let now = platform.now().as_secs();
-    let session = Session::of(ring, &request.headers, now).ok_or(ConnectionsError::SignedOut)?;
+    let viewer = Viewer::of(ring, request, now).ok_or(ConnectionsError::SignedOut)?;
     let form = form(&request.headers, &request.body)
         .map_err(|_| ConnectionsError::BadRequest("the form could not be read"))?;
-    if !session.csrf_ok(ring, form.get("csrf").map(String::as_str)) {
+    if !viewer.csrf_ok(ring, form.get("csrf").map(String::as_str)) {
         return Err(ConnectionsError::Csrf);
     }
     let action = Action::parse(&form)?;
-    let admin = server.settings.admins.includes(session.email());
+    let admin = viewer.admin(server);
     if action.needs_admin() && !admin {
         return Err(ConnectionsError::NotAdmin);
     }
@@ -418,15 +567,15 @@ pub async fn act<P: Platform>(platform: &P, server: &AuthServer<'_>, request: &R
     match &action {
         Action::Revoke(pair) => {
             if !admin {
-                let me = UserKey::of_email(user_keys, session.email());
-                let mine: HashSet<RoutingId> = Directory::of(platform, &me)
-                    .list()
-                    .await
-                    .map_err(storage)?
-                    .pairs
-                    .into_iter()
-                    .map(|p| p.routing)
-                    .collect();
+                // The signed-in person's pairs and the key's, if both.
+                let mut mine: HashSet<RoutingId> = HashSet::new();
+                for user in viewer.users(user_keys) {
+                    let listed = Directory::of(platform, &user)
+                        .list()
+                        .await
+                        .map_err(storage)?;
+                    mine.extend(listed.pairs.into_iter().map(|p| p.routing));
+                }
                 if !mine.contains(pair) {
                     return Err(ConnectionsError::UnknownPair);
                 }
@@ -436,7 +585,13 @@ pub async fn act<P: Platform>(platform: &P, server: &AuthServer<'_>, request: &R
                 .await
                 .map_err(storage)?;
         }
-        Action::SignOut => return Ok(redirect(303, "/connections", &[session::clear()])),
+        Action::SignOut => {
+            return Ok(redirect(
+                303,
+                "/connections",
+                &[session::clear(), key_session::clear()],
+            ));
+        }
         Action::FindUser(_) => {}
         Action::RevokeUser(user) => revoke_all_for_user(platform, user, now)
             .await
@@ -500,6 +655,7 @@ mod tests {
     use crate::oauth::listing::client::list_pair;
     use crate::oauth::types::{RedirectUri, ScopeSet};
     use crate::ports::Clock;
+    use crate::secret::SetCookie;
     use crate::testing::{FakePlatform, block_on, keys, source, user_keys};
 
     /// Alice's and Bob's pairs with one client, each with a consent.
@@ -656,6 +812,236 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+    }
+
+    const KEY: &str = "plausible-key-of-the-team";
+
+    /// The key's user: a pair with the client of `world`, listed and consented.
+    fn key_pair(p: &FakePlatform) -> (UserKey, RoutingId) {
+        let user = UserKey::of_plausible_key(&user_keys(), &PlausibleKey::new(KEY));
+        let client = ClientId::parse("pmcp_client_A").unwrap();
+        let routing = RoutingId::of(&user_keys(), client.as_str(), &user);
+        block_on(list_pair(
+            p,
+            &user,
+            ListedPair {
+                client_id: client,
+                routing,
+                first_connected: p.now().as_secs(),
+            },
+        ))
+        .unwrap();
+        block_on(Ledger::pair(p, routing).record_consent(
+            user.clone(),
+            ConsentRecord {
+                redirect_uri:
+                    RedirectUri::parse("https://claude.ai/api/mcp/auth_callback").unwrap(),
+                scope: ScopeSet::parse(Some("mcp")).unwrap(),
+                approved_at: p.now().as_secs(),
+            },
+        ))
+        .unwrap();
+        (user, routing)
+    }
+
+    fn request(
+        method: Method,
+        path: &str,
+        cookies: &[&SetCookie],
+        body: &[(&str, &str)],
+    ) -> Request {
+        let mut request = Request::new(
+            method,
+            url::Url::parse(&format!("https://mcp.example.com{path}")).unwrap(),
+        );
+        let jar: Vec<&str> = cookies
+            .iter()
+            .map(|c| c.secret().split(';').next().unwrap())
+            .collect();
+        if !jar.is_empty() {
+            request.headers.set("cookie", jar.join("; "));
+        }
+        request.headers.set("origin", "https://mcp.example.com");
+        request
+            .headers
+            .set("content-type", "application/x-www-form-urlencoded");
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in body {
+            form.append_pair(k, v);
+        }
+        request.body = form.finish().into_bytes();
+        request
+    }
+
+    fn set_cookies(r: &Response) -> Vec<SetCookie> {
+        r.headers
+            .get_all("set-cookie")
+            .map(|c| SetCookie::new(c.to_owned()))
+            .collect()
+    }
+
+    fn body(r: &Response) -> String {
+        String::from_utf8(r.body.clone()).unwrap()
+    }
+
+    #[test]
+    fn a_key_session_lists_and_revokes_its_key_s_pairs_only() {
+        let (p, settings, alice, _) = world();
+        let (user, mine) = key_pair(&p);
+        let (session, cookie) = KeySession::start(&keys(), &p, &user, p.now().as_secs()).unwrap();
+        let get = request(Method::Get, "/connections", &[&cookie], &[]);
+        let page = block_on(show(&p, &AuthServer::new(&settings, &get), &get)).unwrap();
+        let html = body(&page);
+        assert!(html.contains("data-client-id=\"pmcp_client_A\""), "{html}");
+        assert!(html.contains(user.fingerprint()), "the key's fingerprint");
+        assert!(!html.contains(KEY), "never the key");
+        assert!(!html.contains("Signed in as"), "no person here");
+        // Not an admin: no other user's page.
+        let other = request(
+            Method::Get,
+            "/connections?client=pmcp_client_A",
+            &[&cookie],
+            &[],
+        );
+        assert!(matches!(
+            block_on(show(&p, &AuthServer::new(&settings, &other), &other)),
+            Err(ConnectionsError::NotAdmin)
+        ));
+        let csrf = session.csrf(&keys());
+        let post = |fields: &[(&str, &str)]| {
+            let r = request(Method::Post, "/connections", &[&cookie], fields);
+            block_on(act(&p, &AuthServer::new(&settings, &r), &r))
+        };
+        let theirs = post(&[
+            ("csrf", &csrf),
+            ("action", "revoke"),
+            ("pair", &alice.to_hex()),
+        ]);
+        assert!(
+            matches!(theirs, Err(ConnectionsError::UnknownPair)),
+            "{theirs:?}"
+        );
+        assert!(consented(&p, alice));
+        let forged = post(&[
+            ("csrf", "x"),
+            ("action", "revoke"),
+            ("pair", &mine.to_hex()),
+        ]);
+        assert!(matches!(forged, Err(ConnectionsError::Csrf)), "{forged:?}");
+        let admin_only = post(&[
+            ("csrf", &csrf),
+            ("action", "revoke_client"),
+            ("client", "pmcp_client_A"),
+        ]);
+        assert!(matches!(admin_only, Err(ConnectionsError::NotAdmin)));
+        let own = post(&[
+            ("csrf", &csrf),
+            ("action", "revoke"),
+            ("pair", &mine.to_hex()),
+        ])
+        .unwrap();
+        assert_eq!(own.status, 303);
+        assert!(!consented(&p, mine), "the key's consent went with it");
+        assert!(consented(&p, alice));
+        let out = post(&[("csrf", &csrf), ("action", "sign_out")]).unwrap();
+        let cleared: Vec<String> = set_cookies(&out)
+            .iter()
+            .map(|c| c.secret().to_owned())
+            .collect();
+        assert!(
+            cleared
+                .iter()
+                .any(|c| c.starts_with("__Host-pmcp_connections_key=;")),
+            "{cleared:?}"
+        );
+    }
+
+    #[test]
+    fn entering_the_key_again_opens_its_session() {
+        let (p, settings, _, _) = world();
+        let (user, _) = key_pair(&p);
+        // Signed out: the page carries the key form, bound to a fresh cookie.
+        let get = request(Method::Get, "/connections", &[], &[]);
+        let page = block_on(show(&p, &AuthServer::new(&settings, &get), &get)).unwrap();
+        let html = body(&page);
+        assert!(html.contains("action=\"/connections/key\""), "{html}");
+        assert!(html.contains("autocomplete=\"off\""));
+        let form_cookie = set_cookies(&page).into_iter().next().unwrap();
+        assert!(
+            form_cookie
+                .secret()
+                .starts_with("__Host-pmcp_connections_form=")
+        );
+        assert!(form_cookie.secret().contains("SameSite=Strict"));
+        let entry = KeyEntry::of(&{
+            let mut h = crate::http::Headers::new();
+            h.set("cookie", form_cookie.secret().split(';').next().unwrap());
+            h
+        })
+        .unwrap();
+        let csrf = entry.csrf(&keys());
+        assert!(html.contains(&csrf));
+        let post = |cookies: &[&SetCookie], fields: &[(&str, &str)], origin: Option<&str>| {
+            let mut r = request(Method::Post, "/connections/key", cookies, fields);
+            if let Some(o) = origin {
+                r.headers.set("origin", o);
+            }
+            block_on(enter_key(&p, &AuthServer::new(&settings, &r), &r))
+        };
+        for (label, cookies, fields, origin) in [
+            (
+                "no cookie",
+                vec![],
+                vec![("csrf", csrf.as_str()), ("api_key", KEY)],
+                None,
+            ),
+            ("no token", vec![&form_cookie], vec![("api_key", KEY)], None),
+            (
+                "another token",
+                vec![&form_cookie],
+                vec![("csrf", "k.x"), ("api_key", KEY)],
+                None,
+            ),
+        ] {
+            let r = post(&cookies, &fields, origin);
+            assert!(matches!(r, Err(ConnectionsError::Csrf)), "{label}: {r:?}");
+        }
+        let foreign = post(
+            &[&form_cookie],
+            &[("csrf", &csrf), ("api_key", KEY)],
+            Some("https://evil.example"),
+        );
+        assert!(matches!(foreign, Err(ConnectionsError::ForeignOrigin)));
+        for bad in ["", "short", "has a space in it"] {
+            let r = post(&[&form_cookie], &[("csrf", &csrf), ("api_key", bad)], None);
+            assert!(
+                matches!(r, Err(ConnectionsError::NotAKey)),
+                "{bad:?}: {r:?}"
+            );
+        }
+        let ok = post(
+            &[&form_cookie],
+            &[("csrf", &csrf), ("api_key", &format!("  {KEY}\n"))],
+            None,
+        )
+        .unwrap();
+        assert_eq!(ok.status, 303);
+        assert_eq!(ok.headers.get("location"), Some("/connections"));
+        let set = set_cookies(&ok);
+        let session_cookie = set
+            .iter()
+            .find(|c| c.secret().starts_with("__Host-pmcp_connections_key="))
+            .unwrap();
+        assert!(!session_cookie.secret().contains(KEY));
+        assert!(
+            set.iter()
+                .any(|c| c.secret().starts_with("__Host-pmcp_connections_form=;")),
+            "the form cookie is dropped"
+        );
+        let mut h = crate::http::Headers::new();
+        h.set("cookie", session_cookie.secret().split(';').next().unwrap());
+        let opened = KeySession::of(&keys(), &h, p.now().as_secs()).unwrap();
+        assert_eq!(opened.user(), &user, "the key's user, trimmed as pasted");
     }
 
     fn params(pairs: &[(&str, &str)]) -> Params {

@@ -161,6 +161,11 @@ export class KeyFlowOAuthProvider extends TestOAuthProvider {
     this.code = undefined;
   }
 
+  // SDK v2 (SEP-2352): the discovered authorization server, kept beside
+  // the verifier so the callback leg is checked against it. v1 ignores these.
+  saveDiscoveryState(state) { this._discovery = state; }
+  discoveryState() { return this._discovery; }
+
   async redirectToAuthorization(url) {
     const browser = new KeyFlowBrowser(this.flow);
     const entry = { url: new URL(url), browser };
