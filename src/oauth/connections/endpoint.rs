@@ -27,6 +27,7 @@ use crate::oauth::listing::client::{
 };
 use crate::oauth::listing::records::ListedPair;
 use crate::oauth::server::{AuthServer, Platform};
+use crate::oauth::token_cache::TokenCache;
 use crate::oauth::types::ClientId;
 use crate::pages::{
     self, AdminView, ClientSection, ConnectionsView, KeySection, PersonSection, UserSection,
@@ -584,6 +585,7 @@ pub async fn act<P: Platform>(platform: &P, server: &AuthServer<'_>, request: &R
                 .revoke_all(now)
                 .await
                 .map_err(storage)?;
+            forget(platform, |m| m.forget_pair(user_keys, *pair));
         }
         Action::SignOut => {
             return Ok(redirect(
@@ -593,12 +595,18 @@ pub async fn act<P: Platform>(platform: &P, server: &AuthServer<'_>, request: &R
             ));
         }
         Action::FindUser(_) => {}
-        Action::RevokeUser(user) => revoke_all_for_user(platform, user, now)
-            .await
-            .map_err(storage)?,
-        Action::RevokeClient(client) => revoke_all_for_client(platform, client, now)
-            .await
-            .map_err(storage)?,
+        Action::RevokeUser(user) => {
+            revoke_all_for_user(platform, user, now)
+                .await
+                .map_err(storage)?;
+            forget(platform, |m| m.forget_user(user));
+        }
+        Action::RevokeClient(client) => {
+            revoke_all_for_client(platform, client, now)
+                .await
+                .map_err(storage)?;
+            forget(platform, |m| m.forget_client(client));
+        }
         Action::BlockClient(client) => {
             // The block first: a failure after it leaves the client
             // refused, never a revocation without the block.
@@ -606,11 +614,20 @@ pub async fn act<P: Platform>(platform: &P, server: &AuthServer<'_>, request: &R
             revoke_all_for_client(platform, client, now)
                 .await
                 .map_err(storage)?;
+            forget(platform, |m| m.forget_client(client));
         }
         Action::UnblockClient(client) => block::unblock(platform, client).await.map_err(storage)?,
     }
     audit_action(platform, server, &action, admin);
     Ok(redirect(303, &back_to(&form, &action, user_keys), &[]))
+}
+
+/// This isolate forgets the token records it remembered that an action
+/// revoked, at once (as `/revoke` does): the token memory would otherwise
+/// admit them here for up to `TOKEN_CACHE_SECONDS` more. Other isolates
+/// honour the revocation within KV's own propagation window.
+fn forget<P: Platform>(platform: &P, what: impl FnOnce(&mut TokenCache)) {
+    what(&mut platform.token_memory().borrow_mut());
 }
 
 /// The audit line of a done action: a person's own revocation, or an
@@ -653,6 +670,7 @@ mod tests {
     use crate::oauth::ledger::client::PairSummary;
     use crate::oauth::ledger::records::ConsentRecord;
     use crate::oauth::listing::client::list_pair;
+    use crate::oauth::token_cache::TokenMemory;
     use crate::oauth::types::{RedirectUri, ScopeSet};
     use crate::ports::Clock;
     use crate::secret::SetCookie;
@@ -934,6 +952,30 @@ mod tests {
             ("client", "pmcp_client_A"),
         ]);
         assert!(matches!(admin_only, Err(ConnectionsError::NotAdmin)));
+        // A token of the pair this isolate admitted a moment ago.
+        let remembered = crate::oauth::ids::TokenHash::of("pmcp_at_remembered");
+        {
+            let mut memory = p.token_memory().borrow_mut();
+            let epoch = memory.epoch();
+            memory.remember(
+                remembered.clone(),
+                crate::oauth::ledger::records::AccessRecord {
+                    client_id: ClientId::parse("pmcp_client_A").unwrap(),
+                    grant_id: crate::oauth::ids::GrantId::fixed("g1"),
+                    scope: ScopeSet::parse(Some("mcp")).unwrap(),
+                    resource: crate::testing::resource("https://mcp.example.com/mcp"),
+                    subject: crate::oauth::ledger::records::Subject {
+                        user_key: user.clone(),
+                        sealed_props: "s".into(),
+                    },
+                    expires_at: p.now().as_secs() + 3600,
+                    grant_created_at: Some(0),
+                },
+                p.now(),
+                std::time::Duration::from_secs(60),
+                epoch,
+            );
+        }
         let own = post(&[
             ("csrf", &csrf),
             ("action", "revoke"),
@@ -942,6 +984,13 @@ mod tests {
         .unwrap();
         assert_eq!(own.status, 303);
         assert!(!consented(&p, mine), "the key's consent went with it");
+        assert!(
+            p.token_memory()
+                .borrow_mut()
+                .recall(&remembered, p.now())
+                .is_none(),
+            "this isolate forgot the pair's tokens at once"
+        );
         assert!(consented(&p, alice));
         let out = post(&[("csrf", &csrf), ("action", "sign_out")]).unwrap();
         let cleared: Vec<String> = set_cookies(&out)
