@@ -8,7 +8,8 @@
 //
 // Data comes from a data set file (devstack/plausible-data.json by default: seasonal, overdispersed, fixed seed, with
 // planted anomalies on trends.example.com). Each key has an hourly quota (600 by default, 429 when spent) and
-// may or may not read the Sites API. /__stand-in/requests and /__stand-in/keys let tests count requests and add keys.
+// may or may not read the Sites API, and may read only given sites (`sites`). /__stand-in/requests and /__stand-in/keys
+// let tests see every request (with the key it carried), add keys (POST) and revoke them (DELETE).
 // Sites with data: example.com, shop.example.com, trends.example.com. Fault sites (any key): ratelimited.example (429),
 // broken.example (500, HTML), slow.example (200 after 15 s), unauthorized.example (401).
 import http from 'node:http';
@@ -758,10 +759,12 @@ export async function startPlausibleStub({ port = 0, host = '127.0.0.1', apiKeys
   const requests = [];
   const sockets = new Set();
   const timers = new Set();
-  // key -> { sitesApi, hourlyLimit, hour, used }
+  // key -> { sitesApi, hourlyLimit, hour, used, sites }: `sites` (when given) are the only sites the key can read,
+  // as a key of a Plausible account that is a member of those sites only; any other site answers its 401.
   const keys = new Map();
   const addKey = (key, o = {}) => keys.set(key, { sitesApi: Boolean(o.sitesApi), hourlyLimit: o.hourlyLimit ?? hourlyLimit,
-    hour: Math.floor(Date.now() / 3600_000), used: o.used ?? 0 });
+    hour: Math.floor(Date.now() / 3600_000), used: o.used ?? 0, sites: Array.isArray(o.sites) ? o.sites : null });
+  const readable = (entry, site) => entry.sites === null || entry.sites.includes(site);
   for (const k of apiKeys) addKey(k);
   for (const k of sitesApiKeys) addKey(k, { sitesApi: true });
   const wait = (ms) => new Promise((resolve) => {
@@ -792,8 +795,17 @@ export async function startPlausibleStub({ port = 0, host = '127.0.0.1', apiKeys
       let o;
       try { o = JSON.parse(raw); } catch { return sendJson(res, 400, { error: 'bad json' }); }
       if (typeof o.key !== 'string' || !o.key) return sendJson(res, 400, { error: 'key required' });
+      if (o.sites !== undefined && !(Array.isArray(o.sites) && o.sites.every((x) => typeof x === 'string'))) {
+        return sendJson(res, 400, { error: 'sites must be a list of domains' });
+      }
       addKey(o.key, o);
       return sendJson(res, 200, { ok: true });
+    }
+    // A key revoked in Plausible: every later request with it is answered as an unknown key's.
+    if (req.method === 'DELETE' && path === '/__stand-in/keys') {
+      let o;
+      try { o = JSON.parse(raw); } catch { return sendJson(res, 400, { error: 'bad json' }); }
+      return sendJson(res, 200, { deleted: keys.delete(o?.key) });
     }
     return sendJson(res, 404, { error: 'Not found' });
   }
@@ -803,7 +815,7 @@ export async function startPlausibleStub({ port = 0, host = '127.0.0.1', apiKeys
     if (!auth.entry) return sendJson(res, auth.status, auth.body);
     if (!auth.entry.sitesApi) return sendJson(res, 401, { error: MESSAGES.invalidResourceKey });
     if (url.pathname === '/api/v1/sites') {
-      const page = paginate(dataSites().map((domain) => ({ domain, timezone: SITES[domain].timezone })), url.searchParams);
+      const page = paginate(dataSites().filter((d) => readable(auth.entry, d)).map((domain) => ({ domain, timezone: SITES[domain].timezone })), url.searchParams);
       if (page.error) return sendJson(res, 400, { error: page.error });
       return sendJson(res, 200, { sites: page.entries, meta: page.meta });
     }
@@ -855,6 +867,8 @@ export async function startPlausibleStub({ port = 0, host = '127.0.0.1', apiKeys
       if (!auth.entry) return sendJson(res, auth.status, auth.body);
       if (site === undefined || site === null) return sendJson(res, 400, { error: MESSAGES.missingSite });
       if (typeof site !== 'string' || !SITES[site] || FAULT_SITES.has(site)) return sendJson(res, 401, { error: MESSAGES.invalidKey });
+      // Plausible answers a site the key's account cannot read exactly as an unknown key.
+      if (!readable(auth.entry, site)) return sendJson(res, 401, { error: MESSAGES.invalidKey });
     }
     const { status, body: out } = runQuery(site, params);
     sendJson(res, status, out);

@@ -507,3 +507,23 @@ test('an hourly plant relative to now lands in its whole hour, from one source',
   // Its visits end within the hour: the hours around it keep their usual handful.
   for (const [hour, v] of byHour) if (hour !== plant.period) assert.ok(v < 20, `${hour}: ${v}`);
 });
+
+test('keys limited to sites, revoked keys, and the key each request carried (issue 15)', async () => {
+  await addKey({ key: 'one-site-key', sites: ['shop.example.com'], sitesApi: true });
+  const on = (site_id, key) => post({ site_id, metrics: ['visitors'], date_range: 'day' }, { key });
+  assert.equal((await on('shop.example.com', 'one-site-key')).status, 200);
+  // Another site answers as Plausible answers an unknown key: one 401 for both.
+  const other = await on('example.com', 'one-site-key');
+  assert.equal(other.status, 401);
+  assert.deepEqual(other.json, (await on('example.com', 'no-such-key')).json);
+  const listed = await get('/api/v1/sites', 'one-site-key');
+  assert.deepEqual(listed.json.sites.map((s) => s.domain), ['shop.example.com']);
+  const bad = await fetch(`${stub.url}/__stand-in/keys`, { method: 'POST', body: JSON.stringify({ key: 'k', sites: 'x' }) });
+  assert.equal(bad.status, 400);
+  // The request log names the key every request carried.
+  const log = (await (await fetch(`${stub.url}/__stand-in/requests`)).json()).requests;
+  assert.equal(log.at(-1).headers.authorization, 'Bearer one-site-key');
+  const revoked = await fetch(`${stub.url}/__stand-in/keys`, { method: 'DELETE', body: JSON.stringify({ key: 'one-site-key' }) });
+  assert.deepEqual(await revoked.json(), { deleted: true });
+  assert.equal((await on('shop.example.com', 'one-site-key')).status, 401);
+});

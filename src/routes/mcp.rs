@@ -3,7 +3,7 @@
 //! our access tokens issued for `/mcp` (the key form, issue 15);
 //! `/internal` (see `oauth`) with our access tokens for it.
 
-use super::reply::{KeyError, Refusal, refusal};
+use super::reply::{KeyError, Refusal, key_missing, refusal};
 use crate::audit::{self, Auditor};
 use crate::config::deployment::Deployment;
 use crate::config::mcp::Misconfigured;
@@ -78,10 +78,7 @@ pub async fn byok<P: Platform>(
             // RFC 9728 §5.1: no credentials at all is a bare challenge
             // pointing at this resource's metadata, so an OAuth client
             // (Claude.ai's connectors) finds the key form from here.
-            Err(KeyError::Missing) => resource::challenge(
-                &Denied::NoToken,
-                &server.resource_metadata_url_for(Audience::Mcp),
-            ),
+            Err(KeyError::Missing) => key_missing(&server.resource_metadata_url_for(Audience::Mcp)),
             Err(e) => refusal(Refusal::Key(e)),
             Ok(key) => match settings.tool_context(key) {
                 Ok(ctx) => mcp::serve(platform, &ctx, request).await,

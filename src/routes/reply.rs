@@ -124,6 +124,23 @@ pub fn refusal(refusal: Refusal) -> Response {
     }
 }
 
+/// `/mcp` without credentials (RFC 6750 §3.1: no error code, since the
+/// caller may not know authentication is needed): a Bearer challenge
+/// naming `/mcp`'s protected resource metadata (RFC 9728 §5.1), so an
+/// OAuth client finds the key form, and a body saying both ways in.
+pub fn key_missing(metadata_url: &str) -> Response {
+    Response::json(
+        401,
+        &json!({
+            "error_description": "Authorization required. Pass your Plausible API key as `Authorization: Bearer <key>` (create one under Account settings → API keys in Plausible), or connect through OAuth: this server's authorization server asks for the key once (see resource_metadata in WWW-Authenticate).",
+        }),
+    )
+    .with_header(
+        "www-authenticate",
+        format!("Bearer realm=\"plausible-mcp\", resource_metadata=\"{metadata_url}\", scope=\"mcp\""),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

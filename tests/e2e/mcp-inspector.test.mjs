@@ -70,7 +70,7 @@ describe('MCP Inspector CLI', () => {
     assert.notEqual(code, 0);
     assert.equal(stdout.trim(), '');
     assert.match(stderr, /Failed to connect/);
-    assert.match(stderr, /"error":"invalid_request"/);
+    assert.match(stderr, /Authorization required/);
     assert.match(stderr, /Authorization: Bearer <key>/);
   });
 });

@@ -185,10 +185,14 @@ describe('protocol versions and mirrored headers', () => {
 });
 
 describe('credentials', () => {
+  // Issue 15: without credentials (none, another scheme, an empty
+  // Bearer) /mcp challenges toward its protected resource metadata with no
+  // error code (RFC 6750 §3.1, RFC 9728 §5.1), so OAuth clients find the
+  // key form; a bad bearer value is still invalid_token.
   const cases = [
-    ['missing Authorization', null, 'invalid_request'],
-    ['a non-Bearer scheme', 'Basic dXNlcjpwYXNz', 'invalid_request'],
-    ['"Bearer" with no key', 'Bearer', 'invalid_request'],
+    ['missing Authorization', null, null],
+    ['a non-Bearer scheme', 'Basic dXNlcjpwYXNz', null],
+    ['"Bearer" with no key', 'Bearer', null],
     ['a too-short bearer value', 'Bearer abc', 'invalid_token'],
   ];
   const refuse = (auth) => post(rpc('tools/list'), { version: '2025-11-25', auth });
@@ -201,8 +205,14 @@ describe('credentials', () => {
       assertCors(res.headers);
       const challenge = res.headers.get('www-authenticate');
       assert.match(challenge, /^Bearer\b/);
-      assert.match(challenge, new RegExp(`error="${code}"`));
-      assert.equal(json.error, code);
+      if (code) {
+        assert.match(challenge, new RegExp(`error="${code}"`));
+        assert.equal(json.error, code);
+      } else {
+        assert.doesNotMatch(challenge, /error=/);
+        assert.match(challenge, /resource_metadata="[^"]+\/\.well-known\/oauth-protected-resource\/mcp"/);
+        assert.equal(json.error, undefined);
+      }
       assert.ok(json.error_description.length > 20, json.error_description);
     });
   }

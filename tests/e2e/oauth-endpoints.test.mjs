@@ -248,7 +248,7 @@ describe('/authorize', () => {
     ['unknown scope', { scope: 'admin' }, 'invalid_scope'],
     ['mcp plus an unknown scope', { scope: 'mcp admin' }, 'invalid_scope'],
     ['foreign resource', { resource: 'https://other.example/internal' }, 'invalid_target'],
-    ['this server\'s other endpoint as resource', { resource: `${BASE}/mcp` }, 'invalid_target'],
+    ['a path below this server\'s endpoint', { resource: `${BASE}/mcp/x` }, 'invalid_target'],
   ];
   // These used to be immediate 302s to the redirect URI. Issue 10 (RFC
   // 9700 §4.11.2): anyone can register a redirect URI, and nobody has
