@@ -15,10 +15,10 @@ import {
   BASE, assertTokenError, authorizationParams, pkce, randomState, refreshRequest, registerClient, tokenRequest,
 } from './oauth-helpers.mjs';
 import { CookieJar, call, pageErrorCode, retrying } from './login-helpers.mjs';
+import { addStandInKey, mcpCall, mcpResourceOf } from './key-flow.mjs';
 import { KeyFlowBrowser, formFor, formsOf } from './support/key-flow.mjs';
 
-const MCP = `${BASE}/mcp`;
-const STAND_IN = process.env.PLAUSIBLE_STUB_URL;
+const MCP = mcpResourceOf();
 const ADMIN = 'connections.admin@example.com';
 const SITE = 'example.com';
 
@@ -31,13 +31,10 @@ before(async () => {
 });
 after(async () => { await browser?.close(); });
 
-/** A Plausible key of this test's own, taught to the stand-in. */
+/** A Plausible key of this test's own, which the stand-in lets read SITE only. */
 async function newKey(label) {
   const key = `e2e-${label}-${randomBytes(9).toString('base64url')}`;
-  const r = await fetch(`${STAND_IN}/__stand-in/keys`, {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key }),
-  });
-  assert.equal(r.status, 200, await r.text());
+  await addStandInKey(key, [SITE]);
   return key;
 }
 
@@ -58,20 +55,6 @@ async function connectWithKey(name, key) {
   });
   assert.equal(r.status, 200, r.text);
   return { client, tokens: r.json, agent };
-}
-
-/** A tools/call at /mcp with `token`: { status, json }. */
-async function mcpCall(token) {
-  const r = await fetch(MCP, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream',
-      'mcp-protocol-version': '2025-11-25',
-    },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'get_timeseries', arguments: { site_id: SITE, date_range: '2024-03-01,2024-03-07' } } }),
-  });
-  const text = await r.text();
-  return { status: r.status, text, headers: r.headers };
 }
 
 /** The client ids a page lists in `section` (`.key`, `.client-view`, …). */
@@ -126,7 +109,7 @@ describe('connections made with a Plausible key', () => {
     assert.deepEqual(listed(after.text, 'key'), []);
     const dead = await mcpCall(tokens.access_token);
     assert.equal(dead.status, 401, dead.text);
-    assert.match(dead.headers.get('www-authenticate'), /error="invalid_token"/);
+    assert.match(dead.res.headers.get('www-authenticate'), /error="invalid_token"/);
     assertTokenError(await refreshRequest(client, tokens.refresh_token), 400, 'invalid_grant', 'revoked refresh');
   }));
 

@@ -22,28 +22,19 @@ import { SAMPLE_CALLS, assertSampleResult } from './mcp-helpers.mjs';
 import {
   BASE, challengeParams, internalCall, issueTokens, recordingFetch, s256,
 } from './oauth-helpers.mjs';
+import { addStandInKey, keyOf, mcpCall, mcpMetadataUrlOf, mcpResourceOf, standInRequests } from './key-flow.mjs';
 import { KeyFlowOAuthProvider } from './support/key-flow.mjs';
 
-const MCP = `${BASE}/mcp`;
-const PRM_MCP = `${BASE}/.well-known/oauth-protected-resource/mcp`;
-const STAND_IN = process.env.PLAUSIBLE_STUB_URL;
+const MCP = mcpResourceOf();
+const PRM_MCP = mcpMetadataUrlOf();
 const SITE = 'example.com';
 const SHARED_KEY = 'plausible-shared-key';
 
-/** A Plausible key of this test's own, taught to the stand-in. */
+/** A Plausible key of this test's own, which the stand-in lets read SITE only. */
 async function newKey(label) {
   const key = `e2e-${label}-${randomBytes(9).toString('base64url')}`;
-  const r = await fetch(`${STAND_IN}/__stand-in/keys`, {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key }),
-  });
-  assert.equal(r.status, 200, await r.text());
+  await addStandInKey(key, [SITE]);
   return key;
-}
-
-/** The stand-in's request log (every request it received, in order). */
-async function standInRequests() {
-  const r = await fetch(`${STAND_IN}/__stand-in/requests`);
-  return (await r.json()).requests;
 }
 
 /** Stats API queries the stand-in received after `from` (an index into its log). */
@@ -160,10 +151,10 @@ describe('official SDK v1 OAuth client on /mcp: dynamic registration, the key pa
     const queries = await queriesSince(from);
     assert.ok(queries.length >= 1, 'the call reached the stand-in');
     for (const q of queries) {
-      assert.equal(q.headers.authorization, `Bearer ${key}`);
+      assert.equal(keyOf(q), key);
       assert.equal(q.body.site_id, SITE);
     }
-    assert.ok(!queries.some((q) => q.headers.authorization === `Bearer ${SHARED_KEY}`));
+    assert.ok(!queries.some((q) => keyOf(q) === SHARED_KEY));
   });
 
   test('a refresh forced by a rejected access token keeps querying with the key', async () => {
@@ -181,7 +172,7 @@ describe('official SDK v1 OAuth client on /mcp: dynamic registration, the key pa
     assert.notEqual(provider.tokens().refresh_token, before.refresh_token, 'rotated');
     const queries = await queriesSince(from);
     assert.ok(queries.length >= 1);
-    assert.ok(queries.every((q) => q.headers.authorization === `Bearer ${key}`));
+    assert.ok(queries.every((q) => keyOf(q) === key));
   });
 
   test('tokens are bound to their endpoint: a /mcp token at /internal and an /internal token at /mcp get 401 invalid_token', async () => {
@@ -191,14 +182,9 @@ describe('official SDK v1 OAuth client on /mcp: dynamic registration, the key pa
     assert.equal(challengeParams(atInternal.res.headers.get('www-authenticate')).error, 'invalid_token');
 
     const { tokens } = await issueTokens();
-    const r = await fetch(MCP, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${tokens.access_token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-11-25' },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
-    });
-    await r.text();
-    assert.equal(r.status, 401);
-    const p = challengeParams(r.headers.get('www-authenticate'));
+    const r = await mcpCall(tokens.access_token, { method: 'tools/list', params: {} });
+    assert.equal(r.status, 401, r.text);
+    const p = challengeParams(r.res.headers.get('www-authenticate'));
     assert.equal(p.error, 'invalid_token');
     assert.equal(p.resource_metadata, PRM_MCP);
     await client.close();
@@ -231,7 +217,7 @@ describe('official SDK v2 OAuth client on /mcp: the same flow through @modelcont
     assertSampleResult('get_conversions', await client.callTool({ name: 'get_conversions', arguments: SAMPLE_CALLS.get_conversions }));
     const queries = await queriesSince(from);
     assert.ok(queries.length >= 1);
-    assert.ok(queries.every((q) => q.headers.authorization === `Bearer ${key}`), JSON.stringify(queries.map((q) => q.headers.authorization)));
+    assert.ok(queries.every((q) => keyOf(q) === key), JSON.stringify(queries.map(keyOf)));
     await client.close();
   });
 });
