@@ -284,20 +284,20 @@ pub fn landing_page(origin: &str) -> Response {
             dl {
                 dt { "For your organisation (sign in, no key needed)" }
                 dd { code.url { (internal) } }
-                dt { "With your own Plausible API key (as the bearer token)" }
+                dt { "With your own Plausible API key (a page asks for it once, or send it as the bearer token)" }
                 dd { code.url { (byok) } }
             }
         }
         h2 { "Connecting" }
         dl {
             dt { "Claude.ai and Cowork" }
-            dd { "Settings → Connectors → Add custom connector; paste " code { (internal) } " and sign in when asked." }
+            dd { "Settings → Connectors → Add custom connector; paste either URL. For " code { (internal) } " sign in when asked; for " code { (byok) } " paste your Plausible API key and the sites it may read on this server's page." }
             dt { "Claude Code" }
-            dd { code { "claude mcp add --transport http plausible " (internal) } ", then " code { "/mcp" } " in Claude Code to sign in." }
+            dd { code { "claude mcp add --transport http plausible " (internal) } ", then " code { "/mcp" } " in Claude Code to sign in; or with your own key, " code { "claude mcp add --transport http plausible " (byok) " --header \"Authorization: Bearer $PLAUSIBLE_API_KEY\"" } "." }
             dt { "MCP Inspector" }
-            dd { code { "npx @modelcontextprotocol/inspector" } "; choose Streamable HTTP, enter " code { (internal) } " and connect." }
+            dd { code { "npx @modelcontextprotocol/inspector" } "; choose Streamable HTTP, enter either URL and connect." }
             dt { "Cursor" }
-            dd { "Add to " code { "~/.cursor/mcp.json" } ": " code { "{\"mcpServers\":{\"plausible\":{\"url\":\"" (internal) "\"}}}" } }
+            dd { "Add to " code { "~/.cursor/mcp.json" } ": " code { "{\"mcpServers\":{\"plausible\":{\"url\":\"" (byok) "\",\"headers\":{\"Authorization\":\"Bearer ${env:PLAUSIBLE_API_KEY}\"}}}}" } " (Cursor's OAuth redirect is a " code { "cursor://" } " address, which this server does not register)." }
         }
         p { a href="/connections" { "See or revoke your connected applications" } }
     };
