@@ -545,6 +545,31 @@ mod tests {
 
     const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
 
+    /// The connections page's key form and the `/mcp` key form share one
+    /// allowance per address: both take a pasted key (issue 15).
+    #[test]
+    fn the_connections_key_form_shares_the_key_form_allowance() {
+        let p = FakePlatform::new();
+        p.rate_limits
+            .borrow_mut()
+            .insert(Tier::KeyForm.binding(), 2);
+        assert_ne!(post(&p, "/authorize/key", &[FORM], "").status, 429);
+        assert_ne!(post(&p, "/connections/key", &[FORM], "").status, 429);
+        let limited = post(&p, "/connections/key", &[FORM], "api_key=k");
+        assert_eq!(limited.status, 429);
+        assert_eq!(limited.headers.get("retry-after"), Some("60"));
+        assert!(
+            limited
+                .headers
+                .get("content-type")
+                .is_some_and(|c| c.starts_with("text/html")),
+            "a page for a browser"
+        );
+        assert_eq!(post(&p, "/authorize/key", &[FORM], "").status, 429);
+        // The page's other actions are not this tier's.
+        assert_ne!(post(&p, "/connections", &[FORM], "").status, 429);
+    }
+
     #[test]
     fn failures_past_the_strict_tier_are_429_and_then_refused_up_front() {
         let p = FakePlatform::new();
