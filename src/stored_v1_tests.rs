@@ -880,7 +880,8 @@ fn ledger_messages_on_the_wire_keep_their_shape() {
             | Message::MarkListed(_)
             | Message::LegacyConsentUsers(_)
             | Message::RevokeAll(_)
-            | Message::Summarize(_) => {
+            | Message::Summarize(_)
+            | Message::KeyChecked(_) => {
                 panic!("v1 never sent {message:?}")
             }
         }

@@ -96,6 +96,9 @@ pub enum Actor {
     KillSwitch,
     /// The email gate at refresh (`ALLOWED_EMAIL_DOMAIN`).
     EmailGate,
+    /// A key grant's hourly check at refresh: Plausible no longer
+    /// accepts its key (issue 15).
+    PlausibleKeyCheck,
 }
 
 /// What an admin did.

@@ -11,6 +11,7 @@ use crate::crypto::{Keyring, Keys, UserKeys};
 use crate::oauth::connections::admins::Admins;
 use crate::oidc::access::AccessApp;
 use crate::oidc::provider::{Upstream, UpstreamClient};
+use crate::plausible::client::PlausibleBaseUrl;
 use crate::secret::{ClientSecret, ServerSecret};
 
 /// Token lifetimes. Each is configurable within bounds that keep it safe:
@@ -145,6 +146,10 @@ pub struct OAuthSettings {
     /// offered the `/mcp` key form (lower-case hostnames, exact match);
     /// loopback redirect hosts are always offered it.
     pub byok_redirect_hosts: Vec<String>,
+    /// `PLAUSIBLE_BASE_URL` (default Plausible's), for the hourly check of
+    /// a key grant's key at refresh; `None` when it is unusable (the MCP
+    /// endpoints report that).
+    pub plausible_base_url: Option<PlausibleBaseUrl>,
     /// `AUDIT_LOG_EMAILS`, `AUDIT_IP_FULL`.
     pub audit: AuditSettings,
     /// `TEST_IDENTITY_HOOK` as configured; likewise loopback only. The
@@ -222,6 +227,11 @@ impl OAuthSettings {
             dev_allow_loopback: flag(source, names::DEV_ALLOW_LOOPBACK),
             // Unset: Claude's two web hosts. Set: exactly the list (an
             // operator who adds a host repeats the defaults they keep).
+            plausible_base_url: PlausibleBaseUrl::parse(
+                &non_empty(source, names::PLAUSIBLE_BASE_URL)
+                    .unwrap_or_else(|| PlausibleBaseUrl::DEFAULT.to_owned()),
+            )
+            .ok(),
             byok_redirect_hosts: match source.get(names::BYOK_REDIRECT_HOSTS) {
                 None => DEFAULT_BYOK_REDIRECT_HOSTS
                     .iter()

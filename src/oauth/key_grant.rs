@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 use super::ids::UserKey;
 use super::ledger::records::Subject;
 use crate::crypto::{Keyring, UserKeys};
-use crate::ports::{Entropy, EntropyError};
+use crate::plausible::client::{self, Endpoint, PlausibleBaseUrl, PlausibleError};
+use crate::ports::{Clock, Entropy, EntropyError, Outbound};
 use crate::secret::PlausibleKey;
 
 /// Plausible keys are long random strings; anything shorter is a paste
@@ -17,8 +18,15 @@ use crate::secret::PlausibleKey;
 pub const MIN_KEY_LEN: usize = 8;
 pub const MAX_KEY_LEN: usize = 512;
 
-/// The property of the sealed subject that holds the key.
+/// How often a refresh asks Plausible whether a grant's key still works:
+/// at most hourly (Plausible counts requests per key and hour; one an
+/// hour is nothing against its 600).
+pub const KEY_RECHECK_SECS: u64 = 3600;
+
+/// The properties of the sealed subject that hold the key and the sites
+/// the key form checked it against.
 const KEY_PROPERTY: &str = "plausible_key";
+const SITES_PROPERTY: &str = "sites";
 
 /// Whether `raw` can be a Plausible API key: 8 to 512 visible ASCII
 /// characters, none of them space.
@@ -35,12 +43,13 @@ fn aad(user_key: &UserKey) -> String {
 /// person's sealed email, so one opening routine serves both).
 pub fn subject(
     key: &PlausibleKey,
+    sites: &[String],
     keys: &Keyring,
     user_keys: &UserKeys,
     entropy: &dyn Entropy,
 ) -> Result<Subject, EntropyError> {
     let user_key = UserKey::of_plausible_key(user_keys, key);
-    let props = json!({ KEY_PROPERTY: key.secret() }).to_string();
+    let props = json!({ KEY_PROPERTY: key.secret(), SITES_PROPERTY: sites }).to_string();
     let sealed_props = keys.seal(entropy, props.as_bytes(), &aad(&user_key))?;
     Ok(Subject {
         user_key,
@@ -48,11 +57,18 @@ pub fn subject(
     })
 }
 
+/// A key grant's key, and the sites the key form checked it against.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Held {
+    pub key: PlausibleKey,
+    pub sites: Vec<String>,
+}
+
 /// What a grant's subject is.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Holder {
     /// A key grant of `/mcp`, with its key.
-    Key(PlausibleKey),
+    Key(Held),
     /// A person signed in through the upstream provider (`/internal`).
     Person,
     /// The sealed properties do not open under the configured keys.
@@ -68,8 +84,50 @@ pub fn holder(keys: &Keyring, subject: &Subject) -> Holder {
         return Holder::Unreadable;
     };
     match props.get(KEY_PROPERTY).and_then(Value::as_str) {
-        Some(key) => Holder::Key(PlausibleKey::new(key)),
+        Some(key) => Holder::Key(Held {
+            key: PlausibleKey::new(key),
+            sites: props
+                .get(SITES_PROPERTY)
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }),
         None => Holder::Person,
+    }
+}
+
+/// What Plausible says of a key, asked with one cheap query.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Accepted,
+    /// 401/403: the key was revoked (or lost the site).
+    Refused,
+    /// Plausible could not say (unavailable, rate-limited, a plan
+    /// change): an outage must not end anyone's connection.
+    Unknown,
+}
+
+/// Asks Plausible whether `key` still reads `site` (today's visitors).
+pub async fn ask_plausible<P: Outbound + Clock>(
+    platform: &P,
+    base: &PlausibleBaseUrl,
+    key: &PlausibleKey,
+    site: &str,
+) -> Verdict {
+    let body = json!({"site_id": site, "metrics": ["visitors"], "date_range": "day"});
+    let Ok(body) = serde_json::to_vec(&body) else {
+        return Verdict::Unknown;
+    };
+    let sent = std::cell::Cell::new(0);
+    match client::send(platform, base, key, Endpoint::Query, &[], body, &sent).await {
+        Ok(_) => Verdict::Accepted,
+        Err(PlausibleError::Unauthorized(_)) => Verdict::Refused,
+        Err(_) => Verdict::Unknown,
     }
 }
 
@@ -99,11 +157,12 @@ mod tests {
         let k = keys();
         let u = user_keys();
         let key = PlausibleKey::new("plausible-secret-key-123");
-        let s = subject(&key, &k, &u, &FakePlatform::new()).unwrap();
+        let sites = vec!["example.com".to_owned()];
+        let s = subject(&key, &sites, &k, &u, &FakePlatform::new()).unwrap();
         assert_eq!(s.user_key, UserKey::of_plausible_key(&u, &key));
         assert!(!s.sealed_props.contains("plausible-secret"));
         assert!(!format!("{s:?}").contains("plausible-secret"));
-        assert_eq!(holder(&k, &s), Holder::Key(key));
+        assert_eq!(holder(&k, &s), Holder::Key(Held { key, sites }));
         // Bound to its user: moved under another user key, it does not open.
         let moved = Subject {
             user_key: UserKey::of_email(&u, "a@example.com"),

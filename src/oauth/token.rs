@@ -2,8 +2,9 @@
 //! (RFC 6749 §2.3), also used by revocation (RFC 7009).
 
 use self::audit::audit_refusal;
-use self::readmit::readmit;
+use self::readmit::{readmit, recheck};
 use self::retry::{open_pair, seal_pair};
+use super::key_grant::Verdict;
 use base64::Engine;
 
 use crate::audit::{Actor, Event, Outcome, Record};
@@ -55,6 +56,10 @@ pub enum TokenError {
     /// An admin blocked the client (RFC 6749 §5.2 `unauthorized_client`:
     /// it is authenticated but may not use this grant any more).
     UnauthorizedClient,
+    /// A key grant of `/mcp` whose key Plausible no longer accepts
+    /// (issue 15): `invalid_grant`, saying why, since only the person can
+    /// fix it by reconnecting.
+    KeyRefused,
 }
 
 impl TokenError {
@@ -62,7 +67,7 @@ impl TokenError {
         match self {
             TokenError::InvalidRequest(_) => "invalid_request",
             TokenError::InvalidClient { .. } => "invalid_client",
-            TokenError::InvalidGrant(_) => "invalid_grant",
+            TokenError::InvalidGrant(_) | TokenError::KeyRefused => "invalid_grant",
             TokenError::UnsupportedGrantType => "unsupported_grant_type",
             TokenError::InvalidScope(_) => "invalid_scope",
             TokenError::InvalidTarget => "invalid_target",
@@ -92,6 +97,7 @@ impl TokenError {
             TokenError::InvalidTarget => "resource does not name this grant's protected resource (tokens for /internal and /mcp come from separate authorizations)".into(),
             TokenError::TemporarilyUnavailable(_) => "the server could not complete the request; retry shortly".into(),
             TokenError::UnauthorizedClient => "an administrator of this server has blocked this client".into(),
+            TokenError::KeyRefused => "the Plausible key of this connection is no longer accepted by Plausible; reconnect and enter a current key".into(),
             TokenError::NoUserKey => format!("the server is misconfigured: {} is missing or shorter than 32 characters", names::USER_KEY_SECRET),
             TokenError::NotBefore => NotBeforeMisconfigured.description(),
         }
@@ -390,7 +396,10 @@ pub async fn exchange<P: Platform>(
                 (access, refresh, tokens),
             )
             .await;
-            if matches!(refreshed, Err(TokenError::InvalidGrant(_))) {
+            if matches!(
+                refreshed,
+                Err(TokenError::InvalidGrant(_) | TokenError::KeyRefused)
+            ) {
                 // A reused rotated-out refresh token, or an identity the
                 // email gate now refuses, has just ended the grant: the
                 // client's remembered access tokens go with it.
@@ -516,22 +525,42 @@ async fn refresh_grant<P: Platform>(
         }
     };
     let user = issued.subject.as_ref().map(|s| &s.user_key);
-    let readmitted = issued.subject.as_ref().map(|s| readmit(server, s));
-    if let Some(Err(reason)) = readmitted {
-        // The grant ends: the person is no longer admitted. Its
-        // newest refresh token names it.
+    let ended = match issued.subject.as_ref().map(|s| readmit(server, s)) {
+        // The person is no longer admitted.
+        Some(Err(reason)) => Some((
+            reason,
+            Actor::EmailGate,
+            TokenError::InvalidGrant(reason.into()),
+        )),
+        // A key grant: Plausible is asked at most hourly.
+        Some(Ok(Some(held))) => {
+            let newest = (TokenHash::of(refresh.secret()), refreshing.client);
+            let checked = issued.key_checked_at;
+            match recheck(platform, server, ledger, newest, &held, checked).await {
+                Some(Verdict::Refused) => Some((
+                    "Plausible no longer accepts the grant's key; grant revoked",
+                    Actor::PlausibleKeyCheck,
+                    TokenError::KeyRefused,
+                )),
+                _ => None,
+            }
+        }
+        Some(Ok(None)) | None => None,
+    };
+    if let Some((reason, actor, error)) = ended {
+        // The grant ends. Its newest refresh token names it.
         let _ = ledger
             .revoke_refresh(TokenHash::of(refresh.secret()), refreshing.client, false)
             .await;
         let mut record = Record::new(Event::GrantRevoked, Outcome::Success)
             .reason(reason)
             .client(refreshing.client)
-            .by(Actor::EmailGate);
+            .by(actor);
         if let Some(u) = user {
             record = record.user(u);
         }
         server.audit(platform, record);
-        return Err(TokenError::InvalidGrant(reason.into()));
+        return Err(error);
     }
     let mut record = Record::new(event, Outcome::Success).client(refreshing.client);
     if let Some(u) = user {

@@ -118,7 +118,7 @@ async fn granted<P: Platform>(
         return refusal(Refusal::NoServerKey);
     };
     let key = match key_grant::holder(keys, &record.subject) {
-        Holder::Key(key) => key,
+        Holder::Key(held) => held.key,
         // A grant of `/mcp` always holds a key; one that does not open
         // (COOKIE_SECRET rotated without COOKIE_SECRET_PREVIOUS) must be
         // authorized again.

@@ -68,7 +68,9 @@ pub async fn issue_code<P: Platform>(
     let request = consented.request();
     let subject = match consented.who() {
         Who::Person(identity) => subject(identity, keys, user_keys, platform),
-        Who::Key(holder) => key_grant::subject(&holder.key, keys, user_keys, platform),
+        Who::Key(holder) => {
+            key_grant::subject(&holder.key, &holder.sites, keys, user_keys, platform)
+        }
     }
     .map_err(|_| IssueError::Entropy)?;
     let routing = RoutingId::of(user_keys, request.client_id.as_str(), &subject.user_key);
@@ -94,6 +96,11 @@ pub async fn issue_code<P: Platform>(
             .as_secs(),
         redeemed: false,
         issued_at: Some(platform.now().as_secs()),
+        // The key form asked Plausible moments ago.
+        key_checked_at: match consented.who() {
+            Who::Key(_) => Some(platform.now().as_secs()),
+            Who::Person(_) => None,
+        },
     };
     let user_key = record.subject.user_key.clone();
     let unlisted = Ledger::pair(platform, routing)

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::protocol::Message;
 use super::records::Home;
 use super::store::LedgerStore;
-use super::{codes, consents, grants, logins, revoke_all, summary};
+use super::{codes, consents, grants, key_checked, logins, revoke_all, summary};
 use crate::ports::{Clock, KeyValue, StorageError};
 
 /// Applies one message. `kv` receives access records; `store` is the
@@ -38,6 +38,7 @@ pub async fn apply<S: LedgerStore, K: KeyValue + Clock>(
         Message::MarkListed(m) => json(&revoke_all::mark_listed(store, m).await?),
         Message::RevokeAll(m) => json(&revoke_all::revoke_all(store, kv, m, now).await?),
         Message::Summarize(m) => json(&summary::summarize(store, m, now).await?),
+        Message::KeyChecked(m) => json(&key_checked::record(store, home, m).await?),
     }
 }
 

@@ -9,9 +9,9 @@ use serde_json::Value;
 pub use super::protocol::PairSummary;
 use super::protocol::{
     AccessReply, CodeIssued, ConsentReply, ConsumeNonce, Done, FinishLogin, GetConsent, IssueCode,
-    Issued, LegacyConsentUsers, LegacyConsentsReply, LoginReply, LookupAccess, MarkListed, Message,
-    NonceReply, Operation, RecordConsent, RedeemCode, Refresh, Refused, RevokeAccess, RevokeAll,
-    RevokeRefresh, RevokedAll, Summarize, TokensReply,
+    Issued, KeyChecked, LegacyConsentUsers, LegacyConsentsReply, LoginReply, LookupAccess,
+    MarkListed, Message, NonceReply, Operation, RecordConsent, RedeemCode, Refresh, Refused,
+    RevokeAccess, RevokeAll, RevokeRefresh, RevokedAll, Summarize, TokensReply,
 };
 use super::records::{AccessRecord, CodeRecord, ConsentRecord, LoginRecord};
 use crate::crypto;
@@ -149,6 +149,24 @@ impl<'a, C: Coordinator + ?Sized> Ledger<'a, C> {
                 refresh_hash,
                 client_id: Some(client_id.clone()),
                 forget_consent,
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Plausible accepted the key of the grant `refresh_hash` names at
+    /// `at` (issue 15's hourly re-check).
+    pub async fn key_checked(
+        &self,
+        refresh_hash: TokenHash,
+        client_id: &ClientId,
+        at: u64,
+    ) -> Result<(), StorageError> {
+        let Done::Done = self
+            .send(KeyChecked {
+                refresh_hash,
+                client_id: client_id.clone(),
+                at,
             })
             .await?;
         Ok(())

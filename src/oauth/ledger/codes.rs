@@ -121,6 +121,7 @@ pub async fn redeem<S: LedgerStore, K: KeyValue + Clock>(
         access: Vec::new(),
         revoked: false,
         rotation: None,
+        key_checked_at: code.key_checked_at,
     };
     code.redeemed = true;
     let (grant, expires_in, access) = write_access(kv, &m.client_id, grant, &m.tokens, now).await?;
@@ -140,6 +141,7 @@ pub async fn redeem<S: LedgerStore, K: KeyValue + Clock>(
         resource: grant.resource,
         access_expires_in: expires_in,
         subject: None,
+        key_checked_at: None,
     }))
 }
 
@@ -165,6 +167,7 @@ mod tests {
                 resource: resource(RESOURCE),
                 access_expires_in: 3600,
                 subject: None,
+                key_checked_at: None,
             })
         );
         assert!(w.has_access("at1"));

@@ -93,6 +93,7 @@ pub async fn refresh<S: LedgerStore, K: KeyValue + Clock>(
                     resource: grant.resource.clone(),
                     access_expires_in: rotation.access_expires_at.saturating_sub(now),
                     subject: Some(grant.subject.clone()),
+                    key_checked_at: grant.key_checked_at,
                 },
             }));
         }
@@ -177,6 +178,7 @@ pub async fn refresh<S: LedgerStore, K: KeyValue + Clock>(
         resource: rotated.resource,
         access_expires_in: expires_in,
         subject: Some(rotated.subject),
+        key_checked_at: rotated.key_checked_at,
     }))
 }
 

@@ -17,7 +17,7 @@
 //! - [`client`]: the worker's typed client, and the port it needs;
 //! - [`store`]: the object's storage port;
 //! - [`apply`]: the object's dispatch, one transition per operation in
-//!   [`codes`], [`grants`], [`logins`], [`consents`] and [`revoke_all`]
+//!   [`codes`], [`grants`], [`key_checked`], [`logins`], [`consents`] and [`revoke_all`]
 //!   (a pair's step of a revocation spanning many objects); [`retire`]
 //!   the best-effort deletes after a transition and the alarm's retries;
 //!   [`sweep`] the daily clean-up.
@@ -27,6 +27,7 @@ pub(crate) mod client;
 pub(crate) mod codes;
 pub(crate) mod consents;
 pub(crate) mod grants;
+pub(crate) mod key_checked;
 pub(crate) mod legacy_consents;
 pub(crate) mod logins;
 pub(crate) mod protocol;

@@ -149,6 +149,16 @@ pub struct RecordConsent {
     pub record: ConsentRecord,
 }
 
+/// Plausible accepted a key grant's key at `at` (the worker's hourly
+/// re-check at refresh, issue 15): the grant its current refresh token
+/// names records it, if that grant is `client_id`'s and live.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyChecked {
+    pub refresh_hash: TokenHash,
+    pub client_id: ClientId,
+    pub at: u64,
+}
+
 /// A pair object's live grants and consents, for the connections page.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summarize {}
@@ -172,6 +182,7 @@ pub enum Message {
     MarkListed(MarkListed),
     RevokeAll(RevokeAll),
     Summarize(Summarize),
+    KeyChecked(KeyChecked),
 }
 
 /// Why a transition was refused, in RFC 6749 §5.2 terms.
@@ -239,6 +250,10 @@ pub struct Issued {
     /// (absent from code redemptions and older objects).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<super::records::Subject>,
+    /// A key grant's last check with Plausible (issue 15), for the
+    /// worker's hourly re-check at refresh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_checked_at: Option<u64>,
 }
 
 /// A lost refresh response's retry: the pair issued at the rotation,
@@ -360,6 +375,7 @@ operations! {
     RedeemCode => TokensReply,
     Refresh => TokensReply,
     RevokeRefresh => Done,
+    KeyChecked => Done,
     BeginLogin => Done,
     FinishLogin => LoginReply,
     ConsumeNonce => NonceReply,

@@ -66,6 +66,10 @@ pub struct CodeRecord {
     /// directory): a revoke-all marker ends the codes issued before it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issued_at: Option<u64>,
+    /// A key grant of `/mcp` (issue 15): when Plausible last accepted its
+    /// key (the key form, just before this code). Absent for persons.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_checked_at: Option<u64>,
 }
 
 fn yes() -> bool {
@@ -96,6 +100,11 @@ pub struct GrantRecord {
     /// (see `grants::refresh`); absent before issue 11.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rotation: Option<Rotation>,
+    /// A key grant of `/mcp` (issue 15): when Plausible last accepted its
+    /// key; a refresh asks Plausible again once this is an hour old.
+    /// Absent for persons' grants.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_checked_at: Option<u64>,
 }
 
 /// How many access tokens a grant keeps alive: the newest two. One would

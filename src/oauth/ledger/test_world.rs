@@ -52,6 +52,7 @@ pub fn code_record(now: u64, grant: &str) -> CodeRecord {
         expires_at: now + 600,
         redeemed: false,
         issued_at: Some(now),
+        key_checked_at: None,
     }
 }
 

@@ -5,10 +5,12 @@
 use serde_json::Value;
 
 use crate::identity;
-use crate::oauth::key_grant::{self, Holder};
+use crate::oauth::ids::TokenHash;
+use crate::oauth::key_grant::{self, Held, Holder, KEY_RECHECK_SECS, Verdict};
+use crate::oauth::ledger::client::Ledger;
 use crate::oauth::ledger::records::Subject;
-use crate::oauth::server::AuthServer;
-use crate::secret::PlausibleKey;
+use crate::oauth::server::{AuthServer, Platform};
+use crate::oauth::types::ClientId;
 
 /// Each refresh applies the email gate as it is now (issue 11): the
 /// grant's sealed identity is opened and the person admitted again. A
@@ -21,14 +23,14 @@ use crate::secret::PlausibleKey;
 pub(super) fn readmit(
     server: &AuthServer<'_>,
     subject: &Subject,
-) -> Result<Option<PlausibleKey>, &'static str> {
+) -> Result<Option<Held>, &'static str> {
     let keys = server
         .settings
         .keys
         .as_ref()
         .ok_or("no COOKIE_SECRET to open the grant's identity")?;
     match key_grant::holder(keys, subject) {
-        Holder::Key(key) => return Ok(Some(key)),
+        Holder::Key(held) => return Ok(Some(held)),
         Holder::Unreadable => {
             return Err("the grant's identity does not open under the configured keys");
         }
@@ -47,4 +49,34 @@ pub(super) fn readmit(
     identity::admit(&email, None, &server.settings.allowed_email_domains)
         .map(|_| None)
         .map_err(|_| "the email gate refuses the grant's user now; grant revoked")
+}
+
+/// A key grant's check at refresh (issue 15): Plausible is asked whether
+/// the key still reads the first site the key form checked, at most once
+/// an hour per grant (`checked_at`: the last time it said yes).
+/// When Plausible says yes, the grant (named by its newest refresh token
+/// and client) records the time; a failure to record is only logged: the
+/// next refresh asks again.
+pub(super) async fn recheck<P: Platform>(
+    platform: &P,
+    server: &AuthServer<'_>,
+    ledger: &Ledger<'_, P>,
+    (newest, client): (TokenHash, &ClientId),
+    held: &Held,
+    checked_at: Option<u64>,
+) -> Option<Verdict> {
+    let now = platform.now().as_secs();
+    if checked_at.is_some_and(|at| now < at.saturating_add(KEY_RECHECK_SECS)) {
+        return None;
+    }
+    let (Some(base), Some(site)) = (&server.settings.plausible_base_url, held.sites.first()) else {
+        return Some(Verdict::Unknown);
+    };
+    let verdict = key_grant::ask_plausible(platform, base, &held.key, site).await;
+    if verdict == Verdict::Accepted
+        && let Err(e) = ledger.key_checked(newest, client, now).await
+    {
+        platform.warn(&format!("token: key check not recorded: {}", e.0));
+    }
+    Some(verdict)
 }

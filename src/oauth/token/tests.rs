@@ -99,6 +99,7 @@ impl World {
             expires_at: self.p.now().as_secs() + 600,
             redeemed: false,
             issued_at: None,
+            key_checked_at: None,
         };
         block_on(
             Ledger::of(&self.p, &self.client.client_id).issue_code(TokenHash::of(code), record),

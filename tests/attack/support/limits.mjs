@@ -16,7 +16,7 @@ import { ROOT } from '../../../devstack/stack.mjs';
 export const LIMITS = Object.fromEntries([...readFileSync(path.join(ROOT, 'wrangler.toml'), 'utf8')
   .matchAll(/name = "(LIMIT_\w+)"[\s\S]*?simple = \{ limit = (\d+), period = (\d+) \}/g)]
   .map((m) => [m[1], { limit: Number(m[2]), period: Number(m[3]) }]));
-assert.deepEqual(Object.keys(LIMITS).sort(), ['LIMIT_FAILURES', 'LIMIT_MCP_ADDRESS', 'LIMIT_MCP_CREDENTIAL', 'LIMIT_REFRESHES', 'LIMIT_REGISTRATIONS']);
+assert.deepEqual(Object.keys(LIMITS).sort(), ['LIMIT_FAILURES', 'LIMIT_KEY_FORM', 'LIMIT_MCP_ADDRESS', 'LIMIT_MCP_CREDENTIAL', 'LIMIT_REFRESHES', 'LIMIT_REGISTRATIONS']);
 
 export const windowOf = (binding) => Math.floor(Date.now() / (LIMITS[binding].period * 1000));
 

@@ -34,12 +34,23 @@ fn deployment(extra: &[(&str, &str)]) -> Deployment {
 /// A Plausible that knows one key, which reads two sites, and answers
 /// every other key or site with its 401.
 fn plausible(p: &FakePlatform) {
-    p.respond_with(|req: &OutboundRequest| {
+    plausible_answering(p, std::rc::Rc::new(std::cell::Cell::new(200)));
+}
+
+/// [`plausible`], answering the known key with `status` as it is when
+/// asked (200: its data; 401: the key was revoked; 503: an outage).
+fn plausible_answering(p: &FakePlatform, status: std::rc::Rc<std::cell::Cell<u16>>) {
+    p.respond_with(move |req: &OutboundRequest| {
         let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
         let key_ok = req.headers.get("authorization") == Some(&*format!("Bearer {GOOD_KEY}"));
         let site = body["site_id"].as_str().unwrap_or("");
         let readable = ["example.com", "shop.example.com"].contains(&site);
-        let (status, answer) = if key_ok && readable {
+        let (status, answer) = if key_ok && readable && status.get() != 200 {
+            (
+                status.get(),
+                json!({"error": "Invalid API key or site ID."}),
+            )
+        } else if key_ok && readable {
             (
                 200,
                 json!({"results": [{"metrics": [3], "dimensions": []}], "meta": {}, "query": body}),
@@ -660,4 +671,116 @@ fn site_lists_parse() {
         parse(Some("key-123456"), Some(&long)).unwrap_err(),
         Problem::BadSite(s) if s.len() == 80
     ));
+}
+
+fn refresh(p: &FakePlatform, d: &Deployment, client: &str, token: &str) -> Response {
+    send(
+        p,
+        d,
+        Method::Post,
+        "/token",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        &enc(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", token),
+            ("client_id", client),
+        ]),
+    )
+}
+
+/// Issue 15: a refresh asks Plausible about a key grant's key at most
+/// hourly; an outage passes; a refused key ends the grant with a
+/// description that says to reconnect.
+#[test]
+fn refresh_rechecks_the_key_at_most_hourly() {
+    use std::time::Duration;
+    let p = FakePlatform::new();
+    let status = std::rc::Rc::new(std::cell::Cell::new(200));
+    plausible_answering(&p, status.clone());
+    let d = deployment(&[("REFRESH_TOKEN_TTL", "604800")]);
+    let client = register(&p, &d, REDIRECT);
+    let form = open_form(&p, &d, &client);
+    let consent = post_form(&p, &d, &form, GOOD_KEY, "shop.example.com");
+    let tokens = approve_and_redeem(&p, &d, &client, &form, &consent);
+    let mut rt = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let mut step = |after_secs: u64, expect_query: bool| -> Response {
+        p.advance(Duration::from_secs(after_secs));
+        let before = p.sent.borrow().len();
+        let r = refresh(&p, &d, &client, &rt);
+        let asked = queries_sent(&p)[before..].to_vec();
+        if expect_query {
+            // One query (a 5xx is tried once more, as every query is).
+            let one = (format!("Bearer {GOOD_KEY}"), "shop.example.com".to_owned());
+            assert!(
+                (1..=2).contains(&asked.len()) && asked.iter().all(|q| *q == one),
+                "{asked:?}"
+            );
+        } else {
+            assert!(asked.is_empty(), "{asked:?}");
+        }
+        if r.status == 200 {
+            rt = r.json_body()["refresh_token"].as_str().unwrap().to_owned();
+        }
+        r
+    };
+    // Checked by the key form: not again within the hour.
+    assert_eq!(step(600, false).status, 200);
+    assert_eq!(step(3000, true).status, 200, "an hour after the form");
+    assert_eq!(step(1800, false).status, 200, "recorded: not again yet");
+    // An outage at Plausible ends nobody's connection, and is asked again.
+    status.set(503);
+    assert_eq!(step(1800, true).status, 200);
+    status.set(401);
+    let refused = step(1, true);
+    assert_eq!(refused.status, 400, "{}", text(&refused));
+    assert_eq!(refused.json_body()["error"], "invalid_grant");
+    assert!(
+        refused.json_body()["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("no longer accepted by Plausible; reconnect")
+    );
+    // The grant is gone: its newest refresh token too.
+    status.set(200);
+    let after = refresh(&p, &d, &client, &rt);
+    assert_eq!(after.json_body()["error"], "invalid_grant");
+    let audits = p.audits.borrow().concat();
+    assert!(audits.contains("plausible_key_check"), "{audits}");
+    assert!(!audits.contains(GOOD_KEY));
+}
+
+/// `TOKENS_NOT_BEFORE` applies to key grants as to any: their tokens are
+/// refused at `/mcp` and their refresh at `/token`.
+#[test]
+fn the_kill_switch_ends_key_grants_too() {
+    let p = FakePlatform::new();
+    plausible(&p);
+    let d = deployment(&[]);
+    let client = register(&p, &d, REDIRECT);
+    let form = open_form(&p, &d, &client);
+    let consent = post_form(&p, &d, &form, GOOD_KEY, "example.com");
+    let tokens = approve_and_redeem(&p, &d, &client, &form, &consent);
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(tool_call(&p, &d, "/mcp", access, "example.com").status, 200);
+    p.advance(std::time::Duration::from_secs(5));
+    let cut = time::OffsetDateTime::from_unix_timestamp(i64::try_from(p.now.get() / 1000).unwrap())
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let killed = deployment(&[("TOKENS_NOT_BEFORE", &cut)]);
+    let r = tool_call(&p, &killed, "/mcp", access, "example.com");
+    assert_eq!(r.status, 401, "{}", text(&r));
+    assert!(
+        r.headers
+            .get("www-authenticate")
+            .unwrap()
+            .contains("oauth-protected-resource/mcp")
+    );
+    let r = refresh(
+        &p,
+        &killed,
+        &client,
+        tokens["refresh_token"].as_str().unwrap(),
+    );
+    assert_eq!(r.json_body()["error"], "invalid_grant");
 }
