@@ -235,7 +235,14 @@ mod tests {
     fn admins_see_a_key_grant_by_its_fingerprint_never_the_key() {
         let k = keys();
         let key = crate::secret::PlausibleKey::new("plausible-key-of-the-team");
-        let subject = key_grant::subject(&key, &k, &user_keys(), &FakePlatform::new()).unwrap();
+        let subject = key_grant::subject(
+            &key,
+            &["example.com".to_owned()],
+            &k,
+            &user_keys(),
+            &FakePlatform::new(),
+        )
+        .unwrap();
         let mut g = grant(100, None);
         g.subject = subject.clone();
         let open = |s: &Subject| open_email(&k, s);
