@@ -22,7 +22,9 @@ import { SAMPLE_CALLS, assertSampleResult } from './mcp-helpers.mjs';
 import {
   BASE, challengeParams, internalCall, issueTokens, recordingFetch, s256,
 } from './oauth-helpers.mjs';
-import { addStandInKey, keyOf, mcpCall, mcpMetadataUrlOf, mcpResourceOf, standInRequests } from './key-flow.mjs';
+import {
+  addStandInKey, keyOf, mcpCall, mcpMetadataUrlOf, mcpResourceOf, revokeStandInKey, standInRequests,
+} from './key-flow.mjs';
 import { KeyFlowOAuthProvider } from './support/key-flow.mjs';
 
 const MCP = mcpResourceOf();
@@ -173,6 +175,17 @@ describe('official SDK v1 OAuth client on /mcp: dynamic registration, the key pa
     const queries = await queriesSince(from);
     assert.ok(queries.length >= 1);
     assert.ok(queries.every((q) => keyOf(q) === key));
+  });
+
+  test('the key revoked at Plausible: the next tool call is a tool error asking to reconnect, not a protocol error', async () => {
+    await revokeStandInKey(key);
+    // A range no earlier call used, so no cached answer stands in for Plausible's.
+    const result = await client.callTool({ name: 'get_timeseries', arguments: { site_id: SITE, date_range: '2024-02-01,2024-02-07' } });
+    assert.equal(result.isError, true, JSON.stringify(result));
+    const text = result.content.map((c) => c.text).join('\n');
+    assert.match(text, /Plausible no longer accepts the API key of this connection for the site "example\.com"/);
+    assert.match(text, /Reconnect this server in your MCP client and enter a current key\./);
+    assert.ok(!text.includes(key), 'the message never carries the key');
   });
 
   test('tokens are bound to their endpoint: a /mcp token at /internal and an /internal token at /mcp get 401 invalid_token', async () => {
