@@ -112,20 +112,31 @@ pub enum Verdict {
     Unknown,
 }
 
-/// Asks Plausible whether `key` still reads `site` (today's visitors).
+/// The cheapest question that proves `key` reads `site`: one Stats API
+/// query for today's visitors (the key form's check and the hourly one).
+pub async fn probe<P: Outbound + Clock>(
+    platform: &P,
+    base: &PlausibleBaseUrl,
+    key: &PlausibleKey,
+    site: &str,
+) -> Result<(), PlausibleError> {
+    let body = json!({"site_id": site, "metrics": ["visitors"], "date_range": "day"});
+    let body = serde_json::to_vec(&body).map_err(|_| PlausibleError::BadResponse)?;
+    let sent = std::cell::Cell::new(0);
+    client::send(platform, base, key, Endpoint::Query, &[], body, &sent)
+        .await
+        .map(|_| ())
+}
+
+/// Asks Plausible whether `key` still reads `site`.
 pub async fn ask_plausible<P: Outbound + Clock>(
     platform: &P,
     base: &PlausibleBaseUrl,
     key: &PlausibleKey,
     site: &str,
 ) -> Verdict {
-    let body = json!({"site_id": site, "metrics": ["visitors"], "date_range": "day"});
-    let Ok(body) = serde_json::to_vec(&body) else {
-        return Verdict::Unknown;
-    };
-    let sent = std::cell::Cell::new(0);
-    match client::send(platform, base, key, Endpoint::Query, &[], body, &sent).await {
-        Ok(_) => Verdict::Accepted,
+    match probe(platform, base, key, site).await {
+        Ok(()) => Verdict::Accepted,
         Err(PlausibleError::Unauthorized(_)) => Verdict::Refused,
         Err(_) => Verdict::Unknown,
     }

@@ -65,17 +65,20 @@ impl Denied {
 
     /// What the operator is told, for refusals worth telling.
     pub fn log_line(&self) -> Option<String> {
+        self.log_line_at(Audience::Internal)
+    }
+
+    /// [`Denied::log_line`], naming the endpoint that refused.
+    pub fn log_line_at(&self, at: Audience) -> Option<String> {
+        let at = at.path().trim_start_matches('/');
         match self {
-            Denied::Unavailable(e) => Some(format!("internal: token lookup failed: {}", e.0)),
+            Denied::Unavailable(e) => Some(format!("{at}: token lookup failed: {}", e.0)),
             Denied::Assertion(refused) => {
-                Some(format!("internal: Access assertion refused: {refused:?}"))
+                Some(format!("{at}: Access assertion refused: {refused:?}"))
             }
-            Denied::NotBefore => Some(format!(
-                "internal: {}",
-                NotBeforeMisconfigured.description()
-            )),
+            Denied::NotBefore => Some(format!("{at}: {}", NotBeforeMisconfigured.description())),
             Denied::NoUserKey => Some(format!(
-                "internal: a routed access token was presented but {} is not configured",
+                "{at}: a routed access token was presented but {} is not configured",
                 names::USER_KEY_SECRET
             )),
             _ => None,

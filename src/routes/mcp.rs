@@ -107,8 +107,8 @@ async fn granted<P: Platform>(
             if let Some(variable) = denied.misconfigured() {
                 audit::misconfiguration(platform, &server.audit, variable);
             }
-            if let Some(line) = denied.log_line() {
-                platform.warn(&line.replacen("internal:", "mcp:", 1));
+            if let Some(line) = denied.log_line_at(Audience::Mcp) {
+                platform.warn(&line);
             }
             return resource::challenge(&denied, &metadata_url);
         }

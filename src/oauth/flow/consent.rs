@@ -205,8 +205,9 @@ impl ConsentPage {
             .to_param()
             .split(' ')
             .map(|s| {
-                let meaning = match s {
-                    "mcp" => "read your organisation's Plausible Analytics statistics through this server's tools",
+                let meaning = match (s, &self.who) {
+                    ("mcp", Who::Key(_)) => "read the statistics of the sites below with your Plausible API key, through this server's tools",
+                    ("mcp", Who::Person(_)) => "read your organisation's Plausible Analytics statistics through this server's tools",
                     _ => "",
                 };
                 (s.to_owned(), meaning)

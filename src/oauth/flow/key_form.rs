@@ -31,6 +31,7 @@ use super::error::{ConsentError, FlowError};
 use super::keys::FlowKeys;
 use super::login::{Browser, LOGIN_LIFETIME, read_login_cookie};
 use super::reply::Reply;
+use crate::audit::{Event, Outcome, Record};
 use crate::config::mcp::McpSettings;
 use crate::crypto::{self, Keyring};
 use crate::http::{Request, Response, form};
@@ -38,13 +39,13 @@ use crate::oauth::authorize::{AuthorizationRequest, PageError};
 use crate::oauth::clients::record::ClientRecord;
 use crate::oauth::clients::registry;
 use crate::oauth::connections::block;
-use crate::oauth::ids::{TicketId, TokenKind};
+use crate::oauth::ids::{TicketId, TokenKind, UserKey};
 use crate::oauth::key_grant;
 use crate::oauth::server::{AuthServer, Platform};
 use crate::oauth::types::RedirectUri;
 use crate::pages::{self, KeyFormView};
 use crate::plausible::args::SiteId;
-use crate::plausible::client::{self, Endpoint, PlausibleBaseUrl, PlausibleError};
+use crate::plausible::client::{PlausibleBaseUrl, PlausibleError};
 use crate::ports::{Clock, Entropy, EntropyError, Outbound};
 use crate::secret::{CookieValue, PlausibleKey, SetCookie, ct_eq};
 
@@ -278,17 +279,10 @@ async fn check_with_plausible<P: Outbound + Clock>(
     sites: &[SiteId],
 ) -> Result<(), Problem> {
     for (i, site) in sites.iter().enumerate() {
-        let body = serde_json::json!({
-            "site_id": site.as_str(),
-            "metrics": ["visitors"],
-            "date_range": "day",
-        });
-        let body = serde_json::to_vec(&body).map_err(|_| Problem::Unavailable)?;
-        let sent = std::cell::Cell::new(0);
-        let answer = client::send(platform, base, key, Endpoint::Query, &[], body, &sent).await;
+        let answer = key_grant::probe(platform, base, key, site.as_str()).await;
         let name = site.as_str().to_owned();
         match answer {
-            Ok(_) => {}
+            Ok(()) => {}
             Err(PlausibleError::Unauthorized(_)) if i == 0 => return Err(Problem::Refused(name)),
             Err(PlausibleError::Unauthorized(_)) => return Err(Problem::Unreadable(name)),
             Err(PlausibleError::PaymentRequired) => return Err(Problem::PaymentRequired(name)),
@@ -405,9 +399,34 @@ pub async fn submit<P: Platform>(
     let Ok(base) = mcp.base_url.as_ref() else {
         return Err(FlowError::PlausibleMisconfigured);
     };
+    let user = UserKey::of_plausible_key(keys.user, &key);
     if let Err(problem) = check_with_plausible(platform, base, &key, &sites).await {
+        // A key Plausible refused is a failed sign-in (and a key-guessing
+        // pattern shows as many of them from one address); the tried key
+        // is nobody, so no user is named.
+        let refused = match problem {
+            Problem::Refused(_) => Some(Record::new(Event::SignIn, Outcome::Refused)),
+            Problem::Unreadable(_) => {
+                Some(Record::new(Event::SignIn, Outcome::Refused).user(&user))
+            }
+            _ => None,
+        };
+        if let Some(record) = refused {
+            let reason = match problem {
+                Problem::Refused(_) => "plausible refused the key",
+                _ => "plausible key cannot read a named site",
+            };
+            server.audit(platform, record.reason(reason).client(&client.client_id));
+        }
         return again(problem);
     }
+    server.audit(
+        platform,
+        Record::new(Event::SignIn, Outcome::Success)
+            .reason("plausible key form")
+            .client(&client.client_id)
+            .user(&user),
+    );
     let who = Who::Key(KeyHolder {
         key,
         sites: sites.iter().map(|s| s.as_str().to_owned()).collect(),

@@ -312,6 +312,8 @@ fn the_whole_key_flow_ends_in_tool_calls_with_the_persons_key() {
     );
     assert!(page.contains("name=\"decision\" value=\"approve\""));
     assert!(page.contains("…0001") && page.contains("<code>shop.example.com</code>"));
+    assert!(page.contains("read the statistics of the sites below with your Plausible API key"));
+    assert!(!page.contains("organisation") && !page.contains("Signed in as"));
     assert!(!page.contains(GOOD_KEY), "the key is never shown");
     // Nothing was written before the consent.
     assert_eq!(p.storage_writes(), writes_before);
@@ -442,6 +444,15 @@ fn the_form_says_what_to_fix() {
         assert_eq!(hidden(&page, "ticket"), form.ticket);
         assert!(!page.contains("value=\"wrong-plausible") && !page.contains(GOOD_KEY));
     }
+    // Refusals by Plausible are audited as refused sign-ins, never with
+    // the key.
+    let audits = p.audits.borrow().concat();
+    assert!(
+        audits.contains("\"reason\":\"plausible refused the key\""),
+        "{audits}"
+    );
+    assert!(audits.contains("\"reason\":\"plausible key cannot read a named site\""));
+    assert!(!audits.contains("wrong-plausible-key") && !audits.contains(GOOD_KEY));
     // A refused first site costs one query and says nothing more.
     p.sent.borrow_mut().clear();
     post_form(
