@@ -1006,6 +1006,42 @@ mod tests {
     }
 
     #[test]
+    fn a_browser_with_both_sessions_sees_both_lists_and_revokes_from_either() {
+        let (p, settings, alice, bob) = world();
+        let (user, key_pair_id) = key_pair(&p);
+        let identity =
+            crate::identity::admit("alice@example.com", Some(true), &["example.com".into()])
+                .unwrap();
+        let (person, person_cookie) =
+            Session::start(&keys(), &p, &identity, p.now().as_secs()).unwrap();
+        let (_, key_cookie) = KeySession::start(&keys(), &p, &user, p.now().as_secs()).unwrap();
+        let both = [&person_cookie, &key_cookie];
+        let get = request(Method::Get, "/connections", &both, &[]);
+        let html = body(&block_on(show(&p, &AuthServer::new(&settings, &get), &get)).unwrap());
+        assert!(html.contains("Signed in as"), "{html}");
+        assert!(html.contains(user.fingerprint()));
+        assert_eq!(html.matches("data-client-id=\"pmcp_client_A\"").count(), 2);
+        // The page's one token (the person's) serves both lists.
+        let csrf = person.csrf(&keys());
+        for pair in [key_pair_id, alice] {
+            let r = request(
+                Method::Post,
+                "/connections",
+                &both,
+                &[
+                    ("csrf", &csrf),
+                    ("action", "revoke"),
+                    ("pair", &pair.to_hex()),
+                ],
+            );
+            let out = block_on(act(&p, &AuthServer::new(&settings, &r), &r)).unwrap();
+            assert_eq!(out.status, 303);
+            assert!(!consented(&p, pair));
+        }
+        assert!(consented(&p, bob), "nobody else's");
+    }
+
+    #[test]
     fn entering_the_key_again_opens_its_session() {
         let (p, settings, _, _) = world();
         let (user, _) = key_pair(&p);
