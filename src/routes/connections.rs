@@ -5,6 +5,7 @@ use super::reply::{Refusal, refusal};
 use crate::config::oauth::OAuthSettings;
 use crate::http::{Method, Request, Response};
 use crate::oauth::connections::endpoint::{self, ConnectionsError};
+use crate::oauth::connections::viewer;
 use crate::oauth::server::{AuthServer, Platform};
 use crate::ports::Log;
 
@@ -69,6 +70,6 @@ pub async fn key<P: Platform>(
     let server = AuthServer::new(settings, request);
     reply(
         platform,
-        endpoint::enter_key(platform, &server, request).await,
+        viewer::enter_key(platform, &server, request).await,
     )
 }

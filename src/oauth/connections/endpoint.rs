@@ -12,15 +12,17 @@ use futures_util::future::join_all;
 use std::collections::HashSet;
 
 use super::block;
-use super::key_session::{self, KeyEntry, KeySession};
+pub use super::error::ConnectionsError;
+use super::error::{Outcome, keys, redirect};
+use super::key_session;
 use super::listing::{Connection, EmailOpener, assemble, open_email};
-use super::session::{self, Session};
+use super::session;
+use super::viewer::{Viewer, signed_out};
 use crate::crypto::{Keyring, UserKeys};
 use crate::http::{Method, Params, Request, Response, form, single_params};
 use crate::oauth::clients::registry;
-use crate::oauth::flow::login::{self, LoginError};
+use crate::oauth::flow::login;
 use crate::oauth::ids::{RoutingId, UserKey};
-use crate::oauth::key_grant;
 use crate::oauth::ledger::client::Ledger;
 use crate::oauth::listing::client::{
     Directory, Index, MAX_PAGE, revoke_all_for_client, revoke_all_for_user,
@@ -33,139 +35,6 @@ use crate::pages::{
     self, AdminView, ClientSection, ConnectionsView, KeySection, PersonSection, UserSection,
 };
 use crate::ports::StorageError;
-use crate::secret::{PlausibleKey, SetCookie};
-
-/// Why the page answered no.
-#[derive(Debug)]
-pub enum ConnectionsError {
-    /// `COOKIE_SECRET` is missing or too short.
-    NoServerKey,
-    /// `USER_KEY_SECRET` is missing or too short.
-    NoUserKey,
-    /// No upstream provider is configured.
-    NoUpstream,
-    LoginStart(LoginError),
-    /// A POST without a live session (401).
-    SignedOut,
-    /// An admin's view or action asked by someone else (403).
-    NotAdmin,
-    /// A pair that is not the signed-in person's (404: whether it exists
-    /// is not theirs to learn).
-    UnknownPair,
-    /// A form or query that does not parse (400).
-    BadRequest(&'static str),
-    /// A missing or wrong CSRF token (403).
-    Csrf,
-    /// A POST from another origin (403).
-    ForeignOrigin,
-    /// What was entered as a Plausible key cannot be one (400).
-    NotAKey,
-    /// No randomness for a session or form cookie (503).
-    Entropy,
-    Storage(StorageError),
-}
-
-impl ConnectionsError {
-    fn status(&self) -> u16 {
-        match self {
-            ConnectionsError::NoServerKey | ConnectionsError::NoUserKey => 500,
-            ConnectionsError::NoUpstream
-            | ConnectionsError::Storage(_)
-            | ConnectionsError::Entropy => 503,
-            ConnectionsError::LoginStart(e) => e.status(),
-            ConnectionsError::SignedOut => 401,
-            ConnectionsError::NotAdmin
-            | ConnectionsError::Csrf
-            | ConnectionsError::ForeignOrigin => 403,
-            ConnectionsError::UnknownPair => 404,
-            ConnectionsError::BadRequest(_) | ConnectionsError::NotAKey => 400,
-        }
-    }
-
-    fn code(&self) -> &'static str {
-        match self {
-            ConnectionsError::NoServerKey | ConnectionsError::NoUserKey => "server_misconfigured",
-            ConnectionsError::NoUpstream => "sign_in_not_configured",
-            ConnectionsError::LoginStart(e) => e.code(),
-            ConnectionsError::SignedOut => "signed_out",
-            ConnectionsError::NotAdmin => "not_admin",
-            ConnectionsError::UnknownPair => "not_found",
-            ConnectionsError::BadRequest(_) => "bad_request",
-            ConnectionsError::Csrf => "csrf",
-            ConnectionsError::ForeignOrigin => "foreign_origin",
-            ConnectionsError::NotAKey => "not_a_key",
-            ConnectionsError::Storage(_) | ConnectionsError::Entropy => "temporarily_unavailable",
-        }
-    }
-
-    fn message(&self) -> String {
-        match self {
-            ConnectionsError::NoServerKey => "COOKIE_SECRET is missing or shorter than 32 characters, so this server cannot sign anyone in.".into(),
-            ConnectionsError::NoUserKey => "USER_KEY_SECRET is missing or shorter than 32 characters, so this server cannot sign anyone in.".into(),
-            ConnectionsError::NoUpstream => "This server has no upstream identity provider configured (ACCESS_ISSUER, ACCESS_CLIENT_ID, ACCESS_CLIENT_SECRET).".into(),
-            ConnectionsError::LoginStart(e) => e.message().into(),
-            ConnectionsError::SignedOut => "Your session has ended. Sign in again at /connections.".into(),
-            ConnectionsError::NotAdmin => "Only this server's administrators can see or change other people's connections.".into(),
-            ConnectionsError::UnknownPair => "No such connection among yours.".into(),
-            ConnectionsError::BadRequest(why) => (*why).into(),
-            ConnectionsError::Csrf => "The form was not submitted from this server's page (missing or invalid CSRF token). Reload the page and try again.".into(),
-            ConnectionsError::ForeignOrigin => "This form must be submitted from this server's own page.".into(),
-            ConnectionsError::NotAKey => "That is not a Plausible API key. Paste the whole key, as Plausible showed it when you created it.".into(),
-            ConnectionsError::Storage(_) | ConnectionsError::Entropy => "The server could not complete the request. Try again shortly.".into(),
-        }
-    }
-
-    /// What the operator is told; none for a plain bad request.
-    pub fn log_line(&self) -> Option<String> {
-        match self {
-            ConnectionsError::Storage(StorageError(why)) => {
-                Some(format!("connections: storage failed: {why}"))
-            }
-            ConnectionsError::LoginStart(e) => Some(format!(
-                "connections: cannot start the upstream login: {e:?}"
-            )),
-            ConnectionsError::NotAdmin
-            | ConnectionsError::UnknownPair
-            | ConnectionsError::Csrf
-            | ConnectionsError::ForeignOrigin => {
-                Some(format!("connections: refused: {}", self.code()))
-            }
-            ConnectionsError::BadRequest(_)
-            | ConnectionsError::SignedOut
-            | ConnectionsError::NotAKey => None,
-            other => Some(format!("connections: stopped: {}", other.code())),
-        }
-    }
-
-    pub fn response(&self) -> Response {
-        let heading = match self.status() {
-            401 => "Signed out",
-            403 => "Not allowed",
-            404 => "Not found",
-            400 => "Bad request",
-            500 => "Server misconfigured",
-            _ => "Temporarily unavailable",
-        };
-        pages::error_page(self.status(), heading, &self.message(), self.code())
-    }
-}
-
-type Outcome = Result<Response, ConnectionsError>;
-
-fn keys<'a>(server: &AuthServer<'a>) -> Result<(&'a Keyring, &'a UserKeys), ConnectionsError> {
-    Ok((
-        server
-            .settings
-            .keys
-            .as_ref()
-            .ok_or(ConnectionsError::NoServerKey)?,
-        server
-            .settings
-            .user_keys
-            .as_ref()
-            .ok_or(ConnectionsError::NoUserKey)?,
-    ))
-}
 
 /// `GET /`: the landing page, which links here.
 pub fn landing(origin: &str) -> Response {
@@ -184,14 +53,6 @@ pub async fn login<P: Platform>(platform: &P, server: &AuthServer<'_>) -> Outcom
         .await
         .map_err(ConnectionsError::LoginStart)?;
     Ok(redirect(302, &start.location, &start.set_cookies))
-}
-
-fn redirect(status: u16, location: &str, cookies: &[SetCookie]) -> Response {
-    let mut r = Response::new(status).with_header("location", location);
-    for c in cookies {
-        r.headers.append("set-cookie", c.secret());
-    }
-    r
 }
 
 /// The admin view a query asks for: `user=<user key>`, `client=<id>`.
@@ -250,66 +111,6 @@ async fn rows_of<P: Platform>(
         }
     }
     Ok(out)
-}
-
-/// The sessions a request carries: a signed-in person's, a key's, or both.
-struct Viewer {
-    person: Option<Session>,
-    key: Option<KeySession>,
-}
-
-impl Viewer {
-    fn of(ring: &Keyring, request: &Request, now: u64) -> Option<Viewer> {
-        let person = Session::of(ring, &request.headers, now);
-        let key = KeySession::of(ring, &request.headers, now);
-        (person.is_some() || key.is_some()).then_some(Viewer { person, key })
-    }
-
-    /// The one CSRF token of the page's forms: the person's session's if
-    /// signed in, else the key session's.
-    fn csrf(&self, ring: &Keyring) -> String {
-        match (&self.person, &self.key) {
-            (Some(p), _) => p.csrf(ring),
-            (None, Some(k)) => k.csrf(ring),
-            (None, None) => String::new(),
-        }
-    }
-
-    fn csrf_ok(&self, ring: &Keyring, presented: Option<&str>) -> bool {
-        self.person
-            .as_ref()
-            .is_some_and(|p| p.csrf_ok(ring, presented))
-            || self
-                .key
-                .as_ref()
-                .is_some_and(|k| k.csrf_ok(ring, presented))
-    }
-
-    fn admin(&self, server: &AuthServer<'_>) -> bool {
-        self.person
-            .as_ref()
-            .is_some_and(|p| server.settings.admins.includes(p.email()))
-    }
-
-    /// The user keys whose pairs this viewer may revoke.
-    fn users(&self, user_keys: &UserKeys) -> Vec<UserKey> {
-        let mut out = Vec::new();
-        if let Some(p) = &self.person {
-            out.push(UserKey::of_email(user_keys, p.email()));
-        }
-        if let Some(k) = &self.key {
-            out.push(k.user().clone());
-        }
-        out
-    }
-}
-
-/// The signed-out page, with a fresh key form bound to this browser.
-fn signed_out<P: Platform>(platform: &P, ring: &Keyring) -> Outcome {
-    let (entry, cookie) = KeyEntry::start(platform).map_err(|_| ConnectionsError::Entropy)?;
-    let mut page = pages::signed_out_page(&entry.csrf(ring));
-    page.headers.append("set-cookie", cookie.secret());
-    Ok(page)
 }
 
 /// `GET /connections`.
@@ -411,56 +212,6 @@ pub async fn show<P: Platform>(
         key,
         admin: admin_view,
     }))
-}
-
-/// `POST /connections/key`: the Plausible key entered again opens a key
-/// session. The key is not sent to Plausible and not kept: its keyed hash
-/// (the user key its grants were made under) is all the page needs, and
-/// matching it is the proof of holding the key. So the form tells nobody
-/// whether a key is valid at Plausible (no key checker), and a key already
-/// revoked there can still end what it left connected here. Counted by
-/// the key form's per-address rate limit (`lib.rs`).
-pub async fn enter_key<P: Platform>(
-    platform: &P,
-    server: &AuthServer<'_>,
-    request: &Request,
-) -> Outcome {
-    if request.method != Method::Post {
-        return Err(ConnectionsError::BadRequest("use POST"));
-    }
-    let (ring, user_keys) = keys(server)?;
-    if request
-        .headers
-        .get("origin")
-        .is_some_and(|o| o != server.issuer.as_str())
-    {
-        return Err(ConnectionsError::ForeignOrigin);
-    }
-    let form = form(&request.headers, &request.body)
-        .map_err(|_| ConnectionsError::BadRequest("the form could not be read"))?;
-    let entry = KeyEntry::of(&request.headers).ok_or(ConnectionsError::Csrf)?;
-    if !entry.csrf_ok(ring, form.get("csrf").map(String::as_str)) {
-        return Err(ConnectionsError::Csrf);
-    }
-    let raw = form.get("api_key").map(|k| k.trim()).unwrap_or("");
-    if !key_grant::well_formed(raw) {
-        return Err(ConnectionsError::NotAKey);
-    }
-    let user = UserKey::of_plausible_key(user_keys, &PlausibleKey::new(raw));
-    let now = platform.now().as_secs();
-    let (_, cookie) =
-        KeySession::start(ring, platform, &user, now).map_err(|_| ConnectionsError::Entropy)?;
-    server.audit(
-        platform,
-        Record::new(Event::SignIn, audit::Outcome::Success)
-            .reason("connections: plausible key entered")
-            .user(&user),
-    );
-    Ok(redirect(
-        303,
-        "/connections",
-        &[cookie, key_session::clear_form()],
-    ))
 }
 
 /// One action of the page's forms.
@@ -667,12 +418,16 @@ mod tests {
     use super::*;
     use crate::config::oauth::OAuthSettings;
     use crate::identity;
+    use crate::oauth::connections::key_session::{KeyEntry, KeySession};
+    use crate::oauth::connections::session::Session;
+    use crate::oauth::connections::viewer::enter_key;
     use crate::oauth::ledger::client::PairSummary;
     use crate::oauth::ledger::records::ConsentRecord;
     use crate::oauth::listing::client::list_pair;
     use crate::oauth::token_cache::TokenMemory;
     use crate::oauth::types::{RedirectUri, ScopeSet};
     use crate::ports::Clock;
+    use crate::secret::PlausibleKey;
     use crate::secret::SetCookie;
     use crate::testing::{FakePlatform, block_on, keys, source, user_keys};
 

@@ -19,11 +19,16 @@
 //! - [`admins`]: who is an admin;
 //! - [`block`]: blocked clients;
 //! - [`listing`]: the rows a page shows, assembled from the listings;
+//! - [`viewer`]: which sessions a request carries, the signed-out page,
+//!   and the key entered again;
+//! - [`error`]: the page's refusals, mapped once;
 //! - [`endpoint`]: the page's GET, its sign-in, and its POSTed actions.
 
 pub(crate) mod admins;
 pub(crate) mod block;
 pub(crate) mod endpoint;
+pub(crate) mod error;
 pub(crate) mod key_session;
 pub(crate) mod listing;
 pub(crate) mod session;
+pub(crate) mod viewer;
