@@ -8,6 +8,9 @@ const stack = await startStack({
   persistTo: path.join(ROOT, '.wrangler/state'),
   build: true,
   stdio: 'inherit',
+  // `WRANGLER_LOG=log npm run dev` shows the worker's console.log, where
+  // the audit trail goes; wrangler's `info` otherwise.
+  logLevel: process.env.WRANGLER_LOG || undefined,
 });
 console.log(`
 plausible-mcp is running at ${stack.workerUrl}

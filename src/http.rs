@@ -132,6 +132,31 @@ pub fn form(headers: &Headers, body: &[u8]) -> Result<Params, FormError> {
     single_params(body).map_err(|Repeated(name)| FormError::Repeated(name))
 }
 
+/// A form post's parameters, each given once, except `list`, which may
+/// repeat (checkboxes of one name, HTML §4.10.21.4) and is returned apart
+/// in the order posted.
+pub fn form_with_list(
+    headers: &Headers,
+    body: &[u8],
+    list: &str,
+) -> Result<(Params, Vec<String>), FormError> {
+    if headers.get("content-type").map(media_type).as_deref()
+        != Some("application/x-www-form-urlencoded")
+    {
+        return Err(FormError::MediaType);
+    }
+    let mut single = HashMap::new();
+    let mut listed = Vec::new();
+    for (k, v) in form_urlencoded::parse(body) {
+        if k == list {
+            listed.push(v.into_owned());
+        } else if single.insert(k.to_string(), v.to_string()).is_some() {
+            return Err(FormError::Repeated(k.into_owned()));
+        }
+    }
+    Ok((single, listed))
+}
+
 /// One form-urlencoded component decoded (`+` is a space), as client
 /// credentials are in HTTP Basic (RFC 6749 §2.3.1).
 pub fn form_decode(component: &str) -> Option<String> {
@@ -321,6 +346,29 @@ pub fn apply_security_headers(response: &mut Response) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_form_may_repeat_only_its_list_field() {
+        let mut h = Headers::new();
+        h.set("content-type", "application/x-www-form-urlencoded");
+        let (single, sites) = form_with_list(
+            &h,
+            b"ticket=T&site=a.example&decision=approve&site=b%2Eexample",
+            "site",
+        )
+        .unwrap();
+        assert_eq!(single.get("ticket").map(String::as_str), Some("T"));
+        assert_eq!(sites, vec!["a.example", "b.example"]);
+        assert_eq!(
+            form_with_list(&h, b"ticket=T&ticket=U", "site").unwrap_err(),
+            FormError::Repeated("ticket".into())
+        );
+        h.set("content-type", "text/plain");
+        assert_eq!(
+            form_with_list(&h, b"site=a", "site").unwrap_err(),
+            FormError::MediaType
+        );
+    }
 
     #[test]
     fn header_names_are_case_insensitive() {

@@ -31,6 +31,10 @@ mod ports;
 mod routes;
 mod secret;
 mod ssrf_guard;
+// The test build's clock and storage-fault hooks (absent from the release
+// build).
+#[cfg(feature = "test-hooks")]
+mod test_hooks;
 
 #[cfg(target_arch = "wasm32")]
 mod platform;
@@ -401,7 +405,7 @@ async fn serve<P: Platform>(
         Route::Register => routes::oauth::register(platform, request).await,
         Route::Authorize => routes::oauth::authorize(platform, oauth, request).await,
         Route::AuthorizeKey => routes::oauth::authorize_key(platform, deployment, request).await,
-        Route::Callback => routes::oauth::callback(platform, oauth, request).await,
+        Route::Callback => routes::oauth::callback(platform, deployment, request).await,
         Route::Consent => routes::oauth::consent(platform, oauth, request).await,
         Route::Token => routes::oauth::token(platform, oauth, request).await,
         Route::Revoke => routes::oauth::revoke(platform, oauth, request).await,
@@ -425,7 +429,12 @@ async fn fetch(
 ) -> worker::Result<worker::Response> {
     let platform = platform::WorkerPlatform::new(env);
     let response = match platform::to_core_request(req, body_cap).await {
-        Ok(request) => handle(&platform, &platform.deployment(), request).await,
+        Ok(request) => {
+            let deployment = platform.deployment();
+            #[cfg(feature = "test-hooks")]
+            platform.run_clock_ahead(&deployment.oauth, &request);
+            handle(&platform, &deployment, request).await
+        }
         Err(platform::Inbound::TooLarge(path)) => body_too_large(&path),
         Err(platform::Inbound::Unreadable) => {
             let mut r = Response::json(400, &serde_json::json!({"error": "invalid_request"}));

@@ -16,7 +16,7 @@ pub use connections::{
     connections_page, landing_page, signed_out_page,
 };
 
-const STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;max-width:34rem;margin:3rem auto;padding:0 1rem;color:#1f2937}h1{font-size:1.35rem}.box{border:1px solid #e5e7eb;border-radius:.5rem;padding:1rem 1.25rem}dt{font-weight:600}dd{margin:0 0 .75rem}code{background:#f3f4f6;padding:0 .25rem;border-radius:.25rem}.actions{display:flex;gap:.75rem;margin-top:1.25rem}button{font:inherit;padding:.5rem 1.25rem;border-radius:.375rem;border:1px solid #d1d5db;background:#fff;cursor:pointer}button.primary{background:#4f46e5;border-color:#4f46e5;color:#fff}.muted{color:#6b7280;font-size:.9rem}a.button{display:inline-block;padding:.5rem 1.25rem;border-radius:.375rem;background:#4f46e5;color:#fff;text-decoration:none}.connection{margin:1rem 0}.notice{background:#fef3c7;padding:.5rem .75rem;border-radius:.375rem}";
+const STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;max-width:34rem;margin:3rem auto;padding:0 1rem;color:#1f2937}h1{font-size:1.35rem}.box{border:1px solid #e5e7eb;border-radius:.5rem;padding:1rem 1.25rem}dt{font-weight:600}dd{margin:0 0 .75rem}code{background:#f3f4f6;padding:0 .25rem;border-radius:.25rem}.actions{display:flex;gap:.75rem;margin-top:1.25rem}button{font:inherit;padding:.5rem 1.25rem;border-radius:.375rem;border:1px solid #d1d5db;background:#fff;cursor:pointer}button.primary{background:#4f46e5;border-color:#4f46e5;color:#fff}.muted{color:#6b7280;font-size:.9rem}a.button{display:inline-block;padding:.5rem 1.25rem;border-radius:.375rem;background:#4f46e5;color:#fff;text-decoration:none}.connection{margin:1rem 0}.notice{background:#fef3c7;padding:.5rem .75rem;border-radius:.375rem}fieldset.sites{border:1px solid #e5e7eb;border-radius:.5rem;padding:.5rem 1.25rem 1rem;margin:1rem 0 0}fieldset.sites legend{font-weight:600;padding:0 .25rem}.sites .under{margin-left:1.5rem}";
 
 /// The CSP. `form_targets` are the origins a form on the page may end up
 /// at: browsers apply `form-action` to the redirects after a post too, so
@@ -141,20 +141,61 @@ pub struct ConsentView<'a> {
     pub redirect_host: &'a str,
     /// The redirect URI's origin, allowed as a form target.
     pub redirect_origin: &'a str,
-    /// Each scope and what it lets the client do.
+    /// Each scope asked for and what it lets the client do.
     pub scopes: Vec<(&'a str, &'a str)>,
+    /// Scopes of the request this person already allowed this client
+    /// (incremental consent): shown apart, not asked again.
+    pub already_allowed: Vec<(&'a str, &'a str)>,
     pub email: &'a str,
     /// A key grant of `/mcp`: shown instead of the email.
     pub key: Option<KeyView<'a>>,
     pub ticket: &'a str,
     pub csrf: &'a str,
+    /// The site chooser (issue 15).
+    pub sites: SiteChooser<'a>,
+}
+
+/// The consent page's site choices: "all sites" (preselected) when
+/// offered, and the sites to check from.
+pub struct SiteChooser<'a> {
+    pub all_offered: bool,
+    pub listed: &'a [String],
+    /// Sites left off the list (too many to show).
+    pub cut: usize,
+}
+
+/// The chooser's fields, inside the consent form: a radio `all_sites`
+/// (`1`, preselected; `0`: only the checked sites) and one `site`
+/// checkbox per offered site. Without "all sites" (a key grant) the
+/// boxes are all there is, every one checked to start with: the person
+/// named them a moment ago.
+fn site_chooser(c: &SiteChooser<'_>) -> Markup {
+    html! {
+        fieldset.sites {
+            legend { "Sites it may read" }
+            @if c.all_offered {
+                div { label { input type="radio" name="all_sites" value="1" checked; " All sites (including sites added later)" } }
+                @if !c.listed.is_empty() {
+                    div { label { input type="radio" name="all_sites" value="0"; " Only the sites checked below (at most 20)" } }
+                }
+            } @else {
+                input type="hidden" name="all_sites" value="0";
+                p { "Check the sites this connection may read (at most 20)." }
+            }
+            @for site in c.listed {
+                div.under[c.all_offered] { label { input type="checkbox" name="site" value=(site) checked[!c.all_offered]; " " code { (site) } } }
+            }
+            @if c.cut > 0 {
+                p.muted { (c.cut) " more sites are not listed; choose all sites to include them." }
+            }
+        }
+    }
 }
 
 /// How the consent page names a Plausible key: never the key, at most
-/// its last four characters; and the sites the key form checked.
+/// its last four characters (the sites are the chooser's).
 pub struct KeyView<'a> {
     pub tail: &'a str,
-    pub sites: &'a [String],
 }
 
 /// The consent page: who is asking, where it will send you, what it may
@@ -171,25 +212,29 @@ pub fn consent_page(view: &ConsentView<'_>) -> Response {
                 }
                 dt { "After approval you will be sent to" }
                 dd { code { (view.redirect_host) } }
-                dt { "It will be able to" }
-                dd {
-                    ul {
-                        @for (scope, meaning) in &view.scopes {
-                            li { code { (scope) } " — " (meaning) }
+                @if !view.scopes.is_empty() {
+                    dt { @if view.already_allowed.is_empty() { "It will be able to" } @else { "It asks to also" } }
+                    dd {
+                        ul #scopes-asked {
+                            @for (scope, meaning) in &view.scopes {
+                                li { code { (scope) } " — " (meaning) }
+                            }
+                        }
+                    }
+                }
+                @if !view.already_allowed.is_empty() {
+                    dt { "Already allowed" }
+                    dd {
+                        ul #scopes-allowed {
+                            @for (scope, meaning) in &view.already_allowed {
+                                li { code { (scope) } " — " (meaning) }
+                            }
                         }
                     }
                 }
                 @if let Some(key) = &view.key {
                     dt { "With" }
                     dd.key { "your Plausible API key ending in " code { "…" (key.tail) } }
-                    dt { "Sites it may read" }
-                    dd.sites {
-                        ul {
-                            @for site in key.sites {
-                                li { code { (site) } }
-                            }
-                        }
-                    }
                 } @else {
                     dt { "Signed in as" }
                     dd { (view.email) }
@@ -199,6 +244,7 @@ pub fn consent_page(view: &ConsentView<'_>) -> Response {
         form method="post" action="/consent" {
             input type="hidden" name="ticket" value=(view.ticket);
             input type="hidden" name="csrf" value=(view.csrf);
+            (site_chooser(&view.sites))
             div.actions {
                 button.primary type="submit" name="decision" value="approve" { "Approve" }
                 button type="submit" name="decision" value="deny" { "Deny" }
@@ -296,10 +342,16 @@ mod tests {
             redirect_host: "app.example",
             redirect_origin: "https://app.example",
             scopes: vec![("mcp", "read statistics")],
+            already_allowed: vec![],
             email,
             key: None,
             ticket: "T\"><script>",
             csrf: "C",
+            sites: SiteChooser {
+                all_offered: true,
+                listed: &[],
+                cut: 0,
+            },
         }
     }
 
@@ -347,6 +399,44 @@ mod tests {
         assert!(r.headers.get("location").is_none());
         let csp = r.headers.get("content-security-policy").unwrap();
         assert!(!csp.contains("script-src") && csp.contains("default-src 'none'"));
+    }
+
+    /// Issue 15: "all sites" preselected beside the offered sites; for a
+    /// grant that must name its sites, the boxes alone, all checked.
+    #[test]
+    fn the_site_chooser_in_both_modes() {
+        let listed = ["a.example".to_owned(), "<b>.example".to_owned()];
+        let mut v = view("App", "a@example.com");
+        v.sites = SiteChooser {
+            all_offered: true,
+            listed: &listed,
+            cut: 3,
+        };
+        let html = String::from_utf8(consent_page(&v).body).unwrap();
+        assert!(html.contains(r#"<input type="radio" name="all_sites" value="1" checked>"#));
+        assert!(html.contains(r#"<input type="radio" name="all_sites" value="0">"#));
+        assert!(html.contains(r#"<input type="checkbox" name="site" value="a.example">"#));
+        assert!(html.contains(r#"value="&lt;b&gt;.example""#) && !html.contains("<b>"));
+        assert!(html.contains("3 more sites are not listed"));
+        let form = &html[html.find("<form").unwrap()..html.find("</form>").unwrap()];
+        assert!(form.contains("name=\"site\""), "inside the form");
+        v.sites = SiteChooser {
+            all_offered: false,
+            listed: &listed,
+            cut: 0,
+        };
+        let html = String::from_utf8(consent_page(&v).body).unwrap();
+        assert!(!html.contains(r#"type="radio""#), "{html}");
+        assert!(html.contains(r#"<input type="hidden" name="all_sites" value="0">"#));
+        assert!(html.contains(r#"<input type="checkbox" name="site" value="a.example" checked>"#));
+        // Only "all sites" when nothing can be listed.
+        v.sites = SiteChooser {
+            all_offered: true,
+            listed: &[],
+            cut: 0,
+        };
+        let html = String::from_utf8(consent_page(&v).body).unwrap();
+        assert!(html.contains(r#"value="1" checked"#) && !html.contains(r#"value="0""#));
     }
 
     #[test]

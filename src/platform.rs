@@ -29,8 +29,11 @@ use crate::ports::{
     Clock, EdgeCache, Entropy, EntropyError, IsolateCache, KeyValue, Log, Outbound, OutboundError,
     OutboundRequest, OutboundResponse, RsaPublicKey, SignatureCheck, StorageError, UnixMillis,
 };
+use hooks::TestHooks;
 use latency::StorageLatency;
 
+// The test build's clock and KV-delete hooks (no-ops in the release build).
+mod hooks;
 // The test build's storage latency (a no-op in the release build).
 mod latency;
 // The Durable Object classes (exported to the runtime by their macro).
@@ -42,6 +45,7 @@ mod webcrypto;
 pub struct WorkerPlatform {
     env: worker::Env,
     latency: StorageLatency,
+    hooks: TestHooks,
     legacy_consents: std::rc::Rc<LegacyConsentCache>,
     token_memory: std::rc::Rc<RefCell<TokenCache>>,
 }
@@ -61,6 +65,7 @@ impl WorkerPlatform {
     pub fn new(env: worker::Env) -> Self {
         Self {
             latency: StorageLatency::of(&env),
+            hooks: TestHooks::of(&env),
             legacy_consents: LEGACY_CONSENTS.with(std::rc::Rc::clone),
             token_memory: TOKEN_MEMORY.with(std::rc::Rc::clone),
             env,
@@ -86,6 +91,20 @@ impl WorkerPlatform {
         let deployment = config::deployment::current(self);
         DEPLOYMENT.set(Some((env.clone(), std::rc::Rc::clone(&deployment))));
         deployment
+    }
+
+    /// The test build's clock hook: this request's clock runs ahead as
+    /// `X-Test-Clock-Offset` asks, where `test_hooks::clock_offset`
+    /// honours it.
+    #[cfg(feature = "test-hooks")]
+    pub fn run_clock_ahead(
+        &self,
+        settings: &config::oauth::OAuthSettings,
+        request: &http::Request,
+    ) {
+        if let Some(secs) = crate::test_hooks::clock_offset(settings, request) {
+            self.hooks.run_clock_ahead(secs);
+        }
     }
 
     fn kv(&self) -> Result<worker::KvStore, StorageError> {
@@ -124,7 +143,7 @@ impl SignatureCheck for WorkerPlatform {
 
 impl Clock for WorkerPlatform {
     fn now(&self) -> UnixMillis {
-        UnixMillis(worker::Date::now().as_millis())
+        UnixMillis(self.hooks.now_millis(worker::Date::now().as_millis()))
     }
 }
 
@@ -159,6 +178,9 @@ impl KeyValue for WorkerPlatform {
 
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
         self.latency.wait().await;
+        if self.hooks.delete_fails(key) {
+            return Err(StorageError("kv delete: an injected failure".into()));
+        }
         self.kv()?
             .delete(key)
             .await

@@ -967,6 +967,49 @@ fn codes_and_tokens_are_routed_to_the_pair_object() {
     );
 }
 
+/// Issue 11: a pair object's token lines name the grant and the keyed
+/// user (the one `code_issued` names); a replay names whose grant it
+/// ended.
+#[test]
+fn a_pair_objects_token_lines_name_the_grant_and_the_keyed_user() {
+    let (w, client) = fresh_world();
+    let v = verifier("audit");
+    let code = sign_in(&w, &client, "https://app.example/cb", &v, "a1");
+    let (_, first) = tokens_of(&w.redeem(&client, &code, &v, "https://app.example/cb"));
+    let (_, second) = tokens_of(&w.refresh(&client, &first, None));
+    let _third = tokens_of(&w.refresh(&client, &second, None));
+    assert_eq!(w.refresh(&client, &first, None).status, 400, "a replay");
+    let lines: Vec<Value> =
+        w.p.audits
+            .borrow()
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+    let find =
+        |event: &str| -> Vec<&Value> { lines.iter().filter(|l| l["event"] == event).collect() };
+    let issued = find("code_issued")[0];
+    let (user, grant) = (&issued["user"], &issued["grant"]);
+    assert_eq!(user.as_str().unwrap().len(), 64);
+    assert_ne!(
+        user.as_str().unwrap(),
+        crate::oauth::ids::UserKey::legacy_of_email("alice@example.com").as_str(),
+        "the keyed hash, not the bare one"
+    );
+    assert_eq!(&find("code_redeemed")[0]["grant"], grant);
+    let refreshed = find("token_refreshed");
+    assert_eq!(refreshed.len(), 2);
+    for line in refreshed
+        .into_iter()
+        .chain(find("replay_detected"))
+        .chain(find("grant_revoked"))
+    {
+        assert_eq!(&line["user"], user, "{line}");
+        assert_eq!(&line["grant"], grant, "{line}");
+    }
+    assert_eq!(find("replay_detected").len(), 1);
+    assert_eq!(find("grant_revoked")[0]["by"], "replay");
+}
+
 #[test]
 fn a_forged_tag_costs_no_storage_read() {
     let (w, client) = fresh_world();
@@ -1478,4 +1521,240 @@ fn a_client_without_legacy_state_costs_one_call_for_its_empty_set() {
         assert_eq!(legacy_reads(&w, email), 0);
     }
     assert_eq!(set_calls(&w), 1);
+}
+
+/// Issue 15: the records of both stored layouts, which name no sites,
+/// load as grants of every site (`sites: None`) and are written back
+/// without the field, byte for byte.
+#[test]
+fn records_without_sites_load_as_all_sites_and_keep_their_shape() {
+    use crate::oauth::ledger::records::{
+        AccessRecord, CodeRecord, ConsentRecord, GrantRecord, KeyKind,
+    };
+    fn same<T: serde::Serialize + serde::de::DeserializeOwned>(
+        value: &Value,
+        sites: impl Fn(&T) -> Option<&Vec<String>>,
+    ) {
+        let record: T = serde_json::from_value(value.clone()).unwrap();
+        assert_eq!(sites(&record), None, "{value}");
+        assert_eq!(&serde_json::to_value(&record).unwrap(), value);
+    }
+    let mut seen = [0usize; 4];
+    for dir in [DIR, DIR_V2] {
+        let objects: BTreeMap<String, Value> = serde_json::from_str(
+            &std::fs::read_to_string(format!("{dir}/durable-objects.json")).unwrap(),
+        )
+        .unwrap();
+        for object in objects.values() {
+            for (key, value) in object["entries"].as_object().unwrap() {
+                match KeyKind::parse(key).map(|(kind, _)| kind) {
+                    Some(KeyKind::Code) => {
+                        same::<CodeRecord>(value, |r| r.sites.as_ref());
+                        seen[0] += 1;
+                    }
+                    Some(KeyKind::Grant) => {
+                        same::<GrantRecord>(value, |r| r.sites.as_ref());
+                        seen[1] += 1;
+                    }
+                    Some(KeyKind::Consent) => {
+                        same::<ConsentRecord>(value, |r| r.sites.as_ref());
+                        seen[2] += 1;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let kv: BTreeMap<String, Value> =
+            serde_json::from_str(&std::fs::read_to_string(format!("{dir}/kv.json")).unwrap())
+                .unwrap();
+        for (key, entry) in kv {
+            if key.starts_with("at:") {
+                let value: Value = serde_json::from_str(entry["value"].as_str().unwrap()).unwrap();
+                same::<AccessRecord>(&value, |r| r.sites.as_ref());
+                seen[3] += 1;
+            }
+        }
+    }
+    assert!(seen.iter().all(|n| *n > 0), "every kind met: {seen:?}");
+}
+
+// ---------------------------------------------------------------------
+// Per-site grants (issue 15): the consent page's chooser, carried from
+// the post to the code, the grant, every access token (refreshed ones
+// too) and a later sign-in that skips the page.
+// ---------------------------------------------------------------------
+
+impl World {
+    fn post_consent_fields(&self, login: &Login, fields: &[(&str, &str)]) -> Response {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(fields)
+            .finish();
+        let cookie = format!("{}={}", login.cookie_name, login.cookie_value);
+        self.send(
+            Method::Post,
+            "/consent",
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("origin", BASE),
+                ("cookie", &cookie),
+            ],
+            &body,
+        )
+    }
+
+    /// `tools/call` on `/internal`: the JSON-RPC result.
+    fn call_tool(&self, token: &str, tool: &str, arguments: Value) -> Value {
+        let auth = format!("Bearer {token}");
+        let body = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+            "params": {"name": tool, "arguments": arguments}});
+        let r = self.send(
+            Method::Post,
+            "/internal",
+            &[
+                ("content-type", "application/json"),
+                ("accept", "application/json, text/event-stream"),
+                ("mcp-protocol-version", "2025-11-25"),
+                ("authorization", &auth),
+            ],
+            &body.to_string(),
+        );
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        r.json_body()["result"].clone()
+    }
+
+    /// How many requests went to Plausible (the fake's default base URL).
+    fn plausible_requests(&self) -> usize {
+        self.upstream
+            .borrow()
+            .hits
+            .iter()
+            .filter(|u| u.starts_with("https://plausible.io/"))
+            .count()
+    }
+}
+
+fn tool_text(result: &Value) -> String {
+    result["content"][0]["text"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_grant_limited_to_one_site_refuses_the_others_through_refresh_and_reuse() {
+    let (mut w, client) = fresh_world();
+    w.source.insert(
+        "PLAUSIBLE_SITES".into(),
+        "example.com, shop.example.com:Europe/Berlin".into(),
+    );
+    let v = verifier("sites");
+    let login = w.start_login(&client, "https://app.example/cb", &v, "s1");
+    let page = w.callback(&login, "alice@example.com", "upstream-s1");
+    assert_eq!(page.status, 200);
+    let page = html(&page);
+    assert!(
+        page.contains(r#"<input type="radio" name="all_sites" value="1" checked>"#),
+        "all sites preselected: {page}"
+    );
+    for site in ["example.com", "shop.example.com"] {
+        assert!(
+            page.contains(&format!(
+                r#"<input type="checkbox" name="site" value="{site}">"#
+            )),
+            "{site} offered: {page}"
+        );
+    }
+    let (ticket, csrf) = (hidden_field(&page, "ticket"), hidden_field(&page, "csrf"));
+    let base = [
+        ("ticket", ticket.as_str()),
+        ("csrf", csrf.as_str()),
+        ("decision", "approve"),
+        ("all_sites", "0"),
+    ];
+    // A site the page did not offer: a 400 page, nothing spent.
+    let forged = w.post_consent_fields(
+        &login,
+        &[base.as_slice(), &[("site", "trends.example.com")]].concat(),
+    );
+    assert_eq!(forged.status, 400);
+    assert!(html(&forged).contains(r#"<meta name="error" content="site_not_offered">"#));
+    let code = code_of(&w.post_consent_fields(
+        &login,
+        &[base.as_slice(), &[("site", "shop.example.com")]].concat(),
+    ));
+    let (access, refresh) = tokens_of(&w.redeem(&client, &code, &v, "https://app.example/cb"));
+    let consents: Vec<Value> =
+        w.p.audits
+            .borrow()
+            .iter()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|l| l["event"] == "consent_given")
+            .collect();
+    assert_eq!(consents.len(), 1);
+    assert_eq!(consents[0]["reason"], "chosen sites");
+    assert!(!consents[0].to_string().contains("shop.example.com"));
+
+    let refused_exactly = |token: &str| {
+        let before = w.plausible_requests();
+        let result = w.call_tool(token, "list_goals", json!({"site_id": "example.com"}));
+        assert_eq!(result["isError"], true, "{result}");
+        assert_eq!(
+            tool_text(&result),
+            "Error: Invalid argument `site_id`: \"example.com\" is not a site this connection may read; it may read only \"shop.example.com\". To read another site, the user reconnects and chooses it on the consent page."
+        );
+        assert_eq!(w.plausible_requests(), before, "refused before any request");
+        let listed = w.call_tool(token, "list_sites", json!({}));
+        assert_eq!(
+            listed["structuredContent"]["sites"],
+            json!([{"site_id": "shop.example.com", "timezone": "Europe/Berlin"}]),
+            "{listed}"
+        );
+        assert_eq!(listed["structuredContent"]["source"], "grant");
+    };
+    refused_exactly(&access);
+    // The granted site is read (the fake Plausible answers 404, so the
+    // call fails upstream, not at the grant).
+    let before = w.plausible_requests();
+    let granted = w.call_tool(
+        &access,
+        "list_goals",
+        json!({"site_id": "shop.example.com"}),
+    );
+    assert!(
+        !tool_text(&granted).contains("is not a site this connection may read"),
+        "{granted}"
+    );
+    assert!(
+        w.plausible_requests() > before,
+        "the granted site reached Plausible"
+    );
+    // A refreshed token carries the grant's sites.
+    let (refreshed, _) = tokens_of(&w.refresh(&client, &refresh, None));
+    refused_exactly(&refreshed);
+    // A later sign-in skips the page and gets the same sites.
+    let v2 = verifier("sites-2");
+    let again = w.start_login(&client, "https://app.example/cb", &v2, "s2");
+    let code = code_of(&w.callback(&again, "alice@example.com", "upstream-s2"));
+    let (second, _) = tokens_of(&w.redeem(&client, &code, &v2, "https://app.example/cb"));
+    refused_exactly(&second);
+}
+
+#[test]
+fn all_sites_stays_the_default_of_the_consent_page() {
+    let (mut w, client) = fresh_world();
+    w.source.insert(
+        "PLAUSIBLE_SITES".into(),
+        "example.com, shop.example.com".into(),
+    );
+    // A post that names no sites at all (a page of the previous release,
+    // or a client posting only its decision) approves every site.
+    let v = verifier("all");
+    let code = sign_in(&w, &client, "https://app.example/cb", &v, "a1");
+    let (access, _) = tokens_of(&w.redeem(&client, &code, &v, "https://app.example/cb"));
+    let result = w.call_tool(
+        &access,
+        "list_goals",
+        json!({"site_id": "trends.example.com"}),
+    );
+    assert!(
+        !tool_text(&result).contains("is not a site this connection may read"),
+        "{result}"
+    );
 }

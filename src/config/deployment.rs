@@ -139,6 +139,18 @@ impl Deployment {
         Self::derive(&snapshot, fingerprint)
     }
 
+    /// `/internal`'s tool context: the shared key with `PLAUSIBLE_SITES`,
+    /// or `None` when either is missing or misconfigured (a page that only
+    /// lists sites goes on without them; `/internal` itself names the
+    /// variable).
+    pub fn shared_tool_context(&self) -> Option<crate::plausible::context::ToolContext> {
+        let key = self.shared_key.clone()?;
+        self.mcp
+            .tool_context(key)
+            .and_then(|ctx| self.mcp.with_configured_sites(ctx))
+            .ok()
+    }
+
     fn derive(snapshot: &Snapshot, fingerprint: [u8; 32]) -> Self {
         Self {
             oauth: OAuthSettings::load(snapshot),

@@ -73,6 +73,11 @@ pub const TEST_IDENTITY_HOOK: &str = "TEST_IDENTITY_HOOK";
 #[cfg(feature = "test-hooks")]
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 pub const TEST_STORAGE_LATENCY_MS: &str = "TEST_STORAGE_LATENCY_MS";
+/// Test build only: `<prefix> <attempts>` makes the first `attempts`
+/// KV deletes of each key starting with `prefix` fail (`test_hooks`).
+#[cfg(feature = "test-hooks")]
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub const TEST_KV_FAIL_DELETES: &str = "TEST_KV_FAIL_DELETES";
 /// Test build only: `per-client` routes every (client, user) pair of a
 /// client to one grant object, the previous release's layout, so the
 /// scale benchmark can set the two side by side.

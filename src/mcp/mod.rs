@@ -5,6 +5,8 @@
 //! - [`transport`]: HTTP status, media types, headers, batches, and which
 //!   revision ("era") a request is made under;
 //! - [`dispatch`]: the methods, answered under that revision;
+//! - [`scopes`]: which OAuth scope each message needs, and the 403
+//!   step-up challenge for a token without it;
 //! - [`catalog`]: prompts, resources and completions; [`caching`]: the
 //!   `ttlMs`/`cacheScope` hints; [`shared`]: results built once per
 //!   isolate;
@@ -14,10 +16,12 @@ mod caching;
 mod catalog;
 mod dispatch;
 mod jsonrpc;
+pub(crate) mod scopes;
 mod shared;
 mod transport;
 mod version;
 
+pub(crate) use scopes::Authority;
 pub(crate) use transport::{MAX_BODY_BYTES, body_too_large, rate_limited, serve};
 
 #[cfg(test)]

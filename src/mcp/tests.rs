@@ -6,6 +6,7 @@
 use serde_json::{Value, json};
 
 use super::caching::LIST_TTL_MS;
+use super::scopes::Authority;
 use super::transport::{MAX_BODY_BYTES, serve};
 use crate::build_info;
 use crate::http::Headers;
@@ -75,7 +76,7 @@ fn run(req: Request) -> Response {
 }
 
 fn run_with(p: &FakePlatform, req: Request) -> Response {
-    block_on(serve(p, &ctx(), &req))
+    block_on(serve(p, &ctx(), Authority::Unscoped, &req))
 }
 
 fn error_code(resp: &Response) -> i64 {
@@ -957,11 +958,11 @@ fn shared_results_are_built_once_per_key() {
     for context in [ctx(), with_site] {
         for (name, req) in &requests {
             let before = super::shared::builds();
-            let first = block_on(serve(&p, &context, req));
+            let first = block_on(serve(&p, &context, Authority::Unscoped, req));
             assert_eq!(first.status, 200, "{name}");
             assert_eq!(super::shared::builds(), before + 1, "{name}: built");
             for _ in 0..3 {
-                let again = block_on(serve(&p, &context, req));
+                let again = block_on(serve(&p, &context, Authority::Unscoped, req));
                 assert!(again.body == first.body, "{name}: same bytes");
             }
             assert_eq!(super::shared::builds(), before + 1, "{name}: rebuilt");
@@ -972,6 +973,7 @@ fn shared_results_are_built_once_per_key() {
         let resp = block_on(serve(
             &p,
             context,
+            Authority::Unscoped,
             &under("2025-11-25", "tools/list", None, json!({})),
         ));
         resp.json_body()["result"]["tools"][0]["inputSchema"]["required"].clone()
@@ -989,4 +991,98 @@ fn shared_results_are_built_once_per_key() {
         ..ctx()
     };
     assert!(!tools(&site).as_array().unwrap().contains(&json!("site_id")));
+}
+
+/// Issue 15: what a token's scope lets through the transport, under every
+/// revision: 403 with the step-up challenge before anything runs, for
+/// single requests and for a 2025-03-26 batch with one element short.
+#[test]
+fn a_token_without_the_scope_gets_the_step_up_challenge_before_anything_runs() {
+    use crate::oauth::scope::ScopeSet;
+    const META: &str = "https://mcp.example.com/.well-known/oauth-protected-resource/internal";
+    let serve_as = |p: &FakePlatform, scope: &str, req: &Request| {
+        let scope = ScopeSet::parse(Some(scope)).unwrap();
+        block_on(serve(
+            p,
+            &ctx(),
+            Authority::Token {
+                scope: &scope,
+                resource_metadata: META,
+            },
+            req,
+        ))
+    };
+    let breakdown = json!({"name": "get_breakdown", "arguments": {"site_id": "a.example", "property": "visit:source"}});
+    let sites = json!({"name": "list_sites", "arguments": {}});
+    let call = |version: &str, params: &Value| {
+        if version == "2026-07-28" {
+            modern("tools/call", params["name"].as_str(), params.clone())
+        } else {
+            legacy(
+                version,
+                json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}),
+            )
+        }
+    };
+    for version in ["2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"] {
+        let p = FakePlatform::new();
+        let r = serve_as(&p, "sites:read", &call(version, &breakdown));
+        assert_eq!(r.status, 403, "{version}");
+        assert_eq!(
+            r.headers.get("www-authenticate").unwrap(),
+            format!(
+                "Bearer realm=\"plausible-mcp\", resource_metadata=\"{META}\", scope=\"sites:read stats:read\", error=\"insufficient_scope\", error_description=\"This call needs the stats:read scope\""
+            ),
+            "{version}"
+        );
+        assert_eq!(p.sent_count(), 0, "{version}: nothing reached Plausible");
+        // The same token lists, and a wider one is let through.
+        let listed = serve_as(&p, "sites:read", &call(version, &sites));
+        assert_eq!(listed.status, 200, "{version}");
+        for scope in ["stats:read", "mcp", "sites:read stats:read"] {
+            let r = serve_as(&p, scope, &call(version, &breakdown));
+            assert_eq!(r.status, 200, "{version} {scope}");
+        }
+        let r = serve_as(&p, "stats:read", &call(version, &sites));
+        assert_eq!(r.status, 403, "{version}");
+        assert!(
+            r.headers
+                .get("www-authenticate")
+                .unwrap()
+                .contains("scope=\"sites:read stats:read\"")
+        );
+    }
+    // A malformed request is refused as malformed first (400), whatever
+    // its scope; a notification needs nothing.
+    let p = FakePlatform::new();
+    let mut mismatched = modern("tools/call", Some("list_sites"), breakdown.clone());
+    mismatched.headers.set("mcp-method", "tools/list");
+    assert_eq!(serve_as(&p, "sites:read", &mismatched).status, 400);
+    let note = legacy(
+        "2025-11-25",
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    );
+    assert_eq!(serve_as(&p, "sites:read", &note).status, 202);
+
+    // A batch with one element short runs none of its elements.
+    let batch = post(
+        &[JSON, ACCEPT],
+        json!([
+            {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": sites},
+            {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": breakdown},
+            {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        ]),
+    );
+    let r = serve_as(&p, "sites:read", &batch);
+    assert_eq!(r.status, 403);
+    assert!(
+        r.headers
+            .get("www-authenticate")
+            .unwrap()
+            .contains("scope=\"sites:read stats:read\"")
+    );
+    assert_eq!(p.sent_count(), 0);
+    let r = serve_as(&p, "sites:read stats:read", &batch);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json_body().as_array().unwrap().len(), 2);
 }

@@ -2,13 +2,14 @@
 //! before one JSON-RPC message reaches [`dispatch`](super::dispatch).
 //!
 //! [`serve`] applies them in order — method, media types, body size, JSON,
-//! batch policy, protocol era, mirrored headers — and maps each refusal to
-//! its HTTP status and JSON-RPC error once.
+//! batch policy, protocol era, mirrored headers, the token's scope — and
+//! maps each refusal to its HTTP status and JSON-RPC error once.
 
 use serde_json::{Map, Value, json};
 
 use super::dispatch::dispatch;
 use super::jsonrpc::{self, ErrorCode, Id, Incoming, Outgoing, RpcError};
+use super::scopes::{Authority, need};
 use super::version::Revision;
 use crate::http::{Method, Request, Response, media_type};
 use crate::plausible::context::ToolContext;
@@ -77,10 +78,12 @@ fn unsupported_version(requested: &str) -> RpcError {
     .with_data(json!({"supported": Revision::supported_list(), "requested": requested}))
 }
 
-/// Handles one HTTP request to an MCP endpoint, after authentication.
+/// Handles one HTTP request to an MCP endpoint, after authentication:
+/// `authority` is what the credential may do (its scopes).
 pub(crate) async fn serve<P: Outbound + Clock + EdgeCache>(
     platform: &P,
     ctx: &ToolContext,
+    authority: Authority<'_>,
     request: &Request,
 ) -> Response {
     if request.method != Method::Post {
@@ -116,8 +119,8 @@ pub(crate) async fn serve<P: Outbound + Clock + EdgeCache>(
             .as_deref()
             .map(|raw| Revision::parse(raw).ok_or(raw))
         {
-            None => serve_batch(platform, ctx, None, items).await,
-            Some(Ok(v)) => serve_batch(platform, ctx, Some(v), items).await,
+            None => serve_batch(platform, ctx, authority, None, items).await,
+            Some(Ok(v)) => serve_batch(platform, ctx, authority, Some(v), items).await,
             Some(Err(raw)) => error_response(400, None, unsupported_version(raw)),
         };
     }
@@ -144,6 +147,11 @@ pub(crate) async fn serve<P: Outbound + Clock + EdgeCache>(
         Ok(r) => r,
         Err((status, error)) => return error_response(status, Some(id), error),
     };
+    // A well-formed request its token may not make: the step-up challenge
+    // (see `super::scopes`), after the checks that make it well-formed.
+    if let Some(refused) = authority.refuse([need(&method, params.as_ref())]) {
+        return refused;
+    }
     let answer = dispatch(platform, ctx, revision, &method, params).await;
     json_response(
         answer.status,
@@ -194,6 +202,7 @@ pub(crate) const MAX_BATCH_ITEMS: usize = 20;
 async fn serve_batch<P: Outbound + Clock + EdgeCache>(
     platform: &P,
     ctx: &ToolContext,
+    authority: Authority<'_>,
     header_version: Option<Revision>,
     items: Vec<Value>,
 ) -> Response {
@@ -222,9 +231,19 @@ async fn serve_batch<P: Outbound + Clock + EdgeCache>(
             format!("Invalid request: a batch holds at most {MAX_BATCH_ITEMS} messages"),
         );
     }
+    let messages: Vec<_> = items.into_iter().map(jsonrpc::parse_message).collect();
+    // Every element's need is checked before any runs: one short refuses
+    // the whole batch with one challenge (see `super::scopes`).
+    let needs = messages.iter().filter_map(|m| match m {
+        Ok(Incoming::Request { method, params, .. }) => Some(need(method, params.as_ref())),
+        _ => None,
+    });
+    if let Some(refused) = authority.refuse(needs) {
+        return refused;
+    }
     let mut out = Vec::new();
-    for item in items {
-        match jsonrpc::parse_message(item) {
+    for message in messages {
+        match message {
             Err(invalid) => out.push(
                 Outgoing {
                     id: invalid.id,

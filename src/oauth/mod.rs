@@ -16,6 +16,7 @@ pub(crate) mod listing;
 pub(crate) mod resource;
 pub(crate) mod revoke;
 pub(crate) mod routing;
+pub(crate) mod scope;
 pub(crate) mod server;
 pub(crate) mod token;
 pub(crate) mod token_cache;

@@ -18,6 +18,7 @@ use super::ids::{TokenHash, TokenKind};
 use super::ledger::client::{Coordinator, Ledger};
 use super::ledger::records::{AccessRecord, access_key};
 use super::routing::{Located, Unroutable, locate};
+use super::scope::{Scope, ScopeSet, Shortfall};
 use super::server::AuthServer;
 use super::token_cache::TokenMemory;
 use super::types::{Audience, DEFAULT_SCOPE, Resource};
@@ -42,7 +43,8 @@ pub enum Denied {
     InvalidToken,
     /// A routed token, but `USER_KEY_SECRET` is not configured (500).
     NoUserKey,
-    /// The token lacks the scope this call needs (→ 403).
+    /// The token holds no scope of this server (→ 403). What each call
+    /// needs beyond that is checked per message (`mcp::scopes`).
     InsufficientScope,
     Unavailable(StorageError),
     /// A Cloudflare Access assertion that is not genuine, or names
@@ -87,14 +89,15 @@ impl Denied {
 }
 
 /// Admits a call to `/internal`: Access's signed assertion when Access is
-/// configured and the header is present, else our bearer token.
+/// configured and the header is present (no record: no token scopes, every site), else
+/// our bearer token (its record: the grant's sites and scope).
 pub async fn admit<
     P: KeyValue + Outbound + DocumentCache + Coordinator + TokenMemory + SignatureCheck,
 >(
     platform: &P,
     server: &AuthServer<'_>,
     request: &Request,
-) -> Result<(), Denied> {
+) -> Result<Option<AccessRecord>, Denied> {
     let settings = server.settings;
     if let (Some(app), Some(assertion)) = (
         &settings.access_app,
@@ -102,10 +105,10 @@ pub async fn admit<
     ) {
         return access::verify(platform, app, assertion, &settings.allowed_email_domains)
             .await
-            .map(|_identity| ())
+            .map(|_identity| None)
             .map_err(Denied::Assertion);
     }
-    authorize(platform, server, request).await.map(|_record| ())
+    authorize(platform, server, request).await.map(Some)
 }
 
 fn bearer(request: &Request) -> Option<&str> {
@@ -219,7 +222,8 @@ async fn read<P: KeyValue + Coordinator>(
 /// Whether a record admits a call to this resource now: its expiry, its
 /// resource, the kill switch (`TOKENS_NOT_BEFORE`: tokens of grants
 /// created before it are refused with nothing swept from storage; a
-/// record without a creation time counts as older) and its scope. It
+/// record without a creation time counts as older) and that it holds a
+/// scope of ours (which one each call needs is the transport's check). It
 /// runs on every request, whether the record was read or remembered, so
 /// the token memory cannot outlive a revocation's cut-off.
 fn admits(
@@ -234,7 +238,7 @@ fn admits(
     {
         return Err(Denied::InvalidToken);
     }
-    if !record.scope.contains(DEFAULT_SCOPE) {
+    if !record.scope.grants_any() {
         return Err(Denied::InsufficientScope);
     }
     Ok(())
@@ -261,11 +265,15 @@ pub fn challenge(denied: &Denied, metadata_url: &str) -> Response {
             ),
             json!({"error": "invalid_token", "error_description": "The access token is invalid, expired, revoked, or was issued for another resource."}),
         ),
-        Denied::InsufficientScope => (
-            403,
-            format!("{base}, error=\"insufficient_scope\""),
-            json!({"error": "insufficient_scope", "error_description": "The access token lacks the mcp scope."}),
-        ),
+        Denied::InsufficientScope => {
+            return insufficient_scope(
+                &Shortfall {
+                    missing: vec![Scope::Mcp],
+                    challenge: ScopeSet::of(&[Scope::Mcp]),
+                },
+                metadata_url,
+            );
+        }
         Denied::NoUserKey => {
             return Response::json(
                 500,
@@ -292,6 +300,42 @@ pub fn challenge(denied: &Denied, metadata_url: &str) -> Response {
     Response::json(status, &body).with_header("www-authenticate", header)
 }
 
+/// The 403 for a call its token lacks a scope for: RFC 6750 §3.1
+/// `insufficient_scope`, with `scope` and `resource_metadata` as MCP
+/// 2025-11-25 and 2026-07-28 authorization define it ("Scope Challenge
+/// Handling": the scopes to ask for, and the metadata URL "for
+/// consistency with 401 responses"). 2025-03-26 and 2025-06-18 name 403
+/// for insufficient scopes without saying what the challenge holds; the
+/// same answer serves them. `metadata_url` is the RFC 9728 document of
+/// the endpoint called, so one builder serves `/internal` and `/mcp`.
+pub fn insufficient_scope(shortfall: &Shortfall, metadata_url: &str) -> Response {
+    let scope = shortfall.challenge.to_param();
+    let missing = shortfall
+        .missing
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(" and ");
+    let noun = if shortfall.missing.len() > 1 {
+        "scopes"
+    } else {
+        "scope"
+    };
+    let description = format!(
+        "This call needs the {missing} {noun}, which the access token lacks; authorize again with scope \"{scope}\""
+    );
+    // Scope tokens are NQCHAR (no quote, no backslash), and the
+    // description is ours: nothing here needs quoting (RFC 6750 §3).
+    let header = format!(
+        "Bearer realm=\"plausible-mcp\", resource_metadata=\"{metadata_url}\", scope=\"{scope}\", error=\"insufficient_scope\", error_description=\"This call needs the {missing} {noun}\""
+    );
+    Response::json(
+        403,
+        &json!({"error": "insufficient_scope", "error_description": description, "scope": scope}),
+    )
+    .with_header("www-authenticate", header)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,6 +350,7 @@ mod tests {
 
     fn store(p: &FakePlatform, token: &str, scope: &str, resource_uri: &str, ttl: u64) {
         let record = AccessRecord {
+            sites: None,
             client_id: ClientId::parse("pmcp_client_A").unwrap(),
             grant_id: GrantId::fixed("g1"),
             scope: serde_json::from_value::<ScopeSet>(json!([scope])).unwrap(),
@@ -442,13 +487,13 @@ mod tests {
             let mut r = Request::new(Method::Post, url::Url::parse(RESOURCE).unwrap());
             r.headers.set("authorization", format!("Bearer {token}"));
             let server = AuthServer::new(&settings, &r);
-            block_on(admit(&p, &server, &r))
+            block_on(admit(&p, &server, &r)).map(|record| record.is_some())
         };
-        assert_eq!(admit_with(None, &tok("good")), Ok(()));
-        assert_eq!(admit_with(None, &tok("legacy")), Ok(()));
+        assert_eq!(admit_with(None, &tok("good")), Ok(true));
+        assert_eq!(admit_with(None, &tok("legacy")), Ok(true));
         assert_eq!(
             admit_with(Some("1970-01-01T00:00:00Z"), &tok("good")),
-            Ok(())
+            Ok(true)
         );
         assert_eq!(
             admit_with(Some("1970-01-01T00:00:00Z"), &tok("legacy")),
@@ -600,6 +645,29 @@ mod tests {
         assert_eq!(
             challenge(&Denied::Unavailable(StorageError("x".into())), meta).status,
             503
+        );
+        // Issue 15's step-up challenge, for `/mcp`'s metadata as well.
+        let mcp_meta = "https://mcp.example.com/.well-known/oauth-protected-resource/mcp";
+        let both = Shortfall {
+            missing: vec![Scope::SitesRead, Scope::StatsRead],
+            challenge: ScopeSet::of(&[Scope::SitesRead, Scope::StatsRead]),
+        };
+        let r = insufficient_scope(&both, mcp_meta);
+        assert_eq!(r.status, 403);
+        assert_eq!(
+            r.headers.get("www-authenticate").unwrap(),
+            format!(
+                "Bearer realm=\"plausible-mcp\", resource_metadata=\"{mcp_meta}\", scope=\"sites:read stats:read\", error=\"insufficient_scope\", error_description=\"This call needs the sites:read and stats:read scopes\""
+            )
+        );
+        let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "error": "insufficient_scope",
+                "error_description": "This call needs the sites:read and stats:read scopes, which the access token lacks; authorize again with scope \"sites:read stats:read\"",
+                "scope": "sites:read stats:read",
+            })
         );
     }
 }

@@ -237,4 +237,21 @@ mod tests {
             "https://mcp.example.com/token"
         );
     }
+
+    /// Issue 15: both metadata documents list the three scopes, the
+    /// umbrella first, and never `offline_access` (MCP 2026-07-28).
+    #[test]
+    fn metadata_lists_the_scopes() {
+        let settings = OAuthSettings::load(&source(&[]));
+        let s = AuthServer::new(&settings, &request("https://mcp.example.com/internal"));
+        let expected = serde_json::json!(["mcp", "sites:read", "stats:read"]);
+        assert_eq!(
+            s.authorization_server_metadata()["scopes_supported"],
+            expected
+        );
+        assert_eq!(
+            s.protected_resource_metadata_for(Audience::Internal)["scopes_supported"],
+            expected
+        );
+    }
 }

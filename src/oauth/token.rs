@@ -1,13 +1,12 @@
 //! The token endpoint (RFC 6749 §3.2) and client authentication
 //! (RFC 6749 §2.3), also used by revocation (RFC 7009).
 
-use self::audit::audit_refusal;
-use self::readmit::{readmit, recheck};
+use self::audit::{AuditedUsers, audit_refusal, of_grant};
+use self::readmit::{Ended, holder_ends};
 use self::retry::{open_pair, seal_pair};
-use super::key_grant::Verdict;
 use base64::Engine;
 
-use crate::audit::{Actor, Event, Outcome, Record};
+use crate::audit::{Event, Outcome, Record};
 use serde_json::{Value, json};
 
 use super::clients::record::{AuthMethod, ClientRecord};
@@ -334,6 +333,10 @@ pub async fn exchange<P: Platform>(
         Err(e) => return Err(TokenError::TemporarilyUnavailable(e.0)),
     }
     let resource = resource_param(&form, server)?;
+    // A legacy ledger's user keys are the previous release's bare
+    // SHA-256 of the email, which a list of addresses could match: its
+    // audit lines name no user.
+    let users = AuditedUsers::of(&located);
     let (ledger, minter) = match (located, user_keys) {
         (Located::Pair(routed), Some(keys)) => (
             Ledger::pair(platform, routed.routing),
@@ -389,6 +392,7 @@ pub async fn exchange<P: Platform>(
                 &ledger,
                 Refreshing {
                     client: &client.client_id,
+                    users,
                     presented,
                     scope,
                     resource,
@@ -416,16 +420,20 @@ pub async fn exchange<P: Platform>(
         forget_client_tokens(platform, &client.client_id);
     }
     match &outcome {
-        Ok(Ok(_)) => server.audit(
-            platform,
-            Record::new(Event::CodeRedeemed, Outcome::Success).client(&client.client_id),
-        ),
+        Ok(Ok(issued)) => {
+            let record = Record::new(Event::CodeRedeemed, Outcome::Success);
+            server.audit(
+                platform,
+                of_grant(record, issued, users).client(&client.client_id),
+            );
+        }
         Ok(Err(refused)) => audit_refusal(
             platform,
             server,
             &client.client_id,
             refused,
             Event::CodeRedeemed,
+            users,
         ),
         Err(_) => {}
     }
@@ -456,6 +464,7 @@ fn forget_client_tokens<P: Platform>(platform: &P, client: &ClientId) {
 /// What a refresh request presents, once parsed.
 struct Refreshing<'a> {
     client: &'a ClientId,
+    users: AuditedUsers,
     presented: &'a str,
     scope: Option<ScopeSet>,
     resource: Option<Resource>,
@@ -506,6 +515,7 @@ async fn refresh_grant<P: Platform>(
                 refreshing.client,
                 &refused,
                 Event::TokenRefreshed,
+                refreshing.users,
             );
             return Err(refusal(refused));
         }
@@ -524,49 +534,40 @@ async fn refresh_grant<P: Platform>(
             (issued, access, refresh, Event::RefreshRetry)
         }
     };
-    let user = issued.subject.as_ref().map(|s| &s.user_key);
-    let ended = match issued.subject.as_ref().map(|s| readmit(server, s)) {
-        // The person is no longer admitted.
-        Some(Err(reason)) => Some((
-            reason,
-            Actor::EmailGate,
-            TokenError::InvalidGrant(reason.into()),
-        )),
-        // A key grant: Plausible is asked at most hourly.
-        Some(Ok(Some(held))) => {
-            let newest = (TokenHash::of(refresh.secret()), refreshing.client);
-            let checked = issued.key_checked_at;
-            match recheck(platform, server, ledger, newest, &held, checked).await {
-                Some(Verdict::Refused) => Some((
-                    "Plausible no longer accepts the grant's key; grant revoked",
-                    Actor::PlausibleKeyCheck,
-                    TokenError::KeyRefused,
-                )),
-                _ => None,
-            }
-        }
-        Some(Ok(None)) | None => None,
-    };
-    if let Some((reason, actor, error)) = ended {
+    let newest = (TokenHash::of(refresh.secret()), refreshing.client);
+    let ended = holder_ends(platform, server, ledger, newest, &issued).await;
+    if let Some(ended) = ended {
+        let (reason, actor) = (ended.reason(), ended.actor());
+        let error = match ended {
+            Ended::Gate(reason) => TokenError::InvalidGrant(reason.into()),
+            Ended::KeyRefused => TokenError::KeyRefused,
+        };
         // The grant ends. Its newest refresh token names it.
         let _ = ledger
             .revoke_refresh(TokenHash::of(refresh.secret()), refreshing.client, false)
             .await;
-        let mut record = Record::new(Event::GrantRevoked, Outcome::Success)
+        server.audit(
+            platform,
+            of_grant(
+                Record::new(Event::GrantRevoked, Outcome::Success),
+                &issued,
+                refreshing.users,
+            )
             .reason(reason)
             .client(refreshing.client)
-            .by(actor);
-        if let Some(u) = user {
-            record = record.user(u);
-        }
-        server.audit(platform, record);
+            .by(actor),
+        );
         return Err(error);
     }
-    let mut record = Record::new(event, Outcome::Success).client(refreshing.client);
-    if let Some(u) = user {
-        record = record.user(u);
-    }
-    server.audit(platform, record);
+    server.audit(
+        platform,
+        of_grant(
+            Record::new(event, Outcome::Success),
+            &issued,
+            refreshing.users,
+        )
+        .client(refreshing.client),
+    );
     Ok(Issued {
         access_token: access,
         refresh_token: refresh,
@@ -578,7 +579,7 @@ async fn refresh_grant<P: Platform>(
 
 fn refusal(refused: super::ledger::protocol::Refused) -> TokenError {
     match refused.refusal {
-        Refusal::InvalidGrant => TokenError::InvalidGrant(refused.reason),
+        Refusal::InvalidGrant => TokenError::InvalidGrant(refused.reason.text().into()),
         Refusal::InvalidScope => TokenError::InvalidScope("scope exceeds what was granted".into()),
         Refusal::InvalidTarget => TokenError::InvalidTarget,
     }

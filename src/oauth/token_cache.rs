@@ -192,6 +192,7 @@ mod tests {
 
     fn record(client: &str, user: &str, expires_at: u64) -> AccessRecord {
         AccessRecord {
+            sites: None,
             client_id: ClientId::parse(client).unwrap(),
             grant_id: GrantId::fixed("g1"),
             scope: serde_json::from_value::<ScopeSet>(serde_json::json!(["mcp"])).unwrap(),
@@ -223,6 +224,18 @@ mod tests {
         assert_eq!(c.recall(&TokenHash::of("t1"), at(T0 + 60)), None);
         assert_eq!(c.len(), 0, "an expired entry goes when met");
         assert_eq!(c.recall(&TokenHash::of("t2"), at(T0)), None);
+    }
+
+    /// Issue 15: a remembered record keeps its grant's sites, so a call
+    /// answered from memory is limited as one read from KV.
+    #[test]
+    fn a_remembered_record_keeps_its_sites() {
+        let mut c = TokenCache::default();
+        let mut r = record("pmcp_client_A", "a@example.com", T0 + 3600);
+        r.sites = Some(vec!["shop.example.com".into()]);
+        put(&mut c, "t1", r, T0);
+        let recalled = c.recall(&TokenHash::of("t1"), at(T0)).unwrap();
+        assert_eq!(recalled.sites, Some(vec!["shop.example.com".to_owned()]));
     }
 
     #[test]

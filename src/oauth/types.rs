@@ -316,67 +316,7 @@ impl From<RedirectUri> for String {
     }
 }
 
-/// The scopes this server grants. `mcp` is the MCP access scope; a
-/// request naming anything else is refused (`invalid_scope`).
-pub const SUPPORTED_SCOPES: [&str; 1] = ["mcp"];
-pub const DEFAULT_SCOPE: &str = "mcp";
-
-/// A set of scope tokens (RFC 6749 §3.3): `scope-token = 1*NQCHAR`,
-/// space-delimited, case-sensitive, no duplicates.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ScopeSet(Vec<String>);
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ScopeError {
-    /// Not RFC 6749 §3.3 syntax, or too long.
-    Syntax,
-    /// A well-formed scope we do not offer.
-    Unsupported(String),
-}
-
-impl ScopeSet {
-    /// Parses a `scope` parameter; absent or empty means the default.
-    pub fn parse(raw: Option<&str>) -> Result<Self, ScopeError> {
-        let raw = raw.unwrap_or("").trim();
-        if raw.is_empty() {
-            return Ok(Self(vec![DEFAULT_SCOPE.to_owned()]));
-        }
-        if raw.len() > 512 {
-            return Err(ScopeError::Syntax);
-        }
-        let mut out: Vec<String> = Vec::new();
-        for token in raw.split(' ') {
-            // NQCHAR = %x21 / %x23-5B / %x5D-7E
-            let valid = !token.is_empty()
-                && token
-                    .bytes()
-                    .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
-            if !valid {
-                return Err(ScopeError::Syntax);
-            }
-            if !SUPPORTED_SCOPES.contains(&token) {
-                return Err(ScopeError::Unsupported(token.to_owned()));
-            }
-            if !out.iter().any(|t| t == token) {
-                out.push(token.to_owned());
-            }
-        }
-        Ok(Self(out))
-    }
-
-    pub fn contains(&self, scope: &str) -> bool {
-        self.0.iter().any(|s| s == scope)
-    }
-
-    /// Whether every scope here is also in `other`.
-    pub fn is_subset_of(&self, other: &ScopeSet) -> bool {
-        self.0.iter().all(|s| other.contains(s))
-    }
-
-    pub fn to_param(&self) -> String {
-        self.0.join(" ")
-    }
-}
+pub use super::scope::{DEFAULT_SCOPE, SUPPORTED_SCOPES, ScopeError, ScopeSet};
 
 /// A PKCE S256 code challenge: BASE64URL(SHA256(verifier)), 43 characters
 /// (RFC 7636 §4.2).
@@ -499,28 +439,6 @@ mod tests {
         for (raw, expected) in cases {
             assert_eq!(reg(raw).matches_registered(&registered), expected, "{raw}");
         }
-    }
-
-    #[test]
-    fn scope_rules() {
-        assert_eq!(ScopeSet::parse(None).unwrap().to_param(), "mcp");
-        assert_eq!(ScopeSet::parse(Some("")).unwrap().to_param(), "mcp");
-        assert_eq!(ScopeSet::parse(Some("mcp mcp")).unwrap().to_param(), "mcp");
-        assert_eq!(
-            ScopeSet::parse(Some("admin")),
-            Err(ScopeError::Unsupported("admin".into()))
-        );
-        for bad in ["mcp  mcp", "mc\"p", "mcp\\x", "mcp\tadmin", "é"] {
-            assert_eq!(
-                ScopeSet::parse(Some(bad)),
-                Err(ScopeError::Syntax),
-                "{bad:?}"
-            );
-        }
-        assert_eq!(
-            ScopeSet::parse(Some(&"a".repeat(600))),
-            Err(ScopeError::Syntax)
-        );
     }
 
     #[test]

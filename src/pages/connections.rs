@@ -88,6 +88,29 @@ fn connection(row: &Connection, csrf: &str, back: &Back, admin: bool) -> Markup 
                 dd { code { (row.redirect_host.as_deref().unwrap_or("—")) } }
                 dt { "Scopes" }
                 dd { @for s in &row.scopes { code { (s) } " " } }
+                dt { "Sites" }
+                dd.sites {
+                    @match &row.sites {
+                        None => "All sites (including sites added later)",
+                        Some(sites) => { @for s in sites { code { (s) } " " } }
+                    }
+                    @if let Some(approved) = &row.approved_sites {
+                        br;
+                        span.muted {
+                            @if approved == &row.sites {
+                                "A new sign-in of this application gets these sites without asking again"
+                            } @else {
+                                "A new sign-in of this application gets "
+                                @match approved {
+                                    None => "all sites",
+                                    Some(sites) => { @for s in sites { code { (s) } " " } }
+                                }
+                                " without asking again"
+                            }
+                            "; revoke it to choose again."
+                        }
+                    }
+                }
                 dt { "Approved" }
                 dd { (maybe_when(row.approved_at)) }
                 dt { "Last refreshed" }

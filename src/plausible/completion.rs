@@ -81,6 +81,14 @@ async fn site_names<P: Outbound + Clock + EdgeCache>(
     cached.cache_ttl = ctx.cache_ttl.max(SITE_LIST_FLOOR);
     let listed: Vec<String> = match Upstream::new(platform, &cached).sites().await {
         Ok(sites) => sites.into_iter().map(|s| s.domain).collect(),
+        // A grant limited to chosen sites knows them without a listing.
+        Err(_) if ctx.allowed_sites.listed().is_some() => ctx
+            .allowed_sites
+            .listed()
+            .unwrap_or_default()
+            .iter()
+            .map(|s| s.as_str().to_owned())
+            .collect(),
         Err(_) if !ctx.configured_sites.is_empty() => ctx
             .configured_sites
             .iter()
@@ -94,10 +102,7 @@ async fn site_names<P: Outbound + Clock + EdgeCache>(
     };
     listed
         .into_iter()
-        .filter(|name| {
-            super::args::SiteId::parse("site", name)
-                .is_ok_and(|site| ctx.allowed_sites.check(&site).is_ok())
-        })
+        .filter(|name| ctx.allowed_sites.allows(name))
         .collect()
 }
 
@@ -198,6 +203,26 @@ mod tests {
         // Nothing configured: the default site.
         let only_default = ctx(Some("default.example"));
         assert_eq!(sites(&p, &only_default, "").values, ["default.example"]);
+    }
+
+    /// Issue 15: a grant limited to chosen sites completes only those,
+    /// from the listing or, when the key cannot list, from the grant.
+    #[test]
+    fn a_limited_grant_completes_only_its_sites() {
+        use crate::plausible::sites::AllowedSites;
+        let only = |sites: &[&str]| {
+            AllowedSites::of_grant(Some(
+                &sites.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>(),
+            ))
+        };
+        let listed = ctx(None).restricted_to(only(&["site007.example", "gone.example"]));
+        assert_eq!(sites(&sites_api(), &listed, "").values, ["site007.example"]);
+        let unlisted =
+            ctx(Some("default.example")).restricted_to(only(&["a.example", "b.example"]));
+        assert_eq!(
+            sites(&varied_platform(), &unlisted, "").values,
+            ["a.example", "b.example"]
+        );
     }
 
     #[test]

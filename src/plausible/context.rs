@@ -24,3 +24,16 @@ pub struct ToolContext {
     /// Plausible stops accepting it, the person must reconnect.
     pub(crate) granted: bool,
 }
+
+impl ToolContext {
+    /// Narrows the context to a grant's sites (issue 15). The default
+    /// site stays the deployment's even when the grant does not allow it
+    /// (a call that relies on it is refused naming the allowed sites):
+    /// the tool list and the instructions depend on it, and they are
+    /// built once per deployment and marked `cacheScope: public`
+    /// (`mcp::shared`), so nothing in them may vary by grant.
+    pub(crate) fn restricted_to(mut self, allowed: AllowedSites) -> Self {
+        self.allowed_sites = allowed;
+        self
+    }
+}

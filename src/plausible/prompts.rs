@@ -776,4 +776,37 @@ mod tests {
             .unwrap();
         assert_eq!(blank, out);
     }
+
+    /// Issue 15: a prompt for a site the grant does not allow is refused
+    /// naming the allowed one, the deployment's default site included.
+    #[test]
+    fn a_limited_grant_prompts_only_for_its_sites() {
+        let limited = ctx(Some("default.example")).restricted_to(
+            crate::plausible::sites::AllowedSites::of_grant(Some(&["shop.example.com".to_owned()])),
+        );
+        let refused = Prompt::WeeklyReport
+            .render(&limited, &args(json!({"site": "example.com"})), NOW)
+            .unwrap_err();
+        assert_eq!(refused.field, "site");
+        assert!(
+            refused.message.contains("\"shop.example.com\""),
+            "{}",
+            refused.message
+        );
+        let defaulted = Prompt::WeeklyReport
+            .render(&limited, &Map::new(), NOW)
+            .unwrap_err();
+        assert!(
+            defaulted
+                .message
+                .contains("\"default.example\" is not a site"),
+            "{}",
+            defaulted.message
+        );
+        assert!(
+            Prompt::WeeklyReport
+                .render(&limited, &args(json!({"site": "shop.example.com"})), NOW)
+                .is_ok()
+        );
+    }
 }

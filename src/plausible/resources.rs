@@ -59,7 +59,7 @@ impl Resource {
         }
     }
 
-    fn parse(uri: &str) -> Option<Self> {
+    pub(crate) fn parse(uri: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|r| r.uri() == uri)
     }
 
@@ -230,7 +230,7 @@ pub(crate) async fn read<P: Outbound + Clock + EdgeCache>(
 }
 
 /// The site of `plausible://sites/{site_id}/goals`, percent-decoded.
-fn goals_site(uri: &str) -> Result<SiteId, ReadError> {
+pub(crate) fn goals_site(uri: &str) -> Result<SiteId, ReadError> {
     let not_found =
         || ReadError::NotFound(format!("no resource has the URI {}", uri.escape_default()));
     let url = url::Url::parse(uri).map_err(|_| not_found())?;
@@ -308,6 +308,26 @@ mod tests {
         let body: Value = serde_json::from_str(&goals.text).unwrap();
         assert_eq!(body["site_id"], "shop.example.com");
         assert_eq!(goals.uri, "plausible://sites/shop.example.com/goals");
+    }
+
+    /// Issue 15: the goals of a site the grant does not allow are not
+    /// found, before any request; the sites resource lists the grant's.
+    #[test]
+    fn a_limited_grant_reads_only_its_sites() {
+        let p = varied_platform();
+        let c = ctx(None).restricted_to(crate::plausible::sites::AllowedSites::of_grant(Some(&[
+            "shop.example.com".to_owned(),
+        ])));
+        let got = block_on(read(&p, &c, "plausible://sites/example.com/goals"));
+        assert!(matches!(got, Err(ReadError::NotFound(_))), "{got:?}");
+        assert_eq!(p.sent_count(), 0);
+        assert!(block_on(read(&p, &c, "plausible://sites/shop.example.com/goals")).is_ok());
+        let sites = block_on(read(&p, &c, "plausible://sites")).unwrap();
+        let body: Value = serde_json::from_str(&sites.text).unwrap();
+        assert_eq!(
+            body["sites"],
+            serde_json::json!([{"site_id": "shop.example.com", "timezone": null}])
+        );
     }
 
     #[test]

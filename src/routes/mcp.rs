@@ -10,12 +10,13 @@ use crate::config::mcp::Misconfigured;
 use crate::config::names;
 use crate::guard::{self, OriginPolicy};
 use crate::http::{Method, Request, Response};
-use crate::mcp;
+use crate::mcp::{self, Authority};
 use crate::oauth::ids::TokenKind;
 use crate::oauth::key_grant::{self, Holder};
 use crate::oauth::resource::{self, Denied};
 use crate::oauth::server::{AuthServer, Platform};
 use crate::oauth::types::Audience;
+use crate::plausible::sites::AllowedSites;
 use crate::ports::{Clock, Log};
 use crate::secret::PlausibleKey;
 
@@ -81,7 +82,7 @@ pub async fn byok<P: Platform>(
             Err(KeyError::Missing) => key_missing(&server.resource_metadata_url_for(Audience::Mcp)),
             Err(e) => refusal(Refusal::Key(e)),
             Ok(key) => match settings.tool_context(key) {
-                Ok(ctx) => mcp::serve(platform, &ctx, request).await,
+                Ok(ctx) => mcp::serve(platform, &ctx, Authority::Unscoped, request).await,
                 Err(e) => misconfigured(platform, &server.audit, e),
             },
         }
@@ -127,10 +128,18 @@ async fn granted<P: Platform>(
             return resource::challenge(&Denied::InvalidToken, &metadata_url);
         }
     };
+    let authority = Authority::Token {
+        scope: &record.scope,
+        resource_metadata: &metadata_url,
+    };
+    // The sites chosen on the consent page, of those named on the key
+    // form (issue 15), narrow every tool, prompt, resource and completion.
+    let allowed = AllowedSites::of_grant(record.sites.as_deref());
     match deployment.mcp.tool_context(key) {
-        Ok(mut ctx) => {
+        Ok(ctx) => {
+            let mut ctx = ctx.restricted_to(allowed);
             ctx.granted = true;
-            mcp::serve(platform, &ctx, request).await
+            mcp::serve(platform, &ctx, authority, request).await
         }
         Err(e) => misconfigured(platform, &server.audit, e),
     }
@@ -162,15 +171,27 @@ pub async fn internal<P: Platform>(
             }
             resource::challenge(&denied, &server.resource_metadata_url())
         }
-        Ok(()) => {
+        Ok(record) => {
+            let metadata_url = server.resource_metadata_url();
+            let authority = match &record {
+                None => Authority::Unscoped,
+                Some(r) => Authority::Token {
+                    scope: &r.scope,
+                    resource_metadata: &metadata_url,
+                },
+            };
+            // A grant limited to chosen sites (issue 15) narrows every
+            // tool, prompt, resource and completion to them.
+            let allowed = AllowedSites::of_grant(record.as_ref().and_then(|r| r.sites.as_deref()));
             let context = deployment
                 .shared_key
                 .clone()
                 .ok_or(Misconfigured::SharedKey)
                 .and_then(|key| settings.tool_context(key))
-                .and_then(|ctx| settings.with_configured_sites(ctx));
+                .and_then(|ctx| settings.with_configured_sites(ctx))
+                .map(|ctx| ctx.restricted_to(allowed));
             match context {
-                Ok(ctx) => mcp::serve(platform, &ctx, request).await,
+                Ok(ctx) => mcp::serve(platform, &ctx, authority, request).await,
                 Err(e) => misconfigured(platform, &server.audit, e),
             }
         }

@@ -232,20 +232,23 @@ pub async fn authorize_key<P: Platform>(
     flow_reply(platform, &server, outcome)
 }
 
-/// `GET /callback`: the upstream provider's redirect back to us.
+/// `GET /callback`: the upstream provider's redirect back to us. The
+/// consent page it may show offers the sites of the shared key (issue
+/// 15), so it reads the deployment's Plausible settings too.
 pub async fn callback<P: Platform>(
     platform: &P,
-    settings: &OAuthSettings,
+    deployment: &Deployment,
     request: &Request,
 ) -> Response {
     if !matches!(request.method, Method::Get) {
         return refusal(Refusal::MethodNotAllowed("GET"));
     }
-    let server = AuthServer::new(settings, request);
+    let server = AuthServer::new(&deployment.oauth, request);
+    let directory = deployment.shared_tool_context();
     flow_reply(
         platform,
         &server,
-        browser::callback(platform, &server, request).await,
+        browser::callback(platform, &server, directory.as_ref(), request).await,
     )
 }
 

@@ -230,6 +230,11 @@ describe('consent tampering at POST /consent: nothing approved, no code, no cons
     ['CS-06', 'Origin null', 403, 'foreign_origin', (c) => [{ ...c.form, decision: 'approve' }, { cookie: c.cookie, origin: 'null' }]],
     ['CS-07', 'no decision', 400, 'no_decision', (c) => [{ ...c.form }, { cookie: c.cookie }]],
     ['CS-08', 'a garbled ticket', 400, 'bad_ticket', (c) => [{ ticket: `${c.form.ticket}x`, csrf: c.form.csrf, decision: 'approve' }, { cookie: c.cookie }]],
+    // Issue 15: the site choice can only narrow what the sealed ticket offered.
+    ['CS-12', 'a site the page did not offer', 400, 'site_not_offered', (c) => [{ ...c.form, decision: 'approve', all_sites: '0', site: 'evil.example' }, { cookie: c.cookie }]],
+    ['CS-13', 'all sites and a particular site together', 400, 'sites_ambiguous', (c) => [{ ...c.form, decision: 'approve', all_sites: '1', site: 'example.com' }, { cookie: c.cookie }]],
+    ['CS-14', 'only the checked sites, none checked', 400, 'no_sites_chosen', (c) => [{ ...c.form, decision: 'approve', all_sites: '0' }, { cookie: c.cookie }]],
+    ['CS-15', 'a site choice that is neither 1 nor 0', 400, 'sites_unreadable', (c) => [{ ...c.form, decision: 'approve', all_sites: 'all' }, { cookie: c.cookie }]],
   ];
   for (const [id, name, status, code, build] of cases) {
     attack(id, `${name} → ${status} ${code}`, async () => {

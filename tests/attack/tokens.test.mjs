@@ -221,6 +221,55 @@ describe('audience confusion', () => {
   });
 });
 
+describe('scope escalation (issue 15)', () => {
+  const PRM = `${BASE}/.well-known/oauth-protected-resource/internal`;
+  const rpc = (id, name, args) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } });
+  const QUERY = ['get_breakdown', { site_id: 'example.com', date_range: '2024-03-01,2024-03-07', dimension: 'visit:source' }];
+  const post = (token, body, version) => request(`${BASE}/internal`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${token}`,
+      ...(version ? { 'mcp-protocol-version': version } : {}),
+    },
+    body: JSON.stringify(body),
+  });
+  const assertStepUp = (r, label) => {
+    assertOAuthError(r, 403, 'insufficient_scope', label);
+    assert.equal(
+      r.res.headers.get('www-authenticate'),
+      `Bearer realm="plausible-mcp", resource_metadata="${PRM}", scope="sites:read stats:read", error="insufficient_scope", error_description="This call needs the stats:read scope"`,
+      label,
+    );
+  };
+
+  attack('TK-25', 'a sites:read token calling a query tool → 403 insufficient_scope naming sites:read stats:read, never forwarded to Plausible', async () => {
+    const { tokens } = await issueTokens({ client: clientA, scope: 'sites:read' });
+    const snap = await snapshot();
+    for (const version of ['2025-06-18', '2025-11-25']) {
+      assertStepUp(await post(tokens.access_token, rpc(1, ...QUERY), version), version);
+    }
+    await assertUnchanged(snap, '', { plausible: 0 });
+  });
+
+  attack('TK-26', 'a sites:read token hiding a query in a batch behind list_sites → 403, no element runs', async () => {
+    const { tokens } = await issueTokens({ client: clientA, scope: 'sites:read' });
+    const snap = await snapshot();
+    // 2025-03-26 (no version header): the one revision with batches.
+    const r = await post(tokens.access_token, [rpc(1, 'list_sites', {}), rpc(2, ...QUERY), rpc(3, 'list_sites', {})]);
+    assertStepUp(r, 'batch');
+    await assertUnchanged(snap, '', { plausible: 0 });
+  });
+
+  attack('TK-27', 'a refresh widening a sites:read grant (to stats:read or the mcp umbrella) → 400 invalid_scope, nothing issued', async () => {
+    const { tokens } = await issueTokens({ client: clientA, scope: 'sites:read' });
+    const snap = await snapshot();
+    for (const scope of ['mcp', 'stats:read', 'sites:read stats:read']) {
+      assertOAuthError(await refreshRequest(clientA, tokens.refresh_token, { extra: { scope } }), 400, 'invalid_scope', scope);
+    }
+    await assertUnchanged(snap);
+  });
+});
+
 // Last in the suite's last file: every refresh arms its grant's alarm to
 // forget the sealed previous pair after the rotation grace (30 s), a
 // change to the store no later case should see in its snapshot diff.

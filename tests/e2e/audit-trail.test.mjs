@@ -2,17 +2,22 @@
 // event a client's life goes through (a real sign-in at the local OpenID
 // provider, consent given and denied, a code issued and redeemed, a
 // refresh, the retry of a lost refresh answer, a revocation, a code
-// replay, a refresh token reused, a refused domain, a rate limit) leaves
-// its JSON line on the worker's log with the fields an operator filters
-// on; and nothing the test holds that is secret (the worker's secrets,
-// the upstream client secret, every token and code it saw, the emails,
-// the full client address) appears anywhere in what the worker and
-// wrangler printed.
+// replay, a refresh token reused, a refused domain, a rate limit), and
+// an operator's controls (an admin revoking a user and a client, blocking
+// and unblocking a client on /connections; the email gate at refresh and
+// the kill switch after a redeploy) leave their JSON lines on the
+// worker's log with the fields an operator filters on; and nothing the
+// test holds that is secret (the worker's secrets, the upstream client
+// secret, every token, code and cookie it saw, the emails, the full
+// client address) appears anywhere in what the worker and wrangler
+// printed.
 //
 // A stack of its own: its secrets are the test's, AUDIT_LOG_EMAILS is
 // unset, the test identity hook is off (every sign-in goes through the
 // provider), and wrangler runs at `--log-level log`, the level at which
-// it prints the worker's console.log (the audit trail's sink).
+// it prints the worker's console.log (the audit trail's sink). It is
+// restarted once over the same storage with other settings, as an
+// operator redeploys; the output of both runs is searched.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -32,12 +37,19 @@ const stamp = randomBytes(4).toString('hex');
 const ALICE = `alice.audit.${stamp}@example.com`;
 const BOB = `bob.audit.${stamp}@example.com`;
 const MALLORY = `mallory.audit.${stamp}@evil.example`;
+const CAROL = `carol.audit.${stamp}@example.com`;
+const ADMIN = `admin.audit.${stamp}@example.com`;
 /** The limit of the refresh tier (wrangler.toml LIMIT_REFRESHES). */
 const REFRESH_LIMIT = 30;
 
 let stack;
 let persistTo;
 let BASE;
+/** What the stacks this file already stopped printed. */
+let earlierOutput = '';
+/** Everything the worker and wrangler printed, over every run. */
+const output = () => earlierOutput + (stack?.output() ?? '');
+const VARS = { COOKIE_SECRET, USER_KEY_SECRET, ADMIN_EMAILS: ADMIN };
 /** Every value the test saw that must never be logged. */
 const secrets = new Map();
 const hold = (label, value) => {
@@ -48,13 +60,25 @@ const hold = (label, value) => {
 
 before(async () => {
   persistTo = mkdtempSync(path.join(tmpdir(), 'plausible-mcp-e2e-audit-'));
-  stack = await startStack({ persistTo, logLevel: 'log', vars: { COOKIE_SECRET, USER_KEY_SECRET } });
+  stack = await startStack({ persistTo, logLevel: 'log', vars: VARS });
   BASE = stack.workerUrl;
   hold('COOKIE_SECRET', COOKIE_SECRET);
   hold('USER_KEY_SECRET', USER_KEY_SECRET);
   hold('the upstream client secret', stack.upstream.clientSecret);
-  for (const email of [ALICE, BOB, MALLORY]) hold(`the email ${email}`, email);
+  for (const email of [ALICE, BOB, MALLORY, CAROL, ADMIN]) hold(`the email ${email}`, email);
 });
+
+/**
+ * Redeploys: the same storage and port (tokens are bound to
+ * `<origin>/internal`), these settings on top of the file's own.
+ */
+async function restart(vars) {
+  const port = Number(new URL(BASE).port);
+  earlierOutput += stack.output();
+  await stack.stop();
+  stack = await startStack({ port, persistTo, logLevel: 'log', vars: { ...VARS, ...vars } });
+  BASE = stack.workerUrl;
+}
 
 after(async () => {
   await stack?.stop();
@@ -146,7 +170,7 @@ const newClient = (name) => registerClient({ client_name: name, redirect_uris: [
 
 /** The audit lines printed so far, parsed. */
 function auditLines() {
-  return stack.output().split('\n')
+  return output().split('\n')
     .map((l) => l.trim())
     .filter((l) => l.startsWith('{"audit":'))
     .map((l) => JSON.parse(l));
@@ -176,6 +200,63 @@ function assertCommon(line) {
   assert.equal(line.email, null, 'no email without AUDIT_LOG_EMAILS');
   assert.equal(line.ip, EXPECTED_IP, 'the client address, cut to its /24');
   assert.match(line.at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+}
+
+/** The USER_HASH-shaped key of the person a client's sign-in line names. */
+async function userOf(client) {
+  const [line] = await linesFor({ event: 'sign_in', client_id: client.client_id });
+  return line.user;
+}
+
+/** The grant a client's code was issued for (its code_issued line). */
+async function grantOf(client) {
+  const [line] = await linesFor({ event: 'code_issued', client_id: client.client_id });
+  return line.grant;
+}
+
+/**
+ * An admin signed in at /connections through the provider: the cookie
+ * jar and the page's CSRF token, both held as secrets.
+ */
+async function adminSession() {
+  const jar = new CookieJar();
+  const start = await call(`${BASE}/connections/login`, { jar });
+  assert.equal(start.status, 302, `connections login: ${pageText(start.text).slice(0, 300)}`);
+  for (const [name, value] of jar.cookies) hold(`the cookie ${name}`, value);
+  const back = await call(await atProvider(new URL(start.location), ADMIN), { jar });
+  assert.ok([302, 303].includes(back.status), `callback: ${back.status} ${pageText(back.text).slice(0, 300)}`);
+  const session = jar.get('__Host-pmcp_connections');
+  hold('the connections session cookie', session);
+  const page = await call(`${BASE}/connections`, { jar });
+  assert.equal(page.status, 200, pageText(page.text).slice(0, 300));
+  const csrf = page.text.match(/name="csrf" value="([^"]+)"/)?.[1];
+  hold('the connections CSRF token', csrf);
+  return { jar, csrf };
+}
+
+/** An admin's action on /connections: the worker's answer. */
+function act({ jar, csrf }, fields) {
+  return call(`${BASE}/connections`, {
+    jar,
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', origin: BASE },
+    body: new URLSearchParams({ csrf, ...fields }).toString(),
+  });
+}
+
+/** Waits, bounded, until `token` is refused at /internal: a revoke-all fans out by alarm. */
+async function untilRefused(token, label) {
+  for (let i = 0; i < 200; i++) {
+    const r = await call(`${BASE}/internal`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    });
+    if (r.status === 401) return;
+    assert.equal(r.status, 200, `${label}: ${r.text}`);
+    await new Promise((res) => setTimeout(res, 50));
+  }
+  assert.fail(`${label}: still accepted`);
 }
 
 describe('the audit trail', () => {
@@ -215,15 +296,18 @@ describe('the audit trail', () => {
     assert.match(issued.grant ?? '', /\S/, 'the grant is named');
     const [redeemed] = await linesFor({ event: 'code_redeemed', ...a });
     assert.equal(redeemed.outcome, 'success');
+    assert.equal(redeemed.grant, issued.grant, 'the redemption names the grant its code was issued for');
     const refreshed = await linesFor({ event: 'token_refreshed', ...a }, 2);
     assert.equal(refreshed.length, 2, 'two rotations, the retry not among them');
     for (const l of refreshed) {
       assert.equal(l.outcome, 'success');
       assert.equal(l.user, users.alice);
+      assert.equal(l.grant, issued.grant);
     }
     const [retry] = await linesFor({ event: 'refresh_retry', ...a });
     assert.equal(retry.outcome, 'success');
     assert.equal(retry.user, users.alice);
+    assert.equal(retry.grant, issued.grant);
     const [replay] = await linesFor({ event: 'replay_detected', ...a });
     assert.equal(replay.outcome, 'refused');
     assert.equal(replay.reason, 'rotated-out refresh token reused; grant revoked');
@@ -231,6 +315,10 @@ describe('the audit trail', () => {
     assert.equal(revoked.outcome, 'success');
     assert.equal(revoked.by, 'replay');
     assert.equal(revoked.reason, replay.reason);
+    for (const l of [replay, revoked]) {
+      assert.equal(l.user, users.alice, 'a replay names whose grant it ended');
+      assert.equal(l.grant, issued.grant);
+    }
     for (const l of [signIn, consent, issued, redeemed, ...refreshed, retry, replay, revoked]) assertCommon(l);
   });
 
@@ -248,6 +336,13 @@ describe('the audit trail', () => {
     assert.equal(replay.reason, 'code replayed; grant revoked');
     const [revoked] = await linesFor({ event: 'grant_revoked', ...b });
     assert.equal(revoked.by, 'replay');
+    const [issued] = await linesFor({ event: 'code_issued', ...b });
+    const [redeemed] = await linesFor({ event: 'code_redeemed', ...b });
+    assert.equal(redeemed.grant, issued.grant);
+    for (const l of [replay, revoked]) {
+      assert.equal(l.user, users.bob, 'a code replay names whose grant it ended');
+      assert.equal(l.grant, issued.grant);
+    }
 
     clientC = await newClient('audit C');
     const tokens = await redeem(clientC, await approvedCode(clientC, ALICE));
@@ -302,18 +397,94 @@ describe('the audit trail', () => {
     assertCommon(line);
   });
 
+  test('admin actions: revoke a user, revoke a client, block and unblock a client', async () => {
+    const clientU = await newClient('audit U');
+    const carol = await redeem(clientU, await approvedCode(clientU, CAROL));
+    const clientR = await newClient('audit R');
+    const revokedApp = await redeem(clientR, await approvedCode(clientR, ALICE));
+    const clientK = await newClient('audit K');
+    const blockedApp = await redeem(clientK, await approvedCode(clientK, ALICE));
+    const carolKey = await userOf(clientU);
+    assert.match(carolKey, USER_HASH);
+
+    const admin = await adminSession();
+    const [adminIn] = await linesFor({ event: 'sign_in', reason: 'connections' });
+    assert.equal(adminIn.outcome, 'success');
+    assert.match(adminIn.user, USER_HASH);
+    assertCommon(adminIn);
+    const expectAction = async (fields, line) => {
+      const r = await act(admin, fields);
+      assert.equal(r.status, 303, `${fields.action}: ${r.status} ${pageText(r.text).slice(0, 300)}`);
+      const [found] = await linesFor({ event: 'admin_action', action: fields.action, ...line });
+      assert.equal(found.outcome, 'success', fields.action);
+      assert.equal(found.by, 'admin', fields.action);
+      assertCommon(found);
+      return found;
+    };
+
+    const byUser = await expectAction({ action: 'revoke_user', user: carolKey }, { user: carolKey });
+    assert.equal(byUser.client_id, null);
+    await untilRefused(carol.access_token, "the revoked user's token");
+    const byClient = await expectAction({ action: 'revoke_client', client: clientR.client_id }, { client_id: clientR.client_id });
+    assert.equal(byClient.user, null);
+    await untilRefused(revokedApp.access_token, "the revoked client's token");
+    await expectAction({ action: 'block_client', client: clientK.client_id }, { client_id: clientK.client_id });
+    assertTokenError(await refresh(clientK, blockedApp.refresh_token), 400, 'unauthorized_client', 'blocked client');
+    await expectAction({ action: 'unblock_client', client: clientK.client_id }, { client_id: clientK.client_id });
+  });
+
+  test('after a redeploy: the kill switch refuses an older grant, the email gate ends a grant at refresh', async () => {
+    const clientK = await newClient('audit kill');
+    const old = await redeem(clientK, await approvedCode(clientK, ALICE));
+    // TOKENS_NOT_BEFORE: the next whole second, so the grant above is older.
+    const cutoff = Math.floor(Date.now() / 1000) + 1;
+    while (Date.now() < cutoff * 1000) await new Promise((r) => setTimeout(r, 50));
+    const clientG = await newClient('audit gate');
+    const gated = await redeem(clientG, await approvedCode(clientG, BOB));
+    const [aliceKey, bobKey] = [await userOf(clientK), await userOf(clientG)];
+    const [oldGrant, gatedGrant] = [await grantOf(clientK), await grantOf(clientG)];
+
+    // Both at once, as an operator might: everyone from before the cutoff
+    // out, and example.com no longer admitted.
+    await restart({ TOKENS_NOT_BEFORE: new Date(cutoff * 1000).toISOString().replace('.000Z', 'Z'), ALLOWED_EMAIL_DOMAIN: 'other.example' });
+
+    assertTokenError(await refresh(clientK, old.refresh_token), 400, 'invalid_grant', 'a grant from before TOKENS_NOT_BEFORE');
+    const [kill] = await linesFor({ event: 'token_refreshed', client_id: clientK.client_id, outcome: 'refused' });
+    assert.equal(kill.by, 'kill_switch');
+    assert.equal(kill.reason, 'grant created before TOKENS_NOT_BEFORE');
+    assert.equal(kill.user, aliceKey);
+    assert.equal(kill.grant, oldGrant);
+    assertCommon(kill);
+
+    assertTokenError(await refresh(clientG, gated.refresh_token), 400, 'invalid_grant', 'a grant whose domain was removed');
+    const [gate] = await linesFor({ event: 'grant_revoked', client_id: clientG.client_id });
+    assert.equal(gate.outcome, 'success');
+    assert.equal(gate.by, 'email_gate');
+    assert.equal(gate.reason, "the email gate refuses the grant's user now; grant revoked");
+    assert.equal(gate.user, bobKey);
+    assert.equal(gate.grant, gatedGrant);
+    assertCommon(gate);
+
+    // And at sign-in, the same gate (a person of the removed domain).
+    const { back } = await signIn(clientG, ALICE);
+    assert.equal(back.status, 403, pageText(back.text).slice(0, 300));
+    const [refused] = await linesFor({ event: 'domain_refused', client_id: clientG.client_id });
+    assert.equal(refused.reason, 'domain_not_allowed');
+    assertCommon(refused);
+  });
+
   test('nothing secret reaches the output', () => {
-    const output = stack.output();
+    const printed = output();
     assert.ok(auditLines().length >= 20, 'the trail was captured');
     assert.ok(secrets.size >= 20, `the test held ${secrets.size} secrets`);
     // The control: what is public is there, so the search below looks
     // where the lines are.
     for (const shown of [clientA.client_id, clientB.client_id, users.alice, EXPECTED_IP]) {
-      assert.ok(output.includes(shown), `${shown} is in the output`);
+      assert.ok(printed.includes(shown), `${shown} is in the output`);
     }
     for (const [value, label] of secrets) {
-      assert.ok(!output.includes(value), `${label} appears in the worker's output`);
+      assert.ok(!printed.includes(value), `${label} appears in the worker's output`);
     }
-    assert.ok(!output.includes(SOURCE_ADDRESS), 'the full client address appears in the output');
+    assert.ok(!printed.includes(SOURCE_ADDRESS), 'the full client address appears in the output');
   });
 });

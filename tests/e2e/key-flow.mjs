@@ -62,9 +62,22 @@ export async function postKeyForm(form, { apiKey, sites, base = BASE, origin = b
   return { ...r, code: pageErrorCode(r.text) };
 }
 
-/** Approves (or denies) on the consent page `html`, from the browser holding `cookie`. */
-export async function decide(html, cookie, { decision = 'approve', base = BASE } = {}) {
-  const body = new URLSearchParams({ ticket: hiddenField(html, 'ticket'), csrf: hiddenField(html, 'csrf'), decision }).toString();
+/** The site boxes a consent page shows ticked (a key grant's: every site the key form checked). */
+export function tickedSites(html) {
+  return [...html.matchAll(/<input type="checkbox" name="site" value="([^"]*)" checked>/g)].map((m) => unescape(m[1]));
+}
+
+/**
+ * Approves (or denies) on the consent page `html`, from the browser
+ * holding `cookie`, with the site boxes as the page ticked them (or
+ * `sites` ticked instead), as a browser posts the form.
+ */
+export async function decide(html, cookie, { decision = 'approve', base = BASE, sites = tickedSites(html) } = {}) {
+  const fields = [['ticket', hiddenField(html, 'ticket')], ['csrf', hiddenField(html, 'csrf')], ['decision', decision]];
+  const all = hiddenField(html, 'all_sites');
+  if (all !== null) fields.push(['all_sites', all]);
+  for (const site of sites) fields.push(['site', site]);
+  const body = new URLSearchParams(fields).toString();
   return send(`${base}/consent`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', origin: base, cookie },
@@ -77,14 +90,14 @@ export async function decide(html, cookie, { decision = 'approve', base = BASE }
  * the key and sites, the consent. Returns the client's redirect (with the
  * code) and the pages on the way, asserting each step succeeded.
  */
-export async function completeKeyFlow(authorizeUrl, { apiKey, sites, base = new URL(authorizeUrl).origin } = {}) {
+export async function completeKeyFlow(authorizeUrl, { apiKey, sites, chosen, base = new URL(authorizeUrl).origin } = {}) {
   const form = await openKeyForm(authorizeUrl);
   assert.equal(form.status, 200, form.text);
   assert.ok(form.ticket && form.csrf && form.cookie, 'the key form has its ticket, token and cookie');
   const consent = await postKeyForm(form, { apiKey, sites: Array.isArray(sites) ? sites.join('\n') : sites, base });
   assert.equal(consent.status, 200, consent.text);
   assert.match(consent.text, /name="decision" value="approve"/);
-  const approved = await decide(consent.text, form.cookie, { base });
+  const approved = await decide(consent.text, form.cookie, { base, ...(chosen ? { sites: chosen } : {}) });
   assert.equal(approved.status, 302, approved.text);
   const location = approved.res.headers.get('location');
   return { location, params: Object.fromEntries(new URL(location).searchParams), form, consent };

@@ -192,7 +192,7 @@ async function assertConsentPage(b, mark, { clientName, clientId, email }) {
   assert.ok(text.includes(clientId), `client id in: ${text}`);
   const dd = async (dt) => (await b.page.locator(`dt:text-is("${dt}") + dd`).innerText()).trim();
   assert.equal(await dd('After approval you will be sent to'), new URL(REDIRECT_URL).hostname);
-  assert.match(await dd('It will be able to'), /^mcp — read your organisation's Plausible Analytics statistics/);
+  assert.equal(await dd('It will be able to'), 'mcp — list the Plausible Analytics sites available through this server and query their statistics (every tool)');
   assert.equal(await dd('Signed in as'), email);
   assert.ok((await dd('Application')).startsWith(clientName));
   // The login cookie is there, as a __Host- cookie.

@@ -162,11 +162,11 @@ export function consentForm(html) {
  * redirect to the upstream provider and the login cookie, and returns
  * what the rest of the flow needs.
  */
-export async function beginLogin(base, client, { jar, upstreamIssuer, redirectUri = client.redirect_uris[0] } = {}) {
+export async function beginLogin(base, client, { jar, upstreamIssuer, redirectUri = client.redirect_uris[0], scope, headers } = {}) {
   const { verifier, challenge } = pkce();
   const state = randomState();
-  const params = new URLSearchParams(authorizationParams(client, { redirectUri, challenge, state, base }));
-  const r = await call(`${base}/authorize?${params}`, { jar });
+  const params = new URLSearchParams(authorizationParams(client, { redirectUri, challenge, state, base, scope }));
+  const r = await call(`${base}/authorize?${params}`, { jar, headers });
   assert.equal(r.status, 302, `authorize: ${r.status} ${pageText(r.text).slice(0, 300)}`);
   const upstream = new URL(r.location);
   if (upstreamIssuer) assert.equal(upstream.origin, new URL(upstreamIssuer).origin, 'authorize redirects to the upstream provider');

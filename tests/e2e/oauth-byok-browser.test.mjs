@@ -1,5 +1,5 @@
 // Acceptance (issue 15): connecting /mcp with your own Plausible key, in a
-// real browser. The official v1 SDK is the OAuth client of /mcp: its
+// real browser (the key form, then the site chooser on the consent page). The official v1 SDK is the OAuth client of /mcp: its
 // 401 → protected resource metadata → registration → authorization URL
 // (resource <origin>/mcp) is opened in Chromium, where the person pastes
 // their key into the key form, names the sites, sees the consent page and
@@ -125,7 +125,13 @@ describe('the /mcp key flow in a real browser, driven by the official SDK', () =
       assert.deepEqual(checks.map((q) => [keyOf(q), q.body.site_id]), [[KEY, 'example.com'], [KEY, 'shop.example.com']]);
       const dd = async (dt) => (await page.locator(`dt:text-is("${dt}") + dd`).innerText()).trim();
       assert.equal(await dd('With'), 'your Plausible API key ending in …5e1f');
-      assert.deepEqual((await page.locator('dd.sites li').allInnerTexts()).map((s) => s.trim()), ['example.com', 'shop.example.com']);
+      // The site chooser offers exactly the sites just checked, all ticked, and no "all sites".
+      const boxes = page.locator('input[type="checkbox"][name="site"]');
+      assert.deepEqual(await boxes.evaluateAll((els) => els.map((e) => [e.value, e.checked])),
+        [['example.com', true], ['shop.example.com', true]]);
+      assert.equal(await page.locator('input[name="all_sites"][value="1"]').count(), 0);
+      // The person unticks one.
+      await page.uncheck('input[name="site"][value="example.com"]');
       assert.ok(!(await page.content()).includes(KEY), 'the consent page never shows the key');
 
       // Approve: the code reaches the client, the SDK redeems it, a tool call runs with the key.
@@ -146,6 +152,11 @@ describe('the /mcp key flow in a real browser, driven by the official SDK', () =
         assert.equal(result.structuredContent.results.length, 7);
         const used = (await standInRequests()).slice(mark);
         assert.deepEqual(used.map(keyOf), [KEY], 'the stand-in saw the person\'s key, never our token');
+        // The unticked site is refused by the grant, before Plausible is asked.
+        const refused = await client.callTool({ name: 'get_timeseries', arguments: { site_id: 'example.com', date_range: '2024-03-01,2024-03-07' } });
+        assert.equal(refused.isError, true, JSON.stringify(refused));
+        assert.match(refused.content[0].text, /shop\.example\.com/);
+        assert.equal((await standInRequests()).length, mark + 1);
       } finally {
         await client.close();
       }

@@ -12,7 +12,7 @@ import {
 } from './oauth-helpers.mjs';
 import {
   MCP_PRM_PATH, addStandInKey, completeKeyFlow, keyGrant, keyOf, mcpAuthorizeUrl, mcpCall,
-  mcpMetadataUrlOf, mcpResourceOf, openKeyForm, postKeyForm, revokeStandInKey, standInRequests,
+  mcpMetadataUrlOf, mcpResourceOf, openKeyForm, postKeyForm, revokeStandInKey, standInRequests, tickedSites,
 } from './key-flow.mjs';
 
 const KEY_A = 'byok-e2e-key-alpha-7f3a';
@@ -63,7 +63,9 @@ describe('the key flow', () => {
     assert.match(form.res.headers.get('set-cookie'), /^__Host-pmcp_key_[^=]+=[^;]+; Path=\/; Secure; HttpOnly; SameSite=Strict/);
     // The consent page names the key by its last four characters, and the sites.
     assert.match(flow.consent.text, /your Plausible API key ending in <code>…7f3a<\/code>/);
-    assert.match(flow.consent.text, /<code>example\.com<\/code>.*<code>shop\.example\.com<\/code>/s);
+    // The site chooser offers the sites the form checked, all ticked, and no "all sites".
+    assert.deepEqual(tickedSites(flow.consent.text), ['example.com', 'shop.example.com']);
+    assert.doesNotMatch(flow.consent.text, /name="all_sites" value="1"/);
     assert.ok(!flow.consent.text.includes(KEY_A), 'the key is never shown');
     // One query per site to validate, each with the key.
     const checks = await requestsSince(since);

@@ -35,7 +35,8 @@ describe('metadata', () => {
     assert.deepEqual(m.code_challenge_methods_supported, ['S256']);
     assert.deepEqual(m.response_types_supported, ['code']);
     assert.deepEqual(m.grant_types_supported, ['authorization_code', 'refresh_token']);
-    assert.deepEqual(m.scopes_supported, ['mcp']);
+    assert.deepEqual(m.scopes_supported, ['mcp', 'sites:read', 'stats:read']);
+    assert.ok(!m.scopes_supported.includes('offline_access'));
     assert.deepEqual([...m.token_endpoint_auth_methods_supported].sort(), ['client_secret_basic', 'client_secret_post', 'none']);
     assert.equal(m.client_id_metadata_document_supported, true);
     assert.equal(m.authorization_response_iss_parameter_supported, true);
@@ -48,7 +49,7 @@ describe('metadata', () => {
       assert.equal(r.status, 200, p);
       assert.equal(r.json.resource, RESOURCE, p);
       assert.deepEqual(r.json.authorization_servers, [BASE], p);
-      assert.deepEqual(r.json.scopes_supported, ['mcp'], p);
+      assert.deepEqual(r.json.scopes_supported, ['mcp', 'sites:read', 'stats:read'], p);
       assert.deepEqual(r.json.bearer_methods_supported, ['header'], p);
       assertCors(r.res, 'GET, OPTIONS', p);
     }

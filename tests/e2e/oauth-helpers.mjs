@@ -38,10 +38,10 @@ export function send(url, init = {}) {
 }
 
 /** POST /register with a JSON body (or a raw string / custom content type). */
-export async function register(metadata, { base = BASE, contentType = 'application/json' } = {}) {
+export async function register(metadata, { base = BASE, contentType = 'application/json', headers = {} } = {}) {
   const init = {
     method: 'POST',
-    headers: { 'content-type': contentType },
+    headers: { 'content-type': contentType, ...headers },
     body: typeof metadata === 'string' ? metadata : JSON.stringify(metadata),
   };
   // A registration interrupted by a wrangler reload may be sent again: an
@@ -86,7 +86,7 @@ export async function authorizeRaw(params, { base = BASE, identity = IDENTITY, r
 }
 
 /** The parameters of a well-formed authorization request for `client`. */
-export function authorizationParams(client, { redirectUri = client.redirect_uris[0], challenge, state, base = BASE } = {}) {
+export function authorizationParams(client, { redirectUri = client.redirect_uris[0], challenge, state, base = BASE, scope = 'mcp' } = {}) {
   return {
     response_type: 'code',
     client_id: client.client_id,
@@ -94,7 +94,7 @@ export function authorizationParams(client, { redirectUri = client.redirect_uris
     code_challenge: challenge,
     code_challenge_method: 'S256',
     state,
-    scope: 'mcp',
+    scope,
     resource: resourceOf(base),
   };
 }
@@ -103,10 +103,10 @@ export function authorizationParams(client, { redirectUri = client.redirect_uris
  * Runs an authorization through the test identity hook and returns the
  * code with everything needed to redeem it.
  */
-export async function authorizeCode(client, { redirectUri = client.redirect_uris[0], base = BASE, identity = IDENTITY } = {}) {
+export async function authorizeCode(client, { redirectUri = client.redirect_uris[0], base = BASE, identity = IDENTITY, scope } = {}) {
   const { verifier, challenge } = pkce();
   const state = randomState();
-  const r = await authorizeRaw(authorizationParams(client, { redirectUri, challenge, state, base }), { base, identity });
+  const r = await authorizeRaw(authorizationParams(client, { redirectUri, challenge, state, base, scope }), { base, identity });
   assert.equal(r.status, 302, r.text);
   const location = r.res.headers.get('location');
   assert.equal(withoutQuery(location), withoutQuery(redirectUri));
@@ -149,8 +149,8 @@ export function redeemForm(client, { code, verifier, redirectUri }, base = BASE)
   };
 }
 
-/** Checks a successful token response and returns its body. */
-export function assertTokens(r, base = BASE) {
+/** Checks a successful token response (granting `scope`) and returns its body. */
+export function assertTokens(r, base = BASE, scope = 'mcp') {
   assert.equal(r.status, 200, r.text);
   assert.equal(r.res.headers.get('cache-control'), 'no-store');
   assert.equal(r.res.headers.get('pragma'), 'no-cache');
@@ -158,7 +158,7 @@ export function assertTokens(r, base = BASE) {
   assert.match(t.access_token, /^pmcp_at_/);
   assert.match(t.refresh_token, /^pmcp_rt_/);
   assert.equal(t.token_type, 'Bearer');
-  assert.equal(t.scope, 'mcp');
+  assert.equal(t.scope, scope);
   assert.equal(t.resource, resourceOf(base));
   assert.ok(Number.isInteger(t.expires_in) && t.expires_in > 0 && t.expires_in <= 3600, String(t.expires_in));
   return t;
@@ -172,12 +172,12 @@ export function assertTokenError(r, status, error, label = '') {
   assert.equal(r.res.headers.get('cache-control'), 'no-store', label);
 }
 
-/** Registers a public client, authorizes, redeems: a full grant. */
-export async function issueTokens({ base = BASE, client } = {}) {
+/** Registers a public client, authorizes (for `scope`), redeems: a full grant. */
+export async function issueTokens({ base = BASE, client, scope = 'mcp' } = {}) {
   const c = client ?? (await registerClient({}, { base }));
-  const grant = await authorizeCode(c, { base });
+  const grant = await authorizeCode(c, { base, scope });
   const r = await tokenRequest(redeemForm(c, grant, base), { base });
-  return { client: c, grant, tokens: assertTokens(r, base) };
+  return { client: c, grant, tokens: assertTokens(r, base, scope) };
 }
 
 /** A refresh by a public client. */

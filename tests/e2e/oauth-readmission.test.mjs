@@ -11,7 +11,13 @@
 //   and /token, consents survive, later grants work; a value in the future
 //   answers 500 naming the variable (never its value);
 // - revoking a refresh token at /revoke removes the user's consent for the
-//   client: the next sign-in asks again.
+//   client: the next sign-in asks again;
+// - consents expire: 91 days after the approval the sign-in asks again,
+//   89 days after it does not; with CONSENT_TTL_DAYS=7, 8 days and 6.
+//   "Days after" is the test build's clock hook (X-Test-Clock-Offset,
+//   honoured on loopback with TEST_IDENTITY_HOOK only, absent from the
+//   release build): those sign-ins run the worker's clock ahead, and the
+//   rogue provider dates its ID token as far ahead (`clock_offset`).
 //
 // Sign-ins with consent go through the rogue OpenID provider
 // (support/rogue-idp.mjs, which answers at once); the others through the
@@ -84,17 +90,28 @@ async function hookTokens(client) {
   return assertTokens(await tokenRequest(redeemForm(client, grant, BASE), { base: BASE }), BASE);
 }
 
-/** A real sign-in at the rogue provider, approving consent if asked; the tokens and whether it asked. */
-async function signIn(client, email) {
+const DAY = 86400;
+
+/**
+ * A real sign-in at the rogue provider, approving consent if asked; the
+ * tokens and whether it asked. `ahead`: seconds the worker's clock (and
+ * the provider's ID token) run ahead for it; `approve: false` stops at
+ * the consent page when asked.
+ */
+async function signIn(client, email, { ahead = 0, approve = true } = {}) {
   const jar = new CookieJar();
-  const login = await beginLogin(BASE, client, { jar, upstreamIssuer: rogue.issuer });
+  const headers = ahead ? { 'x-test-clock-offset': String(ahead) } : {};
+  const login = await beginLogin(BASE, client, { jar, upstreamIssuer: rogue.issuer, headers });
   const u = new URL(login.upstream);
   u.searchParams.set('scenario', 'good');
   u.searchParams.set('email', email);
+  u.searchParams.set('clock_offset', String(ahead));
   const up = await call(u);
   assert.equal(up.status, 302, up.text);
-  let r = await call(up.location, { jar });
+  let r = await call(up.location, { jar, headers });
   const asked = r.status === 200;
+  if (asked) assert.ok(consentForm(r.text).ticket, `a consent page: ${pageText(r.text).slice(0, 300)}`);
+  if (asked && !approve) return { asked };
   if (asked) {
     const body = new URLSearchParams({ ...consentForm(r.text), decision: 'approve' }).toString();
     r = await call(`${BASE}/consent`, {
@@ -141,6 +158,30 @@ describe('re-admission and the kill switch', () => {
     const r = await revokeRequest(client, first.tokens.refresh_token, { base: BASE });
     assert.equal(r.status, 200, r.text);
     assert.equal((await signIn(client, email)).asked, true, 'asked again after the revocation');
+  });
+
+  test('consents expire after CONSENT_TTL_DAYS (default 90): asked again 91 days on, not 89; 7 days honoured', async () => {
+    await restart();
+    // A registered client expires 90 days after its registration (it
+    // registers again, with a new id and so a consent of its own): this
+    // one is registered with the clock 100 days ahead, so it outlives
+    // every sign-in below. What expires here is the consent alone.
+    const client = await registerClient(
+      { client_name: 'consent-expiry', redirect_uris: ['http://127.0.0.1:9/cb'] },
+      { base: BASE, headers: { 'x-test-clock-offset': String(100 * DAY) } },
+    );
+    const email = freshEmail('expiry');
+    assert.equal((await signIn(client, email)).asked, true, 'the first sign-in asks');
+    assert.equal((await signIn(client, email)).asked, false, 'the consent is on record');
+    // A covered sign-in does not renew the consent: the later checks
+    // still measure from the approval.
+    assert.equal((await signIn(client, email, { ahead: 89 * DAY })).asked, false, '89 days on: still covered');
+    assert.equal((await signIn(client, email, { ahead: 91 * DAY, approve: false })).asked, true, '91 days on: asked again');
+    await restart({ CONSENT_TTL_DAYS: '7' });
+    assert.equal((await signIn(client, email, { ahead: 6 * DAY })).asked, false, 'CONSENT_TTL_DAYS=7, 6 days on: covered');
+    assert.equal((await signIn(client, email, { ahead: 8 * DAY, approve: false })).asked, true, 'CONSENT_TTL_DAYS=7, 8 days on: asked again');
+    // The clock hook moved only those requests: now, it is still covered.
+    assert.equal((await signIn(client, email)).asked, false, 'back at the real time: covered');
   });
 
   test('COOKIE_SECRET rotation: the previous secret keeps grants, refreshes and consents; without it they fail cleanly', async () => {

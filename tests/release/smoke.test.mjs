@@ -2,8 +2,9 @@
 // it serves, and it has none of the test build's hooks. The end-to-end
 // suite runs the test build (build-test/, cargo feature `test-hooks`);
 // this file is the check that the shipped build works too and that the
-// X-Test-Identity hook, the storage knobs and the listings probe are not
-// in it.
+// X-Test-Identity hook, the X-Test-Clock-Offset clock hook, the storage
+// knobs (latency, failing KV deletes) and the listings probe are not in
+// it.
 //
 // Run by scripts/test.sh after both builds: node --test tests/release/smoke.test.mjs
 import { after, before, test } from 'node:test';
@@ -14,7 +15,10 @@ import path from 'node:path';
 import { ROOT, startStack } from '../../devstack/stack.mjs';
 
 /** Names only the test build may contain. */
-const HOOK_STRINGS = ['x-test-identity', 'TEST_IDENTITY_HOOK', 'TEST_STORAGE_LATENCY_MS', 'TEST_GRANT_LAYOUT', '/__test/listings', '/__test/kat'];
+const HOOK_STRINGS = [
+  'x-test-identity', 'TEST_IDENTITY_HOOK', 'TEST_STORAGE_LATENCY_MS', 'TEST_GRANT_LAYOUT', '/__test/listings', '/__test/kat',
+  'x-test-clock-offset', 'TEST_KV_FAIL_DELETES',
+];
 
 let stack;
 let persistTo;
@@ -23,11 +27,13 @@ let base;
 before(async () => {
   persistTo = mkdtempSync(path.join(tmpdir(), 'plausible-mcp-release-smoke-'));
   // The hook and the knobs configured as the tests configure them: the
-  // release build must ignore all three.
+  // release build must ignore all of them.
   stack = await startStack({
     persistTo,
     bundle: 'build',
-    vars: { TEST_IDENTITY_HOOK: 'enabled', TEST_STORAGE_LATENCY_MS: '20', TEST_GRANT_LAYOUT: 'per-client' },
+    vars: {
+      TEST_IDENTITY_HOOK: 'enabled', TEST_STORAGE_LATENCY_MS: '20', TEST_GRANT_LAYOUT: 'per-client', TEST_KV_FAIL_DELETES: 'at: 5',
+    },
   });
   base = stack.workerUrl;
 });
@@ -114,6 +120,20 @@ test('/authorize reaches the upstream provider, and X-Test-Identity is ignored',
     assert.equal(location.searchParams.get('code'), null, label);
     assert.ok(res.headers.getSetCookie().some((c) => c.startsWith('__Host-pmcp_login_')), `${label}: the login cookie`);
   }
+});
+
+test('X-Test-Clock-Offset is ignored: a registration made with it ends 90 days from now', async () => {
+  const before = Math.floor(Date.now() / 1000);
+  const reg = await fetch(`${base}/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-test-clock-offset': String(100 * 86400) },
+    body: JSON.stringify({ client_name: 'release clock', redirect_uris: ['http://127.0.0.1:9/cb'], token_endpoint_auth_method: 'client_secret_post' }),
+  });
+  assert.equal(reg.status, 201);
+  const { client_secret_expires_at: expires } = await reg.json();
+  const after = Math.floor(Date.now() / 1000);
+  // The test build would date it 100 days ahead: 190 days from now.
+  assert.ok(expires >= before + 90 * 86400 && expires <= after + 90 * 86400, `expires ${expires}, now ${after}`);
 });
 
 test('/__test/listings is not served by the release build, even on loopback with the hook configured', async () => {

@@ -457,6 +457,7 @@ mod tests {
             block_on(Ledger::pair(&p, routing).record_consent(
                 user,
                 ConsentRecord {
+                    sites: None,
                     redirect_uri: RedirectUri::parse("https://app.example/cb").unwrap(),
                     scope: ScopeSet::parse(Some("mcp")).unwrap(),
                     approved_at: p.now().as_secs(),
@@ -607,6 +608,7 @@ mod tests {
         block_on(Ledger::pair(p, routing).record_consent(
             user.clone(),
             ConsentRecord {
+                sites: Some(vec!["example.com".into()]),
                 redirect_uri:
                     RedirectUri::parse("https://claude.ai/api/mcp/auth_callback").unwrap(),
                 scope: ScopeSet::parse(Some("mcp")).unwrap(),
@@ -715,6 +717,7 @@ mod tests {
             memory.remember(
                 remembered.clone(),
                 crate::oauth::ledger::records::AccessRecord {
+                    sites: Some(vec!["example.com".into()]),
                     client_id: ClientId::parse("pmcp_client_A").unwrap(),
                     grant_id: crate::oauth::ids::GrantId::fixed("g1"),
                     scope: ScopeSet::parse(Some("mcp")).unwrap(),

@@ -6,7 +6,7 @@ use crate::crypto::Keyring;
 use crate::oauth::clients::record::ClientRecord;
 use crate::oauth::ids::{RoutingId, UserKey};
 use crate::oauth::key_grant;
-use crate::oauth::ledger::protocol::PairSummary;
+use crate::oauth::ledger::protocol::{ConsentSummary, GrantSummary, PairSummary};
 use crate::oauth::ledger::records::Subject;
 use crate::oauth::listing::records::ListedPair;
 use crate::oauth::types::ClientId;
@@ -22,6 +22,13 @@ pub struct Connection {
     /// Where its consent sends the browser back.
     pub redirect_host: Option<String>,
     pub scopes: Vec<String>,
+    /// The sites it can read (issue 15): every live grant's together
+    /// (`None`: all sites), or, with no live grant, the approval's.
+    pub sites: Option<Vec<String>>,
+    /// The sites of the approval on file, if there is one (inner `None`:
+    /// all sites): a new sign-in of the application gets them without
+    /// being asked (see `flow::sites`).
+    pub approved_sites: Option<Option<Vec<String>>>,
     pub approved_at: Option<u64>,
     /// When a token was last issued (the code's redemption or the latest
     /// refresh): the newest access token's expiry less its lifetime.
@@ -66,6 +73,23 @@ pub fn open_email(keys: &Keyring, subject: &Subject) -> Option<Shown> {
     matches!(key_grant::holder(keys, subject), key_grant::Holder::Key(_)).then_some(Shown::Key)
 }
 
+/// What a pair's grants can read together, or (none live) what its
+/// approval would give the next one; `None` is every site.
+fn reach(grants: &[GrantSummary], consent: Option<&ConsentSummary>) -> Option<Vec<String>> {
+    if grants.is_empty() {
+        return consent.and_then(|c| c.sites.clone());
+    }
+    let mut union: Vec<String> = Vec::new();
+    for grant in grants {
+        for site in grant.sites.as_ref()? {
+            if !union.iter().any(|u| u.eq_ignore_ascii_case(site)) {
+                union.push(site.clone());
+            }
+        }
+    }
+    Some(union)
+}
+
 /// The row for `pair`, or none when nothing of it is connected any more
 /// (no live grant and no consent: revoked, or ended and never renewed).
 /// `email` opens a subject's email; pass it for admins only.
@@ -104,6 +128,8 @@ pub fn assemble(
             .unwrap_or_else(|| pair.client_id.as_str().to_owned()),
         redirect_host: consent.map(|c| c.redirect_uri.host().to_owned()),
         scopes: scopes.split_whitespace().map(str::to_owned).collect(),
+        sites: reach(&grants, consent),
+        approved_sites: consent.map(|c| c.sites.clone()),
         approved_at: consent.map(|c| c.approved_at),
         last_refreshed: grants
             .iter()
@@ -128,7 +154,6 @@ pub fn assemble(
 mod tests {
     use super::*;
     use crate::oauth::clients::record::{AuthMethod, ClientSource};
-    use crate::oauth::ledger::protocol::{ConsentSummary, GrantSummary};
     use crate::oauth::types::{RedirectUri, ScopeSet};
     use crate::testing::{FakePlatform, keys, user_keys};
 
@@ -182,6 +207,7 @@ mod tests {
             created_at: created,
             expires_at: created + 7 * 86400,
             newest_access_expiry: newest,
+            sites: None,
         }
     }
 
@@ -191,6 +217,7 @@ mod tests {
             redirect_uri: RedirectUri::parse("https://claude.ai/api/mcp/auth_callback").unwrap(),
             scope: ScopeSet::parse(Some("mcp")).unwrap(),
             approved_at: at,
+            sites: None,
         }
     }
 
@@ -213,6 +240,41 @@ mod tests {
         assert_eq!(row.grants, 2);
         assert_eq!(row.email, None, "no email unless asked (admins)");
         assert_eq!(row.user, Some(subject().user_key));
+    }
+
+    /// Issue 15: the sites every live grant can read together; with no
+    /// live grant, what the approval on file gives the next sign-in.
+    #[test]
+    fn a_row_names_the_sites_its_grants_can_read() {
+        let only = |sites: &[&str]| Some(sites.iter().map(|s| (*s).to_owned()).collect());
+        let with = |g: Option<Vec<String>>| {
+            let mut grant = grant(100, None);
+            grant.sites = g;
+            grant
+        };
+        let mut approval = consent(100);
+        approval.sites = only(&["b.example"]);
+        let cases = [
+            (vec![with(only(&["a.example"]))], only(&["a.example"])),
+            (
+                vec![
+                    with(only(&["a.example"])),
+                    with(only(&["b.example", "A.example"])),
+                ],
+                only(&["a.example", "b.example"]),
+            ),
+            (vec![with(only(&["a.example"])), with(None)], None),
+            (vec![], only(&["b.example"])),
+        ];
+        for (grants, expected) in cases {
+            let summary = PairSummary::Summary {
+                grants: grants.clone(),
+                consents: vec![approval.clone()],
+            };
+            let row = assemble(&pair(), summary, None, 3600, None).unwrap();
+            assert_eq!(row.sites, expected, "{grants:?}");
+            assert_eq!(row.approved_sites, Some(only(&["b.example"])));
+        }
     }
 
     #[test]

@@ -208,9 +208,12 @@ pub async fn authorize<P: Platform>(
 }
 
 /// `GET /callback`: the upstream provider's redirect back to us.
+/// `directory` is the shared key's context, whose sites the consent page
+/// offers (issue 15).
 pub async fn callback<P: Platform>(
     platform: &P,
     server: &AuthServer<'_>,
+    directory: Option<&crate::plausible::context::ToolContext>,
     request: &Request,
 ) -> Result<Reply, FlowError> {
     let keys = keys(server)?;
@@ -299,7 +302,7 @@ pub async fn callback<P: Platform>(
             });
         }
     };
-    match consent::after_login(platform, server, keys, logged_in).await? {
+    match consent::after_login(platform, server, keys, logged_in, directory).await? {
         AfterLogin::Issue(consented, browser) => Ok(Reply::Redirect {
             location: complete(platform, server, keys, &consented).await,
             cookies: clear_login_cookie(&browser.cookie_name),

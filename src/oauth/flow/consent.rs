@@ -10,32 +10,30 @@
 //! which a cross-site page cannot compute.
 
 use crate::audit::{Event, Outcome, Record};
-use serde::{Deserialize, Serialize};
 
 use super::error::{ConsentError, FlowError};
 use super::keys::FlowKeys;
-use super::login::{Browser, LOGIN_LIFETIME, LoggedIn, read_login_cookie};
+use super::login::{Browser, LOGIN_LIFETIME, LoggedIn};
+use super::sites::{AllSites, GrantSites, SiteOffer};
+use crate::crypto::Keyring;
 use crate::crypto::UserKeys;
-use crate::crypto::{self, Keyring};
-use crate::http::{Headers, Params, Response, form};
-use crate::identity;
+use crate::http::{Headers, Response, form_with_list};
 use crate::oauth::authorize::{AuthorizationRequest, PageError, RedirectError, RedirectErrorCode};
 use crate::oauth::clients::record::{ClientRecord, ClientSource};
 use crate::oauth::clients::registry;
-use crate::oauth::ids::{RoutingId, TicketId, UserKey};
+use crate::oauth::ids::{RoutingId, UserKey};
 use crate::oauth::ledger::client::Ledger;
 use crate::oauth::ledger::legacy_consents::legacy_users;
 use crate::oauth::ledger::records::ConsentRecord;
+use crate::oauth::scope::{Scope, ScopeSet};
 use crate::oauth::server::{AuthServer, Platform};
 use crate::oauth::used::{self, Once};
-use crate::pages::{self, ConsentView, KeyView};
-use crate::ports::{Entropy, EntropyError, StorageError};
-use crate::secret::ct_eq;
+use crate::pages::{self, ConsentView, KeyView, SiteChooser};
+use crate::plausible::context::ToolContext;
+use crate::ports::{Entropy, StorageError};
 
-pub use super::principal::{KeyHolder, Principal, Who};
-
-const TICKET_AAD: &str = "consent-ticket";
-const CSRF_PURPOSE: &str = "consent-csrf";
+pub use super::principal::{KeyHolder, Who};
+use super::ticket::{Decision, check, csrf_token, seal};
 
 /// Proof that this person approved this request for this client. A code
 /// can only be issued from one (`issue::issue_code`). Its fields are
@@ -46,6 +44,8 @@ const CSRF_PURPOSE: &str = "consent-csrf";
 pub struct Consented {
     request: AuthorizationRequest,
     who: Who,
+    /// The sites the person chose, or a recorded consent's (issue 15).
+    sites: GrantSites,
 }
 
 impl Consented {
@@ -57,134 +57,25 @@ impl Consented {
         &self.who
     }
 
+    /// The sites the grant may read (`None`: all).
+    pub fn sites(&self) -> Option<&[String]> {
+        self.sites.as_deref()
+    }
+
     /// The test-only identity hook's proof (`X-Test-Identity`, loopback
     /// hosts only): it stands for a person who signed in and approved.
     #[cfg(feature = "test-hooks")]
     pub(super) fn by_test_identity(
         server: &AuthServer<'_>,
         request: AuthorizationRequest,
-        identity: identity::Identity,
+        identity: crate::identity::Identity,
     ) -> Option<Self> {
         server.test_identity_hook().then_some(Self {
             request,
             who: Who::Person(identity),
+            sites: None,
         })
     }
-}
-
-/// What a consent ticket holds.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Ticket {
-    pub id: TicketId,
-    pub request: AuthorizationRequest,
-    /// Who approves, sealed inside the ticket (see [`Principal`]).
-    #[serde(flatten)]
-    pub principal: Principal,
-    pub expires_at: u64,
-    /// The browser-binding cookie the ticket is bound to (the login's,
-    /// or the key form's), and a hash of its value.
-    pub cookie_name: String,
-    pub browser: String,
-}
-
-fn browser_hash(cookie: &str) -> String {
-    crypto::token_hash(&format!("consent-browser:{cookie}"))
-}
-
-/// A sealed ticket for `request`, bound to this browser's cookie.
-pub fn seal(
-    keys: &Keyring,
-    entropy: &dyn Entropy,
-    request: AuthorizationRequest,
-    principal: Principal,
-    browser: &Browser,
-    expires_at: u64,
-) -> Result<String, EntropyError> {
-    let ticket = Ticket {
-        id: TicketId::mint(entropy)?,
-        request,
-        principal,
-        expires_at,
-        cookie_name: browser.cookie_name.clone(),
-        browser: browser_hash(browser.cookie_value.secret()),
-    };
-    let json = serde_json::to_vec(&ticket).map_err(|_| EntropyError)?;
-    keys.seal(entropy, &json, TICKET_AAD)
-}
-
-/// The CSRF token for a ticket in this browser.
-pub fn csrf_token(keys: &Keyring, ticket: &str, cookie: &str) -> String {
-    keys.sign(CSRF_PURPOSE, format!("{ticket}\n{cookie}").as_bytes())
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Decision {
-    Approve,
-    Deny,
-}
-
-/// A consent post whose ticket, browser and CSRF token checked out.
-#[derive(Debug)]
-pub struct ConsentPost {
-    pub ticket: Ticket,
-    /// Sealed by the previous release (no key id): its single use is
-    /// recorded in the client's legacy ledger, as it was then.
-    pub legacy: bool,
-    pub who: Who,
-    pub decision: Decision,
-}
-
-/// Opens and checks a posted form (`ticket`, `csrf`, `decision`) against
-/// the ticket's login cookie in `headers`.
-pub fn check(
-    keys: &Keyring,
-    form: &Params,
-    headers: &Headers,
-    now: u64,
-    allowed_domains: &[String],
-) -> Result<ConsentPost, ConsentError> {
-    let sealed = form.get("ticket").ok_or(ConsentError::BadTicket)?;
-    let ticket: Ticket = keys
-        .open(sealed, TICKET_AAD)
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .filter(|t: &Ticket| now < t.expires_at)
-        .ok_or(ConsentError::BadTicket)?;
-    let cookie =
-        read_login_cookie(headers, &ticket.cookie_name).ok_or(ConsentError::OtherBrowser)?;
-    if !ct_eq(browser_hash(&cookie).as_bytes(), ticket.browser.as_bytes()) {
-        return Err(ConsentError::OtherBrowser);
-    }
-    let csrf_ok = form
-        .get("csrf")
-        .is_some_and(|c| keys.verify(CSRF_PURPOSE, format!("{sealed}\n{cookie}").as_bytes(), c));
-    if !csrf_ok {
-        return Err(ConsentError::Csrf);
-    }
-    let decision = match form.get("decision").map(String::as_str) {
-        Some("approve") => Decision::Approve,
-        Some("deny") => Decision::Deny,
-        _ => return Err(ConsentError::NoDecision),
-    };
-    let who = match &ticket.principal {
-        // The email was admitted at login; re-admitting re-checks the
-        // gate against the current configuration.
-        Principal::Person { email } => Who::Person(
-            identity::admit(email.secret(), Some(true), allowed_domains)
-                .map_err(|_| ConsentError::BadTicket)?,
-        ),
-        // Plausible accepted the key moments ago, on the key form; the
-        // email gate is not for key holders.
-        Principal::Key { key, sites } => Who::Key(KeyHolder {
-            key: key.clone(),
-            sites: sites.clone(),
-        }),
-    };
-    Ok(ConsentPost {
-        ticket,
-        legacy: !sealed.contains('.'),
-        who,
-        decision,
-    })
 }
 
 /// The consent page to show, with its sealed ticket and CSRF token.
@@ -195,24 +86,20 @@ pub struct ConsentPage {
     pub who: Who,
     pub ticket: String,
     pub csrf: String,
+    /// The scopes this person already approved for this client and
+    /// redirect endpoint: the page asks only for the rest (incremental
+    /// consent, MCP 2025-11-25 "Step-Up Authorization Flow").
+    pub approved_before: Option<ScopeSet>,
+    /// The site chooser's choices (as sealed in the ticket).
+    pub sites: SiteOffer,
 }
 
 impl ConsentPage {
     pub fn response(&self) -> Response {
-        let scopes = self
-            .request
-            .scope
-            .to_param()
-            .split(' ')
-            .map(|s| {
-                let meaning = match (s, &self.who) {
-                    ("mcp", Who::Key(_)) => "read the statistics of the sites below with your Plausible API key, through this server's tools",
-                    ("mcp", Who::Person(_)) => "read your organisation's Plausible Analytics statistics through this server's tools",
-                    _ => "",
-                };
-                (s.to_owned(), meaning)
-            })
-            .collect::<Vec<_>>();
+        let (new, granted) = self.request.scope.split_by(self.approved_before.as_ref());
+        let described = |list: &[Scope]| -> Vec<(&'static str, &'static str)> {
+            list.iter().map(|s| (s.as_str(), s.meaning())).collect()
+        };
         let source = match self.client.source {
             ClientSource::Registered => "registered itself with this server",
             ClientSource::MetadataDocument => "is identified by its published metadata document",
@@ -229,7 +116,7 @@ impl ConsentPage {
                     .rev()
                     .nth(3)
                     .map_or("", |(at, _)| secret.get(at..).unwrap_or(""));
-                ("", Some((tail, holder.sites.as_slice())))
+                ("", Some(tail))
             }
         };
         pages::consent_page(&ConsentView {
@@ -238,11 +125,17 @@ impl ConsentPage {
             client_source: source,
             redirect_host: self.request.redirect_uri.host(),
             redirect_origin: &redirect_origin,
-            scopes: scopes.iter().map(|(s, m)| (s.as_str(), *m)).collect(),
+            scopes: described(&new),
+            already_allowed: described(&granted),
             email,
-            key: key.map(|(tail, sites)| KeyView { tail, sites }),
+            key: key.map(|tail| KeyView { tail }),
             ticket: &self.ticket,
             csrf: &self.csrf,
+            sites: SiteChooser {
+                all_offered: self.sites.all_offered(),
+                listed: self.sites.listed(),
+                cut: self.sites.cut(),
+            },
         })
     }
 }
@@ -256,13 +149,8 @@ pub enum AfterLogin {
     Ask(ConsentPage),
 }
 
-/// Whether this person's recorded consent covers the request. It is
-/// looked up in the pair's grant object; when that holds none and the
-/// client's legacy ledger may hold one of this person's, once, in that
-/// ledger under the previous release's user key, and
-/// a covering record found there is copied forward into the pair's
-/// object (so the legacy object is asked at most until the pair has a
-/// consent of its own).
+/// Whether this person's recorded consent covers the request.
+#[cfg(test)]
 pub async fn consent_covers<P: Platform>(
     platform: &P,
     user_keys: &UserKeys,
@@ -270,16 +158,38 @@ pub async fn consent_covers<P: Platform>(
     email: &str,
     consent_ttl_secs: u64,
 ) -> Result<bool, StorageError> {
+    Ok(
+        current_consent(platform, user_keys, request, email, consent_ttl_secs)
+            .await?
+            .is_some_and(|record| record.covers(request)),
+    )
+}
+
+/// This person's current (unexpired) consent for the request's client,
+/// covering the request or not (the consent page shows what it already
+/// allows). It is looked up in the pair's grant object; when that holds
+/// none and the client's legacy ledger may hold one of this person's,
+/// once, in that ledger under the previous release's user key, and a
+/// covering record found there is copied forward into the pair's object
+/// (so the legacy object is asked at most until the pair has a consent of
+/// its own).
+pub async fn current_consent<P: Platform>(
+    platform: &P,
+    user_keys: &UserKeys,
+    request: &AuthorizationRequest,
+    email: &str,
+    consent_ttl_secs: u64,
+) -> Result<Option<ConsentRecord>, StorageError> {
     let now = platform.now().as_secs();
-    let covers =
-        |record: &ConsentRecord| record.covers(request) && record.is_current(now, consent_ttl_secs);
+    let current = |record: &ConsentRecord| record.is_current(now, consent_ttl_secs);
+    let covers = |record: &ConsentRecord| record.covers(request) && current(record);
     let user = UserKey::of_email(user_keys, email);
     let pair = Ledger::pair(
         platform,
         RoutingId::of(user_keys, request.client_id.as_str(), &user),
     );
     if let Some(record) = pair.consent(user.clone()).await? {
-        return Ok(covers(&record));
+        return Ok(current(&record).then_some(record));
     }
     // The legacy ledger only for a user it may hold a consent of: its set
     // is asked once per isolate, not once per sign-in (see
@@ -289,34 +199,37 @@ pub async fn consent_covers<P: Platform>(
         .await
         .may_hold(&legacy_user)
     {
-        return Ok(false);
+        return Ok(None);
     }
     let legacy = Ledger::of(platform, &request.client_id)
         .consent(legacy_user)
         .await?;
     match legacy {
         Some(record) if covers(&record) => {
-            pair.record_consent(user, record).await?;
-            Ok(true)
+            pair.record_consent(user, record.clone()).await?;
+            Ok(Some(record))
         }
-        _ => Ok(false),
+        _ => Ok(None),
     }
 }
 
 /// Consent once per user and client, again when the redirect URI or
-/// scopes change.
+/// scopes change. A recorded consent's sites go to the new grant as
+/// chosen then; the page offers the sites `directory` (the shared key's
+/// context on `/internal`) lists, asked only when the page is shown.
 pub async fn after_login<P: Platform>(
     platform: &P,
     server: &AuthServer<'_>,
     keys: FlowKeys<'_>,
     logged_in: LoggedIn,
+    directory: Option<&ToolContext>,
 ) -> Result<AfterLogin, FlowError> {
     let LoggedIn {
         request,
         identity,
         browser,
     } = logged_in;
-    let covered = consent_covers(
+    let prior = current_consent(
         platform,
         keys.user,
         &request,
@@ -328,15 +241,24 @@ pub async fn after_login<P: Platform>(
         step: "consent lookup",
         cause: e,
     })?;
-    if covered {
+    let offer = SiteOffer::new(AllSites::Offered, None);
+    if let Some(sites) = prior
+        .as_ref()
+        .filter(|record| record.covers(&request))
+        .and_then(|record| offer.reuse(record.sites.as_deref()))
+    {
         return Ok(AfterLogin::Issue(
             Consented {
                 request,
                 who: Who::Person(identity),
+                sites,
             },
             browser,
         ));
     }
+    let approved_before = prior
+        .filter(|record| record.redirect_uri.same_endpoint(&request.redirect_uri))
+        .map(|record| record.scope);
     let keys = keys.ring;
     let client = match registry::find(
         platform,
@@ -357,11 +279,38 @@ pub async fn after_login<P: Platform>(
             });
         }
     };
+    let offered = match directory {
+        Some(ctx) => crate::plausible::sites::offerable(platform, ctx).await,
+        None => None,
+    };
+    let sites = SiteOffer::new(AllSites::Offered, offered);
     let expires_at = platform.now().plus(LOGIN_LIFETIME).as_secs();
     let who = Who::Person(identity);
     Ok(AfterLogin::Ask(ask(
-        keys, platform, client, request, who, &browser, expires_at,
+        keys,
+        platform,
+        Asked {
+            client,
+            request,
+            who,
+            sites,
+            approved_before,
+        },
+        &browser,
+        expires_at,
     )?))
+}
+
+/// What a consent page asks about.
+pub struct Asked {
+    pub client: ClientRecord,
+    pub request: AuthorizationRequest,
+    pub who: Who,
+    /// The site chooser's choices.
+    pub sites: SiteOffer,
+    /// What this person already allowed this client here (incremental
+    /// consent).
+    pub approved_before: Option<ScopeSet>,
 }
 
 /// The consent page for `request`, its ticket sealed for `who` and bound
@@ -369,12 +318,17 @@ pub async fn after_login<P: Platform>(
 pub fn ask(
     keys: &Keyring,
     entropy: &dyn Entropy,
-    client: ClientRecord,
-    request: AuthorizationRequest,
-    who: Who,
+    asked: Asked,
     browser: &Browser,
     expires_at: u64,
 ) -> Result<ConsentPage, FlowError> {
+    let Asked {
+        client,
+        request,
+        who,
+        sites,
+        approved_before,
+    } = asked;
     let ticket = seal(
         keys,
         entropy,
@@ -382,6 +336,7 @@ pub fn ask(
         who.principal(),
         browser,
         expires_at,
+        Some(sites.listed().to_vec()).filter(|l| !l.is_empty()),
     )
     .map_err(|_| FlowError::Entropy)?;
     let csrf = csrf_token(keys, &ticket, browser.cookie_value.secret());
@@ -391,6 +346,8 @@ pub fn ask(
         who,
         ticket,
         csrf,
+        approved_before,
+        sites,
     })
 }
 
@@ -419,11 +376,13 @@ pub async fn decide<P: Platform>(
     {
         return Err(FlowError::ForeignOrigin);
     }
-    let form = form(headers, body).map_err(|_| FlowError::Consent(ConsentError::BadTicket))?;
+    let (form, picked_sites) = form_with_list(headers, body, "site")
+        .map_err(|_| FlowError::Consent(ConsentError::BadTicket))?;
     let now = platform.now().as_secs();
     let post = check(
         keys,
         &form,
+        &picked_sites,
         headers,
         now,
         &server.settings.allowed_email_domains,
@@ -459,6 +418,14 @@ pub async fn decide<P: Platform>(
     if let Some(identity) = post.who.identity() {
         audited = audited.email(identity);
     }
+    if post.decision == Decision::Approve {
+        // Which kind of grant was approved (issue 15); the sites
+        // themselves are on `/connections`, not in the log.
+        audited = audited.reason(match post.sites {
+            None => "all sites",
+            Some(_) => "chosen sites",
+        });
+    }
     let decided = match post.decision {
         Decision::Deny => {
             server.audit(platform, audited);
@@ -469,23 +436,41 @@ pub async fn decide<P: Platform>(
             ))
         }
         Decision::Approve => {
+            let routing = RoutingId::of(flow_keys.user, ticket.request.client_id.as_str(), &user);
+            let pair = Ledger::pair(platform, routing);
+            let unavailable = |e| FlowError::Unavailable {
+                step: "consent record",
+                cause: e,
+            };
+            // Incremental consent: what this person still allows this
+            // client at this endpoint stays allowed beside what they just
+            // approved (the page showed it as already allowed).
+            let before = pair
+                .consent(user.clone())
+                .await
+                .map_err(unavailable)?
+                .filter(|r| {
+                    r.redirect_uri.same_endpoint(&ticket.request.redirect_uri)
+                        && r.is_current(now, server.settings.lifetimes.consent.as_secs())
+                });
+            let scope = match before {
+                Some(r) => ticket.request.scope.union(&r.scope),
+                None => ticket.request.scope.clone(),
+            };
             let record = ConsentRecord {
                 redirect_uri: ticket.request.redirect_uri.clone(),
-                scope: ticket.request.scope.clone(),
+                scope,
                 approved_at: now,
+                sites: post.sites.clone(),
             };
-            let routing = RoutingId::of(flow_keys.user, ticket.request.client_id.as_str(), &user);
-            Ledger::pair(platform, routing)
-                .record_consent(user.clone(), record)
+            pair.record_consent(user.clone(), record)
                 .await
-                .map_err(|e| FlowError::Unavailable {
-                    step: "consent record",
-                    cause: e,
-                })?;
+                .map_err(unavailable)?;
             server.audit(platform, audited);
             Decided::Approve(Box::new(Consented {
                 request: ticket.request,
                 who: post.who,
+                sites: post.sites,
             }))
         }
     };
@@ -494,7 +479,10 @@ pub async fn decide<P: Platform>(
 
 #[cfg(test)]
 mod tests {
+    use super::super::principal::Principal;
+    use super::super::ticket::TICKET_AAD;
     use super::*;
+    use crate::identity;
     use crate::oauth::types::{ClientId, CodeChallenge, RedirectUri, ScopeSet, State};
     use crate::secret::CookieValue;
     use crate::testing::{FakePlatform, client_record, keys, resource};
@@ -552,6 +540,7 @@ mod tests {
             Principal::person(&id),
             &browser("cookie-1"),
             1000,
+            None,
         )
         .unwrap();
         assert!(!ticket.contains("alice"));
@@ -559,6 +548,7 @@ mod tests {
         let ok = check(
             &k,
             &form(&ticket, &csrf, "approve"),
+            &[],
             &jar(Some("cookie-1")),
             999,
             &domains(),
@@ -569,6 +559,7 @@ mod tests {
         let deny = check(
             &k,
             &form(&ticket, &csrf, "deny"),
+            &[],
             &jar(Some("cookie-1")),
             999,
             &domains(),
@@ -594,17 +585,20 @@ mod tests {
             principal,
             &browser("cookie-1"),
             1000,
+            Some(vec!["example.com".into()]),
         )
         .unwrap();
         let csrf = csrf_token(&k, &sealed, "cookie-1");
         let post = check(
             &k,
             &form(&sealed, &csrf, "approve"),
+            &["example.com".to_owned()],
             &jar(Some("cookie-1")),
             999,
             &[],
         )
         .unwrap();
+        assert_eq!(post.sites, Some(vec!["example.com".to_owned()]));
         match &post.who {
             Who::Key(holder) => {
                 assert_eq!(holder.key.secret(), "plausible-key-9876");
@@ -625,6 +619,7 @@ mod tests {
             Principal::person(&id),
             &browser("cookie-1"),
             1000,
+            None,
         )
         .unwrap();
         let json: serde_json::Value =
@@ -645,6 +640,7 @@ mod tests {
             Principal::person(&id),
             &browser("cookie-1"),
             1000,
+            None,
         )
         .unwrap();
         let csrf = csrf_token(&k, &ticket, "cookie-1");
@@ -723,7 +719,7 @@ mod tests {
         ];
         for (name, f, cookie, now, allowed, expected) in cases {
             assert_eq!(
-                check(&k, &f, &jar(cookie), now, &allowed).unwrap_err(),
+                check(&k, &f, &[], &jar(cookie), now, &allowed).unwrap_err(),
                 expected,
                 "{name}"
             );
@@ -740,6 +736,8 @@ mod tests {
             who: Who::Person(identity::admit("alice@example.com", None, &domains()).unwrap()),
             ticket: "T".into(),
             csrf: "C".into(),
+            approved_before: None,
+            sites: SiteOffer::new(AllSites::Offered, None),
         };
         let r = page.response();
         let html = String::from_utf8(r.body).unwrap();
@@ -759,6 +757,121 @@ mod tests {
         );
     }
 
+    /// Incremental consent: a wider request from a client this person
+    /// already allowed asks only for what is new, and lists the rest as
+    /// already allowed; each scope says what it lets the client do.
+    #[test]
+    fn a_wider_request_asks_only_for_what_is_new() {
+        let page = |scope: &str, before: Option<&str>| {
+            let mut request = request();
+            request.scope = ScopeSet::parse(Some(scope)).unwrap();
+            let html = String::from_utf8(
+                ConsentPage {
+                    client: client_record("pmcp_client_A", &[]),
+                    request,
+                    who: Who::Person(
+                        identity::admit("alice@example.com", None, &domains()).unwrap(),
+                    ),
+                    ticket: "T".into(),
+                    csrf: "C".into(),
+                    approved_before: before.map(|b| ScopeSet::parse(Some(b)).unwrap()),
+                    sites: SiteOffer::new(AllSites::Offered, None),
+                }
+                .response()
+                .body,
+            )
+            .unwrap();
+            let list = |id: &str| -> Vec<String> {
+                let Some(start) = html.find(&format!("<ul id=\"{id}\">")) else {
+                    return Vec::new();
+                };
+                let end = start + html[start..].find("</ul>").unwrap();
+                html[start..end]
+                    .split("<code>")
+                    .skip(1)
+                    .map(|c| c[..c.find("</code>").unwrap()].to_owned())
+                    .collect()
+            };
+            (list("scopes-asked"), list("scopes-allowed"), html.clone())
+        };
+        let (asked, allowed, html) = page("sites:read stats:read", Some("sites:read"));
+        assert_eq!(
+            (asked, allowed),
+            (vec!["stats:read".to_owned()], vec!["sites:read".to_owned()])
+        );
+        assert!(html.contains("It asks to also") && html.contains(Scope::StatsRead.meaning()));
+        let (asked, allowed, html) = page("sites:read stats:read", None);
+        assert_eq!(asked, ["sites:read", "stats:read"]);
+        assert!(allowed.is_empty() && html.contains("It will be able to"));
+        assert!(!html.contains("Already allowed"));
+        let (asked, allowed, _) = page("mcp", Some("stats:read"));
+        assert_eq!((asked, allowed), (vec!["mcp".to_owned()], vec![]));
+    }
+
+    /// Issue 15: the fullest offer still makes a post inside the form
+    /// ceiling, and a chosen site the ticket does not offer is refused
+    /// (nothing spent: `check` runs before the ticket is used).
+    #[test]
+    fn a_full_offer_fits_the_form_and_binds_the_choice() {
+        use super::super::sites::{MAX_CHOSEN_SITES, MAX_OFFERED_BYTES};
+        let k = keys();
+        let id = identity::admit("alice@example.com", None, &domains()).unwrap();
+        let names: Vec<String> = (0..MAX_OFFERED_BYTES / 256)
+            .map(|i| format!("{i:03}{}.example", "x".repeat(245)))
+            .collect();
+        let offer = SiteOffer::new(AllSites::Offered, Some(names.clone()));
+        assert_eq!(offer.listed().len(), names.len());
+        let ticket = seal(
+            &k,
+            &FakePlatform::new(),
+            request(),
+            Principal::person(&id),
+            &browser("cookie-1"),
+            1000,
+            Some(offer.listed().to_vec()),
+        )
+        .unwrap();
+        let csrf = csrf_token(&k, &ticket, "cookie-1");
+        let picked: Vec<String> = names[..MAX_CHOSEN_SITES].to_vec();
+        let mut body = url::form_urlencoded::Serializer::new(String::new());
+        body.extend_pairs([
+            ("ticket", &ticket),
+            ("csrf", &csrf),
+            ("decision", &"approve".to_owned()),
+        ]);
+        for site in &picked {
+            body.append_pair("site", site);
+        }
+        assert!(
+            body.finish().len() < crate::limits::MAX_FORM_BODY_BYTES,
+            "a full post fits the form ceiling"
+        );
+        let mut f = form(&ticket, &csrf, "approve");
+        f.insert("all_sites".into(), "0".into());
+        let ok = check(&k, &f, &picked, &jar(Some("cookie-1")), 999, &domains()).unwrap();
+        assert_eq!(ok.sites, Some(picked));
+        assert_eq!(
+            check(
+                &k,
+                &f,
+                &["other.example".to_owned()],
+                &jar(Some("cookie-1")),
+                999,
+                &domains()
+            )
+            .unwrap_err(),
+            ConsentError::SiteNotOffered
+        );
+        // Deny needs no choice.
+        let deny = form(&ticket, &csrf, "deny");
+        assert_eq!(
+            check(&k, &deny, &[], &jar(Some("cookie-1")), 999, &domains())
+                .unwrap()
+                .sites,
+            None
+        );
+    }
+
     #[test]
     fn tickets_and_posts_never_print_the_email() {
         let id = identity::admit("alice@example.com", None, &domains()).unwrap();
@@ -770,12 +883,14 @@ mod tests {
             Principal::person(&id),
             &browser("cookie-1"),
             1000,
+            None,
         )
         .unwrap();
         let csrf = csrf_token(&k, &sealed, "cookie-1");
         let post = check(
             &k,
             &form(&sealed, &csrf, "approve"),
+            &[],
             &jar(Some("cookie-1")),
             999,
             &domains(),
@@ -801,6 +916,7 @@ mod tests {
                 redirect_uri: request().redirect_uri,
                 scope: request().scope,
                 approved_at: p.now().as_secs(),
+                sites: None,
             },
         ))
         .unwrap();

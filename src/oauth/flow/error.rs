@@ -21,6 +21,18 @@ pub enum ConsentError {
     Csrf,
     /// Neither approve nor deny.
     NoDecision,
+    /// A chosen site the page did not offer (a forged or stale form).
+    SiteNotOffered,
+    /// "Only these sites" with none checked.
+    NoSitesChosen,
+    /// More than `flow::sites::MAX_CHOSEN_SITES` sites checked.
+    TooManySites,
+    /// "All sites" and particular sites in one post.
+    SitesAmbiguous,
+    /// "All sites" for a grant that must name its sites (a key grant).
+    AllSitesNotOffered,
+    /// An `all_sites` value that is neither `1` nor `0`.
+    SitesUnreadable,
 }
 
 impl ConsentError {
@@ -30,6 +42,12 @@ impl ConsentError {
             ConsentError::OtherBrowser => "ticket_other_browser",
             ConsentError::Csrf => "bad_csrf",
             ConsentError::NoDecision => "no_decision",
+            ConsentError::SiteNotOffered => "site_not_offered",
+            ConsentError::NoSitesChosen => "no_sites_chosen",
+            ConsentError::TooManySites => "too_many_sites",
+            ConsentError::SitesAmbiguous => "sites_ambiguous",
+            ConsentError::AllSitesNotOffered => "all_sites_not_offered",
+            ConsentError::SitesUnreadable => "sites_unreadable",
         }
     }
 
@@ -45,6 +63,24 @@ impl ConsentError {
                 "The approval form was not submitted from this server's page (missing or invalid CSRF token)."
             }
             ConsentError::NoDecision => "The form carried no decision.",
+            ConsentError::SiteNotOffered => {
+                "The form chose a site this page did not offer. Go back and choose among the sites listed."
+            }
+            ConsentError::NoSitesChosen => {
+                "No site was chosen. Go back and check at least one site, or choose all sites where that is offered."
+            }
+            ConsentError::TooManySites => {
+                "At most 20 sites can be chosen for one connection. Go back and check fewer sites, or choose all sites where that is offered."
+            }
+            ConsentError::SitesAmbiguous => {
+                "The form chose all sites and also checked particular sites. Go back and choose one: all sites, or only the sites checked."
+            }
+            ConsentError::AllSitesNotOffered => {
+                "This connection must name its sites: go back and check the sites it may read."
+            }
+            ConsentError::SitesUnreadable => {
+                "The form's site choice is not readable. Go back and choose the sites again."
+            }
         }
     }
 }

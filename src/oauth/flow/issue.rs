@@ -101,6 +101,7 @@ pub async fn issue_code<P: Platform>(
             Who::Key(_) => Some(platform.now().as_secs()),
             Who::Person(_) => None,
         },
+        sites: consented.sites().map(<[String]>::to_vec),
     };
     let user_key = record.subject.user_key.clone();
     let unlisted = Ledger::pair(platform, routing)

@@ -26,11 +26,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::consent::{self, KeyHolder, Who};
+use super::consent::{self, Asked, KeyHolder, Who};
 use super::error::{ConsentError, FlowError};
 use super::keys::FlowKeys;
 use super::login::{Browser, LOGIN_LIFETIME, read_login_cookie};
 use super::reply::Reply;
+use super::sites::{AllSites, SiteOffer};
 use crate::audit::{Event, Outcome, Record};
 use crate::config::mcp::McpSettings;
 use crate::crypto::{self, Keyring};
@@ -427,23 +428,23 @@ pub async fn submit<P: Platform>(
             .client(&client.client_id)
             .user(&user),
     );
-    let who = Who::Key(KeyHolder {
-        key,
-        sites: sites.iter().map(|s| s.as_str().to_owned()).collect(),
-    });
+    let named: Vec<String> = sites.iter().map(|s| s.as_str().to_owned()).collect();
+    // The consent page offers exactly the sites just checked, all ticked,
+    // and no "all sites": the grant reads a chosen, non-empty subset.
+    let offer = SiteOffer::new(AllSites::NotOffered, Some(named.clone()));
+    let who = Who::Key(KeyHolder { key, sites: named });
     let browser = Browser {
         cookie_name: ticket.cookie_name.clone(),
         cookie_value: CookieValue::new(cookie),
     };
-    let page = consent::ask(
-        ring,
-        platform,
+    let asked = Asked {
         client,
-        ticket.request,
+        request: ticket.request,
         who,
-        &browser,
-        ticket.expires_at,
-    )?;
+        sites: offer,
+        approved_before: None,
+    };
+    let page = consent::ask(ring, platform, asked, &browser, ticket.expires_at)?;
     Ok(Reply::Ask(Box::new(page)))
 }
 

@@ -19,3 +19,5 @@ pub(crate) mod login;
 pub(crate) mod login_cookie;
 pub(crate) mod principal;
 pub(crate) mod reply;
+pub(crate) mod sites;
+pub(crate) mod ticket;

@@ -251,7 +251,7 @@ fn tokens(reply: TokensReply) -> Result<Issued, Refused> {
         // Only a refresh is answered so.
         TokensReply::Again(_) => Err(Refused::new(
             super::protocol::Refusal::InvalidGrant,
-            "unexpected reply to a code redemption",
+            super::protocol::Reason::UnexpectedReply,
         )),
     }
 }
@@ -277,6 +277,23 @@ mod tests {
         assert!(block_on(ledger.revoke_refresh(TokenHash::of("x"), &client, true)).is_ok());
         let err = block_on(ledger.finish_login(LoginId::mint(&FakePlatform::new()).unwrap()));
         assert!(err.is_err(), "{err:?}");
+    }
+
+    #[test]
+    fn a_retry_answering_a_redemption_is_refused_as_unexpected() {
+        use super::super::protocol::{Again, Issued, Reason};
+        let again = TokensReply::Again(Again {
+            sealed_pair: "sealed".into(),
+            issued: Issued {
+                scope: crate::oauth::types::ScopeSet::parse(None).unwrap(),
+                resource: crate::testing::resource("https://mcp.example.com/internal"),
+                access_expires_in: 1,
+                subject: None,
+                key_checked_at: None,
+                grant_id: None,
+            },
+        });
+        assert_eq!(tokens(again).unwrap_err().reason, Reason::UnexpectedReply);
     }
 
     #[test]

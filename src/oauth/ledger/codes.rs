@@ -2,7 +2,9 @@
 //! §4.1.3), a replay revokes what the first redemption gave.
 
 use super::grants::{revoke_grant, write_access};
-use super::protocol::{CodeIssued, IssueCode, Issued, RedeemCode, Refusal, Refused, TokensReply};
+use super::protocol::{
+    CodeIssued, IssueCode, Issued, Reason, RedeemCode, Refusal, Refused, TokensReply,
+};
 use super::records::{CodeRecord, GrantRecord, Home, Listed, StorageKey};
 use super::store::{LedgerStore, load, put};
 use crate::ports::{Clock, KeyValue, StorageError};
@@ -30,7 +32,7 @@ pub async fn issue<S: LedgerStore>(
     })
 }
 
-fn refused(refusal: Refusal, reason: &str) -> TokensReply {
+fn refused(refusal: Refusal, reason: Reason) -> TokensReply {
     TokensReply::Refused(Refused::new(refusal, reason))
 }
 
@@ -45,22 +47,16 @@ pub async fn redeem<S: LedgerStore, K: KeyValue + Clock>(
     if let Home::Client(own) = home
         && &m.client_id != own
     {
-        return Ok(refused(
-            Refusal::InvalidGrant,
-            "code presented to another client's ledger",
-        ));
+        return Ok(refused(Refusal::InvalidGrant, Reason::CodeToAnotherLedger));
     }
     let key = StorageKey::Code(m.code_hash);
     let Some(mut code) = load::<CodeRecord, _>(store, &key).await? else {
-        return Ok(refused(Refusal::InvalidGrant, "unknown code"));
+        return Ok(refused(Refusal::InvalidGrant, Reason::UnknownCode));
     };
     if !home.admits(&m.client_id, code.client_id.as_ref()) {
         // Not the client it was issued to: refused without touching the
         // grant, as an unknown code would be (RFC 6749 §4.1.3).
-        return Ok(refused(
-            Refusal::InvalidGrant,
-            "code issued to another client",
-        ));
+        return Ok(refused(Refusal::InvalidGrant, Reason::CodeOfAnotherClient));
     }
     let pkce_ok = crate::secret::ct_eq(
         code.code_challenge.as_str().as_bytes(),
@@ -75,35 +71,32 @@ pub async fn redeem<S: LedgerStore, K: KeyValue + Clock>(
         if !pkce_ok {
             return Ok(refused(
                 Refusal::InvalidGrant,
-                "code replayed without its PKCE verifier; grant kept",
+                Reason::CodeReplayedWithoutVerifier,
             ));
         }
         revoke_grant(store, kv, &code.grant_id, now).await?;
-        return Ok(refused(
-            Refusal::InvalidGrant,
-            "code replayed; grant revoked",
+        return Ok(TokensReply::Refused(
+            Refused::new(Refusal::InvalidGrant, Reason::CodeReplayed)
+                .of_grant(&code.grant_id, &code.subject.user_key),
         ));
     }
     if now >= code.expires_at {
-        return Ok(refused(Refusal::InvalidGrant, "code expired"));
+        return Ok(refused(Refusal::InvalidGrant, Reason::CodeExpired));
     }
     let redirect_ok = match &m.redirect_uri {
         Some(r) => r == code.redirect_uri.as_str(),
         None => !code.redirect_uri_given,
     };
     if !redirect_ok {
-        return Ok(refused(
-            Refusal::InvalidGrant,
-            "redirect_uri missing or differs from the authorization request",
-        ));
+        return Ok(refused(Refusal::InvalidGrant, Reason::RedirectUriMismatch));
     }
     if !pkce_ok {
-        return Ok(refused(Refusal::InvalidGrant, "PKCE verification failed"));
+        return Ok(refused(Refusal::InvalidGrant, Reason::PkceFailed));
     }
     if m.resource.as_ref().is_some_and(|r| r != &code.resource) {
         return Ok(refused(
             Refusal::InvalidTarget,
-            "resource differs from the authorization request",
+            Reason::CodeResourceMismatch,
         ));
     }
     let grant = GrantRecord {
@@ -122,6 +115,7 @@ pub async fn redeem<S: LedgerStore, K: KeyValue + Clock>(
         revoked: false,
         rotation: None,
         key_checked_at: code.key_checked_at,
+        sites: code.sites.clone(),
     };
     code.redeemed = true;
     let (grant, expires_in, access) = write_access(kv, &m.client_id, grant, &m.tokens, now).await?;
@@ -142,6 +136,7 @@ pub async fn redeem<S: LedgerStore, K: KeyValue + Clock>(
         access_expires_in: expires_in,
         subject: None,
         key_checked_at: None,
+        grant_id: Some(grant.grant_id),
     }))
 }
 
@@ -168,6 +163,7 @@ mod tests {
                 access_expires_in: 3600,
                 subject: None,
                 key_checked_at: None,
+                grant_id: Some(GrantId::fixed("g1")),
             })
         );
         assert!(w.has_access("at1"));

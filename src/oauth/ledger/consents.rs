@@ -3,7 +3,7 @@
 use super::legacy_consents::MARK_LEN;
 use super::protocol::{
     ConsentReply, ConsumeNonce, Done, GetConsent, LegacyConsentUsers, LegacyConsentsReply,
-    NonceReply, RecordConsent, Refusal, Refused,
+    NonceReply, Reason, RecordConsent, Refusal, Refused,
 };
 use super::records::{KeyKind, StorageKey};
 use super::store::{LedgerStore, load, put};
@@ -23,10 +23,10 @@ pub async fn consume_nonce<S: LedgerStore>(
     };
     let key = StorageKey::Nonce(m.nonce);
     if load::<u64, _>(store, &key).await?.is_some() {
-        return refused("ticket replayed");
+        return refused(Reason::TicketReplayed);
     }
     if now >= m.expires_at {
-        return refused("ticket expired");
+        return refused(Reason::TicketExpired);
     }
     store.commit(vec![put(&key, &m.expires_at)?]).await?;
     Ok(NonceReply::Done)
@@ -100,6 +100,7 @@ mod tests {
         use super::super::legacy_consents::mark;
         let w = World::new();
         let consent = ConsentRecord {
+            sites: None,
             redirect_uri: RedirectUri::parse("https://a.example/cb").unwrap(),
             scope: ScopeSet::parse(None).unwrap(),
             approved_at: 1,
@@ -138,6 +139,7 @@ mod tests {
         };
         assert_eq!(lookup(), ConsentReply::Consent { record: None });
         let consent = ConsentRecord {
+            sites: None,
             redirect_uri: RedirectUri::parse("https://a.example/cb").unwrap(),
             scope: ScopeSet::parse(None).unwrap(),
             approved_at: 1,
@@ -169,6 +171,7 @@ mod tests {
     #[test]
     fn a_loopback_consent_covers_every_port() {
         let consent = ConsentRecord {
+            sites: None,
             redirect_uri: RedirectUri::parse("http://127.0.0.1:49152/cb").unwrap(),
             scope: ScopeSet::parse(None).unwrap(),
             approved_at: 1,
@@ -186,6 +189,7 @@ mod tests {
             assert_eq!(consent.covers(&request), covered, "{uri}");
         }
         let https = ConsentRecord {
+            sites: None,
             redirect_uri: RedirectUri::parse("https://a.example:8443/cb").unwrap(),
             ..consent
         };
@@ -196,6 +200,7 @@ mod tests {
     #[test]
     fn consents_expire_after_their_lifetime() {
         let consent = ConsentRecord {
+            sites: None,
             redirect_uri: RedirectUri::parse("https://a.example/cb").unwrap(),
             scope: ScopeSet::parse(None).unwrap(),
             approved_at: 1000,

@@ -13,7 +13,7 @@
 use std::time::Duration;
 
 use super::protocol::{
-    AccessReply, Again, Done, Issued, LookupAccess, NewTokens, Refresh, Refusal, Refused,
+    AccessReply, Again, Done, Issued, LookupAccess, NewTokens, Reason, Refresh, Refusal, Refused,
     RevokeAccess, RevokeRefresh, TokensReply,
 };
 use super::records::{
@@ -26,8 +26,16 @@ use crate::oauth::ids::GrantId;
 use crate::oauth::types::ClientId;
 use crate::ports::{Clock, KeyValue, StorageError};
 
-fn refused(refusal: Refusal, reason: &str) -> TokensReply {
+fn refused(refusal: Refusal, reason: Reason) -> TokensReply {
     TokensReply::Refused(Refused::new(refusal, reason))
+}
+
+/// A refusal of a grant the presenting client holds: it names the grant
+/// and its user for the audit line.
+fn refused_grant(refusal: Refusal, reason: Reason, grant: &GrantRecord) -> TokensReply {
+    TokensReply::Refused(
+        Refused::new(refusal, reason).of_grant(&grant.grant_id, &grant.subject.user_key),
+    )
 }
 
 /// RFC 6749 §6 with rotation; a rotated-out token in use ends the grant,
@@ -44,33 +52,38 @@ pub async fn refresh<S: LedgerStore, K: KeyValue + Clock>(
     {
         return Ok(refused(
             Refusal::InvalidGrant,
-            "refresh token presented to another client's ledger",
+            Reason::RefreshToAnotherLedger,
         ));
     }
     let index = StorageKey::RefreshIndex(m.refresh_hash.clone());
     let Some(grant_id) = load::<GrantId, _>(store, &index).await? else {
-        return Ok(refused(Refusal::InvalidGrant, "unknown refresh token"));
+        return Ok(refused(Refusal::InvalidGrant, Reason::UnknownRefreshToken));
     };
     let grant_key = StorageKey::Grant(grant_id.clone());
     let Some(mut grant) = load::<GrantRecord, _>(store, &grant_key).await? else {
-        return Ok(refused(Refusal::InvalidGrant, "grant not found"));
+        return Ok(refused(Refusal::InvalidGrant, Reason::GrantNotFound));
     };
     if !home.admits(&m.client_id, grant.client_id.as_ref()) {
         // Another client's token: refused, and the grant left alone (the
         // presenter proved nothing about it).
         return Ok(refused(
             Refusal::InvalidGrant,
-            "refresh token issued to another client",
+            Reason::RefreshOfAnotherClient,
         ));
     }
     if grant.revoked {
-        return Ok(refused(Refusal::InvalidGrant, "grant revoked"));
+        return Ok(refused_grant(
+            Refusal::InvalidGrant,
+            Reason::GrantRevoked,
+            &grant,
+        ));
     }
     if m.not_before.is_some_and(|nb| grant.created_at < nb) {
         // TOKENS_NOT_BEFORE: refused, nothing written (no sweep).
-        return Ok(refused(
+        return Ok(refused_grant(
             Refusal::InvalidGrant,
-            "grant created before TOKENS_NOT_BEFORE",
+            Reason::KillSwitch,
+            &grant,
         ));
     }
     let current = crate::secret::ct_eq(
@@ -94,29 +107,37 @@ pub async fn refresh<S: LedgerStore, K: KeyValue + Clock>(
                     access_expires_in: rotation.access_expires_at.saturating_sub(now),
                     subject: Some(grant.subject.clone()),
                     key_checked_at: grant.key_checked_at,
+                    grant_id: Some(grant_id),
                 },
             }));
         }
         // OAuth 2.1 §4.3.1, RFC 9700 §4.14.2: a rotated-out refresh
         // token in use means it leaked; end the whole grant.
+        let replayed = refused_grant(Refusal::InvalidGrant, Reason::RefreshReplayed, &grant);
         revoke_loaded(store, kv, &grant_id, grant, now).await?;
-        return Ok(refused(
-            Refusal::InvalidGrant,
-            "rotated-out refresh token reused; grant revoked",
-        ));
+        return Ok(replayed);
     }
     let refusal = if now >= grant.refresh_expires_at || now >= grant.expires_at {
-        Some(refused(Refusal::InvalidGrant, "refresh token expired"))
+        Some(refused_grant(
+            Refusal::InvalidGrant,
+            Reason::RefreshExpired,
+            &grant,
+        ))
     } else if m
         .scope
         .as_ref()
         .is_some_and(|s| !s.is_subset_of(&grant.scope))
     {
-        Some(refused(Refusal::InvalidScope, "scope exceeds the grant"))
+        Some(refused_grant(
+            Refusal::InvalidScope,
+            Reason::ScopeExceedsGrant,
+            &grant,
+        ))
     } else if m.resource.as_ref().is_some_and(|r| r != &grant.resource) {
-        Some(refused(
+        Some(refused_grant(
             Refusal::InvalidTarget,
-            "resource differs from the grant",
+            Reason::GrantResourceMismatch,
+            &grant,
         ))
     } else {
         None
@@ -179,6 +200,7 @@ pub async fn refresh<S: LedgerStore, K: KeyValue + Clock>(
         access_expires_in: expires_in,
         subject: Some(rotated.subject),
         key_checked_at: rotated.key_checked_at,
+        grant_id: Some(grant_id),
     }))
 }
 
@@ -296,6 +318,7 @@ pub(super) async fn write_access<K: KeyValue + Clock>(
         subject: grant.subject.clone(),
         expires_at,
         grant_created_at: Some(grant.created_at),
+        sites: grant.sites.clone(),
     };
     let bytes = serde_json::to_vec(&record).map_err(|e| StorageError(format!("encode: {e}")))?;
     kv.put(
@@ -563,6 +586,39 @@ pub(super) mod tests {
             Some(Refusal::InvalidGrant)
         );
         assert!(w.grant("g1").revoked);
+    }
+
+    /// Issue 15: a grant's sites go from its code to the grant, to every
+    /// access token its refreshes write, and to the pair a lost
+    /// response's retry gets again (its access record is the one the
+    /// rotation wrote).
+    #[test]
+    fn the_sites_of_a_grant_reach_every_access_token() {
+        let w = World::new();
+        let sites = Some(vec!["shop.example.com".to_owned()]);
+        let code_key = StorageKey::Code(h("c1")).encode();
+        let mut code: crate::oauth::ledger::records::CodeRecord =
+            serde_json::from_value(w.store.entries.borrow()[&code_key].clone()).unwrap();
+        code.sites.clone_from(&sites);
+        w.store
+            .entries
+            .borrow_mut()
+            .insert(code_key, serde_json::to_value(&code).unwrap());
+        w.redeem(|_| {});
+        assert_eq!(w.grant("g1").sites, sites);
+        assert_eq!(w.access_record("at1").sites, sites);
+        assert!(refusal(&sealed_refresh(&w, "rt1", 2)).is_none());
+        assert_eq!(w.access_record("at2").sites, sites);
+        assert_eq!(
+            again(&sealed_refresh(&w, "rt1", 3)).as_deref(),
+            Some("pair2")
+        );
+        assert_eq!(
+            w.access_record("at2").sites,
+            sites,
+            "the retried pair's token"
+        );
+        assert_eq!(w.grant("g1").sites, sites, "kept by every rotation");
     }
 
     #[test]

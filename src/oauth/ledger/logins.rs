@@ -1,7 +1,7 @@
 //! Upstream logins in progress: recorded by `/authorize`, consumed once
 //! by `/callback`.
 
-use super::protocol::{BeginLogin, Done, FinishLogin, LoginReply, Refusal, Refused};
+use super::protocol::{BeginLogin, Done, FinishLogin, LoginReply, Reason, Refusal, Refused};
 use super::records::{LoginRecord, StorageKey};
 use super::store::{LedgerStore, load, put};
 use crate::ports::StorageError;
@@ -27,13 +27,13 @@ pub async fn finish<S: LedgerStore>(
     };
     let key = StorageKey::Login(m.login_id);
     let Some(mut record) = load::<LoginRecord, _>(store, &key).await? else {
-        return refused("unknown login");
+        return refused(Reason::UnknownLogin);
     };
     if record.used {
-        return refused("login state replayed");
+        return refused(Reason::LoginReplayed);
     }
     if now >= record.expires_at {
-        return refused("login state expired");
+        return refused(Reason::LoginExpired);
     }
     record.used = true;
     store.commit(vec![put(&key, &record)?]).await?;

@@ -13,7 +13,8 @@
 //! challenge the worker computed from the verifier.
 //!
 //! - [`records`]: what is stored, and the enum of storage keys;
-//! - [`protocol`]: the messages and replies between worker and object;
+//! - [`protocol`]: the messages and replies between worker and object,
+//!   with [`reason`] the typed reason of a refusal;
 //! - [`client`]: the worker's typed client, and the port it needs;
 //! - [`store`]: the object's storage port;
 //! - [`apply`]: the object's dispatch, one transition per operation in
@@ -31,6 +32,7 @@ pub(crate) mod key_checked;
 pub(crate) mod legacy_consents;
 pub(crate) mod logins;
 pub(crate) mod protocol;
+pub(crate) mod reason;
 pub(crate) mod records;
 pub(crate) mod retire;
 pub(crate) mod revoke_all;

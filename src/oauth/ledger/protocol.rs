@@ -7,8 +7,9 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+pub use super::reason::Reason;
 use super::records::{AccessRecord, CodeRecord, ConsentRecord, LoginRecord, Subject};
-use crate::oauth::ids::{LoginId, TicketId, TokenHash, UserKey};
+use crate::oauth::ids::{GrantId, LoginId, TicketId, TokenHash, UserKey};
 use crate::oauth::types::{ClientId, CodeChallenge, RedirectUri, Resource, ScopeSet};
 
 /// Hashes and lifetimes of tokens the worker minted for this transition.
@@ -203,16 +204,39 @@ pub enum Refusal {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Refused {
     pub refusal: Refusal,
-    pub reason: String,
+    /// Typed, so the worker's audit never matches on wording; on the
+    /// wire, v1's text ([`Reason`]).
+    pub reason: Reason,
+    /// The grant the refused code or token belongs to, once it is known
+    /// to be the presenting client's: for the audit line (a replay names
+    /// the grant it ended and whose it was). Absent from v1's replies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<GrantRef>,
 }
 
 impl Refused {
-    pub fn new(refusal: Refusal, reason: &str) -> Self {
+    pub fn new(refusal: Refusal, reason: Reason) -> Self {
         Self {
             refusal,
-            reason: reason.to_owned(),
+            reason,
+            grant: None,
         }
     }
+
+    pub fn of_grant(mut self, grant_id: &GrantId, user_key: &UserKey) -> Self {
+        self.grant = Some(GrantRef {
+            grant_id: grant_id.clone(),
+            user_key: user_key.clone(),
+        });
+        self
+    }
+}
+
+/// Which grant, and whose: public ids the audit trail may carry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantRef {
+    pub grant_id: GrantId,
+    pub user_key: UserKey,
 }
 
 /// The reply of an operation that cannot be refused.
@@ -254,6 +278,10 @@ pub struct Issued {
     /// worker's hourly re-check at refresh.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_checked_at: Option<u64>,
+    /// The grant, for the audit line of a redemption or refresh (absent
+    /// from older objects' replies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_id: Option<GrantId>,
 }
 
 /// A lost refresh response's retry: the pair issued at the rotation,
@@ -329,6 +357,9 @@ pub struct GrantSummary {
     /// The expiry of its newest access token: when it was last refreshed
     /// is this less the access-token lifetime (no write per refresh).
     pub newest_access_expiry: Option<u64>,
+    /// The sites it may read (issue 15; absent: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sites: Option<Vec<String>>,
 }
 
 /// A consent, as the connections page shows it.
@@ -338,6 +369,9 @@ pub struct ConsentSummary {
     pub redirect_uri: RedirectUri,
     pub scope: ScopeSet,
     pub approved_at: u64,
+    /// The sites approved (issue 15; absent: all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sites: Option<Vec<String>>,
 }
 
 /// The reply to [`Summarize`].
@@ -414,10 +448,11 @@ mod tests {
             serde_json::to_string(&Done::Done).unwrap(),
             r#"{"result":"done"}"#
         );
-        let refused = TokensReply::Refused(Refused::new(Refusal::InvalidGrant, "why"));
+        let refused =
+            TokensReply::Refused(Refused::new(Refusal::InvalidGrant, Reason::CodeExpired));
         assert_eq!(
             serde_json::to_string(&refused).unwrap(),
-            r#"{"result":"refused","refusal":"invalid_grant","reason":"why"}"#
+            r#"{"result":"refused","refusal":"invalid_grant","reason":"code expired"}"#
         );
         assert_eq!(
             serde_json::from_str::<NonceReply>(r#"{"result":"done"}"#).unwrap(),

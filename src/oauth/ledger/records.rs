@@ -70,6 +70,11 @@ pub struct CodeRecord {
     /// key (the key form, just before this code). Absent for persons.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_checked_at: Option<u64>,
+    /// The sites the grant may read (issue 15); absent means every site
+    /// its key can read: every grant of the previous release, and grants
+    /// whose person chose "all sites".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sites: Option<Vec<String>>,
 }
 
 fn yes() -> bool {
@@ -105,6 +110,10 @@ pub struct GrantRecord {
     /// Absent for persons' grants.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_checked_at: Option<u64>,
+    /// As in [`CodeRecord::sites`], from the code; every access token of
+    /// the grant carries it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sites: Option<Vec<String>>,
 }
 
 /// How many access tokens a grant keeps alive: the newest two. One would
@@ -145,6 +154,9 @@ pub struct AccessRecord {
     /// which count as older than any such time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant_created_at: Option<u64>,
+    /// As in [`CodeRecord::sites`]: the tools refuse any other site.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sites: Option<Vec<String>>,
 }
 
 /// The KV key of an access token's record.
@@ -169,6 +181,11 @@ pub struct ConsentRecord {
     pub redirect_uri: RedirectUri,
     pub scope: ScopeSet,
     pub approved_at: u64,
+    /// The sites the person chose (absent: all sites, as every consent of
+    /// the previous release); a later sign-in that skips the page gets
+    /// them again (see `flow::sites`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sites: Option<Vec<String>>,
 }
 
 impl ConsentRecord {

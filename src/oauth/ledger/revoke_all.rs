@@ -109,6 +109,7 @@ mod tests {
         w.store.entries.borrow_mut().insert(
             consent.clone(),
             serde_json::to_value(ConsentRecord {
+                sites: None,
                 redirect_uri: RedirectUri::parse("https://a.example/cb").unwrap(),
                 scope: ScopeSet::parse(None).unwrap(),
                 approved_at: w.now(),

@@ -37,6 +37,7 @@ pub async fn summarize<S: LedgerStore>(
                         created_at: grant.created_at,
                         expires_at: grant.expires_at,
                         newest_access_expiry: grant.access.iter().map(|(_, exp)| *exp).max(),
+                        sites: grant.sites,
                     });
                 }
             }
@@ -47,6 +48,7 @@ pub async fn summarize<S: LedgerStore>(
                         redirect_uri: consent.redirect_uri,
                         scope: consent.scope,
                         approved_at: consent.approved_at,
+                        sites: consent.sites,
                     });
                 }
             }
@@ -78,6 +80,7 @@ mod tests {
         w.store.entries.borrow_mut().insert(
             StorageKey::Consent(subject().user_key).encode(),
             serde_json::to_value(ConsentRecord {
+                sites: None,
                 redirect_uri: RedirectUri::parse("https://a.example/cb").unwrap(),
                 scope: ScopeSet::parse(Some("mcp")).unwrap(),
                 approved_at: approved,

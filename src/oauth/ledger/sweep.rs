@@ -111,6 +111,7 @@ mod tests {
             RecordConsent {
                 user_key: user.clone(),
                 record: ConsentRecord {
+                    sites: None,
                     redirect_uri: RedirectUri::parse("https://a.example/cb").unwrap(),
                     scope: ScopeSet::parse(None).unwrap(),
                     approved_at: 1,

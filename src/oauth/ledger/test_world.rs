@@ -41,6 +41,7 @@ pub fn tokens(n: u32) -> NewTokens {
 
 pub fn code_record(now: u64, grant: &str) -> CodeRecord {
     CodeRecord {
+        sites: None,
         client_id: None,
         grant_id: GrantId::fixed(grant),
         redirect_uri: RedirectUri::parse("https://a.example/cb").unwrap(),

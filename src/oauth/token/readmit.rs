@@ -4,10 +4,12 @@
 
 use serde_json::Value;
 
+use crate::audit::Actor;
 use crate::identity;
 use crate::oauth::ids::TokenHash;
 use crate::oauth::key_grant::{self, Held, Holder, KEY_RECHECK_SECS, Verdict};
 use crate::oauth::ledger::client::Ledger;
+use crate::oauth::ledger::protocol::Issued;
 use crate::oauth::ledger::records::Subject;
 use crate::oauth::server::{AuthServer, Platform};
 use crate::oauth::types::ClientId;
@@ -20,10 +22,7 @@ use crate::oauth::types::ClientId;
 ///
 /// A key grant of `/mcp` is not a person's: the email gate does not
 /// apply, and its key is returned for the hourly check with Plausible.
-pub(super) fn readmit(
-    server: &AuthServer<'_>,
-    subject: &Subject,
-) -> Result<Option<Held>, &'static str> {
+fn readmit(server: &AuthServer<'_>, subject: &Subject) -> Result<Option<Held>, &'static str> {
     let keys = server
         .settings
         .keys
@@ -57,7 +56,7 @@ pub(super) fn readmit(
 /// When Plausible says yes, the grant (named by its newest refresh token
 /// and client) records the time; a failure to record is only logged: the
 /// next refresh asks again.
-pub(super) async fn recheck<P: Platform>(
+async fn recheck<P: Platform>(
     platform: &P,
     server: &AuthServer<'_>,
     ledger: &Ledger<'_, P>,
@@ -79,4 +78,56 @@ pub(super) async fn recheck<P: Platform>(
         platform.warn(&format!("token: key check not recorded: {}", e.0));
     }
     Some(verdict)
+}
+
+/// Why a refresh ends its grant after the ledger rotated it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Ended {
+    /// The email gate refuses the person now (or their identity no
+    /// longer opens).
+    Gate(&'static str),
+    /// Plausible no longer accepts a key grant's key.
+    KeyRefused,
+}
+
+impl Ended {
+    pub(super) fn reason(self) -> &'static str {
+        match self {
+            Ended::Gate(reason) => reason,
+            Ended::KeyRefused => "Plausible no longer accepts the grant's key; grant revoked",
+        }
+    }
+
+    pub(super) fn actor(self) -> Actor {
+        match self {
+            Ended::Gate(_) => Actor::EmailGate,
+            Ended::KeyRefused => Actor::PlausibleKeyCheck,
+        }
+    }
+}
+
+/// The grant's holder, checked at refresh: a person against the email
+/// gate, a key grant with Plausible at most hourly.
+pub(super) async fn holder_ends<P: Platform>(
+    platform: &P,
+    server: &AuthServer<'_>,
+    ledger: &Ledger<'_, P>,
+    newest: (TokenHash, &ClientId),
+    issued: &Issued,
+) -> Option<Ended> {
+    match issued.subject.as_ref().map(|s| readmit(server, s)) {
+        Some(Err(reason)) => Some(Ended::Gate(reason)),
+        Some(Ok(Some(held))) => {
+            let verdict = recheck(
+                platform,
+                server,
+                ledger,
+                newest,
+                &held,
+                issued.key_checked_at,
+            );
+            (verdict.await == Some(Verdict::Refused)).then_some(Ended::KeyRefused)
+        }
+        Some(Ok(None)) | None => None,
+    }
 }

@@ -84,6 +84,7 @@ impl World {
 
     fn issue_code(&self, code: &str) {
         let record = CodeRecord {
+            sites: None,
             client_id: None,
             grant_id: GrantId::fixed(&format!("g-{code}")),
             redirect_uri: RedirectUri::parse(REDIRECT).unwrap(),
@@ -527,6 +528,99 @@ fn a_reused_rotated_out_refresh_token_is_audited_as_a_replay_that_revokes() {
         .unwrap();
     assert_eq!(revoked["by"], "replay");
     assert!(revoked["client_id"].is_string());
+    // Both name the grant. This world's grants are a legacy ledger's,
+    // whose user key is a bare hash of the email: no user is named (a
+    // pair object's lines name it: `stored_v1_tests`).
+    for line in [replay, revoked] {
+        assert_eq!(line["grant"], "g-code-1", "{line}");
+        assert!(line["user"].is_null(), "{line}");
+    }
+}
+
+fn audit_lines(w: &World) -> Vec<Value> {
+    w.p.audits
+        .borrow()
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn redemption_refresh_and_retry_lines_name_the_grant() {
+    let w = World::new(AuthMethod::None);
+    let issued = w.exchange_with(|_, _| {}).unwrap();
+    let _sent = w.refresh_token(issued.refresh_token.secret()).unwrap();
+    let _retried = w.refresh_token(issued.refresh_token.secret()).unwrap();
+    let lines = audit_lines(&w);
+    let events: Vec<&str> = lines.iter().map(|l| l["event"].as_str().unwrap()).collect();
+    assert_eq!(
+        events,
+        ["code_redeemed", "token_refreshed", "refresh_retry"]
+    );
+    for line in &lines {
+        assert_eq!(line["grant"], "g-code-1", "{line}");
+        assert_eq!(line["client_id"], w.client.client_id.as_str(), "{line}");
+    }
+    // A legacy ledger's user key is a bare hash of the email: never
+    // named (a pair object's refresh lines name the keyed one).
+    for line in &lines {
+        assert!(line["user"].is_null(), "{line}");
+    }
+}
+
+#[test]
+fn a_replayed_code_is_audited_with_its_grant() {
+    let w = World::new(AuthMethod::None);
+    w.exchange_with(|_, _| {}).unwrap();
+    let err = w.exchange_with(|_, _| {}).unwrap_err();
+    assert_eq!(err.code(), "invalid_grant");
+    let lines = audit_lines(&w);
+    let replayed: Vec<&Value> = lines.iter().skip(1).collect();
+    assert_eq!(replayed.len(), 2, "{lines:?}");
+    assert_eq!(replayed[0]["event"], "replay_detected");
+    assert_eq!(replayed[1]["event"], "grant_revoked");
+    assert_eq!(replayed[1]["by"], "replay");
+    for line in replayed {
+        assert_eq!(line["reason"], "code replayed; grant revoked");
+        assert_eq!(line["grant"], "g-code-1", "{line}");
+        assert!(
+            line["user"].is_null(),
+            "a legacy key is never logged: {line}"
+        );
+    }
+}
+
+#[test]
+fn the_email_gate_and_kill_switch_lines_name_the_grant() {
+    let w = World::new(AuthMethod::None);
+    let issued = w.exchange_with(|_, _| {}).unwrap();
+    let w = w.reconfigured(&[
+        (names::COOKIE_SECRET, COOKIE_SECRET),
+        (names::ALLOWED_EMAIL_DOMAIN, "other.example"),
+    ]);
+    w.refresh_token(issued.refresh_token.secret()).unwrap_err();
+    let gate = audit_lines(&w).pop().unwrap();
+    assert_eq!(gate["event"], "grant_revoked");
+    assert_eq!(gate["by"], "email_gate");
+    assert_eq!(gate["grant"], "g-code-1");
+    assert!(gate["user"].is_null(), "a legacy key is never logged");
+
+    let w = World::new(AuthMethod::None);
+    let issued = w.exchange_with(|_, _| {}).unwrap();
+    w.p.advance(std::time::Duration::from_secs(10));
+    let w = w.reconfigured(&[
+        (names::COOKIE_SECRET, COOKIE_SECRET),
+        (names::ALLOWED_EMAIL_DOMAIN, "example.com"),
+        (names::TOKENS_NOT_BEFORE, "2026-03-15T12:00:05Z"),
+    ]);
+    w.refresh_token(issued.refresh_token.secret()).unwrap_err();
+    let kill = audit_lines(&w).pop().unwrap();
+    assert_eq!(kill["event"], "token_refreshed");
+    assert_eq!(kill["outcome"], "refused");
+    assert_eq!(kill["by"], "kill_switch");
+    assert_eq!(kill["reason"], "grant created before TOKENS_NOT_BEFORE");
+    assert_eq!(kill["grant"], "g-code-1");
+    assert!(kill["user"].is_null(), "a legacy key is never logged");
 }
 
 #[test]

@@ -446,6 +446,79 @@ pub(crate) mod tests {
         }
     }
 
+    /// Issue 15: every tool that names a site refuses one its grant does
+    /// not allow, naming the allowed ones, before any request or cache
+    /// lookup; the granted site runs.
+    #[test]
+    fn every_site_tool_refuses_an_ungranted_site_before_any_request() {
+        let granted =
+            crate::plausible::sites::AllowedSites::of_grant(Some(&["shop.example.com".to_owned()]));
+        let limited = ctx(None).restricted_to(granted);
+        let calls = |site: &str| {
+            vec![
+                (
+                    Tool::Timeseries,
+                    json!({"site_id": site, "date_range": "7d"}),
+                ),
+                (
+                    Tool::Breakdown,
+                    json!({"site_id": site, "date_range": "7d", "dimension": "visit:source"}),
+                ),
+                (
+                    Tool::Conversions,
+                    json!({"site_id": site, "date_range": "7d"}),
+                ),
+                (
+                    Tool::ComparePeriods,
+                    json!({"site_id": site, "period_a": "2026-03-01,2026-03-07", "period_b": "2026-03-08,2026-03-14"}),
+                ),
+                (Tool::RealtimeVisitors, json!({"site_id": site})),
+                (Tool::ListGoals, json!({"site_id": site})),
+                (
+                    Tool::QueryStats,
+                    json!({"site_id": site, "metrics": ["visitors"], "date_range": "7d"}),
+                ),
+                (
+                    Tool::FindAnomalies,
+                    json!({"site_id": site, "window": "28d"}),
+                ),
+                (
+                    Tool::MeasureChange,
+                    json!({"site_id": site, "date": "2026-02-01"}),
+                ),
+            ]
+        };
+        let site_tools: Vec<Tool> = calls("x").into_iter().map(|(t, _)| t).collect();
+        for tool in Tool::ALL {
+            assert!(
+                tool == Tool::ListSites || site_tools.contains(&tool),
+                "{tool:?} has no case here"
+            );
+        }
+        let p = varied_platform();
+        for (tool, args) in calls("Example.com") {
+            let before = p.sent_count();
+            match run_tool(&p, &limited, tool, args) {
+                Err(CallError::Input(e)) => {
+                    assert_eq!(e.field, "site_id", "{tool:?}");
+                    assert!(
+                        e.message.contains("it may read only \"shop.example.com\""),
+                        "{tool:?}: {}",
+                        e.message
+                    );
+                }
+                other => panic!("{tool:?} not refused: {:?}", other.is_ok()),
+            }
+            assert_eq!(p.sent_count(), before, "{tool:?} sent a request");
+        }
+        for (tool, args) in calls("shop.example.com") {
+            assert!(
+                !matches!(run_tool(&p, &limited, tool, args), Err(CallError::Input(ref e)) if e.message.contains("may read")),
+                "{tool:?} refused its granted site"
+            );
+        }
+    }
+
     /// The "Upstream requests" column of the README's tool table, on a
     /// cold cache with a Stats API key; then the same call again, which
     /// the edge cache answers (realtime excepted).

@@ -322,7 +322,7 @@ fn output_without_upstream(tool: Tool) -> Value {
     match tool {
         Tool::ListSites => closed(
             json!({
-                "source": {"type": "string", "enum": ["sites_api", "configured", "default_site", "none"]},
+                "source": {"type": "string", "enum": ["sites_api", "configured", "default_site", "grant", "none"]},
                 "sites": {"type": "array", "items": closed(json!({"site_id": {"type": "string"}, "timezone": nullable_string}), &["site_id", "timezone"])},
                 "message": nullable_string,
             }),

@@ -61,6 +61,34 @@ pub(super) async fn list_sites<P: Outbound + Clock + EdgeCache>(
             }
         }
     };
+    // A grant limited to chosen sites (issue 15) shows only those: the
+    // listing filtered, or, when the key cannot list, the grant's own.
+    let (sites, source, why) = match ctx.allowed_sites.listed() {
+        None => (sites, source, why),
+        Some(_) if source == "sites_api" => (
+            sites
+                .into_iter()
+                .filter(|(d, _)| ctx.allowed_sites.allows(d))
+                .collect(),
+            source,
+            why,
+        ),
+        Some(granted) => (
+            granted
+                .iter()
+                .map(|site| {
+                    let timezone = ctx
+                        .configured_sites
+                        .iter()
+                        .find(|c| c.domain.as_str().eq_ignore_ascii_case(site.as_str()))
+                        .and_then(|c| c.timezone.clone());
+                    (site.as_str().to_owned(), timezone)
+                })
+                .collect(),
+            "grant",
+            None,
+        ),
+    };
     let rows: Vec<Vec<Value>> = sites
         .iter()
         .map(|(d, tz)| vec![json!(d), tz.clone().map_or(Value::Null, Value::from)])
@@ -72,9 +100,16 @@ pub(super) async fn list_sites<P: Outbound + Clock + EdgeCache>(
             sites.len()
         ),
         "default_site" => "This server's default site".to_owned(),
+        "grant" => format!(
+            "{} site(s) this connection may read (chosen when it was approved)",
+            sites.len()
+        ),
         _ => "No sites can be listed".to_owned(),
     };
     let mut text = heading;
+    if source == "sites_api" && ctx.allowed_sites.listed().is_some() {
+        text.push_str(" that this connection may read (chosen when it was approved)");
+    }
     if !rows.is_empty() {
         text.push_str("\n\n");
         text.push_str(&render::table(

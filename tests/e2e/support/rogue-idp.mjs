@@ -9,8 +9,10 @@
 //        redirect_uri with code=<scenario>.<random> and the given state
 //        (or error=<e> for the upstream-error:<e> scenarios). The
 //        scenario and the email come from extra query parameters the
-//        test appends (`scenario`, `email`); the nonce and PKCE challenge
-//        the worker sent are remembered with the code.
+//        test appends (`scenario`, `email`, and `clock_offset`: seconds
+//        the ID token's times run ahead, for a worker whose clock the
+//        test build's X-Test-Clock-Offset moved as far); the nonce and
+//        PKCE challenge the worker sent are remembered with the code.
 //   POST /token                             checks client_secret_basic,
 //        redirect_uri and PKCE like a real provider, then returns the ID
 //        token crafted for the code's scenario, with the remembered nonce.
@@ -71,7 +73,7 @@ export async function startRogueIdp({ clientId, clientSecret }) {
   const requests = [];
 
   function idToken(scenario, grant) {
-    const now = Math.floor(Date.now() / 1000);
+    const now = Math.floor(Date.now() / 1000) + (grant.clockOffset ?? 0);
     const claims = {
       iss: issuer,
       sub: `rogue|${grant.email}`,
@@ -156,6 +158,7 @@ export async function startRogueIdp({ clientId, clientSecret }) {
         codes.set(code, {
           scenario,
           email: q.email ?? 'alice@example.com',
+          clockOffset: Number(q.clock_offset ?? 0),
           nonce: q.nonce,
           challenge: q.code_challenge,
           challengeMethod: q.code_challenge_method,

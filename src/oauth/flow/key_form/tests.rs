@@ -216,16 +216,27 @@ fn queries_sent(p: &FakePlatform) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Approves on the consent page that `response` is, redeems the code,
-/// and returns the token response.
+/// Approves on the consent page that `response` is, with the sites
+/// `chosen` of those it offers ticked, redeems the code, and returns the
+/// token response.
 fn approve_and_redeem(
     p: &FakePlatform,
     d: &Deployment,
     client: &str,
     form: &Form,
     consent: &Response,
+    chosen: &[&str],
 ) -> Value {
     let page = text(consent);
+    let ticket = hidden(&page, "ticket");
+    let csrf = hidden(&page, "csrf");
+    let mut fields = vec![
+        ("ticket", ticket.as_str()),
+        ("csrf", csrf.as_str()),
+        ("decision", "approve"),
+        ("all_sites", "0"),
+    ];
+    fields.extend(chosen.iter().map(|s| ("site", *s)));
     let r = send(
         p,
         d,
@@ -236,11 +247,7 @@ fn approve_and_redeem(
             ("cookie", &form.cookie),
             ("origin", ORIGIN),
         ],
-        &enc(&[
-            ("ticket", &hidden(&page, "ticket")),
-            ("csrf", &hidden(&page, "csrf")),
-            ("decision", "approve"),
-        ]),
+        &enc(&fields),
     );
     assert_eq!(r.status, 302, "{}", text(&r));
     let location = url::Url::parse(r.headers.get("location").unwrap()).unwrap();
@@ -311,13 +318,21 @@ fn the_whole_key_flow_ends_in_tool_calls_with_the_persons_key() {
         ]
     );
     assert!(page.contains("name=\"decision\" value=\"approve\""));
-    assert!(page.contains("…0001") && page.contains("<code>shop.example.com</code>"));
-    assert!(page.contains("read the statistics of the sites below with your Plausible API key"));
-    assert!(!page.contains("organisation") && !page.contains("Signed in as"));
+    assert!(page.contains("…0001") && !page.contains("Signed in as"));
+    // The chooser offers the sites just checked, all ticked, and no
+    // "all sites".
+    for site in ["example.com", "shop.example.com"] {
+        assert!(
+            page.contains(&format!("name=\"site\" value=\"{site}\" checked")),
+            "{page}"
+        );
+    }
+    assert!(!page.contains("name=\"all_sites\" value=\"1\""));
     assert!(!page.contains(GOOD_KEY), "the key is never shown");
     // Nothing was written before the consent.
     assert_eq!(p.storage_writes(), writes_before);
-    let tokens = approve_and_redeem(&p, &d, &client, &form, &consent);
+    // The person unticks one: the grant reads the other only.
+    let tokens = approve_and_redeem(&p, &d, &client, &form, &consent, &["example.com"]);
     assert_eq!(tokens["resource"], format!("{ORIGIN}/mcp"));
     let access = tokens["access_token"].as_str().unwrap();
     p.sent.borrow_mut().clear();
@@ -330,6 +345,15 @@ fn the_whole_key_flow_ends_in_tool_calls_with_the_persons_key() {
         vec![(format!("Bearer {GOOD_KEY}"), "example.com".to_owned())],
         "the person's key, never our token, reaches Plausible"
     );
+    // The site left unticked is refused before Plausible is asked.
+    p.sent.borrow_mut().clear();
+    let r = tool_call(&p, &d, "/mcp", access, "shop.example.com");
+    let body = text(&r);
+    assert!(
+        body.contains("\"isError\":true") && body.contains("example.com"),
+        "{body}"
+    );
+    assert!(p.sent.borrow().is_empty());
     // The same token is no credential at /internal.
     let r = tool_call(&p, &d, "/internal", access, "example.com");
     assert_eq!(r.status, 401);
@@ -712,7 +736,7 @@ fn refresh_rechecks_the_key_at_most_hourly() {
     let client = register(&p, &d, REDIRECT);
     let form = open_form(&p, &d, &client);
     let consent = post_form(&p, &d, &form, GOOD_KEY, "shop.example.com");
-    let tokens = approve_and_redeem(&p, &d, &client, &form, &consent);
+    let tokens = approve_and_redeem(&p, &d, &client, &form, &consent, &["shop.example.com"]);
     let mut rt = tokens["refresh_token"].as_str().unwrap().to_owned();
     let mut step = |after_secs: u64, expect_query: bool| -> Response {
         p.advance(Duration::from_secs(after_secs));
@@ -770,7 +794,7 @@ fn the_kill_switch_ends_key_grants_too() {
     let client = register(&p, &d, REDIRECT);
     let form = open_form(&p, &d, &client);
     let consent = post_form(&p, &d, &form, GOOD_KEY, "example.com");
-    let tokens = approve_and_redeem(&p, &d, &client, &form, &consent);
+    let tokens = approve_and_redeem(&p, &d, &client, &form, &consent, &["example.com"]);
     let access = tokens["access_token"].as_str().unwrap();
     assert_eq!(tool_call(&p, &d, "/mcp", access, "example.com").status, 200);
     p.advance(std::time::Duration::from_secs(5));
