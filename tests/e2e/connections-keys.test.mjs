@@ -94,6 +94,9 @@ describe('connections made with a Plausible key', () => {
     assert.match(page.res.headers.get('content-security-policy'), /frame-ancestors 'none'/);
     assert.deepEqual(listed(page.text, 'key'), [client.client_id]);
     assert.match(fingerprintOf(page.text) ?? '', /^[0-9a-f]{8}$/);
+    // The grant's sites: the one chosen on the consent page.
+    const sites = page.text.match(/<dd class="sites">([\s\S]*?)<\/dd>/)?.[1] ?? '';
+    assert.deepEqual([...sites.matchAll(/<code>([^<]*)<\/code>/g)].map((m) => m[1]), [SITE]);
     assert.ok(!page.text.includes(key), 'the page never shows the key');
     assert.ok(!page.text.includes('Signed in as'), 'nobody signed in');
 

@@ -25,7 +25,7 @@ import {
 import {
   addStandInKey, keyOf, mcpCall, mcpMetadataUrlOf, mcpResourceOf, revokeStandInKey, standInRequests,
 } from './key-flow.mjs';
-import { KeyFlowOAuthProvider } from './support/key-flow.mjs';
+import { KeyFlowOAuthProvider, formFor, offeredSites } from './support/key-flow.mjs';
 
 const MCP = mcpResourceOf();
 const PRM_MCP = mcpMetadataUrlOf();
@@ -64,6 +64,10 @@ function assertKeyFlow(entry, { key, redirectUrl }) {
   assert.equal(posted.url.pathname, '/authorize/key');
   assert.ok(!posted.text.includes(key), 'the consent page does not show the key');
   assert.ok(posted.text.includes(SITE), 'the consent page names the site');
+  // Its site chooser offers exactly the sites the key page checked (no "all sites").
+  const consentForm = formFor(posted.text, '/consent');
+  assert.deepEqual(offeredSites(consentForm), [SITE]);
+  assert.ok(!consentForm.fields.some((f) => f.name === 'all_sites' && f.value === '1'), 'no "all sites" for a key');
   // Back to the client: code, state, iss (RFC 9207).
   const back = new URL(approved.location);
   assert.equal(`${back.origin}${back.pathname}`, redirectUrl);

@@ -54,8 +54,10 @@ export function formFor(html, action) {
   return formsOf(html).find((f) => f.action === action && f.method === 'post');
 }
 
-/** The hidden fields of a form, as [name, value] pairs. */
-const hidden = (form) => form.fields.filter((f) => f.type === 'hidden' && f.name).map((f) => [f.name, f.value]);
+/** The hidden fields of a form and its preselected radio buttons, as [name, value] pairs. */
+const hidden = (form) => form.fields
+  .filter((f) => f.name && (f.type === 'hidden' || (f.type === 'radio' && f.checked)))
+  .map((f) => [f.name, f.value]);
 
 /** The site checkboxes a consent form offers (`site` fields). */
 export function offeredSites(form) {
@@ -66,7 +68,7 @@ export function offeredSites(form) {
  * One browser going through the /mcp key flow. `key` and `sites` are what
  * the person types on the key page (`sites` an array, entered one per
  * line); `approve` the sites ticked on the consent page (default: every
- * one offered) or false to press Deny.
+ * one offered, or "all sites" where that is preselected) or false to press Deny.
  */
 export class KeyFlowBrowser {
   constructor({ base, key, sites, approve, origin = base }) {
@@ -122,7 +124,11 @@ export class KeyFlowBrowser {
       pairs.push(['decision', 'deny']);
     } else {
       const offered = offeredSites(form);
-      const chosen = Array.isArray(approve) ? approve : offered;
+      // "All sites" preselected (a person's /internal chooser): kept unless
+      // sites are named; a key's chooser has none, so every offered site.
+      const all = pairs.findIndex(([n, v]) => n === 'all_sites' && v === '1');
+      if (Array.isArray(approve) && all >= 0) pairs[all] = ['all_sites', '0'];
+      const chosen = Array.isArray(approve) ? approve : (all >= 0 ? [] : offered);
       for (const s of chosen) pairs.push(['site', s]);
       pairs.push(['decision', 'approve']);
     }
