@@ -116,6 +116,19 @@ describe('connections made with a Plausible key', () => {
     assertTokenError(await refreshRequest(client, tokens.refresh_token), 400, 'invalid_grant', 'revoked refresh');
   }));
 
+  test('Deny on the consent page opens no view of the key\'s connections', retrying(async () => {
+    const key = await newKey('denier');
+    const client = await registerClient({ client_name: 'Denied key app', redirect_uris: ['http://127.0.0.1:9/cb'] });
+    const params = { ...authorizationParams(client, { challenge: pkce().challenge, state: randomState() }), resource: MCP };
+    const agent = new KeyFlowBrowser({ base: BASE, key, sites: [SITE], approve: false });
+    const back = await agent.authorize(`${BASE}/authorize?${new URLSearchParams(params)}`);
+    assert.equal(back.params.error, 'access_denied', back.location);
+    assert.equal(back.code, undefined);
+    assert.equal(agent.jar.get('__Host-pmcp_connections_key'), undefined, 'no key session after Deny');
+    const page = await call(`${BASE}/connections`, { jar: agent.jar });
+    assert.ok(formFor(page.text, '/connections/key'), 'the signed-out page, with the key form');
+  }));
+
   test('another browser enters the key again and sees what the key connected; another key sees nothing', retrying(async () => {
     const key = await newKey('teammate');
     const { client, tokens } = await connectWithKey('Shared key app', key);
