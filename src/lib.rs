@@ -108,6 +108,8 @@ enum Route {
     Connections,
     /// The connections page's sign-in.
     ConnectionsLogin,
+    /// The connections page's Plausible key, entered again (issue 15).
+    ConnectionsKey,
     /// The end-to-end tests' view of the listings (loopback with
     /// `TEST_IDENTITY_HOOK` only; elsewhere a 404 like any other path).
     /// The test build only: the release build has no such route.
@@ -141,6 +143,7 @@ fn route(path: &str) -> Route {
         "/revoke" => Route::Revoke,
         "/connections" => Route::Connections,
         "/connections/login" => Route::ConnectionsLogin,
+        "/connections/key" => Route::ConnectionsKey,
         #[cfg(feature = "test-hooks")]
         "/__test/listings" => Route::TestListings,
         #[cfg(feature = "test-hooks")]
@@ -154,9 +157,11 @@ impl Route {
     fn surface(self) -> Surface {
         match self {
             Route::McpByok | Route::McpInternal => Surface::Mcp,
-            Route::Authorize | Route::AuthorizeKey | Route::Callback | Route::Consent => {
-                Surface::Browser
-            }
+            Route::Authorize
+            | Route::AuthorizeKey
+            | Route::Callback
+            | Route::Consent
+            | Route::ConnectionsKey => Surface::Browser,
             _ => Surface::Api,
         }
     }
@@ -313,7 +318,9 @@ impl<P: RateLimits + IsolateCache + Clock> Limits<'_, P> {
             // address (never per client: a shared client id must not let
             // one person lock everyone out): each may cost a Plausible
             // query, and the form must not become a fast key checker.
-            Route::AuthorizeKey => {
+            // The connections page's key form shares the key form's
+            // allowance: both take a pasted key (issue 15).
+            Route::AuthorizeKey | Route::ConnectionsKey => {
                 (!self.allow(Tier::KeyForm, address).await).then_some(Tier::KeyForm)
             }
             Route::Token => {
@@ -404,6 +411,7 @@ async fn serve<P: Platform>(
         Route::Revoke => routes::oauth::revoke(platform, oauth, request).await,
         Route::Connections => routes::connections::page(platform, oauth, request).await,
         Route::ConnectionsLogin => routes::connections::login(platform, oauth, request).await,
+        Route::ConnectionsKey => routes::connections::key(platform, oauth, request).await,
         #[cfg(feature = "test-hooks")]
         Route::TestListings => routes::oauth::test_listings(platform, oauth, request).await,
         #[cfg(feature = "test-hooks")]
@@ -546,6 +554,31 @@ mod tests {
 
     const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
 
+    /// The connections page's key form and the `/mcp` key form share one
+    /// allowance per address: both take a pasted key (issue 15).
+    #[test]
+    fn the_connections_key_form_shares_the_key_form_allowance() {
+        let p = FakePlatform::new();
+        p.rate_limits
+            .borrow_mut()
+            .insert(Tier::KeyForm.binding(), 2);
+        assert_ne!(post(&p, "/authorize/key", &[FORM], "").status, 429);
+        assert_ne!(post(&p, "/connections/key", &[FORM], "").status, 429);
+        let limited = post(&p, "/connections/key", &[FORM], "api_key=k");
+        assert_eq!(limited.status, 429);
+        assert_eq!(limited.headers.get("retry-after"), Some("60"));
+        assert!(
+            limited
+                .headers
+                .get("content-type")
+                .is_some_and(|c| c.starts_with("text/html")),
+            "a page for a browser"
+        );
+        assert_eq!(post(&p, "/authorize/key", &[FORM], "").status, 429);
+        // The page's other actions are not this tier's.
+        assert_ne!(post(&p, "/connections", &[FORM], "").status, 429);
+    }
+
     #[test]
     fn failures_past_the_strict_tier_are_429_and_then_refused_up_front() {
         let p = FakePlatform::new();
@@ -628,6 +661,7 @@ mod tests {
         );
         assert_eq!(route("/connections"), Route::Connections);
         assert_eq!(route("/connections/login"), Route::ConnectionsLogin);
+        assert_eq!(route("/connections/key"), Route::ConnectionsKey);
     }
 
     #[test]

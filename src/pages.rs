@@ -12,8 +12,8 @@ use crate::http::Response;
 
 mod connections;
 pub use connections::{
-    AdminView, ClientSection, ConnectionsView, UserSection, connections_page, landing_page,
-    signed_out_page,
+    AdminView, ClientSection, ConnectionsView, KeySection, PersonSection, UserSection,
+    connections_page, landing_page, signed_out_page,
 };
 
 const STYLE: &str = "body{font:16px/1.5 system-ui,sans-serif;max-width:34rem;margin:3rem auto;padding:0 1rem;color:#1f2937}h1{font-size:1.35rem}.box{border:1px solid #e5e7eb;border-radius:.5rem;padding:1rem 1.25rem}dt{font-weight:600}dd{margin:0 0 .75rem}code{background:#f3f4f6;padding:0 .25rem;border-radius:.25rem}.actions{display:flex;gap:.75rem;margin-top:1.25rem}button{font:inherit;padding:.5rem 1.25rem;border-radius:.375rem;border:1px solid #d1d5db;background:#fff;cursor:pointer}button.primary{background:#4f46e5;border-color:#4f46e5;color:#fff}.muted{color:#6b7280;font-size:.9rem}a.button{display:inline-block;padding:.5rem 1.25rem;border-radius:.375rem;background:#4f46e5;color:#fff;text-decoration:none}.connection{margin:1rem 0}.notice{background:#fef3c7;padding:.5rem .75rem;border-radius:.375rem}fieldset.sites{border:1px solid #e5e7eb;border-radius:.5rem;padding:.5rem 1.25rem 1rem;margin:1rem 0 0}fieldset.sites legend{font-weight:600;padding:0 .25rem}.sites .under{margin-left:1.5rem}";

@@ -25,9 +25,10 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::ids::{TokenHash, UserKey};
+use super::ids::{RoutingId, TokenHash, UserKey};
 use super::ledger::records::AccessRecord;
 use super::types::ClientId;
+use crate::crypto::UserKeys;
 use crate::ports::UnixMillis;
 
 /// The port: this isolate's one memory (the Workers glue keeps it in a
@@ -157,9 +158,16 @@ impl TokenCache {
     }
 
     /// Every grant of this user may have ended (a revoke-all).
-    #[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
     pub fn forget_user(&mut self, user: &UserKey) {
         self.forget_where(|r| &r.subject.user_key == user);
+    }
+
+    /// Every grant of one (client, user) pair ended (a revocation on the
+    /// connections page, which names the pair by its routing id only).
+    pub fn forget_pair(&mut self, keys: &UserKeys, pair: RoutingId) {
+        self.forget_where(|r| {
+            RoutingId::of(keys, r.client_id.as_str(), &r.subject.user_key) == pair
+        });
     }
 
     #[cfg(test)]
@@ -295,6 +303,22 @@ mod tests {
         c.forget_user(&UserKey::legacy_of_email("a@example.com"));
         assert!(!hit(&mut c, "b1"));
         assert_eq!(c.len(), 0);
+        // A pair: that client's records of that user, no other.
+        for (t, client, who) in [
+            ("p1", "pmcp_client_A", "a@example.com"),
+            ("p2", "pmcp_client_A", "b@example.com"),
+            ("p3", "pmcp_client_B", "a@example.com"),
+        ] {
+            put(&mut c, t, record(client, who, T0 + 3600), T0);
+        }
+        let keys = crate::testing::user_keys();
+        let pair = RoutingId::of(
+            &keys,
+            "pmcp_client_A",
+            &UserKey::legacy_of_email("a@example.com"),
+        );
+        c.forget_pair(&keys, pair);
+        assert!(!hit(&mut c, "p1") && hit(&mut c, "p2") && hit(&mut c, "p3"));
     }
 
     #[test]

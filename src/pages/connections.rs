@@ -74,6 +74,9 @@ fn connection(row: &Connection, csrf: &str, back: &Back, admin: bool) -> Markup 
                     dt { "User" }
                     dd.user {
                         @if let Some(email) = &row.email { (email) " " }
+                        @if let Some(fp) = &row.key_fingerprint {
+                            "Plausible key " code.fingerprint { (fp) } " "
+                        }
                         @if let Some(user) = &row.user {
                             a href={ "/connections?user=" (user.as_str()) } { "all of this user's connections" }
                         }
@@ -160,12 +163,29 @@ pub struct AdminView {
     pub client: Option<ClientSection>,
 }
 
-/// What a signed-in person's page shows.
-pub struct ConnectionsView<'a> {
+/// A signed-in person's part of the page.
+pub struct PersonSection<'a> {
     pub email: &'a str,
-    pub csrf: &'a str,
     pub session_ends: u64,
     pub own: Vec<Connection>,
+}
+
+/// The part of the page of a Plausible key (issue 15): what was connected
+/// with it on `/mcp`.
+pub struct KeySection {
+    /// The key's fingerprint (`UserKey::fingerprint`): how the person and
+    /// an admin can tell which key this is without showing any of it.
+    pub fingerprint: String,
+    pub session_ends: u64,
+    pub rows: Vec<Connection>,
+}
+
+/// What the page shows: a signed-in person, a key, or both (one browser
+/// may hold both sessions); its forms carry one CSRF token.
+pub struct ConnectionsView<'a> {
+    pub csrf: &'a str,
+    pub person: Option<PersonSection<'a>>,
+    pub key: Option<KeySection>,
     pub admin: Option<AdminView>,
 }
 
@@ -228,13 +248,26 @@ pub fn connections_page(view: &ConnectionsView<'_>) -> Response {
     let back = Back::default();
     let body = html! {
         h1 { "Connected applications" }
-        p {
-            "Signed in as " strong.email { (view.email) } ". "
-            span.muted { "This session ends at " (when(view.session_ends)) "." }
+        @if let Some(person) = &view.person {
+            p {
+                "Signed in as " strong.email { (person.email) } ". "
+                span.muted { "This session ends at " (when(person.session_ends)) "." }
+            }
+            p.muted { "These applications can read this server's Plausible Analytics statistics as you. Revoking one ends its access at once; it has to ask you again to reconnect." }
+            section.own {
+                (rows(&person.own, view.csrf, &back, false, "No application is connected to your account."))
+            }
         }
-        p.muted { "These applications can read this server's Plausible Analytics statistics as you. Revoking one ends its access at once; it has to ask you again to reconnect." }
-        section.own {
-            (rows(&view.own, view.csrf, &back, false, "No application is connected to your account."))
+        @if let Some(key) = &view.key {
+            section.key {
+                h2 { "Connected with your Plausible API key" }
+                p {
+                    "Key fingerprint " code.fingerprint { (key.fingerprint) } ". "
+                    span.muted { "This view ends at " (when(key.session_ends)) "." }
+                }
+                p.muted { "These applications read Plausible Analytics with this key, through this server's " code { "/mcp" } ". Everyone who uses the same key sees and can revoke them. Revoking one ends its access at once; it has to ask for the key again to reconnect." }
+                (rows(&key.rows, view.csrf, &back, false, "No application is connected with this key."))
+            }
         }
         @if let Some(admin) = &view.admin { (admin_section(admin, view.csrf)) }
         (action(view.csrf, &back, &[("action", "sign_out")], "Sign out", false))
@@ -242,16 +275,25 @@ pub fn connections_page(view: &ConnectionsView<'_>) -> Response {
     page(200, "Connected applications", None, body, &["'self'"])
 }
 
-/// The page before signing in.
-pub fn signed_out_page() -> Response {
+/// The page before signing in: the company sign-in, or a Plausible key
+/// entered again (its form bound to this browser by `form_csrf`).
+pub fn signed_out_page(form_csrf: &str) -> Response {
     let body = html! {
         h1 { "Connected applications" }
         div.box {
             p { "See and revoke the applications (Claude, Claude Code, Cursor, …) you connected to this Plausible Analytics MCP server." }
             p { a.button href="/connections/login" { "Sign in" } }
         }
+        div.box.key-entry {
+            p { "Connected an application with your own Plausible API key (" code { "/mcp" } ")? Enter the key to see and revoke those connections. It is not stored and not sent to Plausible." }
+            form method="post" action="/connections/key" autocomplete="off" {
+                input type="hidden" name="csrf" value=(form_csrf);
+                label { "Plausible API key " input type="password" name="api_key" required autocomplete="off" spellcheck="false"; }
+                " " button type="submit" { "Show connections" }
+            }
+        }
     };
-    page(200, "Connected applications", None, body, &[])
+    page(200, "Connected applications", None, body, &["'self'"])
 }
 
 /// `/`: what this server is and how to connect to it.
@@ -265,20 +307,20 @@ pub fn landing_page(origin: &str) -> Response {
             dl {
                 dt { "For your organisation (sign in, no key needed)" }
                 dd { code.url { (internal) } }
-                dt { "With your own Plausible API key (as the bearer token)" }
+                dt { "With your own Plausible API key (a page asks for it once, or send it as the bearer token)" }
                 dd { code.url { (byok) } }
             }
         }
         h2 { "Connecting" }
         dl {
             dt { "Claude.ai and Cowork" }
-            dd { "Settings → Connectors → Add custom connector; paste " code { (internal) } " and sign in when asked." }
+            dd { "Settings → Connectors → Add custom connector; paste either URL. For " code { (internal) } " sign in when asked; for " code { (byok) } " paste your Plausible API key and the sites it may read on this server's page." }
             dt { "Claude Code" }
-            dd { code { "claude mcp add --transport http plausible " (internal) } ", then " code { "/mcp" } " in Claude Code to sign in." }
+            dd { code { "claude mcp add --transport http plausible " (internal) } ", then " code { "/mcp" } " in Claude Code to sign in; or with your own key, " code { "claude mcp add --transport http plausible " (byok) " --header \"Authorization: Bearer $PLAUSIBLE_API_KEY\"" } "." }
             dt { "MCP Inspector" }
-            dd { code { "npx @modelcontextprotocol/inspector" } "; choose Streamable HTTP, enter " code { (internal) } " and connect." }
+            dd { code { "npx @modelcontextprotocol/inspector" } "; choose Streamable HTTP, enter either URL and connect." }
             dt { "Cursor" }
-            dd { "Add to " code { "~/.cursor/mcp.json" } ": " code { "{\"mcpServers\":{\"plausible\":{\"url\":\"" (internal) "\"}}}" } }
+            dd { "Add to " code { "~/.cursor/mcp.json" } ": " code { "{\"mcpServers\":{\"plausible\":{\"url\":\"" (byok) "\",\"headers\":{\"Authorization\":\"Bearer ${env:PLAUSIBLE_API_KEY}\"}}}}" } " (Cursor's OAuth redirect is a " code { "cursor://" } " address, which this server does not register)." }
         }
         p { a href="/connections" { "See or revoke your connected applications" } }
     };

@@ -5,6 +5,7 @@ use super::reply::{Refusal, refusal};
 use crate::config::oauth::OAuthSettings;
 use crate::http::{Method, Request, Response};
 use crate::oauth::connections::endpoint::{self, ConnectionsError};
+use crate::oauth::connections::viewer;
 use crate::oauth::server::{AuthServer, Platform};
 use crate::ports::Log;
 
@@ -55,4 +56,20 @@ pub async fn login<P: Platform>(
     }
     let server = AuthServer::new(settings, request);
     reply(platform, endpoint::login(platform, &server).await)
+}
+
+/// `POST /connections/key`.
+pub async fn key<P: Platform>(
+    platform: &P,
+    settings: &OAuthSettings,
+    request: &Request,
+) -> Response {
+    if !matches!(request.method, Method::Post) {
+        return refusal(Refusal::MethodNotAllowed("POST"));
+    }
+    let server = AuthServer::new(settings, request);
+    reply(
+        platform,
+        viewer::enter_key(platform, &server, request).await,
+    )
 }

@@ -32,6 +32,7 @@ import {
   recordingFetch, redeemForm, resourceOf, tokenRequest,
 } from './oauth-helpers.mjs';
 import { pageErrorCode } from './support/http.mjs';
+import { KeyFlowOAuthProvider } from './support/key-flow.mjs';
 
 const REDIRECT_URL = 'http://127.0.0.1:8977/callback';
 
@@ -75,6 +76,7 @@ function documentHandler(hits, origin) {
     const docs = {
       '/client.json': { client_id: self, client_name: 'e2e CIMD client' },
       '/second.json': { client_id: self, client_name: 'e2e CIMD client 2' },
+      '/mcp-client.json': { client_id: self, client_name: 'e2e CIMD client on /mcp' },
       '/mismatch.json': { client_id: `${origin()}/client.json`, client_name: 'e2e impostor' },
     };
     if (req.url === '/moved.json') {
@@ -130,9 +132,9 @@ after(async () => {
 
 const find = (log, method, p) => log.filter((e) => e.method === method && e.url.pathname === p);
 
-/** The SDK's first-time flow against this file's worker; returns the connected client. */
-async function connectWithOAuth(provider, rec) {
-  const url = new URL(`${base}/internal`);
+/** The SDK's first-time flow against this file's worker (`/internal` unless `path`); returns the connected client. */
+async function connectWithOAuth(provider, rec, path = '/internal') {
+  const url = new URL(`${base}${path}`);
   const first = new StreamableHTTPClientTransport(url, { authProvider: provider, fetch: rec.fetch });
   await assert.rejects(new Client({ name: 'e2e-oauth-cimd', version: '1.0.0' }).connect(first), UnauthorizedError);
   assert.match(provider.code ?? '', /^pmcp_ac_/, 'the provider captured a code');
@@ -201,6 +203,42 @@ describe('Client ID Metadata Documents', () => {
     const upstream = stack.plausible.requests.slice(upstreamBefore);
     assert.equal(upstream.length, 1);
     assert.equal(upstream[0].headers.authorization, 'Bearer plausible-shared-key', '/internal queries with the shared key');
+    await client.close();
+  });
+
+  test('SDK flow on /mcp with clientMetadataUrl: no registration, the key page, tools with the person\'s own key', async () => {
+    const docUrl = `${origin(httpsServer, 'https')}/mcp-client.json`;
+    const key = `e2e-cimd-mcp-${randomState()}`;
+    const taught = await fetch(`${stack.plausible.url}/__stand-in/keys`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key, sites: ['example.com'] }),
+    });
+    assert.equal(taught.status, 200);
+    const rec = recordingFetch();
+    const provider = new KeyFlowOAuthProvider({ base, key, sites: ['example.com'], redirectUrl: REDIRECT_URL, clientMetadataUrl: docUrl });
+    const client = await connectWithOAuth(provider, rec, '/mcp');
+
+    // The URL is the client id; discovery went through /mcp's PRM.
+    assert.deepEqual(provider.savedClients, [{ client_id: docUrl, issuer: base }]);
+    assert.equal(find(rec.log, 'POST', '/register').length, 0);
+    assert.ok(find(rec.log, 'GET', '/.well-known/oauth-protected-resource/mcp').length >= 1);
+    const az = provider.authorizations[0];
+    assert.equal(az.url.searchParams.get('client_id'), docUrl);
+    assert.equal(az.url.searchParams.get('resource'), `${base}/mcp`);
+    // The person's part: the key page, the consent page (naming the document's client), back with a code.
+    assert.deepEqual(az.browser.steps.map((x) => `${x.step} ${x.status}`), ['authorize 200', 'key 200', 'consent 302']);
+    assert.ok(az.browser.steps[1].text.includes('e2e CIMD client on /mcp'), 'the consent page names the client from its document');
+    assert.equal(locationParams(az.location).iss, base);
+    const [redeem] = find(rec.log, 'POST', '/token');
+    assert.equal(redeem.status, 200);
+    assert.equal(redeem.body.client_id, docUrl);
+    assert.equal(redeem.body.resource, `${base}/mcp`);
+    assert.equal(hitsFor(httpsHits, '/mcp-client.json'), 1, 'one fetch of the document');
+
+    const upstreamBefore = stack.plausible.requests.length;
+    assertSampleResult('get_timeseries', await client.callTool({ name: 'get_timeseries', arguments: SAMPLE_CALLS.get_timeseries }));
+    const upstream = stack.plausible.requests.slice(upstreamBefore);
+    assert.equal(upstream.length, 1);
+    assert.equal(upstream[0].headers.authorization, `Bearer ${key}`, '/mcp queries with the person\'s key');
     await client.close();
   });
 

@@ -1,20 +1,27 @@
-//! `/connections`: `GET` shows the page (signed out: a sign-in link;
-//! signed in: the person's connections, and for admins whatever user or
-//! client they look up), `GET /connections/login` starts the sign-in,
-//! and `POST` takes one action of the page's forms. Every POST needs the
-//! session and its CSRF token, and is refused from another origin.
+//! `/connections`: `GET` shows the page (signed out: a sign-in link and
+//! the Plausible key form; signed in: the person's connections, and for
+//! admins whatever user or client they look up; with a key session: what
+//! that key connected on `/mcp`), `GET /connections/login` starts the
+//! sign-in, `POST /connections/key` opens a key session from the key
+//! entered again, and `POST` takes one action of the page's forms. Every
+//! POST needs a session (or, for the key, the signed-out form's cookie)
+//! and its CSRF token, and is refused from another origin.
 
 use crate::audit::{self, Actor, AdminAction, Event, Record};
 use futures_util::future::join_all;
 use std::collections::HashSet;
 
 use super::block;
+pub use super::error::ConnectionsError;
+use super::error::{Outcome, keys, redirect};
+use super::key_session;
 use super::listing::{Connection, EmailOpener, assemble, open_email};
-use super::session::{self, Session};
+use super::session;
+use super::viewer::{Viewer, signed_out};
 use crate::crypto::{Keyring, UserKeys};
 use crate::http::{Method, Params, Request, Response, form, single_params};
 use crate::oauth::clients::registry;
-use crate::oauth::flow::login::{self, LoginError};
+use crate::oauth::flow::login;
 use crate::oauth::ids::{RoutingId, UserKey};
 use crate::oauth::ledger::client::Ledger;
 use crate::oauth::listing::client::{
@@ -22,132 +29,12 @@ use crate::oauth::listing::client::{
 };
 use crate::oauth::listing::records::ListedPair;
 use crate::oauth::server::{AuthServer, Platform};
+use crate::oauth::token_cache::TokenCache;
 use crate::oauth::types::ClientId;
-use crate::pages::{self, AdminView, ClientSection, ConnectionsView, UserSection};
+use crate::pages::{
+    self, AdminView, ClientSection, ConnectionsView, KeySection, PersonSection, UserSection,
+};
 use crate::ports::StorageError;
-use crate::secret::SetCookie;
-
-/// Why the page answered no.
-#[derive(Debug)]
-pub enum ConnectionsError {
-    /// `COOKIE_SECRET` is missing or too short.
-    NoServerKey,
-    /// `USER_KEY_SECRET` is missing or too short.
-    NoUserKey,
-    /// No upstream provider is configured.
-    NoUpstream,
-    LoginStart(LoginError),
-    /// A POST without a live session (401).
-    SignedOut,
-    /// An admin's view or action asked by someone else (403).
-    NotAdmin,
-    /// A pair that is not the signed-in person's (404: whether it exists
-    /// is not theirs to learn).
-    UnknownPair,
-    /// A form or query that does not parse (400).
-    BadRequest(&'static str),
-    /// A missing or wrong CSRF token (403).
-    Csrf,
-    /// A POST from another origin (403).
-    ForeignOrigin,
-    Storage(StorageError),
-}
-
-impl ConnectionsError {
-    fn status(&self) -> u16 {
-        match self {
-            ConnectionsError::NoServerKey | ConnectionsError::NoUserKey => 500,
-            ConnectionsError::NoUpstream | ConnectionsError::Storage(_) => 503,
-            ConnectionsError::LoginStart(e) => e.status(),
-            ConnectionsError::SignedOut => 401,
-            ConnectionsError::NotAdmin
-            | ConnectionsError::Csrf
-            | ConnectionsError::ForeignOrigin => 403,
-            ConnectionsError::UnknownPair => 404,
-            ConnectionsError::BadRequest(_) => 400,
-        }
-    }
-
-    fn code(&self) -> &'static str {
-        match self {
-            ConnectionsError::NoServerKey | ConnectionsError::NoUserKey => "server_misconfigured",
-            ConnectionsError::NoUpstream => "sign_in_not_configured",
-            ConnectionsError::LoginStart(e) => e.code(),
-            ConnectionsError::SignedOut => "signed_out",
-            ConnectionsError::NotAdmin => "not_admin",
-            ConnectionsError::UnknownPair => "not_found",
-            ConnectionsError::BadRequest(_) => "bad_request",
-            ConnectionsError::Csrf => "csrf",
-            ConnectionsError::ForeignOrigin => "foreign_origin",
-            ConnectionsError::Storage(_) => "temporarily_unavailable",
-        }
-    }
-
-    fn message(&self) -> String {
-        match self {
-            ConnectionsError::NoServerKey => "COOKIE_SECRET is missing or shorter than 32 characters, so this server cannot sign anyone in.".into(),
-            ConnectionsError::NoUserKey => "USER_KEY_SECRET is missing or shorter than 32 characters, so this server cannot sign anyone in.".into(),
-            ConnectionsError::NoUpstream => "This server has no upstream identity provider configured (ACCESS_ISSUER, ACCESS_CLIENT_ID, ACCESS_CLIENT_SECRET).".into(),
-            ConnectionsError::LoginStart(e) => e.message().into(),
-            ConnectionsError::SignedOut => "Your session has ended. Sign in again at /connections.".into(),
-            ConnectionsError::NotAdmin => "Only this server's administrators can see or change other people's connections.".into(),
-            ConnectionsError::UnknownPair => "No such connection among yours.".into(),
-            ConnectionsError::BadRequest(why) => (*why).into(),
-            ConnectionsError::Csrf => "The form was not submitted from this server's page (missing or invalid CSRF token). Reload the page and try again.".into(),
-            ConnectionsError::ForeignOrigin => "This form must be submitted from this server's own page.".into(),
-            ConnectionsError::Storage(_) => "The server could not complete the request. Try again shortly.".into(),
-        }
-    }
-
-    /// What the operator is told; none for a plain bad request.
-    pub fn log_line(&self) -> Option<String> {
-        match self {
-            ConnectionsError::Storage(StorageError(why)) => {
-                Some(format!("connections: storage failed: {why}"))
-            }
-            ConnectionsError::LoginStart(e) => Some(format!(
-                "connections: cannot start the upstream login: {e:?}"
-            )),
-            ConnectionsError::NotAdmin
-            | ConnectionsError::UnknownPair
-            | ConnectionsError::Csrf
-            | ConnectionsError::ForeignOrigin => {
-                Some(format!("connections: refused: {}", self.code()))
-            }
-            ConnectionsError::BadRequest(_) | ConnectionsError::SignedOut => None,
-            other => Some(format!("connections: stopped: {}", other.code())),
-        }
-    }
-
-    pub fn response(&self) -> Response {
-        let heading = match self.status() {
-            401 => "Signed out",
-            403 => "Not allowed",
-            404 => "Not found",
-            400 => "Bad request",
-            500 => "Server misconfigured",
-            _ => "Temporarily unavailable",
-        };
-        pages::error_page(self.status(), heading, &self.message(), self.code())
-    }
-}
-
-type Outcome = Result<Response, ConnectionsError>;
-
-fn keys<'a>(server: &AuthServer<'a>) -> Result<(&'a Keyring, &'a UserKeys), ConnectionsError> {
-    Ok((
-        server
-            .settings
-            .keys
-            .as_ref()
-            .ok_or(ConnectionsError::NoServerKey)?,
-        server
-            .settings
-            .user_keys
-            .as_ref()
-            .ok_or(ConnectionsError::NoUserKey)?,
-    ))
-}
 
 /// `GET /`: the landing page, which links here.
 pub fn landing(origin: &str) -> Response {
@@ -166,14 +53,6 @@ pub async fn login<P: Platform>(platform: &P, server: &AuthServer<'_>) -> Outcom
         .await
         .map_err(ConnectionsError::LoginStart)?;
     Ok(redirect(302, &start.location, &start.set_cookies))
-}
-
-fn redirect(status: u16, location: &str, cookies: &[SetCookie]) -> Response {
-    let mut r = Response::new(status).with_header("location", location);
-    for c in cookies {
-        r.headers.append("set-cookie", c.secret());
-    }
-    r
 }
 
 /// The admin view a query asks for: `user=<user key>`, `client=<id>`.
@@ -242,22 +121,45 @@ pub async fn show<P: Platform>(
 ) -> Outcome {
     let (ring, user_keys) = keys(server)?;
     let now = platform.now().as_secs();
-    let Some(session) = Session::of(ring, &request.headers, now) else {
-        return Ok(pages::signed_out_page());
+    let Some(viewer) = Viewer::of(ring, request, now) else {
+        return signed_out(platform, ring);
     };
     let params = single_params(request.url.query().unwrap_or("").as_bytes())
         .map_err(|_| ConnectionsError::BadRequest("a parameter appears twice"))?;
     let wanted = wanted(&params)?;
-    let admin = server.settings.admins.includes(session.email());
+    let admin = viewer.admin(server);
     if !admin && (wanted.user.is_some() || wanted.client.is_some()) {
         return Err(ConnectionsError::NotAdmin);
     }
-    let me = UserKey::of_email(user_keys, session.email());
-    let mine = Directory::of(platform, &me)
-        .list()
-        .await
-        .map_err(ConnectionsError::Storage)?;
-    let own = rows_of(platform, server, ring, &mine.pairs, false).await?;
+    let person = match &viewer.person {
+        Some(session) => {
+            let me = UserKey::of_email(user_keys, session.email());
+            let mine = Directory::of(platform, &me)
+                .list()
+                .await
+                .map_err(ConnectionsError::Storage)?;
+            Some(PersonSection {
+                email: session.email(),
+                session_ends: session.expires_at(),
+                own: rows_of(platform, server, ring, &mine.pairs, false).await?,
+            })
+        }
+        None => None,
+    };
+    let key = match &viewer.key {
+        Some(session) => {
+            let listed = Directory::of(platform, session.user())
+                .list()
+                .await
+                .map_err(ConnectionsError::Storage)?;
+            Some(KeySection {
+                fingerprint: session.user().fingerprint().to_owned(),
+                session_ends: session.expires_at(),
+                rows: rows_of(platform, server, ring, &listed.pairs, false).await?,
+            })
+        }
+        None => None,
+    };
     let admin_view = if admin {
         let user = match &wanted.user {
             Some(user) => {
@@ -303,12 +205,11 @@ pub async fn show<P: Platform>(
     } else {
         None
     };
-    let csrf = session.csrf(ring);
+    let csrf = viewer.csrf(ring);
     Ok(pages::connections_page(&ConnectionsView {
-        email: session.email(),
         csrf: &csrf,
-        session_ends: session.expires_at(),
-        own,
+        person,
+        key,
         admin: admin_view,
     }))
 }
@@ -403,14 +304,14 @@ pub async fn act<P: Platform>(platform: &P, server: &AuthServer<'_>, request: &R
         return Err(ConnectionsError::ForeignOrigin);
     }
     let now = platform.now().as_secs();
-    let session = Session::of(ring, &request.headers, now).ok_or(ConnectionsError::SignedOut)?;
+    let viewer = Viewer::of(ring, request, now).ok_or(ConnectionsError::SignedOut)?;
     let form = form(&request.headers, &request.body)
         .map_err(|_| ConnectionsError::BadRequest("the form could not be read"))?;
-    if !session.csrf_ok(ring, form.get("csrf").map(String::as_str)) {
+    if !viewer.csrf_ok(ring, form.get("csrf").map(String::as_str)) {
         return Err(ConnectionsError::Csrf);
     }
     let action = Action::parse(&form)?;
-    let admin = server.settings.admins.includes(session.email());
+    let admin = viewer.admin(server);
     if action.needs_admin() && !admin {
         return Err(ConnectionsError::NotAdmin);
     }
@@ -418,15 +319,15 @@ pub async fn act<P: Platform>(platform: &P, server: &AuthServer<'_>, request: &R
     match &action {
         Action::Revoke(pair) => {
             if !admin {
-                let me = UserKey::of_email(user_keys, session.email());
-                let mine: HashSet<RoutingId> = Directory::of(platform, &me)
-                    .list()
-                    .await
-                    .map_err(storage)?
-                    .pairs
-                    .into_iter()
-                    .map(|p| p.routing)
-                    .collect();
+                // The signed-in person's pairs and the key's, if both.
+                let mut mine: HashSet<RoutingId> = HashSet::new();
+                for user in viewer.users(user_keys) {
+                    let listed = Directory::of(platform, &user)
+                        .list()
+                        .await
+                        .map_err(storage)?;
+                    mine.extend(listed.pairs.into_iter().map(|p| p.routing));
+                }
                 if !mine.contains(pair) {
                     return Err(ConnectionsError::UnknownPair);
                 }
@@ -435,15 +336,28 @@ pub async fn act<P: Platform>(platform: &P, server: &AuthServer<'_>, request: &R
                 .revoke_all(now)
                 .await
                 .map_err(storage)?;
+            forget(platform, |m| m.forget_pair(user_keys, *pair));
         }
-        Action::SignOut => return Ok(redirect(303, "/connections", &[session::clear()])),
+        Action::SignOut => {
+            return Ok(redirect(
+                303,
+                "/connections",
+                &[session::clear(), key_session::clear()],
+            ));
+        }
         Action::FindUser(_) => {}
-        Action::RevokeUser(user) => revoke_all_for_user(platform, user, now)
-            .await
-            .map_err(storage)?,
-        Action::RevokeClient(client) => revoke_all_for_client(platform, client, now)
-            .await
-            .map_err(storage)?,
+        Action::RevokeUser(user) => {
+            revoke_all_for_user(platform, user, now)
+                .await
+                .map_err(storage)?;
+            forget(platform, |m| m.forget_user(user));
+        }
+        Action::RevokeClient(client) => {
+            revoke_all_for_client(platform, client, now)
+                .await
+                .map_err(storage)?;
+            forget(platform, |m| m.forget_client(client));
+        }
         Action::BlockClient(client) => {
             // The block first: a failure after it leaves the client
             // refused, never a revocation without the block.
@@ -451,11 +365,20 @@ pub async fn act<P: Platform>(platform: &P, server: &AuthServer<'_>, request: &R
             revoke_all_for_client(platform, client, now)
                 .await
                 .map_err(storage)?;
+            forget(platform, |m| m.forget_client(client));
         }
         Action::UnblockClient(client) => block::unblock(platform, client).await.map_err(storage)?,
     }
     audit_action(platform, server, &action, admin);
     Ok(redirect(303, &back_to(&form, &action, user_keys), &[]))
+}
+
+/// This isolate forgets the token records it remembered that an action
+/// revoked, at once (as `/revoke` does): the token memory would otherwise
+/// admit them here for up to `TOKEN_CACHE_SECONDS` more. Other isolates
+/// honour the revocation within KV's own propagation window.
+fn forget<P: Platform>(platform: &P, what: impl FnOnce(&mut TokenCache)) {
+    what(&mut platform.token_memory().borrow_mut());
 }
 
 /// The audit line of a done action: a person's own revocation, or an
@@ -495,11 +418,17 @@ mod tests {
     use super::*;
     use crate::config::oauth::OAuthSettings;
     use crate::identity;
+    use crate::oauth::connections::key_session::{KeyEntry, KeySession};
+    use crate::oauth::connections::session::Session;
+    use crate::oauth::connections::viewer::enter_key;
     use crate::oauth::ledger::client::PairSummary;
     use crate::oauth::ledger::records::ConsentRecord;
     use crate::oauth::listing::client::list_pair;
+    use crate::oauth::token_cache::TokenMemory;
     use crate::oauth::types::{RedirectUri, ScopeSet};
     use crate::ports::Clock;
+    use crate::secret::PlausibleKey;
+    use crate::secret::SetCookie;
     use crate::testing::{FakePlatform, block_on, keys, source, user_keys};
 
     /// Alice's and Bob's pairs with one client, each with a consent.
@@ -657,6 +586,305 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+    }
+
+    const KEY: &str = "plausible-key-of-the-team";
+
+    /// The key's user: a pair with the client of `world`, listed and consented.
+    fn key_pair(p: &FakePlatform) -> (UserKey, RoutingId) {
+        let user = UserKey::of_plausible_key(&user_keys(), &PlausibleKey::new(KEY));
+        let client = ClientId::parse("pmcp_client_A").unwrap();
+        let routing = RoutingId::of(&user_keys(), client.as_str(), &user);
+        block_on(list_pair(
+            p,
+            &user,
+            ListedPair {
+                client_id: client,
+                routing,
+                first_connected: p.now().as_secs(),
+            },
+        ))
+        .unwrap();
+        block_on(Ledger::pair(p, routing).record_consent(
+            user.clone(),
+            ConsentRecord {
+                sites: Some(vec!["example.com".into()]),
+                redirect_uri:
+                    RedirectUri::parse("https://claude.ai/api/mcp/auth_callback").unwrap(),
+                scope: ScopeSet::parse(Some("mcp")).unwrap(),
+                approved_at: p.now().as_secs(),
+            },
+        ))
+        .unwrap();
+        (user, routing)
+    }
+
+    fn request(
+        method: Method,
+        path: &str,
+        cookies: &[&SetCookie],
+        body: &[(&str, &str)],
+    ) -> Request {
+        let mut request = Request::new(
+            method,
+            url::Url::parse(&format!("https://mcp.example.com{path}")).unwrap(),
+        );
+        let jar: Vec<&str> = cookies
+            .iter()
+            .map(|c| c.secret().split(';').next().unwrap())
+            .collect();
+        if !jar.is_empty() {
+            request.headers.set("cookie", jar.join("; "));
+        }
+        request.headers.set("origin", "https://mcp.example.com");
+        request
+            .headers
+            .set("content-type", "application/x-www-form-urlencoded");
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in body {
+            form.append_pair(k, v);
+        }
+        request.body = form.finish().into_bytes();
+        request
+    }
+
+    fn set_cookies(r: &Response) -> Vec<SetCookie> {
+        r.headers
+            .get_all("set-cookie")
+            .map(|c| SetCookie::new(c.to_owned()))
+            .collect()
+    }
+
+    fn body(r: &Response) -> String {
+        String::from_utf8(r.body.clone()).unwrap()
+    }
+
+    #[test]
+    fn a_key_session_lists_and_revokes_its_key_s_pairs_only() {
+        let (p, settings, alice, _) = world();
+        let (user, mine) = key_pair(&p);
+        let (session, cookie) = KeySession::start(&keys(), &p, &user, p.now().as_secs()).unwrap();
+        let get = request(Method::Get, "/connections", &[&cookie], &[]);
+        let page = block_on(show(&p, &AuthServer::new(&settings, &get), &get)).unwrap();
+        let html = body(&page);
+        assert!(html.contains("data-client-id=\"pmcp_client_A\""), "{html}");
+        assert!(html.contains(user.fingerprint()), "the key's fingerprint");
+        assert!(!html.contains(KEY), "never the key");
+        assert!(!html.contains("Signed in as"), "no person here");
+        // Not an admin: no other user's page.
+        let other = request(
+            Method::Get,
+            "/connections?client=pmcp_client_A",
+            &[&cookie],
+            &[],
+        );
+        assert!(matches!(
+            block_on(show(&p, &AuthServer::new(&settings, &other), &other)),
+            Err(ConnectionsError::NotAdmin)
+        ));
+        let csrf = session.csrf(&keys());
+        let post = |fields: &[(&str, &str)]| {
+            let r = request(Method::Post, "/connections", &[&cookie], fields);
+            block_on(act(&p, &AuthServer::new(&settings, &r), &r))
+        };
+        let theirs = post(&[
+            ("csrf", &csrf),
+            ("action", "revoke"),
+            ("pair", &alice.to_hex()),
+        ]);
+        assert!(
+            matches!(theirs, Err(ConnectionsError::UnknownPair)),
+            "{theirs:?}"
+        );
+        assert!(consented(&p, alice));
+        let forged = post(&[
+            ("csrf", "x"),
+            ("action", "revoke"),
+            ("pair", &mine.to_hex()),
+        ]);
+        assert!(matches!(forged, Err(ConnectionsError::Csrf)), "{forged:?}");
+        let admin_only = post(&[
+            ("csrf", &csrf),
+            ("action", "revoke_client"),
+            ("client", "pmcp_client_A"),
+        ]);
+        assert!(matches!(admin_only, Err(ConnectionsError::NotAdmin)));
+        // A token of the pair this isolate admitted a moment ago.
+        let remembered = crate::oauth::ids::TokenHash::of("pmcp_at_remembered");
+        {
+            let mut memory = p.token_memory().borrow_mut();
+            let epoch = memory.epoch();
+            memory.remember(
+                remembered.clone(),
+                crate::oauth::ledger::records::AccessRecord {
+                    sites: Some(vec!["example.com".into()]),
+                    client_id: ClientId::parse("pmcp_client_A").unwrap(),
+                    grant_id: crate::oauth::ids::GrantId::fixed("g1"),
+                    scope: ScopeSet::parse(Some("mcp")).unwrap(),
+                    resource: crate::testing::resource("https://mcp.example.com/mcp"),
+                    subject: crate::oauth::ledger::records::Subject {
+                        user_key: user.clone(),
+                        sealed_props: "s".into(),
+                    },
+                    expires_at: p.now().as_secs() + 3600,
+                    grant_created_at: Some(0),
+                },
+                p.now(),
+                std::time::Duration::from_secs(60),
+                epoch,
+            );
+        }
+        let own = post(&[
+            ("csrf", &csrf),
+            ("action", "revoke"),
+            ("pair", &mine.to_hex()),
+        ])
+        .unwrap();
+        assert_eq!(own.status, 303);
+        assert!(!consented(&p, mine), "the key's consent went with it");
+        assert!(
+            p.token_memory()
+                .borrow_mut()
+                .recall(&remembered, p.now())
+                .is_none(),
+            "this isolate forgot the pair's tokens at once"
+        );
+        assert!(consented(&p, alice));
+        let out = post(&[("csrf", &csrf), ("action", "sign_out")]).unwrap();
+        let cleared: Vec<String> = set_cookies(&out)
+            .iter()
+            .map(|c| c.secret().to_owned())
+            .collect();
+        assert!(
+            cleared
+                .iter()
+                .any(|c| c.starts_with("__Host-pmcp_connections_key=;")),
+            "{cleared:?}"
+        );
+    }
+
+    #[test]
+    fn a_browser_with_both_sessions_sees_both_lists_and_revokes_from_either() {
+        let (p, settings, alice, bob) = world();
+        let (user, key_pair_id) = key_pair(&p);
+        let identity =
+            crate::identity::admit("alice@example.com", Some(true), &["example.com".into()])
+                .unwrap();
+        let (person, person_cookie) =
+            Session::start(&keys(), &p, &identity, p.now().as_secs()).unwrap();
+        let (_, key_cookie) = KeySession::start(&keys(), &p, &user, p.now().as_secs()).unwrap();
+        let both = [&person_cookie, &key_cookie];
+        let get = request(Method::Get, "/connections", &both, &[]);
+        let html = body(&block_on(show(&p, &AuthServer::new(&settings, &get), &get)).unwrap());
+        assert!(html.contains("Signed in as"), "{html}");
+        assert!(html.contains(user.fingerprint()));
+        assert_eq!(html.matches("data-client-id=\"pmcp_client_A\"").count(), 2);
+        // The page's one token (the person's) serves both lists.
+        let csrf = person.csrf(&keys());
+        for pair in [key_pair_id, alice] {
+            let r = request(
+                Method::Post,
+                "/connections",
+                &both,
+                &[
+                    ("csrf", &csrf),
+                    ("action", "revoke"),
+                    ("pair", &pair.to_hex()),
+                ],
+            );
+            let out = block_on(act(&p, &AuthServer::new(&settings, &r), &r)).unwrap();
+            assert_eq!(out.status, 303);
+            assert!(!consented(&p, pair));
+        }
+        assert!(consented(&p, bob), "nobody else's");
+    }
+
+    #[test]
+    fn entering_the_key_again_opens_its_session() {
+        let (p, settings, _, _) = world();
+        let (user, _) = key_pair(&p);
+        // Signed out: the page carries the key form, bound to a fresh cookie.
+        let get = request(Method::Get, "/connections", &[], &[]);
+        let page = block_on(show(&p, &AuthServer::new(&settings, &get), &get)).unwrap();
+        let html = body(&page);
+        assert!(html.contains("action=\"/connections/key\""), "{html}");
+        assert!(html.contains("autocomplete=\"off\""));
+        let form_cookie = set_cookies(&page).into_iter().next().unwrap();
+        assert!(
+            form_cookie
+                .secret()
+                .starts_with("__Host-pmcp_connections_form=")
+        );
+        assert!(form_cookie.secret().contains("SameSite=Strict"));
+        let entry = KeyEntry::of(&{
+            let mut h = crate::http::Headers::new();
+            h.set("cookie", form_cookie.secret().split(';').next().unwrap());
+            h
+        })
+        .unwrap();
+        let csrf = entry.csrf(&keys());
+        assert!(html.contains(&csrf));
+        let post = |cookies: &[&SetCookie], fields: &[(&str, &str)], origin: Option<&str>| {
+            let mut r = request(Method::Post, "/connections/key", cookies, fields);
+            if let Some(o) = origin {
+                r.headers.set("origin", o);
+            }
+            block_on(enter_key(&p, &AuthServer::new(&settings, &r), &r))
+        };
+        for (label, cookies, fields, origin) in [
+            (
+                "no cookie",
+                vec![],
+                vec![("csrf", csrf.as_str()), ("api_key", KEY)],
+                None,
+            ),
+            ("no token", vec![&form_cookie], vec![("api_key", KEY)], None),
+            (
+                "another token",
+                vec![&form_cookie],
+                vec![("csrf", "k.x"), ("api_key", KEY)],
+                None,
+            ),
+        ] {
+            let r = post(&cookies, &fields, origin);
+            assert!(matches!(r, Err(ConnectionsError::Csrf)), "{label}: {r:?}");
+        }
+        let foreign = post(
+            &[&form_cookie],
+            &[("csrf", &csrf), ("api_key", KEY)],
+            Some("https://evil.example"),
+        );
+        assert!(matches!(foreign, Err(ConnectionsError::ForeignOrigin)));
+        for bad in ["", "short", "has a space in it"] {
+            let r = post(&[&form_cookie], &[("csrf", &csrf), ("api_key", bad)], None);
+            assert!(
+                matches!(r, Err(ConnectionsError::NotAKey)),
+                "{bad:?}: {r:?}"
+            );
+        }
+        let ok = post(
+            &[&form_cookie],
+            &[("csrf", &csrf), ("api_key", &format!("  {KEY}\n"))],
+            None,
+        )
+        .unwrap();
+        assert_eq!(ok.status, 303);
+        assert_eq!(ok.headers.get("location"), Some("/connections"));
+        let set = set_cookies(&ok);
+        let session_cookie = set
+            .iter()
+            .find(|c| c.secret().starts_with("__Host-pmcp_connections_key="))
+            .unwrap();
+        assert!(!session_cookie.secret().contains(KEY));
+        assert!(
+            set.iter()
+                .any(|c| c.secret().starts_with("__Host-pmcp_connections_form=;")),
+            "the form cookie is dropped"
+        );
+        let mut h = crate::http::Headers::new();
+        h.set("cookie", session_cookie.secret().split(';').next().unwrap());
+        let opened = KeySession::of(&keys(), &h, p.now().as_secs()).unwrap();
+        assert_eq!(opened.user(), &user, "the key's user, trimmed as pasted");
     }
 
     fn params(pairs: &[(&str, &str)]) -> Params {

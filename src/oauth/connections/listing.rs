@@ -5,6 +5,7 @@
 use crate::crypto::Keyring;
 use crate::oauth::clients::record::ClientRecord;
 use crate::oauth::ids::{RoutingId, UserKey};
+use crate::oauth::key_grant;
 use crate::oauth::ledger::protocol::{ConsentSummary, GrantSummary, PairSummary};
 use crate::oauth::ledger::records::Subject;
 use crate::oauth::listing::records::ListedPair;
@@ -39,19 +40,37 @@ pub struct Connection {
     pub user: Option<UserKey>,
     /// The person's email: filled in for admins only.
     pub email: Option<String>,
+    /// For a grant of a Plausible key (`/mcp`, issue 15), the key's
+    /// fingerprint (`UserKey::fingerprint`) in place of an email: filled
+    /// in for admins only.
+    pub key_fingerprint: Option<String>,
 }
 
-/// Opens a subject's email (admins' pages only).
-pub type EmailOpener<'a> = &'a dyn Fn(&Subject) -> Option<String>;
+/// Whose a grant's subject is, as an admin's row shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Shown {
+    /// A person, by the email sealed in the subject.
+    Email(String),
+    /// A Plausible key: never shown, only its fingerprint.
+    Key,
+}
 
-/// The email sealed in a grant's subject (`flow::issue::subject`).
-pub fn open_email(keys: &Keyring, subject: &Subject) -> Option<String> {
+/// Opens a subject for an admin's row (admins' pages only).
+pub type EmailOpener<'a> = &'a dyn Fn(&Subject) -> Option<Shown>;
+
+/// Whose a grant's subject is: the email sealed in it
+/// (`flow::issue::subject`), or a Plausible key (`key_grant::subject`),
+/// whose key is not taken out.
+pub fn open_email(keys: &Keyring, subject: &Subject) -> Option<Shown> {
     let json = keys.open(
         &subject.sealed_props,
         &format!("subject:{}", subject.user_key.as_str()),
     )?;
     let props: serde_json::Value = serde_json::from_slice(&json).ok()?;
-    props.get("email")?.as_str().map(str::to_owned)
+    if let Some(email) = props.get("email").and_then(|e| e.as_str()) {
+        return Some(Shown::Email(email.to_owned()));
+    }
+    matches!(key_grant::holder(keys, subject), key_grant::Holder::Key(_)).then_some(Shown::Key)
 }
 
 /// What a pair's grants can read together, or (none live) what its
@@ -100,6 +119,7 @@ pub fn assemble(
     let user = consent
         .map(|c| c.user_key.clone())
         .or_else(|| grants.first().map(|g| g.subject.user_key.clone()));
+    let shown = email.and_then(|open| grants.iter().find_map(|g| open(&g.subject)));
     Some(Connection {
         pair: pair.routing,
         client_id: pair.client_id.clone(),
@@ -118,7 +138,14 @@ pub fn assemble(
             .map(|exp| exp.saturating_sub(access_lifetime_secs)),
         ends_at: grants.iter().map(|g| g.expires_at).max(),
         grants: grants.len(),
-        email: email.and_then(|open| grants.iter().find_map(|g| open(&g.subject))),
+        email: match &shown {
+            Some(Shown::Email(e)) => Some(e.clone()),
+            _ => None,
+        },
+        key_fingerprint: match (&shown, &user) {
+            (Some(Shown::Key), Some(u)) => Some(u.fingerprint().to_owned()),
+            _ => None,
+        },
         user,
     })
 }
@@ -260,9 +287,49 @@ mod tests {
         };
         let row = assemble(&pair(), summary, None, 3600, Some(&open)).unwrap();
         assert_eq!(row.email.as_deref(), Some("a@example.com"));
+        assert_eq!(row.key_fingerprint, None);
         assert_eq!(row.name, "pmcp_client_A");
         assert_eq!(row.redirect_host, None);
         assert_eq!(row.last_refreshed, None);
+    }
+
+    #[test]
+    fn admins_see_a_key_grant_by_its_fingerprint_never_the_key() {
+        let k = keys();
+        let key = crate::secret::PlausibleKey::new("plausible-key-of-the-team");
+        let subject = key_grant::subject(
+            &key,
+            &["example.com".to_owned()],
+            &k,
+            &user_keys(),
+            &FakePlatform::new(),
+        )
+        .unwrap();
+        let mut g = grant(100, None);
+        g.subject = subject.clone();
+        let open = |s: &Subject| open_email(&k, s);
+        assert_eq!(open(&subject), Some(Shown::Key));
+        let summary = PairSummary::Summary {
+            grants: vec![g],
+            consents: vec![],
+        };
+        let row = assemble(&pair(), summary, None, 3600, Some(&open)).unwrap();
+        assert_eq!(row.email, None);
+        let fp = subject.user_key.fingerprint().to_owned();
+        assert_eq!(fp.len(), 8);
+        assert_eq!(row.key_fingerprint.as_deref(), Some(fp.as_str()));
+        assert!(!format!("{row:?}").contains("plausible-key-of-the-team"));
+        // Not an admin: no opener, no fingerprint either.
+        let summary = PairSummary::Summary {
+            grants: vec![grant(100, None)],
+            consents: vec![],
+        };
+        assert_eq!(
+            assemble(&pair(), summary, None, 3600, None)
+                .unwrap()
+                .key_fingerprint,
+            None
+        );
     }
 
     #[test]
@@ -284,7 +351,10 @@ mod tests {
     #[test]
     fn a_subject_sealed_for_another_user_does_not_open() {
         let mut s = subject();
-        assert_eq!(open_email(&keys(), &s).as_deref(), Some("a@example.com"));
+        assert_eq!(
+            open_email(&keys(), &s),
+            Some(Shown::Email("a@example.com".into()))
+        );
         s.user_key = UserKey::of_email(&user_keys(), "b@example.com");
         assert_eq!(open_email(&keys(), &s), None);
     }

@@ -13,13 +13,22 @@
 //! listed pair.
 //!
 //! - [`session`]: the session cookie and the CSRF token bound to it;
+//! - [`key_session`]: the same for a Plausible key (issue 15: on `/mcp`
+//!   the user is the key), opened by approving a key grant in this
+//!   browser or by entering the key again;
 //! - [`admins`]: who is an admin;
 //! - [`block`]: blocked clients;
 //! - [`listing`]: the rows a page shows, assembled from the listings;
+//! - [`viewer`]: which sessions a request carries, the signed-out page,
+//!   and the key entered again;
+//! - [`error`]: the page's refusals, mapped once;
 //! - [`endpoint`]: the page's GET, its sign-in, and its POSTed actions.
 
 pub(crate) mod admins;
 pub(crate) mod block;
 pub(crate) mod endpoint;
+pub(crate) mod error;
+pub(crate) mod key_session;
 pub(crate) mod listing;
 pub(crate) mod session;
+pub(crate) mod viewer;

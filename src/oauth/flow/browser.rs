@@ -14,6 +14,7 @@ use super::issue::issue_code;
 use super::key_form;
 use super::keys::FlowKeys;
 use super::login::{self, SignedIn, clear_login_cookie};
+use super::principal::Who;
 pub use super::reply::Reply;
 use crate::audit::{Event, Outcome, Record};
 use crate::http::{Request, single_params};
@@ -22,6 +23,7 @@ use crate::identity;
 use crate::oauth::authorize::{self, AuthorizeError, PageError, RedirectErrorCode};
 use crate::oauth::clients::registry::{self, LookupError};
 use crate::oauth::connections::block;
+use crate::oauth::connections::key_session::KeySession;
 use crate::oauth::connections::session::Session;
 use crate::oauth::ids::UserKey;
 use crate::oauth::server::{AuthServer, Platform};
@@ -318,12 +320,23 @@ pub async fn consent<P: Platform>(
     let keys = keys(server)?;
     let (decided, cookie_name) =
         consent::decide(platform, server, keys, &request.headers, &request.body).await?;
+    let mut cookies = clear_login_cookie(&cookie_name);
     let location = match decided {
         Decided::Deny(error) => error.location(&server.issuer),
-        Decided::Approve(consented) => complete(platform, server, keys, &consented).await,
+        Decided::Approve(consented) => {
+            // A key grant's approval opens this browser's view of the
+            // key's connections on `/connections` (issue 15): Plausible
+            // has just accepted the key, so this browser holds it.
+            if let Who::Key(holder) = consented.who() {
+                let user = UserKey::of_plausible_key(keys.user, &holder.key);
+                if let Ok((_, cookie)) =
+                    KeySession::start(keys.ring, platform, &user, platform.now().as_secs())
+                {
+                    cookies.push(cookie);
+                }
+            }
+            complete(platform, server, keys, &consented).await
+        }
     };
-    Ok(Reply::Redirect {
-        location,
-        cookies: clear_login_cookie(&cookie_name),
-    })
+    Ok(Reply::Redirect { location, cookies })
 }

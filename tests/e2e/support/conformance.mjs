@@ -105,3 +105,56 @@ export async function serverScenarios(root) {
   const server = output.split(/Client scenarios/)[0];
   return [...server.matchAll(/^\s+- ([\w.-]+) \[([^\]]*)\]/gm)].map((m) => ({ name: m[1], versions: m[2].split(',') }));
 }
+
+/**
+ * The suite's authorization server scenarios (all of them, in its order:
+ * `authorization-code-grant` reads the metadata the first scenario
+ * fetched, so it cannot run alone), with this process as the person at
+ * the browser. The suite starts its callback server on
+ * 127.0.0.1:`port`, prints the authorization URL and waits for the
+ * redirect; `visit(url)` plays the person (signs in, or fills the key
+ * page, and approves) and returns the Location the worker sent back,
+ * which is then opened like a browser would, reaching the suite's
+ * callback server. The suite then redeems the code itself and judges
+ * the token response. Resolves to { code, signal, output, authorizationUrl,
+ * location, callbackStatus }.
+ */
+export function runAuthorizationScenarios(root, { issuer, clientId, resource, port, outDir, visit, timeoutMs = 120_000 }) {
+  const args = ['authorization', '--url', issuer, '--client-id', clientId,
+    '--port', String(port), '-o', outDir];
+  if (resource) args.push('--resource', resource);
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CONFORMANCE_CLI(root), ...args], {
+      cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' },
+    });
+    const result = { output: '' };
+    let visiting;
+    const prefix = `${issuer}/authorize?`;
+    const onData = (d) => {
+      result.output += d;
+      if (visiting) return;
+      const line = result.output.split('\n').find((l) => l.trim().startsWith(prefix));
+      if (!line) return;
+      result.authorizationUrl = line.trim();
+      visiting = (async () => {
+        result.location = await visit(result.authorizationUrl);
+        // The browser lands on the suite's callback server.
+        const back = await fetch(result.location, { redirect: 'manual' });
+        result.callbackStatus = back.status;
+        await back.text();
+      })().catch((err) => {
+        result.visitError = err;
+        child.kill('SIGKILL');
+      });
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('exit', async (code, signal) => {
+      clearTimeout(timer);
+      await visiting;
+      resolve({ ...result, code, signal });
+    });
+  });
+}
