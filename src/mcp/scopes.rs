@@ -15,6 +15,10 @@
 //!
 //! Anything this table does not know (an unknown tool, method or URI)
 //! needs any one scope: its answer is the protocol error it gets anyway.
+//! The known set is closed: the dispatcher answers only a
+//! [`Method`](super::method::Method), a tool only a `Tool`, a read only a
+//! `Resource` or `Template`, and each is matched here without a wildcard,
+//! so a new one does not compile until it has its row.
 //! A batch (2025-03-26) runs only if the token meets every element's
 //! need; otherwise the whole batch is refused with one challenge naming
 //! what all of it needs, before any element runs: a half-run batch would
@@ -23,6 +27,7 @@
 
 use serde_json::{Map, Value};
 
+use super::method::Method;
 use crate::http::Response;
 use crate::oauth::resource::insufficient_scope;
 use crate::oauth::scope::{Need, Scope, ScopeSet};
@@ -79,15 +84,28 @@ fn str_at<'p>(params: Option<&'p Map<String, Value>>, field: &str) -> Option<&'p
     params.and_then(|p| p.get(field)).and_then(Value::as_str)
 }
 
-/// What one message (by its method and params) needs.
+/// What one message (by its method and params) needs. A method this
+/// server does not answer needs any one scope: it gets method-not-found
+/// whatever the token holds. Every method it does answer has its row
+/// here, with no wildcard (see [`Method`]).
 pub(crate) fn need(method: &str, params: Option<&Map<String, Value>>) -> Need {
+    let Some(method) = Method::parse(method) else {
+        return Need::AnyScope;
+    };
     match method {
-        "tools/call" => str_at(params, "name")
+        Method::Initialize
+        | Method::Ping
+        | Method::ServerDiscover
+        | Method::ToolsList
+        | Method::PromptsList
+        | Method::PromptsGet
+        | Method::ResourcesList
+        | Method::ResourcesTemplatesList => Need::AnyScope,
+        Method::ToolsCall => str_at(params, "name")
             .and_then(Tool::parse)
             .map_or(Need::AnyScope, |t| Need::Scope(tool_scope(t))),
-        "resources/read" => str_at(params, "uri").map_or(Need::AnyScope, resource_need),
-        "completion/complete" => completion_need(params),
-        _ => Need::AnyScope,
+        Method::ResourcesRead => str_at(params, "uri").map_or(Need::AnyScope, resource_need),
+        Method::CompletionComplete => completion_need(params),
     }
 }
 
