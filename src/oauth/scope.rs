@@ -86,11 +86,19 @@ pub enum ScopeError {
 }
 
 impl ScopeSet {
-    /// Parses a `scope` parameter; absent or empty means the default.
+    /// Parses an authorization request's `scope` parameter: omitted
+    /// means [`DEFAULT_SCOPE`] (RFC 6749 §3.3: a pre-defined default).
     pub fn parse(raw: Option<&str>) -> Result<Self, ScopeError> {
+        Ok(Self::parse_given(raw)?.unwrap_or_else(|| Self(vec![DEFAULT_SCOPE.to_owned()])))
+    }
+
+    /// Parses a `scope` parameter, `None` when it is omitted: absent or
+    /// empty. A refresh request (RFC 6749 §6) needs this: an omitted
+    /// scope there means the scope originally granted, not the default.
+    pub fn parse_given(raw: Option<&str>) -> Result<Option<Self>, ScopeError> {
         let raw = raw.unwrap_or("").trim();
         if raw.is_empty() {
-            return Ok(Self(vec![DEFAULT_SCOPE.to_owned()]));
+            return Ok(None);
         }
         if raw.len() > 512 {
             return Err(ScopeError::Syntax);
@@ -112,7 +120,7 @@ impl ScopeSet {
                 out.push(token.to_owned());
             }
         }
-        Ok(Self(out))
+        Ok(Some(Self(out)))
     }
 
     /// The set of exactly these scopes, in [`Scope::ALL`] order.
@@ -246,6 +254,11 @@ mod tests {
     fn scope_rules() {
         assert_eq!(ScopeSet::parse(None).unwrap().to_param(), "mcp");
         assert_eq!(ScopeSet::parse(Some("")).unwrap().to_param(), "mcp");
+        // Omitted is not the default where a default would be wrong
+        // (refresh, RFC 6749 §6).
+        assert_eq!(ScopeSet::parse_given(None), Ok(None));
+        assert_eq!(ScopeSet::parse_given(Some("")), Ok(None));
+        assert_eq!(ScopeSet::parse_given(Some("mcp")), Ok(Some(set("mcp"))));
         assert_eq!(ScopeSet::parse(Some("mcp mcp")).unwrap().to_param(), "mcp");
         assert_eq!(
             set("stats:read sites:read").to_param(),
