@@ -70,8 +70,14 @@ pub const SUPPORTED_SCOPES: [&str; 3] = ["mcp", "sites:read", "stats:read"];
 /// What a request without `scope` is granted: everything, as before.
 pub const DEFAULT_SCOPE: &str = "mcp";
 
-/// A set of scope tokens (RFC 6749 §3.3): `scope-token = 1*NQCHAR`,
-/// space-delimited, case-sensitive, no duplicates. Stored as the strings
+/// A set of scope tokens (RFC 6749 §3.3): `scope = scope-token *( SP
+/// scope-token )`, `scope-token = 1*NQCHAR`, case-sensitive, no
+/// duplicates. The one separator is SP: a tab, newline or any other
+/// whitespace is refused wherever it stands, and so are two spaces in a
+/// row. Spaces before the first token or after the last are tolerated
+/// (clients that join a list with a trailing space exist, and nothing is
+/// ambiguous about them); a value of nothing but spaces is an omitted
+/// one. Stored as the strings
 /// it was parsed from, in request order, so records of every release read
 /// back unchanged.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,11 +98,11 @@ impl ScopeSet {
         Ok(Self::parse_given(raw)?.unwrap_or_else(|| Self(vec![DEFAULT_SCOPE.to_owned()])))
     }
 
-    /// Parses a `scope` parameter, `None` when it is omitted: absent or
-    /// empty. A refresh request (RFC 6749 §6) needs this: an omitted
+    /// Parses a `scope` parameter, `None` when it is omitted: absent,
+    /// empty or only spaces. A refresh request (RFC 6749 §6) needs this: an omitted
     /// scope there means the scope originally granted, not the default.
     pub fn parse_given(raw: Option<&str>) -> Result<Option<Self>, ScopeError> {
-        let raw = raw.unwrap_or("").trim();
+        let raw = raw.unwrap_or("").trim_matches(' ');
         if raw.is_empty() {
             return Ok(None);
         }
@@ -258,6 +264,11 @@ mod tests {
         // (refresh, RFC 6749 §6).
         assert_eq!(ScopeSet::parse_given(None), Ok(None));
         assert_eq!(ScopeSet::parse_given(Some("")), Ok(None));
+        assert_eq!(ScopeSet::parse_given(Some("   ")), Ok(None));
+        assert_eq!(
+            set("  sites:read stats:read ").to_param(),
+            "sites:read stats:read"
+        );
         assert_eq!(ScopeSet::parse_given(Some("mcp")), Ok(Some(set("mcp"))));
         assert_eq!(ScopeSet::parse(Some("mcp mcp")).unwrap().to_param(), "mcp");
         assert_eq!(
@@ -286,6 +297,13 @@ mod tests {
             "mc\"p",
             "mcp\\x",
             "mcp\tadmin",
+            "mcp\t",
+            "\tmcp",
+            "\t",
+            "mcp\n",
+            "mcp\r\n",
+            " mcp\nstats:read",
+            "sites:read\u{2003}mcp",
             "é",
             "stats:read\u{a0}mcp",
         ] {

@@ -437,9 +437,12 @@ fn an_empty_refresh_scope_keeps_a_narrow_grant() {
     let issued = w.post(&w.headers(), &w.base_form("narrow")).unwrap();
     assert_eq!(issued.response().json_body()["scope"], "sites:read");
     let mut current = issued.refresh_token;
-    let cases: [(Option<&str>, Result<&str, &str>); 6] = [
+    let cases: [(Option<&str>, Result<&str, &str>); 8] = [
         (Some(""), Ok("sites:read")),
         (Some("   "), Ok("sites:read")),
+        (Some(" sites:read "), Ok("sites:read")),
+        // Only SP separates (RFC 6749 §3.3): a tab is not "nothing".
+        (Some("\t"), Err("invalid_scope")),
         (None, Ok("sites:read")),
         (Some("sites:read"), Ok("sites:read")),
         (Some("mcp"), Err("invalid_scope")),
