@@ -31,6 +31,7 @@ use super::method::Method;
 use crate::http::Response;
 use crate::oauth::resource::insufficient_scope;
 use crate::oauth::scope::{Need, Scope, ScopeSet};
+use crate::plausible::completion::Target;
 use crate::plausible::prompts::{Completes, Prompt};
 use crate::plausible::resources::{self, Resource, Template};
 use crate::plausible::tools::Tool;
@@ -117,18 +118,18 @@ fn completion_need(params: Option<&Map<String, Value>>) -> Need {
     let Some(name) = str_at(argument, "name") else {
         return Need::AnyScope;
     };
-    let completes = match str_at(reference, "type") {
+    let target = match str_at(reference, "type") {
         Some("ref/prompt") => str_at(reference, "name")
             .and_then(Prompt::parse)
-            .and_then(|p| p.arguments(false).into_iter().find(|a| a.name == name))
-            .map(|a| a.completes),
+            .map(Target::Prompt),
         Some("ref/resource") => str_at(reference, "uri")
             .and_then(Template::parse)
-            .filter(|t| t.variables().contains(&name))
-            .map(|_| Completes::Sites),
+            .map(Target::Template),
         _ => None,
     };
-    completes.map_or(Need::AnyScope, completes_need)
+    target
+        .and_then(|t| t.completes(name))
+        .map_or(Need::AnyScope, completes_need)
 }
 
 /// What the credential of an MCP request may do.
