@@ -167,10 +167,21 @@ impl ScopeSet {
 
     /// The scopes here that `before` does not already grant, and those it
     /// does, each in this set's order: what a consent page asks for anew
-    /// and what it shows as already allowed (incremental consent).
+    /// and what it shows as already allowed (incremental consent). A new
+    /// scope that another new one implies is left out of the first list
+    /// (`mcp sites:read stats:read` asks for `mcp`): the page would
+    /// otherwise describe the same permission twice.
     pub fn split_by(&self, before: Option<&ScopeSet>) -> (Vec<Scope>, Vec<Scope>) {
-        self.known()
-            .partition(|s| !before.is_some_and(|b| b.grants(*s)))
+        let (mut new, granted): (Vec<Scope>, Vec<Scope>) = self
+            .known()
+            .partition(|s| !before.is_some_and(|b| b.grants(*s)));
+        let implied: Vec<Scope> = new
+            .iter()
+            .copied()
+            .filter(|s| new.iter().any(|other| other != s && other.implies(*s)))
+            .collect();
+        new.retain(|s| !implied.contains(s));
+        (new, granted)
     }
 
     /// This set and the scopes of `other` it lacks: what a renewed
@@ -390,6 +401,15 @@ mod tests {
             set("mcp").split_by(Some(&set("sites:read stats:read"))),
             (vec![Mcp], vec![]),
             "the umbrella is not granted by its parts: asking for it is new"
+        );
+        // The umbrella asked for names its parts once, as itself.
+        assert_eq!(
+            set("sites:read mcp stats:read").split_by(None),
+            (vec![Mcp], vec![])
+        );
+        assert_eq!(
+            set("mcp sites:read stats:read").split_by(Some(&set("sites:read"))),
+            (vec![Mcp], vec![SitesRead])
         );
         assert_eq!(
             set("stats:read")

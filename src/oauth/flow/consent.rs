@@ -814,6 +814,10 @@ mod tests {
         assert!(!html.contains("Already allowed"));
         let (asked, allowed, _) = page("mcp", Some("stats:read"));
         assert_eq!((asked, allowed), (vec!["mcp".to_owned()], vec![]));
+        // The umbrella with its parts is one permission, shown once.
+        let (asked, allowed, html) = page("mcp sites:read stats:read", None);
+        assert_eq!((asked, allowed), (vec!["mcp".to_owned()], vec![]));
+        assert!(!html.contains(Scope::StatsRead.meaning()));
     }
 
     /// Issue 15: the fullest offer still makes a post inside the form
