@@ -29,7 +29,7 @@ use serde_json::{Map, Value};
 
 use super::method::Method;
 use crate::http::Response;
-use crate::oauth::resource::insufficient_scope;
+use crate::oauth::resource::{Denied, challenge};
 use crate::oauth::scope::{Need, Scope, ScopeSet};
 use crate::plausible::completion::Target;
 use crate::plausible::prompts::{Completes, Prompt};
@@ -156,7 +156,7 @@ impl Authority<'_> {
                 resource_metadata,
             } => scope
                 .shortfall(needs)
-                .map(|short| insufficient_scope(&short, resource_metadata)),
+                .map(|short| challenge(&Denied::InsufficientScope(short), resource_metadata)),
         }
     }
 }
