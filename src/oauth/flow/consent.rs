@@ -268,22 +268,6 @@ pub enum AfterLogin {
     Ask(ConsentPage),
 }
 
-/// Whether this person's recorded consent covers the request.
-#[cfg(test)]
-pub async fn consent_covers<P: Platform>(
-    platform: &P,
-    user_keys: &UserKeys,
-    request: &AuthorizationRequest,
-    email: &str,
-    consent_ttl_secs: u64,
-) -> Result<bool, StorageError> {
-    Ok(
-        current_consent(platform, user_keys, request, email, consent_ttl_secs)
-            .await?
-            .is_some_and(|record| record.covers(request)),
-    )
-}
-
 /// This person's current (unexpired) consent for the request's client,
 /// covering the request or not (the consent page shows what it already
 /// allows). It is looked up in the pair's grant object; when that holds
@@ -909,6 +893,21 @@ mod tests {
         )
         .unwrap();
         assert!(!format!("{post:?}").contains("alice"), "{post:?}");
+    }
+
+    /// Whether this person's recorded consent covers the request.
+    async fn consent_covers<P: Platform>(
+        platform: &P,
+        user_keys: &UserKeys,
+        request: &AuthorizationRequest,
+        email: &str,
+        consent_ttl_secs: u64,
+    ) -> Result<bool, StorageError> {
+        Ok(
+            current_consent(platform, user_keys, request, email, consent_ttl_secs)
+                .await?
+                .is_some_and(|record| record.covers(request)),
+        )
     }
 
     /// Consents expire (`CONSENT_TTL_DAYS`): a recorded consent covers the
