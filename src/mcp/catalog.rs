@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 
 use super::caching::{LIST_TTL_MS, hint};
 use super::jsonrpc::{ErrorCode, RpcError};
+use super::method::Method;
 use super::version::Revision;
 use crate::plausible::args::InputError;
 use crate::plausible::completion::{self, CompleteError, Target};
@@ -36,13 +37,13 @@ pub(super) async fn handle<P: Outbound + Clock + EdgeCache>(
     platform: &P,
     ctx: &ToolContext,
     revision: Revision,
-    method: &str,
+    method: Method,
     params: Option<&Map<String, Value>>,
 ) -> Option<Result<Value, RpcError>> {
     Some(match method {
-        "prompts/get" => get_prompt(platform, ctx, params),
-        "resources/read" => read_resource(platform, ctx, revision, params).await,
-        "completion/complete" => complete(platform, ctx, params).await,
+        Method::PromptsGet => get_prompt(platform, ctx, params),
+        Method::ResourcesRead => read_resource(platform, ctx, revision, params).await,
+        Method::CompletionComplete => complete(platform, ctx, params).await,
         _ => return None,
     })
 }

@@ -6,6 +6,7 @@ use serde_json::{Map, Value, json};
 use super::caching::{LIST_TTL_MS, hint};
 use super::catalog;
 use super::jsonrpc::{ErrorCode, Payload, RpcError};
+use super::method::Method;
 use super::shared::{self, Key};
 use super::version::Revision;
 use crate::build_info;
@@ -67,7 +68,8 @@ impl Answer {
     }
 }
 
-/// Runs one request under its revision.
+/// Runs one request under its revision. Only a [`Method`] is answered:
+/// the scope table is exhaustive over that type (see [`Method`]).
 pub(super) async fn dispatch<P: Outbound + Clock + EdgeCache>(
     platform: &P,
     ctx: &ToolContext,
@@ -75,29 +77,27 @@ pub(super) async fn dispatch<P: Outbound + Clock + EdgeCache>(
     method: &str,
     params: Option<Map<String, Value>>,
 ) -> Answer {
-    if let Some(key) = shared_key(ctx, revision, method, params.as_ref()) {
+    let modern = revision.is_modern();
+    let Some(known) = Method::parse(method) else {
+        return not_found(method, modern);
+    };
+    if let Some(key) = shared_key(ctx, revision, known, params.as_ref()) {
         let bytes = shared::result(key.clone(), || build_shared(&key, ctx));
         return Answer {
             status: 200,
             body: Ok(Payload::Shared(bytes)),
         };
     }
-    let modern = revision.is_modern();
-    let answer = match (method, modern) {
-        ("ping", false) => Answer::ok(json!({})),
-        ("tools/call", _) => call_tool(platform, ctx, params).await,
-        (method, _) => {
-            match catalog::handle(platform, ctx, revision, method, params.as_ref()).await {
+    let answer = match (known, modern) {
+        (Method::Ping, false) => Answer::ok(json!({})),
+        (Method::ToolsCall, _) => call_tool(platform, ctx, params).await,
+        (known, _) => {
+            match catalog::handle(platform, ctx, revision, known, params.as_ref()).await {
                 Some(body) => Answer {
                     status: 200,
                     body: body.map(Payload::Built),
                 },
-                None => Answer::err(
-                    // 2026-07-28: an unknown method is 404 with -32601.
-                    if modern { 404 } else { 200 },
-                    ErrorCode::MethodNotFound,
-                    format!("Method not found: {method}"),
-                ),
+                None => not_found(method, modern),
             }
         }
     };
@@ -111,6 +111,15 @@ pub(super) async fn dispatch<P: Outbound + Clock + EdgeCache>(
             shared => shared,
         }),
     }
+}
+
+fn not_found(method: &str, modern: bool) -> Answer {
+    Answer::err(
+        // 2026-07-28: an unknown method is 404 with -32601.
+        if modern { 404 } else { 200 },
+        ErrorCode::MethodNotFound,
+        format!("Method not found: {method}"),
+    )
 }
 
 /// Modern results carry `resultType` and identify the server.
@@ -127,14 +136,13 @@ fn modernise(mut result: Value) -> Value {
 fn shared_key(
     ctx: &ToolContext,
     revision: Revision,
-    method: &str,
+    method: Method,
     params: Option<&Map<String, Value>>,
 ) -> Option<Key> {
     let modern = revision.is_modern();
-    let (method, revision, apps) = match (method, modern) {
+    let (revision, apps) = match (method, modern) {
         // The answer's revision is the negotiated one.
-        ("initialize", false) => (
-            "initialize",
+        (Method::Initialize, false) => (
             Revision::negotiate(
                 params
                     .and_then(|p| p.get("protocolVersion"))
@@ -142,8 +150,7 @@ fn shared_key(
             ),
             ui::offered(params.and_then(|p| p.get("capabilities"))),
         ),
-        ("server/discover", true) => (
-            "server/discover",
+        (Method::ServerDiscover, true) => (
             revision,
             ui::offered(
                 params
@@ -151,14 +158,17 @@ fn shared_key(
                     .and_then(|m| m.get(META_CLIENT_CAPABILITIES)),
             ),
         ),
-        ("tools/list", _) => ("tools/list", revision, false),
-        ("prompts/list", _) => ("prompts/list", revision, false),
-        ("resources/list", _) => ("resources/list", revision, false),
-        ("resources/templates/list", _) => ("resources/templates/list", revision, false),
+        (
+            Method::ToolsList
+            | Method::PromptsList
+            | Method::ResourcesList
+            | Method::ResourcesTemplatesList,
+            _,
+        ) => (revision, false),
         _ => return None,
     };
     Some(Key {
-        method,
+        method: method.as_str(),
         revision,
         default_site: ctx.default_site.as_ref().map(|s| s.as_str().to_owned()),
         apps,

@@ -5,6 +5,7 @@
 //! - [`transport`]: HTTP status, media types, headers, batches, and which
 //!   revision ("era") a request is made under;
 //! - [`dispatch`]: the methods, answered under that revision;
+//!   [`method`]: the closed set of methods it answers;
 //! - [`scopes`]: which OAuth scope each message needs, and the 403
 //!   step-up challenge for a token without it;
 //! - [`catalog`]: prompts, resources and completions; [`caching`]: the
@@ -16,6 +17,7 @@ mod caching;
 mod catalog;
 mod dispatch;
 mod jsonrpc;
+mod method;
 pub(crate) mod scopes;
 mod shared;
 mod transport;

@@ -15,6 +15,10 @@
 //!
 //! Anything this table does not know (an unknown tool, method or URI)
 //! needs any one scope: its answer is the protocol error it gets anyway.
+//! The known set is closed: the dispatcher answers only a
+//! [`Method`](super::method::Method), a tool only a `Tool`, a read only a
+//! `Resource` or `Template`, and each is matched here without a wildcard,
+//! so a new one does not compile until it has its row.
 //! A batch (2025-03-26) runs only if the token meets every element's
 //! need; otherwise the whole batch is refused with one challenge naming
 //! what all of it needs, before any element runs: a half-run batch would
@@ -23,9 +27,11 @@
 
 use serde_json::{Map, Value};
 
+use super::method::Method;
 use crate::http::Response;
-use crate::oauth::resource::insufficient_scope;
+use crate::oauth::resource::{Denied, challenge};
 use crate::oauth::scope::{Need, Scope, ScopeSet};
+use crate::plausible::completion::Target;
 use crate::plausible::prompts::{Completes, Prompt};
 use crate::plausible::resources::{self, Resource, Template};
 use crate::plausible::tools::Tool;
@@ -79,15 +85,28 @@ fn str_at<'p>(params: Option<&'p Map<String, Value>>, field: &str) -> Option<&'p
     params.and_then(|p| p.get(field)).and_then(Value::as_str)
 }
 
-/// What one message (by its method and params) needs.
+/// What one message (by its method and params) needs. A method this
+/// server does not answer needs any one scope: it gets method-not-found
+/// whatever the token holds. Every method it does answer has its row
+/// here, with no wildcard (see [`Method`]).
 pub(crate) fn need(method: &str, params: Option<&Map<String, Value>>) -> Need {
+    let Some(method) = Method::parse(method) else {
+        return Need::AnyScope;
+    };
     match method {
-        "tools/call" => str_at(params, "name")
+        Method::Initialize
+        | Method::Ping
+        | Method::ServerDiscover
+        | Method::ToolsList
+        | Method::PromptsList
+        | Method::PromptsGet
+        | Method::ResourcesList
+        | Method::ResourcesTemplatesList => Need::AnyScope,
+        Method::ToolsCall => str_at(params, "name")
             .and_then(Tool::parse)
             .map_or(Need::AnyScope, |t| Need::Scope(tool_scope(t))),
-        "resources/read" => str_at(params, "uri").map_or(Need::AnyScope, resource_need),
-        "completion/complete" => completion_need(params),
-        _ => Need::AnyScope,
+        Method::ResourcesRead => str_at(params, "uri").map_or(Need::AnyScope, resource_need),
+        Method::CompletionComplete => completion_need(params),
     }
 }
 
@@ -99,18 +118,18 @@ fn completion_need(params: Option<&Map<String, Value>>) -> Need {
     let Some(name) = str_at(argument, "name") else {
         return Need::AnyScope;
     };
-    let completes = match str_at(reference, "type") {
+    let target = match str_at(reference, "type") {
         Some("ref/prompt") => str_at(reference, "name")
             .and_then(Prompt::parse)
-            .and_then(|p| p.arguments(false).into_iter().find(|a| a.name == name))
-            .map(|a| a.completes),
+            .map(Target::Prompt),
         Some("ref/resource") => str_at(reference, "uri")
             .and_then(Template::parse)
-            .filter(|t| t.variables().contains(&name))
-            .map(|_| Completes::Sites),
+            .map(Target::Template),
         _ => None,
     };
-    completes.map_or(Need::AnyScope, completes_need)
+    target
+        .and_then(|t| t.completes(name))
+        .map_or(Need::AnyScope, completes_need)
 }
 
 /// What the credential of an MCP request may do.
@@ -137,7 +156,7 @@ impl Authority<'_> {
                 resource_metadata,
             } => scope
                 .shortfall(needs)
-                .map(|short| insufficient_scope(&short, resource_metadata)),
+                .map(|short| challenge(&Denied::InsufficientScope(short), resource_metadata)),
         }
     }
 }
@@ -153,19 +172,6 @@ mod tests {
 
     const STATS: Need = Need::Scope(Scope::StatsRead);
     const SITES: Need = Need::Scope(Scope::SitesRead);
-
-    /// The methods a client may send, for the README's table.
-    const METHODS: [&str; 9] = [
-        "initialize",
-        "ping",
-        "server/discover",
-        "tools/list",
-        "prompts/list",
-        "prompts/get",
-        "resources/list",
-        "resources/templates/list",
-        "notifications/*",
-    ];
 
     #[test]
     fn every_tool_of_the_catalogue_has_a_row() {
@@ -290,9 +296,79 @@ mod tests {
         assert_eq!(body["scope"], "sites:read stats:read");
     }
 
+    /// The README table's rows for `method`: each row's label and the
+    /// params of a request it stands for. Exhaustive over [`Method`], so
+    /// a new method does not compile until it has its rows.
+    fn representatives(method: Method) -> Vec<(String, Value)> {
+        let quoted = |s: &str| format!("`{s}`");
+        match method {
+            Method::Initialize
+            | Method::Ping
+            | Method::ServerDiscover
+            | Method::ToolsList
+            | Method::PromptsList
+            | Method::ResourcesList
+            | Method::ResourcesTemplatesList => vec![(quoted(method.as_str()), json!({}))],
+            // One row for every prompt: each must need the same.
+            Method::PromptsGet => Prompt::ALL
+                .iter()
+                .map(|p| (quoted("prompts/get"), json!({"name": p.name()})))
+                .collect(),
+            Method::ToolsCall => Tool::ALL
+                .iter()
+                .map(|t| {
+                    (
+                        format!("`tools/call` `{}`", t.name()),
+                        json!({"name": t.name()}),
+                    )
+                })
+                .collect(),
+            Method::ResourcesRead => Resource::ALL
+                .iter()
+                .map(|r| r.uri().to_owned())
+                .map(|uri| (format!("`resources/read` `{uri}`"), json!({"uri": uri})))
+                .chain(Template::ALL.iter().map(|t| {
+                    let uri = t
+                        .variables()
+                        .iter()
+                        .fold(t.uri_template().to_owned(), |u, v| {
+                            u.replace(&format!("{{{v}}}"), "example.com")
+                        });
+                    (
+                        format!("`resources/read` `{}`", t.uri_template()),
+                        json!({"uri": uri}),
+                    )
+                }))
+                .collect(),
+            Method::CompletionComplete => Template::ALL
+                .iter()
+                .flat_map(|t| {
+                    t.variables().iter().map(|v| {
+                        (
+                            format!("`completion/complete` of `{}`", t.uri_template()),
+                            json!({"ref": {"type": "ref/resource", "uri": t.uri_template()},
+                                   "argument": {"name": v, "value": ""}}),
+                        )
+                    })
+                })
+                .chain(Prompt::ALL.iter().flat_map(|p| {
+                    p.arguments(false).into_iter().map(|a| {
+                        (
+                            format!("`completion/complete` of `{}` `{}`", p.name(), a.name),
+                            json!({"ref": {"type": "ref/prompt", "name": p.name()},
+                                   "argument": {"name": a.name, "value": ""}}),
+                        )
+                    })
+                }))
+                .collect(),
+        }
+    }
+
     /// The README's table of methods and tools and the scopes they need
-    /// says what this module does: every row this module implies is
-    /// there, word for word.
+    /// says what [`need`] answers: each row is computed by asking it
+    /// about a request the row stands for, so reclassifying anything
+    /// fails here until the README says so too, and the README has no
+    /// row beyond these.
     #[test]
     fn the_readme_table_matches_this_module() {
         let readme = include_str!("../../README.md");
@@ -300,46 +376,28 @@ mod tests {
             Need::AnyScope => "any one scope".to_owned(),
             Need::Scope(s) => format!("`{}`", s.as_str()),
         };
-        let mut rows: Vec<String> = METHODS
-            .iter()
-            .map(|m| format!("| `{m}` | any one scope |"))
-            .collect();
-        for tool in Tool::ALL {
-            rows.push(format!(
-                "| `tools/call` `{}` | {} |",
-                tool.name(),
-                cell(Need::Scope(tool_scope(tool)))
-            ));
-        }
-        for r in Resource::ALL {
-            rows.push(format!(
-                "| `resources/read` `{}` | {} |",
-                r.uri(),
-                cell(resource_need(r.uri()))
-            ));
-        }
-        for t in Template::ALL {
-            rows.push(format!(
-                "| `resources/read` `{}` | {} |",
-                t.uri_template(),
-                cell(Need::Scope(Scope::StatsRead))
-            ));
-            rows.push(format!(
-                "| `completion/complete` of `{}` | {} |",
-                t.uri_template(),
-                cell(completes_need(Completes::Sites))
-            ));
-        }
-        for p in Prompt::ALL {
-            for a in p.arguments(false) {
-                rows.push(format!(
-                    "| `completion/complete` of `{}` `{}` | {} |",
-                    p.name(),
-                    a.name,
-                    cell(completes_need(a.completes))
-                ));
+        // Notifications never reach the table (they are answered 202
+        // before it is asked): they meet only the floor every token of
+        // ours is held to, one scope this server knows.
+        let mut rows = vec![("`notifications/*`".to_owned(), cell(Need::AnyScope))];
+        for method in Method::ALL {
+            for (label, p) in representatives(method) {
+                let row = (label, cell(need(method.as_str(), params(p).as_ref())));
+                if !rows.contains(&row) {
+                    rows.push(row);
+                }
             }
         }
+        for (i, (label, _)) in rows.iter().enumerate() {
+            assert!(
+                rows.iter().skip(i + 1).all(|(l, _)| l != label),
+                "{label} needs different scopes for different requests"
+            );
+        }
+        let rows: Vec<String> = rows
+            .into_iter()
+            .map(|(label, need)| format!("| {label} | {need} |"))
+            .collect();
         let documented: Vec<&str> = readme
             .lines()
             .filter(|l| {

@@ -1086,3 +1086,36 @@ fn a_token_without_the_scope_gets_the_step_up_challenge_before_anything_runs() {
     assert_eq!(r.status, 200);
     assert_eq!(r.json_body().as_array().unwrap().len(), 2);
 }
+
+/// The dispatcher answers exactly the closed set of methods the scope
+/// table is exhaustive over: each of them under some revision, and
+/// other methods of the MCP specification under none.
+#[test]
+fn only_the_methods_of_the_closed_set_are_answered() {
+    use super::method::Method as Rpc;
+    let answered = |method: &str| {
+        REVISIONS
+            .iter()
+            .filter(|r| error_code(&run(under(r, method, None, json!({})))) != -32601)
+            .count()
+    };
+    for m in Rpc::ALL {
+        assert!(answered(m.as_str()) > 0, "{m:?} is answered nowhere");
+    }
+    for other in [
+        "logging/setLevel",
+        "resources/subscribe",
+        "resources/unsubscribe",
+        "sampling/createMessage",
+        "elicitation/create",
+        "roots/list",
+        "tasks/get",
+        "tasks/list",
+        "tasks/result",
+        "tasks/cancel",
+        "Tools/list",
+    ] {
+        assert_eq!(Rpc::parse(other), None);
+        assert_eq!(answered(other), 0, "{other}");
+    }
+}

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::clients::record::ClientRecord;
 use super::types::{
-    Audience, ClientId, CodeChallenge, Issuer, MAX_STATE, RedirectUri, Resource, ScopeError,
-    ScopeSet, State,
+    Audience, ClientId, CodeChallenge, Issuer, MAX_STATE, RedirectUri, Resource, SUPPORTED_SCOPES,
+    ScopeError, ScopeSet, State,
 };
 use crate::http::Params;
 
@@ -240,8 +240,9 @@ pub fn validate(
             return fail(
                 RedirectErrorCode::InvalidScope,
                 &format!(
-                    "scope \"{}\" is not offered; use \"mcp\"",
-                    s.escape_default()
+                    "scope \"{}\" is not offered; the scopes offered are {}",
+                    s.escape_default(),
+                    SUPPORTED_SCOPES.join(", ")
                 ),
             );
         }
@@ -421,6 +422,7 @@ mod tests {
             (with(&[("code_challenge", Some("short"))]), InvalidRequest),
             (with(&[("scope", Some("admin"))]), InvalidScope),
             (with(&[("scope", Some("mcp\tx"))]), InvalidScope),
+            (with(&[("scope", Some("mcp\t"))]), InvalidScope),
             (
                 with(&[("resource", Some("https://other.example/internal"))]),
                 InvalidTarget,
@@ -458,6 +460,10 @@ mod tests {
         let url = url::Url::parse(&location).unwrap();
         let q: HashMap<String, String> = url.query_pairs().into_owned().collect();
         assert_eq!(q["error"], "invalid_scope");
+        assert_eq!(
+            q["error_description"],
+            "scope \"admin\" is not offered; the scopes offered are mcp, sites:read, stats:read"
+        );
         assert_eq!(q["state"], "xyz");
         assert_eq!(q["iss"], "https://mcp.example.com");
     }

@@ -18,7 +18,7 @@ use super::ids::{TokenHash, TokenKind};
 use super::ledger::client::{Coordinator, Ledger};
 use super::ledger::records::{AccessRecord, access_key};
 use super::routing::{Located, Unroutable, locate};
-use super::scope::{Scope, ScopeSet, Shortfall};
+use super::scope::{Need, Shortfall};
 use super::server::AuthServer;
 use super::token_cache::TokenMemory;
 use super::types::{Audience, DEFAULT_SCOPE, Resource};
@@ -43,9 +43,9 @@ pub enum Denied {
     InvalidToken,
     /// A routed token, but `USER_KEY_SECRET` is not configured (500).
     NoUserKey,
-    /// The token holds no scope of this server (→ 403). What each call
-    /// needs beyond that is checked per message (`mcp::scopes`).
-    InsufficientScope,
+    /// The token lacks a scope: none of this server's at all (checked
+    /// here), or one a message needs (`mcp::scopes`) → 403 step-up.
+    InsufficientScope(Shortfall),
     Unavailable(StorageError),
     /// A Cloudflare Access assertion that is not genuine, or names
     /// someone the email gate refuses (403).
@@ -238,10 +238,10 @@ fn admits(
     {
         return Err(Denied::InvalidToken);
     }
-    if !record.scope.grants_any() {
-        return Err(Denied::InsufficientScope);
+    match record.scope.shortfall([Need::AnyScope]) {
+        Some(short) => Err(Denied::InsufficientScope(short)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// The response for a refusal, with the RFC 6750 §3 challenge pointing at
@@ -265,15 +265,7 @@ pub fn challenge(denied: &Denied, metadata_url: &str) -> Response {
             ),
             json!({"error": "invalid_token", "error_description": "The access token is invalid, expired, revoked, or was issued for another resource."}),
         ),
-        Denied::InsufficientScope => {
-            return insufficient_scope(
-                &Shortfall {
-                    missing: vec![Scope::Mcp],
-                    challenge: ScopeSet::of(&[Scope::Mcp]),
-                },
-                metadata_url,
-            );
-        }
+        Denied::InsufficientScope(short) => return insufficient_scope(short, metadata_url),
         Denied::NoUserKey => {
             return Response::json(
                 500,
@@ -308,7 +300,7 @@ pub fn challenge(denied: &Denied, metadata_url: &str) -> Response {
 /// for insufficient scopes without saying what the challenge holds; the
 /// same answer serves them. `metadata_url` is the RFC 9728 document of
 /// the endpoint called, so one builder serves `/internal` and `/mcp`.
-pub fn insufficient_scope(shortfall: &Shortfall, metadata_url: &str) -> Response {
+fn insufficient_scope(shortfall: &Shortfall, metadata_url: &str) -> Response {
     let scope = shortfall.challenge.to_param();
     let missing = shortfall
         .missing
@@ -342,6 +334,7 @@ mod tests {
     use crate::http::Method;
     use crate::oauth::ids::{GrantId, UserKey};
     use crate::oauth::ledger::records::Subject;
+    use crate::oauth::scope::Scope;
     use crate::oauth::types::{ClientId, ScopeSet};
     use crate::testing::{FakePlatform, block_on};
     use std::time::Duration;
@@ -439,7 +432,10 @@ mod tests {
             ),
             (
                 Some(format!("Bearer {}", tok("noscope"))),
-                Denied::InsufficientScope,
+                Denied::InsufficientScope(Shortfall {
+                    missing: vec![Scope::Mcp],
+                    challenge: ScopeSet::of(&[Scope::Mcp]),
+                }),
             ),
         ];
         for (auth, expected) in cases {
@@ -634,7 +630,13 @@ mod tests {
                 .unwrap()
                 .contains("error=\"invalid_token\"")
         );
-        let r = challenge(&Denied::InsufficientScope, meta);
+        let r = challenge(
+            &Denied::InsufficientScope(Shortfall {
+                missing: vec![Scope::Mcp],
+                challenge: ScopeSet::of(&[Scope::Mcp]),
+            }),
+            meta,
+        );
         assert_eq!(r.status, 403);
         assert!(
             r.headers
@@ -652,7 +654,7 @@ mod tests {
             missing: vec![Scope::SitesRead, Scope::StatsRead],
             challenge: ScopeSet::of(&[Scope::SitesRead, Scope::StatsRead]),
         };
-        let r = insufficient_scope(&both, mcp_meta);
+        let r = challenge(&Denied::InsufficientScope(both), mcp_meta);
         assert_eq!(r.status, 403);
         assert_eq!(
             r.headers.get("www-authenticate").unwrap(),

@@ -70,8 +70,14 @@ pub const SUPPORTED_SCOPES: [&str; 3] = ["mcp", "sites:read", "stats:read"];
 /// What a request without `scope` is granted: everything, as before.
 pub const DEFAULT_SCOPE: &str = "mcp";
 
-/// A set of scope tokens (RFC 6749 §3.3): `scope-token = 1*NQCHAR`,
-/// space-delimited, case-sensitive, no duplicates. Stored as the strings
+/// A set of scope tokens (RFC 6749 §3.3): `scope = scope-token *( SP
+/// scope-token )`, `scope-token = 1*NQCHAR`, case-sensitive, no
+/// duplicates. The one separator is SP: a tab, newline or any other
+/// whitespace is refused wherever it stands, and so are two spaces in a
+/// row. Spaces before the first token or after the last are tolerated
+/// (clients that join a list with a trailing space exist, and nothing is
+/// ambiguous about them); a value of nothing but spaces is an omitted
+/// one. Stored as the strings
 /// it was parsed from, in request order, so records of every release read
 /// back unchanged.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,11 +92,19 @@ pub enum ScopeError {
 }
 
 impl ScopeSet {
-    /// Parses a `scope` parameter; absent or empty means the default.
+    /// Parses an authorization request's `scope` parameter: omitted
+    /// means [`DEFAULT_SCOPE`] (RFC 6749 §3.3: a pre-defined default).
     pub fn parse(raw: Option<&str>) -> Result<Self, ScopeError> {
-        let raw = raw.unwrap_or("").trim();
+        Ok(Self::parse_given(raw)?.unwrap_or_else(|| Self(vec![DEFAULT_SCOPE.to_owned()])))
+    }
+
+    /// Parses a `scope` parameter, `None` when it is omitted: absent,
+    /// empty or only spaces. A refresh request (RFC 6749 §6) needs this: an omitted
+    /// scope there means the scope originally granted, not the default.
+    pub fn parse_given(raw: Option<&str>) -> Result<Option<Self>, ScopeError> {
+        let raw = raw.unwrap_or("").trim_matches(' ');
         if raw.is_empty() {
-            return Ok(Self(vec![DEFAULT_SCOPE.to_owned()]));
+            return Ok(None);
         }
         if raw.len() > 512 {
             return Err(ScopeError::Syntax);
@@ -112,7 +126,7 @@ impl ScopeSet {
                 out.push(token.to_owned());
             }
         }
-        Ok(Self(out))
+        Ok(Some(Self(out)))
     }
 
     /// The set of exactly these scopes, in [`Scope::ALL`] order.
@@ -153,10 +167,21 @@ impl ScopeSet {
 
     /// The scopes here that `before` does not already grant, and those it
     /// does, each in this set's order: what a consent page asks for anew
-    /// and what it shows as already allowed (incremental consent).
+    /// and what it shows as already allowed (incremental consent). A new
+    /// scope that another new one implies is left out of the first list
+    /// (`mcp sites:read stats:read` asks for `mcp`): the page would
+    /// otherwise describe the same permission twice.
     pub fn split_by(&self, before: Option<&ScopeSet>) -> (Vec<Scope>, Vec<Scope>) {
-        self.known()
-            .partition(|s| !before.is_some_and(|b| b.grants(*s)))
+        let (mut new, granted): (Vec<Scope>, Vec<Scope>) = self
+            .known()
+            .partition(|s| !before.is_some_and(|b| b.grants(*s)));
+        let implied: Vec<Scope> = new
+            .iter()
+            .copied()
+            .filter(|s| new.iter().any(|other| other != s && other.implies(*s)))
+            .collect();
+        new.retain(|s| !implied.contains(s));
+        (new, granted)
     }
 
     /// This set and the scopes of `other` it lacks: what a renewed
@@ -246,6 +271,16 @@ mod tests {
     fn scope_rules() {
         assert_eq!(ScopeSet::parse(None).unwrap().to_param(), "mcp");
         assert_eq!(ScopeSet::parse(Some("")).unwrap().to_param(), "mcp");
+        // Omitted is not the default where a default would be wrong
+        // (refresh, RFC 6749 §6).
+        assert_eq!(ScopeSet::parse_given(None), Ok(None));
+        assert_eq!(ScopeSet::parse_given(Some("")), Ok(None));
+        assert_eq!(ScopeSet::parse_given(Some("   ")), Ok(None));
+        assert_eq!(
+            set("  sites:read stats:read ").to_param(),
+            "sites:read stats:read"
+        );
+        assert_eq!(ScopeSet::parse_given(Some("mcp")), Ok(Some(set("mcp"))));
         assert_eq!(ScopeSet::parse(Some("mcp mcp")).unwrap().to_param(), "mcp");
         assert_eq!(
             set("stats:read sites:read").to_param(),
@@ -273,6 +308,13 @@ mod tests {
             "mc\"p",
             "mcp\\x",
             "mcp\tadmin",
+            "mcp\t",
+            "\tmcp",
+            "\t",
+            "mcp\n",
+            "mcp\r\n",
+            " mcp\nstats:read",
+            "sites:read\u{2003}mcp",
             "é",
             "stats:read\u{a0}mcp",
         ] {
@@ -359,6 +401,15 @@ mod tests {
             set("mcp").split_by(Some(&set("sites:read stats:read"))),
             (vec![Mcp], vec![]),
             "the umbrella is not granted by its parts: asking for it is new"
+        );
+        // The umbrella asked for names its parts once, as itself.
+        assert_eq!(
+            set("sites:read mcp stats:read").split_by(None),
+            (vec![Mcp], vec![])
+        );
+        assert_eq!(
+            set("mcp sites:read stats:read").split_by(Some(&set("sites:read"))),
+            (vec![Mcp], vec![SitesRead])
         );
         assert_eq!(
             set("stats:read")

@@ -374,9 +374,10 @@ pub async fn exchange<P: Platform>(
                 .await
         }
         _ => {
-            let scope = match form.get("scope") {
-                None => None,
-                Some(raw) => Some(ScopeSet::parse(Some(raw)).map_err(|e| match e {
+            // An empty `scope` is an omitted one: the grant's own scope
+            // (RFC 6749 §6), never the authorization default.
+            let scope = ScopeSet::parse_given(form.get("scope").map(String::as_str)).map_err(
+                |e| match e {
                     ScopeError::Syntax => {
                         TokenError::InvalidScope("scope is not a valid space-separated list".into())
                     }
@@ -384,8 +385,8 @@ pub async fn exchange<P: Platform>(
                         "scope \"{}\" is not offered",
                         s.escape_default()
                     )),
-                })?),
-            };
+                },
+            )?;
             let refreshed = refresh_grant(
                 platform,
                 server,

@@ -28,6 +28,28 @@ pub(crate) enum Target {
     Template(Template),
 }
 
+impl Target {
+    /// What `argument` of this target completes to, `None` when it has no
+    /// such argument: the one lookup that both completion and the scope
+    /// table (`mcp::scopes`) use, so what is answered and what it needs
+    /// cannot disagree. A default site changes only whether `site` is
+    /// required and how it is described, never which arguments there are
+    /// or what they complete to (a test below holds it to that).
+    pub(crate) fn completes(self, argument: &str) -> Option<Completes> {
+        match self {
+            Target::Prompt(p) => p
+                .arguments(false)
+                .into_iter()
+                .find(|a| a.name == argument)
+                .map(|a| a.completes),
+            Target::Template(t) => t
+                .variables()
+                .contains(&argument)
+                .then_some(Completes::Sites),
+        }
+    }
+}
+
 /// Values for one argument, best first.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Completion {
@@ -51,18 +73,9 @@ pub(crate) async fn complete<P: Outbound + Clock + EdgeCache>(
     argument: &str,
     value: &str,
 ) -> Result<Completion, CompleteError> {
-    let kind = match target {
-        Target::Prompt(p) => p
-            .arguments(ctx.default_site.is_some())
-            .into_iter()
-            .find(|a| a.name == argument)
-            .map(|a| a.completes),
-        Target::Template(t) => t
-            .variables()
-            .contains(&argument)
-            .then_some(Completes::Sites),
-    }
-    .ok_or_else(|| CompleteError::UnknownArgument(argument.to_owned()))?;
+    let kind = target
+        .completes(argument)
+        .ok_or_else(|| CompleteError::UnknownArgument(argument.to_owned()))?;
     let candidates: Vec<String> = match kind {
         Completes::Sites => site_names(platform, ctx).await,
         Completes::Choices(list) => list.iter().map(|s| (*s).to_owned()).collect(),
@@ -137,6 +150,25 @@ mod tests {
     use crate::plausible::sites::parse_list;
     use crate::plausible::tools::tests::{ctx, respond, varied_platform};
     use crate::testing::{FakePlatform, block_on};
+
+    /// [`Target::completes`] asks without the default site: it may, as
+    /// long as a default site changes no argument's name or completion.
+    #[test]
+    fn a_default_site_changes_no_argument_or_what_it_completes() {
+        for p in Prompt::ALL {
+            let kinds = |has_default| {
+                p.arguments(has_default)
+                    .into_iter()
+                    .map(|a| (a.name, a.completes))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(kinds(true), kinds(false), "{p:?}");
+            for (name, completes) in kinds(true) {
+                assert_eq!(Target::Prompt(p).completes(name), Some(completes));
+            }
+            assert_eq!(Target::Prompt(p).completes("nope"), None);
+        }
+    }
 
     /// A key with the Sites API: 150 sites over two pages.
     fn sites_api() -> FakePlatform {

@@ -11,7 +11,9 @@
 // - the approval recorded the union: later sign-ins for either scope or
 //   both need no page; the umbrella `mcp` is asked for anew;
 // - refresh narrows honouring the umbrella (an `mcp` grant to
-//   `sites:read`), never widens, and a narrowed token is held to it.
+//   `sites:read`), never widens, keeps the grant's scope when `scope` is
+//   empty, and a narrowed token is held to it;
+// - a request for the umbrella with its parts asks for the umbrella alone.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -186,5 +188,14 @@ describe('scopes and step-up on /internal', () => {
     for (const scope of ['mcp', 'stats:read', 'sites:read stats:read']) {
       assertTokenError(await refreshRequest(client2, small.tokens.refresh_token, { base: BASE, extra: { scope } }), 400, 'invalid_scope', scope);
     }
+    // RFC 6749 §6: an empty scope is an omitted one, the grant's own
+    // (not the authorization default `mcp`, which would be a widening).
+    assertTokens(await refreshRequest(client2, small.tokens.refresh_token, { base: BASE, extra: { scope: '' } }), BASE, 'sites:read');
+  }));
+
+  test('asking for the umbrella with its parts lists the umbrella alone', retrying(async () => {
+    const client = await registerClient({ client_name: 'scopes umbrella', redirect_uris: ['http://127.0.0.1:9/cb'] }, { base: BASE });
+    const { page } = await signIn(client, freshEmail('umbrella'), 'mcp sites:read stats:read');
+    assert.deepEqual([page?.asked, page?.allowed], [['mcp'], []]);
   }));
 });

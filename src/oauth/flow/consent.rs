@@ -149,22 +149,6 @@ pub enum AfterLogin {
     Ask(ConsentPage),
 }
 
-/// Whether this person's recorded consent covers the request.
-#[cfg(test)]
-pub async fn consent_covers<P: Platform>(
-    platform: &P,
-    user_keys: &UserKeys,
-    request: &AuthorizationRequest,
-    email: &str,
-    consent_ttl_secs: u64,
-) -> Result<bool, StorageError> {
-    Ok(
-        current_consent(platform, user_keys, request, email, consent_ttl_secs)
-            .await?
-            .is_some_and(|record| record.covers(request)),
-    )
-}
-
 /// This person's current (unexpired) consent for the request's client,
 /// covering the request or not (the consent page shows what it already
 /// allows). It is looked up in the pair's grant object; when that holds
@@ -806,6 +790,10 @@ mod tests {
         assert!(!html.contains("Already allowed"));
         let (asked, allowed, _) = page("mcp", Some("stats:read"));
         assert_eq!((asked, allowed), (vec!["mcp".to_owned()], vec![]));
+        // The umbrella with its parts is one permission, shown once.
+        let (asked, allowed, html) = page("mcp sites:read stats:read", None);
+        assert_eq!((asked, allowed), (vec!["mcp".to_owned()], vec![]));
+        assert!(!html.contains(Scope::StatsRead.meaning()));
     }
 
     /// Issue 15: the fullest offer still makes a post inside the form
@@ -897,6 +885,21 @@ mod tests {
         )
         .unwrap();
         assert!(!format!("{post:?}").contains("alice"), "{post:?}");
+    }
+
+    /// Whether this person's recorded consent covers the request.
+    async fn consent_covers<P: Platform>(
+        platform: &P,
+        user_keys: &UserKeys,
+        request: &AuthorizationRequest,
+        email: &str,
+        consent_ttl_secs: u64,
+    ) -> Result<bool, StorageError> {
+        Ok(
+            current_consent(platform, user_keys, request, email, consent_ttl_secs)
+                .await?
+                .is_some_and(|record| record.covers(request)),
+        )
     }
 
     /// Consents expire (`CONSENT_TTL_DAYS`): a recorded consent covers the

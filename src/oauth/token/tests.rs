@@ -83,6 +83,10 @@ impl World {
     }
 
     fn issue_code(&self, code: &str) {
+        self.issue_code_for(code, "mcp");
+    }
+
+    fn issue_code_for(&self, code: &str, scope: &str) {
         let record = CodeRecord {
             sites: None,
             client_id: None,
@@ -90,7 +94,7 @@ impl World {
             redirect_uri: RedirectUri::parse(REDIRECT).unwrap(),
             redirect_uri_given: true,
             code_challenge: CodeChallenge::parse(CHALLENGE).unwrap(),
-            scope: ScopeSet::parse(None).unwrap(),
+            scope: ScopeSet::parse(Some(scope)).unwrap(),
             resource: self.server().resource,
             subject: sealed_subject(
                 self.settings.keys.as_ref().unwrap(),
@@ -422,6 +426,52 @@ fn refresh_scope_and_other_clients() {
         w.post(&w.headers(), &form).is_ok(),
         "still valid for its own client"
     );
+}
+
+/// RFC 6749 §6: a refresh that omits `scope` keeps the scope originally
+/// granted; an empty `scope` is an omitted one, not a request for the
+/// authorization default (`mcp`), which a narrow grant could not widen to.
+#[test]
+fn an_empty_refresh_scope_keeps_a_narrow_grant() {
+    let w = World::new(AuthMethod::None);
+    w.issue_code_for("narrow", "sites:read");
+    let issued = w.post(&w.headers(), &w.base_form("narrow")).unwrap();
+    assert_eq!(issued.response().json_body()["scope"], "sites:read");
+    let mut current = issued.refresh_token;
+    let cases: [(Option<&str>, Result<&str, &str>); 8] = [
+        (Some(""), Ok("sites:read")),
+        (Some("   "), Ok("sites:read")),
+        (Some(" sites:read "), Ok("sites:read")),
+        // Only SP separates (RFC 6749 §3.3): a tab is not "nothing".
+        (Some("\t"), Err("invalid_scope")),
+        (None, Ok("sites:read")),
+        (Some("sites:read"), Ok("sites:read")),
+        (Some("mcp"), Err("invalid_scope")),
+        (Some("stats:read"), Err("invalid_scope")),
+    ];
+    for (scope, expected) in cases {
+        let mut form = vec![
+            ("grant_type".to_owned(), "refresh_token".to_owned()),
+            ("refresh_token".to_owned(), current.secret().to_owned()),
+            (
+                "client_id".to_owned(),
+                w.client.client_id.as_str().to_owned(),
+            ),
+        ];
+        set(&mut form, "scope", scope);
+        match (w.post(&w.headers(), &form), expected) {
+            (Ok(refreshed), Ok(granted)) => {
+                assert_eq!(
+                    refreshed.response().json_body()["scope"],
+                    granted,
+                    "{scope:?}"
+                );
+                current = refreshed.refresh_token;
+            }
+            (Err(e), Err(code)) => assert_eq!(e.code(), code, "{scope:?}"),
+            (got, _) => panic!("{scope:?}: {:?}", got.map(|_| "issued")),
+        }
+    }
 }
 
 #[test]
