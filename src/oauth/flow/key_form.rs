@@ -10,7 +10,8 @@
 //!
 //! Defences, each for a reason:
 //! - Phishing: only clients whose redirect host an operator trusts
-//!   (`BYOK_REDIRECT_HOSTS`, loopback always) are offered the form; any
+//!   (`BYOK_REDIRECT_HOSTS` over https on the default port, loopback over
+//!   http always; see [`offered_to`]) are offered the form; any
 //!   other sees its host named as unverified and no form, so a lookalike
 //!   client cannot collect keys through our page.
 //! - CSRF and binding: the pending request travels sealed (AES-256-GCM)
@@ -76,13 +77,38 @@ fn csrf_token(keys: &Keyring, ticket: &str, cookie: &str) -> String {
     keys.sign(CSRF_PURPOSE, format!("{ticket}\n{cookie}").as_bytes())
 }
 
-/// Whether a client redirecting to `redirect` is offered the form: its
-/// host is one the operator listed (exact, case-insensitive), or a
-/// loopback host (a native client on this machine, RFC 8252 §7.3).
+/// Whether a client redirecting to `redirect` is offered the form.
+///
+/// - A loopback host (RFC 8252 §7.3: `localhost`, 127.0.0.0/8, `[::1]`):
+///   a native client on the person's own machine, over `http` on any
+///   port (§7.3 lets it bind an ephemeral one). `https` to a loopback
+///   host is no native-app redirect and is refused.
+/// - Any other host: `https` on the default port, and the host exactly
+///   one the operator listed (ASCII case-insensitive). A port other than
+///   443 may be another service on the same name, not the one trusted.
+///
+/// The list names hosts, so every path on a listed host is trusted (the
+/// README says so beside `BYOK_REDIRECT_HOSTS`).
 pub fn offered_to(trusted: &[String], redirect: &RedirectUri) -> bool {
-    let host = redirect.host().to_ascii_lowercase();
-    let loopback = matches!(host.as_str(), "localhost" | "127.0.0.1" | "[::1]");
-    loopback || trusted.contains(&host)
+    let url = redirect.url();
+    let Some(host) = url.host() else {
+        return false;
+    };
+    let loopback = match &host {
+        url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+    };
+    if loopback {
+        return url.scheme() == "http";
+    }
+    // `Url` drops a port that is the scheme's default, so `None` here
+    // is 443 whether written or not.
+    url.scheme() == "https"
+        && url.port().is_none()
+        && url
+            .host_str()
+            .is_some_and(|h| trusted.iter().any(|t| t.eq_ignore_ascii_case(h)))
 }
 
 /// A fresh form for `request`: its sealed ticket, CSRF token and cookie.
@@ -160,7 +186,7 @@ pub fn offer<P: Platform>(
 ) -> Result<Reply, FlowError> {
     if !offered_to(&server.settings.byok_redirect_hosts, &request.redirect_uri) {
         return Err(FlowError::UnverifiedRedirectHost {
-            host: request.redirect_uri.host().to_owned(),
+            origin: request.redirect_uri.origin(),
         });
     }
     let shown_request = request.clone();
@@ -379,7 +405,7 @@ pub async fn submit<P: Platform>(
         &ticket.request.redirect_uri,
     ) {
         return Err(FlowError::UnverifiedRedirectHost {
-            host: ticket.request.redirect_uri.host().to_owned(),
+            origin: ticket.request.redirect_uri.origin(),
         });
     }
     let typed_sites = fields.get("sites").map(String::as_str).unwrap_or("");

@@ -569,9 +569,22 @@ fn only_trusted_redirect_hosts_get_the_form() {
         ("https://claude.ai/api/mcp/auth_callback", true),
         ("https://claude.com/api/mcp/auth_callback", true),
         ("http://localhost:5555/cb", true),
+        ("http://127.0.0.1/cb", true),
+        ("http://[::1]:8080/cb", true),
+        // The host is compared without case; any path on it is trusted.
+        ("https://CLAUDE.AI/api/mcp/auth_callback", true),
+        ("https://claude.ai/any/other/path?x=1", true),
+        ("https://claude.ai:443/cb", true),
         ("https://app.example/cb", false),
         ("https://claude.ai.evil.example/cb", false),
         ("https://evil.claude.ai/cb", false),
+        // Another port on a listed name may be another service.
+        ("https://claude.ai:8443/api/mcp/auth_callback", false),
+        // Loopback is a native client's http redirect, never https.
+        ("https://localhost/cb", false),
+        ("https://127.0.0.1:4567/cb", false),
+        ("https://127.0.0.2/cb", false),
+        ("https://[::1]/cb", false),
     ] {
         let client = register(&p, &d, redirect);
         let r = send(
@@ -591,13 +604,15 @@ fn only_trusted_redirect_hosts_get_the_form() {
                 (r.status, error_code(&r).as_str()),
                 (403, "unverified_redirect_host")
             );
-            let host = url::Url::parse(redirect)
+            // Named with scheme and port, so a listed name on another
+            // port or scheme shows why it is refused.
+            let origin = url::Url::parse(redirect)
                 .unwrap()
-                .host_str()
-                .unwrap()
-                .to_owned();
+                .origin()
+                .ascii_serialization();
             assert!(
-                page.contains(&host) && page.contains("BYOK_REDIRECT_HOSTS"),
+                page.contains(&format!("send you back to {origin},"))
+                    && page.contains("BYOK_REDIRECT_HOSTS"),
                 "{page}"
             );
             assert!(
@@ -619,6 +634,102 @@ fn only_trusted_redirect_hosts_get_the_form() {
         "",
     );
     assert_eq!(r.status, 200);
+}
+
+#[test]
+fn the_trusted_host_rule_reads_scheme_port_and_host() {
+    let uri = |s: &str| RedirectUri::parse(s).unwrap();
+    let listed = vec!["Claude.AI".to_owned(), "203.0.113.7".to_owned()];
+    for (redirect, offered) in [
+        ("https://claude.ai/cb", true),
+        ("https://CLAUDE.ai/cb", true),
+        ("https://203.0.113.7/cb", true),
+        ("https://203.0.113.7:444/cb", false),
+        ("https://claude.ai:8443/cb", false),
+        ("https://localhost/cb", false),
+        ("https://127.0.0.2/cb", false),
+        ("http://127.0.0.1:1/cb", true),
+        ("http://localhost/cb", true),
+    ] {
+        assert_eq!(offered_to(&listed, &uri(redirect)), offered, "{redirect}");
+    }
+    // Plain http to a listed host, or to the rest of 127.0.0.0/8, is no
+    // redirect URI at all (RFC 8252 §8.3), so it never reaches the rule.
+    for refused in ["http://claude.ai/cb", "http://127.0.0.2:5000/cb"] {
+        assert!(RedirectUri::parse(refused).is_err(), "{refused}");
+    }
+    let p = FakePlatform::new();
+    let d = deployment(&[]);
+    let r = send(
+        &p,
+        &d,
+        Method::Post,
+        "/register",
+        &[("content-type", "application/json")],
+        &json!({"redirect_uris": ["http://claude.ai/cb"], "token_endpoint_auth_method": "none"})
+            .to_string(),
+    );
+    assert_eq!(r.status, 400, "{}", text(&r));
+}
+
+/// A client metadata document client is held to the same rule as a
+/// registered one: its document's redirect host decides.
+#[test]
+fn a_metadata_document_client_gets_the_form_only_for_a_trusted_host() {
+    const DOC: &str = "https://client.example.com/client.json";
+    let p = FakePlatform::new();
+    let d = deployment(&[]);
+    for (redirect, offered) in [
+        ("https://claude.ai/api/mcp/auth_callback", true),
+        ("https://client.example.com/cb", false),
+    ] {
+        let redirect_owned = redirect.to_owned();
+        p.respond_with(move |req: &OutboundRequest| {
+            let mut headers = crate::http::Headers::new();
+            headers.set("content-type", "application/json");
+            let body = if req.url.as_str() == DOC {
+                json!({
+                    "client_id": DOC,
+                    "client_name": "Metadata App",
+                    "redirect_uris": [redirect_owned],
+                    "token_endpoint_auth_method": "none",
+                })
+                .to_string()
+                .into_bytes()
+            } else {
+                Vec::new()
+            };
+            Ok(OutboundResponse {
+                status: if body.is_empty() { 404 } else { 200 },
+                headers,
+                body,
+            })
+        });
+        // A fresh isolate per case: the document is not cached across.
+        p.isolate.borrow_mut().clear();
+        p.edge.borrow_mut().clear();
+        p.kv.borrow_mut().clear();
+        let r = send(
+            &p,
+            &d,
+            Method::Get,
+            &authorize_url(DOC, redirect, &format!("{ORIGIN}/mcp")),
+            &[],
+            "",
+        );
+        let page = text(&r);
+        if offered {
+            assert_eq!(r.status, 200, "{page}");
+            assert!(page.contains("name=\"api_key\""));
+        } else {
+            assert_eq!(
+                (r.status, error_code(&r).as_str()),
+                (403, "unverified_redirect_host"),
+                "{page}"
+            );
+            assert!(!page.contains("<form"));
+        }
+    }
 }
 
 #[test]
