@@ -23,7 +23,9 @@
 //!   `lib.rs`, tier `KeyForm`), and a refused key and an unreadable first
 //!   site get one answer, as Plausible gives one answer for both.
 //! - Nothing is written before the key validates; the key is never
-//!   logged, never echoed back into the form, never shown again.
+//!   logged, never echoed back into the form, never shown again. A sites
+//!   entry is quoted or re-filled only once it reads as a site id, and
+//!   never when it is the key (fields swapped: see `entries`).
 
 use serde::{Deserialize, Serialize};
 
@@ -50,6 +52,9 @@ use crate::plausible::args::SiteId;
 use crate::plausible::client::{PlausibleBaseUrl, PlausibleError};
 use crate::ports::{Clock, Entropy, EntropyError, Outbound};
 use crate::secret::{CookieValue, PlausibleKey, SetCookie, ct_eq};
+
+mod entries;
+use entries::Entry;
 
 const TICKET_AAD: &str = "key-form-ticket";
 const CSRF_PURPOSE: &str = "key-form-csrf";
@@ -212,7 +217,13 @@ pub enum Problem {
     KeyShape,
     NoSites,
     TooManySites(usize),
-    BadSite(String),
+    /// The entry at this place (from 1) is no site id. Never quoted: it
+    /// may be the key, pasted in the wrong field.
+    BadSite {
+        position: usize,
+    },
+    /// The key typed in the key field is also among the sites.
+    KeyInSites,
     /// Plausible refused the key for the first site named: a wrong key
     /// or an unreadable site, which its answer does not tell apart.
     Refused(String),
@@ -241,7 +252,10 @@ impl Problem {
     pub fn code(&self) -> &'static str {
         match self {
             Problem::NoKey | Problem::KeyShape => "invalid_key",
-            Problem::NoSites | Problem::TooManySites(_) | Problem::BadSite(_) => "invalid_sites",
+            Problem::NoSites
+            | Problem::TooManySites(_)
+            | Problem::BadSite { .. }
+            | Problem::KeyInSites => "invalid_sites",
             Problem::Refused(_) => "key_refused",
             Problem::Unreadable(_) => "site_unreadable",
             Problem::PaymentRequired(_) => "stats_api_unavailable",
@@ -256,7 +270,8 @@ impl Problem {
             Problem::KeyShape => "That is not a Plausible API key: a key is 8 to 512 characters without spaces. Copy it again from Plausible (Account settings → API keys).".into(),
             Problem::NoSites => "Name at least one site, by its domain exactly as Plausible shows it (for example example.com).".into(),
             Problem::TooManySites(n) => format!("Name at most {MAX_SITES} sites for one connection (you named {n})."),
-            Problem::BadSite(s) => format!("\"{s}\" is not a site domain: write each site's domain as Plausible shows it (for example example.com), one per line or separated by commas."),
+            Problem::BadSite { position } => format!("Entry {position} of the sites is not a site's domain: write each site's domain as Plausible shows it (for example example.com), one per line or separated by commas. If you pasted your API key there, it belongs in the key field."),
+            Problem::KeyInSites => "Your API key is in the sites field: paste the key in the key field and only the sites' domains in the sites field. The sites field was emptied so that the key is not shown on this page.".into(),
             Problem::Refused(site) => format!("Plausible did not accept this key for the site \"{site}\". Check that you copied the whole key, and that the site's domain is written exactly as in Plausible."),
             Problem::Unreadable(site) => format!("Plausible accepted this key, but it cannot read the site \"{site}\". Remove that site, or check its spelling."),
             Problem::PaymentRequired(site) => format!("Plausible refused to query the site \"{site}\" (402): the account behind this key has no Stats API access on its plan, or the site is locked."),
@@ -275,17 +290,22 @@ fn parse(
     if raw.is_empty() {
         return Err(Problem::NoKey);
     }
+    let typed_sites = form_sites.unwrap_or("");
+    if entries::split(typed_sites).any(|e| entries::read(e, raw) == Entry::TheKey) {
+        return Err(Problem::KeyInSites);
+    }
     if !key_grant::well_formed(raw) || TokenKind::is_ours(raw) {
         return Err(Problem::KeyShape);
     }
     let mut sites: Vec<SiteId> = Vec::new();
-    let named = form_sites
-        .unwrap_or("")
-        .split(|c: char| c == ',' || c.is_whitespace())
-        .filter(|s| !s.is_empty());
-    for item in named {
-        let site = SiteId::parse("sites", item)
-            .map_err(|_| Problem::BadSite(item.chars().take(80).collect()))?;
+    for (i, item) in entries::split(typed_sites).enumerate() {
+        let bad = Problem::BadSite {
+            position: i.saturating_add(1),
+        };
+        let Entry::Site(cleaned) = entries::read(item, raw) else {
+            return Err(bad);
+        };
+        let site = SiteId::parse("sites", &cleaned).map_err(|_| bad)?;
         if !sites.contains(&site) {
             sites.push(site);
         }
@@ -295,6 +315,22 @@ fn parse(
         n if n > MAX_SITES => Err(Problem::TooManySites(n)),
         _ => Ok((PlausibleKey::new(raw), sites)),
     }
+}
+
+/// What the sites field is filled with when the form comes back: the
+/// entries that read as sites, as Plausible writes them; nothing at all
+/// if the key is among them (the person swapped or doubled the fields).
+fn refill(form_key: Option<&str>, typed_sites: &str) -> String {
+    let key = form_key.map(str::trim).unwrap_or("");
+    let mut kept: Vec<String> = Vec::new();
+    for item in entries::split(typed_sites) {
+        match entries::read(item, key) {
+            Entry::TheKey => return String::new(),
+            Entry::Site(site) => kept.push(site),
+            Entry::NotASite => {}
+        }
+    }
+    kept.join("\n")
 }
 
 /// One cheap Stats API query per site (today's visitors), in order,
@@ -408,18 +444,20 @@ pub async fn submit<P: Platform>(
             origin: ticket.request.redirect_uri.origin(),
         });
     }
+    let typed_key = fields.get("api_key").map(String::as_str);
     let typed_sites = fields.get("sites").map(String::as_str).unwrap_or("");
+    let refilled = refill(typed_key, typed_sites);
     let again = |problem: Problem| {
         let shown = Shown {
             client: &client,
             request: &ticket.request,
-            sites: typed_sites,
+            sites: &refilled,
             problem: Some(&problem),
         };
         // The same ticket and token: the person fixes and posts again.
         Ok(Reply::Page(Box::new(page(&shown, sealed, csrf))))
     };
-    let (key, sites) = match parse(fields.get("api_key").map(String::as_str), Some(typed_sites)) {
+    let (key, sites) = match parse(typed_key, Some(typed_sites)) {
         Ok(parsed) => parsed,
         Err(problem) => return again(problem),
     };

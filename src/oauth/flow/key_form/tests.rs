@@ -813,10 +813,89 @@ fn site_lists_parse() {
     let twenty: Vec<String> = (0..20).map(|i| format!("s{i}.com")).collect();
     assert!(parse(Some("key-123456"), Some(&twenty.join(","))).is_ok());
     let long = "x".repeat(300);
-    assert!(matches!(
-        parse(Some("key-123456"), Some(&long)).unwrap_err(),
-        Problem::BadSite(s) if s.len() == 80
-    ));
+    assert_eq!(
+        parse(Some("key-123456"), Some(&format!("a.com {long}"))).unwrap_err(),
+        Problem::BadSite { position: 2 }
+    );
+    // The key among the sites, wherever it stands, is named as such
+    // (before any other problem with the sites).
+    assert_eq!(
+        parse(Some("key-123456"), Some("a.com x_y key-123456")).unwrap_err(),
+        Problem::KeyInSites
+    );
+    // Sites are read as Plausible writes them.
+    let ok = parse(Some("key-123456"), Some("https://www.Shop.example.com/")).unwrap();
+    assert_eq!(ok.1[0].as_str(), "shop.example.com");
+}
+
+#[test]
+fn the_refilled_sites_never_hold_the_key() {
+    assert_eq!(refill(Some("key-123456"), "a.com, B.com"), "a.com\nb.com");
+    // What is not a site (perhaps a key) is left out.
+    assert_eq!(refill(Some("example.com"), "a.com Sv_Key-1234"), "a.com");
+    assert_eq!(refill(None, "Sv_Key-1234"), "");
+    // The typed key anywhere: nothing is re-filled.
+    assert_eq!(refill(Some(" key-123456 "), "a.com key-123456"), "");
+}
+
+/// A person who swaps the fields (the domain as the key, the key as a
+/// site) is told what to fix, and the key appears nowhere in the answer.
+#[test]
+fn swapped_fields_never_echo_the_key() {
+    let p = FakePlatform::new();
+    plausible(&p);
+    let d = deployment(&[]);
+    let client = register(&p, &d, REDIRECT);
+    let form = open_form(&p, &d, &client);
+    for (key_field, sites_field, code) in [
+        ("example.com", GOOD_KEY, "invalid_sites"),
+        (
+            "example.com",
+            &*format!("shop.example.com,{GOOD_KEY}"),
+            "invalid_sites",
+        ),
+        (
+            GOOD_KEY,
+            &*format!("example.com {GOOD_KEY}"),
+            "invalid_sites",
+        ),
+        ("", GOOD_KEY, "invalid_key"),
+    ] {
+        let r = post_form(&p, &d, &form, key_field, sites_field);
+        let page = text(&r);
+        assert_eq!((r.status, error_code(&r).as_str()), (400, code), "{page}");
+        assert!(!page.contains(GOOD_KEY), "{page}");
+        for (name, value) in r.headers.iter() {
+            assert!(!value.contains(GOOD_KEY), "{name}: {value}");
+        }
+    }
+    // Swapped: the message says where the key belongs; the domains that
+    // were sites are kept, the key is not.
+    let r = post_form(
+        &p,
+        &d,
+        &form,
+        "example.com",
+        &format!("shop.example.com\n{GOOD_KEY}"),
+    );
+    let page = text(&r);
+    assert!(
+        page.contains("Entry 2 of the sites is not a site")
+            && page.contains("belongs in the key field"),
+        "{page}"
+    );
+    assert!(page.contains(">shop.example.com</textarea>"), "{page}");
+    // The key typed in both: the field comes back empty.
+    let r = post_form(&p, &d, &form, GOOD_KEY, &format!("example.com {GOOD_KEY}"));
+    let page = text(&r);
+    assert!(
+        page.contains("Your API key is in the sites field"),
+        "{page}"
+    );
+    assert!(page.contains("\"sites\" rows=\"4\" cols=\"48\" required spellcheck=\"false\" autocapitalize=\"off\"></textarea>"), "{page}");
+    assert!(p.sent.borrow().is_empty(), "Plausible is never asked");
+    let logged = p.logs.borrow().concat() + &p.audits.borrow().concat();
+    assert!(!logged.contains(GOOD_KEY));
 }
 
 fn refresh(p: &FakePlatform, d: &Deployment, client: &str, token: &str) -> Response {
