@@ -778,6 +778,19 @@ fn the_mcp_endpoint_challenges_toward_its_own_metadata() {
         )) && !challenge.contains("error="),
         "{challenge}"
     );
+    // A bearer value that is neither a key nor ours: invalid_token, and
+    // still the metadata (RFC 9728 §5.1).
+    for bad in ["abc", "ключ-ключ-ключ"] {
+        let r = tool_call(&p, &d, "/mcp", bad, "example.com");
+        assert_eq!(r.status, 401);
+        let challenge = r.headers.get("www-authenticate").unwrap();
+        assert!(
+            challenge.contains(&format!(
+                "resource_metadata=\"{ORIGIN}/.well-known/oauth-protected-resource/mcp\""
+            )) && challenge.contains("error=\"invalid_token\""),
+            "{challenge}"
+        );
+    }
     let prm = send(
         &p,
         &d,
