@@ -7,7 +7,7 @@
 use serde_json::{Value, json};
 
 use super::ids::UserKey;
-use super::ledger::records::Subject;
+use super::ledger::records::{Subject, SubjectKind};
 use crate::crypto::{Keyring, UserKeys};
 use crate::plausible::client::{self, Endpoint, PlausibleBaseUrl, PlausibleError};
 use crate::ports::{Clock, Entropy, EntropyError, Outbound};
@@ -52,6 +52,7 @@ pub fn subject(
     let props = json!({ KEY_PROPERTY: key.secret(), SITES_PROPERTY: sites }).to_string();
     let sealed_props = keys.seal(entropy, props.as_bytes(), &aad(&user_key))?;
     Ok(Subject {
+        kind: Some(SubjectKind::PlausibleKey),
         user_key,
         sealed_props,
     })
@@ -171,11 +172,13 @@ mod tests {
         let sites = vec!["example.com".to_owned()];
         let s = subject(&key, &sites, &k, &u, &FakePlatform::new()).unwrap();
         assert_eq!(s.user_key, UserKey::of_plausible_key(&u, &key));
+        assert_eq!(s.kind, Some(SubjectKind::PlausibleKey));
         assert!(!s.sealed_props.contains("plausible-secret"));
         assert!(!format!("{s:?}").contains("plausible-secret"));
         assert_eq!(holder(&k, &s), Holder::Key(Held { key, sites }));
         // Bound to its user: moved under another user key, it does not open.
         let moved = Subject {
+            kind: s.kind,
             user_key: UserKey::of_email(&u, "a@example.com"),
             sealed_props: s.sealed_props.clone(),
         };
