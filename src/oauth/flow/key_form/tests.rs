@@ -758,6 +758,58 @@ fn every_post_counts_against_the_address_limit() {
     );
 }
 
+/// The allowance is per address, not per client (issue 15): a shared
+/// client id must not let one person lock everyone out, and a second
+/// client must not lift the limit for the address that spent it.
+#[test]
+fn the_limit_follows_the_address_not_the_client() {
+    let p = FakePlatform::new();
+    plausible(&p);
+    p.rate_limits
+        .borrow_mut()
+        .insert(Tier::KeyForm.binding(), 2);
+    let d = deployment(&[]);
+    let post_from = |address: &str, form: &Form| {
+        let url = url::Url::parse(ORIGIN)
+            .unwrap()
+            .join("/authorize/key")
+            .unwrap();
+        let mut request = Request::new(Method::Post, url);
+        request.headers.set("cf-connecting-ip", address);
+        request
+            .headers
+            .set("content-type", "application/x-www-form-urlencoded");
+        request.headers.set("cookie", &form.cookie);
+        request.headers.set("origin", ORIGIN);
+        request.body = enc(&[
+            ("ticket", &form.ticket),
+            ("csrf", &form.csrf),
+            ("api_key", "wrong-plausible-key-1"),
+            ("sites", "example.com"),
+        ])
+        .into_bytes();
+        block_on(crate::handle(&p, &d, request)).status
+    };
+    let first = register(&p, &d, REDIRECT);
+    let second = register(&p, &d, REDIRECT);
+    let a = open_form(&p, &d, &first);
+    let b = open_form(&p, &d, &second);
+    let (here, there) = ("198.51.100.20", "203.0.113.9");
+    assert_eq!(post_from(here, &a), 400);
+    assert_eq!(post_from(here, &a), 400);
+    // Another client from the same address: limited.
+    assert_eq!(post_from(here, &b), 429);
+    // The same client from another address: not.
+    assert_eq!(post_from(there, &a), 400);
+    assert_eq!(post_from(there, &b), 400);
+    assert_eq!(post_from(there, &a), 429);
+    assert_eq!(
+        p.sent.borrow().len(),
+        4,
+        "a limited post asks Plausible nothing"
+    );
+}
+
 #[test]
 fn the_mcp_endpoint_challenges_toward_its_own_metadata() {
     let p = FakePlatform::new();
