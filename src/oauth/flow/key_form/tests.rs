@@ -45,7 +45,11 @@ fn plausible_answering(p: &FakePlatform, status: std::rc::Rc<std::cell::Cell<u16
         let key_ok = req.headers.get("authorization") == Some(&*format!("Bearer {GOOD_KEY}"));
         let site = body["site_id"].as_str().unwrap_or("");
         let readable = ["example.com", "shop.example.com"].contains(&site);
-        let (status, answer) = if key_ok && readable && status.get() != 200 {
+        let (status, answer) = if key_ok && site.is_empty() && status.get() != 401 {
+            // Plausible finds the key before the site: a known key
+            // without a site is a 400.
+            (400, json!({"error": "Missing site ID."}))
+        } else if key_ok && readable && status.get() != 200 {
             (
                 status.get(),
                 json!({"error": "Invalid API key or site ID."}),
@@ -997,10 +1001,15 @@ fn refresh_rechecks_the_key_at_most_hourly() {
         p.advance(Duration::from_secs(after_secs));
         let before = p.sent.borrow().len();
         let r = refresh(&p, &d, &client, &rt);
-        let asked = queries_sent(&p)[before..].to_vec();
+        let mut asked = queries_sent(&p)[before..].to_vec();
         if expect_query {
-            // One query (a 5xx is tried once more, as every query is).
+            // One query (a 5xx is tried once more, as every query is);
+            // a refusal is followed by one about the key alone.
             let one = (format!("Bearer {GOOD_KEY}"), "shop.example.com".to_owned());
+            let alone = (format!("Bearer {GOOD_KEY}"), String::new());
+            if asked.last() == Some(&alone) {
+                asked.pop();
+            }
             assert!(
                 (1..=2).contains(&asked.len()) && asked.iter().all(|q| *q == one),
                 "{asked:?}"
@@ -1037,6 +1046,150 @@ fn refresh_rechecks_the_key_at_most_hourly() {
     let audits = p.audits.borrow().concat();
     assert!(audits.contains("plausible_key_check"), "{audits}");
     assert!(!audits.contains(GOOD_KEY));
+}
+
+/// A Plausible whose answers a test changes as it goes: the known key
+/// (unless revoked) reads `example.com` and `shop.example.com`, except
+/// sites marked gone (answered with `gone_status`: 401 as Plausible
+/// answers a deleted site, or 400).
+#[derive(Default)]
+struct Upstream {
+    revoked: std::cell::Cell<bool>,
+    gone: std::cell::RefCell<Vec<&'static str>>,
+    gone_status: std::cell::Cell<u16>,
+}
+
+fn plausible_world(p: &FakePlatform) -> std::rc::Rc<Upstream> {
+    let up = std::rc::Rc::new(Upstream::default());
+    up.gone_status.set(401);
+    let state = up.clone();
+    p.respond_with(move |req: &OutboundRequest| {
+        let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+        let key_ok = req.headers.get("authorization") == Some(&*format!("Bearer {GOOD_KEY}"))
+            && !state.revoked.get();
+        let invalid = json!({"error": "Invalid API key or site ID."});
+        let (status, answer) = match body["site_id"].as_str() {
+            None if key_ok => (400, json!({"error": "Missing site ID."})),
+            Some(site) if key_ok && state.gone.borrow().contains(&site) => {
+                (state.gone_status.get(), invalid)
+            }
+            Some(site) if key_ok && ["example.com", "shop.example.com"].contains(&site) => (
+                200,
+                json!({"results": [{"metrics": [3], "dimensions": []}], "meta": {}, "query": body}),
+            ),
+            _ => (401, invalid),
+        };
+        Ok(OutboundResponse {
+            status,
+            headers: crate::http::Headers::new(),
+            body: answer.to_string().into_bytes(),
+        })
+    });
+    up
+}
+
+/// A key grant reading `chosen` (of the two sites named on the form),
+/// and its refresh token.
+fn key_grant_reading(p: &FakePlatform, d: &Deployment, chosen: &[&str]) -> (String, String) {
+    let client = register(p, d, REDIRECT);
+    let form = open_form(p, d, &client);
+    let consent = post_form(p, d, &form, GOOD_KEY, "example.com\nshop.example.com");
+    assert_eq!(consent.status, 200, "{}", text(&consent));
+    let tokens = approve_and_redeem(p, d, &client, &form, &consent, chosen);
+    (client, tokens["refresh_token"].as_str().unwrap().to_owned())
+}
+
+/// Issue 15: the hourly re-check reads a site of the grant's own (not
+/// one the person unticked), moves on past a site that is gone, and
+/// revokes only when Plausible refuses the key itself.
+#[test]
+fn the_hourly_recheck_reads_the_grants_own_sites() {
+    use std::time::Duration;
+    let hour = Duration::from_secs(3601);
+    let asked_since = |p: &FakePlatform, before: usize| -> Vec<String> {
+        queries_sent(p)[before..]
+            .iter()
+            .map(|(auth, site)| {
+                assert_eq!(*auth, format!("Bearer {GOOD_KEY}"));
+                site.clone()
+            })
+            .collect()
+    };
+    let d = deployment(&[("REFRESH_TOKEN_TTL", "604800")]);
+
+    // The person unticked example.com (the form's first site): the check
+    // reads shop.example.com.
+    let p = FakePlatform::new();
+    plausible_world(&p);
+    let (client, rt) = key_grant_reading(&p, &d, &["shop.example.com"]);
+    p.advance(hour);
+    let before = p.sent.borrow().len();
+    let r = refresh(&p, &d, &client, &rt);
+    assert_eq!(r.status, 200, "{}", text(&r));
+    assert_eq!(asked_since(&p, before), ["shop.example.com"]);
+
+    // A granted site gone (a 400, or Plausible's 401 for a deleted site):
+    // the next granted site answers, and the grant lives on.
+    for gone_status in [400, 401] {
+        let p = FakePlatform::new();
+        let up = plausible_world(&p);
+        let (client, rt) = key_grant_reading(&p, &d, &["example.com", "shop.example.com"]);
+        up.gone.borrow_mut().push("example.com");
+        up.gone_status.set(gone_status);
+        p.advance(hour);
+        let before = p.sent.borrow().len();
+        let r = refresh(&p, &d, &client, &rt);
+        assert_eq!(r.status, 200, "{gone_status}: {}", text(&r));
+        assert_eq!(
+            asked_since(&p, before),
+            ["example.com", "shop.example.com"],
+            "{gone_status}"
+        );
+    }
+
+    // Every granted site gone, the key itself accepted: one question
+    // about the key alone; the grant lives on, and the check is recorded.
+    let p = FakePlatform::new();
+    let up = plausible_world(&p);
+    let (client, rt) = key_grant_reading(&p, &d, &["example.com", "shop.example.com"]);
+    up.gone
+        .borrow_mut()
+        .extend(["example.com", "shop.example.com"]);
+    p.advance(hour);
+    let before = p.sent.borrow().len();
+    let r = refresh(&p, &d, &client, &rt);
+    assert_eq!(r.status, 200, "{}", text(&r));
+    assert_eq!(
+        asked_since(&p, before),
+        ["example.com", "shop.example.com", ""]
+    );
+    let rt = r.json_body()["refresh_token"].as_str().unwrap().to_owned();
+    p.advance(Duration::from_secs(600));
+    let before = p.sent.borrow().len();
+    assert_eq!(refresh(&p, &d, &client, &rt).status, 200);
+    assert!(
+        asked_since(&p, before).is_empty(),
+        "recorded: not again yet"
+    );
+
+    // The key revoked at Plausible: its refusal of the key itself ends
+    // the grant.
+    let p = FakePlatform::new();
+    let up = plausible_world(&p);
+    let (client, rt) = key_grant_reading(&p, &d, &["example.com", "shop.example.com"]);
+    up.revoked.set(true);
+    p.advance(hour);
+    let before = p.sent.borrow().len();
+    let r = refresh(&p, &d, &client, &rt);
+    assert_eq!(r.json_body()["error"], "invalid_grant", "{}", text(&r));
+    assert_eq!(
+        asked_since(&p, before),
+        ["example.com", "shop.example.com", ""]
+    );
+    assert_eq!(
+        refresh(&p, &d, &client, &rt).json_body()["error"],
+        "invalid_grant"
+    );
 }
 
 /// `TOKENS_NOT_BEFORE` applies to key grants as to any: their tokens are
