@@ -20,8 +20,12 @@
 //!   both as CSRF token (the same construction as the consent form). The
 //!   consent ticket that follows is bound to the same cookie.
 //! - Oracle: every post counts against a per-address rate limit (in
-//!   `lib.rs`, tier `KeyForm`), and a refused key and an unreadable first
-//!   site get one answer, as Plausible gives one answer for both.
+//!   `lib.rs`, tier `KeyForm`), and every answer Plausible gives for the
+//!   first site gets one page: a refused key, an unreadable or unknown
+//!   site, and also a 402 or a 429, which Plausible only gives a key it
+//!   knows, so none tells a valid key from a wrong one. The audit line
+//!   keeps the true reason (see [`Failed`]). After the first site the key
+//!   is known good, and the page says exactly what went wrong.
 //! - Nothing is written before the key validates; the key is never
 //!   logged, never echoed back into the form, never shown again. A sites
 //!   entry is quoted or re-filled only once it reads as a site id, and
@@ -224,8 +228,10 @@ pub enum Problem {
     },
     /// The key typed in the key field is also among the sites.
     KeyInSites,
-    /// Plausible refused the key for the first site named: a wrong key
-    /// or an unreadable site, which its answer does not tell apart.
+    /// Plausible did not answer the first site named: a wrong key, an
+    /// unreadable or unknown site, which its answer does not tell apart,
+    /// or a 402/429 that would tell a valid key (see the module's
+    /// "Oracle").
     Refused(String),
     /// Plausible accepted the key for an earlier site but not this one.
     Unreadable(String),
@@ -272,7 +278,7 @@ impl Problem {
             Problem::TooManySites(n) => format!("Name at most {MAX_SITES} sites for one connection (you named {n})."),
             Problem::BadSite { position } => format!("Entry {position} of the sites is not a site's domain: write each site's domain as Plausible shows it (for example example.com), one per line or separated by commas. If you pasted your API key there, it belongs in the key field."),
             Problem::KeyInSites => "Your API key is in the sites field: paste the key in the key field and only the sites' domains in the sites field. The sites field was emptied so that the key is not shown on this page.".into(),
-            Problem::Refused(site) => format!("Plausible did not accept this key for the site \"{site}\". Check that you copied the whole key, and that the site's domain is written exactly as in Plausible."),
+            Problem::Refused(site) => format!("Plausible did not accept this key for the site \"{site}\". Check that you copied the whole key, and that the site's domain is written exactly as in Plausible. If both are right, the account behind the key may lack Stats API access on its plan, or Plausible's hourly request limit for the key may be used up: try again later."),
             Problem::Unreadable(site) => format!("Plausible accepted this key, but it cannot read the site \"{site}\". Remove that site, or check its spelling."),
             Problem::PaymentRequired(site) => format!("Plausible refused to query the site \"{site}\" (402): the account behind this key has no Stats API access on its plan, or the site is locked."),
             Problem::RateLimited { retry_after_secs } => format!("Plausible's hourly request limit for this key is used up. Try again in about {} minutes.", retry_after_secs.div_ceil(60).max(1)),
@@ -333,6 +339,34 @@ fn refill(form_key: Option<&str>, typed_sites: &str) -> String {
     kept.join("\n")
 }
 
+/// Why the check with Plausible failed: what the page says, and the
+/// audit line's reason, which may say more than the page (a 402 or 429
+/// for the first site, shown as [`Problem::Refused`]).
+struct Failed {
+    shown: Problem,
+    audit: Option<Audited>,
+}
+
+/// An audit line for a failed check: its reason, and whether Plausible's
+/// answer proves the key (so the line names its user).
+struct Audited {
+    reason: &'static str,
+    key_known: bool,
+}
+
+impl Failed {
+    fn new(shown: Problem) -> Self {
+        Self { shown, audit: None }
+    }
+
+    fn audited(shown: Problem, reason: &'static str, key_known: bool) -> Self {
+        Self {
+            shown,
+            audit: Some(Audited { reason, key_known }),
+        }
+    }
+}
+
 /// One cheap Stats API query per site (today's visitors), in order,
 /// stopping at the first refusal: a wrong key costs one query.
 async fn check_with_plausible<P: Outbound + Clock>(
@@ -340,27 +374,63 @@ async fn check_with_plausible<P: Outbound + Clock>(
     base: &PlausibleBaseUrl,
     key: &PlausibleKey,
     sites: &[SiteId],
-) -> Result<(), Problem> {
+) -> Result<(), Failed> {
     for (i, site) in sites.iter().enumerate() {
         let answer = key_grant::probe(platform, base, key, site.as_str()).await;
         let name = site.as_str().to_owned();
+        let first = i == 0;
         match answer {
             Ok(()) => {}
-            Err(PlausibleError::Unauthorized(_)) if i == 0 => return Err(Problem::Refused(name)),
-            Err(PlausibleError::Unauthorized(_)) => return Err(Problem::Unreadable(name)),
-            Err(PlausibleError::PaymentRequired) => return Err(Problem::PaymentRequired(name)),
-            Err(PlausibleError::RateLimited { retry_after_secs }) => {
-                return Err(Problem::RateLimited { retry_after_secs });
+            Err(PlausibleError::Unauthorized(_)) if first => {
+                return Err(Failed::audited(
+                    Problem::Refused(name),
+                    "plausible refused the key",
+                    false,
+                ));
             }
             // A 400 for this minimal query means Plausible does not know
-            // the site as written.
-            Err(PlausibleError::Rejected | PlausibleError::RejectedBecause(_)) if i == 0 => {
-                return Err(Problem::Refused(name));
+            // the site as written; it comes only after the key is found.
+            Err(PlausibleError::Rejected | PlausibleError::RejectedBecause(_)) if first => {
+                return Err(Failed::audited(
+                    Problem::Refused(name),
+                    "plausible accepted the key but rejected the query for the first site (400)",
+                    true,
+                ));
             }
-            Err(PlausibleError::Rejected | PlausibleError::RejectedBecause(_)) => {
-                return Err(Problem::Unreadable(name));
+            // 402 and 429 come only for a key Plausible found: on the
+            // first site, shown as any refusal (no key checker).
+            Err(PlausibleError::PaymentRequired) if first => {
+                return Err(Failed::audited(
+                    Problem::Refused(name),
+                    "plausible answered 402 for the first site: no stats api on the plan, or the site is locked",
+                    true,
+                ));
             }
-            Err(_) => return Err(Problem::Unavailable),
+            Err(PlausibleError::RateLimited { .. }) if first => {
+                return Err(Failed::audited(
+                    Problem::Refused(name),
+                    "plausible rate-limited the key at the first site",
+                    true,
+                ));
+            }
+            Err(
+                PlausibleError::Unauthorized(_)
+                | PlausibleError::Rejected
+                | PlausibleError::RejectedBecause(_),
+            ) => {
+                return Err(Failed::audited(
+                    Problem::Unreadable(name),
+                    "plausible key cannot read a named site",
+                    true,
+                ));
+            }
+            Err(PlausibleError::PaymentRequired) => {
+                return Err(Failed::new(Problem::PaymentRequired(name)));
+            }
+            Err(PlausibleError::RateLimited { retry_after_secs }) => {
+                return Err(Failed::new(Problem::RateLimited { retry_after_secs }));
+            }
+            Err(_) => return Err(Failed::new(Problem::Unavailable)),
         }
     }
     Ok(())
@@ -465,25 +535,23 @@ pub async fn submit<P: Platform>(
         return Err(FlowError::PlausibleMisconfigured);
     };
     let user = UserKey::of_plausible_key(keys.user, &key);
-    if let Err(problem) = check_with_plausible(platform, base, &key, &sites).await {
+    if let Err(failed) = check_with_plausible(platform, base, &key, &sites).await {
         // A key Plausible refused is a failed sign-in (and a key-guessing
-        // pattern shows as many of them from one address); the tried key
-        // is nobody, so no user is named.
-        let refused = match problem {
-            Problem::Refused(_) => Some(Record::new(Event::SignIn, Outcome::Refused)),
-            Problem::Unreadable(_) => {
-                Some(Record::new(Event::SignIn, Outcome::Refused).user(&user))
-            }
-            _ => None,
-        };
-        if let Some(record) = refused {
-            let reason = match problem {
-                Problem::Refused(_) => "plausible refused the key",
-                _ => "plausible key cannot read a named site",
+        // pattern shows as many of them from one address); a tried key
+        // Plausible did not recognize is nobody, so no user is named.
+        if let Some(audited) = &failed.audit {
+            let record = Record::new(Event::SignIn, Outcome::Refused);
+            let record = if audited.key_known {
+                record.user(&user)
+            } else {
+                record
             };
-            server.audit(platform, record.reason(reason).client(&client.client_id));
+            server.audit(
+                platform,
+                record.reason(audited.reason).client(&client.client_id),
+            );
         }
-        return again(problem);
+        return again(failed.shown);
     }
     server.audit(
         platform,

@@ -493,6 +493,81 @@ fn the_form_says_what_to_fix() {
     assert_eq!(p.sent.borrow().len(), 1);
 }
 
+/// A 402 or 429 for the first site comes only for a key Plausible knows:
+/// the page answers it exactly as a wrong key (no key checker), and the
+/// audit line keeps the true reason. After the first site the key is
+/// known good, and the page says what happened.
+#[test]
+fn answers_that_prove_a_key_look_like_a_refusal_on_the_first_site() {
+    let p = FakePlatform::new();
+    let status = std::rc::Rc::new(std::cell::Cell::new(402));
+    let answering = status.clone();
+    // The known key reads example.com; shop.example.com answers `status`.
+    p.respond_with(move |req: &OutboundRequest| {
+        let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+        let key_ok = req.headers.get("authorization") == Some(&*format!("Bearer {GOOD_KEY}"));
+        let (code, answer) = match body["site_id"].as_str() {
+            Some("example.com") if key_ok => (
+                200,
+                json!({"results": [{"metrics": [3], "dimensions": []}], "meta": {}, "query": body}),
+            ),
+            Some("shop.example.com") if key_ok => (answering.get(), json!({"error": "no"})),
+            _ => (401, json!({"error": "Invalid API key or site ID."})),
+        };
+        Ok(OutboundResponse {
+            status: code,
+            headers: crate::http::Headers::new(),
+            body: answer.to_string().into_bytes(),
+        })
+    });
+    let d = deployment(&[]);
+    let client = register(&p, &d, REDIRECT);
+    let form = open_form(&p, &d, &client);
+    let problem = |r: &Response| {
+        let page = text(r);
+        let at = page.find("Plausible did not accept").unwrap_or(0);
+        (
+            r.status,
+            error_code(r),
+            page[at..at + 200.min(page.len() - at)].to_owned(),
+        )
+    };
+    let wrong = problem(&post_form(
+        &p,
+        &d,
+        &form,
+        "wrong-plausible-key-1",
+        "shop.example.com",
+    ));
+    assert_eq!((wrong.0, wrong.1.as_str()), (400, "key_refused"));
+    for (answer, reason) in [
+        (402, "plausible answered 402 for the first site"),
+        (429, "plausible rate-limited the key at the first site"),
+        (400, "rejected the query for the first site (400)"),
+    ] {
+        status.set(answer);
+        let r = post_form(&p, &d, &form, GOOD_KEY, "shop.example.com");
+        assert_eq!(problem(&r), wrong, "{answer}: the same page as a wrong key");
+        let audits = p.audits.borrow().concat();
+        assert!(audits.contains(reason), "{answer}: {audits}");
+    }
+    // After a first site that read: what happened, exactly.
+    for (answer, status_code, code) in [
+        (402, 400, "stats_api_unavailable"),
+        (429, 503, "plausible_rate_limited"),
+        (401, 400, "site_unreadable"),
+    ] {
+        status.set(answer);
+        let r = post_form(&p, &d, &form, GOOD_KEY, "example.com shop.example.com");
+        assert_eq!(
+            (r.status, error_code(&r).as_str()),
+            (status_code, code),
+            "{answer}"
+        );
+    }
+    assert!(!p.audits.borrow().concat().contains(GOOD_KEY));
+}
+
 #[test]
 fn forged_or_foreign_posts_are_refused_before_plausible_is_asked() {
     let p = FakePlatform::new();
