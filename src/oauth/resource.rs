@@ -174,7 +174,7 @@ pub async fn authorize_for<P: KeyValue + Clock + Coordinator + TokenMemory>(
     admits(
         &record,
         now.as_secs(),
-        &server.resource_for(audience),
+        (audience, &server.resource_for(audience)),
         not_before,
     )?;
     if let Some(epoch) = read_under
@@ -220,7 +220,9 @@ async fn read<P: KeyValue + Coordinator>(
 }
 
 /// Whether a record admits a call to this resource now: its expiry, its
-/// resource, the kill switch (`TOKENS_NOT_BEFORE`: tokens of grants
+/// resource and, where recorded, its subject's kind (a key holder's grant
+/// at `/mcp` only, a person's at `/internal` only: issue 15, defence in
+/// depth beside the resource), the kill switch (`TOKENS_NOT_BEFORE`: tokens of grants
 /// created before it are refused with nothing swept from storage; a
 /// record without a creation time counts as older) and that it holds a
 /// scope of ours (which one each call needs is the transport's check). It
@@ -229,11 +231,15 @@ async fn read<P: KeyValue + Coordinator>(
 fn admits(
     record: &AccessRecord,
     now: u64,
-    resource: &Resource,
+    (audience, resource): (Audience, &Resource),
     not_before: Option<u64>,
 ) -> Result<(), Denied> {
     if now >= record.expires_at
         || &record.resource != resource
+        || record
+            .subject
+            .kind
+            .is_some_and(|k| k.audience() != audience)
         || NotBefore::refuses(not_before, record.grant_created_at)
     {
         return Err(Denied::InvalidToken);
@@ -351,6 +357,7 @@ mod tests {
             subject: Subject {
                 user_key: UserKey::legacy_of_email("u@example.com"),
                 sealed_props: "s".into(),
+                kind: None,
             },
             grant_created_at: Some(0),
             expires_at: p.now().as_secs() + ttl,
@@ -452,6 +459,64 @@ mod tests {
             call(&p, Some(&bearer_good)),
             Err(Denied::Unavailable(_))
         ));
+    }
+
+    /// Issue 15, defence in depth: a record whose subject is a key holder
+    /// is refused at `/internal` even if its resource names `/internal`,
+    /// and a person's at `/mcp`; a record of before the kind was stored
+    /// is judged by its resource alone.
+    #[test]
+    fn the_subject_kind_must_fit_the_endpoint() {
+        use crate::oauth::ledger::records::SubjectKind;
+        let p = FakePlatform::new();
+        let mcp = "https://mcp.example.com/mcp";
+        for (name, resource_uri, kind) in [
+            ("keyatinternal", RESOURCE, Some(SubjectKind::PlausibleKey)),
+            ("personatinternal", RESOURCE, Some(SubjectKind::Person)),
+            ("oldatinternal", RESOURCE, None),
+            ("personatmcp", mcp, Some(SubjectKind::Person)),
+            ("keyatmcp", mcp, Some(SubjectKind::PlausibleKey)),
+        ] {
+            store(&p, &tok(name), "mcp", resource_uri, 3600);
+            let key = access_key(&TokenHash::of(&tok(name)));
+            let mut record: AccessRecord =
+                serde_json::from_slice(&block_on(p.get(&key)).unwrap().unwrap()).unwrap();
+            record.subject.kind = kind;
+            block_on(p.put(
+                &key,
+                &serde_json::to_vec(&record).unwrap(),
+                Duration::from_secs(3600),
+            ))
+            .unwrap();
+        }
+        let at = |name: &str, audience: Audience| {
+            let url = match audience {
+                Audience::Internal => RESOURCE,
+                Audience::Mcp => mcp,
+            };
+            let mut r = Request::new(Method::Post, url::Url::parse(url).unwrap());
+            r.headers
+                .set("authorization", format!("Bearer {}", tok(name)));
+            let settings = settings("0");
+            let server = AuthServer::new(&settings, &r);
+            block_on(authorize_for(&p, &server, &r, audience)).map(|r| r.grant_id)
+        };
+        assert_eq!(
+            at("keyatinternal", Audience::Internal),
+            Err(Denied::InvalidToken)
+        );
+        assert!(at("personatinternal", Audience::Internal).is_ok());
+        assert!(at("oldatinternal", Audience::Internal).is_ok());
+        assert_eq!(at("personatmcp", Audience::Mcp), Err(Denied::InvalidToken));
+        assert!(at("keyatmcp", Audience::Mcp).is_ok());
+        // The kind is stored beside the subject, and only when known.
+        let json = serde_json::to_value(Subject {
+            user_key: UserKey::legacy_of_email("u@example.com"),
+            sealed_props: "s".into(),
+            kind: Some(SubjectKind::PlausibleKey),
+        })
+        .unwrap();
+        assert_eq!(json["kind"], "plausible_key");
     }
 
     /// `TOKENS_NOT_BEFORE` at `/internal`: tokens of grants created

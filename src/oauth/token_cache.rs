@@ -200,6 +200,7 @@ mod tests {
             subject: Subject {
                 user_key: UserKey::legacy_of_email(user),
                 sealed_props: "s".into(),
+                kind: None,
             },
             expires_at,
             grant_created_at: Some(0),

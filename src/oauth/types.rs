@@ -262,6 +262,11 @@ impl RedirectUri {
         self.url.host_str().unwrap_or("")
     }
 
+    /// The parsed URI, for rules that need its scheme, host or port.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
     /// `scheme://host[:port]`, for the consent page's CSP.
     pub fn origin(&self) -> String {
         self.url.origin().ascii_serialization()

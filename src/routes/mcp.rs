@@ -3,7 +3,7 @@
 //! our access tokens issued for `/mcp` (the key form, issue 15);
 //! `/internal` (see `oauth`) with our access tokens for it.
 
-use super::reply::{KeyError, Refusal, key_missing, refusal};
+use super::reply::{KeyError, Refusal, key_refused, refusal};
 use crate::audit::{self, Auditor};
 use crate::config::deployment::Deployment;
 use crate::config::mcp::Misconfigured;
@@ -76,11 +76,11 @@ pub async fn byok<P: Platform>(
         granted(platform, deployment, &server, request).await
     } else {
         match plausible_key(request) {
-            // RFC 9728 §5.1: no credentials at all is a bare challenge
-            // pointing at this resource's metadata, so an OAuth client
-            // (Claude.ai's connectors) finds the key form from here.
-            Err(KeyError::Missing) => key_missing(&server.resource_metadata_url_for(Audience::Mcp)),
-            Err(e) => refusal(Refusal::Key(e)),
+            // RFC 9728 §5.1: every 401 points at this resource's
+            // metadata (no credentials: a bare challenge; a bad value:
+            // invalid_token too), so an OAuth client (Claude.ai's
+            // connectors) finds the key form from here.
+            Err(e) => key_refused(e, &server.resource_metadata_url_for(Audience::Mcp)),
             Ok(key) => match settings.tool_context(key) {
                 Ok(ctx) => mcp::serve(platform, &ctx, Authority::Unscoped, request).await,
                 Err(e) => misconfigured(platform, &server.audit, e),

@@ -1,5 +1,6 @@
 //! The one mapping from a handler's own refusals (wrong method, no such
-//! path, a bad `/mcp` credential, a misconfigured deployment) to their
+//! path, a misconfigured deployment; and `/mcp`'s credential refusals,
+//! which need its metadata URL: [`key_refused`]) to their
 //! JSON answers. Core errors map themselves (`TokenError::response`,
 //! `FlowError::response`, …).
 
@@ -30,8 +31,6 @@ pub enum Refusal {
     MethodNotAllowed(&'static str),
     /// A JSON 404 that does not echo the path.
     NotFound,
-    /// 401 with a Bearer challenge naming the problem.
-    Key(KeyError),
     /// 500 naming the setting to fix.
     Misconfigured(Misconfigured),
     /// 500: `COOKIE_SECRET` is missing, so a grant's sealed key cannot be
@@ -72,30 +71,6 @@ pub fn refusal(refusal: Refusal) -> Response {
                 "error_description": "Nothing is served at this path.",
             }),
         ),
-        Refusal::Key(error) => {
-            let (code, description) = match error {
-                KeyError::Missing => (
-                    "invalid_request",
-                    "Missing or malformed Authorization header. Pass your Plausible API key as `Authorization: Bearer <key>` (create one under Account settings → API keys in Plausible).",
-                ),
-                KeyError::OurToken => (
-                    "invalid_token",
-                    "That is an access token of this server's OAuth flow: use it on /internal. /mcp takes your own Plausible API key as `Authorization: Bearer <key>`.",
-                ),
-                KeyError::Malformed => (
-                    "invalid_token",
-                    "That bearer value cannot be a Plausible API key (expected 8 to 512 visible ASCII characters). Pass your Plausible API key as `Authorization: Bearer <key>`.",
-                ),
-            };
-            Response::json(
-                401,
-                &json!({"error": code, "error_description": description}),
-            )
-            .with_header(
-                "www-authenticate",
-                format!("Bearer realm=\"plausible-mcp\", error=\"{code}\""),
-            )
-        }
         Refusal::NoServerKey => Response::json(
             500,
             &json!({"error": "server_misconfigured", "error_description": format!("{} is missing or shorter than 32 characters.", crate::config::names::COOKIE_SECRET)}),
@@ -124,6 +99,20 @@ pub fn refusal(refusal: Refusal) -> Response {
     }
 }
 
+/// `/mcp`'s Bearer challenge (RFC 6750 §3), always naming `/mcp`'s
+/// protected resource metadata (RFC 9728 §5.1: every 401 of a protected
+/// resource carries it, so a client that sent a bad value still finds the
+/// authorization server and the key form).
+fn key_challenge(metadata_url: &str, error: Option<&str>) -> String {
+    let base = format!(
+        "Bearer realm=\"plausible-mcp\", resource_metadata=\"{metadata_url}\", scope=\"mcp\""
+    );
+    match error {
+        Some(code) => format!("{base}, error=\"{code}\""),
+        None => base,
+    }
+}
+
 /// `/mcp` without credentials (RFC 6750 §3.1: no error code, since the
 /// caller may not know authentication is needed): a Bearer challenge
 /// naming `/mcp`'s protected resource metadata (RFC 9728 §5.1), so an
@@ -135,10 +124,28 @@ pub fn key_missing(metadata_url: &str) -> Response {
             "error_description": "Authorization required. Pass your Plausible API key as `Authorization: Bearer <key>` (create one under Account settings → API keys in Plausible), or connect through OAuth: this server's authorization server asks for the key once (see resource_metadata in WWW-Authenticate).",
         }),
     )
-    .with_header(
-        "www-authenticate",
-        format!("Bearer realm=\"plausible-mcp\", resource_metadata=\"{metadata_url}\", scope=\"mcp\""),
+    .with_header("www-authenticate", key_challenge(metadata_url, None))
+}
+
+/// `/mcp` refusing the bearer value it was sent: 401 naming the problem
+/// (RFC 6750 §3.1 codes) and, as every 401 of `/mcp`, its metadata.
+pub fn key_refused(error: KeyError, metadata_url: &str) -> Response {
+    let (code, description) = match error {
+        KeyError::Missing => return key_missing(metadata_url),
+        KeyError::OurToken => (
+            "invalid_token",
+            "That is an access token of this server's OAuth flow: use it on /internal. /mcp takes your own Plausible API key as `Authorization: Bearer <key>`.",
+        ),
+        KeyError::Malformed => (
+            "invalid_token",
+            "That bearer value cannot be a Plausible API key (expected 8 to 512 visible ASCII characters). Pass your Plausible API key as `Authorization: Bearer <key>`.",
+        ),
+    };
+    Response::json(
+        401,
+        &json!({"error": code, "error_description": description}),
     )
+    .with_header("www-authenticate", key_challenge(metadata_url, Some(code)))
 }
 
 #[cfg(test)]
@@ -146,26 +153,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn challenges_say_how_to_pass_the_key() {
-        let r = refusal(Refusal::Key(KeyError::Missing));
-        assert_eq!(r.status, 401);
-        assert_eq!(
-            r.headers.get("www-authenticate"),
-            Some("Bearer realm=\"plausible-mcp\", error=\"invalid_request\"")
-        );
-        assert!(
-            r.json_body()["error_description"]
-                .as_str()
-                .unwrap()
-                .contains("Bearer <key>")
-        );
-        assert!(
-            refusal(Refusal::Key(KeyError::Malformed))
-                .headers
-                .get("www-authenticate")
-                .unwrap()
-                .contains("invalid_token")
-        );
+    fn every_key_challenge_names_the_metadata() {
+        let meta = "https://mcp.example.com/.well-known/oauth-protected-resource/mcp";
+        let base =
+            format!("Bearer realm=\"plausible-mcp\", resource_metadata=\"{meta}\", scope=\"mcp\"");
+        for (error, header) in [
+            (KeyError::Missing, base.clone()),
+            (
+                KeyError::Malformed,
+                format!("{base}, error=\"invalid_token\""),
+            ),
+            (
+                KeyError::OurToken,
+                format!("{base}, error=\"invalid_token\""),
+            ),
+        ] {
+            let r = key_refused(error, meta);
+            assert_eq!(r.status, 401);
+            assert_eq!(r.headers.get("www-authenticate"), Some(header.as_str()));
+            assert!(
+                r.json_body()["error_description"]
+                    .as_str()
+                    .unwrap()
+                    .contains("Bearer <key>"),
+                "{error:?}"
+            );
+        }
     }
 
     #[test]

@@ -188,7 +188,8 @@ describe('credentials', () => {
   // Issue 15: without credentials (none, another scheme, an empty
   // Bearer) /mcp challenges toward its protected resource metadata with no
   // error code (RFC 6750 §3.1, RFC 9728 §5.1), so OAuth clients find the
-  // key form; a bad bearer value is still invalid_token.
+  // key form; a bad bearer value is still invalid_token, with the same
+  // resource_metadata.
   const cases = [
     ['missing Authorization', null, null],
     ['a non-Bearer scheme', 'Basic dXNlcjpwYXNz', null],
@@ -205,12 +206,13 @@ describe('credentials', () => {
       assertCors(res.headers);
       const challenge = res.headers.get('www-authenticate');
       assert.match(challenge, /^Bearer\b/);
+      // RFC 9728 §5.1: every 401 of /mcp names its metadata.
+      assert.match(challenge, /resource_metadata="[^"]+\/\.well-known\/oauth-protected-resource\/mcp"/);
       if (code) {
         assert.match(challenge, new RegExp(`error="${code}"`));
         assert.equal(json.error, code);
       } else {
         assert.doesNotMatch(challenge, /error=/);
-        assert.match(challenge, /resource_metadata="[^"]+\/\.well-known\/oauth-protected-resource\/mcp"/);
         assert.equal(json.error, undefined);
       }
       assert.ok(json.error_description.length > 20, json.error_description);

@@ -160,7 +160,7 @@ describe('what the key form refuses, and how it says so', () => {
     const r = await openKeyForm(mcpAuthorizeUrl(client, { challenge: pkce().challenge }));
     assert.equal(r.status, 403, r.text);
     assert.equal(r.code, 'unverified_redirect_host');
-    assert.match(r.text, /would send you back to app\.example, which this server has not verified/);
+    assert.match(r.text, /would send you back to https:\/\/app\.example, which this server has not verified/);
     assert.ok(!r.text.includes('<form') && !r.text.includes('api_key'), 'no key form');
     assert.equal(r.cookie, null, 'no cookie either');
   });

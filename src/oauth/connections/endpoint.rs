@@ -725,6 +725,7 @@ mod tests {
                     subject: crate::oauth::ledger::records::Subject {
                         user_key: user.clone(),
                         sealed_props: "s".into(),
+                        kind: None,
                     },
                     expires_at: p.now().as_secs() + 3600,
                     grant_created_at: Some(0),

@@ -196,6 +196,7 @@ mod tests {
         Subject {
             user_key: user,
             sealed_props: sealed,
+            kind: None,
         }
     }
 

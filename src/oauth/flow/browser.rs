@@ -10,7 +10,7 @@
 
 use super::consent::{self, AfterLogin, Consented, Decided};
 use super::error::{BackCause, BackToClient, FlowError};
-use super::issue::issue_code;
+use super::issue::{IssueError, issue_code};
 use super::key_form;
 use super::keys::FlowKeys;
 use super::login::{self, SignedIn, clear_login_cookie};
@@ -60,12 +60,20 @@ async fn complete<P: Platform>(
         Ok(location) => location,
         Err(e) => {
             platform.warn(&e.log_line());
-            consented
-                .request()
-                .error(
+            let (code, description) = match e {
+                // Not transient: trying again would be refused again.
+                IssueError::WrongEndpoint => (
+                    RedirectErrorCode::ServerError,
+                    "the approval does not fit the requested resource",
+                ),
+                IssueError::Entropy | IssueError::Storage(_) => (
                     RedirectErrorCode::TemporarilyUnavailable,
                     "the server could not record the authorization; try again",
-                )
+                ),
+            };
+            consented
+                .request()
+                .error(code, description)
                 .location(&server.issuer)
         }
     }

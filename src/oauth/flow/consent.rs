@@ -62,6 +62,16 @@ impl Consented {
         self.sites.as_deref()
     }
 
+    /// Any proof at all, for tests of what `issue_code` refuses.
+    #[cfg(test)]
+    pub(super) fn for_tests(request: AuthorizationRequest, who: Who, sites: GrantSites) -> Self {
+        Self {
+            request,
+            who,
+            sites,
+        }
+    }
+
     /// The test-only identity hook's proof (`X-Test-Identity`, loopback
     /// hosts only): it stands for a person who signed in and approved.
     #[cfg(feature = "test-hooks")]

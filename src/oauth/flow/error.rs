@@ -155,8 +155,10 @@ pub enum FlowError {
     /// The platform's randomness failed.
     Entropy,
     /// A `/mcp` authorization from a client whose redirect host is not
-    /// in `BYOK_REDIRECT_HOSTS`: no key form (issue 15).
-    UnverifiedRedirectHost { host: String },
+    /// in `BYOK_REDIRECT_HOSTS`: no key form (issue 15). `origin` is the
+    /// redirect's `scheme://host[:port]`, so a person sees why a listed
+    /// name on another port or scheme is refused.
+    UnverifiedRedirectHost { origin: String },
     /// `PLAUSIBLE_BASE_URL` is unusable, so no key can be checked.
     PlausibleMisconfigured,
     /// Storage failed at `step`.
@@ -258,8 +260,8 @@ impl FlowError {
             FlowError::ForeignOrigin => "This form must be submitted from this server's own page.".into(),
             FlowError::TicketUsed => "This approval form was already used.".into(),
             FlowError::Entropy | FlowError::Unavailable { .. } => LoginError::Unavailable.message().into(),
-            FlowError::UnverifiedRedirectHost { host } => format!(
-                "This application would send you back to {host}, which this server has not verified for connecting with your own Plausible API key, so no key form is shown: a page that asks for your key must only hand the connection to an application you can trust. If you run this server and trust that host, add it to BYOK_REDIRECT_HOSTS."
+            FlowError::UnverifiedRedirectHost { origin } => format!(
+                "This application would send you back to {origin}, which this server has not verified for connecting with your own Plausible API key, so no key form is shown: a page that asks for your key must only hand the connection to an application you can trust. If you run this server and trust that host, add it to BYOK_REDIRECT_HOSTS (a listed host is trusted over https on the default port; loopback over http)."
             ),
             FlowError::PlausibleMisconfigured => "PLAUSIBLE_BASE_URL is not a usable https URL, so this server cannot check Plausible keys.".into(),
         }

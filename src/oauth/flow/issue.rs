@@ -11,10 +11,11 @@ use crate::identity::Identity;
 use crate::oauth::ids::{GrantId, RoutingId, TokenHash, TokenKind, UserKey};
 use crate::oauth::key_grant;
 use crate::oauth::ledger::client::Ledger;
-use crate::oauth::ledger::records::{CodeRecord, Subject};
+use crate::oauth::ledger::records::{CodeRecord, Subject, SubjectKind};
 use crate::oauth::listing::client::list_pair;
 use crate::oauth::listing::records::ListedPair;
 use crate::oauth::server::{AuthServer, Platform};
+use crate::oauth::types::Audience;
 use crate::ports::{Entropy, EntropyError, StorageError};
 use crate::secret::AuthorizationCode;
 
@@ -22,6 +23,11 @@ use crate::secret::AuthorizationCode;
 pub enum IssueError {
     Entropy,
     Storage(StorageError),
+    /// The approval's principal does not fit the requested resource: a
+    /// person's for `/mcp`, or a key holder's for anything but `/mcp`.
+    /// No path of the flow builds one; refused here all the same, so a
+    /// future one cannot mint a cross-endpoint grant.
+    WrongEndpoint,
 }
 
 impl IssueError {
@@ -29,6 +35,9 @@ impl IssueError {
         match self {
             IssueError::Entropy => "could not issue a code: entropy failed".into(),
             IssueError::Storage(e) => format!("could not issue a code: storage failed: {}", e.0),
+            IssueError::WrongEndpoint => {
+                "refused to issue a code: the approval's principal does not fit the requested resource".into()
+            }
         }
     }
 }
@@ -51,6 +60,7 @@ pub fn subject(
     Ok(Subject {
         user_key,
         sealed_props,
+        kind: Some(SubjectKind::Person),
     })
 }
 
@@ -66,6 +76,15 @@ pub async fn issue_code<P: Platform>(
     consented: &Consented,
 ) -> Result<String, IssueError> {
     let request = consented.request();
+    // A person signs in for /internal only, a key holder for /mcp only
+    // (issue 15); checked before anything is minted or written.
+    let fits = match consented.who() {
+        Who::Person(_) => Audience::Internal,
+        Who::Key(_) => Audience::Mcp,
+    };
+    if request.resource.audience(&server.issuer) != Some(fits) {
+        return Err(IssueError::WrongEndpoint);
+    }
     let subject = match consented.who() {
         Who::Person(identity) => subject(identity, keys, user_keys, platform),
         Who::Key(holder) => {
@@ -146,9 +165,71 @@ pub async fn issue_code<P: Platform>(
 
 #[cfg(test)]
 mod tests {
+    use super::super::consent::{Consented, KeyHolder};
     use super::*;
+    use crate::config::oauth::OAuthSettings;
+    use crate::http::{Method, Request};
     use crate::identity::admit;
-    use crate::testing::{FakePlatform, keys, user_keys};
+    use crate::oauth::authorize::AuthorizationRequest;
+    use crate::oauth::types::{ClientId, CodeChallenge, RedirectUri, ScopeSet};
+    use crate::secret::PlausibleKey;
+    use crate::testing::{FakePlatform, block_on, keys, resource, user_keys};
+
+    fn request(resource_uri: &str) -> AuthorizationRequest {
+        AuthorizationRequest {
+            client_id: ClientId::parse("pmcp_client_A").unwrap(),
+            redirect_uri: RedirectUri::parse("http://127.0.0.1:4567/cb").unwrap(),
+            redirect_uri_given: true,
+            state: None,
+            scope: ScopeSet::parse(None).unwrap(),
+            code_challenge: CodeChallenge::parse("E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM")
+                .unwrap(),
+            resource: resource(resource_uri),
+        }
+    }
+
+    /// Issue 15: a key holder's approval yields a code for `/mcp` only,
+    /// a person's for `/internal` only, whatever a ticket carried; a
+    /// refusal writes nothing.
+    #[test]
+    fn a_principal_gets_a_code_for_its_own_endpoint_only() {
+        let p = FakePlatform::new();
+        let settings = OAuthSettings::load(&crate::testing::source(&[]));
+        let http = Request::new(
+            Method::Get,
+            url::Url::parse("https://mcp.example.com/authorize").unwrap(),
+        );
+        let server = AuthServer::new(&settings, &http);
+        let key = || {
+            Who::Key(KeyHolder {
+                key: PlausibleKey::new("good-plausible-key-0001"),
+                sites: vec!["example.com".into()],
+            })
+        };
+        let person =
+            || Who::Person(admit("alice@example.com", None, &["example.com".to_owned()]).unwrap());
+        let internal = "https://mcp.example.com/internal";
+        let mcp = "https://mcp.example.com/mcp";
+        let issue = |who: Who, at: &str| {
+            let sites = Some(vec!["example.com".to_owned()]);
+            let consented = Consented::for_tests(request(at), who, sites);
+            block_on(issue_code(&p, &server, &keys(), &user_keys(), &consented))
+        };
+        for (who, at) in [
+            (key(), internal),
+            (person(), mcp),
+            (key(), "https://other.example/mcp"),
+        ] {
+            let before = p.storage_writes();
+            assert!(
+                matches!(issue(who, at), Err(IssueError::WrongEndpoint)),
+                "{at}"
+            );
+            assert_eq!(p.storage_writes(), before, "nothing written");
+        }
+        assert!(issue(key(), mcp).unwrap().contains("code="));
+        assert!(issue(person(), internal).unwrap().contains("code="));
+    }
 
     #[test]
     fn stored_forms_hide_the_email() {

@@ -10,7 +10,8 @@
 //!
 //! Defences, each for a reason:
 //! - Phishing: only clients whose redirect host an operator trusts
-//!   (`BYOK_REDIRECT_HOSTS`, loopback always) are offered the form; any
+//!   (`BYOK_REDIRECT_HOSTS` over https on the default port, loopback over
+//!   http always; see [`offered_to`]) are offered the form; any
 //!   other sees its host named as unverified and no form, so a lookalike
 //!   client cannot collect keys through our page.
 //! - CSRF and binding: the pending request travels sealed (AES-256-GCM)
@@ -19,10 +20,16 @@
 //!   both as CSRF token (the same construction as the consent form). The
 //!   consent ticket that follows is bound to the same cookie.
 //! - Oracle: every post counts against a per-address rate limit (in
-//!   `lib.rs`, tier `KeyForm`), and a refused key and an unreadable first
-//!   site get one answer, as Plausible gives one answer for both.
+//!   `lib.rs`, tier `KeyForm`), and every answer Plausible gives for the
+//!   first site gets one page: a refused key, an unreadable or unknown
+//!   site, and also a 402 or a 429, which Plausible only gives a key it
+//!   knows, so none tells a valid key from a wrong one. The audit line
+//!   keeps the true reason (see [`Failed`]). After the first site the key
+//!   is known good, and the page says exactly what went wrong.
 //! - Nothing is written before the key validates; the key is never
-//!   logged, never echoed back into the form, never shown again.
+//!   logged, never echoed back into the form, never shown again. A sites
+//!   entry is quoted or re-filled only once it reads as a site id, and
+//!   never when it is the key (fields swapped: see `entries`).
 
 use serde::{Deserialize, Serialize};
 
@@ -50,6 +57,9 @@ use crate::plausible::client::{PlausibleBaseUrl, PlausibleError};
 use crate::ports::{Clock, Entropy, EntropyError, Outbound};
 use crate::secret::{CookieValue, PlausibleKey, SetCookie, ct_eq};
 
+mod entries;
+use entries::Entry;
+
 const TICKET_AAD: &str = "key-form-ticket";
 const CSRF_PURPOSE: &str = "key-form-csrf";
 /// The key form's browser-binding cookie, named per form.
@@ -76,13 +86,38 @@ fn csrf_token(keys: &Keyring, ticket: &str, cookie: &str) -> String {
     keys.sign(CSRF_PURPOSE, format!("{ticket}\n{cookie}").as_bytes())
 }
 
-/// Whether a client redirecting to `redirect` is offered the form: its
-/// host is one the operator listed (exact, case-insensitive), or a
-/// loopback host (a native client on this machine, RFC 8252 §7.3).
+/// Whether a client redirecting to `redirect` is offered the form.
+///
+/// - A loopback host (RFC 8252 §7.3: `localhost`, 127.0.0.0/8, `[::1]`):
+///   a native client on the person's own machine, over `http` on any
+///   port (§7.3 lets it bind an ephemeral one). `https` to a loopback
+///   host is no native-app redirect and is refused.
+/// - Any other host: `https` on the default port, and the host exactly
+///   one the operator listed (ASCII case-insensitive). A port other than
+///   443 may be another service on the same name, not the one trusted.
+///
+/// The list names hosts, so every path on a listed host is trusted (the
+/// README says so beside `BYOK_REDIRECT_HOSTS`).
 pub fn offered_to(trusted: &[String], redirect: &RedirectUri) -> bool {
-    let host = redirect.host().to_ascii_lowercase();
-    let loopback = matches!(host.as_str(), "localhost" | "127.0.0.1" | "[::1]");
-    loopback || trusted.contains(&host)
+    let url = redirect.url();
+    let Some(host) = url.host() else {
+        return false;
+    };
+    let loopback = match &host {
+        url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+    };
+    if loopback {
+        return url.scheme() == "http";
+    }
+    // `Url` drops a port that is the scheme's default, so `None` here
+    // is 443 whether written or not.
+    url.scheme() == "https"
+        && url.port().is_none()
+        && url
+            .host_str()
+            .is_some_and(|h| trusted.iter().any(|t| t.eq_ignore_ascii_case(h)))
 }
 
 /// A fresh form for `request`: its sealed ticket, CSRF token and cookie.
@@ -160,7 +195,7 @@ pub fn offer<P: Platform>(
 ) -> Result<Reply, FlowError> {
     if !offered_to(&server.settings.byok_redirect_hosts, &request.redirect_uri) {
         return Err(FlowError::UnverifiedRedirectHost {
-            host: request.redirect_uri.host().to_owned(),
+            origin: request.redirect_uri.origin(),
         });
     }
     let shown_request = request.clone();
@@ -186,9 +221,17 @@ pub enum Problem {
     KeyShape,
     NoSites,
     TooManySites(usize),
-    BadSite(String),
-    /// Plausible refused the key for the first site named: a wrong key
-    /// or an unreadable site, which its answer does not tell apart.
+    /// The entry at this place (from 1) is no site id. Never quoted: it
+    /// may be the key, pasted in the wrong field.
+    BadSite {
+        position: usize,
+    },
+    /// The key typed in the key field is also among the sites.
+    KeyInSites,
+    /// Plausible did not answer the first site named: a wrong key, an
+    /// unreadable or unknown site, which its answer does not tell apart,
+    /// or a 402/429 that would tell a valid key (see the module's
+    /// "Oracle").
     Refused(String),
     /// Plausible accepted the key for an earlier site but not this one.
     Unreadable(String),
@@ -215,7 +258,10 @@ impl Problem {
     pub fn code(&self) -> &'static str {
         match self {
             Problem::NoKey | Problem::KeyShape => "invalid_key",
-            Problem::NoSites | Problem::TooManySites(_) | Problem::BadSite(_) => "invalid_sites",
+            Problem::NoSites
+            | Problem::TooManySites(_)
+            | Problem::BadSite { .. }
+            | Problem::KeyInSites => "invalid_sites",
             Problem::Refused(_) => "key_refused",
             Problem::Unreadable(_) => "site_unreadable",
             Problem::PaymentRequired(_) => "stats_api_unavailable",
@@ -230,8 +276,9 @@ impl Problem {
             Problem::KeyShape => "That is not a Plausible API key: a key is 8 to 512 characters without spaces. Copy it again from Plausible (Account settings → API keys).".into(),
             Problem::NoSites => "Name at least one site, by its domain exactly as Plausible shows it (for example example.com).".into(),
             Problem::TooManySites(n) => format!("Name at most {MAX_SITES} sites for one connection (you named {n})."),
-            Problem::BadSite(s) => format!("\"{s}\" is not a site domain: write each site's domain as Plausible shows it (for example example.com), one per line or separated by commas."),
-            Problem::Refused(site) => format!("Plausible did not accept this key for the site \"{site}\". Check that you copied the whole key, and that the site's domain is written exactly as in Plausible."),
+            Problem::BadSite { position } => format!("Entry {position} of the sites is not a site's domain: write each site's domain as Plausible shows it (for example example.com), one per line or separated by commas. If you pasted your API key there, it belongs in the key field."),
+            Problem::KeyInSites => "Your API key is in the sites field: paste the key in the key field and only the sites' domains in the sites field. The sites field was emptied so that the key is not shown on this page.".into(),
+            Problem::Refused(site) => format!("Plausible did not accept this key for the site \"{site}\". Check that you copied the whole key, and that the site's domain is written exactly as in Plausible. If both are right, the account behind the key may lack Stats API access on its plan, or Plausible's hourly request limit for the key may be used up: try again later."),
             Problem::Unreadable(site) => format!("Plausible accepted this key, but it cannot read the site \"{site}\". Remove that site, or check its spelling."),
             Problem::PaymentRequired(site) => format!("Plausible refused to query the site \"{site}\" (402): the account behind this key has no Stats API access on its plan, or the site is locked."),
             Problem::RateLimited { retry_after_secs } => format!("Plausible's hourly request limit for this key is used up. Try again in about {} minutes.", retry_after_secs.div_ceil(60).max(1)),
@@ -249,17 +296,22 @@ fn parse(
     if raw.is_empty() {
         return Err(Problem::NoKey);
     }
+    let typed_sites = form_sites.unwrap_or("");
+    if entries::split(typed_sites).any(|e| entries::read(e, raw) == Entry::TheKey) {
+        return Err(Problem::KeyInSites);
+    }
     if !key_grant::well_formed(raw) || TokenKind::is_ours(raw) {
         return Err(Problem::KeyShape);
     }
     let mut sites: Vec<SiteId> = Vec::new();
-    let named = form_sites
-        .unwrap_or("")
-        .split(|c: char| c == ',' || c.is_whitespace())
-        .filter(|s| !s.is_empty());
-    for item in named {
-        let site = SiteId::parse("sites", item)
-            .map_err(|_| Problem::BadSite(item.chars().take(80).collect()))?;
+    for (i, item) in entries::split(typed_sites).enumerate() {
+        let bad = Problem::BadSite {
+            position: i.saturating_add(1),
+        };
+        let Entry::Site(cleaned) = entries::read(item, raw) else {
+            return Err(bad);
+        };
+        let site = SiteId::parse("sites", &cleaned).map_err(|_| bad)?;
         if !sites.contains(&site) {
             sites.push(site);
         }
@@ -271,6 +323,50 @@ fn parse(
     }
 }
 
+/// What the sites field is filled with when the form comes back: the
+/// entries that read as sites, as Plausible writes them; nothing at all
+/// if the key is among them (the person swapped or doubled the fields).
+fn refill(form_key: Option<&str>, typed_sites: &str) -> String {
+    let key = form_key.map(str::trim).unwrap_or("");
+    let mut kept: Vec<String> = Vec::new();
+    for item in entries::split(typed_sites) {
+        match entries::read(item, key) {
+            Entry::TheKey => return String::new(),
+            Entry::Site(site) => kept.push(site),
+            Entry::NotASite => {}
+        }
+    }
+    kept.join("\n")
+}
+
+/// Why the check with Plausible failed: what the page says, and the
+/// audit line's reason, which may say more than the page (a 402 or 429
+/// for the first site, shown as [`Problem::Refused`]).
+struct Failed {
+    shown: Problem,
+    audit: Option<Audited>,
+}
+
+/// An audit line for a failed check: its reason, and whether Plausible's
+/// answer proves the key (so the line names its user).
+struct Audited {
+    reason: &'static str,
+    key_known: bool,
+}
+
+impl Failed {
+    fn new(shown: Problem) -> Self {
+        Self { shown, audit: None }
+    }
+
+    fn audited(shown: Problem, reason: &'static str, key_known: bool) -> Self {
+        Self {
+            shown,
+            audit: Some(Audited { reason, key_known }),
+        }
+    }
+}
+
 /// One cheap Stats API query per site (today's visitors), in order,
 /// stopping at the first refusal: a wrong key costs one query.
 async fn check_with_plausible<P: Outbound + Clock>(
@@ -278,27 +374,63 @@ async fn check_with_plausible<P: Outbound + Clock>(
     base: &PlausibleBaseUrl,
     key: &PlausibleKey,
     sites: &[SiteId],
-) -> Result<(), Problem> {
+) -> Result<(), Failed> {
     for (i, site) in sites.iter().enumerate() {
         let answer = key_grant::probe(platform, base, key, site.as_str()).await;
         let name = site.as_str().to_owned();
+        let first = i == 0;
         match answer {
             Ok(()) => {}
-            Err(PlausibleError::Unauthorized(_)) if i == 0 => return Err(Problem::Refused(name)),
-            Err(PlausibleError::Unauthorized(_)) => return Err(Problem::Unreadable(name)),
-            Err(PlausibleError::PaymentRequired) => return Err(Problem::PaymentRequired(name)),
-            Err(PlausibleError::RateLimited { retry_after_secs }) => {
-                return Err(Problem::RateLimited { retry_after_secs });
+            Err(PlausibleError::Unauthorized(_)) if first => {
+                return Err(Failed::audited(
+                    Problem::Refused(name),
+                    "plausible refused the key",
+                    false,
+                ));
             }
             // A 400 for this minimal query means Plausible does not know
-            // the site as written.
-            Err(PlausibleError::Rejected | PlausibleError::RejectedBecause(_)) if i == 0 => {
-                return Err(Problem::Refused(name));
+            // the site as written; it comes only after the key is found.
+            Err(PlausibleError::Rejected | PlausibleError::RejectedBecause(_)) if first => {
+                return Err(Failed::audited(
+                    Problem::Refused(name),
+                    "plausible accepted the key but rejected the query for the first site (400)",
+                    true,
+                ));
             }
-            Err(PlausibleError::Rejected | PlausibleError::RejectedBecause(_)) => {
-                return Err(Problem::Unreadable(name));
+            // 402 and 429 come only for a key Plausible found: on the
+            // first site, shown as any refusal (no key checker).
+            Err(PlausibleError::PaymentRequired) if first => {
+                return Err(Failed::audited(
+                    Problem::Refused(name),
+                    "plausible answered 402 for the first site: no stats api on the plan, or the site is locked",
+                    true,
+                ));
             }
-            Err(_) => return Err(Problem::Unavailable),
+            Err(PlausibleError::RateLimited { .. }) if first => {
+                return Err(Failed::audited(
+                    Problem::Refused(name),
+                    "plausible rate-limited the key at the first site",
+                    true,
+                ));
+            }
+            Err(
+                PlausibleError::Unauthorized(_)
+                | PlausibleError::Rejected
+                | PlausibleError::RejectedBecause(_),
+            ) => {
+                return Err(Failed::audited(
+                    Problem::Unreadable(name),
+                    "plausible key cannot read a named site",
+                    true,
+                ));
+            }
+            Err(PlausibleError::PaymentRequired) => {
+                return Err(Failed::new(Problem::PaymentRequired(name)));
+            }
+            Err(PlausibleError::RateLimited { retry_after_secs }) => {
+                return Err(Failed::new(Problem::RateLimited { retry_after_secs }));
+            }
+            Err(_) => return Err(Failed::new(Problem::Unavailable)),
         }
     }
     Ok(())
@@ -379,21 +511,23 @@ pub async fn submit<P: Platform>(
         &ticket.request.redirect_uri,
     ) {
         return Err(FlowError::UnverifiedRedirectHost {
-            host: ticket.request.redirect_uri.host().to_owned(),
+            origin: ticket.request.redirect_uri.origin(),
         });
     }
+    let typed_key = fields.get("api_key").map(String::as_str);
     let typed_sites = fields.get("sites").map(String::as_str).unwrap_or("");
+    let refilled = refill(typed_key, typed_sites);
     let again = |problem: Problem| {
         let shown = Shown {
             client: &client,
             request: &ticket.request,
-            sites: typed_sites,
+            sites: &refilled,
             problem: Some(&problem),
         };
         // The same ticket and token: the person fixes and posts again.
         Ok(Reply::Page(Box::new(page(&shown, sealed, csrf))))
     };
-    let (key, sites) = match parse(fields.get("api_key").map(String::as_str), Some(typed_sites)) {
+    let (key, sites) = match parse(typed_key, Some(typed_sites)) {
         Ok(parsed) => parsed,
         Err(problem) => return again(problem),
     };
@@ -401,25 +535,23 @@ pub async fn submit<P: Platform>(
         return Err(FlowError::PlausibleMisconfigured);
     };
     let user = UserKey::of_plausible_key(keys.user, &key);
-    if let Err(problem) = check_with_plausible(platform, base, &key, &sites).await {
+    if let Err(failed) = check_with_plausible(platform, base, &key, &sites).await {
         // A key Plausible refused is a failed sign-in (and a key-guessing
-        // pattern shows as many of them from one address); the tried key
-        // is nobody, so no user is named.
-        let refused = match problem {
-            Problem::Refused(_) => Some(Record::new(Event::SignIn, Outcome::Refused)),
-            Problem::Unreadable(_) => {
-                Some(Record::new(Event::SignIn, Outcome::Refused).user(&user))
-            }
-            _ => None,
-        };
-        if let Some(record) = refused {
-            let reason = match problem {
-                Problem::Refused(_) => "plausible refused the key",
-                _ => "plausible key cannot read a named site",
+        // pattern shows as many of them from one address); a tried key
+        // Plausible did not recognize is nobody, so no user is named.
+        if let Some(audited) = &failed.audit {
+            let record = Record::new(Event::SignIn, Outcome::Refused);
+            let record = if audited.key_known {
+                record.user(&user)
+            } else {
+                record
             };
-            server.audit(platform, record.reason(reason).client(&client.client_id));
+            server.audit(
+                platform,
+                record.reason(audited.reason).client(&client.client_id),
+            );
         }
-        return again(problem);
+        return again(failed.shown);
     }
     server.audit(
         platform,

@@ -290,6 +290,7 @@ mod tests {
                 access_expires_in: 1,
                 subject: None,
                 key_checked_at: None,
+                sites: None,
                 grant_id: None,
             },
         });

@@ -136,6 +136,7 @@ pub async fn redeem<S: LedgerStore, K: KeyValue + Clock>(
         access_expires_in: expires_in,
         subject: None,
         key_checked_at: None,
+        sites: None,
         grant_id: Some(grant.grant_id),
     }))
 }
@@ -163,6 +164,7 @@ mod tests {
                 access_expires_in: 3600,
                 subject: None,
                 key_checked_at: None,
+                sites: None,
                 grant_id: Some(GrantId::fixed("g1")),
             })
         );

@@ -107,6 +107,7 @@ pub async fn refresh<S: LedgerStore, K: KeyValue + Clock>(
                     access_expires_in: rotation.access_expires_at.saturating_sub(now),
                     subject: Some(grant.subject.clone()),
                     key_checked_at: grant.key_checked_at,
+                    sites: grant.sites.clone(),
                     grant_id: Some(grant_id),
                 },
             }));
@@ -200,6 +201,7 @@ pub async fn refresh<S: LedgerStore, K: KeyValue + Clock>(
         access_expires_in: expires_in,
         subject: Some(rotated.subject),
         key_checked_at: rotated.key_checked_at,
+        sites: rotated.sites,
         grant_id: Some(grant_id),
     }))
 }

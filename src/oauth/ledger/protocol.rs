@@ -278,6 +278,11 @@ pub struct Issued {
     /// worker's hourly re-check at refresh.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_checked_at: Option<u64>,
+    /// The grant's sites (issue 15), for that re-check: it reads a site
+    /// the grant may read, not one the person unticked. Absent for all
+    /// sites, and from code redemptions and older objects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sites: Option<Vec<String>>,
     /// The grant, for the audit line of a redemption or refresh (absent
     /// from older objects' replies).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::oauth::authorize::AuthorizationRequest;
 use crate::oauth::ids::{GrantId, LoginId, TicketId, TokenHash, UserKey};
-use crate::oauth::types::{ClientId, CodeChallenge, RedirectUri, Resource, ScopeSet};
+use crate::oauth::types::{Audience, ClientId, CodeChallenge, RedirectUri, Resource, ScopeSet};
 use crate::secret::{LoginNonce, PkceVerifier};
 
 /// Who a grant is for: a stable key (a hash, never the email) and the
@@ -15,6 +15,32 @@ use crate::secret::{LoginNonce, PkceVerifier};
 pub struct Subject {
     pub user_key: UserKey,
     pub sealed_props: String,
+    /// Whom `sealed_props` is for, in the clear, so a resource refuses a
+    /// grant of the other kind without opening them (issue 15, defence in
+    /// depth beside the record's `resource`). Absent in records written
+    /// before it: those are checked by `resource` alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<SubjectKind>,
+}
+
+/// The kind of principal a grant is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectKind {
+    /// A person the upstream provider signed in: `/internal` only.
+    Person,
+    /// Whoever holds a Plausible key: `/mcp` only.
+    PlausibleKey,
+}
+
+impl SubjectKind {
+    /// The one endpoint a grant of this kind may be for.
+    pub fn audience(self) -> Audience {
+        match self {
+            SubjectKind::Person => Audience::Internal,
+            SubjectKind::PlausibleKey => Audience::Mcp,
+        }
+    }
 }
 
 /// Which object a transition runs in, and so whose records it may touch.

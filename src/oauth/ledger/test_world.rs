@@ -22,6 +22,7 @@ pub fn subject() -> Subject {
     Subject {
         user_key: UserKey::legacy_of_email("u1@example.com"),
         sealed_props: "sealed".into(),
+        kind: None,
     }
 }
 

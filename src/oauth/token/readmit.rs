@@ -51,8 +51,10 @@ fn readmit(server: &AuthServer<'_>, subject: &Subject) -> Result<Option<Held>, &
 }
 
 /// A key grant's check at refresh (issue 15): Plausible is asked whether
-/// the key still reads the first site the key form checked, at most once
-/// an hour per grant (`checked_at`: the last time it said yes).
+/// it still accepts the key, reading the grant's own sites (the ones the
+/// person kept on the consent page; the key form's if the grant names
+/// none), at most once an hour per grant (`checked_at`: the last time it
+/// said yes). See [`key_grant::recheck`].
 /// When Plausible says yes, the grant (named by its newest refresh token
 /// and client) records the time; a failure to record is only logged: the
 /// next refresh asks again.
@@ -62,16 +64,17 @@ async fn recheck<P: Platform>(
     ledger: &Ledger<'_, P>,
     (newest, client): (TokenHash, &ClientId),
     held: &Held,
-    checked_at: Option<u64>,
+    (checked_at, granted): (Option<u64>, Option<&[String]>),
 ) -> Option<Verdict> {
     let now = platform.now().as_secs();
     if checked_at.is_some_and(|at| now < at.saturating_add(KEY_RECHECK_SECS)) {
         return None;
     }
-    let (Some(base), Some(site)) = (&server.settings.plausible_base_url, held.sites.first()) else {
+    let Some(base) = &server.settings.plausible_base_url else {
         return Some(Verdict::Unknown);
     };
-    let verdict = key_grant::ask_plausible(platform, base, &held.key, site).await;
+    let sites = granted.filter(|s| !s.is_empty()).unwrap_or(&held.sites);
+    let verdict = key_grant::recheck(platform, base, &held.key, sites).await;
     if verdict == Verdict::Accepted
         && let Err(e) = ledger.key_checked(newest, client, now).await
     {
@@ -124,7 +127,7 @@ pub(super) async fn holder_ends<P: Platform>(
                 ledger,
                 newest,
                 &held,
-                issued.key_checked_at,
+                (issued.key_checked_at, issued.sites.as_deref()),
             );
             (verdict.await == Some(Verdict::Refused)).then_some(Ended::KeyRefused)
         }

@@ -34,6 +34,7 @@ fn sealed_subject(keys: &Keyring, email: &str, p: &FakePlatform) -> Subject {
     Subject {
         user_key,
         sealed_props,
+        kind: None,
     }
 }
 

@@ -45,7 +45,11 @@ fn plausible_answering(p: &FakePlatform, status: std::rc::Rc<std::cell::Cell<u16
         let key_ok = req.headers.get("authorization") == Some(&*format!("Bearer {GOOD_KEY}"));
         let site = body["site_id"].as_str().unwrap_or("");
         let readable = ["example.com", "shop.example.com"].contains(&site);
-        let (status, answer) = if key_ok && readable && status.get() != 200 {
+        let (status, answer) = if key_ok && site.is_empty() && status.get() != 401 {
+            // Plausible finds the key before the site: a known key
+            // without a site is a 400.
+            (400, json!({"error": "Missing site ID."}))
+        } else if key_ok && readable && status.get() != 200 {
             (
                 status.get(),
                 json!({"error": "Invalid API key or site ID."}),
@@ -489,6 +493,81 @@ fn the_form_says_what_to_fix() {
     assert_eq!(p.sent.borrow().len(), 1);
 }
 
+/// A 402 or 429 for the first site comes only for a key Plausible knows:
+/// the page answers it exactly as a wrong key (no key checker), and the
+/// audit line keeps the true reason. After the first site the key is
+/// known good, and the page says what happened.
+#[test]
+fn answers_that_prove_a_key_look_like_a_refusal_on_the_first_site() {
+    let p = FakePlatform::new();
+    let status = std::rc::Rc::new(std::cell::Cell::new(402));
+    let answering = status.clone();
+    // The known key reads example.com; shop.example.com answers `status`.
+    p.respond_with(move |req: &OutboundRequest| {
+        let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+        let key_ok = req.headers.get("authorization") == Some(&*format!("Bearer {GOOD_KEY}"));
+        let (code, answer) = match body["site_id"].as_str() {
+            Some("example.com") if key_ok => (
+                200,
+                json!({"results": [{"metrics": [3], "dimensions": []}], "meta": {}, "query": body}),
+            ),
+            Some("shop.example.com") if key_ok => (answering.get(), json!({"error": "no"})),
+            _ => (401, json!({"error": "Invalid API key or site ID."})),
+        };
+        Ok(OutboundResponse {
+            status: code,
+            headers: crate::http::Headers::new(),
+            body: answer.to_string().into_bytes(),
+        })
+    });
+    let d = deployment(&[]);
+    let client = register(&p, &d, REDIRECT);
+    let form = open_form(&p, &d, &client);
+    let problem = |r: &Response| {
+        let page = text(r);
+        let at = page.find("Plausible did not accept").unwrap_or(0);
+        (
+            r.status,
+            error_code(r),
+            page[at..at + 200.min(page.len() - at)].to_owned(),
+        )
+    };
+    let wrong = problem(&post_form(
+        &p,
+        &d,
+        &form,
+        "wrong-plausible-key-1",
+        "shop.example.com",
+    ));
+    assert_eq!((wrong.0, wrong.1.as_str()), (400, "key_refused"));
+    for (answer, reason) in [
+        (402, "plausible answered 402 for the first site"),
+        (429, "plausible rate-limited the key at the first site"),
+        (400, "rejected the query for the first site (400)"),
+    ] {
+        status.set(answer);
+        let r = post_form(&p, &d, &form, GOOD_KEY, "shop.example.com");
+        assert_eq!(problem(&r), wrong, "{answer}: the same page as a wrong key");
+        let audits = p.audits.borrow().concat();
+        assert!(audits.contains(reason), "{answer}: {audits}");
+    }
+    // After a first site that read: what happened, exactly.
+    for (answer, status_code, code) in [
+        (402, 400, "stats_api_unavailable"),
+        (429, 503, "plausible_rate_limited"),
+        (401, 400, "site_unreadable"),
+    ] {
+        status.set(answer);
+        let r = post_form(&p, &d, &form, GOOD_KEY, "example.com shop.example.com");
+        assert_eq!(
+            (r.status, error_code(&r).as_str()),
+            (status_code, code),
+            "{answer}"
+        );
+    }
+    assert!(!p.audits.borrow().concat().contains(GOOD_KEY));
+}
+
 #[test]
 fn forged_or_foreign_posts_are_refused_before_plausible_is_asked() {
     let p = FakePlatform::new();
@@ -569,9 +648,22 @@ fn only_trusted_redirect_hosts_get_the_form() {
         ("https://claude.ai/api/mcp/auth_callback", true),
         ("https://claude.com/api/mcp/auth_callback", true),
         ("http://localhost:5555/cb", true),
+        ("http://127.0.0.1/cb", true),
+        ("http://[::1]:8080/cb", true),
+        // The host is compared without case; any path on it is trusted.
+        ("https://CLAUDE.AI/api/mcp/auth_callback", true),
+        ("https://claude.ai/any/other/path?x=1", true),
+        ("https://claude.ai:443/cb", true),
         ("https://app.example/cb", false),
         ("https://claude.ai.evil.example/cb", false),
         ("https://evil.claude.ai/cb", false),
+        // Another port on a listed name may be another service.
+        ("https://claude.ai:8443/api/mcp/auth_callback", false),
+        // Loopback is a native client's http redirect, never https.
+        ("https://localhost/cb", false),
+        ("https://127.0.0.1:4567/cb", false),
+        ("https://127.0.0.2/cb", false),
+        ("https://[::1]/cb", false),
     ] {
         let client = register(&p, &d, redirect);
         let r = send(
@@ -591,13 +683,15 @@ fn only_trusted_redirect_hosts_get_the_form() {
                 (r.status, error_code(&r).as_str()),
                 (403, "unverified_redirect_host")
             );
-            let host = url::Url::parse(redirect)
+            // Named with scheme and port, so a listed name on another
+            // port or scheme shows why it is refused.
+            let origin = url::Url::parse(redirect)
                 .unwrap()
-                .host_str()
-                .unwrap()
-                .to_owned();
+                .origin()
+                .ascii_serialization();
             assert!(
-                page.contains(&host) && page.contains("BYOK_REDIRECT_HOSTS"),
+                page.contains(&format!("send you back to {origin},"))
+                    && page.contains("BYOK_REDIRECT_HOSTS"),
                 "{page}"
             );
             assert!(
@@ -619,6 +713,102 @@ fn only_trusted_redirect_hosts_get_the_form() {
         "",
     );
     assert_eq!(r.status, 200);
+}
+
+#[test]
+fn the_trusted_host_rule_reads_scheme_port_and_host() {
+    let uri = |s: &str| RedirectUri::parse(s).unwrap();
+    let listed = vec!["Claude.AI".to_owned(), "203.0.113.7".to_owned()];
+    for (redirect, offered) in [
+        ("https://claude.ai/cb", true),
+        ("https://CLAUDE.ai/cb", true),
+        ("https://203.0.113.7/cb", true),
+        ("https://203.0.113.7:444/cb", false),
+        ("https://claude.ai:8443/cb", false),
+        ("https://localhost/cb", false),
+        ("https://127.0.0.2/cb", false),
+        ("http://127.0.0.1:1/cb", true),
+        ("http://localhost/cb", true),
+    ] {
+        assert_eq!(offered_to(&listed, &uri(redirect)), offered, "{redirect}");
+    }
+    // Plain http to a listed host, or to the rest of 127.0.0.0/8, is no
+    // redirect URI at all (RFC 8252 §8.3), so it never reaches the rule.
+    for refused in ["http://claude.ai/cb", "http://127.0.0.2:5000/cb"] {
+        assert!(RedirectUri::parse(refused).is_err(), "{refused}");
+    }
+    let p = FakePlatform::new();
+    let d = deployment(&[]);
+    let r = send(
+        &p,
+        &d,
+        Method::Post,
+        "/register",
+        &[("content-type", "application/json")],
+        &json!({"redirect_uris": ["http://claude.ai/cb"], "token_endpoint_auth_method": "none"})
+            .to_string(),
+    );
+    assert_eq!(r.status, 400, "{}", text(&r));
+}
+
+/// A client metadata document client is held to the same rule as a
+/// registered one: its document's redirect host decides.
+#[test]
+fn a_metadata_document_client_gets_the_form_only_for_a_trusted_host() {
+    const DOC: &str = "https://client.example.com/client.json";
+    let p = FakePlatform::new();
+    let d = deployment(&[]);
+    for (redirect, offered) in [
+        ("https://claude.ai/api/mcp/auth_callback", true),
+        ("https://client.example.com/cb", false),
+    ] {
+        let redirect_owned = redirect.to_owned();
+        p.respond_with(move |req: &OutboundRequest| {
+            let mut headers = crate::http::Headers::new();
+            headers.set("content-type", "application/json");
+            let body = if req.url.as_str() == DOC {
+                json!({
+                    "client_id": DOC,
+                    "client_name": "Metadata App",
+                    "redirect_uris": [redirect_owned],
+                    "token_endpoint_auth_method": "none",
+                })
+                .to_string()
+                .into_bytes()
+            } else {
+                Vec::new()
+            };
+            Ok(OutboundResponse {
+                status: if body.is_empty() { 404 } else { 200 },
+                headers,
+                body,
+            })
+        });
+        // A fresh isolate per case: the document is not cached across.
+        p.isolate.borrow_mut().clear();
+        p.edge.borrow_mut().clear();
+        p.kv.borrow_mut().clear();
+        let r = send(
+            &p,
+            &d,
+            Method::Get,
+            &authorize_url(DOC, redirect, &format!("{ORIGIN}/mcp")),
+            &[],
+            "",
+        );
+        let page = text(&r);
+        if offered {
+            assert_eq!(r.status, 200, "{page}");
+            assert!(page.contains("name=\"api_key\""));
+        } else {
+            assert_eq!(
+                (r.status, error_code(&r).as_str()),
+                (403, "unverified_redirect_host"),
+                "{page}"
+            );
+            assert!(!page.contains("<form"));
+        }
+    }
 }
 
 #[test]
@@ -647,6 +837,58 @@ fn every_post_counts_against_the_address_limit() {
     );
 }
 
+/// The allowance is per address, not per client (issue 15): a shared
+/// client id must not let one person lock everyone out, and a second
+/// client must not lift the limit for the address that spent it.
+#[test]
+fn the_limit_follows_the_address_not_the_client() {
+    let p = FakePlatform::new();
+    plausible(&p);
+    p.rate_limits
+        .borrow_mut()
+        .insert(Tier::KeyForm.binding(), 2);
+    let d = deployment(&[]);
+    let post_from = |address: &str, form: &Form| {
+        let url = url::Url::parse(ORIGIN)
+            .unwrap()
+            .join("/authorize/key")
+            .unwrap();
+        let mut request = Request::new(Method::Post, url);
+        request.headers.set("cf-connecting-ip", address);
+        request
+            .headers
+            .set("content-type", "application/x-www-form-urlencoded");
+        request.headers.set("cookie", &form.cookie);
+        request.headers.set("origin", ORIGIN);
+        request.body = enc(&[
+            ("ticket", &form.ticket),
+            ("csrf", &form.csrf),
+            ("api_key", "wrong-plausible-key-1"),
+            ("sites", "example.com"),
+        ])
+        .into_bytes();
+        block_on(crate::handle(&p, &d, request)).status
+    };
+    let first = register(&p, &d, REDIRECT);
+    let second = register(&p, &d, REDIRECT);
+    let a = open_form(&p, &d, &first);
+    let b = open_form(&p, &d, &second);
+    let (here, there) = ("198.51.100.20", "203.0.113.9");
+    assert_eq!(post_from(here, &a), 400);
+    assert_eq!(post_from(here, &a), 400);
+    // Another client from the same address: limited.
+    assert_eq!(post_from(here, &b), 429);
+    // The same client from another address: not.
+    assert_eq!(post_from(there, &a), 400);
+    assert_eq!(post_from(there, &b), 400);
+    assert_eq!(post_from(there, &a), 429);
+    assert_eq!(
+        p.sent.borrow().len(),
+        4,
+        "a limited post asks Plausible nothing"
+    );
+}
+
 #[test]
 fn the_mcp_endpoint_challenges_toward_its_own_metadata() {
     let p = FakePlatform::new();
@@ -667,6 +909,19 @@ fn the_mcp_endpoint_challenges_toward_its_own_metadata() {
         )) && !challenge.contains("error="),
         "{challenge}"
     );
+    // A bearer value that is neither a key nor ours: invalid_token, and
+    // still the metadata (RFC 9728 §5.1).
+    for bad in ["abc", "ключ-ключ-ключ"] {
+        let r = tool_call(&p, &d, "/mcp", bad, "example.com");
+        assert_eq!(r.status, 401);
+        let challenge = r.headers.get("www-authenticate").unwrap();
+        assert!(
+            challenge.contains(&format!(
+                "resource_metadata=\"{ORIGIN}/.well-known/oauth-protected-resource/mcp\""
+            )) && challenge.contains("error=\"invalid_token\""),
+            "{challenge}"
+        );
+    }
     let prm = send(
         &p,
         &d,
@@ -702,10 +957,89 @@ fn site_lists_parse() {
     let twenty: Vec<String> = (0..20).map(|i| format!("s{i}.com")).collect();
     assert!(parse(Some("key-123456"), Some(&twenty.join(","))).is_ok());
     let long = "x".repeat(300);
-    assert!(matches!(
-        parse(Some("key-123456"), Some(&long)).unwrap_err(),
-        Problem::BadSite(s) if s.len() == 80
-    ));
+    assert_eq!(
+        parse(Some("key-123456"), Some(&format!("a.com {long}"))).unwrap_err(),
+        Problem::BadSite { position: 2 }
+    );
+    // The key among the sites, wherever it stands, is named as such
+    // (before any other problem with the sites).
+    assert_eq!(
+        parse(Some("key-123456"), Some("a.com x_y key-123456")).unwrap_err(),
+        Problem::KeyInSites
+    );
+    // Sites are read as Plausible writes them.
+    let ok = parse(Some("key-123456"), Some("https://www.Shop.example.com/")).unwrap();
+    assert_eq!(ok.1[0].as_str(), "shop.example.com");
+}
+
+#[test]
+fn the_refilled_sites_never_hold_the_key() {
+    assert_eq!(refill(Some("key-123456"), "a.com, B.com"), "a.com\nb.com");
+    // What is not a site (perhaps a key) is left out.
+    assert_eq!(refill(Some("example.com"), "a.com Sv_Key-1234"), "a.com");
+    assert_eq!(refill(None, "Sv_Key-1234"), "");
+    // The typed key anywhere: nothing is re-filled.
+    assert_eq!(refill(Some(" key-123456 "), "a.com key-123456"), "");
+}
+
+/// A person who swaps the fields (the domain as the key, the key as a
+/// site) is told what to fix, and the key appears nowhere in the answer.
+#[test]
+fn swapped_fields_never_echo_the_key() {
+    let p = FakePlatform::new();
+    plausible(&p);
+    let d = deployment(&[]);
+    let client = register(&p, &d, REDIRECT);
+    let form = open_form(&p, &d, &client);
+    for (key_field, sites_field, code) in [
+        ("example.com", GOOD_KEY, "invalid_sites"),
+        (
+            "example.com",
+            &*format!("shop.example.com,{GOOD_KEY}"),
+            "invalid_sites",
+        ),
+        (
+            GOOD_KEY,
+            &*format!("example.com {GOOD_KEY}"),
+            "invalid_sites",
+        ),
+        ("", GOOD_KEY, "invalid_key"),
+    ] {
+        let r = post_form(&p, &d, &form, key_field, sites_field);
+        let page = text(&r);
+        assert_eq!((r.status, error_code(&r).as_str()), (400, code), "{page}");
+        assert!(!page.contains(GOOD_KEY), "{page}");
+        for (name, value) in r.headers.iter() {
+            assert!(!value.contains(GOOD_KEY), "{name}: {value}");
+        }
+    }
+    // Swapped: the message says where the key belongs; the domains that
+    // were sites are kept, the key is not.
+    let r = post_form(
+        &p,
+        &d,
+        &form,
+        "example.com",
+        &format!("shop.example.com\n{GOOD_KEY}"),
+    );
+    let page = text(&r);
+    assert!(
+        page.contains("Entry 2 of the sites is not a site")
+            && page.contains("belongs in the key field"),
+        "{page}"
+    );
+    assert!(page.contains(">shop.example.com</textarea>"), "{page}");
+    // The key typed in both: the field comes back empty.
+    let r = post_form(&p, &d, &form, GOOD_KEY, &format!("example.com {GOOD_KEY}"));
+    let page = text(&r);
+    assert!(
+        page.contains("Your API key is in the sites field"),
+        "{page}"
+    );
+    assert!(page.contains("\"sites\" rows=\"4\" cols=\"48\" required spellcheck=\"false\" autocapitalize=\"off\"></textarea>"), "{page}");
+    assert!(p.sent.borrow().is_empty(), "Plausible is never asked");
+    let logged = p.logs.borrow().concat() + &p.audits.borrow().concat();
+    assert!(!logged.contains(GOOD_KEY));
 }
 
 fn refresh(p: &FakePlatform, d: &Deployment, client: &str, token: &str) -> Response {
@@ -742,10 +1076,15 @@ fn refresh_rechecks_the_key_at_most_hourly() {
         p.advance(Duration::from_secs(after_secs));
         let before = p.sent.borrow().len();
         let r = refresh(&p, &d, &client, &rt);
-        let asked = queries_sent(&p)[before..].to_vec();
+        let mut asked = queries_sent(&p)[before..].to_vec();
         if expect_query {
-            // One query (a 5xx is tried once more, as every query is).
+            // One query (a 5xx is tried once more, as every query is);
+            // a refusal is followed by one about the key alone.
             let one = (format!("Bearer {GOOD_KEY}"), "shop.example.com".to_owned());
+            let alone = (format!("Bearer {GOOD_KEY}"), String::new());
+            if asked.last() == Some(&alone) {
+                asked.pop();
+            }
             assert!(
                 (1..=2).contains(&asked.len()) && asked.iter().all(|q| *q == one),
                 "{asked:?}"
@@ -782,6 +1121,150 @@ fn refresh_rechecks_the_key_at_most_hourly() {
     let audits = p.audits.borrow().concat();
     assert!(audits.contains("plausible_key_check"), "{audits}");
     assert!(!audits.contains(GOOD_KEY));
+}
+
+/// A Plausible whose answers a test changes as it goes: the known key
+/// (unless revoked) reads `example.com` and `shop.example.com`, except
+/// sites marked gone (answered with `gone_status`: 401 as Plausible
+/// answers a deleted site, or 400).
+#[derive(Default)]
+struct Upstream {
+    revoked: std::cell::Cell<bool>,
+    gone: std::cell::RefCell<Vec<&'static str>>,
+    gone_status: std::cell::Cell<u16>,
+}
+
+fn plausible_world(p: &FakePlatform) -> std::rc::Rc<Upstream> {
+    let up = std::rc::Rc::new(Upstream::default());
+    up.gone_status.set(401);
+    let state = up.clone();
+    p.respond_with(move |req: &OutboundRequest| {
+        let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+        let key_ok = req.headers.get("authorization") == Some(&*format!("Bearer {GOOD_KEY}"))
+            && !state.revoked.get();
+        let invalid = json!({"error": "Invalid API key or site ID."});
+        let (status, answer) = match body["site_id"].as_str() {
+            None if key_ok => (400, json!({"error": "Missing site ID."})),
+            Some(site) if key_ok && state.gone.borrow().contains(&site) => {
+                (state.gone_status.get(), invalid)
+            }
+            Some(site) if key_ok && ["example.com", "shop.example.com"].contains(&site) => (
+                200,
+                json!({"results": [{"metrics": [3], "dimensions": []}], "meta": {}, "query": body}),
+            ),
+            _ => (401, invalid),
+        };
+        Ok(OutboundResponse {
+            status,
+            headers: crate::http::Headers::new(),
+            body: answer.to_string().into_bytes(),
+        })
+    });
+    up
+}
+
+/// A key grant reading `chosen` (of the two sites named on the form),
+/// and its refresh token.
+fn key_grant_reading(p: &FakePlatform, d: &Deployment, chosen: &[&str]) -> (String, String) {
+    let client = register(p, d, REDIRECT);
+    let form = open_form(p, d, &client);
+    let consent = post_form(p, d, &form, GOOD_KEY, "example.com\nshop.example.com");
+    assert_eq!(consent.status, 200, "{}", text(&consent));
+    let tokens = approve_and_redeem(p, d, &client, &form, &consent, chosen);
+    (client, tokens["refresh_token"].as_str().unwrap().to_owned())
+}
+
+/// Issue 15: the hourly re-check reads a site of the grant's own (not
+/// one the person unticked), moves on past a site that is gone, and
+/// revokes only when Plausible refuses the key itself.
+#[test]
+fn the_hourly_recheck_reads_the_grants_own_sites() {
+    use std::time::Duration;
+    let hour = Duration::from_secs(3601);
+    let asked_since = |p: &FakePlatform, before: usize| -> Vec<String> {
+        queries_sent(p)[before..]
+            .iter()
+            .map(|(auth, site)| {
+                assert_eq!(*auth, format!("Bearer {GOOD_KEY}"));
+                site.clone()
+            })
+            .collect()
+    };
+    let d = deployment(&[("REFRESH_TOKEN_TTL", "604800")]);
+
+    // The person unticked example.com (the form's first site): the check
+    // reads shop.example.com.
+    let p = FakePlatform::new();
+    plausible_world(&p);
+    let (client, rt) = key_grant_reading(&p, &d, &["shop.example.com"]);
+    p.advance(hour);
+    let before = p.sent.borrow().len();
+    let r = refresh(&p, &d, &client, &rt);
+    assert_eq!(r.status, 200, "{}", text(&r));
+    assert_eq!(asked_since(&p, before), ["shop.example.com"]);
+
+    // A granted site gone (a 400, or Plausible's 401 for a deleted site):
+    // the next granted site answers, and the grant lives on.
+    for gone_status in [400, 401] {
+        let p = FakePlatform::new();
+        let up = plausible_world(&p);
+        let (client, rt) = key_grant_reading(&p, &d, &["example.com", "shop.example.com"]);
+        up.gone.borrow_mut().push("example.com");
+        up.gone_status.set(gone_status);
+        p.advance(hour);
+        let before = p.sent.borrow().len();
+        let r = refresh(&p, &d, &client, &rt);
+        assert_eq!(r.status, 200, "{gone_status}: {}", text(&r));
+        assert_eq!(
+            asked_since(&p, before),
+            ["example.com", "shop.example.com"],
+            "{gone_status}"
+        );
+    }
+
+    // Every granted site gone, the key itself accepted: one question
+    // about the key alone; the grant lives on, and the check is recorded.
+    let p = FakePlatform::new();
+    let up = plausible_world(&p);
+    let (client, rt) = key_grant_reading(&p, &d, &["example.com", "shop.example.com"]);
+    up.gone
+        .borrow_mut()
+        .extend(["example.com", "shop.example.com"]);
+    p.advance(hour);
+    let before = p.sent.borrow().len();
+    let r = refresh(&p, &d, &client, &rt);
+    assert_eq!(r.status, 200, "{}", text(&r));
+    assert_eq!(
+        asked_since(&p, before),
+        ["example.com", "shop.example.com", ""]
+    );
+    let rt = r.json_body()["refresh_token"].as_str().unwrap().to_owned();
+    p.advance(Duration::from_secs(600));
+    let before = p.sent.borrow().len();
+    assert_eq!(refresh(&p, &d, &client, &rt).status, 200);
+    assert!(
+        asked_since(&p, before).is_empty(),
+        "recorded: not again yet"
+    );
+
+    // The key revoked at Plausible: its refusal of the key itself ends
+    // the grant.
+    let p = FakePlatform::new();
+    let up = plausible_world(&p);
+    let (client, rt) = key_grant_reading(&p, &d, &["example.com", "shop.example.com"]);
+    up.revoked.set(true);
+    p.advance(hour);
+    let before = p.sent.borrow().len();
+    let r = refresh(&p, &d, &client, &rt);
+    assert_eq!(r.json_body()["error"], "invalid_grant", "{}", text(&r));
+    assert_eq!(
+        asked_since(&p, before),
+        ["example.com", "shop.example.com", ""]
+    );
+    assert_eq!(
+        refresh(&p, &d, &client, &rt).json_body()["error"],
+        "invalid_grant"
+    );
 }
 
 /// `TOKENS_NOT_BEFORE` applies to key grants as to any: their tokens are
