@@ -17,12 +17,10 @@
 //   the real pages).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { startStack } from '../../devstack/stack.mjs';
 import {
   assertTokenRejected, assertTokenWorks, assertTokens, isWranglerRestart, redeemForm, registerClient, refreshRequest,
   revokeRequest, tokenRequest,
@@ -30,12 +28,12 @@ import {
 import {
   CookieJar, LOGIN_COOKIE_PREFIX, WranglerRestart, beginLogin, call, consentForm, pageText, retrying,
 } from './login-helpers.mjs';
-import { startRogueIdp } from './support/rogue-idp.mjs';
+import { startRogueStack } from './support/rogue-stack.mjs';
 
 const UPSTREAM_CLIENT_ID = 'plausible-mcp-devices-test';
 const UPSTREAM_CLIENT_SECRET = 'devices-test-secret';
 
-let stack;
+let own;
 let rogue;
 let persistTo;
 let BASE;
@@ -44,7 +42,6 @@ let docs;
 const documents = new Map();
 
 before(async () => {
-  rogue = await startRogueIdp({ clientId: UPSTREAM_CLIENT_ID, clientSecret: UPSTREAM_CLIENT_SECRET });
   docs = http.createServer((req, res) => {
     const doc = documents.get(req.url);
     res.setHeader('content-type', 'application/json');
@@ -52,25 +49,20 @@ before(async () => {
     res.end(doc ? JSON.stringify(doc) : '{}');
   });
   await new Promise((resolve) => docs.listen(0, '127.0.0.1', resolve));
-  persistTo = mkdtempSync(path.join(tmpdir(), 'plausible-mcp-e2e-login-devices-'));
-  stack = await startStack({
-    persistTo,
-    vars: {
-      ACCESS_ISSUER: rogue.issuer,
-      ACCESS_CLIENT_ID: UPSTREAM_CLIENT_ID,
-      ACCESS_CLIENT_SECRET: UPSTREAM_CLIENT_SECRET,
-      // For the listings probe only (no test here sends the identity header).
-      TEST_IDENTITY_HOOK: 'enabled',
-    },
+  own = await startRogueStack({
+    name: 'login-devices',
+    clientId: UPSTREAM_CLIENT_ID,
+    clientSecret: UPSTREAM_CLIENT_SECRET,
+    // For the listings probe only (no test here sends the identity header).
+    vars: { TEST_IDENTITY_HOOK: 'enabled' },
   });
-  BASE = stack.workerUrl;
+  ({ rogue, persistTo } = own);
+  BASE = own.stack.workerUrl;
 });
 
 after(async () => {
-  await stack?.stop();
-  if (rogue?.listening) await rogue.close();
+  await own?.stop();
   docs?.close();
-  if (persistTo) rmSync(persistTo, { recursive: true, force: true });
 });
 
 const freshEmail = (label) => `${label}-${randomBytes(4).toString('hex')}@example.com`;

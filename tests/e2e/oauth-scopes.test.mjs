@@ -16,44 +16,29 @@
 // - a request for the umbrella with its parts asks for the umbrella alone.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { startStack } from '../../devstack/stack.mjs';
 import {
   assertTokenError, assertTokens, challengeParams, internalCall, isWranglerRestart, redeemForm, refreshRequest,
   registerClient, tokenRequest,
 } from './oauth-helpers.mjs';
 import { CookieJar, WranglerRestart, beginLogin, call, consentForm, pageText, retrying, unescapeHtml } from './login-helpers.mjs';
-import { startRogueIdp } from './support/rogue-idp.mjs';
+import { startRogueStack } from './support/rogue-stack.mjs';
 
 const UPSTREAM_CLIENT_ID = 'plausible-mcp-scopes-test';
 const UPSTREAM_CLIENT_SECRET = 'scopes-test-secret';
 
-let stack;
+let own;
 let rogue;
-let persistTo;
 let BASE;
 
 before(async () => {
-  rogue = await startRogueIdp({ clientId: UPSTREAM_CLIENT_ID, clientSecret: UPSTREAM_CLIENT_SECRET });
-  persistTo = mkdtempSync(path.join(tmpdir(), 'plausible-mcp-e2e-oauth-scopes-'));
-  stack = await startStack({
-    persistTo,
-    vars: {
-      ACCESS_ISSUER: rogue.issuer,
-      ACCESS_CLIENT_ID: UPSTREAM_CLIENT_ID,
-      ACCESS_CLIENT_SECRET: UPSTREAM_CLIENT_SECRET,
-    },
-  });
-  BASE = stack.workerUrl;
+  own = await startRogueStack({ name: 'oauth-scopes', clientId: UPSTREAM_CLIENT_ID, clientSecret: UPSTREAM_CLIENT_SECRET });
+  ({ rogue } = own);
+  BASE = own.stack.workerUrl;
 });
 
 after(async () => {
-  await stack?.stop();
-  if (rogue?.listening) await rogue.close();
-  if (persistTo) rmSync(persistTo, { recursive: true, force: true });
+  await own?.stop();
 });
 
 const freshEmail = (label) => `${label}-${randomBytes(4).toString('hex')}@example.com`;
