@@ -28,7 +28,7 @@ import {
 import {
   CookieJar, LOGIN_COOKIE_PREFIX, WranglerRestart, beginLogin, call, consentForm, pageText, retrying,
 } from './login-helpers.mjs';
-import { startRogueStack } from './support/rogue-stack.mjs';
+import { startRogueStack, throughRogueProvider } from './support/rogue-stack.mjs';
 
 const UPSTREAM_CLIENT_ID = 'plausible-mcp-devices-test';
 const UPSTREAM_CLIENT_SECRET = 'devices-test-secret';
@@ -70,12 +70,7 @@ const freshEmail = (label) => `${label}-${randomBytes(4).toString('hex')}@exampl
 /** One device signing in: through the provider, consent if asked; the tokens. */
 async function signIn(client, email, { jar = new CookieJar(), redirectUri, expectConsent } = {}) {
   const login = await beginLogin(BASE, client, { jar, upstreamIssuer: rogue.issuer, redirectUri });
-  const u = new URL(login.upstream);
-  u.searchParams.set('scenario', 'good');
-  u.searchParams.set('email', email);
-  const up = await call(u);
-  assert.equal(up.status, 302, up.text);
-  let r = await call(up.location, { jar });
+  let r = await throughRogueProvider(login, { jar, email });
   if (r.status === 200) {
     assert.notEqual(expectConsent, false, 'no consent page expected');
     const form = consentForm(r.text);

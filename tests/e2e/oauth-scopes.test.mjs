@@ -22,7 +22,7 @@ import {
   registerClient, tokenRequest,
 } from './oauth-helpers.mjs';
 import { CookieJar, WranglerRestart, beginLogin, call, consentForm, pageText, retrying, unescapeHtml } from './login-helpers.mjs';
-import { startRogueStack } from './support/rogue-stack.mjs';
+import { startRogueStack, throughRogueProvider } from './support/rogue-stack.mjs';
 
 const UPSTREAM_CLIENT_ID = 'plausible-mcp-scopes-test';
 const UPSTREAM_CLIENT_SECRET = 'scopes-test-secret';
@@ -60,12 +60,7 @@ function listed(html, id) {
 async function signIn(client, email, scope) {
   const jar = new CookieJar();
   const login = await beginLogin(BASE, client, { jar, upstreamIssuer: rogue.issuer, scope });
-  const u = new URL(login.upstream);
-  u.searchParams.set('scenario', 'good');
-  u.searchParams.set('email', email);
-  const up = await call(u);
-  assert.equal(up.status, 302, up.text);
-  let r = await call(up.location, { jar });
+  let r = await throughRogueProvider(login, { jar, email });
   let page = null;
   if (r.status === 200) {
     page = { asked: listed(r.text, 'scopes-asked'), allowed: listed(r.text, 'scopes-allowed'), text: pageText(r.text) };

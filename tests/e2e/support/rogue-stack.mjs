@@ -1,10 +1,12 @@
 // A stack of a test file's own whose worker signs in at the rogue OpenID
 // provider (rogue-idp.mjs: it answers at once and mints whatever ID token
 // a case asks for), persisting to a temporary folder of its own.
+import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startStack } from '../../../devstack/stack.mjs';
+import { call } from '../login-helpers.mjs';
 import { startRogueIdp } from './rogue-idp.mjs';
 
 /**
@@ -36,4 +38,20 @@ export async function startRogueStack({ name, clientId, clientSecret, vars = {} 
     throw e;
   }
   return own;
+}
+
+/**
+ * The person's leg at the rogue provider for `login` (beginLogin's): signs
+ * in as `email` (scenario "good", and `params` besides), asserts the
+ * provider redirects back, and follows that redirect to the worker's
+ * /callback with the login's `jar` (and `headers`): the worker's answer.
+ */
+export async function throughRogueProvider(login, { jar, email, params = {}, headers }) {
+  const u = new URL(login.upstream);
+  u.searchParams.set('scenario', 'good');
+  u.searchParams.set('email', email);
+  for (const [name, value] of Object.entries(params)) u.searchParams.set(name, value);
+  const up = await call(u);
+  assert.equal(up.status, 302, up.text);
+  return call(up.location, headers ? { jar, headers } : { jar });
 }
