@@ -26,7 +26,7 @@ import {
   revokeRequest, tokenRequest,
 } from './oauth-helpers.mjs';
 import {
-  CookieJar, LOGIN_COOKIE_PREFIX, WranglerRestart, beginLogin, call, consentForm, pageText, retrying,
+  CookieJar, LOGIN_COOKIE_PREFIX, WranglerRestart, approveConsent, beginLogin, call, pageText, redeemBack, retrying,
 } from './login-helpers.mjs';
 import { startRogueStack, throughRogueProvider } from './support/rogue-stack.mjs';
 
@@ -73,21 +73,12 @@ async function signIn(client, email, { jar = new CookieJar(), redirectUri, expec
   let r = await throughRogueProvider(login, { jar, email });
   if (r.status === 200) {
     assert.notEqual(expectConsent, false, 'no consent page expected');
-    const form = consentForm(r.text);
-    const body = new URLSearchParams({ ...form, decision: 'approve' }).toString();
-    r = await call(`${BASE}/consent`, {
-      jar, method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded', origin: BASE },
-    });
+    r = await approveConsent(BASE, jar, r.text);
   } else {
     assert.notEqual(expectConsent, true, `a consent page expected: ${r.status} ${pageText(r.text).slice(0, 200)}`);
   }
   assert.equal(r.status, 302, pageText(r.text).slice(0, 300));
-  const back = new URL(r.location);
-  assert.equal(back.searchParams.get('state'), login.state);
-  const code = back.searchParams.get('code');
-  assert.match(code ?? '', /^pmcp_ac_/);
-  const redeemed = await tokenRequest(redeemForm(client, { code, verifier: login.verifier, redirectUri: login.redirectUri }, BASE), { base: BASE });
-  if (isWranglerRestart(redeemed.status, redeemed.text)) throw new WranglerRestart('/token');
+  const redeemed = await redeemBack(BASE, login, r);
   return { tokens: assertTokens(redeemed, BASE), login, jar };
 }
 
@@ -197,11 +188,7 @@ describe('the largest request /authorize accepts', () => {
     const up = await call(u);
     let r = await call(up.location, { jar });
     assert.equal(r.status, 200, pageText(r.text).slice(0, 300));
-    const form = consentForm(r.text);
-    r = await call(`${BASE}/consent`, {
-      jar, method: 'POST', body: new URLSearchParams({ ...form, decision: 'approve' }).toString(),
-      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: BASE },
-    });
+    r = await approveConsent(BASE, jar, r.text);
     assert.equal(r.status, 302, pageText(r.text).slice(0, 300));
     // Every part of the login cookie is cleared.
     const cleared = r.res.headers.getSetCookie().filter((c) => c.startsWith(LOGIN_COOKIE_PREFIX) && /Max-Age=0/i.test(c));

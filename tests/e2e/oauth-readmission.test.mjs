@@ -33,7 +33,7 @@ import {
   assertTokenRejected, assertTokenWorks, assertTokens, authorizeCode, internalCall, redeemForm, refreshRequest,
   registerClient, revokeRequest, tokenRequest,
 } from './oauth-helpers.mjs';
-import { CookieJar, beginLogin, call, consentForm, pageText } from './login-helpers.mjs';
+import { CookieJar, approveConsent, beginLogin, consentForm, pageText } from './login-helpers.mjs';
 import { throughRogueProvider } from './support/rogue-stack.mjs';
 import { startRogueIdp } from './support/rogue-idp.mjs';
 
@@ -108,10 +108,7 @@ async function signIn(client, email, { ahead = 0, approve = true } = {}) {
   if (asked) assert.ok(consentForm(r.text).ticket, `a consent page: ${pageText(r.text).slice(0, 300)}`);
   if (asked && !approve) return { asked };
   if (asked) {
-    const body = new URLSearchParams({ ...consentForm(r.text), decision: 'approve' }).toString();
-    r = await call(`${BASE}/consent`, {
-      jar, method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded', origin: BASE },
-    });
+    r = await approveConsent(BASE, jar, r.text);
   }
   assert.equal(r.status, 302, pageText(r.text).slice(0, 300));
   const code = new URL(r.location).searchParams.get('code');

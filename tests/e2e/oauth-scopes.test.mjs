@@ -18,10 +18,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import {
-  assertTokenError, assertTokens, challengeParams, internalCall, isWranglerRestart, redeemForm, refreshRequest,
-  registerClient, tokenRequest,
+  assertTokenError, assertTokens, challengeParams, internalCall, refreshRequest, registerClient,
 } from './oauth-helpers.mjs';
-import { CookieJar, WranglerRestart, beginLogin, call, consentForm, pageText, retrying, unescapeHtml } from './login-helpers.mjs';
+import { CookieJar, approveConsent, beginLogin, pageText, redeemBack, retrying, unescapeHtml } from './login-helpers.mjs';
 import { startRogueStack, throughRogueProvider } from './support/rogue-stack.mjs';
 
 const UPSTREAM_CLIENT_ID = 'plausible-mcp-scopes-test';
@@ -64,18 +63,10 @@ async function signIn(client, email, scope) {
   let page = null;
   if (r.status === 200) {
     page = { asked: listed(r.text, 'scopes-asked'), allowed: listed(r.text, 'scopes-allowed'), text: pageText(r.text) };
-    const body = new URLSearchParams({ ...consentForm(r.text), decision: 'approve' }).toString();
-    r = await call(`${BASE}/consent`, {
-      jar, method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded', origin: BASE },
-    });
+    r = await approveConsent(BASE, jar, r.text);
   }
   assert.equal(r.status, 302, pageText(r.text).slice(0, 300));
-  const back = new URL(r.location);
-  assert.equal(back.searchParams.get('state'), login.state);
-  const code = back.searchParams.get('code');
-  assert.match(code ?? '', /^pmcp_ac_/);
-  const redeemed = await tokenRequest(redeemForm(client, { code, verifier: login.verifier, redirectUri: login.redirectUri }, BASE), { base: BASE });
-  if (isWranglerRestart(redeemed.status, redeemed.text)) throw new WranglerRestart('/token');
+  const redeemed = await redeemBack(BASE, login, r);
   return { tokens: assertTokens(redeemed, BASE, scope), page };
 }
 
