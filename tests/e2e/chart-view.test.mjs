@@ -9,9 +9,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
 import { META_CAPABILITIES, META_SERVER_INFO, ROOT, callTool, modernMeta, post, postModern, rpc } from './mcp-helpers.mjs';
 import { startHost } from './support/chart-host.mjs';
+import { launchChromium } from './support/browser.mjs';
 
 const URI = 'ui://plausible/chart';
 const MIME = 'text/html;profile=mcp-app';
@@ -91,10 +91,7 @@ async function keep(name) {
 before(async () => {
   for (const [name, args] of Object.entries(CALLS)) results[name] = await callModern(name, args, OFFER);
   host = await startHost();
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 720, height: 900 } });
   page.on('request', (r) => requests.push({ url: r.url(), frame: r.frame()?.url() }));
   page.on('console', (m) => {

@@ -10,7 +10,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './support/browser.mjs';
 import {
   BASE, assertTokenError, authorizationParams, pkce, randomState, refreshRequest, registerClient, tokenRequest,
 } from './oauth-helpers.mjs';
@@ -24,10 +24,7 @@ const SITE = 'example.com';
 
 let browser;
 before(async () => {
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
 });
 after(async () => { await browser?.close(); });
 

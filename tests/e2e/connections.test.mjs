@@ -8,7 +8,7 @@
 // known grants.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
+import { launchChromium } from './support/browser.mjs';
 import {
   BASE, assertTokenError, assertTokenRejected, assertTokenWorks, assertTokens, authorizationParams, authorizeCode,
   authorizeRaw, pkce, randomState, redeemForm, refreshRequest, registerClient, tokenRequest,
@@ -21,10 +21,7 @@ const ADMIN = 'connections.admin@example.com';
 
 let browser;
 before(async () => {
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
 });
 after(async () => { await browser?.close(); });
 

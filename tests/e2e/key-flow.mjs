@@ -5,6 +5,7 @@
 // the SDK and conformance runs against /mcp (not a test file itself).
 import assert from 'node:assert/strict';
 import { BASE, pkce, randomState, registerClient, send, tokenRequest } from './oauth-helpers.mjs';
+import { unescapeHtml } from './login-helpers.mjs';
 import { pageErrorCode } from './support/http.mjs';
 
 export const MCP_PRM_PATH = '/.well-known/oauth-protected-resource/mcp';
@@ -32,12 +33,10 @@ export async function standInRequests() {
 /** The key (bearer value) a stand-in request carried. */
 export const keyOf = (request) => request.headers.authorization?.replace(/^Bearer /, '');
 
-const unescape = (s) => s.replaceAll('&quot;', '"').replaceAll('&lt;', '<').replaceAll('&gt;', '>').replaceAll('&amp;', '&');
-
 /** The value of a hidden field on one of our pages (maud output). */
 export function hiddenField(html, name) {
   const m = new RegExp(`name="${name}" value="([^"]*)"`).exec(html);
-  return m ? unescape(m[1]) : null;
+  return m ? unescapeHtml(m[1]) : null;
 }
 
 /** `name=value` of the cookie a response sets (the key form sets one). */
@@ -64,7 +63,7 @@ export async function postKeyForm(form, { apiKey, sites, base = BASE, origin = b
 
 /** The site boxes a consent page shows ticked (a key grant's: every site the key form checked). */
 export function tickedSites(html) {
-  return [...html.matchAll(/<input type="checkbox" name="site" value="([^"]*)" checked>/g)].map((m) => unescape(m[1]));
+  return [...html.matchAll(/<input type="checkbox" name="site" value="([^"]*)" checked>/g)].map((m) => unescapeHtml(m[1]));
 }
 
 /**

@@ -12,8 +12,7 @@
 // No test identity header is sent anywhere: the upstream login runs.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
-import { chromium } from 'playwright-core';
+import { launchChromium, startLoopback } from './support/browser.mjs';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
@@ -47,25 +46,20 @@ function nextArrival(ms = 30_000) {
 
 before(async () => {
   // The client's loopback redirect listener (RFC 8252 §7.3).
-  listener = createServer((req, res) => {
+  listener = await startLoopback((req, res) => {
     const url = new URL(req.url, REDIRECT_URL);
     arrivals.push(url);
     for (const w of arrivalWaiters.splice(0)) w(url);
     res.setHeader('content-type', 'text/html; charset=utf-8');
     res.end('<!doctype html><title>Client</title><p>Back at the client. You can close this tab.</p>');
   });
-  await new Promise((resolve) => listener.listen(0, '127.0.0.1', resolve));
-  REDIRECT_URL = `http://127.0.0.1:${listener.address().port}/callback`;
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  REDIRECT_URL = `${listener.origin}/callback`;
+  browser = await launchChromium();
 });
 
 after(async () => {
   await browser?.close();
-  listener?.closeAllConnections();
-  await new Promise((resolve) => (listener ? listener.close(resolve) : resolve()));
+  await listener?.close();
 });
 
 /**

@@ -17,25 +17,23 @@
 //   the real pages).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { startStack } from '../../devstack/stack.mjs';
 import {
   assertTokenRejected, assertTokenWorks, assertTokens, isWranglerRestart, redeemForm, registerClient, refreshRequest,
   revokeRequest, tokenRequest,
 } from './oauth-helpers.mjs';
 import {
-  CookieJar, LOGIN_COOKIE_PREFIX, WranglerRestart, beginLogin, call, consentForm, pageText, retrying,
+  CookieJar, LOGIN_COOKIE_PREFIX, WranglerRestart, approveConsent, beginLogin, call, pageText, redeemBack, retrying,
 } from './login-helpers.mjs';
-import { startRogueIdp } from './support/rogue-idp.mjs';
+import { startRogueStack, throughRogueProvider } from './support/rogue-stack.mjs';
 
 const UPSTREAM_CLIENT_ID = 'plausible-mcp-devices-test';
 const UPSTREAM_CLIENT_SECRET = 'devices-test-secret';
 
-let stack;
+let own;
 let rogue;
 let persistTo;
 let BASE;
@@ -44,7 +42,6 @@ let docs;
 const documents = new Map();
 
 before(async () => {
-  rogue = await startRogueIdp({ clientId: UPSTREAM_CLIENT_ID, clientSecret: UPSTREAM_CLIENT_SECRET });
   docs = http.createServer((req, res) => {
     const doc = documents.get(req.url);
     res.setHeader('content-type', 'application/json');
@@ -52,25 +49,20 @@ before(async () => {
     res.end(doc ? JSON.stringify(doc) : '{}');
   });
   await new Promise((resolve) => docs.listen(0, '127.0.0.1', resolve));
-  persistTo = mkdtempSync(path.join(tmpdir(), 'plausible-mcp-e2e-login-devices-'));
-  stack = await startStack({
-    persistTo,
-    vars: {
-      ACCESS_ISSUER: rogue.issuer,
-      ACCESS_CLIENT_ID: UPSTREAM_CLIENT_ID,
-      ACCESS_CLIENT_SECRET: UPSTREAM_CLIENT_SECRET,
-      // For the listings probe only (no test here sends the identity header).
-      TEST_IDENTITY_HOOK: 'enabled',
-    },
+  own = await startRogueStack({
+    name: 'login-devices',
+    clientId: UPSTREAM_CLIENT_ID,
+    clientSecret: UPSTREAM_CLIENT_SECRET,
+    // For the listings probe only (no test here sends the identity header).
+    vars: { TEST_IDENTITY_HOOK: 'enabled' },
   });
-  BASE = stack.workerUrl;
+  ({ rogue, persistTo } = own);
+  BASE = own.stack.workerUrl;
 });
 
 after(async () => {
-  await stack?.stop();
-  if (rogue?.listening) await rogue.close();
+  await own?.stop();
   docs?.close();
-  if (persistTo) rmSync(persistTo, { recursive: true, force: true });
 });
 
 const freshEmail = (label) => `${label}-${randomBytes(4).toString('hex')}@example.com`;
@@ -78,29 +70,15 @@ const freshEmail = (label) => `${label}-${randomBytes(4).toString('hex')}@exampl
 /** One device signing in: through the provider, consent if asked; the tokens. */
 async function signIn(client, email, { jar = new CookieJar(), redirectUri, expectConsent } = {}) {
   const login = await beginLogin(BASE, client, { jar, upstreamIssuer: rogue.issuer, redirectUri });
-  const u = new URL(login.upstream);
-  u.searchParams.set('scenario', 'good');
-  u.searchParams.set('email', email);
-  const up = await call(u);
-  assert.equal(up.status, 302, up.text);
-  let r = await call(up.location, { jar });
+  let r = await throughRogueProvider(login, { jar, email });
   if (r.status === 200) {
     assert.notEqual(expectConsent, false, 'no consent page expected');
-    const form = consentForm(r.text);
-    const body = new URLSearchParams({ ...form, decision: 'approve' }).toString();
-    r = await call(`${BASE}/consent`, {
-      jar, method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded', origin: BASE },
-    });
+    r = await approveConsent(BASE, jar, r.text);
   } else {
     assert.notEqual(expectConsent, true, `a consent page expected: ${r.status} ${pageText(r.text).slice(0, 200)}`);
   }
   assert.equal(r.status, 302, pageText(r.text).slice(0, 300));
-  const back = new URL(r.location);
-  assert.equal(back.searchParams.get('state'), login.state);
-  const code = back.searchParams.get('code');
-  assert.match(code ?? '', /^pmcp_ac_/);
-  const redeemed = await tokenRequest(redeemForm(client, { code, verifier: login.verifier, redirectUri: login.redirectUri }, BASE), { base: BASE });
-  if (isWranglerRestart(redeemed.status, redeemed.text)) throw new WranglerRestart('/token');
+  const redeemed = await redeemBack(BASE, login, r);
   return { tokens: assertTokens(redeemed, BASE), login, jar };
 }
 
@@ -210,11 +188,7 @@ describe('the largest request /authorize accepts', () => {
     const up = await call(u);
     let r = await call(up.location, { jar });
     assert.equal(r.status, 200, pageText(r.text).slice(0, 300));
-    const form = consentForm(r.text);
-    r = await call(`${BASE}/consent`, {
-      jar, method: 'POST', body: new URLSearchParams({ ...form, decision: 'approve' }).toString(),
-      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: BASE },
-    });
+    r = await approveConsent(BASE, jar, r.text);
     assert.equal(r.status, 302, pageText(r.text).slice(0, 300));
     // Every part of the login cookie is cleared.
     const cleared = r.res.headers.getSetCookie().filter((c) => c.startsWith(LOGIN_COOKIE_PREFIX) && /Max-Age=0/i.test(c));

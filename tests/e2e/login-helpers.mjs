@@ -5,8 +5,8 @@
 // goes through /authorize → the upstream provider → /callback → /consent.
 import assert from 'node:assert/strict';
 import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes } from 'node:crypto';
-import { authorizationParams, pkce, randomState } from './oauth-helpers.mjs';
-import { WranglerRestart, pageErrorCode, retrying, send } from './support/http.mjs';
+import { authorizationParams, pkce, randomState, redeemForm, tokenRequest } from './oauth-helpers.mjs';
+import { WranglerRestart, isWranglerRestart, pageErrorCode, retrying, send } from './support/http.mjs';
 
 export { WranglerRestart, pageErrorCode, retrying };
 
@@ -179,6 +179,30 @@ export async function beginLogin(base, client, { jar, upstreamIssuer, redirectUr
   const cookieName = pair.slice(0, pair.indexOf('='));
   const cookie = pair.slice(pair.indexOf('=') + 1);
   return { upstream, upstreamState: q.state, cookie, cookieName, verifier, challenge, state, redirectUri, client };
+}
+
+/** Approves the consent page `html` in `jar`, as its form posts it (with `Origin`); the worker's answer. */
+export function approveConsent(base, jar, html) {
+  const body = new URLSearchParams({ ...consentForm(html), decision: 'approve' }).toString();
+  return call(`${base}/consent`, {
+    jar, method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded', origin: base },
+  });
+}
+
+/**
+ * The redirect `r` back to the client that ends `login`: asserts it
+ * carries the login's state and a code, and redeems the code at `base`;
+ * the token response (a wrangler restart at /token throws WranglerRestart,
+ * for `retrying`).
+ */
+export async function redeemBack(base, login, r) {
+  const back = new URL(r.location);
+  assert.equal(back.searchParams.get('state'), login.state);
+  const code = back.searchParams.get('code');
+  assert.match(code ?? '', /^pmcp_ac_/);
+  const redeemed = await tokenRequest(redeemForm(login.client, { code, verifier: login.verifier, redirectUri: login.redirectUri }, base), { base });
+  if (isWranglerRestart(redeemed.status, redeemed.text)) throw new WranglerRestart('/token');
+  return redeemed;
 }
 
 /** The /callback URL for a login, with the given (raw) query parameters. */

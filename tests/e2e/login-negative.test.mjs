@@ -27,7 +27,7 @@ import {
   CookieJar, MESSAGES, WranglerRestart, assertRefused, beginLogin, call, callbackUrl, consentForm, csrfToken,
   deriveKeys, pageText, retrying, signState, splitState, statePayload,
 } from './login-helpers.mjs';
-import { startRogueIdp } from './support/rogue-idp.mjs';
+import { startRogueStack } from './support/rogue-stack.mjs';
 import { backLink } from './support/http.mjs';
 
 const COOKIE_SECRET = `login-negative-${randomBytes(24).toString('hex')}`;
@@ -35,31 +35,21 @@ const UPSTREAM_CLIENT_ID = 'plausible-mcp-rogue-test';
 // Characters RFC 6749 §2.3.1 says must be form-encoded before base64.
 const UPSTREAM_CLIENT_SECRET = 'rogue secret:with/odd&chars=+%';
 
-let stack;
+let own;
 let rogue;
-let persistTo;
 let BASE;
 const keys = deriveKeys(COOKIE_SECRET);
 
 before(async () => {
-  rogue = await startRogueIdp({ clientId: UPSTREAM_CLIENT_ID, clientSecret: UPSTREAM_CLIENT_SECRET });
-  persistTo = mkdtempSync(path.join(tmpdir(), 'plausible-mcp-e2e-login-negative-'));
-  stack = await startStack({
-    persistTo,
-    vars: {
-      ACCESS_ISSUER: rogue.issuer,
-      ACCESS_CLIENT_ID: UPSTREAM_CLIENT_ID,
-      ACCESS_CLIENT_SECRET: UPSTREAM_CLIENT_SECRET,
-      COOKIE_SECRET,
-    },
+  own = await startRogueStack({
+    name: 'login-negative', clientId: UPSTREAM_CLIENT_ID, clientSecret: UPSTREAM_CLIENT_SECRET, vars: { COOKIE_SECRET },
   });
-  BASE = stack.workerUrl;
+  ({ rogue } = own);
+  BASE = own.stack.workerUrl;
 });
 
 after(async () => {
-  await stack?.stop();
-  if (rogue?.listening) await rogue.close();
-  if (persistTo) rmSync(persistTo, { recursive: true, force: true });
+  await own?.stop();
 });
 
 let emailCounter = 0;

@@ -27,7 +27,8 @@ import {
   assertTokenError, assertTokenRejected, assertTokenWorks, assertTokens, redeemForm, registerClient,
   refreshRequest, revokeRequest, tokenRequest,
 } from './oauth-helpers.mjs';
-import { CookieJar, beginLogin, call, consentForm, pageText } from './login-helpers.mjs';
+import { CookieJar, approveConsent, beginLogin, call, pageText } from './login-helpers.mjs';
+import { throughRogueProvider } from './support/rogue-stack.mjs';
 import { startRogueIdp } from './support/rogue-idp.mjs';
 
 const RELEASE = path.join(ROOT, 'tests/fixtures/release-e2a8235');
@@ -119,18 +120,10 @@ after(async () => {
 async function signInCode(client, email, { expectConsent }) {
   const jar = new CookieJar();
   const login = await beginLogin(base, client, { jar, upstreamIssuer: rogue.issuer });
-  const u = new URL(login.upstream);
-  u.searchParams.set('scenario', 'good');
-  u.searchParams.set('email', email);
-  const up = await call(u);
-  assert.equal(up.status, 302, up.text);
-  let r = await call(up.location, { jar });
+  let r = await throughRogueProvider(login, { jar, email });
   if (expectConsent) {
     assert.equal(r.status, 200, `a consent page expected: ${r.status} ${pageText(r.text).slice(0, 200)}`);
-    const body = new URLSearchParams({ ...consentForm(r.text), decision: 'approve' }).toString();
-    r = await call(`${base}/consent`, {
-      jar, method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded', origin: base },
-    });
+    r = await approveConsent(base, jar, r.text);
   }
   assert.equal(r.status, 302, `${expectConsent ? 'after consent' : 'no consent page expected'}: ${r.status} ${pageText(r.text).slice(0, 300)}`);
   const back = new URL(r.location);

@@ -33,7 +33,8 @@ import {
   assertTokenRejected, assertTokenWorks, assertTokens, authorizeCode, internalCall, redeemForm, refreshRequest,
   registerClient, revokeRequest, tokenRequest,
 } from './oauth-helpers.mjs';
-import { CookieJar, beginLogin, call, consentForm, pageText } from './login-helpers.mjs';
+import { CookieJar, approveConsent, beginLogin, consentForm, pageText } from './login-helpers.mjs';
+import { throughRogueProvider } from './support/rogue-stack.mjs';
 import { startRogueIdp } from './support/rogue-idp.mjs';
 
 const UPSTREAM_CLIENT_ID = 'plausible-mcp-readmission-test';
@@ -102,21 +103,12 @@ async function signIn(client, email, { ahead = 0, approve = true } = {}) {
   const jar = new CookieJar();
   const headers = ahead ? { 'x-test-clock-offset': String(ahead) } : {};
   const login = await beginLogin(BASE, client, { jar, upstreamIssuer: rogue.issuer, headers });
-  const u = new URL(login.upstream);
-  u.searchParams.set('scenario', 'good');
-  u.searchParams.set('email', email);
-  u.searchParams.set('clock_offset', String(ahead));
-  const up = await call(u);
-  assert.equal(up.status, 302, up.text);
-  let r = await call(up.location, { jar, headers });
+  let r = await throughRogueProvider(login, { jar, email, params: { clock_offset: String(ahead) }, headers });
   const asked = r.status === 200;
   if (asked) assert.ok(consentForm(r.text).ticket, `a consent page: ${pageText(r.text).slice(0, 300)}`);
   if (asked && !approve) return { asked };
   if (asked) {
-    const body = new URLSearchParams({ ...consentForm(r.text), decision: 'approve' }).toString();
-    r = await call(`${BASE}/consent`, {
-      jar, method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded', origin: BASE },
-    });
+    r = await approveConsent(BASE, jar, r.text);
   }
   assert.equal(r.status, 302, pageText(r.text).slice(0, 300));
   const code = new URL(r.location).searchParams.get('code');

@@ -16,44 +16,28 @@
 // - a request for the umbrella with its parts asks for the umbrella alone.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { startStack } from '../../devstack/stack.mjs';
 import {
-  assertTokenError, assertTokens, challengeParams, internalCall, isWranglerRestart, redeemForm, refreshRequest,
-  registerClient, tokenRequest,
+  assertTokenError, assertTokens, challengeParams, internalCall, refreshRequest, registerClient,
 } from './oauth-helpers.mjs';
-import { CookieJar, WranglerRestart, beginLogin, call, consentForm, pageText, retrying, unescapeHtml } from './login-helpers.mjs';
-import { startRogueIdp } from './support/rogue-idp.mjs';
+import { CookieJar, approveConsent, beginLogin, pageText, redeemBack, retrying, unescapeHtml } from './login-helpers.mjs';
+import { startRogueStack, throughRogueProvider } from './support/rogue-stack.mjs';
 
 const UPSTREAM_CLIENT_ID = 'plausible-mcp-scopes-test';
 const UPSTREAM_CLIENT_SECRET = 'scopes-test-secret';
 
-let stack;
+let own;
 let rogue;
-let persistTo;
 let BASE;
 
 before(async () => {
-  rogue = await startRogueIdp({ clientId: UPSTREAM_CLIENT_ID, clientSecret: UPSTREAM_CLIENT_SECRET });
-  persistTo = mkdtempSync(path.join(tmpdir(), 'plausible-mcp-e2e-oauth-scopes-'));
-  stack = await startStack({
-    persistTo,
-    vars: {
-      ACCESS_ISSUER: rogue.issuer,
-      ACCESS_CLIENT_ID: UPSTREAM_CLIENT_ID,
-      ACCESS_CLIENT_SECRET: UPSTREAM_CLIENT_SECRET,
-    },
-  });
-  BASE = stack.workerUrl;
+  own = await startRogueStack({ name: 'oauth-scopes', clientId: UPSTREAM_CLIENT_ID, clientSecret: UPSTREAM_CLIENT_SECRET });
+  ({ rogue } = own);
+  BASE = own.stack.workerUrl;
 });
 
 after(async () => {
-  await stack?.stop();
-  if (rogue?.listening) await rogue.close();
-  if (persistTo) rmSync(persistTo, { recursive: true, force: true });
+  await own?.stop();
 });
 
 const freshEmail = (label) => `${label}-${randomBytes(4).toString('hex')}@example.com`;
@@ -75,27 +59,14 @@ function listed(html, id) {
 async function signIn(client, email, scope) {
   const jar = new CookieJar();
   const login = await beginLogin(BASE, client, { jar, upstreamIssuer: rogue.issuer, scope });
-  const u = new URL(login.upstream);
-  u.searchParams.set('scenario', 'good');
-  u.searchParams.set('email', email);
-  const up = await call(u);
-  assert.equal(up.status, 302, up.text);
-  let r = await call(up.location, { jar });
+  let r = await throughRogueProvider(login, { jar, email });
   let page = null;
   if (r.status === 200) {
     page = { asked: listed(r.text, 'scopes-asked'), allowed: listed(r.text, 'scopes-allowed'), text: pageText(r.text) };
-    const body = new URLSearchParams({ ...consentForm(r.text), decision: 'approve' }).toString();
-    r = await call(`${BASE}/consent`, {
-      jar, method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded', origin: BASE },
-    });
+    r = await approveConsent(BASE, jar, r.text);
   }
   assert.equal(r.status, 302, pageText(r.text).slice(0, 300));
-  const back = new URL(r.location);
-  assert.equal(back.searchParams.get('state'), login.state);
-  const code = back.searchParams.get('code');
-  assert.match(code ?? '', /^pmcp_ac_/);
-  const redeemed = await tokenRequest(redeemForm(client, { code, verifier: login.verifier, redirectUri: login.redirectUri }, BASE), { base: BASE });
-  if (isWranglerRestart(redeemed.status, redeemed.text)) throw new WranglerRestart('/token');
+  const redeemed = await redeemBack(BASE, login, r);
   return { tokens: assertTokens(redeemed, BASE, scope), page };
 }
 

@@ -9,8 +9,7 @@
 // same limit, and /connections shows it. No test identity header is sent.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
-import { chromium } from 'playwright-core';
+import { launchChromium, startLoopback } from './support/browser.mjs';
 import {
   BASE, assertTokens, authorizationParams, internalCall, pkce, randomState, redeemForm, refreshRequest, registerClient,
   tokenRequest,
@@ -29,22 +28,17 @@ let REDIRECT_URL;
 
 before(async () => {
   // The client's loopback redirect URI (RFC 8252 §7.3): the browser ends there.
-  listener = createServer((req, res) => {
+  listener = await startLoopback((req, res) => {
     res.setHeader('content-type', 'text/html; charset=utf-8');
     res.end('<!doctype html><title>Client</title><p>Back at the client.</p>');
   });
-  await new Promise((resolve) => listener.listen(0, '127.0.0.1', resolve));
-  REDIRECT_URL = `http://127.0.0.1:${listener.address().port}/cb`;
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  REDIRECT_URL = `${listener.origin}/cb`;
+  browser = await launchChromium();
 });
 
 after(async () => {
   await browser?.close();
-  listener?.closeAllConnections();
-  await new Promise((resolve) => (listener ? listener.close(resolve) : resolve()));
+  await listener?.close();
 });
 
 /** The stand-in's request log length (each Plausible request it answered). */

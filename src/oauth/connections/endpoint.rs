@@ -13,13 +13,13 @@ use std::collections::HashSet;
 
 use super::block;
 pub use super::error::ConnectionsError;
-use super::error::{Outcome, keys, redirect};
+use super::error::{Outcome, from_this_origin, keys, posted_form, redirect};
 use super::key_session;
 use super::listing::{Connection, EmailOpener, assemble, open_email};
 use super::session;
 use super::viewer::{Viewer, signed_out};
 use crate::crypto::{Keyring, UserKeys};
-use crate::http::{Method, Params, Request, Response, form, single_params};
+use crate::http::{Method, Params, Request, Response, single_params};
 use crate::oauth::clients::registry;
 use crate::oauth::flow::login;
 use crate::oauth::ids::{RoutingId, UserKey};
@@ -296,17 +296,10 @@ pub async fn act<P: Platform>(platform: &P, server: &AuthServer<'_>, request: &R
         return Err(ConnectionsError::BadRequest("use GET or POST"));
     }
     let (ring, user_keys) = keys(server)?;
-    if request
-        .headers
-        .get("origin")
-        .is_some_and(|o| o != server.issuer.as_str())
-    {
-        return Err(ConnectionsError::ForeignOrigin);
-    }
+    from_this_origin(server, request)?;
     let now = platform.now().as_secs();
     let viewer = Viewer::of(ring, request, now).ok_or(ConnectionsError::SignedOut)?;
-    let form = form(&request.headers, &request.body)
-        .map_err(|_| ConnectionsError::BadRequest("the form could not be read"))?;
+    let form = posted_form(request)?;
     if !viewer.csrf_ok(ring, form.get("csrf").map(String::as_str)) {
         return Err(ConnectionsError::Csrf);
     }

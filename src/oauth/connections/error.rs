@@ -3,7 +3,7 @@
 //! plus the small helpers every handler of the page shares.
 
 use crate::crypto::{Keyring, UserKeys};
-use crate::http::Response;
+use crate::http::{Params, Request, Response, form};
 use crate::oauth::flow::login::LoginError;
 use crate::oauth::server::AuthServer;
 use crate::pages;
@@ -142,6 +142,28 @@ pub(super) fn keys<'a>(
             .as_ref()
             .ok_or(ConnectionsError::NoUserKey)?,
     ))
+}
+
+/// Refuses a POST that another origin's page sent (the page's forms post
+/// only to this server; a missing `Origin` is left to the CSRF token).
+pub(super) fn from_this_origin(
+    server: &AuthServer<'_>,
+    request: &Request,
+) -> Result<(), ConnectionsError> {
+    if request
+        .headers
+        .get("origin")
+        .is_some_and(|o| o != server.issuer.as_str())
+    {
+        return Err(ConnectionsError::ForeignOrigin);
+    }
+    Ok(())
+}
+
+/// The posted form's fields.
+pub(super) fn posted_form(request: &Request) -> Result<Params, ConnectionsError> {
+    form(&request.headers, &request.body)
+        .map_err(|_| ConnectionsError::BadRequest("the form could not be read"))
 }
 
 pub(super) fn redirect(status: u16, location: &str, cookies: &[SetCookie]) -> Response {

@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::sealed_session::{SealedSession, SessionKind};
 use crate::crypto::{self, Keyring};
 use crate::http::{Headers, cookie};
 use crate::oauth::ids::UserKey;
@@ -38,29 +39,31 @@ pub const FORM_COOKIE: &str = "__Host-pmcp_connections_form";
 pub const KEY_SESSION_LIFETIME: Duration = super::session::SESSION_LIFETIME;
 /// How long the key entry form may be posted after the page was shown.
 const FORM_LIFETIME: Duration = Duration::from_secs(30 * 60);
-const SESSION_AAD: &str = "connections-key-session";
-const CSRF_PURPOSE: &str = "connections-key-csrf";
 const FORM_PURPOSE: &str = "connections-key-form";
 
-#[derive(Clone, Serialize, Deserialize)]
-struct Sealed {
-    /// Session id.
-    s: String,
-    /// The key's user key.
+/// A session proven to hold one Plausible key.
+#[derive(Clone, Debug)]
+pub struct Key;
+
+/// Who holds a key session: the key's user key.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct KeyHolder {
     u: UserKey,
-    /// Expiry, seconds.
-    e: u64,
+}
+
+impl SessionKind for Key {
+    const COOKIE: &'static str = KEY_SESSION_COOKIE;
+    const AAD: &'static str = "connections-key-session";
+    const CSRF_PURPOSE: &'static str = "connections-key-csrf";
+    const ID_PREFIX: &'static str = "k_";
+    const LIFETIME: Duration = KEY_SESSION_LIFETIME;
+    type Holder = KeyHolder;
 }
 
 /// A browser proven to hold one Plausible key.
-#[derive(Clone, Debug)]
-pub struct KeySession {
-    id: CookieValue,
-    user: UserKey,
-    expires_at: u64,
-}
+pub type KeySession = SealedSession<Key>;
 
-impl KeySession {
+impl SealedSession<Key> {
     /// A new session for the key whose user key is `user`, and its cookie.
     pub fn start(
         keys: &Keyring,
@@ -68,62 +71,18 @@ impl KeySession {
         user: &UserKey,
         now: u64,
     ) -> Result<(KeySession, SetCookie), EntropyError> {
-        let sealed = Sealed {
-            s: crypto::mint(entropy, "k_")?,
-            u: user.clone(),
-            e: now + KEY_SESSION_LIFETIME.as_secs(),
-        };
-        let json = serde_json::to_vec(&sealed).map_err(|_| EntropyError)?;
-        let value = keys.seal(entropy, &json, SESSION_AAD)?;
-        let cookie = SetCookie::new(format!(
-            "{KEY_SESSION_COOKIE}={value}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={}",
-            KEY_SESSION_LIFETIME.as_secs()
-        ));
-        Ok((KeySession::from(sealed), cookie))
-    }
-
-    /// The session the request's cookie carries, if it opens and has not
-    /// expired.
-    pub fn of(keys: &Keyring, headers: &Headers, now: u64) -> Option<KeySession> {
-        let value = cookie(headers, KEY_SESSION_COOKIE)?;
-        let json = keys.open(&value, SESSION_AAD)?;
-        let sealed: Sealed = serde_json::from_slice(&json).ok()?;
-        (now < sealed.e).then(|| KeySession::from(sealed))
+        Self::begin(keys, entropy, KeyHolder { u: user.clone() }, now)
     }
 
     /// The key's user key.
     pub fn user(&self) -> &UserKey {
-        &self.user
-    }
-
-    pub fn expires_at(&self) -> u64 {
-        self.expires_at
-    }
-
-    /// The CSRF token for this session's forms.
-    pub fn csrf(&self, keys: &Keyring) -> String {
-        keys.sign(CSRF_PURPOSE, self.id.secret().as_bytes())
-    }
-
-    /// Whether a posted token is this session's (constant time).
-    pub fn csrf_ok(&self, keys: &Keyring, presented: Option<&str>) -> bool {
-        presented.is_some_and(|t| keys.verify(CSRF_PURPOSE, self.id.secret().as_bytes(), t))
-    }
-}
-
-impl From<Sealed> for KeySession {
-    fn from(s: Sealed) -> Self {
-        Self {
-            id: CookieValue::new(s.s),
-            user: s.u,
-            expires_at: s.e,
-        }
+        &self.holder().u
     }
 }
 
 /// A `Set-Cookie` value that ends the key session in this browser.
 pub fn clear() -> SetCookie {
-    SetCookie::new(crate::oauth::flow::login::clear_cookie(KEY_SESSION_COOKIE))
+    KeySession::clear()
 }
 
 /// The signed-out page's key entry form: a random pre-session cookie and
@@ -223,7 +182,7 @@ mod tests {
         let mut forged = Headers::new();
         forged.append("cookie", format!("{KEY_SESSION_COOKIE}={value}"));
         assert!(KeySession::of(&k, &forged, 1000).is_none());
-        assert!(!format!("{opened:?}").contains(session.id.secret()));
+        assert!(!format!("{opened:?}").contains(session.id().secret()));
     }
 
     #[test]
@@ -238,7 +197,7 @@ mod tests {
         assert!(!a.csrf_ok(&k, None));
         assert!(!a.csrf_ok(&k, Some("")));
         // The person session's token over the same id is another purpose.
-        let person = k.sign("connections-csrf", a.id.secret().as_bytes());
+        let person = k.sign("connections-csrf", a.id().secret().as_bytes());
         assert!(!a.csrf_ok(&k, Some(&person)));
     }
 

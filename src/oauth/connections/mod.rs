@@ -16,6 +16,8 @@
 //! - [`key_session`]: the same for a Plausible key (issue 15: on `/mcp`
 //!   the user is the key), opened by approving a key grant in this
 //!   browser or by entering the key again;
+//! - [`sealed_session`]: what the two share: the sealed `__Host-` cookie
+//!   and the CSRF token bound to its session id;
 //! - [`admins`]: who is an admin;
 //! - [`block`]: blocked clients;
 //! - [`listing`]: the rows a page shows, assembled from the listings;
@@ -30,5 +32,6 @@ pub(crate) mod endpoint;
 pub(crate) mod error;
 pub(crate) mod key_session;
 pub(crate) mod listing;
+pub(crate) mod sealed_session;
 pub(crate) mod session;
 pub(crate) mod viewer;

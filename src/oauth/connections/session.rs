@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::crypto::{self, Keyring};
-use crate::http::{Headers, cookie};
+use super::sealed_session::{SealedSession, SessionKind};
+use crate::crypto::Keyring;
 use crate::identity::Identity;
 use crate::ports::{Entropy, EntropyError};
 use crate::secret::{Email, SetCookie};
@@ -25,28 +25,30 @@ use crate::secret::{Email, SetCookie};
 pub const SESSION_COOKIE: &str = "__Host-pmcp_connections";
 /// How long a session lasts from its sign-in.
 pub const SESSION_LIFETIME: Duration = Duration::from_secs(30 * 60);
-const SESSION_AAD: &str = "connections-session";
-const CSRF_PURPOSE: &str = "connections-csrf";
 
-#[derive(Clone, Serialize, Deserialize)]
-struct Sealed {
-    /// Session id.
-    s: String,
-    /// The admitted email.
+/// A signed-in person's session.
+#[derive(Clone, Debug)]
+pub struct Person;
+
+/// Who holds a person's session: the admitted email.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SignedIn {
     m: Email,
-    /// Expiry, seconds.
-    e: u64,
+}
+
+impl SessionKind for Person {
+    const COOKIE: &'static str = SESSION_COOKIE;
+    const AAD: &'static str = "connections-session";
+    const CSRF_PURPOSE: &'static str = "connections-csrf";
+    const ID_PREFIX: &'static str = "s_";
+    const LIFETIME: Duration = SESSION_LIFETIME;
+    type Holder = SignedIn;
 }
 
 /// A signed-in person on the connections page.
-#[derive(Clone, Debug)]
-pub struct Session {
-    id: crate::secret::CookieValue,
-    email: Email,
-    expires_at: u64,
-}
+pub type Session = SealedSession<Person>;
 
-impl Session {
+impl SealedSession<Person> {
     /// A new session for `identity`, and the cookie that carries it.
     pub fn start(
         keys: &Keyring,
@@ -54,67 +56,27 @@ impl Session {
         identity: &Identity,
         now: u64,
     ) -> Result<(Session, SetCookie), EntropyError> {
-        let sealed = Sealed {
-            s: crypto::mint(entropy, "s_")?,
+        let holder = SignedIn {
             m: Email::new(identity.email()),
-            e: now + SESSION_LIFETIME.as_secs(),
         };
-        let json = serde_json::to_vec(&sealed).map_err(|_| EntropyError)?;
-        let value = keys.seal(entropy, &json, SESSION_AAD)?;
-        let cookie = SetCookie::new(format!(
-            "{SESSION_COOKIE}={value}; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={}",
-            SESSION_LIFETIME.as_secs()
-        ));
-        Ok((Session::from(sealed), cookie))
-    }
-
-    /// The session the request's cookie carries, if it opens and has not
-    /// expired.
-    pub fn of(keys: &Keyring, headers: &Headers, now: u64) -> Option<Session> {
-        let value = cookie(headers, SESSION_COOKIE)?;
-        let json = keys.open(&value, SESSION_AAD)?;
-        let sealed: Sealed = serde_json::from_slice(&json).ok()?;
-        (now < sealed.e).then(|| Session::from(sealed))
+        Self::begin(keys, entropy, holder, now)
     }
 
     /// The signed-in address, lowercased. Personal data: never log it.
     pub fn email(&self) -> &str {
-        self.email.secret()
-    }
-
-    pub fn expires_at(&self) -> u64 {
-        self.expires_at
-    }
-
-    /// The CSRF token for this session's forms.
-    pub fn csrf(&self, keys: &Keyring) -> String {
-        keys.sign(CSRF_PURPOSE, self.id.secret().as_bytes())
-    }
-
-    /// Whether a posted token is this session's (constant time).
-    pub fn csrf_ok(&self, keys: &Keyring, presented: Option<&str>) -> bool {
-        presented.is_some_and(|t| keys.verify(CSRF_PURPOSE, self.id.secret().as_bytes(), t))
-    }
-}
-
-impl From<Sealed> for Session {
-    fn from(s: Sealed) -> Self {
-        Self {
-            id: crate::secret::CookieValue::new(s.s),
-            email: s.m,
-            expires_at: s.e,
-        }
+        self.holder().m.secret()
     }
 }
 
 /// A `Set-Cookie` value that ends the session in this browser.
 pub fn clear() -> SetCookie {
-    SetCookie::new(crate::oauth::flow::login::clear_cookie(SESSION_COOKIE))
+    Session::clear()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::Headers;
     use crate::identity;
     use crate::testing::{FakePlatform, keys};
 
@@ -173,6 +135,38 @@ mod tests {
     }
 
     #[test]
+    fn the_sealed_body_keeps_its_wire_shape() {
+        // Cookies sealed before the sessions shared one helper still open.
+        let k = keys();
+        let p = FakePlatform::new();
+        let value = k
+            .seal(
+                &p,
+                br#"{"s":"s_x","m":"a@example.com","e":9999}"#,
+                "connections-session",
+            )
+            .unwrap();
+        let mut h = Headers::new();
+        h.append("cookie", format!("{SESSION_COOKIE}={value}"));
+        let opened = Session::of(&k, &h, 1000).unwrap();
+        assert_eq!(opened.email(), "a@example.com");
+        assert_eq!(opened.expires_at(), 9999);
+        let (_, set) = Session::start(&k, &p, &alice(), 1000).unwrap();
+        let sealed = set.secret().split(';').next().unwrap();
+        let json = k
+            .open(sealed.split_once('=').unwrap().1, "connections-session")
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        let fields: Vec<&str> = body
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(fields, ["e", "m", "s"]);
+    }
+
+    #[test]
     fn csrf_tokens_are_bound_to_their_session() {
         let k = keys();
         let p = FakePlatform::new();
@@ -185,7 +179,7 @@ mod tests {
         assert!(!a.csrf_ok(&k, Some("")));
         assert!(!a.csrf_ok(&k, Some(&format!("{token}x"))));
         // The consent page's token for the same bytes is another purpose.
-        let consent = k.sign("consent-csrf", a.id.secret().as_bytes());
+        let consent = k.sign("consent-csrf", a.id().secret().as_bytes());
         assert!(!a.csrf_ok(&k, Some(&consent)));
     }
 }

@@ -3,12 +3,12 @@
 //! with its key form, and `POST /connections/key`, where a key entered
 //! again opens a key session (issue 15; see `key_session`).
 
-use super::error::{ConnectionsError, Outcome, keys, redirect};
+use super::error::{ConnectionsError, Outcome, from_this_origin, keys, posted_form, redirect};
 use super::key_session::{self, KeyEntry, KeySession};
 use super::session::Session;
 use crate::audit::{self, Event, Record};
 use crate::crypto::{Keyring, UserKeys};
-use crate::http::{Method, Request, form};
+use crate::http::{Method, Request};
 use crate::oauth::ids::UserKey;
 use crate::oauth::key_grant;
 use crate::oauth::server::{AuthServer, Platform};
@@ -91,15 +91,8 @@ pub async fn enter_key<P: Platform>(
         return Err(ConnectionsError::BadRequest("use POST"));
     }
     let (ring, user_keys) = keys(server)?;
-    if request
-        .headers
-        .get("origin")
-        .is_some_and(|o| o != server.issuer.as_str())
-    {
-        return Err(ConnectionsError::ForeignOrigin);
-    }
-    let form = form(&request.headers, &request.body)
-        .map_err(|_| ConnectionsError::BadRequest("the form could not be read"))?;
+    from_this_origin(server, request)?;
+    let form = posted_form(request)?;
     let entry = KeyEntry::of(&request.headers).ok_or(ConnectionsError::Csrf)?;
     if !entry.csrf_ok(ring, form.get("csrf").map(String::as_str)) {
         return Err(ConnectionsError::Csrf);
