@@ -13,6 +13,7 @@ import {
   BASE, assertNothingIssued, assertOAuthError, assertUnchanged, attack, changesSince, request, snapshot,
 } from './support/attack.mjs';
 import { assertOAuthLimited, untilLimited } from './support/limits.mjs';
+import { addStandInKey, completeKeyFlow, mcpAuthorizeUrl, mcpResourceOf } from '../e2e/key-flow.mjs';
 
 let clientA;
 let clientB;
@@ -257,6 +258,58 @@ describe('scope escalation (issue 15)', () => {
     // 2025-03-26 (no version header): the one revision with batches.
     const r = await post(tokens.access_token, [rpc(1, 'list_sites', {}), rpc(2, ...QUERY), rpc(3, 'list_sites', {})]);
     assertStepUp(r, 'batch');
+    await assertUnchanged(snap, '', { plausible: 0 });
+  });
+
+  // The same on /mcp, for a grant made through the key form: the
+  // person's Plausible key is in the grant, so a refused call that got
+  // through would reach Plausible with it.
+  const MCP_PRM = `${BASE}/.well-known/oauth-protected-resource/mcp`;
+  const A_KEY = 'attack-scopes-key-5e1d';
+  const postMcp = (token, body, version) => request(`${BASE}/mcp`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${token}`,
+      ...(version ? { 'mcp-protocol-version': version } : {}),
+    },
+    body: JSON.stringify(body),
+  });
+  const assertMcpStepUp = (r, label) => {
+    assertOAuthError(r, 403, 'insufficient_scope', label);
+    assert.equal(
+      r.res.headers.get('www-authenticate'),
+      `Bearer realm="plausible-mcp", resource_metadata="${MCP_PRM}", scope="sites:read stats:read", error="insufficient_scope", error_description="This call needs the stats:read scope"`,
+      label,
+    );
+  };
+  /** A sites:read token for /mcp through the key form, with A_KEY. */
+  async function keySitesRead() {
+    await addStandInKey(A_KEY, ['example.com']);
+    const { verifier, challenge } = pkce();
+    const flow = await completeKeyFlow(mcpAuthorizeUrl(clientA, { challenge, scope: 'sites:read' }), { apiKey: A_KEY, sites: 'example.com' });
+    const r = await tokenRequest({
+      grant_type: 'authorization_code', client_id: clientA.client_id, code: flow.params.code,
+      code_verifier: verifier, redirect_uri: clientA.redirect_uris[0], resource: mcpResourceOf(),
+    });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.scope, 'sites:read');
+    return r.json;
+  }
+
+  attack('TK-28', 'on /mcp, a key grant\'s sites:read token calling a query tool → 403 insufficient_scope toward /mcp\'s metadata, the key never sent to Plausible', async () => {
+    const tokens = await keySitesRead();
+    const snap = await snapshot();
+    for (const version of ['2025-06-18', '2025-11-25']) {
+      assertMcpStepUp(await postMcp(tokens.access_token, rpc(1, ...QUERY), version), version);
+    }
+    await assertUnchanged(snap, '', { plausible: 0 });
+  });
+
+  attack('TK-29', 'on /mcp, a key grant\'s sites:read token hiding a query in a batch behind list_sites → 403, no element runs', async () => {
+    const tokens = await keySitesRead();
+    const snap = await snapshot();
+    const r = await postMcp(tokens.access_token, [rpc(1, 'list_sites', {}), rpc(2, ...QUERY), rpc(3, 'list_sites', {})]);
+    assertMcpStepUp(r, 'batch');
     await assertUnchanged(snap, '', { plausible: 0 });
   });
 

@@ -207,6 +207,34 @@ pub async fn current_consent<P: Platform>(
     }
 }
 
+/// What `user` still allows the request's client at the request's
+/// redirect endpoint: the scope of a current consent recorded for the same
+/// endpoint, for incremental consent (the page lists it as already
+/// allowed and asks only for the rest). A key holder's consent is looked
+/// up here, keyed on the key's user key; a person's goes through
+/// [`current_consent`], which also reads the legacy ledger.
+pub async fn allowed_before<P: Platform>(
+    platform: &P,
+    user_keys: &UserKeys,
+    user: &UserKey,
+    request: &AuthorizationRequest,
+    consent_ttl_secs: u64,
+) -> Result<Option<ScopeSet>, StorageError> {
+    let now = platform.now().as_secs();
+    let pair = Ledger::pair(
+        platform,
+        RoutingId::of(user_keys, request.client_id.as_str(), user),
+    );
+    Ok(pair
+        .consent(user.clone())
+        .await?
+        .filter(|r| {
+            r.redirect_uri.same_endpoint(&request.redirect_uri)
+                && r.is_current(now, consent_ttl_secs)
+        })
+        .map(|r| r.scope))
+}
+
 /// Consent once per user and client, again when the redirect URI or
 /// scopes change. A recorded consent's sites go to the new grant as
 /// chosen then; the page offers the sites `directory` (the shared key's

@@ -569,12 +569,28 @@ pub async fn submit<P: Platform>(
         cookie_name: ticket.cookie_name.clone(),
         cookie_value: CookieValue::new(cookie),
     };
+    // A key grant always shows the consent page (the sites are chosen
+    // there each time), but like a person's it asks only for what is new:
+    // what this key already allows this client at this redirect endpoint
+    // is listed as already allowed (issue 15, step-up on /mcp).
+    let approved_before = consent::allowed_before(
+        platform,
+        keys.user,
+        &user,
+        &ticket.request,
+        server.settings.lifetimes.consent.as_secs(),
+    )
+    .await
+    .map_err(|cause| FlowError::Unavailable {
+        step: "key form: consent lookup",
+        cause,
+    })?;
     let asked = Asked {
         client,
         request: ticket.request,
         who,
         sites: offer,
-        approved_before: None,
+        approved_before,
     };
     let page = consent::ask(ring, platform, asked, &browser, ticket.expires_at)?;
     Ok(Reply::Ask(Box::new(page)))

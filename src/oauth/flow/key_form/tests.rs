@@ -1302,3 +1302,63 @@ fn the_kill_switch_ends_key_grants_too() {
     );
     assert_eq!(r.json_body()["error"], "invalid_grant");
 }
+
+/// The key form of an authorization asking for `scope`.
+fn open_scoped_form(p: &FakePlatform, d: &Deployment, client: &str, scope: &str) -> Form {
+    let url = format!(
+        "{}&{}",
+        authorize_url(client, REDIRECT, &format!("{ORIGIN}/mcp")),
+        enc(&[("scope", scope)])
+    );
+    let r = send(p, d, Method::Get, &url, &[], "");
+    let page = text(&r);
+    assert_eq!(r.status, 200, "{page}");
+    let set = r.headers.get("set-cookie").unwrap().to_owned();
+    Form {
+        ticket: hidden(&page, "ticket"),
+        csrf: hidden(&page, "csrf"),
+        cookie: set.split(';').next().unwrap().to_owned(),
+    }
+}
+
+/// The scopes a consent page lists under `id` (`scopes-asked` or
+/// `scopes-allowed`), in order.
+fn listed_scopes(page: &str, id: &str) -> Vec<String> {
+    let Some(start) = page.find(&format!("<ul id=\"{id}\">")) else {
+        return Vec::new();
+    };
+    let list = &page[start..start + page[start..].find("</ul>").unwrap()];
+    list.split("<code>")
+        .skip(1)
+        .map(|s| s[..s.find("</code>").unwrap()].to_owned())
+        .collect()
+}
+
+#[test]
+fn stepping_up_with_the_same_key_asks_only_for_what_is_new() {
+    let p = FakePlatform::new();
+    plausible(&p);
+    let d = deployment(&[]);
+    let client = register(&p, &d, REDIRECT);
+
+    let form = open_scoped_form(&p, &d, &client, "sites:read");
+    let consent = post_form(&p, &d, &form, GOOD_KEY, "example.com");
+    let page = text(&consent);
+    assert_eq!(consent.status, 200, "{page}");
+    assert_eq!(listed_scopes(&page, "scopes-asked"), ["sites:read"]);
+    assert!(listed_scopes(&page, "scopes-allowed").is_empty(), "{page}");
+    let first = approve_and_redeem(&p, &d, &client, &form, &consent, &["example.com"]);
+    assert_eq!(first["scope"], "sites:read");
+
+    // The step-up: the key form again (the key is never kept), then a
+    // consent page asking for stats:read alone, sites:read already allowed.
+    let form = open_scoped_form(&p, &d, &client, "sites:read stats:read");
+    let consent = post_form(&p, &d, &form, GOOD_KEY, "example.com");
+    let page = text(&consent);
+    assert_eq!(consent.status, 200, "{page}");
+    assert_eq!(listed_scopes(&page, "scopes-asked"), ["stats:read"]);
+    assert_eq!(listed_scopes(&page, "scopes-allowed"), ["sites:read"]);
+    assert!(page.contains("It asks to also") && page.contains("Already allowed"));
+    let stepped = approve_and_redeem(&p, &d, &client, &form, &consent, &["example.com"]);
+    assert_eq!(stepped["scope"], "sites:read stats:read");
+}
