@@ -473,18 +473,17 @@ fn from_edge_headers(headers: &worker::worker_sys::web_sys::Headers) -> Option<H
     Some(pairs.into_iter().collect())
 }
 
-/// Converts the core's response: its headers in one crossing (a JSON
-/// array of pairs that the `Headers` constructor takes as it is), the body
-/// copied once (none at all when empty, as before).
+/// Converts the core's response: one `append` per header (measured
+/// cheaper in workerd than handing the `Headers` constructor a parsed
+/// JSON array of pairs), the body copied once (none at all when empty, as
+/// before).
 pub fn to_edge_response(response: http::Response) -> worker::Result<EdgeResponse> {
-    let pairs: Vec<(&str, &str)> = response.headers.iter().collect();
-    let json =
-        serde_json::to_string(&pairs).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    let headers = worker::worker_sys::web_sys::Headers::new()?;
+    for (name, value) in response.headers.iter() {
+        headers.append(name, value)?;
+    }
     let init = worker::worker_sys::web_sys::ResponseInit::new();
     init.set_status(response.status);
-    let headers = worker::worker_sys::web_sys::Headers::new_with_str_sequence_sequence(
-        &worker::js_sys::JSON::parse(&json)?,
-    )?;
     init.set_headers(&headers);
     Ok(if response.body.is_empty() {
         EdgeResponse::new_with_opt_str_and_init(None, &init)?
