@@ -423,10 +423,10 @@ async fn serve<P: Platform>(
 #[cfg(target_arch = "wasm32")]
 #[worker::event(fetch)]
 async fn fetch(
-    req: worker::Request,
+    req: platform::EdgeRequest,
     env: worker::Env,
     _ctx: worker::Context,
-) -> worker::Result<worker::Response> {
+) -> worker::Result<platform::EdgeResponse> {
     let platform = platform::WorkerPlatform::new(env);
     let response = match platform::to_core_request(req, body_cap).await {
         Ok(request) => {
@@ -442,7 +442,7 @@ async fn fetch(
             r
         }
     };
-    platform::to_worker_response(response)
+    platform::to_edge_response(response)
 }
 
 #[cfg(test)]

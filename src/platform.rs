@@ -242,18 +242,34 @@ impl Outbound for WorkerPlatform {
 /// lets the request through (see [`RateLimits`]) and says so in the log.
 impl RateLimits for WorkerPlatform {
     async fn allow(&self, tier: Tier, key: &str) -> bool {
-        let outcome = match self.env.rate_limiter(tier.binding()) {
-            Ok(limiter) => limiter.limit(key.to_owned()).await,
-            Err(e) => Err(e),
-        };
-        match outcome {
-            Ok(outcome) => outcome.success,
+        match limit(&self.env, tier.binding(), key).await {
+            Ok(success) => success,
             Err(e) => {
-                worker::console_warn!("rate limiter {}: {e}", tier.binding());
+                worker::console_warn!("rate limiter {}: {e:?}", tier.binding());
                 true
             }
         }
     }
+}
+
+/// One `limit({ key })` call on the Rate Limiting binding `binding`
+/// (<https://developers.cloudflare.com/workers/runtime-apis/bindings/rate-limit/>):
+/// whether the key is still within its limit. Called directly rather than
+/// through `worker::RateLimiter`, whose binding lookup (a constructor-name
+/// check) and serde conversions of the argument and the outcome cost about
+/// three times the JS crossings, twice on every MCP post.
+async fn limit(env: &worker::Env, binding: &str, key: &str) -> Result<bool, JsValue> {
+    use worker::js_sys::{Function, Object, Promise, Reflect};
+    use worker::wasm_bindgen::JsCast;
+    let limiter = Reflect::get(env.as_ref(), &JsValue::from_str(binding))?;
+    let method: Function = Reflect::get(&limiter, &JsValue::from_str("limit"))?.dyn_into()?;
+    let options = Object::new();
+    Reflect::set(&options, &JsValue::from_str("key"), &JsValue::from_str(key))?;
+    let promise: Promise = method.call1(&limiter, &options)?.dyn_into()?;
+    let outcome = worker::wasm_bindgen_futures::JsFuture::from(promise).await?;
+    Reflect::get(&outcome, &JsValue::from_str("success"))?
+        .as_bool()
+        .ok_or_else(|| JsValue::from_str("no boolean `success` in the outcome"))
 }
 
 /// The Cache API: a named cache, keys as URLs under a host of our own.
@@ -359,35 +375,49 @@ pub enum Inbound {
     TooLarge(String),
 }
 
+/// The runtime's request and response, as the `fetch` entry point takes
+/// and returns them: the raw `web_sys` types, so no `worker::Request`
+/// (its method, path and `cf` conversions) is built only to be read again.
+pub type EdgeRequest = worker::worker_sys::web_sys::Request;
+pub type EdgeResponse = worker::worker_sys::web_sys::Response;
+
 /// Converts the incoming request, reading at most `body_cap(path)` body
 /// bytes: by `Content-Length` before reading, then by a running count.
+///
+/// Each step here crosses between wasm and JS, and those crossings are
+/// most of what a short request costs (BENCHMARKS.md, "contended;
+/// CPU-time method"), so: the URL is taken once; all headers come over in
+/// one string; a body whose `Content-Length` is within the cap is read in
+/// one `arrayBuffer()` rather than chunk by chunk through a stream reader
+/// (the runtime frames the body by that length, so no more can arrive).
 pub async fn to_core_request(
-    mut req: worker::Request,
+    req: EdgeRequest,
     body_cap: impl Fn(&str) -> usize,
 ) -> Result<http::Request, Inbound> {
-    let url = req.url().map_err(|_| Inbound::Unreadable)?;
-    let method = Method::parse(req.method().as_ref());
-    let headers = from_worker_headers(req.headers());
-    let has_body = req.inner().body().is_some();
+    let url = url::Url::parse(&req.url()).map_err(|_| Inbound::Unreadable)?;
+    let method = Method::parse(&req.method());
+    let headers = from_edge_headers(&req.headers()).ok_or(Inbound::Unreadable)?;
     let body = match method {
         Method::Get | Method::Head | Method::Options => Vec::new(),
-        _ if !has_body => Vec::new(),
-        _ => {
-            let stream = req.stream().map_err(|_| Inbound::Unreadable)?;
-            let cap = body_cap(url.path());
-            match read_capped(Box::pin(stream), headers.get("content-length"), cap).await {
-                Ok(body) => body,
-                Err(BodyError::TooLarge) => {
-                    // Cancel the rest so the sender sees a clean end of
-                    // the exchange rather than a reset mid-upload.
-                    if let Some(rest) = req.inner().body() {
-                        let _ = worker::wasm_bindgen_futures::JsFuture::from(rest.cancel()).await;
+        _ => match req.body() {
+            None => Vec::new(),
+            Some(_) => {
+                let cap = body_cap(url.path());
+                match read_body(&req, headers.get("content-length"), cap).await {
+                    Ok(body) => body,
+                    Err(BodyError::TooLarge) => {
+                        // Cancel the rest so the sender sees a clean end of
+                        // the exchange rather than a reset mid-upload.
+                        if let Some(rest) = req.body() {
+                            let _ =
+                                worker::wasm_bindgen_futures::JsFuture::from(rest.cancel()).await;
+                        }
+                        return Err(Inbound::TooLarge(url.path().to_owned()));
                     }
-                    return Err(Inbound::TooLarge(url.path().to_owned()));
+                    Err(BodyError::Stream(_)) => return Err(Inbound::Unreadable),
                 }
-                Err(BodyError::Stream(_)) => return Err(Inbound::Unreadable),
             }
-        }
+        },
     };
     Ok(http::Request {
         method,
@@ -397,18 +427,69 @@ pub async fn to_core_request(
     })
 }
 
-pub fn to_worker_response(response: http::Response) -> worker::Result<worker::Response> {
-    let headers = worker::Headers::new();
+/// The body, at most `cap` bytes: in one piece when `Content-Length`
+/// declares a length within the cap, else through the stream with a
+/// running count.
+async fn read_body(
+    req: &EdgeRequest,
+    content_length: Option<&str>,
+    cap: usize,
+) -> Result<Vec<u8>, BodyError<worker::Error>> {
+    let declared = content_length
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n <= cap) {
+        let promise = req
+            .array_buffer()
+            .map_err(|e| BodyError::Stream(worker::Error::from(e)))?;
+        let buffer = worker::wasm_bindgen_futures::JsFuture::from(promise)
+            .await
+            .map_err(|e| BodyError::Stream(worker::Error::from(e)))?;
+        let bytes = worker::js_sys::Uint8Array::new(&buffer);
+        // The runtime holds the body to its declared length; the count is
+        // checked again all the same.
+        if bytes.length() as usize > cap {
+            return Err(BodyError::TooLarge);
+        }
+        return Ok(bytes.to_vec());
+    }
+    // The rare path (no length, or one past the cap): worker's stream
+    // adapter over the same request.
+    let stream = worker::Request::from(<EdgeRequest as Clone>::clone(req))
+        .stream()
+        .map_err(BodyError::Stream)?;
+    read_capped(Box::pin(stream), content_length, cap).await
+}
+
+/// All of a request's headers in one crossing: `JSON.stringify` of the
+/// `[name, value]` pairs, parsed back by serde (rather than one JS call per
+/// entry, name and value). `None` if the runtime handed over something
+/// that is not that shape.
+fn from_edge_headers(headers: &worker::worker_sys::web_sys::Headers) -> Option<Headers> {
+    let pairs = worker::js_sys::Array::from(headers.as_ref());
+    let json = worker::js_sys::JSON::stringify(&pairs).ok()?.as_string()?;
+    let pairs: Vec<(String, String)> = serde_json::from_str(&json).ok()?;
+    Some(pairs.into_iter().collect())
+}
+
+/// Converts the core's response: one `append` per header (measured
+/// cheaper in workerd than handing the `Headers` constructor a parsed
+/// JSON array of pairs), the body copied once (none at all when empty, as
+/// before).
+pub fn to_edge_response(response: http::Response) -> worker::Result<EdgeResponse> {
+    let headers = worker::worker_sys::web_sys::Headers::new()?;
     for (name, value) in response.headers.iter() {
         headers.append(name, value)?;
     }
-    let builder = worker::ResponseBuilder::new()
-        .with_status(response.status)
-        .with_headers(headers);
+    let init = worker::worker_sys::web_sys::ResponseInit::new();
+    init.set_status(response.status);
+    init.set_headers(&headers);
     Ok(if response.body.is_empty() {
-        builder.empty()
+        EdgeResponse::new_with_opt_str_and_init(None, &init)?
     } else {
-        builder.fixed(response.body)
+        let body = worker::js_sys::Uint8Array::from(response.body.as_slice());
+        EdgeResponse::new_with_opt_buffer_source_and_init(Some(&body), &init)?
     })
 }
 
