@@ -131,16 +131,10 @@ pub async fn authorize<P: Platform>(
         };
     // A blocked client is refused before anything else is looked at,
     // with a page (its redirect URI is not one to trust any more).
-    match block::blocked_since(platform, &client.client_id).await {
-        Ok(None) => {}
-        Ok(Some(_)) => return Err(FlowError::Request(PageError::BlockedClient)),
-        Err(cause) => {
-            return Err(FlowError::Unavailable {
-                step: "authorize: block lookup",
-                cause,
-            });
-        }
-    }
+    FlowError::unless_blocked(
+        block::blocked_since(platform, &client.client_id).await,
+        "authorize: block lookup",
+    )?;
     let auth_request = match authorize::validate(&params, &client, &server.issuer) {
         Ok(r) => r,
         Err(AuthorizeError::Page(e)) => return Err(FlowError::Request(e)),

@@ -95,6 +95,22 @@ pub enum BackCause {
     Login(LoginError),
 }
 
+impl FlowError {
+    /// A client's block flag, as the browser flow answers it: a blocked
+    /// client gets a page (its redirect URI is not one to trust any
+    /// more); a lookup that failed is named by `step`.
+    pub fn unless_blocked(
+        lookup: Result<Option<u64>, StorageError>,
+        step: &'static str,
+    ) -> Result<(), FlowError> {
+        match lookup {
+            Ok(None) => Ok(()),
+            Ok(Some(_)) => Err(FlowError::Request(PageError::BlockedClient)),
+            Err(cause) => Err(FlowError::Unavailable { step, cause }),
+        }
+    }
+}
+
 /// An error for a client whose redirect URI is verified, stopped before
 /// the person approved anything: shown on a page with a link back
 /// instead of an automatic redirect (RFC 9700 §4.11.2).

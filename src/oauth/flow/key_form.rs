@@ -423,16 +423,10 @@ pub async fn submit<P: Platform>(
             });
         }
     };
-    match block::blocked_since(platform, &client.client_id).await {
-        Ok(None) => {}
-        Ok(Some(_)) => return Err(FlowError::Request(PageError::BlockedClient)),
-        Err(cause) => {
-            return Err(FlowError::Unavailable {
-                step: "key form: block lookup",
-                cause,
-            });
-        }
-    }
+    FlowError::unless_blocked(
+        block::blocked_since(platform, &client.client_id).await,
+        "key form: block lookup",
+    )?;
     if !offered_to(
         &server.settings.byok_redirect_hosts,
         &ticket.request.redirect_uri,
