@@ -152,7 +152,13 @@ const foreign = [];
 for (let rep = 1; rep <= REPS; rep++) {
   for (const s of scenarios) {
     for (const c of CONNECTIONS) {
-      if (rep === 1 && WARMUP > 0) await runWrk(s, { connections: c, seconds: WARMUP, workerdPid: workerd });
+      if (rep === 1 && WARMUP > 0) {
+        // Not measured, but not hidden either: a warm-up's socket errors or
+        // unexpected answers are the same symptom as a measured run's.
+        const w = await runWrk(s, { connections: c, seconds: WARMUP, workerdPid: workerd });
+        const bad = w.unexpected + w.errors.connect + w.errors.read + w.errors.write + w.errors.timeout;
+        if (bad) log(`warm-up ${s.target} ${s.name} c=${c}: ${bad} unexpected (${JSON.stringify({ ...w.errors, by_status: w.by_status })})`);
+      }
       plausible.requests.length = 0; // the stand-in keeps every request
       const before = cpuTotals();
       const selfBefore = process.cpuUsage();
