@@ -170,10 +170,25 @@ pub fn form_decode(component: &str) -> Option<String> {
 pub fn cookie(headers: &Headers, name: &str) -> Option<String> {
     headers
         .get_all("cookie")
-        .flat_map(cookie::Cookie::split_parse)
-        .filter_map(Result::ok)
-        .find(|c| c.name() == name)
-        .map(|c| c.value().to_owned())
+        .flat_map(cookie_pairs)
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// The `name=value` pairs of one `Cookie` header (RFC 6265 §4.2.1,
+/// `cookie-pair *( ";" SP cookie-pair )`), read exactly as the `cookie`
+/// crate's `Cookie::split_parse` reads them (a test compares the two): split
+/// at `;`, each piece trimmed, split at its first `=`, name and value
+/// trimmed; a piece with no `=` or an empty name is skipped. The crate is not
+/// linked for this: its parser also reads `Set-Cookie` attributes, and their
+/// `Expires` dates pulled the `time` crate's format parser into the module
+/// (~25 KB raw; BENCHMARKS.md, "Size").
+fn cookie_pairs(header: &str) -> impl Iterator<Item = (&str, &str)> {
+    header.split(';').filter_map(|piece| {
+        let (name, value) = piece.trim().split_once('=')?;
+        let name = name.trim();
+        (!name.is_empty()).then(|| (name, value.trim()))
+    })
 }
 
 /// Whether a URL's host is loopback: `localhost`, 127.0.0.0/8 or `::1`.
@@ -449,6 +464,34 @@ mod tests {
         );
         assert_eq!(form(&Headers::new(), b"x=1"), Err(FormError::MediaType));
         assert_eq!(form_decode("a%3Ab+c").as_deref(), Some("a:b c"));
+    }
+
+    /// `cookie_pairs` reads a `Cookie` header as the `cookie` crate does.
+    #[test]
+    fn cookie_pairs_match_the_cookie_crate() {
+        let headers = [
+            "a=1; b=2",
+            "a=1;b=2;;  ; c = 3 ",
+            " =x; y; =; z=; w==q; v=\"quoted\"; u=a=b",
+            "n=\u{a0}v\u{a0}; \u{2003}m=1",
+            "",
+            ";;;",
+            "solo",
+            "k=v;",
+            "é=ü; x=%20y",
+        ];
+        for header in headers {
+            let ours: Vec<(&str, &str)> = cookie_pairs(header).collect();
+            let crate_pairs: Vec<(String, String)> = cookie::Cookie::split_parse(header)
+                .filter_map(Result::ok)
+                .map(|c| (c.name().to_owned(), c.value().to_owned()))
+                .collect();
+            let crate_pairs: Vec<(&str, &str)> = crate_pairs
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect();
+            assert_eq!(ours, crate_pairs, "{header:?}");
+        }
     }
 
     #[test]

@@ -119,7 +119,7 @@ impl LedgerStore for ObjectStore {
                 out.push((k, v));
             }
         });
-        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         out.truncate(limit);
         Ok(out)
     }

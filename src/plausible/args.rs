@@ -110,7 +110,7 @@ impl ArgReader {
             .keys()
             .filter(|k| !self.read.contains(&k.as_str()))
             .collect();
-        unknown.sort();
+        unknown.sort_unstable();
         match unknown.first() {
             None => Ok(()),
             Some(first) => {

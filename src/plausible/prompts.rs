@@ -245,7 +245,7 @@ impl<'a> PromptArgs<'a> {
     ) -> Result<Self, InputError> {
         let declared = prompt.arguments(has_default_site);
         let mut names: Vec<&String> = args.keys().collect();
-        names.sort();
+        names.sort_unstable();
         if let Some(unknown) = names
             .into_iter()
             .find(|n| !declared.iter().any(|d| d.name == n.as_str()))

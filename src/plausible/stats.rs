@@ -35,7 +35,7 @@ pub(crate) fn variance(xs: &[f64]) -> f64 {
 
 pub(crate) fn median(xs: &[f64]) -> f64 {
     let mut v: Vec<f64> = xs.iter().copied().filter(|x| x.is_finite()).collect();
-    v.sort_by(f64::total_cmp);
+    v.sort_unstable_by(f64::total_cmp);
     let n = v.len();
     match (v.get(n / 2), n.checked_sub(1).and_then(|i| v.get(i / 2))) {
         (Some(hi), Some(lo)) if n.is_multiple_of(2) => (hi + lo) / 2.0,
