@@ -875,6 +875,41 @@ mod tests {
         );
     }
 
+    /// Both MCP tiers count a post that reaches them, and when both
+    /// refuse, the address tier is the one reported (it is asked first;
+    /// asking both at once was measured no cheaper: BENCHMARKS.md,
+    /// "Refusal before the body").
+    #[test]
+    fn both_mcp_tiers_are_counted_and_the_address_tier_reported_first() {
+        let d = deployment();
+        let p = counting();
+        for tier in [Tier::McpAddress, Tier::McpCredential] {
+            p.rate_limits.borrow_mut().insert(tier.binding(), 1);
+        }
+        let headers = [("authorization", "Bearer plausible-key-1")];
+        let first = block_on(handle(&p, &d, request("/mcp", &headers, TOOLS_LIST)));
+        assert_ne!(first.status, 429);
+        let second = block_on(handle(&p, &d, request("/mcp", &headers, TOOLS_LIST)));
+        assert_eq!(second.status, 429);
+        let reasons: Vec<serde_json::Value> = p
+            .audits
+            .borrow()
+            .iter()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|l| l["event"] == "rate_limited")
+            .map(|l| l["reason"].clone())
+            .collect();
+        assert_eq!(reasons, [Tier::McpAddress.binding()]);
+        let counts = p.rate_counts.borrow();
+        for tier in [Tier::McpAddress, Tier::McpCredential] {
+            assert!(
+                counts.keys().any(|k| k.0 == tier.binding()),
+                "{:?}",
+                tier.binding()
+            );
+        }
+    }
+
     #[test]
     fn body_caps_per_route() {
         assert_eq!(body_cap("/mcp"), 1024 * 1024);
