@@ -193,25 +193,91 @@ fn body_too_large(path: &str) -> Response {
     response
 }
 
-/// Handles one request end to end. (Natively only tests call it; the
-/// allowance keeps the compiler's dead-code search rooted here.)
+/// The answer to a request that its method, URL and headers alone
+/// decide, before its body is read and before any rate limit is counted;
+/// `None` when it needs [`handle_with_body`]. `request` is the head: the
+/// fetch path calls this with an empty body.
+///
+/// Answered here:
+/// - a Host (and, at the MCP endpoints, Origin) this deployment refuses;
+/// - at `/mcp` and `/internal`, a CORS preflight and a bearer value
+///   refused by its shape: none, one of no shape we mint (the check
+///   `resource::shaped_bearer` also makes in the full path), at `/mcp` a
+///   value that cannot be a Plausible key (`routes::mcp::byok_head`);
+/// - routes whose answer never reads a body or storage: `/`, `/health`,
+///   `/robots.txt`, the discovery documents, unknown paths.
+///
+/// Why before the limiters: these answers read no storage and call no
+/// upstream, so they cost what a GET or `/health` costs, and the limiters
+/// count only POSTs, never those. An anonymous caller learns nothing from
+/// them (no key or token is tested by a request refused by its shape), so
+/// spending a rate-limit call on them protects nothing, while reading a
+/// body up to 1 MiB and two limiter calls first made them several times
+/// dearer than the refusal itself (BENCHMARKS.md, "Refusal before the
+/// body"). Every answer is the one the full path gives: the handlers
+/// start with the same functions.
 #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+fn answer_before_body(deployment: &Deployment, request: &Request) -> Option<Response> {
+    let route = route(request.path());
+    let mut response = match route {
+        Route::McpByok => routes::mcp::byok_head(deployment, request)?,
+        Route::McpInternal => routes::mcp::internal_head(deployment, request)?,
+        // Every other route checks Host here, before it reads the
+        // request's origin into an issuer.
+        _ => match guard::host_allowed(request, &deployment.mcp.allowed_hosts) {
+            Err(refused) => refused.response(),
+            Ok(()) => match route {
+                Route::Landing => routes::connections::landing(request),
+                Route::Health => routes::health::handle(request),
+                Route::Robots => routes::health::robots(),
+                Route::AuthorizationServerMetadata => {
+                    routes::oauth::authorization_server_metadata(request, &deployment.oauth)
+                }
+                Route::ProtectedResourceMetadata => routes::oauth::protected_resource_metadata(
+                    request,
+                    &deployment.oauth,
+                    Audience::Internal,
+                ),
+                Route::ProtectedResourceMetadataMcp => routes::oauth::protected_resource_metadata(
+                    request,
+                    &deployment.oauth,
+                    Audience::Mcp,
+                ),
+                Route::NotFound => refusal(Refusal::NotFound),
+                _ => return None,
+            },
+        },
+    };
+    http::apply_security_headers(&mut response);
+    Some(response)
+}
+
+/// Handles one request end to end: [`answer_before_body`], else
+/// [`handle_with_body`]. (Only tests call it; the fetch path reads the
+/// body between the two.)
+#[cfg(test)]
 async fn handle<P: Platform + RateLimits>(
     platform: &P,
     deployment: &Deployment,
     request: Request,
 ) -> Response {
-    let route = route(request.path());
-    // The MCP endpoints check Host together with Origin and answer in
-    // JSON-RPC; every other route is checked here, before it reads the
-    // request's origin into an issuer (and before it spends any limit).
-    if !matches!(route, Route::McpByok | Route::McpInternal)
-        && let Err(refused) = guard::host_allowed(&request, &deployment.mcp.allowed_hosts)
-    {
-        let mut response = refused.response();
-        http::apply_security_headers(&mut response);
-        return response;
+    match answer_before_body(deployment, &request) {
+        Some(response) => response,
+        None => handle_with_body(platform, deployment, request).await,
     }
+}
+
+/// Handles a request [`answer_before_body`] left open, its body read:
+/// the limiters, the route's handler, the failures tier, the security
+/// headers. (Natively only tests call it; the allowance keeps the
+/// compiler's dead-code search rooted here.)
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+async fn handle_with_body<P: Platform + RateLimits>(
+    platform: &P,
+    deployment: &Deployment,
+    request: Request,
+) -> Response {
+    let route = route(request.path());
     let limits = Limits {
         platform,
         address: ClientAddress::of(&request.headers),
@@ -428,21 +494,35 @@ async fn fetch(
     _ctx: worker::Context,
 ) -> worker::Result<platform::EdgeResponse> {
     let platform = platform::WorkerPlatform::new(env);
-    let response = match platform::to_core_request(req, body_cap).await {
-        Ok(request) => {
+    let response = match platform::to_core_head(&req) {
+        Ok(head) => {
             let deployment = platform.deployment();
             #[cfg(feature = "test-hooks")]
-            platform.run_clock_ahead(&deployment.oauth, &request);
-            handle(&platform, &deployment, request).await
+            platform.run_clock_ahead(&deployment.oauth, &head);
+            match answer_before_body(&deployment, &head) {
+                Some(answer) => answer,
+                None => match platform::read_core_body(&req, head, body_cap).await {
+                    Ok(request) => handle_with_body(&platform, &deployment, request).await,
+                    Err(refused) => inbound_refused(refused),
+                },
+            }
         }
-        Err(platform::Inbound::TooLarge(path)) => body_too_large(&path),
-        Err(platform::Inbound::Unreadable) => {
+        Err(refused) => inbound_refused(refused),
+    };
+    platform::to_edge_response(response)
+}
+
+/// The answer to a request the edge could not convert.
+#[cfg(target_arch = "wasm32")]
+fn inbound_refused(refused: platform::Inbound) -> Response {
+    match refused {
+        platform::Inbound::TooLarge(path) => body_too_large(&path),
+        platform::Inbound::Unreadable => {
             let mut r = Response::json(400, &serde_json::json!({"error": "invalid_request"}));
             http::apply_security_headers(&mut r);
             r
         }
-    };
-    platform::to_edge_response(response)
+    }
 }
 
 #[cfg(test)]
@@ -628,6 +708,206 @@ mod tests {
         assert_eq!(limited.status, 429);
         assert_eq!(limited.json_body()["error"]["code"], -32600);
         assert_ne!(mcp("plausible-key-2").status, 429, "another credential");
+    }
+
+    /// A POST of `body` to `path` with `headers`, from one address.
+    fn request(path: &str, headers: &[(&str, &str)], body: &str) -> Request {
+        let url = url::Url::parse("https://mcp.example.com")
+            .unwrap()
+            .join(path)
+            .unwrap();
+        let mut request = Request::new(Method::Post, url);
+        request.headers.set("cf-connecting-ip", "198.51.100.9");
+        for (n, v) in headers {
+            request.headers.set(n, *v);
+        }
+        request.body = body.as_bytes().to_vec();
+        request
+    }
+
+    fn deployment() -> Deployment {
+        Deployment::load(&crate::testing::source(&[(
+            config::names::MCP_ALLOWED_HOSTNAMES,
+            "mcp.example.com",
+        )]))
+    }
+
+    /// A platform that counts every MCP limiter call (a limit is set, so
+    /// the fake records a count per call) and refuses none.
+    fn counting() -> FakePlatform {
+        let p = FakePlatform::new();
+        for tier in [Tier::McpAddress, Tier::McpCredential] {
+            p.rate_limits.borrow_mut().insert(tier.binding(), 1_000);
+        }
+        p
+    }
+
+    const TOOLS_LIST: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+
+    /// Requests their head alone refuses: answered by
+    /// `answer_before_body`, which takes no body and no platform (so it
+    /// can neither read one nor count a limit), with exactly the bytes of
+    /// the full path (limiters, handler, security headers) for the same
+    /// request with its body.
+    #[test]
+    fn refusals_by_shape_are_answered_from_the_head_with_the_same_bytes() {
+        let d = deployment();
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], u16);
+        let cases: [Case<'_>; 10] = [
+            ("/internal", &[], 401),
+            (
+                "/internal",
+                &[("authorization", "Bearer not-one-of-ours")],
+                401,
+            ),
+            (
+                "/internal",
+                &[("authorization", "Bearer pmcp_at_short")],
+                401,
+            ),
+            ("/internal", &[("origin", "https://evil.example")], 403),
+            ("/mcp", &[], 401),
+            ("/mcp", &[("authorization", "Bearer short")], 401),
+            ("/mcp", &[("authorization", "Bearer pmcp_at_short")], 401),
+            ("/mcp", &[("origin", "null")], 403),
+            ("/health", &[], 405),
+            ("/nowhere", &[], 404),
+        ];
+        for (path, headers, status) in cases {
+            let mut head = request(path, headers, "");
+            head.body.clear();
+            let early = answer_before_body(&d, &head)
+                .unwrap_or_else(|| panic!("{path} {headers:?}: not answered early"));
+            assert_eq!(early.status, status, "{path} {headers:?}");
+            let p = counting();
+            let full = block_on(handle_with_body(&p, &d, request(path, headers, TOOLS_LIST)));
+            assert_eq!(early, full, "{path} {headers:?}");
+            // Through `handle` the limiters are never reached: limits of
+            // zero would have answered 429.
+            let p = FakePlatform::new();
+            for tier in [Tier::McpAddress, Tier::McpCredential] {
+                p.rate_limits.borrow_mut().insert(tier.binding(), 0);
+            }
+            let answered = block_on(handle(&p, &d, request(path, headers, TOOLS_LIST)));
+            assert_eq!(answered, early, "{path} {headers:?}");
+            assert!(p.rate_counts.borrow().is_empty());
+        }
+        // A foreign Host, on every kind of route.
+        for path in ["/internal", "/mcp", "/token", "/health"] {
+            let url = url::Url::parse("https://evil.example")
+                .unwrap()
+                .join(path)
+                .unwrap();
+            let answer = answer_before_body(&d, &Request::new(Method::Post, url));
+            assert_eq!(answer.map(|r| r.status), Some(403), "{path}");
+        }
+        // The challenge still points at the resource's metadata.
+        let head = request("/internal", &[("authorization", "Bearer x")], "");
+        let challenge = answer_before_body(&d, &head).unwrap();
+        assert!(
+            challenge
+                .headers
+                .get("www-authenticate")
+                .is_some_and(|h| h.contains("resource_metadata=\"https://mcp.example.com/.well-known/oauth-protected-resource/internal\"")
+                    && h.contains("error=\"invalid_token\"")),
+            "{:?}",
+            challenge.headers
+        );
+        assert_eq!(
+            challenge.headers.get("x-content-type-options"),
+            Some("nosniff")
+        );
+    }
+
+    /// A credential of a shape we accept is left to the full path: it
+    /// needs storage (a token) or Plausible (a key), so both limiters
+    /// count it first, and a spent credential allowance still answers 429.
+    #[test]
+    fn well_shaped_credentials_still_go_through_the_limiters() {
+        let d = deployment();
+        let token = format!("Bearer pmcp_at_{:A<43}", "x");
+        for (path, auth) in [
+            ("/internal", token.as_str()),
+            ("/mcp", token.as_str()),
+            ("/mcp", "Bearer plausible-key-1"),
+        ] {
+            let headers = [
+                ("authorization", auth),
+                ("content-type", "application/json"),
+            ];
+            assert_eq!(
+                answer_before_body(&d, &request(path, &headers, "")),
+                None,
+                "{path}"
+            );
+            let p = counting();
+            p.rate_limits
+                .borrow_mut()
+                .insert(Tier::McpCredential.binding(), 1);
+            let first = block_on(handle(&p, &d, request(path, &headers, TOOLS_LIST)));
+            assert_ne!(first.status, 429, "{path}");
+            let counted: Vec<&str> = p.rate_counts.borrow().keys().map(|k| k.0).collect();
+            assert!(
+                counted.contains(&Tier::McpAddress.binding())
+                    && counted.contains(&Tier::McpCredential.binding()),
+                "{path}: {counted:?}"
+            );
+            let second = block_on(handle(&p, &d, request(path, &headers, TOOLS_LIST)));
+            assert_eq!(second.status, 429, "{path}");
+        }
+        // Cloudflare Access's assertion needs its keys: never refused early.
+        let access = Deployment::load(&crate::testing::source(&[
+            (config::names::MCP_ALLOWED_HOSTNAMES, "mcp.example.com"),
+            (
+                config::names::CF_ACCESS_TEAM_DOMAIN,
+                "team.cloudflareaccess.com",
+            ),
+            (config::names::CF_ACCESS_AUD, "aud"),
+        ]));
+        assert!(access.oauth.access_app.is_some());
+        let asserted = request("/internal", &[("cf-access-jwt-assertion", "x.y.z")], "");
+        assert_eq!(answer_before_body(&access, &asserted), None);
+        // Without the assertion, the bearer's shape decides as before.
+        let bare = request("/internal", &[], "");
+        assert_eq!(
+            answer_before_body(&access, &bare).map(|r| r.status),
+            Some(401)
+        );
+    }
+
+    /// Both MCP tiers count a post that reaches them, and when both
+    /// refuse, the address tier is the one reported (it is asked first;
+    /// asking both at once was measured no cheaper: BENCHMARKS.md,
+    /// "Refusal before the body").
+    #[test]
+    fn both_mcp_tiers_are_counted_and_the_address_tier_reported_first() {
+        let d = deployment();
+        let p = counting();
+        for tier in [Tier::McpAddress, Tier::McpCredential] {
+            p.rate_limits.borrow_mut().insert(tier.binding(), 1);
+        }
+        let headers = [("authorization", "Bearer plausible-key-1")];
+        let first = block_on(handle(&p, &d, request("/mcp", &headers, TOOLS_LIST)));
+        assert_ne!(first.status, 429);
+        let second = block_on(handle(&p, &d, request("/mcp", &headers, TOOLS_LIST)));
+        assert_eq!(second.status, 429);
+        let reasons: Vec<serde_json::Value> = p
+            .audits
+            .borrow()
+            .iter()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|l| l["event"] == "rate_limited")
+            .map(|l| l["reason"].clone())
+            .collect();
+        assert_eq!(reasons, [Tier::McpAddress.binding()]);
+        let counts = p.rate_counts.borrow();
+        for tier in [Tier::McpAddress, Tier::McpCredential] {
+            assert!(
+                counts.keys().any(|k| k.0 == tier.binding()),
+                "{:?}",
+                tier.binding()
+            );
+        }
     }
 
     #[test]

@@ -29,7 +29,9 @@ use crate::ports::{
     Clock, EdgeCache, Entropy, EntropyError, IsolateCache, KeyValue, Log, Outbound, OutboundError,
     OutboundRequest, OutboundResponse, RsaPublicKey, SignatureCheck, StorageError, UnixMillis,
 };
-pub use edge::{EdgeRequest, EdgeResponse, Inbound, to_core_request, to_edge_response};
+pub use edge::{
+    EdgeRequest, EdgeResponse, Inbound, read_core_body, to_core_head, to_edge_response,
+};
 use hooks::TestHooks;
 use latency::StorageLatency;
 

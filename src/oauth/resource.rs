@@ -118,6 +118,27 @@ fn bearer(request: &Request) -> Option<&str> {
         .filter(|v| !v.is_empty())
 }
 
+/// The bearer token, if it has a shape we mint; else the refusal it
+/// earns by its shape alone (no bearer: [`Denied::NoToken`]; any other
+/// shape: [`Denied::InvalidToken`]). No key, storage or clock is used, so
+/// the fetch path can answer it before reading the body or counting a
+/// rate limit (`crate::answer_before_body`).
+pub fn shaped_bearer(request: &Request) -> Result<&str, Denied> {
+    let token = bearer(request).ok_or(Denied::NoToken)?;
+    if TokenKind::AccessToken.has_minted_shape(token) {
+        Ok(token)
+    } else {
+        Err(Denied::InvalidToken)
+    }
+}
+
+/// Whether Cloudflare Access vouches for this request instead of a
+/// bearer token ([`admit`]'s first branch): Access is configured and its
+/// assertion header is present.
+pub fn access_applies(settings: &OAuthSettings, request: &Request) -> bool {
+    settings.access_app.is_some() && request.headers.get(access::ASSERTION_HEADER).is_some()
+}
+
 /// Checks the bearer token against the access record, the resource it
 /// was issued for (RFC 8707; MCP: tokens for other resources MUST be
 /// refused), its expiry and its scope.
@@ -143,10 +164,7 @@ pub async fn authorize_for<P: KeyValue + Clock + Coordinator + TokenMemory>(
     request: &Request,
     audience: Audience,
 ) -> Result<AccessRecord, Denied> {
-    let token = bearer(request).ok_or(Denied::NoToken)?;
-    if !TokenKind::AccessToken.has_minted_shape(token) {
-        return Err(Denied::InvalidToken);
-    }
+    let token = shaped_bearer(request)?;
     let settings = server.settings;
     // The kill switch (issue 11), read before any storage: a misconfigured
     // value is a 500 naming the variable, not a lock-out.

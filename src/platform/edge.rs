@@ -18,50 +18,56 @@ pub enum Inbound {
 pub type EdgeRequest = worker::worker_sys::web_sys::Request;
 pub type EdgeResponse = worker::worker_sys::web_sys::Response;
 
-/// Converts the incoming request, reading at most `body_cap(path)` body
-/// bytes: by `Content-Length` before reading, then by a running count.
+/// The incoming request's head: method, URL and headers, with an empty
+/// body. The fetch path decides from it alone whether the request is
+/// already answered (`crate::answer_before_body`) before any body byte is
+/// read ([`read_core_body`]).
 ///
 /// Each step here crosses between wasm and JS, and those crossings are
 /// most of what a short request costs (BENCHMARKS.md, "contended;
-/// CPU-time method"), so: the URL is taken once; all headers come over in
-/// one string; a body whose `Content-Length` is within the cap is read in
-/// one `arrayBuffer()` rather than chunk by chunk through a stream reader
-/// (the runtime frames the body by that length, so no more can arrive).
-pub async fn to_core_request(
-    req: EdgeRequest,
-    body_cap: impl Fn(&str) -> usize,
-) -> Result<http::Request, Inbound> {
+/// CPU-time method"), so: the URL is taken once and all headers come over
+/// in one string.
+pub fn to_core_head(req: &EdgeRequest) -> Result<http::Request, Inbound> {
     let url = url::Url::parse(&req.url()).map_err(|_| Inbound::Unreadable)?;
     let method = Method::parse(&req.method());
     let headers = from_edge_headers(&req.headers()).ok_or(Inbound::Unreadable)?;
-    let body = match method {
-        Method::Get | Method::Head | Method::Options => Vec::new(),
-        _ => match req.body() {
-            None => Vec::new(),
-            Some(_) => {
-                let cap = body_cap(url.path());
-                match read_body(&req, headers.get("content-length"), cap).await {
-                    Ok(body) => body,
-                    Err(BodyError::TooLarge) => {
-                        // Cancel the rest so the sender sees a clean end of
-                        // the exchange rather than a reset mid-upload.
-                        if let Some(rest) = req.body() {
-                            let _ =
-                                worker::wasm_bindgen_futures::JsFuture::from(rest.cancel()).await;
-                        }
-                        return Err(Inbound::TooLarge(url.path().to_owned()));
-                    }
-                    Err(BodyError::Stream(_)) => return Err(Inbound::Unreadable),
-                }
-            }
-        },
-    };
     Ok(http::Request {
         method,
         url,
         headers,
-        body,
+        body: Vec::new(),
     })
+}
+
+/// Reads the body of `req` into its `head`, at most `body_cap(path)`
+/// bytes: by `Content-Length` before reading, then by a running count. A
+/// body whose `Content-Length` is within the cap is read in one
+/// `arrayBuffer()` rather than chunk by chunk through a stream reader (the
+/// runtime frames the body by that length, so no more can arrive).
+pub async fn read_core_body(
+    req: &EdgeRequest,
+    mut head: http::Request,
+    body_cap: impl Fn(&str) -> usize,
+) -> Result<http::Request, Inbound> {
+    if matches!(head.method, Method::Get | Method::Head | Method::Options) || req.body().is_none() {
+        return Ok(head);
+    }
+    let cap = body_cap(head.url.path());
+    match read_body(req, head.headers.get("content-length"), cap).await {
+        Ok(body) => {
+            head.body = body;
+            Ok(head)
+        }
+        Err(BodyError::TooLarge) => {
+            // Cancel the rest so the sender sees a clean end of the
+            // exchange rather than a reset mid-upload.
+            if let Some(rest) = req.body() {
+                let _ = worker::wasm_bindgen_futures::JsFuture::from(rest.cancel()).await;
+            }
+            Err(Inbound::TooLarge(head.url.path().to_owned()))
+        }
+        Err(BodyError::Stream(_)) => Err(Inbound::Unreadable),
+    }
 }
 
 /// The body, at most `cap` bytes: in one piece when `Content-Length`

@@ -50,23 +50,49 @@ fn misconfigured<P: Log + Clock>(
     refusal(Refusal::Misconfigured(misconfigured))
 }
 
-/// `/mcp`: bring your own key, as the bearer value or through OAuth.
-pub async fn byok<P: Platform>(
-    platform: &P,
-    deployment: &Deployment,
-    request: &Request,
-) -> Response {
+/// `/mcp`'s answer from the method, URL and headers alone, when there
+/// is one: a refused Host or Origin, a CORS preflight, or a bearer value
+/// refused by its shape (none; one of our tokens of a shape we never
+/// mint; a value that cannot be a Plausible key). No storage, clock,
+/// upstream or body is used; `None` means the request needs [`byok`].
+/// [`byok`] starts with it, so both paths give the same bytes.
+pub fn byok_head(deployment: &Deployment, request: &Request) -> Option<Response> {
     let settings = &deployment.mcp;
     if let Err(denied) = guard::check(
         request,
         &settings.allowed_hosts,
         OriginPolicy::AnyWellFormed,
     ) {
-        return guard::with_cors(denied, METHODS);
+        return Some(guard::with_cors(denied, METHODS));
     }
     if request.method == Method::Options {
-        return guard::preflight(METHODS);
+        return Some(guard::preflight(METHODS));
     }
+    let metadata_url =
+        || AuthServer::new(&deployment.oauth, request).resource_metadata_url_for(Audience::Mcp);
+    let refused = match request.headers.credentials("bearer") {
+        Some(token) if TokenKind::is_ours(token) => match resource::shaped_bearer(request) {
+            Ok(_) => return None,
+            Err(denied) => resource::challenge(&denied, &metadata_url()),
+        },
+        _ => match plausible_key(request) {
+            Ok(_) => return None,
+            Err(e) => key_refused(e, &metadata_url()),
+        },
+    };
+    Some(guard::with_cors(refused, METHODS))
+}
+
+/// `/mcp`: bring your own key, as the bearer value or through OAuth.
+pub async fn byok<P: Platform>(
+    platform: &P,
+    deployment: &Deployment,
+    request: &Request,
+) -> Response {
+    if let Some(answer) = byok_head(deployment, request) {
+        return answer;
+    }
+    let settings = &deployment.mcp;
     let server = AuthServer::new(&deployment.oauth, request);
     let ours = request
         .headers
@@ -145,6 +171,32 @@ async fn granted<P: Platform>(
     }
 }
 
+/// `/internal`'s answer from the method, URL and headers alone, when
+/// there is one: a refused Host or Origin, a CORS preflight, or (unless
+/// Cloudflare Access vouches for the caller, which needs its keys) a
+/// bearer token that is missing or of no shape we mint. Like
+/// [`byok_head`]: nothing read, nothing counted; [`internal`] starts
+/// with it.
+pub fn internal_head(deployment: &Deployment, request: &Request) -> Option<Response> {
+    let settings = &deployment.mcp;
+    let origins = OriginPolicy::Hostnames(&settings.allowed_origins);
+    if let Err(denied) = guard::check(request, &settings.allowed_hosts, origins) {
+        return Some(guard::with_cors(denied, METHODS));
+    }
+    if request.method == Method::Options {
+        return Some(guard::preflight(METHODS));
+    }
+    if resource::access_applies(&deployment.oauth, request) {
+        return None;
+    }
+    let denied = resource::shaped_bearer(request).err()?;
+    let server = AuthServer::new(&deployment.oauth, request);
+    Some(guard::with_cors(
+        resource::challenge(&denied, &server.resource_metadata_url()),
+        METHODS,
+    ))
+}
+
 /// `/internal`: our OAuth access tokens (or Cloudflare Access in
 /// front); queries use the shared key.
 pub async fn internal<P: Platform>(
@@ -152,14 +204,10 @@ pub async fn internal<P: Platform>(
     deployment: &Deployment,
     request: &Request,
 ) -> Response {
+    if let Some(answer) = internal_head(deployment, request) {
+        return answer;
+    }
     let settings = &deployment.mcp;
-    let origins = OriginPolicy::Hostnames(&settings.allowed_origins);
-    if let Err(denied) = guard::check(request, &settings.allowed_hosts, origins) {
-        return guard::with_cors(denied, METHODS);
-    }
-    if request.method == Method::Options {
-        return guard::preflight(METHODS);
-    }
     let server = AuthServer::new(&deployment.oauth, request);
     let response = match resource::admit(platform, &server, request).await {
         Err(denied) => {
